@@ -1,0 +1,45 @@
+# promptstage task runner. `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEV_KEY_FILE := .promptstage/dev-admin-key
+
+.DEFAULT_GOAL := help
+.PHONY: help run test check bench fmt fuzz clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "promptstage needs Python 3.11+")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[server,postgres,dev]'
+	@touch $(STAMP)
+
+$(DEV_KEY_FILE):
+	@mkdir -p $(dir $@)
+	@$(PYTHON) -c 'import secrets; print(f"ps_{secrets.token_hex(6)}_{secrets.token_hex(32)}")' > $@
+	@chmod 600 $@
+
+run: $(STAMP) $(DEV_KEY_FILE) ## serve on 127.0.0.1:8700 (SQLite), seeded with the demo project
+	PROMPTSTAGE_ADMIN_KEY="$$(cat $(DEV_KEY_FILE))" $(BIN)/promptstage serve --demo
+
+test: $(STAMP) ## run the whole test suite
+	$(BIN)/pytest
+
+check: $(STAMP) ## lint, type-check and check the import layers
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: $(STAMP) ## run the benchmarks (figures go to docs/performance.md)
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+fmt: $(STAMP) ## format and auto-fix
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+clean: ## remove the virtualenv and local data
+	rm -rf $(VENV) .promptstage .pytest_cache .mypy_cache .ruff_cache

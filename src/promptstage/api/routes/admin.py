@@ -1,0 +1,71 @@
+"""Projects, API keys and the audit trail."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from promptstage.api.auth import check, principal, role
+from promptstage.api.inputs import check_params
+from promptstage.api.schemas import KeyIn, ProjectIn
+from promptstage.domain.models import Role
+from promptstage.domain.wire import audit_json, key_json, project_json
+from promptstage.service import audit as audit_svc
+from promptstage.service import keys as keys_svc
+from promptstage.service import prompts as prompts_svc
+from promptstage.service.keys import Principal
+
+from .prompts import Limit, ctx
+
+router = APIRouter(tags=["admin"], dependencies=[Depends(check_params)])
+
+Caller = Annotated[Principal, Depends(principal)]
+Admin = Annotated[Principal, Depends(role(Role.admin))]
+Editor = Annotated[Principal, Depends(role(Role.editor))]
+
+
+@router.post("/api/v1/projects", status_code=201, summary="Create a project (instance admin)")
+def create_project(body: ProjectIn, who: Caller, request: Request) -> dict[str, Any]:
+    check(who, None, Role.admin)
+    return project_json(prompts_svc.create_project(ctx(request), who.actor, body.name, body.description))
+
+
+@router.get("/api/v1/projects", summary="Projects this key can see")
+def list_projects(who: Caller, request: Request) -> dict[str, Any]:
+    with ctx(request).store.unit_of_work() as uow:
+        projects = uow.list_projects()
+    visible = [p for p in projects if who.project is None or p.name == who.project]
+    return {"items": [project_json(p) for p in visible], "next_cursor": None}
+
+
+@router.post("/api/v1/projects/{project}/keys", status_code=201, summary="Create an API key (shown once)")
+def create_key(project: str, body: KeyIn, who: Admin, request: Request) -> dict[str, Any]:
+    key, token = keys_svc.create_key(ctx(request), who.actor, project, body.name, body.role)
+    return {**key_json(key), "token": token}
+
+
+@router.get("/api/v1/projects/{project}/keys", summary="API keys of the project (never their secrets)")
+def list_keys(project: str, who: Admin, request: Request) -> dict[str, Any]:
+    with ctx(request).store.unit_of_work() as uow:
+        prompts_svc.require_project(uow, project)
+    return {"items": [key_json(k) for k in keys_svc.list_keys(ctx(request), project)], "next_cursor": None}
+
+
+@router.delete("/api/v1/projects/{project}/keys/{prefix}", summary="Revoke an API key")
+def revoke_key(project: str, prefix: str, who: Admin, request: Request) -> dict[str, Any]:
+    key = keys_svc.revoke_key(ctx(request), who.actor, project, prefix, request.app.state.authenticator)
+    return key_json(key)
+
+
+@router.get("/api/v1/projects/{project}/audit", summary="The audit trail, newest first")
+def list_audit(project: str, who: Editor, request: Request, limit: Limit = 100, cursor: str | None = None) -> dict[str, Any]:
+    items, next_cursor = audit_svc.list_audit(ctx(request), project, limit, cursor)
+    return {"items": [audit_json(a) for a in items], "next_cursor": next_cursor}
+
+
+@router.get("/api/v1/projects/{project}/audit/verify", summary="Verify the audit hash chain")
+def verify_audit(project: str, who: Editor, request: Request) -> dict[str, Any]:
+    report = audit_svc.verify(ctx(request), project)
+    return {"ok": report.ok, "checked": report.checked, "head": report.head,
+            "first_bad_seq": report.first_bad_seq, "problem": report.problem}

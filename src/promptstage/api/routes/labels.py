@@ -1,0 +1,61 @@
+"""Labels: move with compare-and-set, remove, history, rollback."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from promptstage.api.auth import check, label_role, principal
+from promptstage.api.inputs import check_params
+from promptstage.api.schemas import LabelMoveIn, RollbackIn
+from promptstage.domain.models import Role
+from promptstage.domain.wire import move_json
+from promptstage.service import labels as svc
+from promptstage.service.keys import Principal
+
+from .prompts import Limit, ctx
+
+router = APIRouter(prefix="/api/v1/projects/{project}/prompts/{name}/labels", tags=["labels"], dependencies=[Depends(check_params)])
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+@router.put("/{label}", summary="Move a label to a version")
+def move(project: str, name: str, label: str, body: LabelMoveIn, who: Caller, request: Request) -> dict[str, Any]:
+    check(who, project, label_role(label))
+    move = svc.move_label(
+        ctx(request), who.actor, project, name, label, body.version,
+        expected_version=body.expected_version,
+        expect_absent="expected_version" in body.model_fields_set and body.expected_version is None,
+        reason=body.reason,
+    )
+    return {"prompt": name, "label": label, "version": body.version, "changed": move is not None,
+            "move": move_json(move) if move else None}
+
+
+@router.delete("/{label}", summary="Remove a label")
+def delete(project: str, name: str, label: str, who: Caller, request: Request, reason: str | None = None) -> dict[str, Any]:
+    check(who, project, label_role(label))
+    svc.delete_label(ctx(request), who.actor, project, name, label, reason)
+    return {"prompt": name, "label": label, "deleted": True}
+
+
+@router.get("/{label}/history", summary="Every move of a label, newest first")
+def history(
+    project: str, name: str, label: str, who: Caller, request: Request,
+    limit: Limit = 50, cursor: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    check(who, project, Role.editor)
+    items, next_cursor = svc.label_history(ctx(request), project, name, label, limit, cursor)
+    return {"items": [move_json(m) for m in items], "next_cursor": next_cursor}
+
+
+@router.post("/{label}/rollback", summary="Move a label back to its previous (or a named) version")
+def rollback(project: str, name: str, label: str, who: Caller, request: Request, body: RollbackIn | None = None) -> dict[str, Any]:
+    check(who, project, label_role(label))
+    args = body or RollbackIn()
+    move = svc.rollback_label(
+        ctx(request), who.actor, project, name, label, to_version=args.to_version, reason=args.reason
+    )
+    return {"prompt": name, "label": label, "version": move.version, "previous": move.previous, "move": move_json(move)}

@@ -1,0 +1,170 @@
+"""The runtime surface: resolve, snapshot (ETag) and the event stream (SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from promptstage.api.auth import role
+from promptstage.api.inputs import check_params
+from promptstage.domain.models import Event, Role
+from promptstage.errors import InvalidInputError
+from promptstage.service.context import Context
+from promptstage.service.keys import Principal
+from promptstage.service.prompts import require_project
+from promptstage.service.snapshot import StateCache, resolve_label
+
+from .prompts import ctx
+
+router = APIRouter(prefix="/api/v1/projects/{project}", tags=["runtime"], dependencies=[Depends(check_params)])
+
+Runtime = Annotated[Principal, Depends(role(Role.runtime))]
+RESERVED = frozenset({"label", "unit", "render"})
+MAX_ATTRS = 64
+
+
+def _cache(request: Request) -> StateCache:
+    cache: StateCache = request.app.state.state_cache
+    return cache
+
+
+@router.get("/prompts/{name}/resolve", summary="Resolve a label for a unit and context (thin clients)")
+def resolve(
+    project: str,
+    name: str,
+    who: Runtime,
+    request: Request,
+    label: Annotated[str, Query(max_length=63)] = "prod",
+    unit: Annotated[str | None, Query(max_length=256)] = None,
+    render: Annotated[bool, Query()] = False,
+) -> Response:
+    context: dict[str, Any] = {}
+    variables: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key in RESERVED:
+            continue
+        if key.startswith("var."):
+            variables[key[4:]] = value
+        else:
+            context[key] = value
+    if len(context) + len(variables) > MAX_ATTRS:
+        raise InvalidInputError(f"at most {MAX_ATTRS} context attributes and variables", field="query")
+    state = _cache(request).get(project)
+    found = resolve_label(state, name, label, unit, context)
+    v = found.version
+    body: dict[str, Any] = {
+        "prompt": name, "label": label, "version": v.number, "digest": v.digest,
+        "arm": found.resolution.arm, "release_id": found.resolution.release_id,
+        "unitless": found.resolution.unitless, "type": v.type, "template": v.template,
+        "variables": v.variables, "config": v.config, "includes": v.includes,
+    }
+    if render:
+        body["rendered"] = state.template(name, v.number).render(variables)
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), media_type="application/json")
+
+
+@router.get("/snapshot", summary="The whole resolvable state of the project (ETag / If-None-Match)")
+def snapshot(
+    project: str, who: Runtime, request: Request,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    state = _cache(request).get(project)
+    headers = {"ETag": state.etag, "Cache-Control": "no-cache"}
+    if if_none_match is not None and state.etag in (t.strip() for t in if_none_match.split(",")):
+        return Response(status_code=304, headers=headers)
+    return Response(state.body, media_type="application/json", headers=headers)
+
+
+def _sse(event: Event) -> bytes:
+    data = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
+
+
+def _plain(type_: str, data: dict[str, Any]) -> bytes:
+    return f"event: {type_}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+@router.get("/events", summary="Server-Sent Events of every change; Last-Event-ID resumes")
+async def events(
+    project: str,
+    who: Runtime,
+    request: Request,
+    since: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    context = ctx(request)
+    position = since
+    if last_event_id is not None and last_event_id.strip().isdigit():
+        position = int(last_event_id)
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=10_000)
+
+    def on_event(event: Event) -> None:
+        if event.project == project:
+            loop.call_soon_threadsafe(_offer, queue, event)
+
+    unsubscribe = context.bus.subscribe(on_event)
+    current = await asyncio.to_thread(_current_seq, context, project)
+    heartbeat = request.app.state.settings.sse_heartbeat_seconds
+    stats = request.app.state.metrics
+
+    async def stream() -> AsyncIterator[bytes]:
+        stats.sse_clients += 1
+        try:
+            yield _plain("hello", {"seq": current})
+            last = current if position is None else position
+            if position is not None and position > current:
+                yield _plain("reset", {"seq": current})
+                last = current
+            while last < current:
+                batch = await asyncio.to_thread(_events_since, context, project, last)
+                if not batch:
+                    break
+                for event in batch:
+                    yield _sse(event)
+                    last = event.seq
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=heartbeat)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield b": heartbeat\n\n"
+                    continue
+                if event.seq <= last:
+                    continue
+                if event.seq > last + 1:  # missed some (queue overflow, other replica): replay
+                    for missed in await asyncio.to_thread(_events_since, context, project, last):
+                        if missed.seq < event.seq:
+                            yield _sse(missed)
+                yield _sse(event)
+                last = event.seq
+        finally:
+            stats.sse_clients -= 1
+            unsubscribe()
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _offer(queue: asyncio.Queue[Event], event: Event) -> None:
+    if not queue.full():
+        queue.put_nowait(event)
+
+
+def _current_seq(context: Context, project: str) -> int:
+    with context.store.unit_of_work() as uow:
+        require_project(uow, project)
+        return int(uow.last_event_seq(project))
+
+
+def _events_since(context: Context, project: str, seq: int) -> list[Event]:
+    with context.store.unit_of_work() as uow:
+        return list(uow.events_since(project, seq, limit=1000))

@@ -1,0 +1,65 @@
+"""Request bodies. Strict: unknown fields are rejected (no mass assignment), no type coercion."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from promptstage.api.inputs import check_json
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        check_json(data)
+        return data
+
+
+class ProjectIn(Body):
+    name: str = Field(description="Project name: 1-63 lowercase letters, digits or '-'", examples=["clinic"])
+    description: str | None = None
+
+
+class PromptIn(Body):
+    name: str = Field(description="Prompt name; dots group prompts", examples=["booking.system"])
+    type: Literal["text", "chat"]
+    description: str | None = None
+    tags: list[str] | None = None
+
+
+class VersionIn(Body):
+    template: str | list[dict[str, Any]] = Field(
+        description="A string (text prompts) or a list of {role, content} messages (chat prompts)"
+    )
+    variables: list[Any] | None = Field(
+        default=None,
+        description="Declared inputs [{name, type?, required?}]; omitted: every placeholder, required",
+    )
+    config: dict[str, Any] = Field(
+        description="Dependency snapshot: model {provider, name, version}, params, tools, retrieval, postprocess, metadata"
+    )
+    message: str | None = Field(default=None, description="Commit message")
+
+
+class LabelMoveIn(Body):
+    version: int = Field(ge=1)
+    expected_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="Compare-and-set: the version the label must point at now (null: must not exist yet)",
+    )
+    reason: str | None = None
+
+
+class RollbackIn(Body):
+    to_version: int | None = Field(default=None, ge=1)
+    reason: str | None = None
+
+
+class KeyIn(Body):
+    name: str | None = None
+    role: Literal["runtime", "editor", "releaser", "admin"]

@@ -1,0 +1,1 @@
+"""Pure domain: names, versions, digests, templates, labels. No I/O, no clock."""

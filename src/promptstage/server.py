@@ -1,0 +1,111 @@
+"""The one composition root: ``create_app(settings)`` wires store, services and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from promptstage.api import errors
+from promptstage.api.limits import BodyLimit
+from promptstage.api.metrics import Metrics, MetricsMiddleware
+from promptstage.api.routes import admin, health, labels, prompts, runtime
+from promptstage.errors import ConfigurationError
+from promptstage.service.bus import EventBus
+from promptstage.service.context import Clock, Context, utc_now
+from promptstage.service.keys import Authenticator
+from promptstage.service.snapshot import StateCache
+from promptstage.settings import Settings
+from promptstage.store.base import Store
+
+VERSION = "0.1.0"
+
+
+def open_store(settings: Settings) -> Store:
+    """Open (and migrate) the store named by ``settings.database_url``."""
+    from promptstage.store.sql import SqlStore, upgrade_database
+
+    upgrade_database(settings.database_url)
+    return SqlStore.from_url(settings.database_url)
+
+
+def create_app(settings: Settings, *, store: Store | None = None, clock: Clock | None = None) -> FastAPI:
+    """Build the ASGI application. ``store`` and ``clock`` are injectable for tests."""
+    owns_store = store is None
+    the_store = store if store is not None else open_store(settings)
+    ctx = Context(store=the_store, bus=EventBus(), clock=clock or utc_now)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_store:
+            the_store.close()
+
+    app = FastAPI(
+        title="promptstage",
+        version=VERSION,
+        description="Versioned prompts with environment labels, instant rollback and an audit trail.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.ctx = ctx
+    app.state.metrics = Metrics()
+    app.state.authenticator = Authenticator(
+        ctx, admin_token=settings.admin_key, cache_seconds=settings.auth_cache_seconds
+    )
+    app.state.state_cache = StateCache(ctx, settings.state_check_seconds)
+    errors.install(app)
+    for module in (health, admin, prompts, labels, runtime):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def run(settings: Settings) -> None:
+    """Migrate, bootstrap credentials, seed the demo if asked, print how to connect, serve."""
+    import uvicorn
+
+    from promptstage.service import demo, keys
+
+    store = open_store(settings)
+    try:
+        ctx = Context(store=store, bus=EventBus())
+        if settings.admin_key is not None and keys.split_token(settings.admin_key) is None:
+            raise ConfigurationError(
+                "PROMPTSTAGE_ADMIN_KEY must look like ps_<prefix>_<secret> "
+                "(letters and digits, no extra underscores)",
+                field="PROMPTSTAGE_ADMIN_KEY",
+            )
+        created = None
+        if settings.admin_key is None and not keys.has_any_key(ctx):
+            created = keys.create_instance_key(ctx, "bootstrap admin")
+        if settings.demo:
+            demo.seed_demo(ctx)
+        url = f"http://{settings.host}:{settings.port}"
+        lines = [f"promptstage {VERSION} serving {url}  (API docs: {url}/docs)",
+                 f"  store: {_describe(settings.database_url)}"]
+        if settings.admin_key is not None:
+            lines.append(f"  admin key (PROMPTSTAGE_ADMIN_KEY): {settings.admin_key}")
+        elif created is not None:
+            lines.append(f"  admin key (shown once, store it now): {created}")
+        else:
+            lines.append("  admin key: created on first start and shown then; "
+                         "set PROMPTSTAGE_ADMIN_KEY to use a fixed one")
+        if settings.demo:
+            lines.append(f"  demo project: {demo.PROJECT}")
+        print("\n".join(lines), flush=True)
+        app = create_app(settings, store=store)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                    access_log=False)
+    finally:
+        store.close()
+
+
+def _describe(url: str) -> str:
+    head, sep, tail = url.partition("@")
+    if sep and "://" in head:  # hide a password in postgresql://user:password@host
+        scheme, _, cred = head.partition("://")
+        return f"{scheme}://{cred.split(':')[0]}:***@{tail}"
+    return url

@@ -1,0 +1,78 @@
+"""What every use case needs: the store, the clock and the bus that announces commits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from promptstage.domain.models import Event
+from promptstage.errors import NotFoundError
+from promptstage.store.base import Store, UnitOfWork
+
+from .bus import EventBus
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Context:
+    store: Store
+    bus: EventBus
+    clock: Clock = utc_now
+
+
+class Change:
+    """A writing unit of work on one project: records audit rows and outbox events, and
+    announces the events on the bus only after the transaction committed."""
+
+    def __init__(self, ctx: Context, uow: UnitOfWork, project: str, actor: str) -> None:
+        self.ctx = ctx
+        self.uow = uow
+        self.project = project
+        self.actor = actor
+        self.at = ctx.clock()
+        self.events: list[Event] = []
+
+    def record(
+        self,
+        action: str,
+        target: str,
+        *,
+        before: Any,
+        after: Any,
+        reason: str = "",
+        event: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Append the audit row and (optionally) the outbox event of this change."""
+        self.uow.append_audit(
+            self.project,
+            actor=self.actor,
+            action=action,
+            target=target,
+            before=before,
+            after=after,
+            reason=reason,
+            at=self.at,
+        )
+        if event is not None:
+            type_, data = event
+            self.events.append(self.uow.append_event(self.project, type_, data, self.at))
+
+
+@contextmanager
+def change(ctx: Context, project: str, actor: str) -> Iterator[Change]:
+    """Open a write transaction holding ``project``'s lock; publish its events on commit."""
+    with ctx.store.unit_of_work(write=True) as uow:
+        if uow.lock_project(project) is None:
+            raise NotFoundError(f"project {project!r} does not exist", field="project")
+        ch = Change(ctx, uow, project, actor)
+        yield ch
+    for event in ch.events:
+        ctx.bus.publish(event)

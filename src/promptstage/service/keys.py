@@ -1,0 +1,183 @@
+"""API keys: ``ps_<prefix>_<secret>``, stored as a SHA-256 of the secret, shown once.
+
+Keys are 256-bit random secrets, so a fast hash is enough (a slow password hash would only
+slow every request); lookup is by prefix and the comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from promptstage.domain.models import ApiKey, Role
+from promptstage.domain.wire import key_json
+from promptstage.errors import AuthenticationError, InvalidInputError, NotFoundError
+
+from .context import Change, Context, change
+
+TOKEN_PREFIX = "ps_"
+INSTANCE_ADMIN = "instance-admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: ``actor`` goes into the audit trail; ``project`` is ``None`` for an
+    instance-level key, which may act on every project."""
+
+    actor: str
+    role: Role
+    project: str | None
+    key_prefix: str | None
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_token() -> tuple[str, str, str]:
+    """A fresh ``(token, prefix, secret)``."""
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_hex(32)
+    return f"{TOKEN_PREFIX}{prefix}_{secret}", prefix, secret
+
+
+def split_token(token: str) -> tuple[str, str] | None:
+    parts = token.split("_")
+    if len(parts) != 3 or parts[0] != "ps" or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def _role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise InvalidInputError(
+            f"role must be one of {[r.value for r in Role]}, got {value!r}", field="role"
+        ) from None
+
+
+def _key_name(name: str | None) -> str:
+    if name is None:
+        return ""
+    if not isinstance(name, str) or len(name) > 100:
+        raise InvalidInputError("name must be a string of at most 100 characters", field="name")
+    return name
+
+
+def create_key(ctx: Context, actor: str, project: str, name: str | None, role: str) -> tuple[ApiKey, str]:
+    """Create a project key; the token is returned here and never again."""
+    key_role = _role(role)
+    key_label = _key_name(name)
+    token, prefix, secret = new_token()
+    with change(ctx, project, actor) as ch:
+        key = ApiKey(prefix, project, prefix, key_label, key_role, ch.at, actor)
+        ch.uow.add_key(key, hash_secret(secret))
+        _audit_key(ch, "key.create", key, before=None)
+    return key, token
+
+
+def _audit_key(ch: Change, action: str, key: ApiKey, before: object) -> None:
+    after = key_json(key)
+    ch.record(action, f"key:{key.prefix}", before=before, after=after,
+              event=("key.revoked", {"prefix": key.prefix}) if action == "key.revoke" else None)
+
+
+def create_instance_key(ctx: Context, name: str) -> str:
+    """Create an instance admin key (used on the first start of an empty database)."""
+    token, prefix, secret = new_token()
+    with ctx.store.unit_of_work(write=True) as uow:
+        uow.add_key(ApiKey(prefix, None, prefix, name, Role.admin, ctx.clock(), "system:bootstrap"), hash_secret(secret))
+    return token
+
+
+def has_any_key(ctx: Context) -> bool:
+    with ctx.store.unit_of_work() as uow:
+        return uow.count_keys() > 0
+
+
+def list_keys(ctx: Context, project: str) -> list[ApiKey]:
+    with ctx.store.unit_of_work() as uow:
+        return uow.list_keys(project)
+
+
+def revoke_key(ctx: Context, actor: str, project: str, prefix: str, authenticator: Authenticator | None = None) -> ApiKey:
+    with change(ctx, project, actor) as ch:
+        found = ch.uow.get_key(prefix)
+        if found is None or found[0].project != project:
+            raise NotFoundError(f"project {project!r} has no key {prefix!r}", field="prefix")
+        key = found[0]
+        if key.revoked_at is None:
+            ch.uow.revoke_key(prefix, ch.at)
+            revoked = ApiKey(key.id, key.project, key.prefix, key.name, key.role, key.created_at, key.created_by, ch.at)
+            _audit_key(ch, "key.revoke", revoked, before=key_json(key))
+            key = revoked
+    if authenticator is not None:
+        authenticator.forget(prefix)
+    return key
+
+
+class Authenticator:
+    """Turns a bearer token into a ``Principal``, caching verified keys for a short time."""
+
+    def __init__(self, ctx: Context, *, admin_token: str | None, cache_seconds: float) -> None:
+        self._ctx = ctx
+        self._admin = split_token(admin_token) if admin_token else None
+        self._ttl = cache_seconds
+        self._cache: dict[str, tuple[float, ApiKey, str]] = {}
+        self._lock = threading.Lock()
+        ctx.bus.subscribe(self._on_event)
+
+    def _on_event(self, event: object) -> None:
+        data = getattr(event, "data", {})
+        if getattr(event, "type", "") == "key.revoked" and isinstance(data, dict):
+            self.forget(str(data.get("prefix")))
+
+    def forget(self, prefix: str) -> None:
+        with self._lock:
+            self._cache.pop(prefix, None)
+
+    def authenticate(self, token: str | None) -> Principal:
+        """Raises ``AuthenticationError`` for a missing, malformed, unknown or revoked key."""
+        if not token:
+            raise AuthenticationError(
+                "missing API key: send 'Authorization: Bearer ps_<prefix>_<secret>'", field="Authorization"
+            )
+        parts = split_token(token)
+        if parts is None:
+            raise AuthenticationError(
+                "malformed API key: expected 'ps_<prefix>_<secret>'", field="Authorization"
+            )
+        prefix, secret = parts
+        if self._admin is not None and hmac.compare_digest(
+            f"{prefix}_{secret}".encode(), f"{self._admin[0]}_{self._admin[1]}".encode()
+        ):
+            return Principal(INSTANCE_ADMIN, Role.admin, None, prefix)
+        key, stored = self._lookup(prefix)
+        if key is None or not hmac.compare_digest(hash_secret(secret), stored):
+            raise AuthenticationError("unknown API key", field="Authorization")
+        if key.revoked_at is not None:
+            raise AuthenticationError(
+                f"API key {prefix} was revoked; ask an admin for a new one", field="Authorization"
+            )
+        return Principal(key.principal, key.role, key.project, prefix)
+
+    def _lookup(self, prefix: str) -> tuple[ApiKey | None, str]:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(prefix)
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
+        with self._ctx.store.unit_of_work() as uow:
+            found = uow.get_key(prefix)
+        if found is None:
+            return None, ""
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[prefix] = (now + self._ttl, found[0], found[1])
+        return found

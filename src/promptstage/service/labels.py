@@ -1,0 +1,142 @@
+"""Labels: move (with compare-and-set), remove, history, rollback."""
+
+from __future__ import annotations
+
+from promptstage.domain import names
+from promptstage.domain.models import LabelMove
+from promptstage.domain.wire import version_json
+from promptstage.errors import InvalidInputError, NotFoundError, VersionMismatchError
+
+from .context import Change, Context, change
+from .pagination import check_limit, decode_cursor, page
+from .prompts import require_prompt, require_version
+
+MAX_REASON = 1000
+
+
+def _reason(reason: str | None) -> str:
+    if reason is None:
+        return ""
+    if not isinstance(reason, str) or len(reason) > MAX_REASON:
+        raise InvalidInputError(f"reason must be a string of at most {MAX_REASON} characters", field="reason")
+    return reason
+
+
+def _apply(
+    ch: Change, prompt: str, label: str, version: int, previous: int | None, reason: str, kind: str
+) -> LabelMove:
+    """Point ``label`` at ``version`` and record the move, its audit row and its event."""
+    target = require_version(ch.uow, ch.project, prompt, version)
+    ch.uow.set_label(ch.project, prompt, label, version, ch.at)
+    move = LabelMove(prompt, label, version, previous, ch.actor, reason, ch.at, kind)
+    ch.uow.add_label_move(ch.project, move)
+    ch.record(
+        f"label.{kind}", f"label:{prompt}/{label}",
+        before={"version": previous}, after={"version": version}, reason=reason,
+        event=("label.moved", {
+            "prompt": prompt, "label": label, "version": version, "previous": previous,
+            "kind": kind, "version_data": version_json(target),
+        }),
+    )
+    return move
+
+
+def move_label(
+    ctx: Context,
+    actor: str,
+    project: str,
+    prompt: str,
+    label: str,
+    version: int,
+    *,
+    expected_version: int | None = None,
+    expect_absent: bool = False,
+    reason: str | None = None,
+) -> LabelMove | None:
+    """Point ``label`` at ``version``; ``None`` when it already pointed there (no new event).
+
+    Raises:
+        VersionMismatchError: ``expected_version`` was given and the label points elsewhere.
+    """
+    names.label_name(label)
+    why = _reason(reason)
+    with change(ctx, project, actor) as ch:
+        require_prompt(ch.uow, project, prompt)
+        current = ch.uow.get_labels(project, prompt).get(label)
+        if (expected_version is not None or expect_absent) and current != expected_version:
+            raise VersionMismatchError(
+                f"label {label!r} points at {_show(current)}, not {_show(expected_version)}: someone "
+                "moved it meanwhile; re-read it and retry with the current expected_version",
+                field="expected_version", current_version=current,
+            )
+        if current == version:
+            require_version(ch.uow, project, prompt, version)
+            return None
+        return _apply(ch, prompt, label, version, current, why, "move")
+
+
+def _show(version: int | None) -> str:
+    return "nothing" if version is None else f"version {version}"
+
+
+def delete_label(ctx: Context, actor: str, project: str, prompt: str, label: str, reason: str | None = None) -> None:
+    names.label_name(label)
+    why = _reason(reason)
+    with change(ctx, project, actor) as ch:
+        require_prompt(ch.uow, project, prompt)
+        current = ch.uow.get_labels(project, prompt).get(label)
+        if current is None:
+            raise NotFoundError(f"prompt {prompt!r} has no label {label!r}", field="label")
+        ch.uow.delete_label(project, prompt, label)
+        ch.uow.add_label_move(project, LabelMove(prompt, label, None, current, actor, why, ch.at, "delete"))
+        ch.record(
+            "label.delete", f"label:{prompt}/{label}", before={"version": current}, after=None,
+            reason=why, event=("label.deleted", {"prompt": prompt, "label": label, "previous": current}),
+        )
+
+
+def rollback_label(
+    ctx: Context,
+    actor: str,
+    project: str,
+    prompt: str,
+    label: str,
+    *,
+    to_version: int | None = None,
+    reason: str | None = None,
+) -> LabelMove:
+    """Move ``label`` back to where it pointed before its last move, or to ``to_version``."""
+    names.label_name(label)
+    why = _reason(reason)
+    with change(ctx, project, actor) as ch:
+        require_prompt(ch.uow, project, prompt)
+        current = ch.uow.get_labels(project, prompt).get(label)
+        if current is None:
+            raise NotFoundError(f"prompt {prompt!r} has no label {label!r} to roll back", field="label")
+        if to_version is None:
+            history = ch.uow.label_history(project, prompt, label, limit=1, before=None)
+            previous = history[0][1].previous if history else None
+            if previous is None:
+                raise InvalidInputError(
+                    f"label {label!r} has no earlier version to roll back to; pass to_version",
+                    field="to_version",
+                )
+            to_version = previous
+        if to_version == current:
+            raise InvalidInputError(
+                f"label {label!r} already points at version {current}", field="to_version"
+            )
+        return _apply(ch, prompt, label, to_version, current, why, "rollback")
+
+
+def label_history(
+    ctx: Context, project: str, prompt: str, label: str, limit: int = 50, cursor: str | None = None
+) -> tuple[list[LabelMove], str | None]:
+    names.label_name(label, movable=False)
+    check_limit(limit)
+    before = decode_cursor(cursor, int)
+    with ctx.store.unit_of_work() as uow:
+        require_prompt(uow, project, prompt)
+        rows = uow.label_history(project, prompt, label, limit=limit + 1, before=before)
+    moves, next_cursor = page(rows, limit, lambda row: row[0])
+    return [m for _, m in moves], next_cursor

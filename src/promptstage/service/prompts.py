@@ -1,0 +1,231 @@
+"""Projects, prompts and versions: create, read, and write immutable versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from promptstage.domain import names
+from promptstage.domain.canonical import version_digest
+from promptstage.domain.config import parse_config
+from promptstage.domain.diff import diff_versions
+from promptstage.domain.models import MAX_VERSION, PROMPT_TYPES, Project, Prompt, Version
+from promptstage.domain.template import (
+    CompiledTemplate,
+    check_template,
+    includes_of,
+    parse_variables,
+)
+from promptstage.domain.wire import prompt_json, version_json
+from promptstage.errors import ConflictError, InvalidInputError, NotFoundError, TemplateError
+from promptstage.store.base import UnitOfWork
+
+from .context import Change, Context, change
+from .pagination import check_limit, decode_cursor, page
+
+MAX_TAGS = 32
+MAX_TEXT = 2000
+
+
+def _short_text(value: Any, field: str, limit: int = MAX_TEXT) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidInputError(f"{field} must be a string of at most {limit} characters", field=field)
+    return value
+
+
+def create_project(ctx: Context, actor: str, name: str, description: str | None = None) -> Project:
+    names.project_name(name, "name")
+    desc = _short_text(description, "description")
+    with ctx.store.unit_of_work(write=True) as uow:
+        if uow.get_project(name) is not None:
+            raise ConflictError(f"project {name!r} already exists", field="name")
+        ch = Change(ctx, uow, name, actor)
+        project = uow.create_project(name, desc, ch.at)
+        uow.lock_project(name)
+        ch.record(
+            "project.create", f"project:{name}", before=None,
+            after={"name": name, "description": desc},
+        )
+    return project
+
+
+def require_project(uow: UnitOfWork, project: str) -> Project:
+    found = uow.get_project(project)
+    if found is None:
+        raise NotFoundError(
+            f"project {project!r} does not exist; create it with POST /api/v1/projects",
+            field="project",
+        )
+    return found
+
+
+def require_prompt(uow: UnitOfWork, project: str, name: str) -> Prompt:
+    require_project(uow, project)
+    found = uow.get_prompt(project, name)
+    if found is None:
+        raise NotFoundError(f"prompt {name!r} does not exist in project {project!r}", field="prompt")
+    return found
+
+
+def require_version(uow: UnitOfWork, project: str, prompt: str, number: int, field: str = "version") -> Version:
+    found = uow.get_version(project, prompt, number) if 1 <= number <= MAX_VERSION else None
+    if found is None:
+        raise NotFoundError(f"prompt {prompt!r} has no version {number}", field=field)
+    return found
+
+
+def create_prompt(
+    ctx: Context,
+    actor: str,
+    project: str,
+    name: str,
+    type_: str,
+    description: str | None = None,
+    tags: list[str] | None = None,
+) -> Prompt:
+    names.prompt_name(name)
+    if type_ not in PROMPT_TYPES:
+        raise InvalidInputError(f"type must be one of {list(PROMPT_TYPES)}, got {type_!r}", field="type")
+    desc = _short_text(description, "description")
+    tag_list = list(tags or [])
+    if len(tag_list) > MAX_TAGS or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in tag_list):
+        raise InvalidInputError(f"tags must be at most {MAX_TAGS} strings of 1-64 characters", field="tags")
+    with change(ctx, project, actor) as ch:
+        if ch.uow.get_prompt(project, name) is not None:
+            raise ConflictError(f"prompt {name!r} already exists in project {project!r}", field="name")
+        prompt = Prompt(project, name, type_, desc, tuple(dict.fromkeys(tag_list)), ch.at)
+        ch.uow.add_prompt(prompt)
+        ch.record(
+            "prompt.create", f"prompt:{name}", before=None, after=prompt_json(prompt),
+            event=("prompt.created", {"prompt": name, "type": type_}),
+        )
+    return prompt
+
+
+def list_prompts(ctx: Context, project: str, limit: int = 100, cursor: str | None = None) -> tuple[list[Prompt], str | None]:
+    check_limit(limit)
+    after = decode_cursor(cursor, str)
+    with ctx.store.unit_of_work() as uow:
+        require_project(uow, project)
+        rows = uow.list_prompts(project, limit=limit + 1, after=after)
+    return page(rows, limit, lambda p: p.name)
+
+
+def write_version(
+    ctx: Context,
+    actor: str,
+    project: str,
+    prompt: str,
+    *,
+    template: Any,
+    variables: Any = None,
+    config: Any,
+    message: str | None = None,
+) -> tuple[Version, bool]:
+    """Write a new immutable version, or return the existing one with the same digest.
+
+    Returns:
+        ``(version, created)``; ``created`` is ``False`` when the content already existed.
+    """
+    msg = _short_text(message, "message")
+    normalized_config = parse_config(config)
+    with change(ctx, project, actor) as ch:
+        uow = ch.uow
+        found = require_prompt(uow, project, prompt)
+        normalized_template = check_template(found.type, template)
+        next_number = found.latest_version + 1
+        includes = _resolve_includes(uow, project, prompt, found.type, normalized_template, next_number)
+        if variables is None:
+            compiled = CompiledTemplate(found.type, normalized_template, [], includes)
+            declared = [{"name": n, "type": None, "required": True} for n in sorted(compiled.placeholders)]
+        else:
+            declared = parse_variables(variables)
+        compiled = CompiledTemplate(found.type, normalized_template, declared, includes)
+        undeclared = sorted(compiled.placeholders - set(compiled.declared))
+        if undeclared:
+            raise TemplateError(
+                f"template uses {undeclared} but variables does not declare them; declare them, "
+                "or omit variables to declare every placeholder as a required string",
+                field="variables",
+            )
+        digest = version_digest(found.type, normalized_template, declared, normalized_config)
+        existing = uow.get_version_by_digest(project, prompt, digest)
+        if existing is not None:
+            return existing, False
+        version = Version(
+            prompt=prompt, number=next_number, digest=digest, type=found.type,
+            template=normalized_template, variables=declared, config=normalized_config,
+            author=actor, message=msg, parent=found.latest_version or None,
+            created_at=ch.at, includes=includes,
+        )
+        uow.add_version(project, version)
+        body = version_json(version)
+        ch.record(
+            "version.create", f"prompt:{prompt}@{next_number}", before=None,
+            after={"version": next_number, "digest": digest, "message": msg},
+            event=("version.created", {"prompt": prompt, "version": body}),
+        )
+    return version, True
+
+
+def _resolve_includes(
+    uow: UnitOfWork, project: str, prompt: str, type_: str, template: Any, next_number: int
+) -> dict[str, str]:
+    """Map every (transitive) include to its template text; reject cycles and missing targets."""
+    resolved: dict[str, str] = {}
+    for inc in includes_of(type_, template):
+        if inc.prompt == prompt and inc.version >= next_number:
+            raise TemplateError(
+                f"include {inc.key} would include the version being written (an include cycle); "
+                f"include an earlier version, at most {prompt}@{next_number - 1}",
+                field="template",
+            )
+        target = uow.get_version(project, inc.prompt, inc.version)
+        if target is None:
+            raise TemplateError(
+                f"include {inc.key} does not exist: write that version first or pin an existing one",
+                field="template",
+            )
+        if target.type != "text":
+            raise TemplateError(
+                f"include {inc.key} is a chat prompt; only text prompts can be included",
+                field="template",
+            )
+        resolved[inc.key] = target.template
+        resolved.update(target.includes)
+    return resolved
+
+
+def get_prompt(ctx: Context, project: str, name: str) -> tuple[Prompt, dict[str, int]]:
+    with ctx.store.unit_of_work() as uow:
+        found = require_prompt(uow, project, name)
+        labels = uow.get_labels(project, name)
+    if found.latest_version:
+        labels = {**labels, names.LATEST: found.latest_version}
+    return found, labels
+
+
+def get_version(ctx: Context, project: str, prompt: str, number: int) -> Version:
+    with ctx.store.unit_of_work() as uow:
+        require_prompt(uow, project, prompt)
+        return require_version(uow, project, prompt, number)
+
+
+def list_versions(
+    ctx: Context, project: str, prompt: str, limit: int = 50, cursor: str | None = None
+) -> tuple[list[Version], str | None]:
+    check_limit(limit)
+    before = decode_cursor(cursor, int, maximum=MAX_VERSION)
+    with ctx.store.unit_of_work() as uow:
+        require_prompt(uow, project, prompt)
+        rows = uow.list_versions(project, prompt, limit=limit + 1, before=before)
+    return page(rows, limit, lambda v: v.number)
+
+
+def diff(ctx: Context, project: str, prompt: str, from_: int, to: int) -> dict[str, Any]:
+    with ctx.store.unit_of_work() as uow:
+        require_prompt(uow, project, prompt)
+        old = require_version(uow, project, prompt, from_, "from")
+        new = require_version(uow, project, prompt, to, "to")
+    return diff_versions(old, new)

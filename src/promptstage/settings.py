@@ -1,0 +1,103 @@
+"""One typed ``Settings`` object for the server, read from the environment at the edge.
+
+Every field has a documented default and an environment variable ``PROMPTSTAGE_<NAME>``;
+``docs/settings.md`` lists them all and a test fails when one is missing there. Flags of the
+CLI override the environment, which overrides the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from promptstage.errors import ConfigurationError
+
+DEFAULT_DATABASE_URL = "sqlite:///./.promptstage/promptstage.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Server settings. ``metadata["doc"]`` is the one-line description docs/settings.md shows."""
+
+    database_url: str = field(
+        default=DEFAULT_DATABASE_URL,
+        metadata={"doc": "SQLAlchemy URL of the store: sqlite:///FILE (embedded, WAL) or postgresql+psycopg://..."},
+    )
+    host: str = field(default="127.0.0.1", metadata={"doc": "Interface `promptstage serve` binds to."})
+    port: int = field(default=8700, metadata={"doc": "Port `promptstage serve` listens on."})
+    admin_key: str | None = field(
+        default=None,
+        metadata={
+            "doc": "Instance admin API key (`ps_<prefix>_<secret>`). Unset: the first start of an "
+            "empty database creates one and prints it once."
+        },
+    )
+    max_body_bytes: int = field(
+        default=1024 * 1024, metadata={"doc": "Largest accepted request body in bytes (413 above)."}
+    )
+    auth_cache_seconds: float = field(
+        default=5.0,
+        metadata={
+            "doc": "How long a verified API key is cached in memory; a key revoked on another "
+            "replica is refused within this bound (immediately on the replica that revoked it)."
+        },
+    )
+    state_check_seconds: float = field(
+        default=1.0,
+        metadata={
+            "doc": "Longest time the resolve/snapshot cache trusts itself before re-reading the "
+            "project's event sequence (covers replicas without LISTEN/NOTIFY)."
+        },
+    )
+    sse_heartbeat_seconds: float = field(
+        default=15.0, metadata={"doc": "Interval of `: heartbeat` comments on idle /events streams."}
+    )
+    demo: bool = field(
+        default=False, metadata={"doc": "Seed the demo project `clinic` at start (idempotent)."}
+    )
+    log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error."})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``PROMPTSTAGE_*`` variables, then apply non-``None`` ``overrides`` (CLI flags).
+
+        Raises:
+            ConfigurationError: a variable does not parse as its field's type.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(env_name(f.name))
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, raw, f.type)
+        settings = cls(**values)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(settings, **given) if given else settings
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable that sets ``field_name``."""
+    return "PROMPTSTAGE_" + field_name.upper()
+
+
+def _parse(name: str, raw: str, type_: Any) -> Any:
+    kind = str(type_)
+    try:
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"{env_name(name)}={raw!r} is not a valid {kind}", field=env_name(name)
+        ) from None
+    return raw

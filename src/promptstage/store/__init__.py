@@ -1,0 +1,1 @@
+"""Storage: interfaces in ``base``; the SQLAlchemy implementation in ``sql``."""

@@ -1,0 +1,202 @@
+"""The schema as SQLAlchemy Core tables: the model that the Alembic migrations must build.
+
+A test runs the migrations on SQLite and Postgres and compares the result with this metadata,
+so change both together (a new file in ``migrations/versions`` for every change here).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from .coltypes import ExactJson, Json, UtcDateTime
+
+# Explicit constraint names, so migrations and metadata agree on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; Postgres gets a 64-bit identity.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAME = 128  # prompt, label and project names are validated shorter than this upstream
+HASH = 80  # "sha256:" + 64 hex digits, with room to spare
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("name", String(NAME), primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("audit_seq", BigInteger, nullable=False),
+    Column("audit_head", String(HASH), nullable=True),
+)
+
+prompts = Table(
+    "prompts",
+    metadata,
+    Column("project", String(NAME), primary_key=True),
+    Column("name", String(NAME), primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("tags", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("latest_version", Integer, nullable=False),
+    ForeignKeyConstraint(["project"], ["projects.name"]),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("project", String(NAME), primary_key=True),
+    Column("prompt", String(NAME), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("digest", String(HASH), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("template", ExactJson, nullable=False),
+    Column("variables", ExactJson, nullable=False),
+    Column("config", ExactJson, nullable=False),
+    Column("includes", ExactJson, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("parent", Integer, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    ForeignKeyConstraint(["project", "prompt"], ["prompts.project", "prompts.name"]),
+    Index(None, "project", "prompt", "digest"),
+)
+
+labels = Table(
+    "labels",
+    metadata,
+    Column("project", String(NAME), primary_key=True),
+    Column("prompt", String(NAME), primary_key=True),
+    Column("label", String(NAME), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    # A label can only point at a version that exists.
+    ForeignKeyConstraint(
+        ["project", "prompt", "version"],
+        ["versions.project", "versions.prompt", "versions.number"],
+    ),
+)
+
+label_moves = Table(
+    "label_moves",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("project", String(NAME), nullable=False),
+    Column("prompt", String(NAME), nullable=False),
+    Column("label", String(NAME), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("previous", Integer, nullable=True),
+    Column("actor", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("kind", String(16), nullable=False),
+    ForeignKeyConstraint(["project", "prompt"], ["prompts.project", "prompts.name"]),
+    Index(None, "project", "prompt", "label", "id"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("project", String(NAME), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("before", ExactJson, nullable=True),
+    Column("after", ExactJson, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("prev_hash", String(HASH), nullable=False),
+    Column("hash", String(HASH), nullable=False),
+    ForeignKeyConstraint(["project"], ["projects.name"]),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("project", String(NAME), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("data", Json, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    ForeignKeyConstraint(["project"], ["projects.name"]),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project", String(NAME), nullable=True),
+    Column("prefix", String(64), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("secret_hash", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    ForeignKeyConstraint(["project"], ["projects.name"]),
+    UniqueConstraint("prefix"),
+    Index(None, "project"),
+)
+
+# Calls and scores: written by later issues (call logging, release statistics).
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project", String(NAME), nullable=False),
+    Column("prompt", String(NAME), nullable=False),
+    Column("label", String(NAME), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(HASH), nullable=False),
+    Column("release_id", String(64), nullable=True),
+    Column("arm", String(32), nullable=False),
+    Column("unit_hash", String(HASH), nullable=True),
+    Column("context", Json, nullable=False),
+    Column("variables", Json, nullable=True),
+    Column("output", Json, nullable=True),
+    Column("model", Text, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("tokens_in", Integer, nullable=False),
+    Column("tokens_out", Integer, nullable=False),
+    Column("cost", Float, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("at", UtcDateTime, nullable=False),
+    ForeignKeyConstraint(["project"], ["projects.name"]),
+    Index(None, "project", "prompt", "version", "at"),
+)
+
+scores = Table(
+    "scores",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("project", String(NAME), nullable=False),
+    # No foreign key to calls: a score may arrive before its call's batch is flushed.
+    Column("call_id", String(64), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    ForeignKeyConstraint(["project"], ["projects.name"]),
+    Index(None, "project", "call_id"),
+)

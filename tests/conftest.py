@@ -1,0 +1,64 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+POSTGRES_ENV = "PROMPTSTAGE_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="session")
+def make_postgres_database() -> Iterator[Callable[[], str]]:
+    """A factory of fresh, empty Postgres databases, all dropped when the session ends.
+
+    The server comes from ``PROMPTSTAGE_TEST_POSTGRES_URL`` (its database is only used to run
+    ``CREATE``/``DROP DATABASE``). Tests needing it are skipped when it is unset or unreachable.
+    """
+    raw = os.environ.get(POSTGRES_ENV)
+    if not raw:
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    server = make_url(raw)
+    if server.drivername == "postgresql":
+        server = server.set(drivername="postgresql+psycopg")
+    admin = create_engine(
+        server,
+        isolation_level="AUTOCOMMIT",
+        poolclass=NullPool,
+        connect_args={"connect_timeout": 5},
+    )
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except DBAPIError as exc:
+        admin.dispose()
+        pytest.skip(f"Postgres at {server.render_as_string()} is unreachable: {exc.orig}")
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"promptstage_t_{secrets.token_hex(6)}"
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return server.set(database=name).render_as_string(hide_password=False)
+
+    try:
+        yield make
+    finally:
+        with admin.connect() as connection:
+            for name in created:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(make_postgres_database: Callable[[], str]) -> str:
+    """The URL of one fresh, empty Postgres database for the whole session."""
+    return make_postgres_database()
