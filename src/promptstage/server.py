@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,16 +12,19 @@ from fastapi import FastAPI
 from promptstage.api import errors
 from promptstage.api.limits import BodyLimit
 from promptstage.api.metrics import Metrics, MetricsMiddleware
-from promptstage.api.routes import admin, health, labels, prompts, runtime
-from promptstage.errors import ConfigurationError
+from promptstage.api.routes import admin, calls, health, labels, prompts, runtime
+from promptstage.errors import ConfigurationError, PromptstageError
 from promptstage.service.bus import EventBus
+from promptstage.service.calls import prune_calls
 from promptstage.service.context import Clock, Context, utc_now
 from promptstage.service.keys import Authenticator
+from promptstage.service.propagation import Propagator
 from promptstage.service.snapshot import StateCache
 from promptstage.settings import Settings
 from promptstage.store.base import Store
 
 VERSION = "0.1.0"
+log = logging.getLogger("promptstage.server")
 
 
 def open_store(settings: Settings) -> Store:
@@ -36,11 +41,20 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
     the_store = store if store is not None else open_store(settings)
     ctx = Context(store=the_store, bus=EventBus(), clock=clock or utc_now)
 
+    propagator = Propagator(ctx)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owns_store:
-            the_store.close()
+        stop_watching = the_store.watch(propagator.on_notify, propagator.on_reconnect)
+        pruning = asyncio.create_task(_prune_calls_forever(ctx, settings))
+        try:
+            yield
+        finally:
+            pruning.cancel()
+            if stop_watching is not None:
+                await asyncio.to_thread(stop_watching)
+            if owns_store:
+                the_store.close()
 
     app = FastAPI(
         title="promptstage",
@@ -56,11 +70,24 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
     )
     app.state.state_cache = StateCache(ctx, settings.state_check_seconds)
     errors.install(app)
-    for module in (health, admin, prompts, labels, runtime):
+    for module in (health, admin, prompts, labels, runtime, calls):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
+
+
+async def _prune_calls_forever(ctx: Context, settings: Settings) -> None:
+    """Apply the call-log retention once an hour (first pass a minute after start)."""
+    await asyncio.sleep(60)
+    while True:
+        try:
+            removed = await asyncio.to_thread(prune_calls, ctx, settings.call_retention_days)
+            if removed:
+                log.info("retention: removed %d calls older than %s days", removed, settings.call_retention_days)
+        except PromptstageError as exc:
+            log.warning("retention pass failed: %s", exc.message)
+        await asyncio.sleep(3600)
 
 
 def run(settings: Settings) -> None:

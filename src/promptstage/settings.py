@@ -54,6 +54,10 @@ class Settings:
     sse_heartbeat_seconds: float = field(
         default=15.0, metadata={"doc": "Interval of `: heartbeat` comments on idle /events streams."}
     )
+    call_retention_days: float = field(
+        default=30.0,
+        metadata={"doc": "Calls (and their scores) older than this many days are deleted hourly."},
+    )
     demo: bool = field(
         default=False, metadata={"doc": "Seed the demo project `clinic` at start (idempotent)."}
     )

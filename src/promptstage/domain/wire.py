@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .calls import CallRecord, Score
 from .models import ApiKey, AuditRecord, LabelMove, Project, Prompt, Version, iso_utc
 
 
@@ -78,3 +79,17 @@ def key_json(k: ApiKey) -> dict[str, Any]:
         "created_by": k.created_by,
         "revoked_at": iso_utc(k.revoked_at) if k.revoked_at else None,
     }
+
+
+def call_json(c: CallRecord) -> dict[str, Any]:
+    return {
+        "id": c.id, "at": iso_utc(c.at), "prompt": c.prompt, "label": c.label,
+        "version": c.version, "digest": c.digest, "release_id": c.release_id, "arm": c.arm,
+        "unit_hash": c.unit_hash, "context": c.context, "variables": c.variables,
+        "output": c.output, "model": c.model, "latency_ms": c.latency_ms,
+        "tokens_in": c.tokens_in, "tokens_out": c.tokens_out, "cost": c.cost, "error": c.error,
+    }
+
+
+def score_json(s: Score) -> dict[str, Any]:
+    return {"call_id": s.call_id, "name": s.name, "value": s.value, "source": s.source, "at": iso_utc(s.at)}

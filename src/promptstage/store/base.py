@@ -11,12 +11,13 @@ Repositories return domain objects; nothing here mentions SQLAlchemy.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from promptstage.domain.calls import CallFilter, CallRecord, Score
 from promptstage.domain.models import (
     ApiKey,
     AuditRecord,
@@ -121,6 +122,25 @@ class UnitOfWork(Protocol):
     def revoke_key(self, prefix: str, at: datetime) -> None: ...
     def count_keys(self) -> int: ...
 
+    # call log -----------------------------------------------------------------------------
+    def add_calls(self, project: str, calls: list[CallRecord]) -> int:
+        """Insert call records, skipping ids already stored (retried batches); returns how
+        many were new."""
+        ...
+
+    def add_scores(self, project: str, scores: list[Score]) -> None: ...
+    def list_calls(
+        self, project: str, where: CallFilter, *, limit: int, before: tuple[datetime, str] | None
+    ) -> list[CallRecord]:
+        """Calls newest first, starting below the ``(at, id)`` position ``before``."""
+        ...
+
+    def get_call(self, project: str, call_id: str) -> CallRecord | None: ...
+    def scores_of(self, project: str, call_id: str) -> list[Score]: ...
+    def delete_calls_before(self, at: datetime) -> int:
+        """Retention: remove calls (and their scores) older than ``at`` in every project."""
+        ...
+
     # snapshot -----------------------------------------------------------------------------
     def snapshot_rows(self, project: str) -> SnapshotRows: ...
 
@@ -132,6 +152,16 @@ class Store(Protocol):
 
     def ping(self) -> None:
         """Raise ``ServiceUnavailableError`` if the database cannot be reached."""
+        ...
+
+    def watch(
+        self, callback: Callable[[str, int], None], on_reconnect: Callable[[], None]
+    ) -> Callable[[], None] | None:
+        """Call ``callback(project, seq)`` when another process commits an event.
+
+        Returns the function that stops watching, or ``None`` when the store is private to
+        this process (SQLite), where the in-process bus already sees every event.
+        """
         ...
 
     def close(self) -> None: ...

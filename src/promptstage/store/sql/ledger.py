@@ -17,6 +17,7 @@ from . import rows
 from .tables import api_keys, audit, events, projects
 from .uow_base import UnitOfWorkBase, utc
 
+NOTIFY_CHANNEL = "promptstage_events"
 _AUDIT_PAGE = 500  # rows per query while iterating the audit chain
 
 
@@ -103,6 +104,12 @@ class LedgerRepository(UnitOfWorkBase):
         self._conn.execute(
             events.insert().values(project=project, seq=seq, type=type_, data=data, at=event.at)
         )
+        if self._conn.dialect.name == "postgresql":
+            # Delivered to listeners only when this transaction commits (NOTIFY is transactional),
+            # so other replicas never hear of an event they cannot read yet.
+            self._conn.execute(
+                select(func.pg_notify(NOTIFY_CHANNEL, f"{seq}:{project}"))
+            )
         return event
 
     def events_since(self, project: str, seq: int, *, limit: int) -> list[Event]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -13,6 +13,7 @@ from promptstage.store.base import Store, UnitOfWork
 
 from .engine import BEGIN_OPTION, BEGIN_READ, BEGIN_WRITE, is_unavailable, make_engine, unavailable
 from .migrate import upgrade_engine
+from .notify import Listener
 from .uow import SqlUnitOfWork
 
 
@@ -114,6 +115,16 @@ class SqlStore:
                 connection.exec_driver_sql("SELECT 1")
         except DBAPIError as exc:
             raise unavailable(self._engine.url, exc) from exc
+
+    def watch(
+        self, callback: Callable[[str, int], None], on_reconnect: Callable[[], None]
+    ) -> Callable[[], None] | None:
+        """On Postgres, listen for other replicas' events (``LISTEN``); ``None`` on SQLite."""
+        if self._sqlite:
+            return None
+        listener = Listener(self._engine.url, callback, on_reconnect=on_reconnect)
+        listener.start()
+        return listener.stop
 
     def close(self) -> None:
         """Close every pooled connection; the store can still reconnect if used again."""

@@ -159,7 +159,7 @@ api_keys = Table(
     Index(None, "project"),
 )
 
-# Calls and scores: written by later issues (call logging, release statistics).
+# Calls and scores: the call log written by the runtime SDK, read by the release controller.
 calls = Table(
     "calls",
     metadata,
@@ -175,15 +175,17 @@ calls = Table(
     Column("context", Json, nullable=False),
     Column("variables", Json, nullable=True),
     Column("output", Json, nullable=True),
-    Column("model", Text, nullable=False),
-    Column("latency_ms", Float, nullable=False),
-    Column("tokens_in", Integer, nullable=False),
-    Column("tokens_out", Integer, nullable=False),
-    Column("cost", Float, nullable=False),
+    Column("model", Text, nullable=True),
+    Column("latency_ms", Float, nullable=True),
+    Column("tokens_in", Integer, nullable=True),
+    Column("tokens_out", Integer, nullable=True),
+    Column("cost", Float, nullable=True),
     Column("error", Text, nullable=True),
     Column("at", UtcDateTime, nullable=False),
     ForeignKeyConstraint(["project"], ["projects.name"]),
     Index(None, "project", "prompt", "version", "at"),
+    Index(None, "project", "release_id", "arm"),
+    Index(None, "project", "at"),
 )
 
 scores = Table(

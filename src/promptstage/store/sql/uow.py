@@ -7,12 +7,13 @@ from sqlalchemy import and_, select, union
 from promptstage.store.base import SnapshotRows
 
 from . import rows
+from .calls import CallsRepository
 from .catalog import CatalogRepository
 from .ledger import LedgerRepository
 from .tables import labels, prompts, versions
 
 
-class SqlUnitOfWork(CatalogRepository, LedgerRepository):
+class SqlUnitOfWork(CatalogRepository, LedgerRepository, CallsRepository):
     """One transaction on one connection; built by ``SqlStore.unit_of_work``."""
 
     # snapshot -----------------------------------------------------------------------------

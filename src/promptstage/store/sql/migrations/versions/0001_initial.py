@@ -190,11 +190,11 @@ def upgrade() -> None:
         sa.Column("context", _json(), nullable=False),
         sa.Column("variables", _json(), nullable=True),
         sa.Column("output", _json(), nullable=True),
-        sa.Column("model", sa.Text(), nullable=False),
-        sa.Column("latency_ms", sa.Float(), nullable=False),
-        sa.Column("tokens_in", sa.Integer(), nullable=False),
-        sa.Column("tokens_out", sa.Integer(), nullable=False),
-        sa.Column("cost", sa.Float(), nullable=False),
+        sa.Column("model", sa.Text(), nullable=True),
+        sa.Column("latency_ms", sa.Float(), nullable=True),
+        sa.Column("tokens_in", sa.Integer(), nullable=True),
+        sa.Column("tokens_out", sa.Integer(), nullable=True),
+        sa.Column("cost", sa.Float(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("at", _ts(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_calls"),
@@ -203,6 +203,8 @@ def upgrade() -> None:
     op.create_index(
         "ix_calls_project_prompt_version_at", "calls", ["project", "prompt", "version", "at"]
     )
+    op.create_index("ix_calls_project_release_id_arm", "calls", ["project", "release_id", "arm"])
+    op.create_index("ix_calls_project_at", "calls", ["project", "at"])
     op.create_table(
         "scores",
         sa.Column("id", _autoid(), autoincrement=True, nullable=False),
@@ -221,6 +223,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     for index, table in (
         ("ix_scores_project_call_id", "scores"),
+        ("ix_calls_project_at", "calls"),
+        ("ix_calls_project_release_id_arm", "calls"),
         ("ix_calls_project_prompt_version_at", "calls"),
         ("ix_api_keys_project", "api_keys"),
         ("ix_label_moves_project_prompt_label_id", "label_moves"),

@@ -1,0 +1,105 @@
+"""The call log: batched ingest (202) and reading calls with the exact version they used."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from promptstage.api.auth import role
+from promptstage.domain.calls import ARMS, CallFilter
+from promptstage.domain.models import Role
+from promptstage.domain.wire import call_json, score_json, version_json
+from promptstage.errors import MalformedRequestError
+from promptstage.service import calls as svc
+from promptstage.service.keys import Principal
+
+from .prompts import Limit, ctx
+
+router = APIRouter(prefix="/api/v1/projects/{project}", tags=["calls"])
+
+Runtime = Annotated[Principal, Depends(role(Role.runtime))]
+Editor = Annotated[Principal, Depends(role(Role.editor))]
+
+_CALL_ITEM = {
+    "type": "object",
+    "required": ["id", "prompt", "label", "version", "digest"],
+    "properties": {
+        "id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
+        "prompt": {"type": "string"}, "label": {"type": "string"},
+        "version": {"type": "integer", "minimum": 1}, "digest": {"type": "string"},
+        "release_id": {"type": ["string", "null"]}, "arm": {"type": "string", "enum": list(ARMS)},
+        "unit_hash": {"type": ["string", "null"]}, "context": {"type": "object"},
+        "variables": {"type": ["object", "null"]}, "output": {},
+        "model": {"type": ["string", "null"]}, "latency_ms": {"type": ["number", "null"]},
+        "tokens_in": {"type": ["integer", "null"]}, "tokens_out": {"type": ["integer", "null"]},
+        "cost": {"type": ["number", "null"]}, "error": {"type": ["string", "null"]},
+    },
+}
+_SCORE_ITEM = {
+    "type": "object",
+    "required": ["call_id", "name", "value"],
+    "properties": {
+        "call_id": {"type": "string"}, "name": {"type": "string"}, "value": {"type": "number"},
+        "source": {"type": "string", "enum": ["user", "evaluator", "heuristic", "system"]},
+        "at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+def _batch_doc(key: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": [key],
+        "properties": {key: {"type": "array", "maxItems": svc.MAX_BATCH, "items": item}},
+    }}}}}
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise MalformedRequestError(f"request body is not valid JSON ({exc})") from None
+
+
+@router.post("/calls", status_code=202, summary="Ingest a batch of call records",
+             openapi_extra=_batch_doc("calls", _CALL_ITEM))
+async def post_calls(project: str, who: Runtime, request: Request) -> dict[str, int]:
+    body = await _json_body(request)
+    return await run_in_threadpool(svc.ingest_calls, ctx(request), project, body)
+
+
+@router.post("/scores", status_code=202, summary="Ingest a batch of scores",
+             openapi_extra=_batch_doc("scores", _SCORE_ITEM))
+async def post_scores(project: str, who: Runtime, request: Request) -> dict[str, int]:
+    body = await _json_body(request)
+    return await run_in_threadpool(svc.ingest_scores, ctx(request), project, body)
+
+
+@router.get("/calls", summary="The call log, newest first")
+def list_calls(
+    project: str, who: Editor, request: Request,
+    prompt: str | None = None,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    release: str | None = None,
+    arm: str | None = None,
+    since: datetime | None = None,
+    limit: Limit = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    where = CallFilter(prompt=prompt, version=version, release_id=release, arm=arm, since=since)
+    items, next_cursor = svc.list_calls(ctx(request), project, where, limit, cursor)
+    return {"items": [call_json(c) for c in items], "next_cursor": next_cursor}
+
+
+@router.get("/calls/{call_id}", summary="One call with the exact version it used and its scores")
+def get_call(project: str, call_id: str, who: Editor, request: Request) -> dict[str, Any]:
+    call, version, scores = svc.get_call(ctx(request), project, call_id)
+    return {
+        **call_json(call),
+        "version_data": version_json(version) if version is not None else None,
+        "scores": [score_json(s) for s in scores],
+    }

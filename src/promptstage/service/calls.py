@@ -1,0 +1,83 @@
+"""The call log: batched ingest of call records and scores, and reading calls back with the
+exact version they used."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from promptstage.domain.calls import CallFilter, CallRecord, Score, parse_call, parse_score
+from promptstage.domain.models import Version, iso_utc
+from promptstage.errors import InvalidInputError, NotFoundError
+
+from .context import Context
+from .pagination import check_limit, decode_cursor, page
+from .prompts import require_project
+
+MAX_BATCH = 1000
+
+
+def _items(body: Any, key: str) -> list[Any]:
+    items = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise InvalidInputError(f"body must be {{{key!r}: [...]}}", field=key)
+    if len(items) > MAX_BATCH:
+        raise InvalidInputError(
+            f"{key} holds {len(items)} items; send at most {MAX_BATCH} per request", field=key
+        )
+    return items
+
+
+def ingest_calls(ctx: Context, project: str, body: Any) -> dict[str, int]:
+    """Validate a whole batch first (all or nothing), then insert it in one transaction."""
+    now = ctx.clock()
+    records = [parse_call(raw, f"calls[{i}]", now) for i, raw in enumerate(_items(body, "calls"))]
+    with ctx.store.unit_of_work(write=True) as uow:
+        require_project(uow, project)
+        new = uow.add_calls(project, records)
+    return {"accepted": len(records), "new": new}
+
+
+def ingest_scores(ctx: Context, project: str, body: Any) -> dict[str, int]:
+    now = ctx.clock()
+    items = [parse_score(raw, f"scores[{i}]", now) for i, raw in enumerate(_items(body, "scores"))]
+    with ctx.store.unit_of_work(write=True) as uow:
+        require_project(uow, project)
+        uow.add_scores(project, items)
+    return {"accepted": len(items)}
+
+
+def list_calls(
+    ctx: Context, project: str, where: CallFilter, limit: int = 100, cursor: str | None = None
+) -> tuple[list[CallRecord], str | None]:
+    check_limit(limit)
+    position = decode_cursor(cursor, list)
+    before = None
+    if position is not None:
+        try:
+            before = (datetime.fromisoformat(position[0].replace("Z", "+00:00")), str(position[1]))
+        except (IndexError, AttributeError, ValueError):
+            raise InvalidInputError("cursor is not valid: pass back next_cursor unchanged", field="cursor") from None
+    with ctx.store.unit_of_work() as uow:
+        require_project(uow, project)
+        rows = uow.list_calls(project, where, limit=limit + 1, before=before)
+    return page(rows, limit, lambda c: [iso_utc(c.at), c.id])
+
+
+def get_call(ctx: Context, project: str, call_id: str) -> tuple[CallRecord, Version | None, list[Score]]:
+    """A call, the exact version it used (``None`` if that prompt was since removed), its scores."""
+    with ctx.store.unit_of_work() as uow:
+        require_project(uow, project)
+        call = uow.get_call(project, call_id)
+        if call is None:
+            raise NotFoundError(f"no call {call_id!r} in project {project!r}", field="call_id")
+        version = uow.get_version(project, call.prompt, call.version)
+        scores = uow.scores_of(project, call_id)
+    return call, version, scores
+
+
+def prune_calls(ctx: Context, retention_days: float) -> int:
+    """Delete calls older than the retention window (every project)."""
+    cutoff = ctx.clock() - timedelta(days=retention_days)
+    with ctx.store.unit_of_work(write=True) as uow:
+        return uow.delete_calls_before(cutoff)
