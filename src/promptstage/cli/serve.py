@@ -1,0 +1,47 @@
+"""``promptstage serve``: run the server in this process (imports the server lazily)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .output import fail
+
+
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Interface to bind [env PROMPTSTAGE_HOST; default 127.0.0.1].", show_default=False)] = None,
+    port: Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Port [env PROMPTSTAGE_PORT; default 8700].", show_default=False)] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="SQLAlchemy URL of the store [env PROMPTSTAGE_DATABASE_URL].", show_default=False),
+    ] = None,
+    demo: Annotated[
+        bool | None,
+        typer.Option("--demo/--no-demo", help="Seed the demo project 'clinic' [env PROMPTSTAGE_DEMO].", show_default=False),
+    ] = None,
+) -> None:
+    """Run the promptstage server: migrate, bootstrap the admin key, serve the API and UI.
+
+    Every other setting comes from its PROMPTSTAGE_* environment variable (docs/settings.md).
+    """
+    from promptstage.errors import PromptstageError
+    from promptstage.settings import Settings
+
+    try:
+        settings = Settings.from_env(host=host, port=port, database_url=database_url, demo=demo)
+    except PromptstageError as exc:
+        fail(f"{exc.message}")
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from promptstage.server import run
+
+    from .db import redact
+
+    try:
+        run(settings)
+    except PromptstageError as exc:
+        fail(f"{exc.message}")
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        fail(f"cannot open the database {redact(settings.database_url)}: {reason}")

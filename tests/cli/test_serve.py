@@ -1,0 +1,87 @@
+"""``promptstage serve`` and ``promptstage db upgrade``: settings from flags over env."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from promptstage import server
+from promptstage.cli.main import app
+from promptstage.errors import ConfigurationError
+from promptstage.settings import Settings
+
+CLEAN_ENV: dict[str, str | None] = dict.fromkeys(("PROMPTSTAGE_HOST", "PROMPTSTAGE_PORT", "PROMPTSTAGE_DATABASE_URL", "PROMPTSTAGE_DEMO"))
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
+    """Replace ``promptstage.server.run`` with a recorder of the settings it gets."""
+    calls: list[Settings] = []
+    monkeypatch.setattr(server, "run", calls.append)
+    return calls
+
+
+def test_serve_passes_flags(captured: list[Settings], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/x.db"
+    result = CliRunner().invoke(
+        app, ["serve", "--host", "0.0.0.0", "--port", "9001", "--database-url", url, "--demo"], env=CLEAN_ENV
+    )
+    assert result.exit_code == 0, result.output
+    [settings] = captured
+    assert (settings.host, settings.port, settings.database_url, settings.demo) == ("0.0.0.0", 9001, url, True)
+
+
+def test_serve_flags_beat_env_which_beats_defaults(captured: list[Settings]) -> None:
+    env = {**CLEAN_ENV, "PROMPTSTAGE_PORT": "9100", "PROMPTSTAGE_DEMO": "true", "PROMPTSTAGE_HOST": "10.0.0.1"}
+    result = CliRunner().invoke(app, ["serve", "--no-demo", "--host", "127.0.0.2"], env=env)
+    assert result.exit_code == 0, result.output
+    [settings] = captured
+    assert (settings.host, settings.port, settings.demo) == ("127.0.0.2", 9100, False)
+    assert settings.database_url == Settings().database_url
+
+
+def test_serve_bad_env_is_a_clean_error(captured: list[Settings]) -> None:
+    result = CliRunner().invoke(app, ["serve"], env={**CLEAN_ENV, "PROMPTSTAGE_PORT": "eighty"})
+    assert result.exit_code == 1
+    assert "PROMPTSTAGE_PORT" in result.stderr and "error:" in result.stderr
+    assert captured == []
+
+
+def test_serve_configuration_error_from_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(settings: Settings) -> None:
+        raise ConfigurationError("PROMPTSTAGE_ADMIN_KEY must look like ps_<prefix>_<secret>")
+
+    monkeypatch.setattr(server, "run", refuse)
+    result = CliRunner().invoke(app, ["serve"], env=CLEAN_ENV)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: PROMPTSTAGE_ADMIN_KEY must look like")
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
+    database = tmp_path / "fresh.db"
+    result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", f"sqlite:///{database}"], env=CLEAN_ENV)
+    assert result.exit_code == 0, result.output
+    assert "newest schema" in result.stdout
+    with sqlite3.connect(database) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"prompts", "versions", "labels", "audit"} <= tables
+    again = CliRunner().invoke(app, ["db", "upgrade"], env={**CLEAN_ENV, "PROMPTSTAGE_DATABASE_URL": f"sqlite:///{database}"})
+    assert again.exit_code == 0, again.output
+
+
+def test_db_upgrade_unsupported_url() -> None:
+    result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", "mysql://u:secret@h/db"], env=CLEAN_ENV)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")
+    assert "secret" not in result.stderr
+
+
+def test_db_upgrade_unreachable_database(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("a file, not a directory", encoding="utf-8")
+    url = f"sqlite:///{tmp_path}/blocker/x.db"
+    result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", url], env=CLEAN_ENV)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")
