@@ -1,0 +1,165 @@
+"""What the sync and async clients share: settings, local start, ``get``, ``call``, ``score``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from promptstage.errors import IntegrityError, PromptUnavailableError
+from promptstage.rollout.resolve import resolve
+
+from .calls import Call, Outbox, Recorder
+from .core import SyncCore
+from .lkg import load_bootstrap, read_lkg
+from .options import Options
+from .prompt import ResolvedPrompt, for_call, from_fallback
+from .state import Entry, State, build_state
+from .status import Status
+
+__all__ = ["ClientBase"]
+
+log = logging.getLogger("promptstage")
+
+
+class ClientBase:
+    """Settings, the state pointer, and the in-memory operations of both clients."""
+
+    _entries: Mapping[tuple[str, str], Entry]
+
+    def __init__(self, options: Options) -> None:
+        self._opts = options
+        self._entries = {}
+        self._core = SyncCore(options, self._publish, None)
+        self._outbox = Outbox(options.queue_size, options.batch_size, self._wake_sender)
+        self._recorder = Recorder(self._outbox, options.redact)
+        local = self._load_local()
+        if local is not None:
+            self._core.install(local)
+            self._core.lkg_dirty = False
+
+    def _publish(self, state: State) -> None:
+        self._entries = state.entries
+
+    def _wake_sender(self) -> None:
+        """Tell the sender a full batch is waiting (overridden by each client)."""
+
+    def _load_local(self) -> State | None:
+        """The last-known-good file if valid, else the bootstrap; no network."""
+        opts = self._opts
+        if opts.cache_path is not None:
+            found = read_lkg(opts.cache_path)
+            if found is not None:
+                try:
+                    return build_state(found[0], opts.project, source="lkg", etag=found[1])
+                except IntegrityError as exc:
+                    log.warning(
+                        "promptstage: ignoring last-known-good file %s: %s", opts.cache_path, exc
+                    )
+        if opts.bootstrap is not None:
+            snapshot = load_bootstrap(opts.bootstrap)
+            if snapshot is not None:
+                try:
+                    return build_state(snapshot, opts.project, source="bootstrap")
+                except IntegrityError as exc:
+                    log.error("promptstage: ignoring bootstrap: %s", exc)
+        return None
+
+    def get(
+        self,
+        name: str,
+        label: str = "prod",
+        unit: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        fallback: Any = None,
+    ) -> ResolvedPrompt:
+        """Resolve a prompt label for one call, from memory (no I/O, never blocks).
+
+        Args:
+            name: The prompt name, e.g. ``booking.system``.
+            label: The label, e.g. ``prod``; ``latest`` is the highest version.
+            unit: The stickiness key (user id, else conversation id). Without one, an active
+                release serves its baseline.
+            context: Attributes for release targeting, e.g. ``{"channel": "whatsapp"}``.
+            fallback: Served (with ``version=None``, ``arm="fallback"``) only while the client
+                holds nothing at all: a template string, a list of messages, or a dict
+                ``{"template", "type"?, "variables"?, "config"?}``.
+
+        Returns:
+            The resolved prompt.
+
+        Raises:
+            NotFoundError: The state held has no such prompt or label.
+            PromptUnavailableError: Nothing is held and no ``fallback`` was given; the message
+                says why (server unreachable, key rejected, ...).
+        """
+        try:
+            entry = self._entries[name, label]
+        except KeyError:
+            return self._miss(name, label, unit, context, fallback)
+        release = entry.release
+        if release is None:
+            base = entry.base
+        else:
+            res = resolve(entry.version, release, unit, context)
+            hit = entry.seen.get(id(res))
+            base = hit[1] if hit is not None and hit[0] is res else entry.arm_prompt(res)
+        if unit is None and context is None:
+            return base
+        return for_call(base, unit, context)
+
+    def _miss(
+        self,
+        name: str,
+        label: str,
+        unit: str | None,
+        context: Mapping[str, Any] | None,
+        fallback: Any,
+    ) -> ResolvedPrompt:
+        state = self._core.state
+        if state is not None:
+            raise state.not_found(name, label)
+        if fallback is not None:
+            return for_call(from_fallback(name, label, fallback), unit, context)
+        raise PromptUnavailableError(
+            f"cannot serve prompt {name!r} (label {label!r}): nothing is held yet: "
+            f"{self._core.unavailable_reason()}. Pass fallback= to serve a default meanwhile, "
+            "or configure cache_path= / bootstrap= for cold starts.",
+            field="name",
+        )
+
+    def call(self, resolved: ResolvedPrompt, *, variables: Mapping[str, Any] | None = None) -> Call:
+        """Start recording one use of ``resolved``; use as ``with ps.call(p) as call:``.
+
+        Args:
+            resolved: What :meth:`get` returned.
+            variables: The values rendered into the template (recorded unless redacted).
+
+        Returns:
+            The call; report the outcome with ``call.finish(...)``. The record is queued when
+            the block ends (or at ``finish`` without ``with``) and sent in the background.
+        """
+        return Call(self._recorder, resolved, variables)
+
+    def score(self, call_id: str, name: str, value: float, source: str = "user") -> None:
+        """Attach a metric to a call, e.g. ``ps.score(call.id, "csat", 4)`` (queued, sent later).
+
+        Args:
+            call_id: ``Call.id``.
+            name: The metric name (``csat``, ``thumbs_down``, ``eval.groundedness``...).
+            value: A finite number (booleans count as 0/1).
+            source: Who scored: ``user``, ``evaluator``, ``heuristic``...
+
+        Raises:
+            InvalidInputError: An argument is malformed.
+        """
+        self._recorder.score(call_id, name, value, source)
+
+    def status(self) -> Status:
+        """The connection state, last sequence, last error and queue counters."""
+        return self._core.status(self._outbox.dropped, len(self._outbox))
+
+    @property
+    def project(self) -> str:
+        """The project this client serves."""
+        return self._opts.project

@@ -1,0 +1,383 @@
+"""The sync protocol without I/O: what to request, and what each answer or line means.
+
+``Client`` (threads, ``httpx.Client``) and ``AsyncClient`` (tasks, ``httpx.AsyncClient``) do
+the I/O and the waiting; both hand every response, stream line and exception to one
+:class:`SyncCore`, which verifies and installs states, classifies failures and keeps the
+status. So the two clients cannot drift apart in what they accept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+
+from promptstage.errors import IntegrityError
+
+from .events import apply_event
+from .lkg import write_lkg
+from .options import Options
+from .sse import SSEEvent, SSEParser
+from .state import State, build_state
+from .status import Status
+
+__all__ = ["Action", "Failure", "IngestOutcome", "SyncCore"]
+
+log = logging.getLogger("promptstage")
+
+IngestOutcome = Literal["sent", "retry", "drop"]
+FailureKind = Literal[
+    "transport", "timeout", "auth", "not_found", "server", "integrity", "protocol"
+]
+
+
+class Failure(Exception):
+    """One failed sync attempt, with how to retry it.
+
+    Attributes:
+        message: What went wrong, naming the URL or the field, and the fix when there is one.
+        kind: ``auth`` and ``not_found`` are retried slowly (``auth_retry_interval``); the
+            others with backoff.
+        retry_after: The server's ``Retry-After`` in seconds, if it sent one.
+    """
+
+    def __init__(self, message: str, kind: FailureKind, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.retry_after = retry_after
+
+    @property
+    def slow(self) -> bool:
+        """True when retrying soon cannot help (bad key, wrong project)."""
+        return self.kind in ("auth", "not_found")
+
+
+class Action(enum.Enum):
+    """What the I/O loop should do after a stream line."""
+
+    NONE = "none"
+    CHANGED = "changed"
+    REFETCH = "refetch"
+
+
+class SyncCore:
+    """Shared state machine of the sync loop (one per client)."""
+
+    def __init__(
+        self, options: Options, publish: Callable[[State], None], state: State | None
+    ) -> None:
+        self.opts = options
+        self.state = state
+        self._publish = publish
+        self.connected = False
+        self.init_done = False
+        self.mode: Literal["stream", "poll"] = "stream" if options.stream else "poll"
+        self.last_error: str | None = None
+        self.last_sync_at: float | None = None
+        self.lkg_dirty = False
+        self._lkg_written_at = float("-inf")
+        self._parser = SSEParser()
+        self._logged: dict[str, float] = {}
+        root = options.root
+        self.snapshot_url = f"{root}/snapshot"
+        self.events_url = f"{root}/events"
+        self.calls_url = f"{root}/calls"
+        self.scores_url = f"{root}/scores"
+
+    # -- state ----------------------------------------------------------------------------
+
+    def install(self, state: State) -> None:
+        """Make ``state`` the one ``get`` reads (an atomic pointer swap)."""
+        self.state = state
+        self._publish(state)
+        self.lkg_dirty = True
+
+    def _healthy(self) -> None:
+        self.connected = True
+        self.last_error = None
+        self.last_sync_at = time.time()
+
+    def failed(self, failure: Failure) -> None:
+        """Record a failed attempt: serve what is held, report why."""
+        self.connected = False
+        if failure.message != self.last_error:
+            log.warning("promptstage: %s", failure.message)
+        self.last_error = failure.message
+
+    # -- snapshot -------------------------------------------------------------------------
+
+    def snapshot_headers(self) -> dict[str, str]:
+        """Conditional request headers for ``GET /snapshot``."""
+        state = self.state
+        if state is not None and state.etag and state.source in ("server", "lkg"):
+            return {"If-None-Match": state.etag}
+        return {}
+
+    def on_snapshot(self, status: int, headers: Mapping[str, str], body: bytes) -> bool:
+        """Handle a ``GET /snapshot`` answer; return True if the state changed.
+
+        Raises:
+            Failure: The answer is an error, or the snapshot is malformed or tampered (the
+                state held is kept).
+        """
+        if status == 304 and self.state is not None:
+            if self.state.source != "server":
+                self.install(dataclasses.replace(self.state, source="server"))
+            self._healthy()
+            return False
+        if status != 200:
+            raise self.failure_for_status(status, headers, body, "GET /snapshot")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise Failure(
+                f"GET /snapshot from {self.opts.base_url} is not JSON", "integrity"
+            ) from None
+        try:
+            new = build_state(
+                data,
+                self.opts.project,
+                source="server",
+                etag=headers.get("etag"),
+                previous=self.state,
+            )
+        except IntegrityError as exc:
+            raise Failure(f"snapshot {exc.message}; keeping the state held", "integrity") from None
+        self.install(new)
+        self._healthy()
+        return True
+
+    # -- event stream ---------------------------------------------------------------------
+
+    def events_headers(self) -> dict[str, str]:
+        """Headers for ``GET /events``: resume after the state held."""
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        if self.state is not None:
+            headers["Last-Event-ID"] = str(self.state.seq)
+        return headers
+
+    def on_stream_open(self, status: int, headers: Mapping[str, str], body: bytes = b"") -> None:
+        """Check the ``GET /events`` answer before reading it.
+
+        Raises:
+            Failure: Not a ``200 text/event-stream``.
+        """
+        if status != 200:
+            raise self.failure_for_status(status, headers, body, "GET /events")
+        ctype = headers.get("content-type", "")
+        if not ctype.startswith("text/event-stream"):
+            raise Failure(
+                f"GET /events from {self.opts.base_url} answered {ctype or 'no content type'}, "
+                "not text/event-stream (a proxy buffering or rewriting the stream?); polling",
+                "protocol",
+            )
+        self._parser = SSEParser()
+        self.mode = "stream"
+        self._healthy()
+
+    def on_stream_end(self) -> None:
+        """The server closed the stream cleanly (restart, proxy idle cut): reconnect."""
+        self.connected = False
+        self.last_error = f"GET /events: {self.opts.base_url} closed the stream; reconnecting"
+
+    def on_line(self, line: str) -> Action:
+        """Feed one stream line; apply the event it completes."""
+        event = self._parser.feed(line)
+        if event is None:
+            if line[:1] == ":":
+                self.last_sync_at = time.time()
+            return Action.NONE
+        self.last_sync_at = time.time()
+        return self.on_event(event)
+
+    def on_event(self, ev: SSEEvent) -> Action:
+        """Apply one event, or ask for a snapshot refetch (reset, gap, rejected payload)."""
+        state = self.state
+        if state is None:
+            return Action.REFETCH
+        if ev.event == "reset":
+            return Action.REFETCH
+        if ev.event == "hello":
+            seq = _json(ev.data).get("seq")
+            # The server is behind us (its database was replaced): start over from it.
+            return Action.REFETCH if isinstance(seq, int) and seq < state.seq else Action.NONE
+        if ev.id is None:
+            return Action.NONE
+        try:
+            seq = int(ev.id)
+        except ValueError:
+            return Action.REFETCH
+        if seq <= state.seq:
+            return Action.NONE  # already applied (replayed after a reconnect)
+        if seq > state.seq + 1:
+            return Action.REFETCH  # missed events
+        try:
+            new, refetch = apply_event(state, ev.event, _json(ev.data), seq)
+        except IntegrityError as exc:
+            self.last_error = f"event {seq} ({ev.event}) {exc.message}; refetching the snapshot"
+            log.warning("promptstage: %s", self.last_error)
+            return Action.REFETCH
+        if new is None:
+            return Action.REFETCH
+        self.install(new)
+        return Action.REFETCH if refetch else Action.CHANGED
+
+    # -- last-known-good file -------------------------------------------------------------
+
+    def lkg_due(self, now: float, force: bool = False) -> bool:
+        """True when the file should be rewritten (changed, and not written very recently)."""
+        if not self.lkg_dirty or self.opts.cache_path is None or self.state is None:
+            return False
+        return force or now - self._lkg_written_at >= self.opts.lkg_write_interval
+
+    def write_lkg(self, now: float) -> None:
+        """Write the state held to the last-known-good file (blocking file I/O)."""
+        state, path = self.state, self.opts.cache_path
+        if state is None or path is None:
+            return
+        self.lkg_dirty = False
+        self._lkg_written_at = now
+        if not write_lkg(path, state.to_snapshot(), state.etag):
+            self.lkg_dirty = True
+
+    # -- failures -------------------------------------------------------------------------
+
+    def failure_for_status(
+        self, status: int, headers: Mapping[str, str], body: bytes, what: str
+    ) -> Failure:
+        """Classify an HTTP error answer."""
+        url, project = self.opts.base_url, self.opts.project
+        detail = _error_message(body)
+        detail = f": {detail}" if detail else ""
+        if status == 401:
+            return Failure(
+                f"{what}: {url} rejected the API key (401{detail}); check api_key "
+                f"(retrying every {self.opts.auth_retry_interval:g} s)",
+                "auth",
+            )
+        if status == 403:
+            return Failure(
+                f"{what}: the API key may not read project {project!r} at {url} (403{detail}); "
+                f"use a key of this project (retrying every {self.opts.auth_retry_interval:g} s)",
+                "auth",
+            )
+        if status == 404:
+            return Failure(
+                f"{what}: project {project!r} not found at {url} (404{detail}); check the project "
+                "name and base_url",
+                "not_found",
+            )
+        if status in (408, 429) or status >= 500:
+            return Failure(
+                f"{what}: {url} answered {status}{detail}", "server", _retry_after(headers)
+            )
+        return Failure(f"{what}: {url} answered {status}{detail}", "protocol")
+
+    def failure_for_exception(self, exc: Exception, what: str) -> Failure:
+        """Classify a transport exception."""
+        url = self.opts.base_url
+        if isinstance(exc, httpx.TimeoutException):
+            return Failure(
+                f"{what}: {url} did not answer in time ({type(exc).__name__})", "timeout"
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return Failure(
+                f"{what}: cannot connect to {url} ({exc or type(exc).__name__})", "transport"
+            )
+        return Failure(
+            f"{what}: connection to {url} failed ({type(exc).__name__}: {exc})", "transport"
+        )
+
+    # -- call ingest ----------------------------------------------------------------------
+
+    def on_ingest(self, url: str, count: int, status: int | None, detail: str) -> IngestOutcome:
+        """Classify the answer to a ``POST /calls`` or ``/scores`` of ``count`` records.
+
+        ``status`` is ``None`` when the request failed in transport (``detail`` says how).
+        """
+        if status in (200, 201, 202, 204):
+            return "sent"
+        if status is None or status in (401, 403, 408, 429) or status >= 500:
+            self._log_limited(
+                logging.WARNING,
+                f"retry:{url}",
+                f"sending {count} records to {url} failed ({status or detail}); retrying",
+            )
+            return "retry"
+        self._log_limited(
+            logging.ERROR,
+            f"drop:{url}",
+            f"{url} rejected {count} records ({status} {detail[:300]}); dropping them",
+        )
+        return "drop"
+
+    def _log_limited(self, level: int, key: str, message: str) -> None:
+        """Log at most once a minute per ``key``: a failing sender fails once per batch."""
+        now = time.monotonic()
+        if now - self._logged.get(key, float("-inf")) >= 60.0:
+            self._logged[key] = now
+            log.log(level, "promptstage: %s", message)
+
+    # -- reporting ------------------------------------------------------------------------
+
+    def unavailable_reason(self) -> str:
+        """Why nothing can be served (for ``PromptUnavailableError``)."""
+        if self.last_error:
+            return self.last_error
+        return (
+            f"no snapshot received from {self.opts.base_url} within "
+            f"init_timeout={self.opts.init_timeout:g} s (the server is not answering)"
+        )
+
+    def status(self, dropped: int, pending: int) -> Status:
+        """The current :class:`Status`."""
+        state = self.state
+        if state is None:
+            sync_state: Any = "offline" if self.init_done else "initializing"
+        else:
+            sync_state = "connected" if self.connected else "stale"
+        at = self.last_sync_at
+        return Status(
+            state=sync_state,
+            last_seq=state.seq if state is not None else None,
+            last_error=self.last_error,
+            last_sync_at=datetime.fromtimestamp(at, UTC) if at is not None else None,
+            dropped_calls=dropped,
+            source=state.source if state is not None else None,  # type: ignore[arg-type]
+            mode=self.mode,
+            pending_calls=pending,
+        )
+
+
+def _json(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _error_message(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        return str(data["error"].get("message") or "")[:300]
+    return ""
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,147 @@
+"""Apply one ``/events`` delta to a :class:`~promptstage.sdk.state.State` (no I/O).
+
+Event types and their effect are listed in ``docs/protocol.md``. Each one yields a new state
+(the old one is never changed) or raises :class:`~promptstage.errors.IntegrityError` for a
+malformed or tampered payload, which the caller answers by refetching the whole snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from promptstage.errors import IntegrityError
+
+from .state import State, advance, replace_prompt, version_data, with_latest
+
+__all__ = ["apply_event"]
+
+
+def _field(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], event: str) -> Any:
+    value = data.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise IntegrityError(
+            f"rejected event {event}: field {key!r} is missing or malformed", field=key
+        )
+    return value
+
+
+def apply_event(state: State, event: str, data: Any, seq: int) -> tuple[State | None, bool]:
+    """Apply event number ``seq`` of type ``event``.
+
+    Args:
+        state: The state held now (at ``seq - 1``).
+        event: The SSE ``event:`` type, e.g. ``label.moved``.
+        data: The decoded ``data:`` JSON.
+        seq: The event's ``id:``.
+
+    Returns:
+        ``(new_state, refetch)``. ``new_state`` is ``None`` when the event cannot be applied as
+        a delta (release changes, whose payload this SDK does not interpret): the caller then
+        refetches the snapshot. ``refetch`` is true when the delta was applied but the caller
+        should also refetch to reconcile (a label with an active release moved).
+
+    Raises:
+        IntegrityError: The payload is malformed or a version's digest does not match.
+    """
+    if event.startswith("release."):
+        return None, True
+    handler = _HANDLERS.get(event)
+    if handler is None:  # unknown types are ignored; their id still advances the position
+        return advance(state, seq), False
+    if not isinstance(data, Mapping):
+        raise IntegrityError(f"rejected event {event}: data must be a JSON object", field="data")
+    return handler(state, data, seq, event)
+
+
+def _prompt_created(
+    state: State, data: Mapping[str, Any], seq: int, event: str
+) -> tuple[State, bool]:
+    name = _field(data, "prompt", str, event)
+    type_ = _field(data, "type", str, event)
+    if name in state.prompts:
+        return advance(state, seq), False
+    if type_ not in ("text", "chat"):
+        raise IntegrityError(
+            f"rejected event {event}: type {type_!r} is not text or chat", field="type"
+        )
+    return replace_prompt(state, name, {"type": type_, "labels": {}}, {}, seq), False
+
+
+def _version_created(
+    state: State, data: Mapping[str, Any], seq: int, event: str
+) -> tuple[State, bool]:
+    name = _field(data, "prompt", str, event)
+    raw = _field(data, "version", Mapping, event)
+    number = _field(raw, "version", int, event)
+    vd = version_data(f"{name}@{number}", raw, state.versions)
+    old = state.prompts.get(name)
+    type_ = old["type"] if old is not None else raw["type"]
+    labels = with_latest(old["labels"] if old is not None else {}, number)
+    if labels == (old["labels"] if old is not None else None):
+        return advance(state, seq), False
+    return replace_prompt(state, name, {"type": type_, "labels": labels}, {vd.key: vd}, seq), False
+
+
+def _label_moved(state: State, data: Mapping[str, Any], seq: int, event: str) -> tuple[State, bool]:
+    name = _field(data, "prompt", str, event)
+    label = _field(data, "label", str, event)
+    number = _field(data, "version", int, event)
+    key = f"{name}@{number}"
+    raw = data.get("version_data")
+    if raw is None and key in state.versions:
+        new_versions = {}
+    else:
+        vd = version_data(key, _field(data, "version_data", Mapping, event), state.versions)
+        new_versions = {key: vd}
+    old = state.prompts.get(name)
+    type_ = old["type"] if old is not None else state_type(new_versions, key)
+    labels = dict(old["labels"]) if old is not None else {}
+    labels[label] = number
+    # A label under a release only moves when the release ends (promote or rollback): drop
+    # it at once, so a rollback takes effect now, and refetch to learn the release's state.
+    had_release = (name, label) in state.releases
+    new = replace_prompt(
+        state,
+        name,
+        {"type": type_, "labels": labels},
+        new_versions,
+        seq,
+        drop_release_on=label if had_release else None,
+    )
+    return new, had_release
+
+
+def state_type(new_versions: Mapping[str, Any], key: str) -> str:
+    """The prompt type carried by a version (for an event about a prompt not held yet)."""
+    vd = new_versions.get(key)
+    return str(vd.raw["type"]) if vd is not None else "text"
+
+
+def _label_deleted(
+    state: State, data: Mapping[str, Any], seq: int, event: str
+) -> tuple[State, bool]:
+    name = _field(data, "prompt", str, event)
+    label = _field(data, "label", str, event)
+    old = state.prompts.get(name)
+    if old is None or label not in old["labels"]:
+        return advance(state, seq), False
+    labels = {k: v for k, v in old["labels"].items() if k != label}
+    had_release = (name, label) in state.releases
+    new = replace_prompt(
+        state,
+        name,
+        {"type": old["type"], "labels": labels},
+        {},
+        seq,
+        drop_release_on=label if had_release else None,
+    )
+    return new, had_release
+
+
+_HANDLERS = {
+    "prompt.created": _prompt_created,
+    "version.created": _version_created,
+    "label.moved": _label_moved,
+    "label.deleted": _label_deleted,
+}

@@ -1,0 +1,149 @@
+"""Client settings, validated once, shared by the sync and async clients."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from promptstage.domain.names import project_name
+from promptstage.errors import ConfigurationError, InvalidInputError
+
+__all__ = ["DEFAULT_TIMEOUT", "USER_AGENT", "Options", "Redactor"]
+
+Redactor = Callable[[str, Any], Any]
+"""``redact(field, value) -> value`` for ``field`` in ``variables``, ``output``, ``context``."""
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+USER_AGENT = "promptstage-python/0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Every client setting (see the settings table in ``docs/sdk.md``)."""
+
+    base_url: str
+    project: str
+    api_key: str | None
+    init_timeout: float = 2.0
+    stream: bool = True
+    poll_interval: float = 15.0
+    cache_path: str | os.PathLike[str] | None = None
+    bootstrap: str | os.PathLike[str] | Mapping[str, Any] | None = None
+    redact: Redactor | None = None
+    queue_size: int = 10_000
+    batch_size: int = 500
+    flush_interval: float = 1.0
+    timeout: httpx.Timeout | float = field(default_factory=lambda: DEFAULT_TIMEOUT)
+    stream_read_timeout: float = 45.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+    backoff_reset_after: float = 60.0
+    auth_retry_interval: float = 300.0
+    close_timeout: float = 5.0
+    lkg_write_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.base_url, str) or not self.base_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ConfigurationError(
+                f"base_url {self.base_url!r} must be an http:// or https:// URL, "
+                "e.g. 'http://127.0.0.1:8700'",
+                field="base_url",
+            )
+        try:
+            project_name(self.project)
+        except InvalidInputError as exc:
+            raise ConfigurationError(exc.message, field="project") from None
+        for name in _SECONDS:
+            value = getattr(self, name)
+            positive = name in _POSITIVE
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or value < 0
+                or (positive and value == 0)
+            ):
+                rule = "> 0" if positive else ">= 0"
+                raise ConfigurationError(f"{name} must be a number of seconds {rule}", field=name)
+        for name in ("queue_size", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigurationError(f"{name} must be an integer >= 1", field=name)
+        if isinstance(self.timeout, int | float) and not isinstance(self.timeout, bool):
+            object.__setattr__(self, "timeout", httpx.Timeout(float(self.timeout)))
+        if not isinstance(self.timeout, httpx.Timeout):
+            raise ConfigurationError(
+                "timeout must be an httpx.Timeout or a number of seconds", field="timeout"
+            )
+
+    @property
+    def timeouts(self) -> httpx.Timeout:
+        """``timeout`` as an ``httpx.Timeout`` (a number was converted at construction)."""
+        assert isinstance(self.timeout, httpx.Timeout)
+        return self.timeout
+
+    @property
+    def root(self) -> str:
+        """``{base_url}/api/v1/projects/{project}``."""
+        return f"{self.base_url.rstrip('/')}/api/v1/projects/{quote(self.project, safe='')}"
+
+    def headers(self) -> dict[str, str]:
+        """Headers sent with every request."""
+        out = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if self.api_key:
+            out["Authorization"] = f"Bearer {self.api_key}"
+        return out
+
+    def bounded_timeout(self, budget: float) -> httpx.Timeout:
+        """``timeout`` with every phase capped at ``budget`` seconds (for the first fetch)."""
+        budget = max(budget, 0.001)
+        t = self.timeouts
+        return httpx.Timeout(
+            connect=_cap(t.connect, budget),
+            read=_cap(t.read, budget),
+            write=_cap(t.write, budget),
+            pool=_cap(t.pool, budget),
+        )
+
+    def stream_timeout(self) -> httpx.Timeout:
+        """``timeout`` with the read timeout that detects a silent (blackholed) stream."""
+        t = self.timeouts
+        return httpx.Timeout(
+            connect=t.connect, read=self.stream_read_timeout, write=t.write, pool=t.pool
+        )
+
+
+_SECONDS = (
+    "init_timeout",
+    "poll_interval",
+    "flush_interval",
+    "stream_read_timeout",
+    "backoff_initial",
+    "backoff_max",
+    "backoff_reset_after",
+    "auth_retry_interval",
+    "close_timeout",
+    "lkg_write_interval",
+)
+_POSITIVE = frozenset(
+    {
+        "poll_interval",
+        "flush_interval",
+        "stream_read_timeout",
+        "backoff_initial",
+        "backoff_max",
+        "auth_retry_interval",
+    }
+)
+
+
+def _cap(value: float | None, budget: float) -> float:
+    return budget if value is None else min(value, budget)

@@ -1,0 +1,236 @@
+"""The value ``Client.get`` returns: one prompt version, resolved for one call.
+
+``get`` must cost a few hundred nanoseconds, so the objects it returns are built ahead of time,
+one per (prompt, label, arm), when a snapshot or event enters the client. Only the per-call
+``unit`` and ``context`` differ between calls; :func:`for_call` copies a prebuilt object with
+those two fields replaced, through a mutable twin class with the same slots, because a frozen
+dataclass's generated ``__init__`` costs a microsecond for thirteen fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from promptstage.domain.config import Config, ModelRef, parse_config
+from promptstage.domain.template import (
+    CompiledTemplate,
+    Var,
+    check_template,
+    parse,
+    parse_variables,
+)
+from promptstage.errors import ConfigurationError, InvalidInputError, TemplateError
+
+__all__ = ["FALLBACK_ARM", "ResolvedPrompt", "for_call", "from_fallback"]
+
+FALLBACK_ARM: Final = "fallback"
+"""The ``arm`` of a prompt built from the caller's ``fallback=`` (nothing was held)."""
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedPrompt:
+    """One version of a prompt, chosen for one call.
+
+    Treat ``template``, ``variables`` and ``context`` as read-only: they are shared with the
+    client's cache. :meth:`render` returns fresh objects.
+
+    Attributes:
+        name: The prompt name, e.g. ``booking.system``.
+        label: The label asked for, e.g. ``prod``.
+        version: The version number served, or ``None`` for a fallback.
+        digest: ``sha256:<hex>`` of the version's content, or ``None`` for a fallback.
+        type: ``"text"`` or ``"chat"``.
+        template: A string (text) or a list of ``{role, content}`` messages (chat).
+        variables: The declared inputs: ``[{name, type, required}]``.
+        config: The pinned dependencies: ``config.model.name``, ``config.params``, ...
+        arm: ``"baseline"``, ``"canary"``, ``"control"``, or ``"fallback"``.
+        release_id: The active release that chose the version, or ``None``.
+        unitless: True when a release was active but no unit key was given.
+        unit: The unit key given to ``get`` (kept in memory only; hashed in call records).
+        context: The context attributes given to ``get``.
+    """
+
+    name: str
+    label: str
+    version: int | None
+    digest: str | None
+    type: str
+    template: Any
+    variables: list[dict[str, Any]]
+    config: Config
+    arm: str
+    release_id: str | None
+    unitless: bool
+    unit: str | None = None
+    context: Mapping[str, Any] | None = None
+    _compiled: CompiledTemplate | None = field(default=None, repr=False, compare=False)
+
+    def render(self, /, **variables: Any) -> str | Messages:
+        """Fill the template's placeholders.
+
+        Args:
+            **variables: One value per declared variable (strings as they are, other JSON
+                values as compact JSON).
+
+        Returns:
+            The text of a text prompt, or a new list of ``{role, content}`` messages for a chat
+            prompt.
+
+        Raises:
+            TemplateError: A required variable is missing, a value is not declared, or it has
+                the wrong type; the message names the variable.
+        """
+        compiled = self._compiled
+        if compiled is None:
+            compiled = CompiledTemplate(self.type, self.template, self.variables, {})
+        result: str | Messages = compiled.render(variables)
+        return result
+
+    def render_text(self, /, **variables: Any) -> str:
+        """Like :meth:`render`, for a text prompt; a chat prompt raises ``TemplateError``."""
+        result = self.render(**variables)
+        if not isinstance(result, str):
+            raise TemplateError(
+                f"{self.name} is a chat prompt: use render_messages()", field="type"
+            )
+        return result
+
+    def render_messages(self, /, **variables: Any) -> Messages:
+        """Like :meth:`render`, for a chat prompt; a text prompt raises ``TemplateError``."""
+        result = self.render(**variables)
+        if isinstance(result, str):
+            raise TemplateError(f"{self.name} is a text prompt: use render_text()", field="type")
+        return result
+
+
+class _Draft:
+    """Same slots as ResolvedPrompt, mutable: filled, then given ResolvedPrompt's class."""
+
+    __slots__ = ResolvedPrompt.__slots__
+
+    name: str
+    label: str
+    version: int | None
+    digest: str | None
+    type: str
+    template: Any
+    variables: list[dict[str, Any]]
+    config: Config
+    arm: str
+    release_id: str | None
+    unitless: bool
+    unit: str | None
+    context: Mapping[str, Any] | None
+    _compiled: CompiledTemplate | None
+
+
+_new = object.__new__
+
+
+def for_call(
+    base: ResolvedPrompt, unit: str | None, context: Mapping[str, Any] | None
+) -> ResolvedPrompt:
+    """Return ``base`` with ``unit`` and ``context`` replaced (``base`` itself if both are None)."""
+    if unit is None and context is None:
+        return base
+    d: Any = _new(_Draft)
+    d.name = base.name
+    d.label = base.label
+    d.version = base.version
+    d.digest = base.digest
+    d.type = base.type
+    d.template = base.template
+    d.variables = base.variables
+    d.config = base.config
+    d.arm = base.arm
+    d.release_id = base.release_id
+    d.unitless = base.unitless
+    d.unit = unit
+    d.context = context
+    d._compiled = base._compiled
+    d.__class__ = ResolvedPrompt
+    result: ResolvedPrompt = d
+    return result
+
+
+_EMPTY_CONFIG = Config(
+    model=ModelRef("", "", ""), params={}, tools=(), retrieval=None, postprocess=None, metadata={}
+)
+
+
+def from_fallback(name: str, label: str, fallback: Any) -> ResolvedPrompt:
+    """Wrap the caller's ``fallback=`` into a prompt with ``version=None``, ``arm="fallback"``.
+
+    Args:
+        name: The prompt asked for.
+        label: The label asked for.
+        fallback: A template string (text prompt), a list of ``{role, content}`` messages (chat
+            prompt), or a dict ``{"template", "type"?, "variables"?, "config"?}`` where
+            ``config`` has the shape of a version's config (``{"model": {...}, ...}``).
+            Without declared ``variables`` every placeholder is a required string-or-JSON input.
+
+    Raises:
+        ConfigurationError: The fallback has none of these shapes or does not parse.
+    """
+    spec: Mapping[str, Any]
+    if isinstance(fallback, str | list):
+        spec = {"template": fallback}
+    elif isinstance(fallback, Mapping) and "template" in fallback:
+        spec = fallback
+    else:
+        raise ConfigurationError(
+            f"fallback for {name!r} must be a template string, a list of {{role, content}} "
+            "messages, or a dict with 'template' (and optional 'type', 'variables', 'config')",
+            field="fallback",
+        )
+    template = spec["template"]
+    type_ = spec.get("type") or ("text" if isinstance(template, str) else "chat")
+    if type_ not in ("text", "chat"):
+        raise ConfigurationError(
+            f"fallback type {type_!r} must be 'text' or 'chat'", field="fallback"
+        )
+    try:
+        template = check_template(type_, template, "fallback.template")
+        if "variables" in spec:
+            variables = parse_variables(spec["variables"], "fallback.variables")
+        else:
+            variables = [
+                {"name": var, "type": None, "required": True}
+                for var in _placeholders(type_, template)
+            ]
+        config = (
+            Config.from_dict(parse_config(spec["config"])) if "config" in spec else _EMPTY_CONFIG
+        )
+        compiled = CompiledTemplate(type_, template, variables, {})
+    except InvalidInputError as exc:
+        raise ConfigurationError(
+            f"fallback for {name!r} is not usable: {exc.message}", field="fallback"
+        ) from None
+    return ResolvedPrompt(
+        name=name,
+        label=label,
+        version=None,
+        digest=None,
+        type=type_,
+        template=template,
+        variables=variables,
+        config=config,
+        arm=FALLBACK_ARM,
+        release_id=None,
+        unitless=False,
+        _compiled=compiled,
+    )
+
+
+def _placeholders(type_: str, template: Any) -> list[str]:
+    texts = [template] if type_ == "text" else [m["content"] for m in template]
+    found: dict[str, None] = {}
+    for text in texts:
+        for seg in parse(text):
+            if isinstance(seg, Var):
+                found.setdefault(seg.name, None)
+    return sorted(found)
