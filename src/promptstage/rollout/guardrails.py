@@ -1,0 +1,369 @@
+"""Guardrails and the decision of one look (SPEC §7).
+
+A look takes every guardrail of a release and the cumulative per-arm statistics of its metric
+since the release started, and says ``rollback``, ``advance_allowed`` or ``hold``, with a reason
+per guardrail and overall. The rules are explained in :mod:`promptstage.rollout.statistics`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from promptstage.errors import InvalidInputError
+from promptstage.rollout.sequential import (
+    DEFAULT_N_STAR,
+    ArmStats,
+    Interval,
+    confidence_sequence,
+)
+from promptstage.rollout.srm import SampleRatio
+
+__all__ = [
+    "DEFAULT_ALPHA",
+    "CallStats",
+    "Guardrail",
+    "GuardrailDecision",
+    "GuardrailResult",
+    "Harmful",
+    "Look",
+    "LookDecision",
+    "MetricStats",
+    "evaluate",
+]
+
+Harmful = Literal["increase", "decrease"]
+GuardrailDecision = Literal["regressed", "ok", "insufficient"]
+LookDecision = Literal["rollback", "advance_allowed", "hold"]
+
+DEFAULT_ALPHA: Final = 0.05
+"""Family-wise one-sided error level, split over the guardrails (Bonferroni)."""
+
+
+def _num(x: float, *, sign: bool = False) -> str:
+    """Format a metric value or difference for a reason sentence."""
+    if not math.isfinite(x):
+        return "+inf" if x > 0 else "-inf"
+    plus = "+" if sign else ""
+    size = abs(x)
+    if size >= 100:
+        return f"{x:{plus}.1f}"
+    if size >= 0.01 or size == 0:
+        return f"{x:{plus}.3f}"
+    return f"{x:{plus}.3g}"
+
+
+def _int_at_least(value: Any, minimum: int, field: str) -> None:
+    """Raise unless ``value`` is an ``int`` (not a bool) ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidInputError(
+            f"{field} must be an integer >= {minimum}, got {value!r}", field=field
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Guardrail:
+    """A metric that must not get worse on the canary.
+
+    Attributes:
+        metric: ``error_rate``, ``latency_ms``, ``cost`` or a score name (``thumbs_down``...).
+        harmful: The direction that hurts: ``"increase"`` or ``"decrease"``.
+        tolerance: δ >= 0, in the metric's units: a change smaller than δ in the harmful
+            direction is accepted.
+        min_units: Units needed in *each* arm before the guardrail can roll back or allow an
+            advance (at least 2).
+        fast_threshold: Absolute level of the canary's per-call mean that rolls back at once
+            (above it for ``increase``, below it for ``decrease``); ``None`` for no fast path.
+        fast_min_calls: Canary calls needed before the fast path can fire.
+    """
+
+    metric: str
+    harmful: Harmful
+    tolerance: float = 0.0
+    min_units: int = 100
+    fast_threshold: float | None = None
+    fast_min_calls: int = 50
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.metric, str) or not self.metric:
+            raise InvalidInputError("metric must be a non-empty string", field="metric")
+        if self.harmful not in ("increase", "decrease"):
+            raise InvalidInputError(
+                f"harmful must be 'increase' or 'decrease', got {self.harmful!r}", field="harmful"
+            )
+        if not (isinstance(self.tolerance, int | float) and math.isfinite(self.tolerance)) or (
+            self.tolerance < 0
+        ):
+            raise InvalidInputError(
+                f"tolerance must be a finite number >= 0, got {self.tolerance!r}", field="tolerance"
+            )
+        _int_at_least(self.min_units, 2, "min_units")
+        if self.fast_threshold is not None and not (
+            isinstance(self.fast_threshold, int | float) and math.isfinite(self.fast_threshold)
+        ):
+            raise InvalidInputError(
+                f"fast_threshold must be a finite number or null, got {self.fast_threshold!r}",
+                field="fast_threshold",
+            )
+        _int_at_least(self.fast_min_calls, 1, "fast_min_calls")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Guardrail:
+        """Build a guardrail from its JSON form (unknown keys are an error)."""
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown guardrail field(s): {', '.join(sorted(unknown))}",
+                field=sorted(unknown)[0],
+            )
+        for required in ("metric", "harmful"):
+            if required not in data:
+                raise InvalidInputError(f"guardrail needs {required!r}", field=required)
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored with a release."""
+        return {
+            "metric": self.metric,
+            "harmful": self.harmful,
+            "tolerance": self.tolerance,
+            "min_units": self.min_units,
+            "fast_threshold": self.fast_threshold,
+            "fast_min_calls": self.fast_min_calls,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CallStats:
+    """Per-call summary of the canary for one metric, for the fast path.
+
+    Attributes:
+        calls: Canary calls with a value for the metric.
+        mean: Mean per-call value (the error fraction for ``error_rate``).
+    """
+
+    calls: int
+    mean: float
+
+    def __post_init__(self) -> None:
+        _int_at_least(self.calls, 0, "calls")
+        if not math.isfinite(self.mean):
+            raise InvalidInputError(f"mean must be finite, got {self.mean!r}", field="mean")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricStats:
+    """Cumulative statistics of one metric since the release started.
+
+    Attributes:
+        canary: Per-unit summary of the canary arm.
+        control: Per-unit summary of the analysis control arm.
+        canary_calls: Per-call summary of the canary, for the fast path (optional).
+    """
+
+    canary: ArmStats
+    control: ArmStats
+    canary_calls: CallStats | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailResult:
+    """What one look found for one guardrail.
+
+    Attributes:
+        guardrail: The guardrail.
+        decision: ``"regressed"``, ``"ok"`` or ``"insufficient"``.
+        reason: A sentence for the decision log and the UI.
+        canary: Canary summary used (``n = 0`` when the metric had no data).
+        control: Control summary used.
+        interval: The confidence sequence at this guardrail's alpha (``None`` without data).
+        fast_path: True when the fast path decided ``"regressed"``.
+        canary_calls: The per-call summary the fast path saw, if any.
+    """
+
+    guardrail: Guardrail
+    decision: GuardrailDecision
+    reason: str
+    canary: ArmStats
+    control: ArmStats
+    interval: Interval | None
+    fast_path: bool
+    canary_calls: CallStats | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored with a look."""
+        calls = self.canary_calls
+        return {
+            "metric": self.guardrail.metric,
+            "guardrail": self.guardrail.to_dict(),
+            "decision": self.decision,
+            "reason": self.reason,
+            "canary": self.canary.to_dict(),
+            "control": self.control.to_dict(),
+            "interval": self.interval.to_dict() if self.interval else None,
+            "fast_path": self.fast_path,
+            "canary_calls": {"calls": calls.calls, "mean": calls.mean} if calls else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """The decision of one look over all guardrails.
+
+    Attributes:
+        decision: ``"rollback"``, ``"advance_allowed"`` or ``"hold"``.
+        reason: A sentence for the decision log and the UI.
+        results: One result per guardrail, in the guardrails' order.
+        alpha: The family-wise alpha; each guardrail used ``alpha / len(results)``.
+        srm: The sample-ratio check, when one was passed.
+        unhealthy: True when the sample ratio is mismatched: pause, promote nothing.
+    """
+
+    decision: LookDecision
+    reason: str
+    results: tuple[GuardrailResult, ...]
+    alpha: float
+    srm: SampleRatio | None = None
+    unhealthy: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored as the look's record."""
+        return {
+            "decision": self.decision,
+            "reason": self.reason,
+            "alpha": self.alpha,
+            "unhealthy": self.unhealthy,
+            "srm": self.srm.to_dict() if self.srm else None,
+            "guardrails": [result.to_dict() for result in self.results],
+        }
+
+
+_EMPTY: Final = ArmStats(0, 0.0, 0.0)
+
+
+def _fast_path(guardrail: Guardrail, calls: CallStats | None) -> str | None:
+    """Return the reason when the canary's per-call level crosses the fast-path threshold."""
+    threshold = guardrail.fast_threshold
+    if threshold is None or calls is None or calls.calls < guardrail.fast_min_calls:
+        return None
+    if guardrail.harmful == "increase" and calls.mean > threshold:
+        op = ">"
+    elif guardrail.harmful == "decrease" and calls.mean < threshold:
+        op = "<"
+    else:
+        return None
+    return (
+        f"canary {guardrail.metric} {_num(calls.mean)} {op} fast-path threshold "
+        f"{_num(threshold)} over {calls.calls} calls"
+    )
+
+
+def _judge(
+    guardrail: Guardrail, stats: MetricStats | None, alpha: float, n_star: float
+) -> GuardrailResult:
+    """Decide one guardrail at its (Bonferroni) alpha."""
+    metric = guardrail.metric
+    if stats is None:
+        return GuardrailResult(
+            guardrail,
+            "insufficient",
+            f"no data for {metric} yet",
+            _EMPTY,
+            _EMPTY,
+            None,
+            False,
+            None,
+        )
+    canary, control, calls = stats.canary, stats.control, stats.canary_calls
+    fast = _fast_path(guardrail, calls)
+    increase = guardrail.harmful == "increase"
+    interval = confidence_sequence(
+        canary, control, alpha=alpha, n_star=n_star, one_sided="lower" if increase else "upper"
+    )
+    if fast is not None:
+        return GuardrailResult(guardrail, "regressed", fast, canary, control, interval, True, calls)
+    arms = (
+        f"canary {_num(canary.mean)} vs control {_num(control.mean)}, "
+        f"Δ {_num(interval.delta, sign=True)}, {canary.n}/{control.n} units"
+    )
+    if canary.n < guardrail.min_units or control.n < guardrail.min_units:
+        reason = (
+            f"{metric}: canary has {canary.n} and control {control.n} units, "
+            f"need {guardrail.min_units} per arm"
+        )
+        return GuardrailResult(
+            guardrail, "insufficient", reason, canary, control, interval, False, calls
+        )
+    if increase:
+        shown = f"[{_num(interval.lower, sign=True)}, +inf)"
+    else:
+        shown = f"(-inf, {_num(interval.upper, sign=True)}]"
+    bound = (
+        f"{_num(guardrail.tolerance if increase else -guardrail.tolerance, sign=True)} tolerance"
+    )
+    if increase and interval.lower > guardrail.tolerance:
+        reason = f"interval {shown} lies above {bound}: {metric} increased ({arms})"
+        return GuardrailResult(
+            guardrail, "regressed", reason, canary, control, interval, False, calls
+        )
+    if not increase and interval.upper < -guardrail.tolerance:
+        reason = f"interval {shown} lies below {bound}: {metric} decreased ({arms})"
+        return GuardrailResult(
+            guardrail, "regressed", reason, canary, control, interval, False, calls
+        )
+    side = "above" if increase else "below"
+    reason = f"interval {shown} does not lie {side} {bound}: {metric} ok ({arms})"
+    return GuardrailResult(guardrail, "ok", reason, canary, control, interval, False, calls)
+
+
+def evaluate(
+    guardrails: Sequence[Guardrail],
+    stats_by_metric: Mapping[str, MetricStats],
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    n_star: float = DEFAULT_N_STAR,
+    srm: SampleRatio | None = None,
+) -> Look:
+    """Decide one look of a release from its cumulative per-arm statistics.
+
+    Args:
+        guardrails: The release's guardrails.
+        stats_by_metric: Cumulative statistics since the release started, by metric name. A
+            guardrail whose metric is missing is ``"insufficient"``.
+        alpha: Family-wise one-sided error level; each guardrail uses ``alpha / k`` for ``k``
+            guardrails (Bonferroni).
+        n_star: Tuning parameter of the confidence sequences.
+        srm: The sample-ratio check of this look, if made; a mismatch makes the look unhealthy.
+
+    Returns:
+        ``rollback`` when any guardrail regressed (fast path, or the whole interval beyond δ on
+        the harmful side with ``min_units`` per arm); else ``hold`` when the sample ratio is
+        mismatched or any guardrail lacks data; else ``advance_allowed``.
+    """
+    if not 0.0 < alpha < 0.5:
+        raise InvalidInputError(f"alpha must be in (0, 0.5), got {alpha!r}", field="alpha")
+    k = max(len(guardrails), 1)
+    each = alpha / k
+    results = tuple(_judge(g, stats_by_metric.get(g.metric), each, n_star) for g in guardrails)
+    unhealthy = srm is not None and srm.mismatch
+    regressed = [r for r in results if r.decision == "regressed"]
+    insufficient = [r for r in results if r.decision == "insufficient"]
+    decision: LookDecision
+    if regressed:
+        decision = "rollback"
+        reason = "rollback: " + "; ".join(r.reason for r in regressed)
+    elif srm is not None and srm.mismatch:
+        decision = "hold"
+        reason = f"hold: unhealthy, {srm.reason}"
+    elif insufficient:
+        decision = "hold"
+        reason = "hold: not enough data: " + "; ".join(r.reason for r in insufficient)
+    elif results:
+        decision = "advance_allowed"
+        reason = f"advance allowed: {len(results)} guardrail(s) ok at alpha {_num(each)} each"
+    else:
+        decision = "advance_allowed"
+        reason = "advance allowed: the release has no guardrails"
+    return Look(decision, reason, results, alpha, srm, unhealthy)

@@ -1,0 +1,216 @@
+r"""The statistics of the release controller (SPEC §7): what it computes, and why.
+
+Everything here is pure (no I/O, no clock, no randomness) and uses only :mod:`math`. The
+controller reads the cumulative per-arm sums from the store, the clock, and the release, and calls
+:func:`evaluate`, :func:`sample_ratio` and :func:`next_step`; it applies the answer with
+:func:`transition`. The code lives in four modules re-exported here:
+:mod:`~promptstage.rollout.sequential` (per-arm summaries, the confidence sequence),
+:mod:`~promptstage.rollout.guardrails` (a look's decision), :mod:`~promptstage.rollout.srm`
+(sample-ratio mismatch) and :mod:`~promptstage.rollout.ramp` (state machine, ramp policy).
+
+1. What is compared
+-------------------
+* **Arms.** The canary (bucket range ``[0, w)``, candidate version) against the analysis
+  control, the equal-size disjoint range ``[5000, 5000 + w)`` on the baseline version
+  (:mod:`~promptstage.rollout.bucketing`). Both arms grow together as ``w`` ramps up and both
+  see the same hours, so drift in the base rate (time of day, traffic mix) hits them alike and
+  cannot bias Δ̂. Pooling the canary over ramp steps against all the other traffic would not
+  be safe: when the split changes while the base rate drifts, the two sides weight the hours
+  differently; in the simulations of ``shared/reference/rollouts.md`` §8 that pooled comparison
+  falsely rolled back 100 % of null releases, the equal-size arm 2.8 %.
+* **Unit.** The analysis unit is the bucketing unit (user, else conversation): calls of one
+  unit are correlated and are never counted as independent observations.
+* **Per-unit value.** For each metric a unit contributes *the mean of its calls' values*:
+  the fraction of its calls that errored for ``error_rate``, its mean ``latency_ms`` and
+  ``cost``, its mean score for a score name (``thumbs_down`` 0/1, ``csat`` 1-5...). A unit
+  with no value for a metric (no rated call) is *missing* for that metric, never 0, and ``n``
+  is counted per metric. The controller can aggregate in SQL: per unit ``AVG(value)``, then
+  per arm ``COUNT(*)``, ``SUM(v)``, ``SUM(v*v)`` → :meth:`ArmStats.from_sums`.
+* **Cumulative.** Each look uses everything since the release started (same salt); the
+  statistics are never restarted inside a release. A confidence sequence is valid at every
+  look, however many, only over one growing sample.
+
+2. The test: a one-sided anytime-valid confidence sequence
+----------------------------------------------------------
+For Δ = mean(canary) - mean(control), with per-unit sample means x̄, unbiased sample variances
+s² and unit counts n per arm::
+
+    Δ̂   = x̄_t - x̄_c
+    SE² = s²_t / n_t + s²_c / n_c                  (Welch: each arm keeps its own variance)
+    n   = n_t + n_c,      sigma2 = n · SE²
+    rho = sqrt((-2 ln(2 alpha) + ln(1 - 2 ln(2 alpha))) / n*)
+    hw  = sqrt(sigma2 · 2(n rho² + 1) / (n² rho²) · ln(1 + sqrt(n rho² + 1) / (2 alpha)))
+
+    harmful increase:  [Δ̂ - hw, +inf)          harmful decrease:  (-inf, Δ̂ + hw]
+
+This is the asymptotic confidence sequence with a normal-mixture boundary of Waudby-Smith,
+Arbour, Sinha, Kennedy and Ramdas (2021), "Time-uniform central limit theory and asymptotic
+confidence sequences", arXiv:2103.06476 (the boundary SPEC §7 calls their eq. 134), in the
+one-sided form GrowthBook uses for its safe rollouts (``gbstats`` frequentist
+``SequentialOneSidedTreatment{Greater,Lesser}TTest``: ``sequential_rho`` at ``2*alpha`` and the
+one-sided half-width above; GrowthBook's documentation on sequential testing). With probability
+at least 1 - alpha (asymptotically, as units accrue) the true Δ lies in the interval *at every
+look simultaneously*, so the controller may look every minute for the whole release. The price:
+at alpha = 0.05 the half-width is 3.68 standard errors at n = 500, 2.89 at 2 000, 2.78 at 5 000,
+2.87 at 20 000 and 3.09 at 100 000, against 1.645 for a single fixed-horizon test (repeating a
+fixed test at every look gave 11-31 % false rollbacks in rollouts.md §8).
+
+Choices:
+
+* **n\* = 5 000** (GrowthBook's default): total units (both arms) at which the sequence is
+  tightest; rollouts.md suggests about the units expected by the end of the first step. It is a
+  parameter of :func:`evaluate`.
+* **alpha = 0.05 one-sided, Bonferroni over guardrails**: each of ``k`` guardrails uses
+  ``alpha / k``, so the chance that *any* guardrail ever falsely rolls back a harmless release
+  stays ≤ alpha. One-sided, because only harm triggers an action.
+* **Welch variance, normal approximation** (asymptotic CS): fine at the ``min_units`` default
+  of 100 per arm; for rare binary events the ``min_units`` gate matters most.
+* **Degenerate arms.** Fewer than 2 units in an arm: the variance is unknown, ``hw = +inf``
+  (the interval says nothing). Both arms with zero variance (e.g. no errors anywhere):
+  ``hw = 0`` and the bound is Δ̂ itself, so two constant arms at the same level are "ok" and
+  at different levels differ for certain; the ``min_units`` gate keeps this from acting on a
+  handful of units. The interval is never NaN.
+
+3. The decision of a look (:func:`evaluate`)
+--------------------------------------------
+A :class:`Guardrail` names a metric, its harmful direction, a tolerance δ ≥ 0 (metric units),
+``min_units`` (default 100 per arm) and an optional fast path. Per guardrail, in order:
+
+1. **Fast path** → ``regressed``: the canary's *per-call* mean for the metric is beyond
+   ``fast_threshold`` (above it for ``increase``, below for ``decrease``) over at least
+   ``fast_min_calls`` canary calls (default 50). No statistics, no control needed: "canary
+   error_rate 0.310 > fast-path threshold 0.200 over 64 calls". It acts on calls, not units, so
+   that a broken candidate is caught on the first look whatever the unit mix.
+2. **Minimum sample** → ``insufficient`` while either arm has fewer than ``min_units`` units
+   for the metric, or the metric has no data at all.
+3. **Interval beyond δ on the harmful side** → ``regressed``: for ``increase`` the lower bound
+   is above +δ; for ``decrease`` the upper bound is below -δ.
+4. Otherwise → ``ok``.
+
+Overall: ``rollback`` if any guardrail regressed; else ``hold`` if the sample ratio is
+mismatched (the look is then *unhealthy*) or any guardrail is ``insufficient`` (missing data
+never allows an advance); else ``advance_allowed``. A release without guardrails is
+``advance_allowed`` on every healthy look (a time-based ramp).
+
+4. Sample-ratio mismatch (:func:`sample_ratio`)
+-----------------------------------------------
+The two analysed arms are equal-size by construction, so their distinct-unit counts ``c`` and
+``t`` should be 1:1 up to chance. χ² with one degree of freedom against the expected share
+(1/2), p = ``erfc(sqrt(χ² / 2))`` (exact for 1 dof); p < 0.001 flags a mismatch, checked once
+each arm has ≥ 8 units (GrowthBook's health-check defaults). We test canary against control
+rather than against the canary's share of all units because the rest of the traffic also holds
+units the release never analyses, while imbalance between the analysed arms is exactly what
+would bias Δ̂. A mismatch pauses the release; nothing is promoted while it lasts.
+
+5. The ramp (:func:`next_step`, :func:`transition`)
+---------------------------------------------------
+After each look: rollback if the look says so (at any time); pause if unhealthy; hold while the
+step is younger than its minimum duration or the look says hold; else advance to the next step,
+or complete (promote) after the last step or when the next step is 100 % (no control arm is left
+above 50 %, so steps strictly between 50 % and 100 % are rejected by :func:`validate_steps`).
+Releases that must not promote themselves (``ab``) pass ``auto_promote=False``.
+
+6. Measured behaviour
+---------------------
+``tests/rollout/test_simulation.py`` runs seeded simulations of whole releases through
+:func:`evaluate` (one rated call per unit, 2 000 rated units per look over all traffic, new units
+in both analysed arms at every look) and prints these figures (``pytest -s``); ranges are over 8
+further seeds:
+
+* No real difference, 100 looks, ramp 5 → 25 → 50 % with the base rate drifting 8 → 12 % plus a
+  daily swing: false rollbacks 2.5 % of 1 000 releases with one guardrail at alpha 0.05 (2.2-3.8 %
+  over other seeds); 2.8 % with three guardrails (thumbs-down, error rate with fast path, CSAT;
+  alpha/3 each), and the fast path never fired.
+* Thumbs-down 10 → 13 %, 5 % canary: caught in 100 %; median 1 500 rated canary units
+  (1 600-1 700 over other seeds) against the equal-size control arm; 1 000-1 100 when the other
+  95 % of traffic is the control, as in rollouts.md §8 (which reported 1 040). The equal-size arm
+  is what keeps ramps and drift unbiased; its price is ~1.6x the canary units at a 5 % step.
+* Thumbs-down 10 → 15 %: median 800 canary units. CSAT 4.0 → 3.7 (variance ~1.2): median
+  320 canary units at 20 rated canary units per look. Error rate 2 → 35 %: every release rolled
+  back by the fast path at the first look (100 calls).
+* Sample-ratio check on healthy releases over 100 looks: 1.4 % flagged; a control arm losing
+  5 % of its units: always flagged, median look 35.
+
+References:
+    * I. Waudby-Smith, D. Arbour, R. Sinha, E. H. Kennedy, A. Ramdas (2021). Time-uniform
+      central limit theory and asymptotic confidence sequences. arXiv:2103.06476.
+    * GrowthBook documentation on sequential testing and safe rollouts; GrowthBook
+      ``gbstats`` source, ``frequentist/tests.py`` (``sequential_rho``, one-sided half-width).
+    * ``shared/reference/rollouts.md`` §7(b) (design table) and §8 (simulation evidence).
+"""
+
+from __future__ import annotations
+
+from promptstage.rollout.guardrails import (
+    DEFAULT_ALPHA,
+    CallStats,
+    Guardrail,
+    GuardrailDecision,
+    GuardrailResult,
+    Harmful,
+    Look,
+    LookDecision,
+    MetricStats,
+    evaluate,
+)
+from promptstage.rollout.ramp import (
+    DEFAULT_RAMP_BPS,
+    TERMINAL_STATES,
+    ReleaseAction,
+    ReleaseState,
+    StepAction,
+    StepDecision,
+    allowed_actions,
+    next_step,
+    transition,
+    validate_steps,
+)
+from promptstage.rollout.sequential import (
+    DEFAULT_N_STAR,
+    ArmStats,
+    Interval,
+    Side,
+    confidence_sequence,
+    mixture_rho,
+)
+from promptstage.rollout.srm import (
+    SRM_MIN_UNITS,
+    SRM_THRESHOLD,
+    SampleRatio,
+    chi2_sf_1dof,
+    sample_ratio,
+)
+
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_N_STAR",
+    "DEFAULT_RAMP_BPS",
+    "SRM_MIN_UNITS",
+    "SRM_THRESHOLD",
+    "TERMINAL_STATES",
+    "ArmStats",
+    "CallStats",
+    "Guardrail",
+    "GuardrailDecision",
+    "GuardrailResult",
+    "Harmful",
+    "Interval",
+    "Look",
+    "LookDecision",
+    "MetricStats",
+    "ReleaseAction",
+    "ReleaseState",
+    "SampleRatio",
+    "Side",
+    "StepAction",
+    "StepDecision",
+    "allowed_actions",
+    "chi2_sf_1dof",
+    "confidence_sequence",
+    "evaluate",
+    "mixture_rho",
+    "next_step",
+    "sample_ratio",
+    "transition",
+    "validate_steps",
+]

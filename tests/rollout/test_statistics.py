@@ -1,0 +1,302 @@
+"""Per-arm summaries, the confidence sequence and the sample-ratio check (SPEC §7)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import subprocess
+import sys
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from promptstage.errors import InvalidInputError
+from promptstage.rollout.statistics import (
+    DEFAULT_N_STAR,
+    ArmStats,
+    chi2_sf_1dof,
+    confidence_sequence,
+    mixture_rho,
+    sample_ratio,
+)
+
+values = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+counts = st.integers(min_value=2, max_value=1_000_000)
+means = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False)
+variances = st.one_of(st.just(0.0), st.floats(min_value=1e-12, max_value=1e6))
+alphas = st.floats(min_value=1e-6, max_value=0.49)
+sides = st.sampled_from(["lower", "upper"])
+
+
+def arms(n: int, mean: float, variance: float) -> ArmStats:
+    return ArmStats(n, mean, variance)
+
+
+# --- ArmStats ---------------------------------------------------------------------------------
+
+
+def test_from_values_matches_statistics_module() -> None:
+    data = [0.0, 1.0, 1.0, 0.0, 1.0, 3.5, 4.25]
+    arm = ArmStats.from_values(data)
+    assert arm.n == len(data)
+    assert arm.mean == pytest.approx(statistics.fmean(data))
+    assert arm.variance == pytest.approx(statistics.variance(data))
+
+
+def test_empty_and_single_unit_arms() -> None:
+    assert ArmStats.from_values([]) == ArmStats(0, 0.0, 0.0)
+    assert ArmStats.from_values([3.0]) == ArmStats(1, 3.0, 0.0)
+    assert ArmStats.from_sums(0, 0.0, 0.0) == ArmStats(0, 0.0, 0.0)
+    assert ArmStats.from_sums(1, 3.0, 9.0) == ArmStats(1, 3.0, 0.0)
+
+
+@given(st.lists(values, min_size=2, max_size=200))
+def test_from_sums_agrees_with_welford(data: list[float]) -> None:
+    welford = ArmStats.from_values(data)
+    sums = ArmStats.from_sums(len(data), math.fsum(data), math.fsum(x * x for x in data))
+    assert sums.n == welford.n
+    assert sums.mean == pytest.approx(welford.mean, rel=1e-9, abs=1e-9)
+    scale = max(x * x for x in data)
+    assert sums.variance == pytest.approx(welford.variance, rel=1e-6, abs=1e-9 * scale + 1e-12)
+    assert sums.variance >= 0
+
+
+def test_from_sums_binary_metric() -> None:
+    # 130 of 1000 units thumbs-down: sum == sum of squares for 0/1 values.
+    arm = ArmStats.from_sums(1000, 130, 130)
+    assert arm.mean == pytest.approx(0.13)
+    assert arm.variance == pytest.approx(0.13 * 0.87 * 1000 / 999)
+
+
+def test_from_sums_clamps_rounding_but_rejects_impossible_sums() -> None:
+    assert ArmStats.from_sums(3, 0.3, 0.03 * (1 - 1e-12)).variance == 0.0
+    with pytest.raises(InvalidInputError) as info:
+        ArmStats.from_sums(10, 10.0, 5.0)
+    assert info.value.field == "total_sq"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"n": -1, "total": 0.0, "total_sq": 0.0}, "n"),
+        ({"n": True, "total": 0.0, "total_sq": 0.0}, "n"),
+        ({"n": 3, "total": math.nan, "total_sq": 0.0}, "total"),
+        ({"n": 3, "total": 1.0, "total_sq": math.inf}, "total_sq"),
+    ],
+)
+def test_from_sums_rejects_bad_input(kwargs: dict[str, float], field: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        ArmStats.from_sums(**kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_arm_stats_validates_fields() -> None:
+    with pytest.raises(InvalidInputError):
+        ArmStats(5, 1.0, -0.1)
+    with pytest.raises(InvalidInputError):
+        ArmStats(5, math.nan, 0.1)
+    with pytest.raises(InvalidInputError):
+        ArmStats.from_values([1.0, math.inf])
+
+
+# --- the confidence sequence ------------------------------------------------------------------
+
+
+def test_rho_formula() -> None:
+    a = 2 * 0.05
+    expected = math.sqrt((-2 * math.log(a) + math.log(-2 * math.log(a) + 1)) / 5000)
+    assert mixture_rho(0.05, 5000) == pytest.approx(expected, rel=1e-15)
+    assert DEFAULT_N_STAR == 5000
+
+
+@pytest.mark.parametrize(
+    ("n", "multiplier"),
+    # Half-width in standard errors at alpha 0.05, n* 5000: shared/reference/rollouts.md §8.
+    [(500, 3.68), (2_000, 2.89), (5_000, 2.78), (20_000, 2.87), (100_000, 3.09)],
+)
+def test_halfwidth_multiplier_matches_reference(n: int, multiplier: float) -> None:
+    canary = control = ArmStats(n // 2, 0.1, 0.09)
+    interval = confidence_sequence(canary, control, alpha=0.05, one_sided="lower")
+    se = math.sqrt(0.09 / (n // 2) * 2)
+    assert interval.halfwidth / se == pytest.approx(multiplier, abs=0.005)
+
+
+def test_sides() -> None:
+    canary, control = ArmStats(1000, 0.13, 0.11), ArmStats(1000, 0.10, 0.09)
+    lower = confidence_sequence(canary, control, alpha=0.05, one_sided="lower")
+    upper = confidence_sequence(canary, control, alpha=0.05, one_sided="upper")
+    assert lower.delta == upper.delta == pytest.approx(0.03)
+    assert lower.halfwidth == upper.halfwidth > 0
+    assert lower.upper == math.inf and lower.lower == pytest.approx(0.03 - lower.halfwidth)
+    assert upper.lower == -math.inf and upper.upper == pytest.approx(0.03 + upper.halfwidth)
+    assert (lower.side, upper.side, lower.alpha) == ("lower", "upper", 0.05)
+
+
+def test_smaller_alpha_is_wider_and_n_star_moves_the_tightest_point() -> None:
+    canary = control = ArmStats(2500, 0.1, 0.09)
+    wide = confidence_sequence(canary, control, alpha=0.05 / 3, one_sided="lower")
+    narrow = confidence_sequence(canary, control, alpha=0.05, one_sided="lower")
+    assert wide.halfwidth > narrow.halfwidth
+    tuned = confidence_sequence(canary, control, alpha=0.05, n_star=5000, one_sided="lower")
+    off = confidence_sequence(canary, control, alpha=0.05, n_star=100_000, one_sided="lower")
+    assert tuned.halfwidth < off.halfwidth
+
+
+def test_fewer_than_two_units_gives_an_unbounded_interval() -> None:
+    interval = confidence_sequence(
+        ArmStats(1, 0.5, 0.0), ArmStats(500, 0.1, 0.09), alpha=0.05, one_sided="lower"
+    )
+    assert interval.halfwidth == math.inf
+    assert interval.lower == -math.inf and interval.upper == math.inf
+    assert interval.to_dict()["lower"] is None and interval.to_dict()["halfwidth"] is None
+
+
+def test_zero_variance_in_both_arms_collapses_onto_the_estimate() -> None:
+    same = confidence_sequence(
+        ArmStats(200, 0.0, 0.0), ArmStats(200, 0.0, 0.0), alpha=0.05, one_sided="lower"
+    )
+    assert (same.delta, same.halfwidth, same.lower) == (0.0, 0.0, 0.0)
+    apart = confidence_sequence(
+        ArmStats(200, 1.0, 0.0), ArmStats(200, 0.0, 0.0), alpha=0.05, one_sided="lower"
+    )
+    assert apart.lower == 1.0
+
+
+def test_one_zero_variance_arm_still_uses_the_other() -> None:
+    interval = confidence_sequence(
+        ArmStats(200, 0.02, 0.0196), ArmStats(200, 0.0, 0.0), alpha=0.05, one_sided="lower"
+    )
+    assert 0 < interval.halfwidth < math.inf
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"alpha": 0.0, "one_sided": "lower"}, "alpha"),
+        ({"alpha": 0.5, "one_sided": "lower"}, "alpha"),
+        ({"alpha": 0.05, "n_star": 0, "one_sided": "lower"}, "n_star"),
+        ({"alpha": 0.05, "one_sided": "both"}, "one_sided"),
+    ],
+)
+def test_confidence_sequence_rejects_bad_parameters(kwargs: dict[str, object], field: str) -> None:
+    arm = ArmStats(100, 0.1, 0.09)
+    with pytest.raises(InvalidInputError) as info:
+        confidence_sequence(arm, arm, **kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+@given(counts, counts, means, means, variances, variances, alphas, sides)
+def test_never_nan(
+    n_t: int, n_c: int, m_t: float, m_c: float, v_t: float, v_c: float, alpha: float, side: str
+) -> None:
+    interval = confidence_sequence(
+        arms(n_t, m_t, v_t),
+        arms(n_c, m_c, v_c),
+        alpha=alpha,
+        one_sided=side,  # type: ignore[arg-type]
+    )
+    for value in (interval.lower, interval.upper, interval.delta, interval.halfwidth):
+        assert not math.isnan(value)
+    assert interval.halfwidth >= 0
+    assert interval.lower <= interval.delta <= interval.upper
+
+
+@given(
+    st.integers(min_value=2, max_value=100_000),
+    st.integers(min_value=2, max_value=100_000),
+    st.integers(min_value=2, max_value=50),
+    st.floats(min_value=1e-6, max_value=1e4),
+    st.floats(min_value=1e-6, max_value=1e4),
+    alphas,
+)
+def test_width_shrinks_as_units_grow(
+    n_t: int, n_c: int, factor: int, v_t: float, v_c: float, alpha: float
+) -> None:
+    def width(k: int) -> float:
+        return confidence_sequence(
+            ArmStats(n_t * k, 0.3, v_t), ArmStats(n_c * k, 0.1, v_c), alpha=alpha, one_sided="lower"
+        ).halfwidth
+
+    assert width(factor) < width(1)
+
+
+@given(counts, counts, means, means, variances, variances, alphas)
+def test_swapping_arms_mirrors_delta(
+    n_t: int, n_c: int, m_t: float, m_c: float, v_t: float, v_c: float, alpha: float
+) -> None:
+    assume(math.isfinite(m_t - m_c))
+    a, b = arms(n_t, m_t, v_t), arms(n_c, m_c, v_c)
+    forward = confidence_sequence(a, b, alpha=alpha, one_sided="lower")
+    backward = confidence_sequence(b, a, alpha=alpha, one_sided="upper")
+    assert backward.delta == -forward.delta
+    assert backward.halfwidth == pytest.approx(forward.halfwidth, rel=1e-12)
+    assert backward.upper == pytest.approx(-forward.lower, rel=1e-12, abs=1e-12)
+
+
+# --- sample-ratio mismatch --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("x", "p"), [(0.0, 1.0), (-1.0, 1.0), (3.841458820694124, 0.05), (10.827566170662733, 0.001)]
+)
+def test_chi2_survival_function(x: float, p: float) -> None:
+    assert chi2_sf_1dof(x) == pytest.approx(p, rel=1e-9)
+
+
+def test_chi2_rejects_nan() -> None:
+    with pytest.raises(InvalidInputError):
+        chi2_sf_1dof(math.nan)
+
+
+def test_balanced_arms_are_healthy() -> None:
+    result = sample_ratio(1030, 1000)
+    assert result.checked and not result.mismatch
+    assert result.chi2 == pytest.approx(30**2 / 2030)
+    assert "ok" in result.reason
+
+
+def test_mismatch_is_flagged() -> None:
+    result = sample_ratio(1200, 1000)
+    assert result.mismatch
+    assert result.chi2 == pytest.approx(200**2 / 2200)
+    assert result.p_value < 0.001
+    assert "sample-ratio mismatch" in result.reason
+    assert result.to_dict()["mismatch"] is True
+
+
+def test_unequal_expected_share() -> None:
+    assert not sample_ratio(2000, 1000, expected_share=2 / 3).mismatch
+    assert sample_ratio(2000, 1000).mismatch
+
+
+def test_too_few_units_are_not_checked() -> None:
+    result = sample_ratio(7, 0)
+    assert not result.checked and not result.mismatch and result.p_value == 1.0
+    assert "need 8 per arm" in result.reason
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"canary": -1, "control": 5},
+        {"canary": 5, "control": 5, "expected_share": 1.0},
+        {"canary": 5, "control": 5, "threshold": 0.0},
+    ],
+)
+def test_sample_ratio_rejects_bad_input(kwargs: dict[str, float]) -> None:
+    with pytest.raises(InvalidInputError):
+        sample_ratio(**kwargs)  # type: ignore[arg-type]
+
+
+# --- purity -----------------------------------------------------------------------------------
+
+
+def test_statistics_import_no_numeric_or_io_library() -> None:
+    code = (
+        "import sys, promptstage.rollout.statistics\n"
+        "bad = {'numpy', 'scipy', 'httpx', 'sqlalchemy', 'socket', 'sqlite3'} & set(sys.modules)\n"
+        "print(sorted(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
