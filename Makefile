@@ -41,5 +41,8 @@ fmt: $(STAMP) ## format and auto-fix
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
+fuzz: $(STAMP) ## long schemathesis run against a real server (FUZZ_EXAMPLES=200 per operation)
+	cd tests && ../$(BIN)/python -m fuzz.long_run $(or $(FUZZ_EXAMPLES),200)
+
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) .promptstage .pytest_cache .mypy_cache .ruff_cache

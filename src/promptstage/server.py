@@ -10,10 +10,25 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from promptstage.api import errors
+from promptstage.api.headers import SecurityHeaders
 from promptstage.api.limits import BodyLimit
 from promptstage.api.metrics import Metrics, MetricsMiddleware
-from promptstage.api.routes import admin, calls, health, labels, prompts, runtime
+from promptstage.api.ratelimit import RateLimit, limits_from, make_limiter
+from promptstage.api.routes import (
+    admin,
+    audit,
+    calls,
+    health,
+    labels,
+    prompts,
+    releases,
+    runtime,
+    webhooks,
+)
+from promptstage.domain.webhooks import HostPolicy
 from promptstage.errors import ConfigurationError, PromptstageError
+from promptstage.service import controller
+from promptstage.service import webhooks as webhook_service
 from promptstage.service.bus import EventBus
 from promptstage.service.calls import prune_calls
 from promptstage.service.context import Clock, Context, utc_now
@@ -47,10 +62,28 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop_watching = the_store.watch(propagator.on_notify, propagator.on_reconnect)
         pruning = asyncio.create_task(_prune_calls_forever(ctx, settings))
+        # One replica leads (Postgres advisory lock; SQLite: this process): it runs the release
+        # controller and sends webhooks.
+        leadership = the_store.leadership(controller.LEADER_LOCK)
+        sender = webhook_service.WebhookSender(
+            ctx, max_attempts=settings.webhook_max_attempts,
+            backoff_seconds=settings.webhook_backoff_seconds,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            policy=HostPolicy.parse(settings.webhook_allowed_hosts),
+        )
+        background = [
+            asyncio.create_task(controller.run_forever(ctx, leadership, settings.controller_interval)),
+            asyncio.create_task(webhook_service.run_forever(sender, leadership, settings.webhook_poll_seconds)),
+        ]
         try:
             yield
         finally:
             pruning.cancel()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await asyncio.to_thread(leadership.release)
+            sender.close()
             if stop_watching is not None:
                 await asyncio.to_thread(stop_watching)
             if owns_store:
@@ -70,9 +103,13 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
     )
     app.state.state_cache = StateCache(ctx, settings.state_check_seconds)
     errors.install(app)
-    for module in (health, admin, prompts, labels, runtime, calls):
+    for module in (health, admin, audit, prompts, labels, runtime, calls, releases, webhooks):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.state.rate_limiter = make_limiter(settings.redis_url)
+    app.add_middleware(RateLimit, limits=limits_from(settings), limiter=app.state.rate_limiter,
+                       authenticator=app.state.authenticator, clock=ctx.clock)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 

@@ -34,6 +34,14 @@ class Settings:
             "empty database creates one and prints it once."
         },
     )
+    audit_signing_key: str | None = field(
+        default=None,
+        repr=False,  # a secret: never in logs or tracebacks
+        metadata={
+            "doc": "Base64 of the 32-byte raw Ed25519 private key that signs audit checkpoints "
+            "(`promptstage audit keygen` prints one). Unset: POST /audit/checkpoint answers 503."
+        },
+    )
     max_body_bytes: int = field(
         default=1024 * 1024, metadata={"doc": "Largest accepted request body in bytes (413 above)."}
     )
@@ -58,10 +66,73 @@ class Settings:
         default=30.0,
         metadata={"doc": "Calls (and their scores) older than this many days are deleted hourly."},
     )
+    controller_interval: float = field(
+        default=60.0,
+        metadata={
+            "doc": "Seconds between two looks of the release controller at every running release "
+            "(only the replica holding the leadership lock runs it); use 1 for demos and tests."
+        },
+    )
+    webhook_poll_seconds: float = field(
+        default=1.0,
+        metadata={"doc": "Seconds between two passes of the webhook sender (queue new events, send due deliveries)."},
+    )
+    webhook_allowed_hosts: str = field(
+        default="",
+        metadata={
+            "doc": "Comma-separated hosts webhooks may target (names, IPs, or *.example.com). "
+            "Empty: any host whose addresses are all public; private, loopback and link-local "
+            "targets are refused (SSRF guard) unless listed. Set: only listed hosts."
+        },
+    )
+    webhook_max_attempts: int = field(
+        default=5, metadata={"doc": "Attempts per webhook delivery before it is marked failed."}
+    )
+    webhook_backoff_seconds: float = field(
+        default=10.0,
+        metadata={"doc": "Wait before the second attempt of a failed webhook delivery; doubled after each further failure."},
+    )
+    webhook_timeout_seconds: float = field(
+        default=10.0, metadata={"doc": "Timeout of one webhook HTTP request, in seconds."}
+    )
     demo: bool = field(
         default=False, metadata={"doc": "Seed the demo project `clinic` at start (idempotent)."}
     )
     log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error."})
+    redis_url: str | None = field(
+        default=None,
+        metadata={
+            "doc": "Redis URL (`redis://host:6379/0`) shared by the replicas for rate limits. "
+            "Unset: limits are kept in memory, per process. Redis down: limits fail open (logged)."
+        },
+    )
+    rate_limit_window_seconds: float = field(
+        default=60.0,
+        metadata={"doc": "The window every rate limit below counts in (a token bucket refilled over it)."},
+    )
+    rate_limit_auth_failures: int = field(
+        default=20,
+        metadata={
+            "doc": "Failed authentications (401) one client IP may make per window; then every "
+            "request from it gets 429 with Retry-After, before its key is checked. 0: off."
+        },
+    )
+    rate_limit_writes_per_key: int = field(
+        default=600,
+        metadata={"doc": "Writes (POST, PUT, PATCH, DELETE) one API key may make per window. 0: off."},
+    )
+    rate_limit_writes_per_ip: int = field(
+        default=1200,
+        metadata={"doc": "Writes one client IP may make per window, whatever the key. 0: off."},
+    )
+    rate_limit_reads_per_key: int = field(
+        default=0,
+        metadata={
+            "doc": "Runtime requests (reads, including resolve/snapshot/events, and call/score "
+            "ingest) one API key may make per window. 0 (default): off, the runtime hot path "
+            "is not limited."
+        },
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

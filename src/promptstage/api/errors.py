@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from promptstage.errors import PromptstageError
 
@@ -46,8 +47,83 @@ def _field(loc: tuple[Any, ...]) -> str | None:
     return out
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object",
+        "required": ["code", "message", "field"],
+        "properties": {
+            "code": {"type": "string", "examples": ["not_found"]},
+            "message": {"type": "string", "description": "What is wrong and how to fix it"},
+            "field": {"type": ["string", "null"], "description": "The input it is about, if one"},
+            "details": {"type": "object"},
+        },
+    }},
+}
+_ANSWERS = {  # status: (description, only for methods that change something)
+    400: ("Malformed request: the body is not strict JSON or not an object", True),
+    401: ("Missing, unknown or revoked API key", False),
+    403: ("The key lacks the role, or belongs to another project", False),
+    404: ("No such project or object", False),
+    409: ("Conflict: the state changed under you", True),
+    413: ("Request body too large", True),
+    422: ("Invalid input; `field` names it", False),
+    429: ("Rate limited; retry after `Retry-After` seconds", False),
+    503: ("The store cannot be reached", False),
+}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+
+
+BEARER = {"type": "http", "scheme": "bearer", "description": "An API key: ps_<prefix>_<secret>"}
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Give every API operation of an OpenAPI document the bearer key it needs and the error
+    answers it can give, all in the one error shape (replacing FastAPI's ``HTTPValidationError``,
+    which we never send)."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearer"] = BEARER
+    components = components.setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components["Error"] = ERROR_SCHEMA
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in operations.items():
+            operation.setdefault("security", [{"bearer": []}])
+            responses = operation.setdefault("responses", {})
+            for status, (description, writes_only) in _ANSWERS.items():
+                if writes_only and method == "get":
+                    continue
+                answer: dict[str, Any] = {"description": description, "content": content}
+                if status == 429:
+                    answer["headers"] = _RETRY_AFTER
+                responses[str(status)] = answer
+    return schema
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at the request's path (FastAPI has a route per method)."""
+    routes = request.app.router.routes
+    return [
+        method for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers that give every error the same shape."""
+    """Register the handlers that give every error the same shape, and document them."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(PromptstageError)
     async def _domain(request: Request, exc: PromptstageError) -> JSONResponse:
@@ -85,7 +161,14 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = str(exc.detail) if exc.status_code != 404 else f"no route {request.method} {request.url.path}"
-        return error_response(exc.status_code, code, message)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # RFC 9110: Allow lists every method of the resource
+            allowed = _allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}"
+        response = error_response(exc.status_code, code, message)
+        response.headers.update(headers)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

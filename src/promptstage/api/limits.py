@@ -1,4 +1,4 @@
-"""Request body size limit (413), enforced before any handler reads the body."""
+"""Request body size limit (413) and strict JSON (400), enforced before any handler reads the body."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 from collections.abc import MutableMapping
 from typing import Any
 
+from promptstage.api import strict_json
+from promptstage.api.errors import error_response
 from promptstage.api.metrics import ASGIApp, Receive, Scope, Send
 
 
@@ -22,7 +24,8 @@ async def _reject(send: Send, limit: int) -> None:
 
 
 class BodyLimit:
-    """ASGI middleware: answer 413 as soon as a body is known to exceed ``limit`` bytes."""
+    """ASGI middleware: answer 413 as soon as a body is known to exceed ``limit`` bytes, and
+    400 ``malformed_request`` for a JSON body with ``NaN``/``Infinity`` or a duplicate key."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -52,6 +55,14 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        content_type = next((v for k, v in scope.get("headers", ()) if k == b"content-type"), None)
+        if strict_json.is_json(content_type):
+            document, problem = strict_json.parse(body)
+            if problem is not None:
+                await error_response(400, "malformed_request", problem)(scope, receive, send)
+                return
+            if document is not None:
+                scope[strict_json.PARSED] = document
         sent = False
 
         async def replay() -> MutableMapping[str, Any]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from promptstage.api.inputs import check_json
 
@@ -32,7 +32,12 @@ class PromptIn(Body):
 
 
 class VersionIn(Body):
-    template: str | list[dict[str, Any]] = Field(
+    # Checked by the domain against the prompt's type (a pydantic union would name its members
+    # in the error location, e.g. "template.str", instead of the field).
+    template: Annotated[
+        Any,
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}),
+    ] = Field(
         description="A string (text prompts) or a list of {role, content} messages (chat prompts)"
     )
     variables: list[Any] | None = Field(

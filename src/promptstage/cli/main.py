@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from . import audit, db, keys, labels, projects, prompts, resolve, serve
+from . import audit, calls, db, demo, keys, labels, projects, prompts, release, resolve, serve
 from .state import DEFAULT_URL, CliState
 
 app = typer.Typer(
@@ -29,6 +29,9 @@ app.add_typer(prompts.app, name="prompt")
 app.add_typer(labels.app, name="label")
 app.add_typer(audit.app, name="audit")
 app.add_typer(db.app, name="db")
+app.add_typer(release.app, name="release")
+app.add_typer(demo.app, name="demo")
+app.add_typer(calls.app, name="calls")
 app.command("serve")(serve.serve)
 app.command("resolve")(resolve.resolve)
 

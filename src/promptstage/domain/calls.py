@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -158,9 +159,13 @@ def parse_score(raw: Any, where: str, now: datetime) -> Score:
     )
 
 
+_ID = re.compile(r"[A-Za-z0-9_-]+")
+_METRIC = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")
+
+
 def _is_id(value: str) -> bool:
-    return all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
+    return _ID.fullmatch(value) is not None
 
 
 def _is_metric(value: str) -> bool:
-    return value[0].isalpha() and all(c.isascii() and (c.isalnum() or c in "._-") for c in value)
+    return _METRIC.fullmatch(value) is not None

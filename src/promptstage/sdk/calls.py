@@ -56,14 +56,31 @@ class Outbox:
         self.dropped = 0
 
     def put(self, record: Record) -> None:
-        """Append a record (never blocks); the oldest is dropped and counted if full."""
+        """Append a record (never blocks); the oldest is dropped and counted if full.
+
+        The bound covers a batch given back for retry too: its records are the oldest, so
+        they are dropped first.
+        """
         q = self._q
         size = len(q)
-        if size >= self._max:
-            self.count_dropped(1)
+        if size + len(self._retry) >= self._max:
+            self._drop_oldest()
         q.append(record)
         if size + 1 == self._batch:
             self._wake()
+
+    def _drop_oldest(self) -> None:
+        """Make room for one record (the overflow path, under the lock)."""
+        with self._lock:
+            while len(self._q) + len(self._retry) >= self._max:
+                if self._retry:
+                    del self._retry[0]
+                else:
+                    try:
+                        self._q.popleft()
+                    except IndexError:  # the sender took everything meanwhile
+                        break
+                self.dropped += 1
 
     def count_dropped(self, n: int) -> None:
         """Count ``n`` records lost (overflow, or rejected by the server)."""
@@ -72,7 +89,8 @@ class Outbox:
 
     def take(self, n: int) -> list[Record]:
         """Up to ``n`` records: those given back first, then the oldest queued."""
-        out, self._retry = self._retry[:n], self._retry[n:]
+        with self._lock:
+            out, self._retry = self._retry[:n], self._retry[n:]
         q = self._q
         while len(out) < n:
             try:
@@ -83,11 +101,12 @@ class Outbox:
 
     def give_back(self, records: list[Record]) -> None:
         """Return a batch that failed to send; the oldest beyond the bound are dropped."""
-        self._retry = records + self._retry
-        excess = len(self._retry) + len(self._q) - self._max
-        if excess > 0:
-            del self._retry[:excess]
-            self.count_dropped(excess)
+        with self._lock:
+            self._retry = records + self._retry
+            excess = len(self._retry) + len(self._q) - self._max
+            if excess > 0:
+                del self._retry[:excess]
+                self.dropped += excess
 
     def __len__(self) -> int:
         return len(self._q) + len(self._retry)

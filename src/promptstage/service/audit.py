@@ -1,16 +1,25 @@
-"""Reading and verifying the audit trail."""
+"""Reading the audit trail, verifying its hash chain and signing checkpoints of its head."""
 
 from __future__ import annotations
 
-from promptstage.domain.audit import ChainReport, verify_chain
-from promptstage.domain.models import AuditRecord
+from promptstage.domain.audit import Anchor, ChainReport, verify_chain
+from promptstage.domain.checkpoint import SIGNING_KEY_ENV, Checkpoint, sign_checkpoint
+from promptstage.domain.models import AuditRecord, iso_utc
+from promptstage.errors import ConfigurationError, ConflictError, ServiceUnavailableError
 
 from .context import Context
 from .pagination import check_limit, decode_cursor, page
 from .prompts import require_project
 
 
-def list_audit(ctx: Context, project: str, limit: int = 100, cursor: str | None = None) -> tuple[list[AuditRecord], str | None]:
+def list_audit(
+    ctx: Context, project: str, limit: int = 100, cursor: str | None = None
+) -> tuple[list[AuditRecord], str | None]:
+    """One page of the audit trail, newest first.
+
+    Returns:
+        The rows and the cursor of the next page (``None`` on the last one).
+    """
     check_limit(limit)
     before = decode_cursor(cursor, int)
     with ctx.store.unit_of_work() as uow:
@@ -19,7 +28,59 @@ def list_audit(ctx: Context, project: str, limit: int = 100, cursor: str | None 
     return page(rows, limit, lambda r: r.seq)
 
 
-def verify(ctx: Context, project: str) -> ChainReport:
+def verify(ctx: Context, project: str, checkpoint: Anchor | None = None) -> ChainReport:
+    """Verify the project's whole chain against itself, its recorded head and a checkpoint.
+
+    Args:
+        ctx: the service context.
+        project: the project whose chain to walk.
+        checkpoint: ``(seq, hash)`` of a checkpoint whose signature the caller already checked;
+            the chain must still hold row ``seq`` with exactly that hash.
+
+    Raises:
+        NotFoundError: no such project.
+    """
     with ctx.store.unit_of_work() as uow:
         require_project(uow, project)
-        return verify_chain(uow.iter_audit(project))
+        seq, head = uow.audit_head(project)
+        return verify_chain(
+            uow.iter_audit(project), recorded=Anchor(seq, head), checkpoint=checkpoint
+        )
+
+
+def checkpoint(ctx: Context, project: str, signing_key: str | None) -> Checkpoint:
+    """Sign the project's current chain head, after verifying the chain up to it.
+
+    Args:
+        ctx: the service context.
+        project: the project whose head to sign.
+        signing_key: ``PROMPTSTAGE_AUDIT_SIGNING_KEY`` (base64 of a raw Ed25519 private key).
+
+    Raises:
+        ServiceUnavailableError: no signing key is configured, or it is not a valid one.
+        ConflictError: the chain does not verify; a broken chain is never signed.
+        NotFoundError: no such project.
+    """
+    if not signing_key:
+        raise ServiceUnavailableError(
+            f"audit checkpoints are not configured on this server: set {SIGNING_KEY_ENV} to the "
+            "base64 of a 32-byte Ed25519 private key (`promptstage audit keygen` prints one) "
+            "and restart it",
+            field=SIGNING_KEY_ENV,
+        )
+    report = verify(ctx, project)
+    if not report.ok:
+        raise ConflictError(
+            f"the audit chain of project {project!r} is broken at seq {report.first_bad_seq} "
+            f"({report.problem}); a broken chain is not signed: run `promptstage audit verify` "
+            "and investigate before checkpointing",
+            field="project",
+            first_bad_seq=report.first_bad_seq,
+        )
+    try:
+        return sign_checkpoint(
+            signing_key, project=project, seq=report.checked, head_hash=report.head,
+            at=iso_utc(ctx.clock()),
+        )  # fmt: skip
+    except ConfigurationError as exc:
+        raise ServiceUnavailableError(exc.message, field=exc.field) from exc

@@ -3,7 +3,8 @@ exact version they used."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import dataclasses
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from promptstage.domain.calls import CallFilter, CallRecord, Score, parse_call, parse_score
@@ -51,6 +52,8 @@ def list_calls(
     ctx: Context, project: str, where: CallFilter, limit: int = 100, cursor: str | None = None
 ) -> tuple[list[CallRecord], str | None]:
     check_limit(limit)
+    if where.since is not None and where.since.tzinfo is None:  # a bare date or time means UTC
+        where = dataclasses.replace(where, since=where.since.replace(tzinfo=UTC))
     position = decode_cursor(cursor, list)
     before = None
     if position is not None:

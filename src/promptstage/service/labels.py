@@ -5,11 +5,17 @@ from __future__ import annotations
 from promptstage.domain import names
 from promptstage.domain.models import LabelMove
 from promptstage.domain.wire import version_json
-from promptstage.errors import InvalidInputError, NotFoundError, VersionMismatchError
+from promptstage.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    VersionMismatchError,
+)
 
 from .context import Change, Context, change
 from .pagination import check_limit, decode_cursor, page
 from .prompts import require_prompt, require_version
+from .release_changes import end_active_release
 
 MAX_REASON = 1000
 
@@ -22,7 +28,7 @@ def _reason(reason: str | None) -> str:
     return reason
 
 
-def _apply(
+def apply_move(
     ch: Change, prompt: str, label: str, version: int, previous: int | None, reason: str, kind: str
 ) -> LabelMove:
     """Point ``label`` at ``version`` and record the move, its audit row and its event."""
@@ -62,6 +68,7 @@ def move_label(
     why = _reason(reason)
     with change(ctx, project, actor) as ch:
         require_prompt(ch.uow, project, prompt)
+        _no_active_release(ch, prompt, label, "move")
         current = ch.uow.get_labels(project, prompt).get(label)
         if (expected_version is not None or expect_absent) and current != expected_version:
             raise VersionMismatchError(
@@ -72,7 +79,18 @@ def move_label(
         if current == version:
             require_version(ch.uow, project, prompt, version)
             return None
-        return _apply(ch, prompt, label, version, current, why, "move")
+        return apply_move(ch, prompt, label, version, current, why, "move")
+
+
+def _no_active_release(ch: Change, prompt: str, label: str, what: str) -> None:
+    active = ch.uow.active_release(ch.project, prompt, label)
+    if active is not None:
+        raise ConflictError(
+            f"label {label!r} has an active release ({active.id}, {active.state}); cannot {what} "
+            "it by hand meanwhile: promote, roll back or abort the release first (or roll the "
+            "label back, which also rolls the release back)",
+            field="label", release_id=active.id,
+        )
 
 
 def _show(version: int | None) -> str:
@@ -84,6 +102,7 @@ def delete_label(ctx: Context, actor: str, project: str, prompt: str, label: str
     why = _reason(reason)
     with change(ctx, project, actor) as ch:
         require_prompt(ch.uow, project, prompt)
+        _no_active_release(ch, prompt, label, "remove")
         current = ch.uow.get_labels(project, prompt).get(label)
         if current is None:
             raise NotFoundError(f"prompt {prompt!r} has no label {label!r}", field="label")
@@ -104,8 +123,14 @@ def rollback_label(
     *,
     to_version: int | None = None,
     reason: str | None = None,
-) -> LabelMove:
-    """Move ``label`` back to where it pointed before its last move, or to ``to_version``."""
+) -> LabelMove | None:
+    """Move ``label`` back to where it pointed before its last move, or to ``to_version``.
+
+    When the label has an active release, that release ends as ``rolled_back`` in the same
+    transaction (its candidate gets 0 %). Without ``to_version`` that *is* the rollback: the
+    label stays on the release's baseline and ``None`` is returned (no move). With
+    ``to_version`` the label also moves there.
+    """
     names.label_name(label)
     why = _reason(reason)
     with change(ctx, project, actor) as ch:
@@ -113,6 +138,11 @@ def rollback_label(
         current = ch.uow.get_labels(project, prompt).get(label)
         if current is None:
             raise NotFoundError(f"prompt {prompt!r} has no label {label!r} to roll back", field="label")
+        if to_version is not None:
+            require_version(ch.uow, project, prompt, to_version, "to_version")
+        ended = end_active_release(ch, prompt, label, why)
+        if ended is not None and (to_version is None or to_version == current):
+            return None
         if to_version is None:
             history = ch.uow.label_history(project, prompt, label, limit=1, before=None)
             previous = history[0][1].previous if history else None
@@ -126,7 +156,7 @@ def rollback_label(
             raise InvalidInputError(
                 f"label {label!r} already points at version {current}", field="to_version"
             )
-        return _apply(ch, prompt, label, to_version, current, why, "rollback")
+        return apply_move(ch, prompt, label, to_version, current, why, "rollback")
 
 
 def label_history(

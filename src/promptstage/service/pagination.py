@@ -25,7 +25,7 @@ def encode_cursor(position: Any) -> str:
 
 def decode_cursor(cursor: str | None, kind: type, *, maximum: int = 2**63 - 1) -> Any:
     """The position inside ``cursor``, or ``None`` for the first page (integer positions must
-    lie in ``0..maximum``, the range the store's column holds)."""
+    lie in ``0..maximum``, the range the store's column holds; text must be storable)."""
     if cursor is None or cursor == "":
         return None
     try:
@@ -37,12 +37,22 @@ def decode_cursor(cursor: str | None, kind: type, *, maximum: int = 2**63 - 1) -
         not isinstance(position, kind)
         or isinstance(position, bool)
         or (isinstance(position, int) and not 0 <= position <= maximum)
+        or (isinstance(position, str) and not _storable(position))
     ):
         raise InvalidInputError(
             "cursor is not valid: pass back the next_cursor of the previous page unchanged",
             field="cursor",
         )
     return position
+
+
+def _storable(text: str) -> bool:
+    """No NUL (Postgres refuses it) and no lone surrogate (not encodable as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def page(items: list[Any], limit: int, position_of: Any) -> tuple[list[Any], str | None]:

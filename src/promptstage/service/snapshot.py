@@ -17,7 +17,7 @@ from typing import Any
 from promptstage.domain.models import Version
 from promptstage.domain.names import LATEST
 from promptstage.domain.template import CompiledTemplate
-from promptstage.domain.wire import version_json
+from promptstage.domain.wire import release_runtime_json, version_json
 from promptstage.errors import NotFoundError
 from promptstage.rollout.resolve import ActiveRelease, Resolution, resolve
 
@@ -63,13 +63,21 @@ def build_state(ctx: Context, project: str) -> ProjectState:
         for label, number in pl.items():
             labels[(p.name, label)] = number
     versions = {(v.prompt, v.number): v for v in rows.versions}
+    version_bodies = {f"{v.prompt}@{v.number}": version_json(v) for v in rows.versions}
+    release_bodies: list[dict[str, Any]] = []
+    releases: dict[tuple[str, str], ActiveRelease] = {}
+    for r in rows.releases:
+        keys = (f"{r.prompt}@{r.baseline_version}", f"{r.prompt}@{r.candidate_version}")
+        wire = release_runtime_json(r, {k: version_bodies[k] for k in keys if k in version_bodies})
+        release_bodies.append(wire)
+        releases[(r.prompt, r.label)] = ActiveRelease.from_dict(wire)
     body = {
         "format": SNAPSHOT_FORMAT,
         "project": project,
         "seq": rows.seq,
         "prompts": prompts,
-        "versions": {f"{v.prompt}@{v.number}": version_json(v) for v in rows.versions},
-        "releases": [],
+        "versions": version_bodies,
+        "releases": release_bodies,
     }
     return ProjectState(
         seq=rows.seq,
@@ -78,7 +86,7 @@ def build_state(ctx: Context, project: str) -> ProjectState:
         types={p.name: p.type for p in rows.prompts},
         labels=labels,
         versions=versions,
-        releases={},
+        releases=releases,
         checked_at=time.monotonic(),
     )
 

@@ -11,9 +11,9 @@ Repositories return domain objects; nothing here mentions SQLAlchemy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -27,6 +27,8 @@ from promptstage.domain.models import (
     Prompt,
     Version,
 )
+from promptstage.domain.releases import Release, ReleaseChange, ReleaseLook, ReleaseMetrics
+from promptstage.domain.webhooks import Delivery, Webhook
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,8 @@ class SnapshotRows:
     seq: int
     prompts: list[Prompt]
     labels: dict[str, dict[str, int]]  # prompt -> label -> version
-    versions: list[Version]  # every version a label (or latest) points at
+    versions: list[Version]  # every version a label, latest or an active release points at
+    releases: list[Release] = field(default_factory=list)  # running and paused releases
 
 
 class UnitOfWork(Protocol):
@@ -105,6 +108,10 @@ class UnitOfWork(Protocol):
         """Every audit row in sequence order (for verification)."""
         ...
 
+    def audit_head(self, project: str) -> tuple[int, str]:
+        """``(seq, hash)`` of the project's chain head as the application last wrote it."""
+        ...
+
     def append_event(self, project: str, type_: str, data: dict[str, Any], at: datetime) -> Event:
         """Add an outbox event with the project's next sequence number."""
         ...
@@ -141,8 +148,84 @@ class UnitOfWork(Protocol):
         """Retention: remove calls (and their scores) older than ``at`` in every project."""
         ...
 
+    # releases -----------------------------------------------------------------------------
+    def add_release(self, release: Release) -> None:
+        """Insert a release; ``ConflictError`` if its label already has an active one."""
+        ...
+
+    def update_release(self, release: Release) -> None: ...
+    def get_release(self, project: str, release_id: str) -> Release | None: ...
+    def active_release(self, project: str, prompt: str, label: str) -> Release | None:
+        """The running or paused release of ``(prompt, label)``."""
+        ...
+
+    def active_releases(self, project: str, prompt: str | None = None) -> list[Release]: ...
+    def running_releases(self) -> list[Release]:
+        """Every running release of every project (the controller's work list)."""
+        ...
+
+    def list_releases(
+        self,
+        project: str,
+        *,
+        state: str | None,
+        prompt: str | None,
+        limit: int,
+        before: tuple[datetime, str] | None,
+    ) -> list[Release]:
+        """Releases newest first, starting below the ``(created_at, id)`` position ``before``."""
+        ...
+
+    def add_release_change(self, change: ReleaseChange) -> None: ...
+    def release_history(self, release_id: str) -> list[ReleaseChange]:
+        """A release's history, oldest first."""
+        ...
+
+    def add_look(self, look: ReleaseLook) -> ReleaseLook:
+        """Store a look; returns it with its id."""
+        ...
+
+    def list_looks(self, release_id: str, *, limit: int, before: int | None) -> list[ReleaseLook]:
+        """Looks newest first, starting below id ``before``."""
+        ...
+
+    def release_metrics(self, project: str, release_id: str) -> ReleaseMetrics:
+        """Per-arm sums of per-unit metric means, aggregated by the database."""
+        ...
+
+    def releases_metrics(self, project: str, release_ids: Sequence[str]) -> dict[str, ReleaseMetrics]:
+        """``release_metrics`` of several releases of one project, in one pass."""
+        ...
+
+    # webhooks -----------------------------------------------------------------------------
+    def add_webhook(self, hook: Webhook) -> None: ...
+    def get_webhook(self, project: str, webhook_id: str) -> Webhook | None: ...
+    def list_webhooks(self, project: str | None) -> list[Webhook]:
+        """Webhooks of ``project``; ``None``: of every project."""
+        ...
+
+    def delete_webhook(self, project: str, webhook_id: str) -> bool: ...
+    def set_webhook_cursor(self, webhook_id: str, seq: int) -> None: ...
+    def add_delivery(self, delivery: Delivery) -> None:
+        """Queue a delivery (ignored if that webhook already has one for that event)."""
+        ...
+
+    def due_deliveries(self, now: datetime, *, limit: int) -> list[Delivery]: ...
+    def update_delivery(self, delivery: Delivery) -> None: ...
+    def list_deliveries(self, webhook_id: str, *, limit: int, before: int | None) -> list[Delivery]:
+        """A webhook's deliveries newest first, starting below id ``before``."""
+        ...
+
     # snapshot -----------------------------------------------------------------------------
     def snapshot_rows(self, project: str) -> SnapshotRows: ...
+
+
+class Leadership(Protocol):
+    def acquire(self) -> bool:
+        """Take (or confirm) the replica-wide lock; ``True`` while this process holds it."""
+        ...
+
+    def release(self) -> None: ...
 
 
 class Store(Protocol):
@@ -162,6 +245,10 @@ class Store(Protocol):
         Returns the function that stops watching, or ``None`` when the store is private to
         this process (SQLite), where the in-process bus already sees every event.
         """
+        ...
+
+    def leadership(self, name: str) -> Leadership:
+        """The replica-wide lock ``name``: one process at a time runs what it guards."""
         ...
 
     def close(self) -> None: ...

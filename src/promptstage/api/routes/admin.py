@@ -1,4 +1,4 @@
-"""Projects, API keys and the audit trail."""
+"""Projects and API keys (the audit trail has its own router, ``audit.py``)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,17 @@ from promptstage.api.auth import check, principal, role
 from promptstage.api.inputs import check_params
 from promptstage.api.schemas import KeyIn, ProjectIn
 from promptstage.domain.models import Role
-from promptstage.domain.wire import audit_json, key_json, project_json
-from promptstage.service import audit as audit_svc
+from promptstage.domain.wire import key_json, project_json
 from promptstage.service import keys as keys_svc
 from promptstage.service import prompts as prompts_svc
 from promptstage.service.keys import Principal
 
-from .prompts import Limit, ctx
+from .prompts import ctx
 
 router = APIRouter(tags=["admin"], dependencies=[Depends(check_params)])
 
 Caller = Annotated[Principal, Depends(principal)]
 Admin = Annotated[Principal, Depends(role(Role.admin))]
-Editor = Annotated[Principal, Depends(role(Role.editor))]
 
 
 @router.post("/api/v1/projects", status_code=201, summary="Create a project (instance admin)")
@@ -56,16 +54,3 @@ def list_keys(project: str, who: Admin, request: Request) -> dict[str, Any]:
 def revoke_key(project: str, prefix: str, who: Admin, request: Request) -> dict[str, Any]:
     key = keys_svc.revoke_key(ctx(request), who.actor, project, prefix, request.app.state.authenticator)
     return key_json(key)
-
-
-@router.get("/api/v1/projects/{project}/audit", summary="The audit trail, newest first")
-def list_audit(project: str, who: Editor, request: Request, limit: Limit = 100, cursor: str | None = None) -> dict[str, Any]:
-    items, next_cursor = audit_svc.list_audit(ctx(request), project, limit, cursor)
-    return {"items": [audit_json(a) for a in items], "next_cursor": next_cursor}
-
-
-@router.get("/api/v1/projects/{project}/audit/verify", summary="Verify the audit hash chain")
-def verify_audit(project: str, who: Editor, request: Request) -> dict[str, Any]:
-    report = audit_svc.verify(ctx(request), project)
-    return {"ok": report.ok, "checked": report.checked, "head": report.head,
-            "first_bad_seq": report.first_bad_seq, "problem": report.problem}

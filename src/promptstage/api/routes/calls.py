@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
+from promptstage.api import strict_json
 from promptstage.api.auth import role
 from promptstage.domain.calls import ARMS, CallFilter
 from promptstage.domain.models import Role
@@ -57,7 +60,22 @@ def _batch_doc(key: str, item: dict[str, Any]) -> dict[str, Any]:
     }}}}}
 
 
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _not_a_number(value: Any) -> Any:
+    """Refuse a bare number, which pydantic would read as a Unix time."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        raise ValueError("must be an ISO-8601 date-time such as 2026-11-26T17:00:00Z, not a number")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_not_a_number)]
+
+
 async def _json_body(request: Request) -> Any:
+    if strict_json.PARSED in request.scope:  # already parsed (strictly) by the body middleware
+        return request.scope[strict_json.PARSED]
     raw = await request.body()
     try:
         return json.loads(raw)
@@ -86,7 +104,7 @@ def list_calls(
     version: Annotated[int | None, Query(ge=1)] = None,
     release: str | None = None,
     arm: str | None = None,
-    since: datetime | None = None,
+    since: Annotated[IsoDateTime | None, Query(description="ISO-8601 date-time, e.g. 2026-11-26T17:00:00Z")] = None,
     limit: Limit = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:

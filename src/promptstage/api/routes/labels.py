@@ -12,6 +12,7 @@ from promptstage.api.schemas import LabelMoveIn, RollbackIn
 from promptstage.domain.models import Role
 from promptstage.domain.wire import move_json
 from promptstage.service import labels as svc
+from promptstage.service import prompts as prompts_svc
 from promptstage.service.keys import Principal
 
 from .prompts import Limit, ctx
@@ -58,4 +59,9 @@ def rollback(project: str, name: str, label: str, who: Caller, request: Request,
     move = svc.rollback_label(
         ctx(request), who.actor, project, name, label, to_version=args.to_version, reason=args.reason
     )
+    if move is None:  # the label's active release was rolled back; the label stays on baseline
+        _, labels = prompts_svc.get_prompt(ctx(request), project, name)
+        version = labels.get(label)
+        return {"prompt": name, "label": label, "version": version, "previous": version, "move": None,
+                "release_rolled_back": True}
     return {"prompt": name, "label": label, "version": move.version, "previous": move.previous, "move": move_json(move)}

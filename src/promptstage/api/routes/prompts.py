@@ -10,8 +10,9 @@ from promptstage.api.auth import role
 from promptstage.api.inputs import check_params
 from promptstage.api.schemas import PromptIn, VersionIn
 from promptstage.domain.models import Role
-from promptstage.domain.wire import prompt_json, version_json
+from promptstage.domain.wire import prompt_json, release_json, version_json
 from promptstage.service import prompts as svc
+from promptstage.service import releases as releases_svc
 from promptstage.service.context import Context
 from promptstage.service.keys import Principal
 
@@ -41,7 +42,8 @@ def list_prompts(project: str, who: Editor, request: Request, limit: Limit = 100
 @router.get("/prompts/{name}", summary="One prompt with its labels")
 def get_prompt(project: str, name: str, who: Editor, request: Request) -> dict[str, Any]:
     prompt, labels = svc.get_prompt(ctx(request), project, name)
-    return {**prompt_json(prompt), "labels": labels, "releases": []}
+    active = releases_svc.active_for_prompt(ctx(request), project, name)
+    return {**prompt_json(prompt), "labels": labels, "releases": [release_json(r) for r in active]}
 
 
 @router.post("/prompts/{name}/versions", status_code=201, summary="Write a version")

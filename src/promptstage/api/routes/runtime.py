@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -64,19 +65,36 @@ def resolve(
         "variables": v.variables, "config": v.config, "includes": v.includes,
     }
     if render:
-        body["rendered"] = state.template(name, v.number).render(variables)
+        template = state.template(name, v.number)
+        body["rendered"] = template.render(_typed(variables, template.declared))
     return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), media_type="application/json")
 
 
-@router.get("/snapshot", summary="The whole resolvable state of the project (ETag / If-None-Match)")
+def _typed(values: dict[str, str], declared: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Query values are text: read those of variables declared with another JSON type as JSON
+    (``var.count=3``); what does not parse stays text, and rendering names the variable."""
+    out: dict[str, Any] = {}
+    for key, raw in values.items():
+        out[key] = raw
+        if declared.get(key, {}).get("type") not in (None, "string"):
+            with contextlib.suppress(ValueError, RecursionError):
+                out[key] = json.loads(raw)
+    return out
+
+
+@router.get("/snapshot", summary="The whole resolvable state of the project (ETag / If-None-Match)",
+            responses={304: {"description": "Not modified: If-None-Match holds the current ETag"}})
 def snapshot(
     project: str, who: Runtime, request: Request,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     state = _cache(request).get(project)
     headers = {"ETag": state.etag, "Cache-Control": "no-cache"}
-    if if_none_match is not None and state.etag in (t.strip() for t in if_none_match.split(",")):
-        return Response(status_code=304, headers=headers)
+    if if_none_match is not None:
+        # Weak comparison (RFC 9110 13.1.2): a proxy that compresses turns "7" into W/"7".
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        if state.etag in tags or "*" in tags:
+            return Response(status_code=304, headers=headers)
     return Response(state.body, media_type="application/json", headers=headers)
 
 
@@ -89,7 +107,10 @@ def _plain(type_: str, data: dict[str, Any]) -> bytes:
     return f"event: {type_}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-@router.get("/events", summary="Server-Sent Events of every change; Last-Event-ID resumes")
+@router.get("/events", summary="Server-Sent Events of every change; Last-Event-ID resumes",
+            response_class=StreamingResponse,
+            responses={200: {"description": "An endless text/event-stream",
+                             "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 async def events(
     project: str,
     who: Runtime,
@@ -128,6 +149,8 @@ async def events(
                 for event in batch:
                     yield _sse(event)
                     last = event.seq
+                    if _revokes(event, who):
+                        return
             while True:
                 try:
                     event = await asyncio.wait_for(queue.get(), timeout=heartbeat)
@@ -142,8 +165,12 @@ async def events(
                     for missed in await asyncio.to_thread(_events_since, context, project, last):
                         if missed.seq < event.seq:
                             yield _sse(missed)
+                            if _revokes(missed, who):
+                                return
                 yield _sse(event)
                 last = event.seq
+                if _revokes(event, who):
+                    return
         finally:
             stats.sse_clients -= 1
             unsubscribe()
@@ -151,6 +178,17 @@ async def events(
     return StreamingResponse(
         stream(), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _revokes(event: Event, who: Principal) -> bool:
+    """True when ``event`` revokes the key this stream was opened with: the stream must end
+    (its client then reconnects and gets 401), not keep serving changes to a revoked key."""
+    return (
+        event.type == "key.revoked"
+        and who.key_prefix is not None
+        and isinstance(event.data, dict)
+        and event.data.get("prefix") == who.key_prefix
     )
 
 

@@ -96,6 +96,18 @@ class LedgerRepository(UnitOfWorkBase):
                 return
             after = page[-1].seq
 
+    def audit_head(self, project: str) -> tuple[int, str]:
+        """``(seq, hash)`` of the newest row the application chained: ``(0, GENESIS)`` for none.
+
+        Read from the project row, which ``append_audit`` moves in the same transaction as
+        the insert; a row inserted or deleted behind promptstage's back does not move it.
+        """
+        stmt = select(projects.c.audit_seq, projects.c.audit_head).where(projects.c.name == project)
+        row = self._conn.execute(stmt).first()
+        if row is None:
+            raise NotFoundError(f"project {project!r} does not exist")
+        return int(row.audit_seq), row.audit_head or GENESIS
+
     def append_event(self, project: str, type_: str, data: dict[str, Any], at: datetime) -> Event:
         """Add an outbox event with the project's next sequence number."""
         self._require_write("append_event")

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from promptstage.store.base import Store, UnitOfWork
 
 from .engine import BEGIN_OPTION, BEGIN_READ, BEGIN_WRITE, is_unavailable, make_engine, unavailable
+from .leader import Leadership
 from .migrate import upgrade_engine
 from .notify import Listener
 from .uow import SqlUnitOfWork
@@ -125,6 +126,10 @@ class SqlStore:
         listener = Listener(self._engine.url, callback, on_reconnect=on_reconnect)
         listener.start()
         return listener.stop
+
+    def leadership(self, name: str) -> Leadership:
+        """A handle on the replica-wide lock ``name`` (Postgres advisory lock; SQLite: always)."""
+        return Leadership(self._engine, name)
 
     def close(self) -> None:
         """Close every pooled connection; the store can still reconnect if used again."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKeyConstraint,
@@ -201,4 +202,109 @@ scores = Table(
     Column("at", UtcDateTime, nullable=False),
     ForeignKeyConstraint(["project"], ["projects.name"]),
     Index(None, "project", "call_id"),
+)
+
+# Releases (migration 0002): one row per release, its change history and the controller's looks.
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project", String(NAME), nullable=False),
+    Column("prompt", String(NAME), nullable=False),
+    Column("label", String(NAME), nullable=False),
+    Column("baseline_version", Integer, nullable=False),
+    Column("candidate_version", Integer, nullable=False),
+    Column("strategy", String(16), nullable=False),
+    Column("steps", Json, nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("weight_bps", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("salt", String(64), nullable=False),
+    Column("hash_version", Integer, nullable=False),
+    Column("unit_attribute", String(NAME), nullable=False),
+    Column("targeting", Json, nullable=True),
+    Column("guardrails", Json, nullable=True),
+    Column("auto_rollback", Boolean, nullable=False),
+    Column("flags", Json, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("step_started_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime, nullable=True),
+    # "prompt/label" while running or paused, NULL once ended: at most one active release per
+    # label, enforced by the database too (NULLs never collide in a unique constraint).
+    Column("active_label", String(2 * NAME + 1), nullable=True),
+    ForeignKeyConstraint(["project", "prompt"], ["prompts.project", "prompts.name"]),
+    UniqueConstraint("project", "active_label"),
+    Index(None, "project", "state"),
+    Index(None, "project", "prompt", "label"),
+)
+
+release_history = Table(
+    "release_history",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("release_id", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("from_state", String(16), nullable=True),
+    Column("to_state", String(16), nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("weight_bps", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    ForeignKeyConstraint(["release_id"], ["releases.id"]),
+    Index(None, "release_id", "id"),
+)
+
+release_looks = Table(
+    "release_looks",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("release_id", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("weight_bps", Integer, nullable=False),
+    Column("decision", String(32), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("data", Json, nullable=False),
+    ForeignKeyConstraint(["release_id"], ["releases.id"]),
+    Index(None, "release_id", "id"),
+)
+
+# Webhooks: subscriptions, and the deliveries outbox a background worker sends from.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project", String(NAME), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", Json, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("cursor_seq", BigInteger, nullable=False),
+    ForeignKeyConstraint(["project"], ["projects.name"]),
+    Index(None, "project"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("webhook_id", String(64), nullable=False),
+    Column("project", String(NAME), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Json, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("delivered_at", UtcDateTime, nullable=True),
+    ForeignKeyConstraint(["webhook_id"], ["webhooks.id"]),
+    UniqueConstraint("webhook_id", "event_seq"),
+    Index(None, "state", "next_attempt_at"),
 )

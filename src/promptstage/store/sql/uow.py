@@ -10,10 +10,14 @@ from . import rows
 from .calls import CallsRepository
 from .catalog import CatalogRepository
 from .ledger import LedgerRepository
-from .tables import labels, prompts, versions
+from .releases import ReleasesRepository
+from .tables import labels, prompts, releases, versions
+from .webhooks import WebhooksRepository
 
 
-class SqlUnitOfWork(CatalogRepository, LedgerRepository, CallsRepository):
+class SqlUnitOfWork(
+    CatalogRepository, LedgerRepository, CallsRepository, ReleasesRepository, WebhooksRepository
+):
     """One transaction on one connection; built by ``SqlStore.unit_of_work``."""
 
     # snapshot -----------------------------------------------------------------------------
@@ -32,14 +36,23 @@ class SqlUnitOfWork(CatalogRepository, LedgerRepository, CallsRepository):
         )
         for row in label_rows:
             label_map.setdefault(row.prompt, {})[row.label] = row.version
-        # Only the versions something points at: a label, or the prompt's latest. UNION dedupes,
-        # and the join walks the versions primary key, so history depth does not matter.
+        active = self.active_releases(project)
+        # Only the versions something points at: a label, the prompt's latest, or an active
+        # release's baseline and candidate. UNION dedupes, and the join walks the versions
+        # primary key, so history depth does not matter.
+        in_release = releases.c.state.in_(("running", "paused"))
         pointed = union(
             select(labels.c.prompt, labels.c.version.label("number")).where(
                 labels.c.project == project
             ),
             select(prompts.c.name.label("prompt"), prompts.c.latest_version.label("number")).where(
                 prompts.c.project == project, prompts.c.latest_version > 0
+            ),
+            select(releases.c.prompt, releases.c.baseline_version.label("number")).where(
+                releases.c.project == project, in_release
+            ),
+            select(releases.c.prompt, releases.c.candidate_version.label("number")).where(
+                releases.c.project == project, in_release
             ),
         ).subquery("pointed")
         stmt = (
@@ -56,4 +69,6 @@ class SqlUnitOfWork(CatalogRepository, LedgerRepository, CallsRepository):
             .order_by(versions.c.prompt, versions.c.number)
         )
         version_list = [rows.to_version(row) for row in self._conn.execute(stmt)]
-        return SnapshotRows(seq=seq, prompts=prompt_list, labels=label_map, versions=version_list)
+        return SnapshotRows(
+            seq=seq, prompts=prompt_list, labels=label_map, versions=version_list, releases=active
+        )

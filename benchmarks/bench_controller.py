@@ -1,0 +1,184 @@
+"""Release controller look (SPEC §7, issue 4): 100 running releases over 1,000,000 logged calls.
+
+For each store (SQLite file in a tempdir; Postgres in a fresh ``promptstage_bench_<hex>``
+database, skipped when unreachable) it builds 100 prompts, each with a running canary release,
+and logs ``--calls`` calls spread evenly over the releases (the worst case: every call in an
+analysed arm, as at a 50 % step), ``--calls-per-unit`` calls per unit and a ``thumbs_down`` score
+on ``--score-share`` of them. Each round is a fresh process that times
+
+* **look**: ``controller.run_once`` over all 100 releases (per-arm SQL aggregation of
+  ``error_rate``, ``latency_ms``, ``cost`` and every score, the statistics, storing each look);
+* **metrics one by one**: the store's ``release_metrics`` called for each release in turn (what
+  a look cost before ``releases_metrics`` read a project's releases in one pass);
+* **baseline**: ``SELECT count(*)`` of each release's calls through the same index (the least a
+  look could read).
+
+Figures are medians over rounds::
+
+    .venv/bin/python benchmarks/bench_controller.py                    # 5 rounds, 1,000,000 calls
+    .venv/bin/python benchmarks/bench_controller.py --calls 200000 --rounds 3 --no-postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as c
+
+PROJECT = "bench"
+RELEASES = 100
+ACTOR = "bench"
+
+
+def prepare(url: str, calls: int, per_unit: int, score_share: float) -> None:
+    """Migrate, create 100 prompts with a running canary each, then bulk-insert the call log."""
+    from sqlalchemy import insert
+
+    from promptstage.service import labels, prompts, releases
+    from promptstage.store.sql.tables import calls as calls_table
+    from promptstage.store.sql.tables import scores as scores_table
+
+    store, ctx = c.open_context(url)
+    try:
+        prompts.create_project(ctx, ACTOR, PROJECT)
+        ids = []
+        for i in range(RELEASES):
+            name = f"agent.{i:03d}"
+            prompts.create_prompt(ctx, ACTOR, PROJECT, name, "text")
+            for n in (1, 2):
+                prompts.write_version(ctx, ACTOR, PROJECT, name, template=f"v{n}",
+                                      config={"model": {"provider": "x", "name": "y", "version": "1"}})
+            labels.move_label(ctx, ACTOR, PROJECT, name, "prod", 1)
+            steps = [{"weight_bps": 500, "min_duration_seconds": 86400, "min_units": 100}]
+            ids.append(releases.start_release(ctx, ACTOR, PROJECT, prompt=name, label="prod",
+                                              candidate_version=2, strategy="canary", steps=steps).id)
+        rng = random.Random(1)
+        at = datetime.now(UTC) - timedelta(minutes=5)
+        per_release = calls // RELEASES
+        batch_calls: list[dict[str, Any]] = []
+        batch_scores: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            with store.engine.begin() as conn:
+                if batch_calls:
+                    conn.execute(insert(calls_table), batch_calls)
+                if batch_scores:
+                    conn.execute(insert(scores_table), batch_scores)
+            batch_calls.clear()
+            batch_scores.clear()
+
+        for r, rid in enumerate(ids):
+            for k in range(per_release):
+                unit = k // per_unit
+                arm = "canary" if unit % 2 else "control"
+                call_id = f"r{r}c{k}"
+                batch_calls.append({
+                    "id": call_id, "project": PROJECT, "prompt": f"agent.{r:03d}", "label": "prod",
+                    "version": 2 if arm == "canary" else 1, "digest": "sha256:" + "0" * 64,
+                    "release_id": rid, "arm": arm, "unit_hash": f"{r}-{unit}", "context": {},
+                    "variables": None, "output": None, "model": None,
+                    "latency_ms": rng.gauss(800, 100), "tokens_in": None, "tokens_out": None,
+                    "cost": 0.002, "error": "x" if rng.random() < 0.02 else None, "at": at,
+                })
+                if rng.random() < score_share:
+                    batch_scores.append({"project": PROJECT, "call_id": call_id, "name": "thumbs_down",
+                                         "value": float(rng.random() < 0.1), "source": "user", "at": at})
+                if len(batch_calls) >= 20_000:
+                    flush()
+            c.log(f"release {r + 1}/{RELEASES} logged")
+        flush()
+        if store.engine.dialect.name == "postgresql":
+            with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("ANALYZE")
+        else:
+            with store.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+    finally:
+        store.close()
+
+
+def measure(url: str, looks: int) -> dict[str, Any]:
+    """In a fresh process: time ``looks`` controller passes, metric reads and baseline counts."""
+    from sqlalchemy import func, select
+
+    from promptstage.service import controller
+    from promptstage.store.sql.tables import calls as calls_table
+
+    store, ctx = c.open_context(url)
+    try:
+        with store.unit_of_work() as uow:
+            running = uow.running_releases()
+        assert len(running) == RELEASES, len(running)
+        out: dict[str, list[float]] = {"look": [], "metrics": [], "baseline": []}
+        for _ in range(looks):
+            t0 = time.perf_counter()
+            with store.engine.connect() as conn:
+                for r in running:
+                    conn.execute(select(func.count()).select_from(calls_table).where(
+                        calls_table.c.project == PROJECT, calls_table.c.release_id == r.id,
+                        calls_table.c.arm.in_(("canary", "control")))).scalar_one()
+            out["baseline"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            with store.unit_of_work() as uow:
+                for r in running:
+                    uow.release_metrics(PROJECT, r.id)
+            out["metrics"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            outcomes = controller.run_once(ctx)
+            out["look"].append(time.perf_counter() - t0)
+            assert len(outcomes) == RELEASES and all(o.action == "hold" for o in outcomes), outcomes[:3]
+        return {k: c.median(v) for k, v in out.items()}
+    finally:
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--calls-per-unit", type=int, default=5)
+    parser.add_argument("--score-share", type=float, default=0.3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--looks", type=int, default=3, help="controller passes per round")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.looks)))
+        return
+    print(c.machine())
+    rows = []
+    with c.tempdir() as folder:
+        backends: list[tuple[str, Any]] = [("SQLite", c.sqlite_url(folder))]
+        with c.postgres_database() as pg_url:
+            if pg_url is not None and not args.no_postgres:
+                backends.append(("Postgres", pg_url))
+            for name, url in backends:
+                c.log(f"{name}: preparing {args.calls:,} calls over {RELEASES} releases")
+                t0 = time.perf_counter()
+                prepare(url, args.calls, args.calls_per_unit, args.score_share)
+                c.log(f"{name}: prepared in {time.perf_counter() - t0:.0f} s")
+                results = [c.run_fresh(Path(__file__), ["--measure", url, "--looks", str(args.looks)], timeout=900)
+                           for _ in range(args.rounds)]
+                look = [r["look"] for r in results]
+                metrics = [r["metrics"] for r in results]
+                base = [r["baseline"] for r in results]
+                rows.append([name, f"{args.calls:,}", c.fmt(c.median(look) * 1000), c.spread([x * 1000 for x in look]),
+                             c.fmt(c.median(look) * 1000 / RELEASES), c.fmt(c.median(metrics) * 1000),
+                             c.fmt(c.median(base) * 1000), c.fmt(c.median(look) / c.median(base), 2) + "x"])
+    c.print_table(
+        f"Controller look over {RELEASES} running releases (median of {args.rounds} fresh processes)",
+        ["store", "calls", "look ms", "spread", "ms per release", "metrics one by one ms", "baseline count ms", "look / baseline"],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()

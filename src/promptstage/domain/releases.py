@@ -1,0 +1,269 @@
+"""Releases as plain values: the release, its steps, its change history, its looks, its metrics.
+
+A release moves one label from its current (**baseline**) version to a **candidate** version
+under control (SPEC §2). The state machine and the statistics are pure functions in
+:mod:`promptstage.rollout`; this module only holds the values the store reads and writes, and
+parses the parts of a start request that do not need them (strategy, steps, unit attribute).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from promptstage.errors import InvalidInputError
+
+STRATEGIES: Final = ("canary", "ramp", "ab")
+STATES: Final = ("running", "paused", "completed", "rolled_back", "aborted")
+ACTIVE: Final = frozenset({"running", "paused"})
+
+DEFAULT_CANARY_BPS: Final = 500
+DEFAULT_AB_BPS: Final = 5000
+DEFAULT_RAMP_BPS: Final = (500, 2500, 5000, 10000)
+DEFAULT_MIN_DURATION_SECONDS: Final = 3600.0
+DEFAULT_MIN_UNITS: Final = 100
+DEFAULT_UNIT_ATTRIBUTE: Final = "user_id"
+MAX_STEPS: Final = 20
+MAX_DURATION_SECONDS: Final = 30 * 86400.0
+
+CONTROLLER_ACTOR: Final = "system:release-controller"
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseStep:
+    """One step of a release: the candidate's share and what must hold before leaving it.
+
+    Attributes:
+        weight_bps: The candidate's share in basis points (500 = 5 %).
+        min_duration_seconds: The least time the release stays at this step.
+        min_units: Units needed in each analysed arm (canary and control, counted since the
+            release started) before the release may leave this step.
+    """
+
+    weight_bps: int
+    min_duration_seconds: float = DEFAULT_MIN_DURATION_SECONDS
+    min_units: int = DEFAULT_MIN_UNITS
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored with the release and shown by the API."""
+        return {
+            "weight_bps": self.weight_bps,
+            "min_duration_seconds": self.min_duration_seconds,
+            "min_units": self.min_units,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A release of one (prompt, label).
+
+    ``guardrails`` holds the JSON form of the guardrails asked for at creation, or ``None``
+    when none were given (the controller then guards ``error_rate`` and every score name with
+    data). ``flags`` holds health flags such as ``"srm"`` (sample-ratio mismatch).
+    """
+
+    id: str
+    project: str
+    prompt: str
+    label: str
+    baseline_version: int
+    candidate_version: int
+    strategy: str
+    steps: tuple[ReleaseStep, ...]
+    step_index: int
+    weight_bps: int
+    state: str
+    salt: str
+    hash_version: int
+    unit_attribute: str
+    targeting: dict[str, Any] | None
+    guardrails: tuple[dict[str, Any], ...] | None
+    auto_rollback: bool
+    flags: tuple[str, ...]
+    reason: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    step_started_at: datetime
+    ended_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the release still splits traffic (running or paused)."""
+        return self.state in ACTIVE
+
+    @property
+    def step(self) -> ReleaseStep:
+        """The step the release is at."""
+        return self.steps[self.step_index]
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseChange:
+    """One entry of a release's history: who did what, from which state to which, and why."""
+
+    release_id: str
+    at: datetime
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str
+    step_index: int
+    weight_bps: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseLook:
+    """One look of the controller: the statistics it saw, its decision and the action taken.
+
+    Attributes:
+        decision: The look's verdict (``rollback``, ``advance_allowed``, ``hold``).
+        action: What the controller did (``rollback``, ``pause``, ``advance``, ``complete``,
+            ``hold``).
+        data: The look's full record: per-guardrail n, means, interval, decision, reason, and
+            the sample-ratio check.
+    """
+
+    release_id: str
+    at: datetime
+    step_index: int
+    weight_bps: int
+    decision: str
+    action: str
+    reason: str
+    data: dict[str, Any]
+    id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ArmSums:
+    """What SQL returns for one arm and one metric.
+
+    Attributes:
+        units: Units with a value for the metric.
+        total: Sum of the per-unit means.
+        total_sq: Sum of the squared per-unit means.
+        calls: Calls (or scores) with a value for the metric, for the fast path.
+        call_total: Sum of the per-call values.
+    """
+
+    units: int
+    total: float
+    total_sq: float
+    calls: int
+    call_total: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseMetrics:
+    """Everything the controller reads about a release's traffic, aggregated in the store.
+
+    Attributes:
+        units: Distinct units seen per analysed arm (``canary``, ``control``).
+        metrics: ``metric -> arm -> sums``, for ``error_rate``, ``latency_ms``, ``cost`` and
+            every score name with data.
+    """
+
+    units: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, dict[str, ArmSums]] = field(default_factory=dict)
+
+
+# --- parsing a start request ----------------------------------------------------------------
+
+
+def _fail(field_name: str, message: str) -> InvalidInputError:
+    return InvalidInputError(f"{field_name}: {message}", field=field_name)
+
+
+def parse_strategy(value: Any) -> str:
+    """Check the strategy name."""
+    if value not in STRATEGIES:
+        raise _fail("strategy", f"must be one of {', '.join(STRATEGIES)}, got {value!r}")
+    return str(value)
+
+
+def default_weights(strategy: str) -> tuple[int, ...]:
+    """The step weights a strategy uses when the request gives none."""
+    if strategy == "ramp":
+        return DEFAULT_RAMP_BPS
+    return (DEFAULT_AB_BPS,) if strategy == "ab" else (DEFAULT_CANARY_BPS,)
+
+
+def _int(value: Any, path: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _fail(path, f"must be an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+def _duration(value: Any, path: str) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not 0 <= value <= MAX_DURATION_SECONDS:
+        raise _fail(path, f"must be a number of seconds from 0 to {MAX_DURATION_SECONDS:g}")
+    return float(value)
+
+
+def parse_steps(strategy: str, raw: Any) -> tuple[ReleaseStep, ...]:
+    """Build the steps from the request's ``steps`` (or the strategy's defaults).
+
+    ``steps`` is a list whose items are a weight in basis points (``500``) or an object
+    ``{"weight_bps", "min_duration_seconds"?, "min_units"?}``. ``canary`` and ``ab`` take
+    exactly one step. The weights' order and range are checked by the caller with
+    :func:`promptstage.rollout.ramp.validate_steps`.
+    """
+    if raw is None:
+        return tuple(ReleaseStep(w) for w in default_weights(strategy))
+    if not isinstance(raw, list) or not raw:
+        raise _fail("steps", "must be a non-empty list of weights in basis points or step objects")
+    if len(raw) > MAX_STEPS:
+        raise _fail("steps", f"at most {MAX_STEPS} steps")
+    if strategy in ("canary", "ab") and len(raw) != 1:
+        raise _fail("steps", f"a {strategy} release has exactly one step; use strategy ramp for more")
+    steps: list[ReleaseStep] = []
+    for i, item in enumerate(raw):
+        path = f"steps[{i}]"
+        if isinstance(item, dict):
+            unknown = set(item) - {"weight_bps", "min_duration_seconds", "min_units"}
+            if unknown:
+                key = sorted(unknown)[0]
+                raise _fail(f"{path}.{key}", "unknown key; allowed: weight_bps, min_duration_seconds, min_units")
+            if "weight_bps" not in item:
+                raise _fail(f"{path}.weight_bps", "is required (the candidate's share, 500 = 5 %)")
+            steps.append(ReleaseStep(
+                _int(item["weight_bps"], f"{path}.weight_bps", 1, 10000),
+                _duration(item.get("min_duration_seconds", DEFAULT_MIN_DURATION_SECONDS), f"{path}.min_duration_seconds"),
+                _int(item.get("min_units", DEFAULT_MIN_UNITS), f"{path}.min_units", 2, 10**9),
+            ))
+        else:
+            steps.append(ReleaseStep(_int(item, path, 1, 10000)))
+    return tuple(steps)
+
+
+def parse_unit_attribute(value: Any) -> str:
+    """The context attribute (or identity) the release is sticky on; ``user_id`` by default."""
+    if value is None:
+        return DEFAULT_UNIT_ATTRIBUTE
+    if not isinstance(value, str) or not 1 <= len(value) <= 128 or not value.isprintable():
+        raise _fail("unit_attribute", "must be an attribute name of 1-128 printable characters")
+    return value
+
+
+# Score names whose increase is bad. Everything else (csat, eval.groundedness...) is taken to be
+# bad when it decreases. Matching is on the last dotted segment, case-insensitive.
+_HARMFUL_UP_EXACT: Final = frozenset({"thumbs_down", "thumbsdown", "escalated", "escalation"})
+_HARMFUL_UP_PREFIXES: Final = ("error", "latency", "cost", "toxicity", "hallucination", "refusal")
+
+
+def harmful_direction(metric: str) -> str:
+    """The harmful direction assumed for a metric that has data but no declared guardrail.
+
+    ``thumbs_down``, ``escalated`` and names starting with ``error``, ``latency``, ``cost``,
+    ``toxicity``, ``hallucination`` or ``refusal`` are harmful when they increase; every other
+    score (``csat``, ``thumbs_up``, ``eval.groundedness``) when it decreases.
+    """
+    last = metric.rsplit(".", 1)[-1].lower()
+    if last in _HARMFUL_UP_EXACT or last.startswith(_HARMFUL_UP_PREFIXES):
+        return "increase"
+    return "decrease"

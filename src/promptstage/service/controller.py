@@ -1,0 +1,169 @@
+"""The release controller: one look at every running release, then act on it (SPEC §7).
+
+:func:`run_once` is the whole controller; the server calls it every
+``PROMPTSTAGE_CONTROLLER_INTERVAL`` seconds on the replica that holds the leadership lock
+(:func:`run_forever`). For each running release it
+
+1. reads the per-arm, per-unit sums of its metrics from the store (aggregated in SQL);
+2. evaluates every guardrail with :mod:`promptstage.rollout.statistics` (confidence sequence,
+   fast path, sample-ratio check) and asks :func:`promptstage.rollout.ramp.next_step` what to do;
+3. stores the look (n, means, interval, decision and reason per guardrail) and acts, in one
+   transaction, as ``system:release-controller``: ``rollback`` (immediate, candidate 0 %),
+   ``pause`` (sample-ratio mismatch, flagged ``srm``), ``advance`` to the next step,
+   ``complete`` (promote: the label moves), or ``hold``.
+
+Missing data never promotes: a guardrail without ``min_units`` units per arm holds the release,
+and so does a step whose own ``min_units`` is not reached. With ``auto_rollback`` off a
+regression pauses the release and flags it ``regressed`` instead of rolling it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Final
+
+from promptstage.domain.releases import CONTROLLER_ACTOR, Release, ReleaseLook, ReleaseMetrics
+from promptstage.errors import PromptstageError
+from promptstage.rollout.statistics import DEFAULT_N_STAR, StepDecision, next_step
+from promptstage.store.base import Leadership
+
+from .context import Context, change
+from .release_changes import apply_action
+from .release_metrics import Analysis, analyse
+from .releases import promote
+
+log = logging.getLogger("promptstage.controller")
+
+LEADER_LOCK: Final = "release-controller"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one look did to one release (``skipped``: it changed meanwhile)."""
+
+    project: str
+    release_id: str
+    decision: str
+    action: str
+    reason: str
+
+
+def decide(release: Release, analysis: Analysis, now: datetime) -> StepDecision:
+    """The step decision for ``release`` after ``analysis``, with the step's own unit gate."""
+    step = release.step
+    elapsed = (now - release.step_started_at).total_seconds()
+    decision = next_step(
+        [s.weight_bps for s in release.steps], release.step_index, elapsed,
+        step.min_duration_seconds, analysis.look, auto_promote=release.strategy != "ab",
+    )
+    if decision.action in ("advance", "complete"):
+        canary = analysis.units.get("canary", 0)
+        control = analysis.units.get("control", 0)
+        if min(canary, control) < step.min_units:
+            return StepDecision(
+                "hold", release.step_index, release.weight_bps,
+                f"hold at step {release.step_index + 1}: canary has {canary} and control "
+                f"{control} units, the step needs {step.min_units} per arm",
+            )
+    if decision.action == "rollback" and not release.auto_rollback:
+        return StepDecision(
+            "pause", release.step_index, release.weight_bps,
+            f"pause (auto_rollback is off): {decision.reason}",
+        )
+    return decision
+
+
+def look_at(
+    ctx: Context,
+    release: Release,
+    now: datetime,
+    *,
+    metrics: ReleaseMetrics | None = None,
+    n_star: float = DEFAULT_N_STAR,
+) -> Outcome:
+    """Evaluate one running release and apply the decision; see the module docstring.
+
+    ``metrics`` may be read beforehand (``run_once`` reads a project's releases in one pass).
+    """
+    if metrics is None:
+        with ctx.store.unit_of_work() as uow:
+            metrics = uow.release_metrics(release.project, release.id)
+    analysis = analyse(release, metrics, n_star=n_star)
+    decision = decide(release, analysis, now)
+    with change(ctx, release.project, CONTROLLER_ACTOR) as ch:
+        ch.at = now
+        current = ch.uow.get_release(release.project, release.id)
+        if current is None or current.state != "running" or current.step_index != release.step_index:
+            return Outcome(release.project, release.id, analysis.look.decision, "skipped",
+                           "the release changed during the look; the next look decides")
+        ch.uow.add_look(ReleaseLook(
+            release.id, now, current.step_index, current.weight_bps, analysis.look.decision,
+            decision.action, decision.reason, analysis.to_dict(),
+        ))
+        action = decision.action
+        if action == "rollback":
+            apply_action(ch, current, "rollback", reason=decision.reason)
+        elif action == "pause":
+            flag = "srm" if analysis.look.unhealthy else "regressed"
+            flags = tuple(dict.fromkeys((*current.flags, flag)))
+            apply_action(ch, current, "pause", reason=decision.reason, flags=flags)
+        elif action == "advance":
+            apply_action(ch, current, "advance", reason=decision.reason)
+        elif action == "complete":
+            promote(ch, current, decision.reason)
+        elif current.reason != decision.reason:  # hold: keep the latest reason on the release
+            ch.uow.update_release(replace(current, reason=decision.reason, updated_at=now))
+    return Outcome(release.project, release.id, analysis.look.decision, action, decision.reason)
+
+
+def run_once(ctx: Context, now: datetime | None = None, *, n_star: float = DEFAULT_N_STAR) -> list[Outcome]:
+    """Look once at every running release of every project.
+
+    Args:
+        ctx: The service context; its clock is used when ``now`` is not given.
+        now: The time of the look (tests pass it to control step durations).
+        n_star: Tuning parameter of the confidence sequences.
+
+    Returns:
+        One outcome per release looked at. A release whose look fails is logged and skipped;
+        the others are still looked at.
+    """
+    at = now if now is not None else ctx.clock()
+    with ctx.store.unit_of_work() as uow:
+        work = uow.running_releases()
+    by_project: dict[str, list[Release]] = {}
+    for release in work:
+        by_project.setdefault(release.project, []).append(release)
+    outcomes: list[Outcome] = []
+    for project, group in by_project.items():
+        try:
+            with ctx.store.unit_of_work() as uow:
+                metrics = uow.releases_metrics(project, [r.id for r in group])
+        except PromptstageError as exc:
+            log.warning("controller could not read the metrics of %s: %s", project, exc.message)
+            continue
+        for release in group:
+            try:
+                outcomes.append(look_at(ctx, release, at, metrics=metrics[release.id], n_star=n_star))
+            except PromptstageError as exc:
+                log.warning("controller look at %s/%s failed: %s", project, release.id, exc.message)
+    for outcome in outcomes:
+        if outcome.action not in ("hold", "skipped"):
+            log.info("release %s/%s: %s (%s)", outcome.project, outcome.release_id, outcome.action, outcome.reason)
+    return outcomes
+
+
+async def run_forever(ctx: Context, leadership: Leadership, interval: float) -> None:
+    """Look every ``interval`` seconds while this replica holds the leadership lock."""
+    while True:
+        try:
+            if await asyncio.to_thread(leadership.acquire):
+                await asyncio.to_thread(run_once, ctx)
+        except PromptstageError as exc:
+            log.warning("controller pass failed: %s", exc.message)
+        except Exception:
+            log.exception("controller pass failed")
+        await asyncio.sleep(max(interval, 0.05))  # never a busy loop

@@ -1,0 +1,305 @@
+"""Releases, their history and looks, and the per-arm metrics the controller reads.
+
+The metrics are aggregated in SQL in two passes (per unit, then per arm), so a look reads a
+handful of rows per release however many calls were logged: see :meth:`release_metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, and_, case, cast, func, or_, select, update
+
+from promptstage.domain.releases import (
+    ArmSums,
+    Release,
+    ReleaseChange,
+    ReleaseLook,
+    ReleaseMetrics,
+    ReleaseStep,
+)
+from promptstage.errors import NotFoundError
+
+from .tables import calls, release_history, release_looks, releases, scores
+from .uow_base import UnitOfWorkBase, utc
+
+ANALYSED_ARMS = ("canary", "control")
+BUILTIN_METRICS = frozenset({"error_rate", "latency_ms", "cost"})
+_ACTIVE = ("running", "paused")
+
+
+def _active_label(r: Release) -> str | None:
+    return f"{r.prompt}/{r.label}" if r.state in _ACTIVE else None
+
+
+def _row(r: Release) -> dict[str, Any]:
+    return {
+        "id": r.id, "project": r.project, "prompt": r.prompt, "label": r.label,
+        "baseline_version": r.baseline_version, "candidate_version": r.candidate_version,
+        "strategy": r.strategy, "steps": [s.to_dict() for s in r.steps],
+        "step_index": r.step_index, "weight_bps": r.weight_bps, "state": r.state,
+        "salt": r.salt, "hash_version": r.hash_version, "unit_attribute": r.unit_attribute,
+        "targeting": r.targeting,
+        "guardrails": list(r.guardrails) if r.guardrails is not None else None,
+        "auto_rollback": r.auto_rollback, "flags": list(r.flags), "reason": r.reason,
+        "created_by": r.created_by, "created_at": utc(r.created_at),
+        "updated_at": utc(r.updated_at), "step_started_at": utc(r.step_started_at),
+        "ended_at": utc(r.ended_at) if r.ended_at else None, "active_label": _active_label(r),
+    }
+
+
+def _to_release(row: Any) -> Release:
+    return Release(
+        id=row.id, project=row.project, prompt=row.prompt, label=row.label,
+        baseline_version=row.baseline_version, candidate_version=row.candidate_version,
+        strategy=row.strategy,
+        steps=tuple(
+            ReleaseStep(s["weight_bps"], float(s["min_duration_seconds"]), s["min_units"])
+            for s in row.steps
+        ),
+        step_index=row.step_index, weight_bps=row.weight_bps, state=row.state, salt=row.salt,
+        hash_version=row.hash_version, unit_attribute=row.unit_attribute,
+        targeting=row.targeting,
+        guardrails=tuple(row.guardrails) if row.guardrails is not None else None,
+        auto_rollback=bool(row.auto_rollback), flags=tuple(row.flags), reason=row.reason,
+        created_by=row.created_by, created_at=row.created_at, updated_at=row.updated_at,
+        step_started_at=row.step_started_at, ended_at=row.ended_at,
+    )
+
+
+def _to_look(row: Any) -> ReleaseLook:
+    return ReleaseLook(
+        release_id=row.release_id, at=row.at, step_index=row.step_index,
+        weight_bps=row.weight_bps, decision=row.decision, action=row.action,
+        reason=row.reason, data=row.data, id=row.id,
+    )
+
+
+def _f(value: Any) -> float:
+    return float(value) if value is not None else 0.0
+
+
+class ReleasesRepository(UnitOfWorkBase):
+    """Releases and what the controller records about them."""
+
+    # releases -----------------------------------------------------------------------------
+    def add_release(self, release: Release) -> None:
+        """Insert a release; ``ConflictError`` when its label already has an active release."""
+        self._require_write("add_release")
+        self._insert(
+            releases.insert().values(_row(release)),
+            conflict=(
+                f"label {release.label!r} of prompt {release.prompt!r} already has an active "
+                "release; promote, roll back or abort it first"
+            ),
+        )
+
+    def update_release(self, release: Release) -> None:
+        """Write a release's new state (it must exist)."""
+        self._require_write("update_release")
+        values = _row(release)
+        del values["id"], values["project"]
+        stmt = (
+            update(releases)
+            .where(releases.c.project == release.project, releases.c.id == release.id)
+            .values(values)
+        )
+        if self._conn.execute(stmt).rowcount == 0:
+            raise NotFoundError(f"no release {release.id!r} in project {release.project!r}")
+
+    def get_release(self, project: str, release_id: str) -> Release | None:
+        """One release, or ``None``."""
+        stmt = select(releases).where(releases.c.project == project, releases.c.id == release_id)
+        row = self._conn.execute(stmt).first()
+        return None if row is None else _to_release(row)
+
+    def active_release(self, project: str, prompt: str, label: str) -> Release | None:
+        """The running or paused release of ``(prompt, label)``, or ``None``."""
+        stmt = select(releases).where(
+            releases.c.project == project, releases.c.active_label == f"{prompt}/{label}"
+        )
+        row = self._conn.execute(stmt).first()
+        return None if row is None else _to_release(row)
+
+    def active_releases(self, project: str, prompt: str | None = None) -> list[Release]:
+        """Every running or paused release of the project (or of one prompt)."""
+        stmt = select(releases).where(
+            releases.c.project == project, releases.c.state.in_(_ACTIVE)
+        )
+        if prompt is not None:
+            stmt = stmt.where(releases.c.prompt == prompt)
+        stmt = stmt.order_by(releases.c.prompt, releases.c.label)
+        return [_to_release(row) for row in self._conn.execute(stmt)]
+
+    def running_releases(self) -> list[Release]:
+        """Every running release of every project, oldest first (the controller's work list)."""
+        stmt = (
+            select(releases)
+            .where(releases.c.state == "running")
+            .order_by(releases.c.created_at, releases.c.id)
+        )
+        return [_to_release(row) for row in self._conn.execute(stmt)]
+
+    def list_releases(
+        self,
+        project: str,
+        *,
+        state: str | None,
+        prompt: str | None,
+        limit: int,
+        before: tuple[datetime, str] | None,
+    ) -> list[Release]:
+        """Releases newest first, filtered, starting below the ``(created_at, id)`` ``before``."""
+        conditions = [releases.c.project == project]
+        if state is not None:
+            conditions.append(releases.c.state == state)
+        if prompt is not None:
+            conditions.append(releases.c.prompt == prompt)
+        if before is not None:
+            at, rid = utc(before[0]), before[1]
+            conditions.append(
+                or_(releases.c.created_at < at,
+                    and_(releases.c.created_at == at, releases.c.id < rid))
+            )
+        stmt = (
+            select(releases).where(*conditions)
+            .order_by(releases.c.created_at.desc(), releases.c.id.desc()).limit(limit)
+        )
+        return [_to_release(row) for row in self._conn.execute(stmt)]
+
+    # history and looks --------------------------------------------------------------------
+    def add_release_change(self, change: ReleaseChange) -> None:
+        """Append one entry to a release's history."""
+        self._require_write("add_release_change")
+        self._conn.execute(release_history.insert().values(
+            release_id=change.release_id, at=utc(change.at), actor=change.actor,
+            action=change.action, from_state=change.from_state, to_state=change.to_state,
+            step_index=change.step_index, weight_bps=change.weight_bps, reason=change.reason,
+        ))
+
+    def release_history(self, release_id: str) -> list[ReleaseChange]:
+        """A release's history, oldest first."""
+        stmt = (
+            select(release_history).where(release_history.c.release_id == release_id)
+            .order_by(release_history.c.id)
+        )
+        return [
+            ReleaseChange(r.release_id, r.at, r.actor, r.action, r.from_state, r.to_state,
+                          r.step_index, r.weight_bps, r.reason)
+            for r in self._conn.execute(stmt)
+        ]
+
+    def add_look(self, look: ReleaseLook) -> ReleaseLook:
+        """Store one look of the controller; returns it with its id."""
+        self._require_write("add_look")
+        result = self._conn.execute(release_looks.insert().values(
+            release_id=look.release_id, at=utc(look.at), step_index=look.step_index,
+            weight_bps=look.weight_bps, decision=look.decision, action=look.action,
+            reason=look.reason, data=look.data,
+        ).returning(release_looks.c.id))
+        new_id = int(result.scalar_one())
+        return ReleaseLook(look.release_id, look.at, look.step_index, look.weight_bps,
+                           look.decision, look.action, look.reason, look.data, new_id)
+
+    def list_looks(self, release_id: str, *, limit: int, before: int | None) -> list[ReleaseLook]:
+        """Looks newest first, starting below id ``before``."""
+        stmt = select(release_looks).where(release_looks.c.release_id == release_id)
+        if before is not None:
+            stmt = stmt.where(release_looks.c.id < before)
+        stmt = stmt.order_by(release_looks.c.id.desc()).limit(limit)
+        return [_to_look(row) for row in self._conn.execute(stmt)]
+
+    # metrics ------------------------------------------------------------------------------
+    def release_metrics(self, project: str, release_id: str) -> ReleaseMetrics:
+        """Per-arm, per-unit sums of one release's metrics (see :meth:`releases_metrics`)."""
+        return self.releases_metrics(project, [release_id]).get(release_id, ReleaseMetrics())
+
+    def releases_metrics(self, project: str, release_ids: Sequence[str]) -> dict[str, ReleaseMetrics]:
+        """Per-arm, per-unit sums of ``error_rate``, ``latency_ms``, ``cost`` and every score.
+
+        Only calls of the analysed arms (canary, control) with a unit key count. Each unit
+        contributes the mean of its calls' values per metric; per arm the store returns the
+        number of units with a value, the sum and the sum of squares of those means, and the
+        per-call count and sum for the fast path. All the releases are aggregated in the same
+        two statements, so a controller pass reads the project's scores once, not per release.
+        """
+        out = {rid: ReleaseMetrics() for rid in release_ids}
+        if not out:
+            return out
+        where = (
+            calls.c.project == project,
+            calls.c.release_id.in_(list(out)),
+            calls.c.arm.in_(ANALYSED_ARMS),
+            calls.c.unit_hash.is_not(None),
+        )
+        errored = cast(case((calls.c.error.is_(None), 0), else_=1), Float)
+        per_unit = (
+            select(
+                calls.c.release_id, calls.c.arm, calls.c.unit_hash,
+                cast(func.count(), Float).label("n"), func.sum(errored).label("errors"),
+                cast(func.count(calls.c.latency_ms), Float).label("n_lat"),
+                func.sum(calls.c.latency_ms).label("lat"),
+                cast(func.count(calls.c.cost), Float).label("n_cost"),
+                func.sum(calls.c.cost).label("cost"),
+            )
+            .where(*where).group_by(calls.c.release_id, calls.c.arm, calls.c.unit_hash)
+            .subquery("u")
+        )
+        u = per_unit.c
+        # Float / Float keeps the arithmetic in floating point (SQLAlchemy would cast an integer
+        # divisor to NUMERIC on Postgres: exact, slow, and Decimal in Python).
+        err = u.errors.op("/")(u.n)
+        lat = u.lat.op("/")(func.nullif(u.n_lat, 0.0))
+        cost = u.cost.op("/")(func.nullif(u.n_cost, 0.0))
+        stmt = select(
+            u.release_id, u.arm, func.count(), func.sum(u.n),
+            func.sum(u.errors), func.sum(err), func.sum(err * err),
+            func.count(lat), func.sum(lat), func.sum(lat * lat), func.sum(u.n_lat), func.sum(u.lat),
+            func.count(cost), func.sum(cost), func.sum(cost * cost), func.sum(u.n_cost),
+            func.sum(u.cost),
+        ).group_by(u.release_id, u.arm)
+        for row in self._conn.execute(stmt):
+            m, arm = out[row[0]], row[1]
+            m.units[arm] = int(row[2])
+            m.metrics.setdefault("error_rate", {})[arm] = ArmSums(
+                int(row[2]), _f(row[5]), _f(row[6]), int(row[3]), _f(row[4])
+            )
+            if row[7]:
+                m.metrics.setdefault("latency_ms", {})[arm] = ArmSums(
+                    int(row[7]), _f(row[8]), _f(row[9]), int(row[10]), _f(row[11])
+                )
+            if row[12]:
+                m.metrics.setdefault("cost", {})[arm] = ArmSums(
+                    int(row[12]), _f(row[13]), _f(row[14]), int(row[15]), _f(row[16])
+                )
+        self._score_metrics(where, out)
+        return out
+
+    def _score_metrics(self, where: tuple[Any, ...], out: dict[str, ReleaseMetrics]) -> None:
+        """Add every score name with data to ``out`` (same two-pass aggregation)."""
+        joined = calls.join(
+            scores, and_(scores.c.project == calls.c.project, scores.c.call_id == calls.c.id)
+        )
+        per_unit = (
+            select(
+                calls.c.release_id, calls.c.arm, calls.c.unit_hash, scores.c.name,
+                cast(func.count(), Float).label("n"), func.sum(scores.c.value).label("total"),
+            )
+            .select_from(joined).where(*where)
+            .group_by(calls.c.release_id, calls.c.arm, calls.c.unit_hash, scores.c.name)
+            .subquery("s")
+        )
+        s = per_unit.c
+        mean = s.total.op("/")(s.n)
+        stmt = select(
+            s.release_id, s.arm, s.name, func.count(), func.sum(mean), func.sum(mean * mean),
+            func.sum(s.n), func.sum(s.total),
+        ).group_by(s.release_id, s.arm, s.name)
+        for row in self._conn.execute(stmt):
+            if row[2] in BUILTIN_METRICS:  # a score may not shadow a built-in metric
+                continue
+            out[row[0]].metrics.setdefault(row[2], {})[row[1]] = ArmSums(
+                int(row[3]), _f(row[4]), _f(row[5]), int(row[6]), _f(row[7])
+            )
