@@ -1,0 +1,202 @@
+"""The release controller on SQLite and Postgres, with an injected clock and synthetic traffic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from promptstage.domain.releases import CONTROLLER_ACTOR, Release
+from promptstage.service import controller, releases
+from promptstage.service.context import Context
+from releases import helpers
+from releases.helpers import PROJECT, PROMPT, USER, FakeClock, audit_rows, bernoulli, traffic
+
+# The release tests' fixtures (tests/releases/helpers.py), on SQLite and Postgres.
+release_store = helpers.release_store
+releases_sqlite_template = helpers.releases_sqlite_template
+releases_postgres_url = helpers.releases_postgres_url
+clock = helpers.clock
+ctx = helpers.ctx
+published = helpers.published
+seeded = helpers.seeded
+
+HOUR = 3600
+
+
+def start(ctx: Context, **overrides: Any) -> Release:
+    args: dict[str, Any] = {"prompt": PROMPT, "label": "prod", "candidate_version": 2, "strategy": "canary"}
+    args.update(overrides)
+    return releases.start_release(ctx, USER, PROJECT, **args)
+
+
+def current(ctx: Context, release: Release) -> Release:
+    return releases.get_release(ctx, PROJECT, release.id)[0]
+
+
+def look(ctx: Context) -> controller.Outcome:
+    (outcome,) = controller.run_once(ctx)
+    return outcome
+
+
+def labels_of(ctx: Context) -> dict[str, int]:
+    with ctx.store.unit_of_work() as uow:
+        return uow.get_labels(PROJECT, PROMPT)
+
+
+def test_a_failing_candidate_is_rolled_back_at_once_by_the_fast_path(
+    seeded: Context, clock: FakeClock, published: list[Any]
+) -> None:
+    r = start(seeded)
+    arms = traffic(seeded, r, units=2000, error=(0.5, 0.02), calls_per_unit=1)
+    assert arms["canary"] >= 50
+    outcome = look(seeded)
+    assert (outcome.decision, outcome.action) == ("rollback", "rollback")
+    assert "fast-path" in outcome.reason
+    found = current(seeded, r)
+    assert found.state == "rolled_back" and found.weight_bps == 0
+    _, history, looks = releases.get_release(seeded, PROJECT, r.id)
+    assert (history[-1].actor, history[-1].action) == (CONTROLLER_ACTOR, "rollback")
+    last = audit_rows(seeded)[-1]
+    assert (last.actor, last.action, last.after["state"]) == (CONTROLLER_ACTOR, "release.rollback", "rolled_back")
+    assert published[-1].type == "release.changed"
+    assert published[-1].data["release"]["state"] == "rolled_back" and published[-1].data["actor"] == CONTROLLER_ACTOR
+    (stored,) = looks
+    assert stored.decision == "rollback" and stored.action == "rollback"
+    guard = stored.data["guardrails"][0]
+    assert guard["metric"] == "error_rate" and guard["fast_path"] and guard["decision"] == "regressed"
+    assert labels_of(seeded)["prod"] == 1
+    assert controller.run_once(seeded) == []  # a final release is never looked at again
+
+
+def test_a_statistical_regression_is_rolled_back(seeded: Context) -> None:
+    r = start(seeded, guardrails=[{"metric": "thumbs_down"}])
+    traffic(seeded, r, units=8000, error=(0.0, 0.0), scores={"thumbs_down": bernoulli(0.30, 0.10)})
+    outcome = look(seeded)
+    assert outcome.action == "rollback", outcome.reason
+    assert "thumbs_down increased" in outcome.reason
+    stored = releases.list_looks(seeded, PROJECT, r.id)[0][0]
+    g = stored.data["guardrails"][0]
+    assert g["canary"]["n"] >= 100 and g["control"]["n"] >= 100
+    assert g["canary"]["mean"] > g["control"]["mean"]
+    assert g["interval"]["lower"] > 0 and g["interval"]["upper"] is None
+
+
+def test_a_good_candidate_ramps_step_by_step_and_completes(
+    seeded: Context, clock: FakeClock, published: list[Any]
+) -> None:
+    steps = [{"weight_bps": w, "min_duration_seconds": HOUR, "min_units": 100} for w in (500, 2500, 5000, 10000)]
+    r = start(seeded, strategy="ramp", steps=steps)
+    thumbs = {"thumbs_down": bernoulli(0.10, 0.10)}
+    traffic(seeded, r, units=6000, scores=thumbs, seed=1)
+    assert look(seeded).action == "hold"  # minimum duration not reached
+    assert "minimum" in current(seeded, r).reason
+    clock.advance(HOUR)
+    outcome = look(seeded)
+    assert outcome.action == "advance", outcome.reason
+    r2 = current(seeded, r)
+    assert (r2.step_index, r2.weight_bps, r2.step_started_at) == (1, 2500, clock.now)
+    traffic(seeded, r2, units=2000, scores=thumbs, seed=2)
+    clock.advance(HOUR)
+    assert look(seeded).action == "advance"
+    r3 = current(seeded, r)
+    assert r3.weight_bps == 5000
+    traffic(seeded, r3, units=1000, scores=thumbs, seed=3)
+    clock.advance(HOUR)
+    outcome = look(seeded)
+    assert outcome.action == "complete", outcome.reason
+    done = current(seeded, r)
+    assert done.state == "completed" and done.weight_bps == 10000
+    assert labels_of(seeded)["prod"] == 2
+    assert [e.type for e in published[-2:]] == ["release.changed", "label.moved"]
+    assert published[-1].data["version"] == 2
+    _, history, looks = releases.get_release(seeded, PROJECT, r.id)
+    assert [(c.action, c.actor) for c in history] == [
+        ("start", USER), ("advance", CONTROLLER_ACTOR), ("advance", CONTROLLER_ACTOR),
+        ("promote", CONTROLLER_ACTOR),
+    ]
+    assert [lk.action for lk in looks] == ["complete", "advance", "advance", "hold"]
+    metrics = {g["metric"] for g in looks[0].data["guardrails"]}
+    assert metrics == {"error_rate", "thumbs_down"}  # the defaults: error_rate + every score
+
+
+def test_insufficient_data_holds_and_never_promotes(seeded: Context, clock: FakeClock) -> None:
+    r = start(seeded)
+    assert look(seeded).decision == "hold"
+    stored = releases.list_looks(seeded, PROJECT, r.id)[0][0]
+    assert "no data for error_rate" in stored.data["reason"]
+    traffic(seeded, r, units=400, seed=4)  # ~20 units per arm
+    clock.advance(10 * HOUR)
+    outcome = look(seeded)
+    assert (outcome.decision, outcome.action) == ("hold", "hold")
+    assert "not enough data" in outcome.reason
+    assert current(seeded, r).state == "running"
+
+
+def test_the_step_needs_its_own_minimum_of_units(seeded: Context, clock: FakeClock) -> None:
+    r = start(seeded, guardrails=[], steps=[{"weight_bps": 500, "min_duration_seconds": 0, "min_units": 50}])
+    traffic(seeded, r, units=400, seed=5)
+    outcome = look(seeded)
+    assert outcome.action == "hold" and "the step needs 50 per arm" in outcome.reason
+    traffic(seeded, r, units=2000, first=400, seed=5)
+    assert look(seeded).action == "complete"
+    assert labels_of(seeded)["prod"] == 2
+
+
+def test_a_sample_ratio_mismatch_pauses_and_flags(seeded: Context, published: list[Any]) -> None:
+    r = start(seeded)
+    traffic(seeded, r, units=300, force_arm="canary", seed=6)
+    traffic(seeded, r, units=150, force_arm="control", seed=7)
+    outcome = look(seeded)
+    assert outcome.action == "pause" and "sample-ratio mismatch" in outcome.reason
+    paused = current(seeded, r)
+    assert paused.state == "paused" and paused.flags == ("srm",) and paused.weight_bps == 500
+    assert published[-1].data["release"]["state"] == "paused"
+    assert controller.run_once(seeded) == []  # paused releases are not looked at
+    resumed = releases.act(seeded, USER, PROJECT, r.id, "resume")
+    assert resumed.flags == ()
+
+
+def test_without_auto_rollback_a_regression_pauses(seeded: Context) -> None:
+    r = start(seeded, auto_rollback=False)
+    traffic(seeded, r, units=2000, error=(0.5, 0.0))
+    outcome = look(seeded)
+    assert outcome.action == "pause" and "auto_rollback is off" in outcome.reason
+    assert (current(seeded, r).state, current(seeded, r).flags) == ("paused", ("regressed",))
+
+
+def test_an_ab_test_reports_but_never_promotes(seeded: Context, clock: FakeClock) -> None:
+    r = start(seeded, strategy="ab", steps=[{"weight_bps": 5000, "min_duration_seconds": 60, "min_units": 100}])
+    traffic(seeded, r, units=1000, seed=8)
+    clock.advance(HOUR)
+    outcome = look(seeded)
+    assert outcome.decision == "advance_allowed" and outcome.action == "hold"
+    assert "never auto-promoted" in outcome.reason
+    assert current(seeded, r).state == "running"
+
+
+def test_analysis_reports_every_guardrail_without_acting(seeded: Context) -> None:
+    r = start(seeded, guardrails=[{"metric": "error_rate"}, {"metric": "latency_ms", "harmful": "increase"},
+                                  {"metric": "csat"}])
+    traffic(seeded, r, units=3000, scores={"csat": lambda rng, arm: float(rng.randint(3, 5))}, latency=(900, 800))
+    found, result, latest = releases.analysis(seeded, PROJECT, r.id)
+    assert latest is None and found.state == "running"
+    body = result.to_dict()
+    assert [g["metric"] for g in body["guardrails"]] == ["error_rate", "latency_ms", "csat"]
+    lat = body["guardrails"][1]
+    assert lat["decision"] == "regressed" and lat["canary"]["mean"] == pytest.approx(900, abs=15)
+    assert body["units"]["canary"] > 100 and body["srm"]["checked"]
+    assert body["alpha"] == 0.05
+    assert current(seeded, r).state == "running"  # analysis never acts
+
+
+def test_metrics_are_means_per_unit_then_per_arm(seeded: Context) -> None:
+    r = start(seeded)
+    # Two canary units: one with 3 calls (1 error), one with 1 call (no error).
+    traffic(seeded, r, units=1, calls_per_unit=3, error=(0.0, 0.0), force_arm="canary", seed=10)
+    traffic(seeded, r, units=1, calls_per_unit=1, error=(1.0, 1.0), force_arm="canary", seed=11)
+    with seeded.store.unit_of_work() as uow:
+        m = uow.release_metrics(PROJECT, r.id)
+    err = m.metrics["error_rate"]["canary"]
+    assert (err.units, err.total, err.total_sq, err.calls, err.call_total) == (2, 1.0, 1.0, 4, 1.0)
+    assert m.units == {"canary": 2}
