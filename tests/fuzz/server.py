@@ -1,0 +1,81 @@
+"""A real promptstage server for fuzzing: uvicorn in a thread, a SQLite file, the demo project."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from promptstage.server import create_app
+from promptstage.service.demo import seed_demo
+from promptstage.settings import Settings
+from promptstage.store.sql import SqlStore
+
+# /events is an endless stream (its SSE behaviour has its own tests in tests/sdk and tests/api).
+EXCLUDED_PATHS = r"/events$"
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """Where the server listens and the instance admin key it accepts."""
+
+    url: str
+    admin_key: str
+
+    @property
+    def auth_header(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_key}"}
+
+
+@contextmanager
+def live_server(directory: Path) -> Iterator[LiveServer]:
+    """Serve on a free port until the block ends; rate limits off (the fuzzer is one client)."""
+    admin_key = f"ps_{secrets.token_hex(6)}_{secrets.token_hex(32)}"
+    settings = Settings(
+        database_url=f"sqlite:///{directory / 'fuzz.db'}", admin_key=admin_key,
+        audit_signing_key=base64.b64encode(secrets.token_bytes(32)).decode(),
+        rate_limit_auth_failures=0, rate_limit_writes_per_key=0, rate_limit_writes_per_ip=0,
+        # Webhooks the fuzzer invents must never be called: only loopback may be a target.
+        webhook_allowed_hosts="127.0.0.1",
+    )
+    app = create_app(settings)
+    seed_demo(app.state.ctx)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                            ws="none", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the fuzz server did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", admin_key)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document the server serves, built in-process (no database is opened), so
+    schemathesis can parametrize tests at collection time, before any server runs."""
+    store = SqlStore.from_url("sqlite://")
+    try:
+        return create_app(Settings(), store=store).openapi()
+    finally:
+        store.close()
