@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
+from promptstage.domain.governance import ProjectSettings
 from promptstage.domain.models import Role
 from promptstage.errors import PermissionDeniedError
+from promptstage.service import governance
+from promptstage.service.context import Context
 from promptstage.service.keys import Authenticator, Principal
-
-PROTECTED_LABELS = frozenset({"prod"})
 
 
 def _token(request: Request) -> str | None:
@@ -21,10 +23,17 @@ def _token(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" else header
 
 
-def principal(request: Request) -> Principal:
-    """The caller, authenticated from ``Authorization: Bearer <key>``."""
+async def principal(request: Request) -> Principal:
+    """The caller, authenticated from ``Authorization: Bearer <key>``.
+
+    A key verified recently is answered from memory on the event loop; only a cache miss goes
+    to the database, in the thread pool (this keeps the runtime hot path off the pool).
+    """
     authenticator: Authenticator = request.app.state.authenticator
-    found = authenticator.authenticate(_token(request))
+    token = _token(request)
+    found = authenticator.authenticate_cached(token)
+    if found is None:
+        found = await run_in_threadpool(authenticator.authenticate, token)
     request.state.principal = found
     return found
 
@@ -44,11 +53,11 @@ def check(who: Principal, project: str | None, needed: Role) -> None:
         )
 
 
-def role(needed: Role) -> Callable[[Request, str], Principal]:
+def role(needed: Role) -> Callable[[Request, str], Awaitable[Principal]]:
     """A dependency: the caller must hold ``needed`` on the path's ``project``."""
 
-    def dependency(request: Request, project: str) -> Principal:
-        who = principal(request)
+    async def dependency(request: Request, project: str) -> Principal:
+        who = await principal(request)
         check(who, project, needed)
         return who
 
@@ -56,6 +65,32 @@ def role(needed: Role) -> Callable[[Request, str], Principal]:
     return dependency
 
 
-def label_role(label: str) -> Role:
-    """Protected labels (``prod``) need a releaser; others an editor."""
-    return Role.releaser if label in PROTECTED_LABELS else Role.editor
+def project_settings(request: Request, project: str) -> ProjectSettings:
+    """The project's governance settings, read once per request (a primary-key lookup).
+
+    Raises:
+        NotFoundError: the project does not exist.
+    """
+    cache: dict[str, ProjectSettings] = getattr(request.state, "governance", None) or {}
+    if project not in cache:
+        ctx: Context = request.app.state.ctx
+        cache[project] = governance.get_settings(ctx, project)
+        request.state.governance = cache
+    return cache[project]
+
+
+def label_role(settings: ProjectSettings, label: str) -> Role:
+    """The project's protected labels (default ``prod``) need a releaser; others an editor."""
+    return Role.releaser if settings.protects(label) else Role.editor
+
+
+def protected_check(request: Request, who: Principal, project: str, label: str) -> ProjectSettings:
+    """Check ``who`` may change ``label`` of ``project``; returns the project's settings.
+
+    The project check comes first, so a key of another project gets 403 before anything of
+    this project (even whether it exists) is read.
+    """
+    check(who, project, Role.editor)
+    settings = project_settings(request, project)
+    check(who, project, label_role(settings, label))
+    return settings

@@ -53,7 +53,7 @@ def check_json(value: Any, field: str = "", depth: int = 0) -> None:
             check_json(item, f"{field}[{i}]", depth + 1)
 
 
-def check_params(request: Request) -> None:
+async def check_params(request: Request) -> None:
     """A router dependency: path and query parameters must be storable text too."""
     for name, value in request.path_params.items():
         if isinstance(value, str) and (problem := _problem(value)):

@@ -11,6 +11,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from promptstage.domain.models import ApiKey, Role
@@ -143,6 +144,19 @@ class Authenticator:
 
     def authenticate(self, token: str | None) -> Principal:
         """Raises ``AuthenticationError`` for a missing, malformed, unknown or revoked key."""
+        return self._authenticate(token, self._lookup)
+
+    def authenticate_cached(self, token: str | None) -> Principal | None:
+        """The caller from memory alone (no I/O), or ``None`` when only ``authenticate`` can
+        tell: the key is not cached, or something is wrong that it will explain."""
+        try:
+            return self._authenticate(token, self._cached)
+        except AuthenticationError:
+            return None
+
+    def _authenticate(
+        self, token: str | None, lookup: Callable[[str], tuple[ApiKey | None, str]]
+    ) -> Principal:
         if not token:
             raise AuthenticationError(
                 "missing API key: send 'Authorization: Bearer ps_<prefix>_<secret>'", field="Authorization"
@@ -157,7 +171,7 @@ class Authenticator:
             f"{prefix}_{secret}".encode(), f"{self._admin[0]}_{self._admin[1]}".encode()
         ):
             return Principal(INSTANCE_ADMIN, Role.admin, None, prefix)
-        key, stored = self._lookup(prefix)
+        key, stored = lookup(prefix)
         if key is None or not hmac.compare_digest(hash_secret(secret), stored):
             raise AuthenticationError("unknown API key", field="Authorization")
         if key.revoked_at is not None:
@@ -166,12 +180,18 @@ class Authenticator:
             )
         return Principal(key.principal, key.role, key.project, prefix)
 
-    def _lookup(self, prefix: str) -> tuple[ApiKey | None, str]:
-        now = time.monotonic()
+    def _cached(self, prefix: str) -> tuple[ApiKey | None, str]:
         with self._lock:
             hit = self._cache.get(prefix)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1], hit[2]
+        return None, ""
+
+    def _lookup(self, prefix: str) -> tuple[ApiKey | None, str]:
+        now = time.monotonic()
+        key, stored = self._cached(prefix)
+        if key is not None:
+            return key, stored
         with self._ctx.store.unit_of_work() as uow:
             found = uow.get_key(prefix)
         if found is None:

@@ -99,7 +99,19 @@ class StateCache:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
+    def peek(self, project: str) -> ProjectState | None:
+        """The cached state when it is known current without any I/O, else ``None``."""
+        state = self._states.get(project)
+        if (
+            state is not None
+            and self._ctx.bus.latest(project) <= state.seq
+            and time.monotonic() - state.checked_at < self._check
+        ):
+            return state
+        return None
+
     def get(self, project: str) -> ProjectState:
+        """The current state, re-checking the sequence or rebuilding as needed (may do I/O)."""
         state = self._states.get(project)
         if state is not None and self._ctx.bus.latest(project) <= state.seq:
             if time.monotonic() - state.checked_at < self._check:

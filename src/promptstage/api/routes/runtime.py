@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from promptstage.api.auth import role
 from promptstage.api.inputs import check_params
@@ -18,7 +19,7 @@ from promptstage.errors import InvalidInputError
 from promptstage.service.context import Context
 from promptstage.service.keys import Principal
 from promptstage.service.prompts import require_project
-from promptstage.service.snapshot import StateCache, resolve_label
+from promptstage.service.snapshot import ProjectState, StateCache, resolve_label
 
 from .prompts import ctx
 
@@ -29,13 +30,15 @@ RESERVED = frozenset({"label", "unit", "render"})
 MAX_ATTRS = 64
 
 
-def _cache(request: Request) -> StateCache:
+async def _state(request: Request, project: str) -> ProjectState:
+    """The project's state: from memory on the event loop when current, else via the pool."""
     cache: StateCache = request.app.state.state_cache
-    return cache
+    state = cache.peek(project)
+    return state if state is not None else await run_in_threadpool(cache.get, project)
 
 
 @router.get("/prompts/{name}/resolve", summary="Resolve a label for a unit and context (thin clients)")
-def resolve(
+async def resolve(
     project: str,
     name: str,
     who: Runtime,
@@ -55,7 +58,7 @@ def resolve(
             context[key] = value
     if len(context) + len(variables) > MAX_ATTRS:
         raise InvalidInputError(f"at most {MAX_ATTRS} context attributes and variables", field="query")
-    state = _cache(request).get(project)
+    state = await _state(request, project)
     found = resolve_label(state, name, label, unit, context)
     v = found.version
     body: dict[str, Any] = {
@@ -84,11 +87,11 @@ def _typed(values: dict[str, str], declared: Mapping[str, Mapping[str, Any]]) ->
 
 @router.get("/snapshot", summary="The whole resolvable state of the project (ETag / If-None-Match)",
             responses={304: {"description": "Not modified: If-None-Match holds the current ETag"}})
-def snapshot(
+async def snapshot(
     project: str, who: Runtime, request: Request,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    state = _cache(request).get(project)
+    state = await _state(request, project)
     headers = {"ETag": state.etag, "Cache-Control": "no-cache"}
     if if_none_match is not None:
         # Weak comparison (RFC 9110 13.1.2): a proxy that compresses turns "7" into W/"7".
