@@ -18,6 +18,7 @@ from promptstage.api.routes import (
     admin,
     audit,
     calls,
+    governance,
     health,
     labels,
     prompts,
@@ -103,7 +104,7 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
     )
     app.state.state_cache = StateCache(ctx, settings.state_check_seconds)
     errors.install(app)
-    for module in (health, admin, audit, prompts, labels, runtime, calls, releases, webhooks):
+    for module in (health, admin, audit, prompts, labels, runtime, calls, releases, webhooks, governance):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.state.rate_limiter = make_limiter(settings.redis_url)
@@ -145,8 +146,7 @@ def run(settings: Settings) -> None:
         created = None
         if settings.admin_key is None and not keys.has_any_key(ctx):
             created = keys.create_instance_key(ctx, "bootstrap admin")
-        if settings.demo:
-            demo.seed_demo(ctx)
+        releasers = demo.seed_demo(ctx) if settings.demo else []
         url = f"http://{settings.host}:{settings.port}"
         lines = [f"promptstage {VERSION} serving {url}  (API docs: {url}/docs)",
                  f"  store: {_describe(settings.database_url)}"]
@@ -159,6 +159,8 @@ def run(settings: Settings) -> None:
                          "set PROMPTSTAGE_ADMIN_KEY to use a fixed one")
         if settings.demo:
             lines.append(f"  demo project: {demo.PROJECT}")
+        for name, token in zip(demo.RELEASERS, releasers, strict=False):
+            lines.append(f"  demo releaser {name} (four-eyes; shown once, store it now): {token}")
         print("\n".join(lines), flush=True)
         app = create_app(settings, store=store)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,

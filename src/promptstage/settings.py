@@ -95,6 +95,13 @@ class Settings:
     webhook_timeout_seconds: float = field(
         default=10.0, metadata={"doc": "Timeout of one webhook HTTP request, in seconds."}
     )
+    change_request_ttl_hours: float = field(
+        default=24.0,
+        metadata={
+            "doc": "Hours a four-eyes change request stays open; after that it reads as expired "
+            "and cannot be approved (open a new one)."
+        },
+    )
     demo: bool = field(
         default=False, metadata={"doc": "Seed the demo project `clinic` at start (idempotent)."}
     )

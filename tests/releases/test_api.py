@@ -57,6 +57,8 @@ def clients(database_url: str) -> Iterator[dict[str, Client]]:
     with asyncio.Runner() as runner:
         admin = Client(runner, app, ADMIN)
         admin.ok("POST", "/api/v1/projects", 201, json={"name": "acme"})
+        # Four-eyes (default on) is tested in tests/governance; here releasers start releases.
+        admin.ok("PUT", f"{P}/settings", json={"protected_labels": ["prod"], "four_eyes": False})
         admin.ok("POST", f"{P}/prompts", 201, json={"name": "greet", "type": "text"})
         for n in (1, 2, 3):
             admin.ok("POST", f"{P}/prompts/greet/versions", 201, json={"template": f"Hi v{n}", "config": {"model": MODEL}})

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .change import say_request
 from .output import more, print_json, say, table
 from .state import get_state, quote
 
@@ -18,6 +19,9 @@ Reason = Annotated[str | None, typer.Option("--reason", help="Why; kept in the l
 
 def say_move(label: str, body: dict[str, Any]) -> None:
     """Report a ``PUT .../labels/{label}`` answer: moved (from where) or already there."""
+    if "change_request" in body:
+        say_request(body)
+        return
     move = body.get("move") or {}
     if body.get("changed"):
         previous = move.get("previous")

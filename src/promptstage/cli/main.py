@@ -13,7 +13,20 @@ from typing import Annotated
 
 import typer
 
-from . import audit, calls, db, demo, keys, labels, projects, prompts, release, resolve, serve
+from . import (
+    audit,
+    calls,
+    change,
+    db,
+    demo,
+    keys,
+    labels,
+    projects,
+    prompts,
+    release,
+    resolve,
+    serve,
+)
 from .state import DEFAULT_URL, CliState
 
 app = typer.Typer(
@@ -32,6 +45,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(release.app, name="release")
 app.add_typer(demo.app, name="demo")
 app.add_typer(calls.app, name="calls")
+app.add_typer(change.app, name="change")
 app.command("serve")(serve.serve)
 app.command("resolve")(resolve.resolve)
 

@@ -1,8 +1,9 @@
-"""``promptstage project``: create and list projects (creating one needs the instance admin key)."""
+"""``promptstage project``: create and list projects (creating one needs the instance admin key),
+and show or change a project's protected labels and four-eyes."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,3 +45,32 @@ def list_(ctx: typer.Context) -> None:
         ([p.get("name"), p.get("description"), p.get("created_at")] for p in items),
         title="projects",
     )
+
+
+@app.command("settings")
+def settings(
+    ctx: typer.Context,
+    protect: Annotated[
+        list[str] | None,
+        typer.Option("--protect", help="A label that needs a releaser (repeat; replaces the list). Default: prod."),
+    ] = None,
+    four_eyes: Annotated[
+        bool | None,
+        typer.Option("--four-eyes/--no-four-eyes", help="Moves and releases of protected labels need a second releaser."),
+    ] = None,
+) -> None:
+    """Show the project's protected labels and four-eyes; change them with options (admin)."""
+    state = get_state(ctx)
+    path = state.project_path("/settings")
+    current: dict[str, Any] = state.client().get(path).body
+    if protect is not None or four_eyes is not None:
+        wanted = {
+            "protected_labels": list(protect) if protect is not None else current["protected_labels"],
+            "four_eyes": four_eyes if four_eyes is not None else current["four_eyes"],
+        }
+        current = state.client().put(path, wanted).body
+    if state.json_output:
+        print_json(current)
+        return
+    labels = ", ".join(current["protected_labels"]) or "(none)"
+    say(f"protected labels: {labels}; four-eyes: {'on' if current['four_eyes'] else 'off'}")

@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from .change import say_request
 from .output import cell, console, fail, fields, more, print_json, say, table
 from .state import CliState, get_state, quote
 
@@ -115,6 +116,9 @@ def start(
         print_json(response.body)
         return
     r = response.body
+    if "change_request" in r:
+        say_request(r)
+        return
     say(f"started {r['id']}: {prompt}:{label} {r['baseline_version']} -> {r['candidate_version']} "
         f"({r['strategy']}, {_pct(r['weight_bps'])})", style="green")
     say(f"watch it: promptstage release status {r['id']} --watch", style="dim")

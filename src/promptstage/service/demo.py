@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import labels, prompts
+from . import keys, labels, prompts
 from .context import Context
 
 PROJECT = "clinic"
+RELEASERS = ("alice", "bob")  # two releasers: one requests, the other approves
 ACTOR = "system:demo-seed"
 
 _ROUTER_TOOLS: list[dict[str, Any]] = []
@@ -158,12 +159,20 @@ DEMO: list[dict[str, Any]] = [
 ]
 
 
-def seed_demo(ctx: Context) -> None:
-    """Create or top up the ``clinic`` demo project (idempotent)."""
+def seed_demo(ctx: Context) -> list[str]:
+    """Create or top up the ``clinic`` demo project (idempotent).
+
+    Returns:
+        Two releaser tokens (``alice``, ``bob``) when this call created the project, so the
+        four-eyes flow can be tried at once; ``[]`` afterwards (tokens are shown once, stored
+        only hashed).
+    """
     with ctx.store.unit_of_work() as uow:
         exists = uow.get_project(PROJECT) is not None
+    tokens: list[str] = []
     if not exists:
         prompts.create_project(ctx, ACTOR, PROJECT, "Demo: a clinic's booking, support and sales agents")
+        tokens = [keys.create_key(ctx, ACTOR, PROJECT, name, "releaser")[1] for name in RELEASERS]
     for spec in DEMO:
         with ctx.store.unit_of_work() as uow:
             found = uow.get_prompt(PROJECT, spec["name"])
@@ -185,3 +194,4 @@ def seed_demo(ctx: Context) -> None:
                     ctx, ACTOR, PROJECT, spec["name"], label, numbers[index - 1],
                     reason="demo seed",
                 )
+    return tokens

@@ -7,8 +7,9 @@ ties it into the chain, and what the change meant:
   after it (replayed from the chain, so it is the state at that moment, not today's);
 - ``version_diff``: for a version write, the template and config diff against its parent
   (``domain.diff.diff_versions``; the first version is diffed against an empty one);
-- ``approvals``: who approved it. Filled by an :data:`ApprovalsHook`; until change requests
-  (four-eyes) exist, :func:`no_approvals` answers an empty list for every change.
+- ``approvals``: who approved it. Filled by an :data:`ApprovalsHook`; the default,
+  ``change_requests.approvals``, lists the four-eyes change request a label move or release
+  start applied (approver, requester, version, digest); other changes have none.
 
 The chain is verified in the same read transaction, and the result travels with the export.
 """
@@ -30,6 +31,7 @@ from promptstage.domain.models import AuditRecord, Version, iso_utc
 from promptstage.errors import InvalidInputError
 from promptstage.store.base import UnitOfWork
 
+from . import change_requests
 from .context import Context
 from .prompts import require_project
 
@@ -44,7 +46,7 @@ ApprovalsHook = Callable[[UnitOfWork, AuditRecord], list[dict[str, Any]]]
 
 
 def no_approvals(uow: UnitOfWork, record: AuditRecord) -> list[dict[str, Any]]:
-    """The approvals hook until change requests exist: no change has approvals yet."""
+    """An approvals hook that reports none (for exports that must not read change requests)."""
     del uow, record
     return []
 
@@ -63,7 +65,7 @@ def export_evidence(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
-    approvals: ApprovalsHook = no_approvals,
+    approvals: ApprovalsHook = change_requests.approvals,
 ) -> Evidence:
     """Build the evidence records of the changes made in ``[since, until)``.
 

@@ -29,22 +29,31 @@ def _reason(reason: str | None) -> str:
 
 
 def apply_move(
-    ch: Change, prompt: str, label: str, version: int, previous: int | None, reason: str, kind: str
+    ch: Change, prompt: str, label: str, version: int, previous: int | None, reason: str, kind: str,
+    bypass: str | None = None,
 ) -> LabelMove:
-    """Point ``label`` at ``version`` and record the move, its audit row and its event."""
+    """Point ``label`` at ``version`` and record the move, its audit row and its event.
+
+    ``bypass``, when set, flags the audit row: ``after.four_eyes_bypass`` says why a protected
+    label under four-eyes moved without an approval (``rollback`` or ``break_glass``).
+    """
     target = require_version(ch.uow, ch.project, prompt, version)
     ch.uow.set_label(ch.project, prompt, label, version, ch.at)
     move = LabelMove(prompt, label, version, previous, ch.actor, reason, ch.at, kind)
     ch.uow.add_label_move(ch.project, move)
     ch.record(
         f"label.{kind}", f"label:{prompt}/{label}",
-        before={"version": previous}, after={"version": version}, reason=reason,
+        before={"version": previous}, after=_after(version, bypass), reason=reason,
         event=("label.moved", {
             "prompt": prompt, "label": label, "version": version, "previous": previous,
             "kind": kind, "version_data": version_json(target),
         }),
     )
     return move
+
+
+def _after(version: int | None, bypass: str | None) -> dict[str, object]:
+    return {"version": version} if bypass is None else {"version": version, "four_eyes_bypass": bypass}
 
 
 def move_label(
@@ -58,8 +67,12 @@ def move_label(
     expected_version: int | None = None,
     expect_absent: bool = False,
     reason: str | None = None,
+    bypass: str | None = None,
 ) -> LabelMove | None:
     """Point ``label`` at ``version``; ``None`` when it already pointed there (no new event).
+
+    ``bypass`` names why a protected label under four-eyes moves without an approval
+    (``"break_glass"``); it is written into the audit row's ``after`` as ``four_eyes_bypass``.
 
     Raises:
         VersionMismatchError: ``expected_version`` was given and the label points elsewhere.
@@ -67,19 +80,27 @@ def move_label(
     names.label_name(label)
     why = _reason(reason)
     with change(ctx, project, actor) as ch:
-        require_prompt(ch.uow, project, prompt)
-        _no_active_release(ch, prompt, label, "move")
-        current = ch.uow.get_labels(project, prompt).get(label)
-        if (expected_version is not None or expect_absent) and current != expected_version:
-            raise VersionMismatchError(
-                f"label {label!r} points at {_show(current)}, not {_show(expected_version)}: someone "
-                "moved it meanwhile; re-read it and retry with the current expected_version",
-                field="expected_version", current_version=current,
-            )
-        if current == version:
-            require_version(ch.uow, project, prompt, version)
-            return None
-        return apply_move(ch, prompt, label, version, current, why, "move")
+        return move_in(ch, prompt, label, version, expected_version, expect_absent, why, bypass)
+
+
+def move_in(
+    ch: Change, prompt: str, label: str, version: int, expected_version: int | None,
+    expect_absent: bool, why: str, bypass: str | None = None,
+) -> LabelMove | None:
+    """``move_label`` inside the caller's transaction (also what an approval applies)."""
+    require_prompt(ch.uow, ch.project, prompt)
+    _no_active_release(ch, prompt, label, "move")
+    current = ch.uow.get_labels(ch.project, prompt).get(label)
+    if (expected_version is not None or expect_absent) and current != expected_version:
+        raise VersionMismatchError(
+            f"label {label!r} points at {_show(current)}, not {_show(expected_version)}: someone "
+            "moved it meanwhile; re-read it and retry with the current expected_version",
+            field="expected_version", current_version=current,
+        )
+    if current == version:
+        require_version(ch.uow, ch.project, prompt, version)
+        return None
+    return apply_move(ch, prompt, label, version, current, why, "move", bypass)
 
 
 def _no_active_release(ch: Change, prompt: str, label: str, what: str) -> None:
@@ -97,7 +118,11 @@ def _show(version: int | None) -> str:
     return "nothing" if version is None else f"version {version}"
 
 
-def delete_label(ctx: Context, actor: str, project: str, prompt: str, label: str, reason: str | None = None) -> None:
+def delete_label(
+    ctx: Context, actor: str, project: str, prompt: str, label: str, reason: str | None = None,
+    bypass: str | None = None,
+) -> None:
+    """Remove ``label``; ``bypass`` flags the audit row as in ``apply_move``."""
     names.label_name(label)
     why = _reason(reason)
     with change(ctx, project, actor) as ch:
@@ -109,7 +134,8 @@ def delete_label(ctx: Context, actor: str, project: str, prompt: str, label: str
         ch.uow.delete_label(project, prompt, label)
         ch.uow.add_label_move(project, LabelMove(prompt, label, None, current, actor, why, ch.at, "delete"))
         ch.record(
-            "label.delete", f"label:{prompt}/{label}", before={"version": current}, after=None,
+            "label.delete", f"label:{prompt}/{label}", before={"version": current},
+            after=None if bypass is None else _after(None, bypass),
             reason=why, event=("label.deleted", {"prompt": prompt, "label": label, "previous": current}),
         )
 
@@ -123,6 +149,7 @@ def rollback_label(
     *,
     to_version: int | None = None,
     reason: str | None = None,
+    bypass: str | None = None,
 ) -> LabelMove | None:
     """Move ``label`` back to where it pointed before its last move, or to ``to_version``.
 
@@ -156,7 +183,7 @@ def rollback_label(
             raise InvalidInputError(
                 f"label {label!r} already points at version {current}", field="to_version"
             )
-        return apply_move(ch, prompt, label, to_version, current, why, "rollback")
+        return apply_move(ch, prompt, label, to_version, current, why, "rollback", bypass)
 
 
 def label_history(

@@ -80,14 +80,20 @@ def apply_action(
     return updated
 
 
-def record_release(ch: Change, action: str, before: Release | None, after: Release, reason: str) -> None:
-    """Write the audit row and the ``release.changed`` event of a release change."""
+def record_release(
+    ch: Change, action: str, before: Release | None, after: Release, reason: str, bypass: str | None = None
+) -> None:
+    """Write the audit row and the ``release.changed`` event of a release change.
+
+    ``bypass`` adds ``four_eyes_bypass`` to the audit row's ``after`` (see ``labels.apply_move``).
+    """
+    flag = {} if bypass is None else {"four_eyes_bypass": bypass}
     ch.record(
         action, f"release:{after.id}",
         before=_summary(before) if before is not None else None,
         after={"prompt": after.prompt, "label": after.label,
                "baseline_version": after.baseline_version,
-               "candidate_version": after.candidate_version, **_summary(after)},
+               "candidate_version": after.candidate_version, **_summary(after), **flag},
         reason=reason,
         event=("release.changed", {
             "release": release_runtime_json(after, runtime_versions(ch.uow, after)),

@@ -10,6 +10,7 @@ Completion moves the label through the same code path as ``PUT .../labels/{label
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -50,10 +51,24 @@ def _reason(reason: Any) -> str:
     return reason
 
 
-def start_release(
-    ctx: Context,
-    actor: str,
-    project: str,
+@dataclass(frozen=True, slots=True)
+class ReleasePlan:
+    """A validated release request: what ``start_in`` needs, nothing read from the store yet."""
+
+    prompt: str
+    label: str
+    candidate_version: int
+    kind: str
+    steps: tuple[Any, ...]
+    weights: tuple[int, ...]
+    unit_attribute: str
+    targeting: Any
+    guardrails: Any
+    auto_rollback: bool
+    reason: str
+
+
+def plan_release(
     *,
     prompt: Any,
     label: Any,
@@ -65,13 +80,11 @@ def start_release(
     guardrails: Any = None,
     auto_rollback: Any = True,
     reason: Any = None,
-) -> Release:
-    """Start a release of ``label`` from its current version to ``candidate_version``.
+) -> ReleasePlan:
+    """Validate a release request without touching the store.
 
     Raises:
         InvalidInputError: a field is wrong (named in ``field``, e.g. ``targeting.rules[0].operator``).
-        NotFoundError: the prompt, the label or the candidate version does not exist.
-        ConflictError: the label already has an active (running or paused) release.
     """
     names.prompt_name(prompt, "prompt")
     names.label_name(label)
@@ -91,44 +104,68 @@ def start_release(
     guards = parse_guardrails(guardrails)
     if not isinstance(auto_rollback, bool):
         raise InvalidInputError("auto_rollback must be true or false", field="auto_rollback")
-    why = _reason(reason)
+    return ReleasePlan(
+        prompt, label, candidate_version, kind, tuple(step_list), tuple(weights), unit_attr,
+        rules, guards, auto_rollback, _reason(reason),
+    )
+
+
+def start_release(ctx: Context, actor: str, project: str, *, bypass: str | None = None, **fields: Any) -> Release:
+    """Start a release of ``label`` from its current version to ``candidate_version``.
+
+    ``fields`` are ``plan_release``'s keywords; ``bypass`` flags the audit row (``after.
+    four_eyes_bypass``) when a protected label under four-eyes is released without approval.
+
+    Raises:
+        InvalidInputError: a field is wrong (named in ``field``, e.g. ``targeting.rules[0].operator``).
+        NotFoundError: the prompt, the label or the candidate version does not exist.
+        ConflictError: the label already has an active (running or paused) release.
+    """
+    plan = plan_release(**fields)
     with change(ctx, project, actor) as ch:
-        require_prompt(ch.uow, project, prompt)
-        current = ch.uow.get_labels(project, prompt).get(label)
-        if current is None:
-            raise NotFoundError(
-                f"prompt {prompt!r} has no label {label!r}: a release changes an existing label; "
-                f"point {label!r} at the baseline version first",
-                field="label",
-            )
-        require_version(ch.uow, project, prompt, candidate_version, "candidate_version")
-        if candidate_version == current:
-            raise InvalidInputError(
-                f"candidate_version {candidate_version} is what {label!r} already points at; "
-                "choose another version as the candidate",
-                field="candidate_version",
-            )
-        active = ch.uow.active_release(project, prompt, label)
-        if active is not None:
-            raise ConflictError(
-                f"label {label!r} of prompt {prompt!r} already has an active release "
-                f"({active.id}, {active.state}); promote, roll back or abort it first",
-                field="label", release_id=active.id,
-            )
-        release = Release(
-            id=f"rel_{secrets.token_hex(8)}", project=project, prompt=prompt, label=label,
-            baseline_version=current, candidate_version=candidate_version, strategy=kind,
-            steps=step_list, step_index=0, weight_bps=weights[0], state="running",
-            salt=secrets.token_hex(8), hash_version=HASH_VERSION, unit_attribute=unit_attr,
-            targeting=rules, guardrails=guards, auto_rollback=auto_rollback, flags=(),
-            reason=why or "started", created_by=actor, created_at=ch.at, updated_at=ch.at,
-            step_started_at=ch.at,
+        return start_in(ch, plan, bypass)
+
+
+def start_in(ch: Change, plan: ReleasePlan, bypass: str | None = None) -> Release:
+    """Start the release ``plan`` inside the caller's transaction (also what an approval applies)."""
+    project, prompt, label, candidate_version = ch.project, plan.prompt, plan.label, plan.candidate_version
+    actor, why = ch.actor, plan.reason
+    require_prompt(ch.uow, project, prompt)
+    current = ch.uow.get_labels(project, prompt).get(label)
+    if current is None:
+        raise NotFoundError(
+            f"prompt {prompt!r} has no label {label!r}: a release changes an existing label; "
+            f"point {label!r} at the baseline version first",
+            field="label",
         )
-        ch.uow.add_release(release)
-        ch.uow.add_release_change(ReleaseChange(
-            release.id, ch.at, actor, "start", None, "running", 0, release.weight_bps, why,
-        ))
-        record_release(ch, "release.start", None, release, why)
+    require_version(ch.uow, project, prompt, candidate_version, "candidate_version")
+    if candidate_version == current:
+        raise InvalidInputError(
+            f"candidate_version {candidate_version} is what {label!r} already points at; "
+            "choose another version as the candidate",
+            field="candidate_version",
+        )
+    active = ch.uow.active_release(project, prompt, label)
+    if active is not None:
+        raise ConflictError(
+            f"label {label!r} of prompt {prompt!r} already has an active release "
+            f"({active.id}, {active.state}); promote, roll back or abort it first",
+            field="label", release_id=active.id,
+        )
+    release = Release(
+        id=f"rel_{secrets.token_hex(8)}", project=project, prompt=prompt, label=label,
+        baseline_version=current, candidate_version=candidate_version, strategy=plan.kind,
+        steps=plan.steps, step_index=0, weight_bps=plan.weights[0], state="running",
+        salt=secrets.token_hex(8), hash_version=HASH_VERSION, unit_attribute=plan.unit_attribute,
+        targeting=plan.targeting, guardrails=plan.guardrails, auto_rollback=plan.auto_rollback, flags=(),
+        reason=why or "started", created_by=actor, created_at=ch.at, updated_at=ch.at,
+        step_started_at=ch.at,
+    )
+    ch.uow.add_release(release)
+    ch.uow.add_release_change(ReleaseChange(
+        release.id, ch.at, actor, "start", None, "running", 0, release.weight_bps, why,
+    ))
+    record_release(ch, "release.start", None, release, why, bypass)
     return release
 
 

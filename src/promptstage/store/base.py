@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from promptstage.domain.calls import CallFilter, CallRecord, Score
+from promptstage.domain.governance import ChangeRequest, ProjectSettings
 from promptstage.domain.models import (
     ApiKey,
     AuditRecord,
@@ -214,6 +215,31 @@ class UnitOfWork(Protocol):
     def update_delivery(self, delivery: Delivery) -> None: ...
     def list_deliveries(self, webhook_id: str, *, limit: int, before: int | None) -> list[Delivery]:
         """A webhook's deliveries newest first, starting below id ``before``."""
+        ...
+
+    # governance ---------------------------------------------------------------------------
+    def project_settings(self, project: str) -> ProjectSettings | None:
+        """Protected labels and four-eyes of ``project``; ``None`` if it does not exist."""
+        ...
+
+    def set_project_settings(self, project: str, settings: ProjectSettings) -> None: ...
+    def add_change_request(self, request: ChangeRequest) -> None: ...
+    def get_change_request(self, project: str, request_id: str) -> ChangeRequest | None: ...
+    def decide_change_request(
+        self, project: str, request_id: str, state: str, by: str, at: datetime, reason: str
+    ) -> None:
+        """Record ``state`` (approved or rejected) on an open request."""
+        ...
+
+    def list_change_requests(
+        self, project: str, *, states: tuple[str, ...] | None, limit: int,
+        before: tuple[datetime, str] | None,
+    ) -> list[ChangeRequest]:
+        """Requests newest first, starting below the ``(created_at, id)`` position ``before``."""
+        ...
+
+    def change_requests_decided_at(self, project: str, at: datetime) -> list[ChangeRequest]:
+        """Approved requests whose decision (and applied change) happened at ``at``."""
         ...
 
     # snapshot -----------------------------------------------------------------------------

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
-from promptstage.api.auth import role
+from promptstage.api.auth import project_settings, role
 from promptstage.api.inputs import check_params
 from promptstage.api.schemas import Body
+from promptstage.domain.governance import change_request_json
 from promptstage.domain.models import Role, iso_utc
 from promptstage.domain.wire import look_json, release_change_json, release_json
+from promptstage.service import change_requests as cr_svc
 from promptstage.service import releases as svc
+from promptstage.service.governance import bypass_for
 from promptstage.service.keys import Principal
 
 from .prompts import Limit, ctx
@@ -56,15 +60,23 @@ def _detail(release: Any, history: list[Any], looks: list[Any]) -> dict[str, Any
     }
 
 
-@router.post("/releases", status_code=201, summary="Start a release (canary, ramp or A/B)")
-def start(project: str, body: ReleaseIn, who: Releaser, request: Request) -> dict[str, Any]:
-    release = svc.start_release(
-        ctx(request), who.actor, project, prompt=body.prompt, label=body.label,
-        candidate_version=body.candidate_version, strategy=body.strategy, steps=body.steps,
-        unit_attribute=body.unit_attribute, targeting=body.targeting, guardrails=body.guardrails,
-        auto_rollback=body.auto_rollback, reason=body.reason,
-    )
+@router.post(
+    "/releases", status_code=201, summary="Start a release (canary, ramp or A/B; 202: a change request under four-eyes)",
+    responses={202: {"description": "Four-eyes: a change request was opened (`{\"change_request\": {...}}`); nothing started yet"}},
+)
+def start(project: str, body: ReleaseIn, who: Releaser, request: Request, response: Response) -> dict[str, Any]:
+    settings = project_settings(request, project)
     context = ctx(request)
+    fields = body.model_dump(exclude_unset=True)
+    if settings.needs_approval(body.label) and who.project is not None:
+        ttl = timedelta(hours=request.app.state.settings.change_request_ttl_hours)
+        opened = cr_svc.open_release_start(context, who.actor, project, fields, ttl=ttl)
+        response.status_code = 202
+        return {"change_request": change_request_json(opened, context.clock())}
+    release = svc.start_release(
+        context, who.actor, project, bypass=bypass_for(settings, body.label, instance_key=who.project is None),
+        **fields,
+    )
     found, history, looks = svc.get_release(context, project, release.id)
     return _detail(found, history, looks)
 

@@ -19,6 +19,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
+    true,
 )
 
 from .coltypes import ExactJson, Json, UtcDateTime
@@ -48,6 +50,9 @@ projects = Table(
     Column("event_seq", BigInteger, nullable=False),
     Column("audit_seq", BigInteger, nullable=False),
     Column("audit_head", String(HASH), nullable=True),
+    # Governance (0004): labels that need a releaser, and whether their changes need a second one.
+    Column("protected_labels", Json, nullable=False, server_default=text("'[\"prod\"]'")),
+    Column("four_eyes", Boolean, nullable=False, server_default=true()),
 )
 
 prompts = Table(
@@ -307,4 +312,28 @@ webhook_deliveries = Table(
     ForeignKeyConstraint(["webhook_id"], ["webhooks.id"]),
     UniqueConstraint("webhook_id", "event_seq"),
     Index(None, "state", "next_attempt_at"),
+)
+
+change_requests = Table(
+    "change_requests",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project", String(NAME), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("prompt", String(NAME), nullable=False),
+    Column("label", String(NAME), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(HASH), nullable=False),
+    Column("expected_version", Integer, nullable=True),
+    Column("params", Json, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_by", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("decided_by", Text, nullable=True),
+    Column("decided_at", UtcDateTime, nullable=True),
+    Column("decision_reason", Text, nullable=False),
+    ForeignKeyConstraint(["project"], ["projects.name"]),
+    Index(None, "project", "state", "created_at"),
 )

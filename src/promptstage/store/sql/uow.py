@@ -9,6 +9,7 @@ from promptstage.store.base import SnapshotRows
 from . import rows
 from .calls import CallsRepository
 from .catalog import CatalogRepository
+from .governance import GovernanceRepository
 from .ledger import LedgerRepository
 from .releases import ReleasesRepository
 from .tables import labels, prompts, releases, versions
@@ -16,7 +17,8 @@ from .webhooks import WebhooksRepository
 
 
 class SqlUnitOfWork(
-    CatalogRepository, LedgerRepository, CallsRepository, ReleasesRepository, WebhooksRepository
+    CatalogRepository, LedgerRepository, CallsRepository, ReleasesRepository, WebhooksRepository,
+    GovernanceRepository,
 ):
     """One transaction on one connection; built by ``SqlStore.unit_of_work``."""
 

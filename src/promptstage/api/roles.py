@@ -1,0 +1,104 @@
+"""The role matrix: the least role each route needs, in one machine-readable place.
+
+``ROUTES`` maps ``(method, path template)`` to a :class:`Need`. Routes declare their checks
+with ``auth.role``/``auth.check``; ``tests/governance/test_role_matrix.py`` walks every route of
+``/openapi.json`` with every role and checks the behaviour against this table, and
+``docs/roles.md`` is generated from it (``render_markdown``) and compared by the same test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PUBLIC = "public"
+ANY_KEY = "any key"
+INSTANCE = "instance admin"
+P = "/api/v1/projects/{project}"
+PR = f"{P}/prompts/{{name}}"
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """The least role of a route (``runtime`` < ``editor`` < ``releaser`` < ``admin``, or
+    ``public``, ``any key``, ``instance admin``) and what else applies."""
+
+    role: str
+    notes: str = ""
+
+
+_PROTECTED = "releaser for protected labels (project setting, default prod)"
+_FOUR_EYES = "four-eyes on: a project key gets 202 and a change request"
+
+ROUTES: dict[tuple[str, str], Need] = {
+    ("GET", "/healthz"): Need(PUBLIC),
+    ("GET", "/readyz"): Need(PUBLIC),
+    ("GET", "/metrics"): Need(PUBLIC),
+    ("GET", "/api/v1/projects"): Need(ANY_KEY, "lists only the key's own project"),
+    ("POST", "/api/v1/projects"): Need(INSTANCE),
+    ("POST", f"{P}/keys"): Need("admin"),
+    ("GET", f"{P}/keys"): Need("admin"),
+    ("DELETE", f"{P}/keys/{{prefix}}"): Need("admin"),
+    ("GET", f"{P}/audit"): Need("editor"),
+    ("GET", f"{P}/audit/verify"): Need("editor"),
+    ("POST", f"{P}/audit/checkpoint"): Need("admin"),
+    ("GET", f"{P}/audit/export"): Need("editor"),
+    ("POST", f"{P}/prompts"): Need("editor"),
+    ("GET", f"{P}/prompts"): Need("editor"),
+    ("GET", PR): Need("editor"),
+    ("POST", f"{PR}/versions"): Need("editor"),
+    ("GET", f"{PR}/versions"): Need("editor"),
+    ("GET", f"{PR}/versions/{{number}}"): Need("editor"),
+    ("GET", f"{PR}/diff"): Need("editor"),
+    ("PUT", f"{PR}/labels/{{label}}"): Need("editor", f"{_PROTECTED}; {_FOUR_EYES}"),
+    ("DELETE", f"{PR}/labels/{{label}}"): Need(
+        "editor", f"{_PROTECTED}; four-eyes on: instance admin key only (break-glass)"
+    ),
+    ("GET", f"{PR}/labels/{{label}}/history"): Need("editor"),
+    ("POST", f"{PR}/labels/{{label}}/rollback"): Need(
+        "editor", f"{_PROTECTED}; never waits for four-eyes (flagged in the audit)"
+    ),
+    ("GET", f"{PR}/resolve"): Need("runtime"),
+    ("GET", f"{P}/snapshot"): Need("runtime"),
+    ("GET", f"{P}/events"): Need("runtime"),
+    ("POST", f"{P}/calls"): Need("runtime"),
+    ("GET", f"{P}/calls"): Need("editor"),
+    ("POST", f"{P}/scores"): Need("runtime"),
+    ("GET", f"{P}/calls/{{call_id}}"): Need("editor"),
+    ("POST", f"{P}/releases"): Need("releaser", _FOUR_EYES + " (protected labels)"),
+    ("GET", f"{P}/releases"): Need("editor"),
+    ("GET", f"{P}/releases/{{release_id}}"): Need("editor"),
+    ("GET", f"{P}/releases/{{release_id}}/looks"): Need("editor"),
+    ("GET", f"{P}/releases/{{release_id}}/analysis"): Need("editor"),
+    **{("POST", f"{P}/releases/{{release_id}}/{action}"): Need("releaser")
+       for action in ("advance", "pause", "resume", "promote", "rollback", "abort")},
+    ("POST", f"{P}/webhooks"): Need("admin"),
+    ("GET", f"{P}/webhooks"): Need("admin"),
+    ("DELETE", f"{P}/webhooks/{{webhook_id}}"): Need("admin"),
+    ("GET", f"{P}/webhooks/{{webhook_id}}/deliveries"): Need("admin"),
+    ("GET", f"{P}/settings"): Need("admin"),
+    ("PUT", f"{P}/settings"): Need("admin"),
+    ("GET", f"{P}/change-requests"): Need("releaser"),
+    ("POST", f"{P}/change-requests/{{request_id}}/approve"): Need(
+        "releaser", "not the requester, not the version's author (403)"
+    ),
+    ("POST", f"{P}/change-requests/{{request_id}}/reject"): Need("releaser", "not the requester (403)"),
+}
+
+
+def render_markdown() -> str:
+    """``docs/roles.md``: the table above, generated (a test keeps the file in step)."""
+    lines = [
+        "# Role matrix",
+        "",
+        "Generated from `promptstage.api.roles.ROUTES` (a test compares this file with it and",
+        "walks every route with every role). Roles include the ones before them: runtime <",
+        "editor < releaser < admin; `instance admin` is the key `PROMPTSTAGE_ADMIN_KEY` (or the",
+        "bootstrap key), which may act on every project. A key of another project gets 403, no",
+        "key or a revoked key 401.",
+        "",
+        "| method | path | least role | notes |",
+        "|---|---|---|---|",
+    ]
+    for (method, path), need in ROUTES.items():
+        lines.append(f"| {method} | `{path}` | {need.role} | {need.notes} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,76 @@
+"""Project governance settings and four-eyes change requests."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field
+
+from promptstage.api.auth import role
+from promptstage.api.inputs import check_params
+from promptstage.api.schemas import Body
+from promptstage.domain.governance import DEFAULT_PROTECTED, change_request_json
+from promptstage.domain.models import Role
+from promptstage.service import change_requests as svc
+from promptstage.service import governance
+from promptstage.service.keys import Principal
+
+from .prompts import Limit, ctx
+
+router = APIRouter(prefix="/api/v1/projects/{project}", tags=["governance"], dependencies=[Depends(check_params)])
+
+Admin = Annotated[Principal, Depends(role(Role.admin))]
+Releaser = Annotated[Principal, Depends(role(Role.releaser))]
+
+
+class SettingsIn(Body):
+    protected_labels: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PROTECTED),
+        description="Labels that need the releaser role to move, remove, roll back or release",
+        examples=[["prod"]],
+    )
+    four_eyes: bool = Field(
+        default=True, description="Moves and releases of protected labels need a second releaser's approval"
+    )
+
+
+class DecisionIn(Body):
+    reason: str | None = Field(default=None, description="Why (kept in the audit trail)")
+
+
+@router.get("/settings", summary="Protected labels and four-eyes of the project")
+def get_settings(project: str, who: Admin, request: Request) -> dict[str, Any]:
+    return governance.settings_json(governance.get_settings(ctx(request), project))
+
+
+@router.put("/settings", summary="Set the project's protected labels and four-eyes")
+def put_settings(project: str, body: SettingsIn, who: Admin, request: Request) -> dict[str, Any]:
+    wanted = governance.parse_settings(body.protected_labels, body.four_eyes)
+    return governance.settings_json(governance.update_settings(ctx(request), who.actor, project, wanted))
+
+
+@router.get("/change-requests", summary="Four-eyes change requests, newest first (filter by state)")
+def list_change_requests(
+    project: str, who: Releaser, request: Request,
+    state: Annotated[str | None, Query(description="open, approved, rejected or expired")] = None,
+    limit: Limit = 50, cursor: str | None = None,
+) -> dict[str, Any]:
+    context = ctx(request)
+    items, next_cursor = svc.list_requests(context, project, state=state, limit=limit, cursor=cursor)
+    now = context.clock()
+    return {"items": [change_request_json(r, now) for r in items], "next_cursor": next_cursor}
+
+
+@router.post("/change-requests/{request_id}/approve", summary="Approve a change request and apply it (another releaser)")
+def approve(project: str, request_id: str, who: Releaser, request: Request, body: DecisionIn | None = None) -> dict[str, Any]:
+    context = ctx(request)
+    decided, applied = svc.approve(context, who.actor, project, request_id, (body or DecisionIn()).reason)
+    return {"change_request": change_request_json(decided, context.clock()), "applied": applied}
+
+
+@router.post("/change-requests/{request_id}/reject", summary="Reject a change request (another releaser)")
+def reject(project: str, request_id: str, who: Releaser, request: Request, body: DecisionIn | None = None) -> dict[str, Any]:
+    context = ctx(request)
+    decided = svc.reject(context, who.actor, project, request_id, (body or DecisionIn()).reason)
+    return {"change_request": change_request_json(decided, context.clock())}

@@ -1,0 +1,88 @@
+"""Governance values: a project's protected labels and four-eyes switch, and change requests.
+
+A change request is a protected change (a label move or a release start) waiting for a second
+releaser. It is bound to the target version's content digest, so what gets approved is exactly
+what was reviewed. Its state is derived from the clock as well as stored: an ``open`` request
+whose ``expires_at`` has passed reads as ``expired`` without anyone writing it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .models import iso_utc
+
+DEFAULT_PROTECTED = ("prod",)
+KINDS = ("label.move", "release.start")
+STATES = ("open", "approved", "rejected", "expired")
+MAX_PROTECTED = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectSettings:
+    """What a project protects: labels needing ``releaser``, and whether four-eyes is on."""
+
+    protected_labels: tuple[str, ...] = DEFAULT_PROTECTED
+    four_eyes: bool = True
+
+    def protects(self, label: str) -> bool:
+        return label in self.protected_labels
+
+    def needs_approval(self, label: str) -> bool:
+        """A change of ``label`` needs a second releaser (before break-glass exceptions)."""
+        return self.four_eyes and label in self.protected_labels
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRequest:
+    """A protected change waiting for (or decided by) a second releaser."""
+
+    id: str
+    project: str
+    kind: str  # label.move | release.start
+    prompt: str
+    label: str
+    version: int  # the label's target, or the release's candidate
+    digest: str  # the content digest of ``version`` when the request was opened
+    expected_version: int | None  # the label must still point here on approval (if given)
+    params: dict[str, Any]  # release.start: the release's fields; label.move: {}
+    reason: str
+    requested_by: str
+    created_at: datetime
+    expires_at: datetime
+    state: str = "open"
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def state_at(self, now: datetime) -> str:
+        """``state``, with an undecided request past ``expires_at`` reading as ``expired``."""
+        if self.state == "open" and now >= self.expires_at:
+            return "expired"
+        return self.state
+
+
+def change_request_json(cr: ChangeRequest, now: datetime) -> dict[str, Any]:
+    """The wire form of a change request as seen at ``now``."""
+    return {
+        "id": cr.id,
+        "project": cr.project,
+        "kind": cr.kind,
+        "prompt": cr.prompt,
+        "label": cr.label,
+        "version": cr.version,
+        "digest": cr.digest,
+        "expected_version": cr.expected_version,
+        "params": cr.params,
+        "reason": cr.reason,
+        "state": cr.state_at(now),
+        "requested_by": cr.requested_by,
+        "created_at": iso_utc(cr.created_at),
+        "expires_at": iso_utc(cr.expires_at),
+        "decided_by": cr.decided_by,
+        "decided_at": iso_utc(cr.decided_at) if cr.decided_at else None,
+        "decision_reason": cr.decision_reason,
+    }

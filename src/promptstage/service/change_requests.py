@@ -1,0 +1,220 @@
+"""Four-eyes change requests: open, list, approve (which applies the change), reject.
+
+A request is bound to the content digest of its target version and, for a label move with
+``expected_version`` (or any release, whose baseline is recorded), to the label's version at
+request time. Approval re-checks both inside the same transaction that applies the change:
+a mismatch answers 409 and leaves the request open (nothing is written), so the approver can
+reject it and the requester open a new one. Expiry is read, not written: an open request
+past ``expires_at`` reads as ``expired`` and can no longer be approved.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from promptstage.domain import names
+from promptstage.domain.governance import STATES, ChangeRequest
+from promptstage.domain.models import AuditRecord, iso_utc
+from promptstage.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from promptstage.store.base import UnitOfWork
+
+from .context import Change, Context, change
+from .labels import move_in
+from .pagination import check_limit, decode_cursor, page
+from .prompts import require_project, require_prompt, require_version
+from .releases import plan_release, start_in
+
+MAX_REASON = 1000
+APPLIED_ACTIONS = ("label.move", "release.start")
+
+
+def _reason(reason: Any) -> str:
+    if reason is None:
+        return ""
+    if not isinstance(reason, str) or len(reason) > MAX_REASON:
+        raise InvalidInputError(f"reason must be a string of at most {MAX_REASON} characters", field="reason")
+    return reason
+
+
+def _open(ch: Change, request: ChangeRequest) -> ChangeRequest:
+    ch.uow.add_change_request(request)
+    ch.record(
+        "change_request.open", f"change_request:{request.id}", before=None,
+        after={"kind": request.kind, "prompt": request.prompt, "label": request.label,
+               "version": request.version, "digest": request.digest,
+               "expected_version": request.expected_version, "expires_at": iso_utc(request.expires_at)},
+        reason=request.reason,
+    )
+    return request
+
+
+def _new(ch: Change, kind: str, prompt: str, label: str, version: int, digest: str,
+         expected: int | None, params: dict[str, Any], reason: str, ttl: timedelta) -> ChangeRequest:
+    return ChangeRequest(
+        id=f"cr_{secrets.token_hex(8)}", project=ch.project, kind=kind, prompt=prompt, label=label,
+        version=version, digest=digest, expected_version=expected, params=params, reason=reason,
+        requested_by=ch.actor, created_at=ch.at, expires_at=ch.at + ttl,
+    )
+
+
+def open_label_move(
+    ctx: Context, actor: str, project: str, prompt: str, label: str, version: int, *,
+    expected_version: int | None, reason: str | None, ttl: timedelta,
+) -> ChangeRequest:
+    """Open a request to point ``label`` at ``version``; nothing else changes."""
+    names.label_name(label)
+    why = _reason(reason)
+    with change(ctx, project, actor) as ch:
+        require_prompt(ch.uow, project, prompt)
+        target = require_version(ch.uow, project, prompt, version)
+        return _open(ch, _new(ch, "label.move", prompt, label, version, target.digest,
+                              expected_version, {}, why, ttl))
+
+
+def open_release_start(ctx: Context, actor: str, project: str, fields: dict[str, Any], *, ttl: timedelta) -> ChangeRequest:
+    """Open a request to start a release; ``fields`` are ``plan_release``'s keywords."""
+    plan = plan_release(**fields)
+    with change(ctx, project, actor) as ch:
+        require_prompt(ch.uow, project, plan.prompt)
+        target = require_version(ch.uow, project, plan.prompt, plan.candidate_version, "candidate_version")
+        baseline = ch.uow.get_labels(project, plan.prompt).get(plan.label)
+        if baseline is None:
+            raise NotFoundError(f"prompt {plan.prompt!r} has no label {plan.label!r}", field="label")
+        return _open(ch, _new(ch, "release.start", plan.prompt, plan.label, plan.candidate_version,
+                              target.digest, baseline, fields, plan.reason, ttl))
+
+
+def list_requests(
+    ctx: Context, project: str, *, state: str | None, limit: int, cursor: str | None,
+) -> tuple[list[ChangeRequest], str | None]:
+    """Requests newest first; ``state`` filters on the state as of now (``expired`` included).
+
+    A page filtered on ``open`` or ``expired`` may hold fewer than ``limit`` items (both are
+    stored as open); follow ``next_cursor`` until it is ``None``.
+    """
+    if state is not None and state not in STATES:
+        raise InvalidInputError(f"state must be one of {list(STATES)}, got {state!r}", field="state")
+    check_limit(limit)
+    position = decode_cursor(cursor, list)
+    before = None
+    if position is not None:
+        try:
+            before = (datetime.fromisoformat(str(position[0]).replace("Z", "+00:00")), str(position[1]))
+        except (IndexError, ValueError):
+            raise InvalidInputError("cursor is not valid: pass back next_cursor unchanged", field="cursor") from None
+    stored = None if state is None else (("open",) if state in ("open", "expired") else (state,))
+    now = ctx.clock()
+    with ctx.store.unit_of_work() as uow:
+        require_project(uow, project)
+        rows = uow.list_change_requests(project, states=stored, limit=limit + 1, before=before)
+    found, next_cursor = page(rows, limit, lambda r: [iso_utc(r.created_at), r.id])
+    if state is not None:
+        found = [r for r in found if r.state_at(now) == state]
+    return found, next_cursor
+
+
+def _require_open(ch: Change, request_id: str) -> ChangeRequest:
+    found = ch.uow.get_change_request(ch.project, request_id) if len(request_id) <= 40 else None
+    if found is None:
+        raise NotFoundError(f"no change request {request_id!r} in project {ch.project!r}", field="id")
+    state = found.state_at(ch.at)
+    if state != "open":
+        hint = "; open a new request" if state == "expired" else ""
+        raise ConflictError(f"change request {request_id} is {state}, not open{hint}", field="id", state=state)
+    if found.requested_by == ch.actor:
+        raise PermissionDeniedError(
+            f"change request {request_id} was opened by {ch.actor}: four-eyes needs a different "
+            "releaser to decide it", field="Authorization",
+        )
+    return found
+
+
+def approve(ctx: Context, actor: str, project: str, request_id: str, reason: Any = None) -> tuple[ChangeRequest, dict[str, Any]]:
+    """Approve an open request and apply its change in the same transaction.
+
+    Returns:
+        The request as decided, and what was applied (``{"move": ...}`` or ``{"release_id": ...}``).
+
+    Raises:
+        PermissionDeniedError: the approver opened the request or wrote the target version.
+        ConflictError: the request is not open, or the version or label changed since (409).
+    """
+    why = _reason(reason)
+    with change(ctx, project, actor) as ch:
+        found = _require_open(ch, request_id)
+        target = require_version(ch.uow, project, found.prompt, found.version)
+        if target.author == actor:
+            raise PermissionDeniedError(
+                f"version {found.version} of {found.prompt!r} was written by {actor}: four-eyes "
+                "needs a releaser other than its author to approve it", field="Authorization",
+            )
+        if target.digest != found.digest:
+            raise ConflictError(
+                f"version {found.version} of {found.prompt!r} no longer has the digest this request "
+                f"was opened for ({found.digest}); reject it and open a new request",
+                field="digest",
+            )
+        ch.uow.decide_change_request(project, found.id, "approved", actor, ch.at, why)
+        ch.record("change_request.approve", f"change_request:{found.id}", before={"state": "open"},
+                  after={"state": "approved", "digest": found.digest, "requested_by": found.requested_by},
+                  reason=why)
+        applied: dict[str, Any]
+        if found.kind == "label.move":
+            move = move_in(ch, found.prompt, found.label, found.version, found.expected_version, False,
+                           found.reason or f"change request {found.id}")
+            applied = {"moved": move is not None}
+        else:
+            current = ch.uow.get_labels(project, found.prompt).get(found.label)
+            if current != found.expected_version:
+                raise ConflictError(
+                    f"label {found.label!r} points at version {current}, not the baseline "
+                    f"{found.expected_version} this request was opened against; reject it and "
+                    "open a new one", field="expected_version", current_version=current,
+                )
+            applied = {"release_id": start_in(ch, plan_release(**found.params)).id}
+        decided = ch.uow.get_change_request(project, found.id)
+    assert decided is not None
+    return decided, applied
+
+
+def reject(ctx: Context, actor: str, project: str, request_id: str, reason: Any = None) -> ChangeRequest:
+    """Reject an open request (by a releaser other than its requester); nothing else changes."""
+    why = _reason(reason)
+    with change(ctx, project, actor) as ch:
+        found = _require_open(ch, request_id)
+        ch.uow.decide_change_request(project, found.id, "rejected", actor, ch.at, why)
+        ch.record("change_request.reject", f"change_request:{found.id}", before={"state": "open"},
+                  after={"state": "rejected"}, reason=why)
+        decided = ch.uow.get_change_request(project, found.id)
+    assert decided is not None
+    return decided
+
+
+def approvals(uow: UnitOfWork, record: AuditRecord) -> list[dict[str, Any]]:
+    """The evidence export's approvals hook: who approved the change ``record`` applied."""
+    if record.action not in APPLIED_ACTIONS or not isinstance(record.after, dict):
+        return []
+    prompt_label = record.target.removeprefix("label:").split("/", 1)
+    out = []
+    for cr in uow.change_requests_decided_at(record.project, record.at):
+        if cr.decided_by != record.actor:  # the approver's transaction wrote the change
+            continue
+        if record.action == "label.move" and [cr.prompt, cr.label] != prompt_label:
+            continue
+        if record.action == "release.start" and (cr.prompt, cr.label) != (
+            record.after.get("prompt"), record.after.get("label")
+        ):
+            continue
+        out.append({
+            "change_request": cr.id, "approved_by": cr.decided_by,
+            "approved_at": iso_utc(cr.decided_at) if cr.decided_at else None,
+            "requested_by": cr.requested_by, "version": cr.version, "digest": cr.digest,
+        })
+    return out
