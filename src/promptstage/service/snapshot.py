@@ -1,14 +1,15 @@
-"""The resolvable state of a project, cached in memory and rebuilt when its sequence moves.
+"""The resolvable state of a project, cached in memory and brought forward when its sequence moves.
 
 ``GET /snapshot`` serves the cached body with ``ETag: "<seq>"``; ``resolve`` answers from the
 same cache, so the hot path never touches the database. The cache is invalidated by the event
 bus (this process and, through LISTEN/NOTIFY, other replicas) and, as a backstop, re-checks
-the project's sequence number at most every ``state_check_seconds``.
+the project's sequence number at most every ``state_check_seconds``. When the sequence has moved
+the cached state is brought forward by applying the new events (``snapshot_delta``), falling back
+to a full :func:`build_state` on anything unexpected.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,21 +24,63 @@ from promptstage.rollout.resolve import ActiveRelease, Resolution, resolve
 
 from .context import Context
 from .prompts import require_project
+from .snapshot_delta import (
+    MAX_DELTA_EVENTS,
+    Fragments,
+    apply_events,
+    assemble_body,
+    dumps,
+    prompt_fragment,
+    version_fragment,
+)
 
 SNAPSHOT_FORMAT = 1
 
 
 @dataclass(slots=True)
 class ProjectState:
+    """One project's resolvable state at sequence ``seq``.
+
+    Treated as immutable once published in the cache (readers hold it without a lock): a change
+    produces a new state, by :func:`build_state` or by
+    :func:`promptstage.service.snapshot_delta.apply_events`. Only the memoized body and the
+    compiled-template cache are filled in later, and both are pure functions of the rest.
+
+    Attributes:
+        seq: The project's event sequence this state reflects.
+        etag: ``"<seq>"``, the ``/snapshot`` ETag.
+        project: The project name.
+        types: Prompt name -> prompt type.
+        labels: ``(prompt, label)`` -> version number, ``latest`` included.
+        versions: Every version a label, ``latest`` or an active release points at.
+        releases: ``(prompt, label)`` -> its running or paused release.
+        checked_at: ``time.monotonic()`` when ``seq`` was last confirmed current.
+        prompt_labels: Prompt name -> label -> version (``labels`` grouped by prompt).
+        fragments: The body as pre-serialized pieces, so it is re-assembled, not re-encoded.
+        compiled: Compiled templates, filled on first use.
+    """
+
     seq: int
     etag: str
-    body: bytes
+    project: str
     types: dict[str, str]
     labels: dict[tuple[str, str], int]
     versions: dict[tuple[str, int], Version]
     releases: dict[tuple[str, str], ActiveRelease]
     checked_at: float
+    prompt_labels: dict[str, dict[str, int]] = field(default_factory=dict)
+    fragments: Fragments = field(default_factory=Fragments)
     compiled: dict[tuple[str, int], CompiledTemplate] = field(default_factory=dict)
+    _body: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def body(self) -> bytes:
+        """The ``/snapshot`` body, assembled on first use: resolve and 304s never pay for it."""
+        body = self._body
+        if body is None:
+            # Two threads may both assemble it; the results are identical, so no lock.
+            body = self._body = assemble_body(SNAPSHOT_FORMAT, self.project, self.seq, self.fragments)
+        return body
 
     def template(self, prompt: str, number: int) -> CompiledTemplate:
         key = (prompt, number)
@@ -53,41 +96,42 @@ def build_state(ctx: Context, project: str) -> ProjectState:
     with ctx.store.unit_of_work() as uow:
         require_project(uow, project)
         rows = uow.snapshot_rows(project)
-    prompts: dict[str, Any] = {}
+    frag = Fragments()
+    types: dict[str, str] = {}
+    prompt_labels: dict[str, dict[str, int]] = {}
     labels: dict[tuple[str, str], int] = {}
     for p in rows.prompts:
         pl = dict(rows.labels.get(p.name, {}))
         if p.latest_version:
             pl[LATEST] = p.latest_version
-        prompts[p.name] = {"type": p.type, "labels": pl}
+        types[p.name] = p.type
+        prompt_labels[p.name] = pl
+        frag.prompts[p.name] = prompt_fragment(p.name, p.type, pl)
         for label, number in pl.items():
             labels[(p.name, label)] = number
-    versions = {(v.prompt, v.number): v for v in rows.versions}
-    version_bodies = {f"{v.prompt}@{v.number}": version_json(v) for v in rows.versions}
-    release_bodies: list[dict[str, Any]] = []
+    versions: dict[tuple[str, int], Version] = {}
+    version_bodies: dict[str, dict[str, Any]] = {}
+    for v in rows.versions:
+        wire = version_bodies[f"{v.prompt}@{v.number}"] = version_json(v)
+        versions[(v.prompt, v.number)] = v
+        frag.versions[(v.prompt, v.number)] = version_fragment(v.prompt, v.number, wire)
     releases: dict[tuple[str, str], ActiveRelease] = {}
     for r in rows.releases:
         keys = (f"{r.prompt}@{r.baseline_version}", f"{r.prompt}@{r.candidate_version}")
         wire = release_runtime_json(r, {k: version_bodies[k] for k in keys if k in version_bodies})
-        release_bodies.append(wire)
         releases[(r.prompt, r.label)] = ActiveRelease.from_dict(wire)
-    body = {
-        "format": SNAPSHOT_FORMAT,
-        "project": project,
-        "seq": rows.seq,
-        "prompts": prompts,
-        "versions": version_bodies,
-        "releases": release_bodies,
-    }
+        frag.releases[(r.prompt, r.label)] = dumps(wire)
     return ProjectState(
         seq=rows.seq,
         etag=f'"{rows.seq}"',
-        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
-        types={p.name: p.type for p in rows.prompts},
+        project=project,
+        types=types,
         labels=labels,
         versions=versions,
         releases=releases,
         checked_at=time.monotonic(),
+        prompt_labels=prompt_labels,
+        fragments=frag,
     )
 
 
@@ -127,9 +171,18 @@ class StateCache:
             latest = self._states.get(project)
             if latest is not None and latest is not state and self._ctx.bus.latest(project) <= latest.seq:
                 return latest
-            fresh = build_state(self._ctx, project)
+            fresh = self._advance(project, latest) if latest is not None else None
+            if fresh is None:
+                fresh = build_state(self._ctx, project)
             self._states[project] = fresh
             return fresh
+
+    def _advance(self, project: str, state: ProjectState) -> ProjectState | None:
+        """``state`` brought forward by the events since it (O(changes)), or ``None`` to rebuild."""
+        with self._ctx.store.unit_of_work() as uow:
+            # One more than the cap, so "too many" is told apart from "exactly the cap".
+            events = uow.events_since(project, state.seq, limit=MAX_DELTA_EVENTS + 1)
+        return apply_events(state, events)
 
 
 @dataclass(frozen=True, slots=True)
