@@ -82,10 +82,12 @@ def create_key(ctx: Context, actor: str, project: str, name: str | None, role: s
     return key, token
 
 
+_KEY_EVENTS = {"key.create": "key.created", "key.revoke": "key.revoked"}
+
+
 def _audit_key(ch: Change, action: str, key: ApiKey, before: object) -> None:
-    after = key_json(key)
-    ch.record(action, f"key:{key.prefix}", before=before, after=after,
-              event=("key.revoked", {"prefix": key.prefix}) if action == "key.revoke" else None)
+    event = (_KEY_EVENTS[action], {"prefix": key.prefix, "role": key.role.value})
+    ch.record(action, f"key:{key.prefix}", before=before, after=key_json(key), event=event)
 
 
 def create_instance_key(ctx: Context, name: str) -> str:

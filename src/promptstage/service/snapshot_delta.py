@@ -44,7 +44,7 @@ __all__ = [
 MAX_DELTA_EVENTS: Final = 500
 """Beyond this many pending events a full rebuild is as cheap and simpler to reason about."""
 
-IGNORED_EVENTS: Final = frozenset({"key.revoked"})
+IGNORED_EVENTS: Final = frozenset({"key.created", "key.revoked"})
 """Event types with no effect on a snapshot (docs/protocol.md); they only advance the sequence."""
 
 # One encoder for every fragment: ``json.dumps`` with non-default options builds a new
