@@ -377,3 +377,50 @@ def run_fresh(script: Path, args: Sequence[str], timeout: float = 170.0) -> Any:
     if out.returncode != 0:
         raise RuntimeError(f"{script.name} {' '.join(args)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def microbench_main(
+    doc: str | None,
+    script: str,
+    measure_once: Any,
+    baseline: str,
+    argv: Sequence[str] | None = None,
+    *,
+    number: int = 300_000,
+) -> None:
+    """The command line of an ns/op microbenchmark (``bench_resolve``, ``bench_sdk_get``).
+
+    ``measure_once(number)`` returns ``{scenario: ns/op}`` for one pass; each of ``--repeat``
+    passes runs in this process or, with ``--fresh``, in a new one (``script --worker``), and
+    the table gives every scenario's median beside the same run's ``baseline`` scenario.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--repeat", type=int, default=7, help="timeit runs per scenario (7)")
+    parser.add_argument("--number", type=int, default=number, help=f"calls per run ({number})")
+    parser.add_argument("--fresh", action="store_true", help="run each repeat in a new process")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(measure_once(args.number)))
+        return
+    runs: list[dict[str, float]] = []
+    for _ in range(args.repeat):
+        if args.fresh:
+            out = subprocess.run(
+                [sys.executable, script, "--worker", "--number", str(args.number)],
+                check=True, capture_output=True, text=True,
+            ).stdout
+            runs.append(json.loads(out))
+        else:
+            runs.append(measure_once(args.number))
+    results = {name: [r[name] for r in runs] for name in runs[0]}
+    base = statistics.median(results[baseline])
+    where = "fresh processes" if args.fresh else "one process"
+    print(machine())
+    print(f"{args.repeat} runs x {args.number:,} calls ({where})")
+    print(f"{'scenario':<38} {'median ns':>10} {'min ns':>8} {'x ' + baseline:>14}")
+    for name, values in results.items():
+        mid = statistics.median(values)
+        print(f"{name:<38} {mid:>10.0f} {min(values):>8.0f} {mid / base:>14.1f}")

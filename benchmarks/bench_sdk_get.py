@@ -13,10 +13,7 @@ measured in the same run, with the ratio to it::
 
 from __future__ import annotations
 
-import argparse
 import json
-import statistics
-import subprocess
 import sys
 import timeit
 from pathlib import Path
@@ -27,7 +24,9 @@ try:
 except ModuleNotFoundError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx
+from _common import microbench_main
 
 from promptstage import Client
 from promptstage.domain.canonical import version_digest
@@ -160,40 +159,8 @@ def measure_once(number: int) -> dict[str, float]:
         ps.close(timeout=0.0)
 
 
-def run(repeat: int, number: int, fresh: bool) -> dict[str, list[float]]:
-    runs: list[dict[str, float]] = []
-    for _ in range(repeat):
-        if fresh:
-            out = subprocess.run(
-                [sys.executable, __file__, "--worker", "--number", str(number)],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            runs.append(json.loads(out))
-        else:
-            runs.append(measure_once(number))
-    return {name: [r[name] for r in runs] for name in runs[0]}
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--repeat", type=int, default=7, help="timeit runs per scenario (7)")
-    parser.add_argument("--number", type=int, default=300_000, help="calls per run (300000)")
-    parser.add_argument("--fresh", action="store_true", help="run each repeat in a new process")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.worker:
-        print(json.dumps(measure_once(args.number)))
-        return
-    results = run(args.repeat, args.number, args.fresh)
-    base = statistics.median(results[BASELINE])
-    where = "fresh processes" if args.fresh else "one process"
-    print(f"Python {sys.version.split()[0]}, {args.repeat} runs x {args.number:,} calls ({where})")
-    print(f"{'scenario':<36} {'median ns':>10} {'min ns':>8} {'x dict':>7}")
-    for name, values in results.items():
-        median = statistics.median(values)
-        print(f"{name:<36} {median:>10.0f} {min(values):>8.0f} {median / base:>7.1f}")
+    microbench_main(__doc__, __file__, measure_once, BASELINE, argv)
 
 
 if __name__ == "__main__":
