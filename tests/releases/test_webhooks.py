@@ -163,6 +163,8 @@ def test_delete_and_list(seeded: Context, hook_server: Receiver) -> None:
         ({"url": "ftp://example.com/x"}, "url"),
         ({"url": "http:///nohost"}, "url"),
         ({"url": "https://example.com/a b"}, "url"),
+        ({"url": "http://hooks.example.com:99999/x"}, "url"),
+        ({"url": "http://[::1"}, "url"),
         ({"url": "https://example.com", "events": ["label.exploded"]}, "events[0]"),
         ({"url": "https://example.com", "events": []}, "events"),
         ({"url": "https://example.com", "secret": "short"}, "secret"),

@@ -61,7 +61,11 @@ SEND_BATCH: Final = 100
 
 
 def _url(value: Any) -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+        _ = parts.port if parts is not None else None  # raises for a port out of range
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = None
     if (
         parts is None or len(value) > MAX_URL or parts.scheme not in ("http", "https")
         or not parts.hostname or any(c.isspace() for c in value)
@@ -255,8 +259,9 @@ class WebhookSender:
         status: int | None = None
         error: str | None = None
         clock = time.perf_counter()
-        refused = self._refused(hook.url)
-        try:
+        refused: str | None = None
+        try:  # whatever goes wrong is this delivery's failed attempt, never the whole pass's
+            refused = self._refused(hook.url)
             if refused is not None:
                 error = f"refused by the SSRF guard: {refused}"
             else:
@@ -264,7 +269,7 @@ class WebhookSender:
                 status = response.status_code
                 if not 200 <= status < 300:
                     error = f"HTTP {status}"
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         elapsed_ms = round((time.perf_counter() - clock) * 1000, 1)
         attempts = (*delivery.attempts, {
@@ -288,7 +293,12 @@ class WebhookSender:
 
 
     def _refused(self, url: str) -> str | None:
-        """Check the target's resolved addresses now, so a DNS change cannot reach inside."""
+        """Check the addresses the target resolves to now.
+
+        The HTTP client resolves the name again when it connects, so a name that changes its
+        answer in between (DNS rebinding) is not stopped here; an allow-list
+        (``PROMPTSTAGE_WEBHOOK_ALLOWED_HOSTS``) is the control for that.
+        """
         parts = urlsplit(url)
         host = parts.hostname or ""
         reason = self._policy.check_host(host)
