@@ -314,3 +314,11 @@ def test_events_need_a_key(seeded: Seeded, server_url: str) -> None:
     response = httpx.get(f"{server_url}{P}/events", timeout=5)
     assert response.status_code == 401
     assert response.json()["error"]["field"] == "Authorization"
+
+
+def test_a_refused_event_stream_leaves_no_subscriber_behind(seeded: Seeded) -> None:
+    bus = seeded.admin.app.state.ctx.bus
+    before = len(bus._subscribers)
+    for _ in range(5):
+        seeded.admin.ok("GET", f"{BASE}/no-such-project/events", 404)
+    assert len(bus._subscribers) == before

@@ -132,14 +132,18 @@ async def events(
         if event.project == project:
             loop.call_soon_threadsafe(_offer, queue, event)
 
-    unsubscribe = context.bus.subscribe(on_event)
-    current = await asyncio.to_thread(_current_seq, context, project)
+    # Unknown project or database down: answered here, before anything is subscribed.
+    await asyncio.to_thread(_current_seq, context, project)
     heartbeat = request.app.state.settings.sse_heartbeat_seconds
     stats = request.app.state.metrics
 
     async def stream() -> AsyncIterator[bytes]:
+        # Subscribe only once the body is being sent (a client gone before that leaves no
+        # subscriber behind), then read the position: nothing committed in between is lost.
+        unsubscribe = context.bus.subscribe(on_event)
         stats.sse_clients += 1
         try:
+            current = await asyncio.to_thread(_current_seq, context, project)
             yield _plain("hello", {"seq": current})
             last = current if position is None else position
             if position is not None and position > current:
