@@ -200,3 +200,18 @@ def test_metrics_are_means_per_unit_then_per_arm(seeded: Context) -> None:
     err = m.metrics["error_rate"]["canary"]
     assert (err.units, err.total, err.total_sq, err.calls, err.call_total) == (2, 1.0, 1.0, 4, 1.0)
     assert m.units == {"canary": 2}
+
+
+def test_an_unexpected_error_in_one_look_does_not_starve_the_others(
+    seeded: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start(seeded)
+    looked: list[str] = []
+
+    def broken(ctx: Context, release: Release, *args: Any, **kwargs: Any) -> Any:
+        looked.append(release.id)
+        raise ZeroDivisionError("a bug in one release's analysis")
+
+    monkeypatch.setattr(controller, "look_at", broken)
+    assert controller.run_once(seeded) == []  # logged and skipped, not raised
+    assert len(looked) == 1

@@ -150,6 +150,8 @@ def run_once(ctx: Context, now: datetime | None = None, *, n_star: float = DEFAU
                 outcomes.append(look_at(ctx, release, at, metrics=metrics[release.id], n_star=n_star))
             except PromptstageError as exc:
                 log.warning("controller look at %s/%s failed: %s", project, release.id, exc.message)
+            except Exception:  # a bug in one release's look must not starve the others
+                log.exception("controller look at %s/%s failed", project, release.id)
     for outcome in outcomes:
         if outcome.action not in ("hold", "skipped"):
             log.info("release %s/%s: %s (%s)", outcome.project, outcome.release_id, outcome.action, outcome.reason)
