@@ -15,12 +15,21 @@ from promptstage.service.context import Context
 from promptstage.service.keys import Authenticator, Principal
 
 
-def _token(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+def bearer_token(header: str | None) -> str | None:
+    """The key in an ``Authorization`` header: ``Bearer <key>``, or the bare key."""
     if not header:
         return None
     scheme, _, value = header.partition(" ")
     return value.strip() if scheme.lower() == "bearer" else header
+
+
+async def authenticate(authenticator: Authenticator, token: str | None) -> Principal:
+    """A recently verified key from memory, on the event loop; otherwise (a database read, or
+    an error to explain) through the thread pool."""
+    found = authenticator.authenticate_cached(token)
+    if found is None:
+        found = await run_in_threadpool(authenticator.authenticate, token)
+    return found
 
 
 async def principal(request: Request) -> Principal:
@@ -29,11 +38,9 @@ async def principal(request: Request) -> Principal:
     A key verified recently is answered from memory on the event loop; only a cache miss goes
     to the database, in the thread pool (this keeps the runtime hot path off the pool).
     """
-    authenticator: Authenticator = request.app.state.authenticator
-    token = _token(request)
-    found = authenticator.authenticate_cached(token)
-    if found is None:
-        found = await run_in_threadpool(authenticator.authenticate, token)
+    found = await authenticate(
+        request.app.state.authenticator, bearer_token(request.headers.get("authorization"))
+    )
     request.state.principal = found
     return found
 

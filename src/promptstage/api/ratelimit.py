@@ -23,8 +23,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
+from promptstage.api.auth import authenticate, bearer_token
 from promptstage.api.errors import error_response
 from promptstage.api.metrics import ASGIApp, Receive, Scope, Send
 from promptstage.errors import PromptstageError
@@ -305,17 +305,14 @@ class RateLimit:
 
     async def _key_prefix(self, scope: Scope) -> str | None:
         """The prefix of the request's key if it authenticates (the app answers 401 otherwise)."""
-        token = None
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":  # read as api.auth reads it: "Bearer <key>" or the bare key
-                header = value.decode("latin-1")
-                scheme, _, rest = header.partition(" ")
-                token = rest.strip() if scheme.lower() == "bearer" else header
-                break
+        header = next(
+            (v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"authorization"), None
+        )
+        token = bearer_token(header)
         if not token:
             return None
         try:
-            who = await run_in_threadpool(self.authenticator.authenticate, token)
+            who = await authenticate(self.authenticator, token)
         except PromptstageError:
             return None
         return who.key_prefix

@@ -132,6 +132,7 @@ class Authenticator:
         self._admin = split_token(admin_token) if admin_token else None
         self._ttl = cache_seconds
         self._cache: dict[str, tuple[float, ApiKey, str]] = {}
+        self._generation = 0  # bumped by forget(); a lookup racing it does not cache
         self._lock = threading.Lock()
         ctx.bus.subscribe(self._on_event)
 
@@ -143,6 +144,7 @@ class Authenticator:
     def forget(self, prefix: str) -> None:
         with self._lock:
             self._cache.pop(prefix, None)
+            self._generation += 1
 
     def authenticate(self, token: str | None) -> Principal:
         """Raises ``AuthenticationError`` for a missing, malformed, unknown or revoked key."""
@@ -194,12 +196,16 @@ class Authenticator:
         key, stored = self._cached(prefix)
         if key is not None:
             return key, stored
+        with self._lock:
+            generation = self._generation
         with self._ctx.store.unit_of_work() as uow:
             found = uow.get_key(prefix)
         if found is None:
             return None, ""
         with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[prefix] = (now + self._ttl, found[0], found[1])
+            # A revocation forgotten while we read must not be undone by caching the old row.
+            if generation == self._generation:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[prefix] = (now + self._ttl, found[0], found[1])
         return found
