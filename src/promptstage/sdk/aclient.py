@@ -274,13 +274,16 @@ class AsyncClient(ClientBase):
             if final and time.monotonic() >= self._close_deadline:
                 return False
             self._sending = True
+            batch: list[Record] = []
             try:
                 batch = outbox.take(size)
                 if not batch:
                     return True
                 failed = await self._send(batch, final)
             except Exception:
+                # A bug, not the network: retrying would fail forever, so count the loss.
                 log.exception("promptstage: unexpected error sending call records")
+                outbox.count_dropped(len(batch))
                 failed = []
             finally:
                 self._sending = False

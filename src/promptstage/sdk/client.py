@@ -262,13 +262,16 @@ class Client(ClientBase):
             if final and time.monotonic() >= self._close_deadline:
                 return False
             self._sending = True
+            batch: list[Record] = []
             try:
                 batch = outbox.take(size)
                 if not batch:
                     return True
                 failed = self._send(batch, final)
             except Exception:
+                # A bug, not the network: retrying would fail forever, so count the loss.
                 log.exception("promptstage: unexpected error sending call records")
+                outbox.count_dropped(len(batch))
                 failed = []
             finally:
                 self._sending = False
