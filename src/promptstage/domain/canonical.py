@@ -27,7 +27,9 @@ def sha256_digest(value: Any) -> str:
 def version_digest(
     type_: str, template: Any, variables: list[dict[str, Any]], config: dict[str, Any]
 ) -> str:
-    """The digest that identifies a version's content and dependency snapshot."""
+    """The digest that identifies a version: its template, variables and config (the
+    dependency snapshot). ``includes`` is not covered: it is derived from the pinned
+    ``{{> name@N }}`` references in the template, and each included version has its own digest."""
     return sha256_digest(
         {"type": type_, "template": template, "variables": variables, "config": config}
     )
