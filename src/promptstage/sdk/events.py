@@ -7,10 +7,11 @@ malformed or tampered payload, which the caller answers by refetching the whole 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from promptstage.errors import IntegrityError
+from promptstage.errors import IntegrityError, InvalidInputError
+from promptstage.rollout.resolve import ACTIVE_STATES, ActiveRelease
 
 from .state import State, advance, replace_prompt, version_data, with_latest
 
@@ -37,15 +38,13 @@ def apply_event(state: State, event: str, data: Any, seq: int) -> tuple[State | 
 
     Returns:
         ``(new_state, refetch)``. ``new_state`` is ``None`` when the event cannot be applied as
-        a delta (release changes, whose payload this SDK does not interpret): the caller then
-        refetches the snapshot. ``refetch`` is true when the delta was applied but the caller
-        should also refetch to reconcile (a label with an active release moved).
+        a delta (a release of a prompt not held): the caller then refetches the snapshot.
+        ``refetch`` is true when the delta was applied but the caller should also refetch to
+        reconcile (a label with an active release moved).
 
     Raises:
         IntegrityError: The payload is malformed or a version's digest does not match.
     """
-    if event.startswith("release."):
-        return None, True
     handler = _HANDLERS.get(event)
     if handler is None:  # unknown types are ignored; their id still advances the position
         return advance(state, seq), False
@@ -139,9 +138,38 @@ def _label_deleted(
     return new, had_release
 
 
-_HANDLERS = {
+def _release_changed(
+    state: State, data: Mapping[str, Any], seq: int, event: str
+) -> tuple[State | None, bool]:
+    raw = _field(data, "release", Mapping, event)
+    name = _field(raw, "prompt", str, event)
+    label = _field(raw, "label", str, event)
+    status = _field(raw, "state", str, event)
+    old = state.prompts.get(name)
+    if old is None:
+        return None, True
+    if status not in ACTIVE_STATES:  # completed, rolled back, aborted: the label alone again
+        return replace_prompt(state, name, old, {}, seq, drop_release_on=label), False
+    carried = raw.get("versions") or {}
+    if not isinstance(carried, Mapping):
+        raise IntegrityError(
+            f"rejected event {event}: release.versions must be an object", field="versions"
+        )
+    new_versions = {key: version_data(key, v, state.versions) for key, v in carried.items()}
+    release = {k: v for k, v in raw.items() if k != "versions"}
+    try:
+        ActiveRelease.from_dict(release, path="release")
+    except InvalidInputError as exc:
+        raise IntegrityError(f"rejected event {event}: {exc.message}", field="release") from None
+    return replace_prompt(state, name, old, new_versions, seq, set_release=release), False
+
+
+Handler = Callable[[State, Mapping[str, Any], int, str], "tuple[State | None, bool]"]
+
+_HANDLERS: dict[str, Handler] = {
     "prompt.created": _prompt_created,
     "version.created": _version_created,
     "label.moved": _label_moved,
     "label.deleted": _label_deleted,
+    "release.changed": _release_changed,
 }

@@ -312,14 +312,19 @@ def replace_prompt(
     new_versions: Mapping[str, VersionData],
     seq: int,
     drop_release_on: str | None = None,
+    set_release: Mapping[str, Any] | None = None,
 ) -> State:
     """A new state with one prompt's type/labels replaced and ``new_versions`` added.
 
-    Versions of that prompt no label or release points at any more are dropped.
+    ``drop_release_on`` removes the release of that label; ``set_release`` (a release's wire
+    form) becomes its label's active release. Versions of that prompt no label or release
+    points at any more are dropped.
     """
     releases = dict(state.releases)
     if drop_release_on is not None:
         releases.pop((name, drop_release_on), None)
+    if set_release is not None:
+        releases[(name, str(set_release["label"]))] = set_release
     versions = dict(state.versions)
     versions.update(new_versions)
     needed = {f"{name}@{n}" for n in prompt["labels"].values()}
