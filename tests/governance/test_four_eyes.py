@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy import update
 
 from promptstage.store.sql.tables import versions
@@ -164,3 +167,35 @@ def test_the_evidence_export_lists_the_approval(world: World) -> None:
     assert len(approved) == 1
     assert approved[0]["approvals"][0]["change_request"] == cr["id"]
     assert approved[0]["approvals"][0]["requested_by"] == cr["requested_by"]
+
+
+def test_a_move_decided_under_settings_that_changed_meanwhile_is_refused(tmp_path: Path) -> None:
+    from promptstage.domain.governance import ProjectSettings
+    from promptstage.errors import ConflictError
+    from promptstage.service import governance, labels, prompts
+    from promptstage.service.bus import EventBus
+    from promptstage.service.context import Context
+    from promptstage.store.sql import SqlStore
+
+    store = SqlStore.from_url(f"sqlite:///{tmp_path / 'race.db'}", migrate=True)
+    try:
+        ctx = Context(store=store, bus=EventBus())
+        prompts.create_project(ctx, "admin", "race")
+        prompts.create_prompt(ctx, "admin", "race", "p", "text")
+        for text in ("one", "two"):
+            prompts.write_version(
+                ctx, "admin", "race", "p", template=text,
+                config={"model": {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06"}},
+            )
+        seen = governance.get_settings(ctx, "race")
+        # Between the route's check and the move, an admin protects the label.
+        governance.update_settings(
+            ctx, "admin", "race", ProjectSettings(protected_labels=("prod", "beta"), four_eyes=True)
+        )
+        with pytest.raises(ConflictError) as caught:
+            labels.move_label(ctx, "key:x", "race", "p", "beta", 2, settings_seen=seen)
+        assert caught.value.field == "settings"
+        with store.unit_of_work() as uow:
+            assert "beta" not in uow.get_labels("race", "p")
+    finally:
+        store.close()

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from promptstage.domain.governance import ProjectSettings
 from promptstage.domain.models import Event
-from promptstage.errors import NotFoundError
+from promptstage.errors import ConflictError, NotFoundError
 from promptstage.store.base import Store, UnitOfWork
 
 from .bus import EventBus
@@ -67,11 +68,24 @@ class Change:
 
 
 @contextmanager
-def change(ctx: Context, project: str, actor: str) -> Iterator[Change]:
-    """Open a write transaction holding ``project``'s lock; publish its events on commit."""
+def change(
+    ctx: Context, project: str, actor: str, *, settings_seen: ProjectSettings | None = None
+) -> Iterator[Change]:
+    """Open a write transaction holding ``project``'s lock; publish its events on commit.
+
+    ``settings_seen`` are the project settings a caller decided on (is this label protected,
+    does it need an approval?); if they changed before the lock was taken, the change is
+    refused rather than applied under a policy that no longer holds.
+    """
     with ctx.store.unit_of_work(write=True) as uow:
         if uow.lock_project(project) is None:
             raise NotFoundError(f"project {project!r} does not exist", field="project")
+        if settings_seen is not None and uow.project_settings(project) != settings_seen:
+            raise ConflictError(
+                f"the settings of project {project!r} (protected labels, four-eyes) changed "
+                "while this request was being checked; send it again",
+                field="settings",
+            )
         ch = Change(ctx, uow, project, actor)
         yield ch
     for event in ch.events:

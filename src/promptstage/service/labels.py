@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from promptstage.domain import names
+from promptstage.domain.governance import ProjectSettings
 from promptstage.domain.models import LabelMove
 from promptstage.domain.wire import version_json
 from promptstage.errors import (
@@ -68,6 +69,7 @@ def move_label(
     expect_absent: bool = False,
     reason: str | None = None,
     bypass: str | None = None,
+    settings_seen: ProjectSettings | None = None,
 ) -> LabelMove | None:
     """Point ``label`` at ``version``; ``None`` when it already pointed there (no new event).
 
@@ -79,7 +81,7 @@ def move_label(
     """
     names.label_name(label)
     why = _reason(reason)
-    with change(ctx, project, actor) as ch:
+    with change(ctx, project, actor, settings_seen=settings_seen) as ch:
         return move_in(ch, prompt, label, version, expected_version, expect_absent, why, bypass)
 
 
@@ -121,11 +123,12 @@ def _show(version: int | None) -> str:
 def delete_label(
     ctx: Context, actor: str, project: str, prompt: str, label: str, reason: str | None = None,
     bypass: str | None = None,
+    settings_seen: ProjectSettings | None = None,
 ) -> None:
     """Remove ``label``; ``bypass`` flags the audit row as in ``apply_move``."""
     names.label_name(label)
     why = _reason(reason)
-    with change(ctx, project, actor) as ch:
+    with change(ctx, project, actor, settings_seen=settings_seen) as ch:
         require_prompt(ch.uow, project, prompt)
         _no_active_release(ch, prompt, label, "remove")
         current = ch.uow.get_labels(project, prompt).get(label)
@@ -150,6 +153,7 @@ def rollback_label(
     to_version: int | None = None,
     reason: str | None = None,
     bypass: str | None = None,
+    settings_seen: ProjectSettings | None = None,
 ) -> LabelMove | None:
     """Move ``label`` back to where it pointed before its last move, or to ``to_version``.
 
@@ -160,7 +164,7 @@ def rollback_label(
     """
     names.label_name(label)
     why = _reason(reason)
-    with change(ctx, project, actor) as ch:
+    with change(ctx, project, actor, settings_seen=settings_seen) as ch:
         require_prompt(ch.uow, project, prompt)
         current = ch.uow.get_labels(project, prompt).get(label)
         if current is None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from promptstage.domain import names
+from promptstage.domain.governance import ProjectSettings
 from promptstage.domain.models import iso_utc
 from promptstage.domain.releases import (
     STATES,
@@ -110,7 +111,10 @@ def plan_release(
     )
 
 
-def start_release(ctx: Context, actor: str, project: str, *, bypass: str | None = None, **fields: Any) -> Release:
+def start_release(
+    ctx: Context, actor: str, project: str, *, bypass: str | None = None,
+    settings_seen: ProjectSettings | None = None, **fields: Any,
+) -> Release:
     """Start a release of ``label`` from its current version to ``candidate_version``.
 
     ``fields`` are ``plan_release``'s keywords; ``bypass`` flags the audit row (``after.
@@ -122,7 +126,7 @@ def start_release(ctx: Context, actor: str, project: str, *, bypass: str | None 
         ConflictError: the label already has an active (running or paused) release.
     """
     plan = plan_release(**fields)
-    with change(ctx, project, actor) as ch:
+    with change(ctx, project, actor, settings_seen=settings_seen) as ch:
         return start_in(ch, plan, bypass)
 
 

@@ -48,6 +48,7 @@ def move(
         expected_version=body.expected_version,
         expect_absent="expected_version" in body.model_fields_set and body.expected_version is None,
         reason=body.reason, bypass=bypass_for(settings, label, instance_key=who.project is None),
+        settings_seen=settings,
     )
     return {"prompt": name, "label": label, "version": body.version, "changed": move is not None,
             "move": move_json(move) if move else None}
@@ -63,7 +64,7 @@ def delete(project: str, name: str, label: str, who: Caller, request: Request, r
             field="label",
         )
     bypass = bypass_for(settings, label, instance_key=who.project is None)
-    svc.delete_label(ctx(request), who.actor, project, name, label, reason, bypass)
+    svc.delete_label(ctx(request), who.actor, project, name, label, reason, bypass, settings_seen=settings)
     return {"prompt": name, "label": label, "deleted": True}
 
 
@@ -84,6 +85,7 @@ def rollback(project: str, name: str, label: str, who: Caller, request: Request,
     move = svc.rollback_label(
         ctx(request), who.actor, project, name, label, to_version=args.to_version, reason=args.reason,
         bypass=bypass_for(settings, label, instance_key=who.project is None, rollback=True),
+        settings_seen=settings,
     )
     if move is None:  # the label's active release was rolled back; the label stays on baseline
         _, labels = prompts_svc.get_prompt(ctx(request), project, name)

@@ -75,6 +75,7 @@ def start(project: str, body: ReleaseIn, who: Releaser, request: Request, respon
         return {"change_request": change_request_json(opened, context.clock())}
     release = svc.start_release(
         context, who.actor, project, bypass=bypass_for(settings, body.label, instance_key=who.project is None),
+        settings_seen=settings,
         **fields,
     )
     found, history, looks = svc.get_release(context, project, release.id)
