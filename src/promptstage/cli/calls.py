@@ -11,14 +11,22 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.text import Text
 
 from promptstage.domain.calls import ARMS
 from promptstage.domain.canonical import version_digest
 from promptstage.domain.template import CompiledTemplate
 from promptstage.errors import PromptstageError
 
-from .output import console, fail, fields, more, print_json, say, short_digest, table
+from .output import (
+    fail,
+    fields,
+    more,
+    print_json,
+    print_messages,
+    say,
+    short_digest,
+    table,
+)
 from .state import CliState, get_state, quote
 
 app = typer.Typer(
@@ -138,7 +146,7 @@ def show(ctx: typer.Context, call_id: CallId) -> None:
             title=f"version {version.get('version')} used",
         )
         say("template:", style="bold")
-        _print_messages(version.get("template"))
+        print_messages(version.get("template"))
     scores = call.get("scores") or []
     table(
         ["name", "value", "source", "at"],
@@ -164,7 +172,7 @@ def replay(ctx: typer.Context, call_id: CallId) -> None:
         f"({short_digest(call.get('digest'))}), arm {call.get('arm')}",
         style="bold",
     )
-    _print_messages(rendered)
+    print_messages(rendered)
 
 
 def _render(call: dict[str, Any]) -> Any:
@@ -199,18 +207,6 @@ def _render(call: dict[str, Any]) -> Any:
     except PromptstageError as exc:
         fail(f"cannot replay call {call.get('id')}: {exc.message}")
 
-
-def _print_messages(rendered: Any) -> None:
-    """A rendered template (or a chat template): a string, or ``[role]`` blocks."""
-    out = console()
-    if isinstance(rendered, list):
-        for message in rendered:
-            role = message.get("role") if isinstance(message, dict) else "?"
-            content = message.get("content") if isinstance(message, dict) else message
-            out.print(Text(f"[{role}]", style="cyan"))
-            out.print(Text(str(content)), soft_wrap=True)
-    else:
-        out.print(Text(str(rendered)), soft_wrap=True)
 
 
 def _ms(value: Any) -> str | None:

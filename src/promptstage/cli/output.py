@@ -57,6 +57,19 @@ def print_json(document: Any) -> None:
     sys.stdout.flush()
 
 
+def print_messages(rendered: Any) -> None:
+    """Print a template or its rendering: a string, or ``[role]`` blocks for chat."""
+    out = console()
+    if isinstance(rendered, list):
+        for message in rendered:
+            role = message.get("role") if isinstance(message, dict) else "?"
+            content = message.get("content") if isinstance(message, dict) else message
+            out.print(Text(f"[{role}]", style="cyan"))
+            out.print(Text(str(content)), soft_wrap=True)
+    else:
+        out.print(Text(str(rendered)), soft_wrap=True)
+
+
 def cell(value: Any) -> str:
     """A table cell: ``-`` for nothing, compact JSON for structures."""
     if value is None or value == "" or value == [] or value == {}:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.text import Text
 
-from .output import console, fail, fields, print_json, say
+from .output import fail, fields, print_json, print_messages, say
 from .state import get_state
 
 RESERVED = frozenset({"label", "unit", "render"})
@@ -74,17 +73,5 @@ def resolve(
     )
     if render:
         say("rendered:", style="bold")
-        _print_messages(body.get("rendered"))
+        print_messages(body.get("rendered"))
 
-
-def _print_messages(rendered: Any) -> None:
-    """Print a rendered template: a string, or ``[role]`` blocks for chat."""
-    out = console()
-    if isinstance(rendered, list):
-        for message in rendered:
-            role = message.get("role") if isinstance(message, dict) else "?"
-            content = message.get("content") if isinstance(message, dict) else message
-            out.print(Text(f"[{role}]", style="cyan"))
-            out.print(Text(str(content)), soft_wrap=True)
-    else:
-        out.print(Text(str(rendered)), soft_wrap=True)
