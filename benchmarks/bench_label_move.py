@@ -149,52 +149,29 @@ def _med(rounds: list[dict[str, dict[str, float]]], op: str, stat: str) -> float
     return c.median([r[op][stat] for r in rounds])
 
 
+def _row(
+    backend: str, label: str, rounds: list[dict[str, dict[str, float]]], op: str
+) -> list[Any]:
+    """One table row: p50, p99, the ratio to the same run's baseline, the p50 spread."""
+    base = _med(rounds, "baseline", "p50")
+    p50 = _med(rounds, op, "p50")
+    return [
+        backend, label, c.fmt(p50), c.fmt(_med(rounds, op, "p99")), f"{p50 / base:.1f}x",
+        c.spread([r[op]["p50"] for r in rounds]),
+    ]
+
+
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     rows = []
+    move = MOVE_PATH.replace("/api/v1/projects/clinic", "...")
     for backend, rounds in results.items():
         d, h = rounds["direct"], rounds["http"]
-        base_d, base_h = _med(d, "baseline", "p50"), _med(h, "baseline", "p50")
         rows += [
-            [
-                backend,
-                "baseline: one UPDATE in its own transaction (service-layer run)",
-                c.fmt(base_d),
-                c.fmt(_med(d, "baseline", "p99")),
-                "1.0x",
-                c.spread([r["baseline"]["p50"] for r in d]),
-            ],
-            [
-                backend,
-                "move_label() through the service layer",
-                c.fmt(_med(d, "move", "p50")),
-                c.fmt(_med(d, "move", "p99")),
-                f"{_med(d, 'move', 'p50') / base_d:.1f}x",
-                c.spread([r["move"]["p50"] for r in d]),
-            ],
-            [
-                backend,
-                "baseline: one UPDATE in its own transaction (HTTP run)",
-                c.fmt(base_h),
-                c.fmt(_med(h, "baseline", "p99")),
-                "1.0x",
-                c.spread([r["baseline"]["p50"] for r in h]),
-            ],
-            [
-                backend,
-                "GET /healthz over HTTP (keep-alive)",
-                c.fmt(_med(h, "healthz", "p50")),
-                c.fmt(_med(h, "healthz", "p99")),
-                f"{_med(h, 'healthz', 'p50') / base_h:.1f}x",
-                c.spread([r["healthz"]["p50"] for r in h]),
-            ],
-            [
-                backend,
-                f"PUT {MOVE_PATH.replace('/api/v1/projects/clinic', '...')} over HTTP",
-                c.fmt(_med(h, "move", "p50")),
-                c.fmt(_med(h, "move", "p99")),
-                f"{_med(h, 'move', 'p50') / base_h:.1f}x",
-                c.spread([r["move"]["p50"] for r in h]),
-            ],
+            _row(backend, "baseline: one UPDATE in its own transaction (service-layer run)", d, "baseline"),
+            _row(backend, "move_label() through the service layer", d, "move"),
+            _row(backend, "baseline: one UPDATE in its own transaction (HTTP run)", h, "baseline"),
+            _row(backend, "GET /healthz over HTTP (keep-alive)", h, "healthz"),
+            _row(backend, f"PUT {move} over HTTP", h, "move"),
         ]
     c.print_table(
         f"Label move latency, ms: median over {args.rounds} rounds (fresh processes) of each round's "
