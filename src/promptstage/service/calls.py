@@ -4,7 +4,7 @@ exact version they used."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from promptstage.domain.calls import CallFilter, CallRecord, Score, parse_call, parse_score
@@ -12,7 +12,7 @@ from promptstage.domain.models import Version, iso_utc
 from promptstage.errors import InvalidInputError, NotFoundError
 
 from .context import Context
-from .pagination import check_limit, decode_cursor, page
+from .pagination import check_limit, decode_time_cursor, page
 from .prompts import require_project
 
 MAX_BATCH = 1000
@@ -54,13 +54,7 @@ def list_calls(
     check_limit(limit)
     if where.since is not None and where.since.tzinfo is None:  # a bare date or time means UTC
         where = dataclasses.replace(where, since=where.since.replace(tzinfo=UTC))
-    position = decode_cursor(cursor, list)
-    before = None
-    if position is not None:
-        try:
-            before = (datetime.fromisoformat(position[0].replace("Z", "+00:00")), str(position[1]))
-        except (IndexError, AttributeError, ValueError):
-            raise InvalidInputError("cursor is not valid: pass back next_cursor unchanged", field="cursor") from None
+    before = decode_time_cursor(cursor)
     with ctx.store.unit_of_work() as uow:
         require_project(uow, project)
         rows = uow.list_calls(project, where, limit=limit + 1, before=before)

@@ -11,7 +11,7 @@ past ``expires_at`` reads as ``expired`` and can no longer be approved.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from promptstage.domain import names
@@ -27,7 +27,7 @@ from promptstage.store.base import UnitOfWork
 
 from .context import Change, Context, change
 from .labels import move_in
-from .pagination import check_limit, decode_cursor, page
+from .pagination import check_limit, decode_time_cursor, page
 from .prompts import require_project, require_prompt, require_version
 from .releases import plan_release, start_in
 
@@ -102,13 +102,7 @@ def list_requests(
     if state is not None and state not in STATES:
         raise InvalidInputError(f"state must be one of {list(STATES)}, got {state!r}", field="state")
     check_limit(limit)
-    position = decode_cursor(cursor, list)
-    before = None
-    if position is not None:
-        try:
-            before = (datetime.fromisoformat(str(position[0]).replace("Z", "+00:00")), str(position[1]))
-        except (IndexError, ValueError):
-            raise InvalidInputError("cursor is not valid: pass back next_cursor unchanged", field="cursor") from None
+    before = decode_time_cursor(cursor)
     stored = None if state is None else (("open",) if state in ("open", "expired") else (state,))
     now = ctx.clock()
     with ctx.store.unit_of_work() as uow:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 from typing import Any
 
 from promptstage.errors import InvalidInputError
@@ -53,6 +54,24 @@ def _storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return "\x00" not in text
+
+
+def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """The ``(time, id)`` position of a list ordered newest first, or ``None`` for page one."""
+    position = decode_cursor(cursor, list)
+    if position is None:
+        return None
+    try:
+        at: datetime | None = datetime.fromisoformat(str(position[0]).replace("Z", "+00:00"))
+        key = position[1]
+    except (IndexError, ValueError):
+        at, key = None, None
+    if at is None or at.tzinfo is None or not isinstance(key, str):
+        raise InvalidInputError(
+            "cursor is not valid: pass back the next_cursor of the previous page unchanged",
+            field="cursor",
+        )
+    return at, key
 
 
 def page(items: list[Any], limit: int, position_of: Any) -> tuple[list[Any], str | None]:

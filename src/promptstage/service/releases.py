@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from promptstage.domain import names
@@ -34,7 +33,7 @@ from promptstage.store.base import UnitOfWork
 
 from .context import Change, Context, change
 from .labels import apply_move
-from .pagination import check_limit, decode_cursor, page
+from .pagination import check_limit, decode_cursor, decode_time_cursor, page
 from .prompts import require_project, require_prompt, require_version
 from .release_changes import FULL, apply_action, record_release
 from .release_metrics import Analysis, analyse, parse_guardrails
@@ -245,13 +244,7 @@ def list_releases(
     check_limit(limit)
     if state is not None and state not in (*STATES, "active"):
         raise InvalidInputError(f"state must be one of {', '.join(STATES)} or active", field="state")
-    position = decode_cursor(cursor, list)
-    before = None
-    if position is not None:
-        try:
-            before = (datetime.fromisoformat(str(position[0]).replace("Z", "+00:00")), str(position[1]))
-        except (IndexError, ValueError):
-            raise InvalidInputError("cursor is not valid: pass back next_cursor unchanged", field="cursor") from None
+    before = decode_time_cursor(cursor)
     with ctx.store.unit_of_work() as uow:
         require_project(uow, project)
         if state == "active":
