@@ -133,6 +133,7 @@ def run(settings: Settings) -> None:
     import uvicorn
 
     from promptstage.service import demo, keys
+    from promptstage.store.sql.engine import describe
 
     store = open_store(settings)
     try:
@@ -149,7 +150,7 @@ def run(settings: Settings) -> None:
         releasers = demo.seed_demo(ctx) if settings.demo else []
         url = f"http://{settings.host}:{settings.port}"
         lines = [f"promptstage {VERSION} serving {url}  (API docs: {url}/docs)",
-                 f"  store: {_describe(settings.database_url)}"]
+                 f"  store: {describe(settings.database_url)}"]
         if settings.admin_key is not None:
             lines.append(f"  admin key (PROMPTSTAGE_ADMIN_KEY): {settings.admin_key}")
         elif created is not None:
@@ -168,10 +169,3 @@ def run(settings: Settings) -> None:
     finally:
         store.close()
 
-
-def _describe(url: str) -> str:
-    head, sep, tail = url.partition("@")
-    if sep and "://" in head:  # hide a password in postgresql://user:password@host
-        scheme, _, cred = head.partition("://")
-        return f"{scheme}://{cred.split(':')[0]}:***@{tail}"
-    return url
