@@ -2,9 +2,10 @@
 
 For each store (SQLite file in a tempdir; Postgres in a fresh ``promptstage_bench_<hex>``
 database, skipped when unreachable) it builds 100 prompts, each with a running canary release,
-and logs ``--calls`` calls spread evenly over the releases (the worst case: every call in an
-analysed arm, as at a 50 % step), ``--calls-per-unit`` calls per unit and a ``thumbs_down`` score
-on ``--score-share`` of them. Each round is a fresh process that times
+and logs ``--calls`` calls spread evenly over the releases as a 5 % canary splits them (5 %
+canary, 5 % control arm, 90 % baseline; every one of them is analysed, since the canary is
+compared with all the baseline traffic), ``--calls-per-unit`` calls per unit and a
+``thumbs_down`` score on ``--score-share`` of them. Each round is a fresh process that times
 
 * **look**: ``controller.run_once`` over all 100 releases (per-arm SQL aggregation of
   ``error_rate``, ``latency_ms``, ``cost`` and every score, the statistics, storing each look);
@@ -78,7 +79,7 @@ def prepare(url: str, calls: int, per_unit: int, score_share: float) -> None:
         for r, rid in enumerate(ids):
             for k in range(per_release):
                 unit = k // per_unit
-                arm = "canary" if unit % 2 else "control"
+                arm = ("canary", "control")[unit % 20] if unit % 20 < 2 else "baseline"
                 call_id = f"r{r}c{k}"
                 batch_calls.append({
                     "id": call_id, "project": PROJECT, "prompt": f"agent.{r:03d}", "label": "prod",
@@ -124,12 +125,12 @@ def measure(url: str, looks: int) -> dict[str, Any]:
                 for r in running:
                     conn.execute(select(func.count()).select_from(calls_table).where(
                         calls_table.c.project == PROJECT, calls_table.c.release_id == r.id,
-                        calls_table.c.arm.in_(("canary", "control")))).scalar_one()
+                        calls_table.c.arm.in_(("canary", "control", "baseline")))).scalar_one()
             out["baseline"].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             with store.unit_of_work() as uow:
                 for r in running:
-                    uow.release_metrics(PROJECT, r.id)
+                    uow.release_metrics(r)
             out["metrics"].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             outcomes = controller.run_once(ctx)

@@ -143,11 +143,14 @@ def traffic(
     arms: tuple[str, ...] = ("canary", "control"),
     force_arm: str | None = None,
     latency: tuple[float, float] = (800.0, 800.0),
+    users: str | None = None,
 ) -> Counter[str]:
     """Log calls (and scores) of ``units`` users through ``release``; returns units per arm.
 
     Units are bucketed by the real resolver unless ``force_arm`` puts every one in that arm.
-    ``error`` is the per-call error probability of (canary, control).
+    ``error`` is the per-call error probability of (canary, control). Unit keys are
+    ``{users}-{i}`` (default ``users``: ``user-{seed}``), so two calls with the same ``users``
+    and different seeds bring the same users back.
     """
     rng = random.Random(seed)
     view = active(release)
@@ -156,7 +159,7 @@ def traffic(
     score_rows: list[Score] = []
     seen: Counter[str] = Counter()
     for i in range(first, first + units):
-        unit = f"user-{seed}-{i}"
+        unit = f"{users or f'user-{seed}'}-{i}"
         arm = force_arm or resolve(release.baseline_version, view, unit).arm
         if arm not in arms:
             continue

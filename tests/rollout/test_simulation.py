@@ -1,11 +1,14 @@
 """Seeded simulations of whole releases through the controller's statistics (SPEC §7).
 
-Each simulated release is a sequence of looks; between looks, new units arrive in the canary and
-in the equal-size analysis control arm (bucketing.py), one rated call each, and every look runs
-:func:`promptstage.rollout.statistics.evaluate` on the cumulative per-arm sums, exactly as the
-controller will. numpy draws the per-look binomial / multinomial sums (a test-only dependency;
-``src/`` stays stdlib). Each test prints its figure (run with ``-s`` to see them) and puts it in
-its assertion message; docs/releases.md records them.
+Each simulated release is a sequence of looks. Between looks, new units arrive in every range of
+the bucket space (bucketing.py) at its share of traffic: the canary ``[0, w)``, the equal-size
+control arm ``[5000, 5000 + w)`` and the rest of the traffic on the baseline version; one rated
+call each. Every look runs :func:`promptstage.rollout.statistics.evaluate` on the cumulative
+per-step sums, exactly as the controller does: per ramp step, the canary against every unit on
+the baseline version in that step (control arm and baseline), or against the control arm alone
+for a release with targeting rules. numpy draws the per-look binomial / multinomial sums (a
+test-only dependency; ``src/`` stays stdlib). Each test prints its figure (run with ``-s`` to see
+them) and puts it in its assertion message; docs/releases.md records them.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from promptstage.rollout.statistics import (
     CallStats,
     Guardrail,
     MetricStats,
+    Stratum,
     evaluate,
     sample_ratio,
 )
@@ -28,7 +32,7 @@ np = pytest.importorskip("numpy", reason="the simulations need numpy (the dev ex
 
 LOOKS = 100
 RATED_PER_LOOK = 2_000
-"""Rated units per look over all traffic; an arm at weight w gets ``RATED_PER_LOOK * w``."""
+"""Rated units per look over all traffic; a range of weight w gets ``RATED_PER_LOOK * w``."""
 RAMP_WEIGHTS = np.array([500] * 25 + [2_500] * 25 + [5_000] * 50)
 """5 % -> 25 % -> 50 %, then 100 % (promotion, no control arm left to compare with)."""
 CANARY_WEIGHTS = np.full(LOOKS, 500)
@@ -39,14 +43,30 @@ ERRORS = Guardrail("error_rate", "increase", fast_threshold=0.20, fast_min_calls
 CSAT = Guardrail("csat", "decrease")
 
 
-def arm_sizes(weights: np.ndarray, per_look: int = RATED_PER_LOOK) -> np.ndarray:
-    """New units per arm at each look."""
-    return per_look * weights // 10_000
+@dataclass(frozen=True)
+class Layout:
+    """New units per look on each side of the comparison, and the ramp step of each look."""
+
+    canary: np.ndarray
+    compared: np.ndarray
+    steps: np.ndarray
+
+    @classmethod
+    def of(cls, weights: np.ndarray, *, per_look: int = RATED_PER_LOOK, targeted: bool = False) -> Layout:
+        """The canary against the baseline version's units in each step (SPEC §3 ranges).
+
+        ``targeted``: the release has targeting rules, so only the equal-size control arm is
+        compared (the rest of the traffic mixes in users the rules do not match).
+        """
+        canary = per_look * weights // 10_000
+        compared = canary if targeted else per_look - canary
+        steps = np.cumsum(np.r_[0, np.diff(weights) != 0])
+        return cls(canary, compared, steps)
 
 
 @dataclass(frozen=True)
 class Arms:
-    """Cumulative sums of one metric over ``releases x looks`` (units are shared by metrics)."""
+    """Per-look sums of one metric over ``releases x looks`` (units are shared by metrics)."""
 
     sum_t: np.ndarray
     sumsq_t: np.ndarray
@@ -56,31 +76,31 @@ class Arms:
 
 
 def binary(
-    rng: np.random.Generator, releases: int, sizes: np.ndarray, p_t: np.ndarray, p_c: np.ndarray
+    rng: np.random.Generator, releases: int, layout: Layout, p_t: np.ndarray, p_c: np.ndarray
 ) -> Arms:
     """0/1 per unit (thumbs-down, a unit's one call erroring)."""
-    t = rng.binomial(sizes, p_t, size=(releases, len(sizes))).cumsum(axis=1)
-    c = rng.binomial(sizes, p_c, size=(releases, len(sizes))).cumsum(axis=1)
+    t = rng.binomial(layout.canary, p_t, size=(releases, LOOKS))
+    c = rng.binomial(layout.compared, p_c, size=(releases, LOOKS))
     return Arms(t, t, c, c)
 
 
 def ratings(
     rng: np.random.Generator,
     releases: int,
-    sizes: np.ndarray,
+    layout: Layout,
     probs_t: np.ndarray,
     probs_c: np.ndarray,
 ) -> Arms:
     """1-5 ratings per unit; ``probs_*`` are ``looks x 5`` category probabilities."""
     out = []
-    for probs in (probs_t, probs_c):
-        total = np.zeros((releases, len(sizes)))
-        total_sq = np.zeros((releases, len(sizes)))
+    for sizes, probs in ((layout.canary, probs_t), (layout.compared, probs_c)):
+        total = np.zeros((releases, LOOKS))
+        total_sq = np.zeros((releases, LOOKS))
         for look, size in enumerate(sizes):
             counts = rng.multinomial(size, probs[look], size=releases)
             total[:, look] = counts @ CSAT_VALUES
             total_sq[:, look] = counts @ CSAT_VALUES**2
-        out += [total.cumsum(axis=1), total_sq.cumsum(axis=1)]
+        out += [total, total_sq]
     return Arms(*out)
 
 
@@ -91,34 +111,43 @@ class Outcome:
     fast_path: bool
 
 
-def run(
-    guardrails: Sequence[Guardrail],
-    sizes: np.ndarray,
-    arms: Mapping[str, Arms],
-    *,
-    control_sizes: np.ndarray | None = None,
-) -> list[Outcome | None]:
+def _step_sums(per_look: np.ndarray, steps: np.ndarray, look: int) -> list[np.ndarray]:
+    """Cumulative sums up to ``look`` within each step reached so far (last axis = looks)."""
+    return [per_look[..., : look + 1][..., steps[: look + 1] == s].sum(axis=-1) for s in range(steps[look] + 1)]
+
+
+def run(guardrails: Sequence[Guardrail], layout: Layout, arms: Mapping[str, Arms]) -> list[Outcome | None]:
     """Run every release through ``evaluate`` look by look; the first rollback ends it."""
-    n_t = sizes.cumsum()
-    n_c = (sizes if control_sizes is None else control_sizes).cumsum()
     releases = next(iter(arms.values())).sum_t.shape[0]
-    outcomes: list[Outcome | None] = []
-    for r in range(releases):
-        outcome = None
-        for look in range(len(sizes)):
+    outcomes: list[Outcome | None] = [None] * releases
+    open_releases = set(range(releases))
+    for look in range(LOOKS):
+        n_t = [int(x) for x in _step_sums(layout.canary, layout.steps, look)]
+        n_c = [int(x) for x in _step_sums(layout.compared, layout.steps, look)]
+        sums = {
+            name: [_step_sums(x, layout.steps, look) for x in (a.sum_t, a.sumsq_t, a.sum_c, a.sumsq_c)]
+            for name, a in arms.items()
+        }
+        for r in sorted(open_releases):
             stats = {}
             for name, a in arms.items():
-                t, c = int(n_t[look]), int(n_c[look])
-                canary = ArmStats.from_sums(t, float(a.sum_t[r, look]), float(a.sumsq_t[r, look]))
-                control = ArmStats.from_sums(c, float(a.sum_c[r, look]), float(a.sumsq_c[r, look]))
-                calls = CallStats(t, canary.mean) if a.fast_path_calls else None
-                stats[name] = MetricStats(canary, control, calls)
+                st, sst, sc, ssc = sums[name]
+                strata = tuple(
+                    Stratum(
+                        ArmStats.from_sums(n_t[s], float(st[s][r]), float(sst[s][r])),
+                        ArmStats.from_sums(n_c[s], float(sc[s][r]), float(ssc[s][r])),
+                    )
+                    for s in range(len(n_t))
+                )
+                canary = ArmStats.from_sums(sum(n_t), float(sum(x[r] for x in st)), float(sum(x[r] for x in sst)))
+                control = ArmStats.from_sums(sum(n_c), float(sum(x[r] for x in sc)), float(sum(x[r] for x in ssc)))
+                calls = CallStats(canary.n, canary.mean) if a.fast_path_calls else None
+                stats[name] = MetricStats(canary, control, calls, strata)
             result = evaluate(guardrails, stats)
             if result.decision == "rollback":
                 fast = any(g.fast_path for g in result.results)
-                outcome = Outcome(look + 1, int(n_t[look]), fast)
-                break
-        outcomes.append(outcome)
+                outcomes[r] = Outcome(look + 1, sum(n_t), fast)
+                open_releases.discard(r)
     return outcomes
 
 
@@ -158,35 +187,35 @@ def test_csat_distributions_are_realistic() -> None:
 # --- under no real difference -----------------------------------------------------------------
 
 
-def null_release_arms(
-    rng: np.random.Generator, releases: int, sizes: np.ndarray
-) -> dict[str, Arms]:
+def null_release_arms(rng: np.random.Generator, releases: int, layout: Layout) -> dict[str, Arms]:
     thumbs = drifting(LOOKS, 0.08, 0.12, 0.015)
     errors = drifting(LOOKS, 0.015, 0.025, 0.005)
     csat_drift = np.linspace(0.0, 0.2, LOOKS)  # satisfaction slides for everyone
     csat = np.array([csat_probs(s, 1)[0] for s in csat_drift])
-    err = binary(rng, releases, sizes, errors, errors)
+    err = binary(rng, releases, layout, errors, errors)
     return {
-        "thumbs_down": binary(rng, releases, sizes, thumbs, thumbs),
+        "thumbs_down": binary(rng, releases, layout, thumbs, thumbs),
         "error_rate": Arms(err.sum_t, err.sumsq_t, err.sum_c, err.sumsq_c, fast_path_calls=True),
-        "csat": ratings(rng, releases, sizes, csat, csat),
+        "csat": ratings(rng, releases, layout, csat, csat),
     }
 
 
-def test_null_ramp_with_drift_single_guardrail_false_rollbacks_at_most_5_percent() -> None:
+@pytest.mark.parametrize("targeted", [False, True], ids=["whole-baseline", "control-arm-only"])
+def test_null_ramp_with_drift_single_guardrail_false_rollbacks_at_most_5_percent(targeted: bool) -> None:
     rng = np.random.default_rng(20240601)
-    sizes = arm_sizes(RAMP_WEIGHTS)
+    layout = Layout.of(RAMP_WEIGHTS, targeted=targeted)
+    compared = "the control arm" if targeted else "the baseline version, per step"
     rate, _ = summary(
-        "null, ramp 5/25/50 %, drifting thumbs-down 8->12 %, 1 guardrail at alpha 0.05, 100 looks",
-        run([THUMBS], sizes, {"thumbs_down": null_release_arms(rng, 1_000, sizes)["thumbs_down"]}),
+        f"null, ramp 5/25/50 %, drifting thumbs-down 8->12 %, vs {compared}, 1 guardrail, 100 looks",
+        run([THUMBS], layout, {"thumbs_down": null_release_arms(rng, 1_000, layout)["thumbs_down"]}),
     )
     assert rate <= 0.05, f"false rollback rate {rate:.1%} > 5 %"
 
 
 def test_null_ramp_with_drift_three_guardrails_false_rollbacks_at_most_5_percent() -> None:
     rng = np.random.default_rng(20240602)
-    sizes = arm_sizes(RAMP_WEIGHTS)
-    outcomes = run([THUMBS, ERRORS, CSAT], sizes, null_release_arms(rng, 1_000, sizes))
+    layout = Layout.of(RAMP_WEIGHTS)
+    outcomes = run([THUMBS, ERRORS, CSAT], layout, null_release_arms(rng, 1_000, layout))
     rate, _ = summary(
         "null, ramp 5/25/50 %, drift in all 3 metrics, 3 guardrails (Bonferroni) + fast path, 100 looks",
         outcomes,
@@ -197,47 +226,57 @@ def test_null_ramp_with_drift_three_guardrails_false_rollbacks_at_most_5_percent
     )
 
 
+def test_pooling_the_steps_would_roll_back_harmless_ramps() -> None:
+    # Why the strata: the same null ramp, with the steps pooled into one comparison, mistakes the
+    # drift for harm (rollouts.md §8 reported 100 % false rollbacks for this estimator).
+    rng = np.random.default_rng(20240611)
+    stratified = Layout.of(RAMP_WEIGHTS)
+    pooled = Layout(stratified.canary, stratified.compared, np.zeros(LOOKS, dtype=int))
+    arms = {"thumbs_down": null_release_arms(rng, 200, stratified)["thumbs_down"]}
+    rate, _ = summary("null, ramp with drift, steps pooled (NOT what the controller does)", run([THUMBS], pooled, arms))
+    assert rate >= 0.5, f"pooled false rollbacks only {rate:.1%}: the simulation no longer shows the bias"
+    strat_rate, _ = summary("same data, stratified by step", run([THUMBS], stratified, arms))
+    assert strat_rate <= 0.05
+
+
 # --- real regressions ---------------------------------------------------------------------------
 
 
 def test_thumbs_down_10_to_13_percent_at_5_percent_canary() -> None:
+    # The acceptance figure: median <= 1,250 rated canary units. Per look 100 canary units and
+    # 1,900 on the baseline version (100 in the control arm, 1,800 elsewhere).
     rng = np.random.default_rng(20240603)
-    sizes = arm_sizes(CANARY_WEIGHTS)  # 100 rated canary units per look, 100 control
+    layout = Layout.of(CANARY_WEIGHTS)
     p_t, p_c = np.full(LOOKS, 0.13), np.full(LOOKS, 0.10)
     rate, median = summary(
-        "thumbs-down 10->13 %, 5 % canary, equal-size control (100 + 100 rated units/look)",
-        run([THUMBS], sizes, {"thumbs_down": binary(rng, 400, sizes, p_t, p_c)}),
-    )
-    assert rate >= 0.99, f"caught only {rate:.1%}"
-    # The equal-size control arm doubles the control's share of Var(Δ̂) compared with using the
-    # other 95 % of traffic as control; see the next test for that layout.
-    assert median is not None and median <= 2_000, f"median canary units {median} > 2,000"
-
-
-def test_thumbs_down_10_to_13_percent_with_the_rest_of_traffic_as_control() -> None:
-    # shared/reference/rollouts.md §8 layout: canary 5 % of each batch, control the other 95 %.
-    # It reported a median of 1,040 canary units; this checks the implementation agrees.
-    rng = np.random.default_rng(20240604)
-    sizes = arm_sizes(CANARY_WEIGHTS)
-    rest = np.full(LOOKS, RATED_PER_LOOK) - sizes
-    p_t, p_c = np.full(LOOKS, 0.13), np.full(LOOKS, 0.10)
-    t = rng.binomial(sizes, p_t, size=(400, LOOKS)).cumsum(axis=1)
-    c = rng.binomial(rest, p_c, size=(400, LOOKS)).cumsum(axis=1)
-    rate, median = summary(
-        "thumbs-down 10->13 %, 5 % canary vs the other 95 % (rollouts.md §8 layout)",
-        run([THUMBS], sizes, {"thumbs_down": Arms(t, t, c, c)}, control_sizes=rest),
+        "thumbs-down 10->13 %, 5 % canary vs the baseline version (1,900 rated units/look)",
+        run([THUMBS], layout, {"thumbs_down": binary(rng, 400, layout, p_t, p_c)}),
     )
     assert rate >= 0.99, f"caught only {rate:.1%}"
     assert median is not None and median <= 1_250, f"median canary units {median} > 1,250"
 
 
+def test_thumbs_down_10_to_13_percent_with_targeting_rules() -> None:
+    # Targeting rules leave only the equal-size control arm to compare with: its variance
+    # counts as much as the canary's, so about 1.6x the canary units are needed.
+    rng = np.random.default_rng(20240604)
+    layout = Layout.of(CANARY_WEIGHTS, targeted=True)
+    p_t, p_c = np.full(LOOKS, 0.13), np.full(LOOKS, 0.10)
+    rate, median = summary(
+        "thumbs-down 10->13 %, 5 % canary vs the equal-size control arm only (targeting rules)",
+        run([THUMBS], layout, {"thumbs_down": binary(rng, 400, layout, p_t, p_c)}),
+    )
+    assert rate >= 0.99, f"caught only {rate:.1%}"
+    assert median is not None and median <= 2_000, f"median canary units {median} > 2,000"
+
+
 def test_thumbs_down_10_to_15_percent_is_caught() -> None:
     rng = np.random.default_rng(20240605)
-    sizes = arm_sizes(CANARY_WEIGHTS)
+    layout = Layout.of(CANARY_WEIGHTS, targeted=True)
     p_t, p_c = np.full(LOOKS, 0.15), np.full(LOOKS, 0.10)
     rate, median = summary(
-        "thumbs-down 10->15 % (SPEC example), 5 % canary, equal-size control",
-        run([THUMBS], sizes, {"thumbs_down": binary(rng, 400, sizes, p_t, p_c)}),
+        "thumbs-down 10->15 % (SPEC example), 5 % canary, even against the control arm only",
+        run([THUMBS], layout, {"thumbs_down": binary(rng, 400, layout, p_t, p_c)}),
     )
     assert rate >= 0.99, f"caught only {rate:.1%}"
     assert median is not None and median <= 1_000, f"median canary units {median}"
@@ -245,11 +284,11 @@ def test_thumbs_down_10_to_15_percent_is_caught() -> None:
 
 def test_csat_4_0_to_3_7_is_caught() -> None:
     rng = np.random.default_rng(20240606)
-    sizes = arm_sizes(CANARY_WEIGHTS, per_look=400)  # 20 rated canary units per look
-    arms = ratings(rng, 400, sizes, csat_probs(0.31), csat_probs(0.0))
+    layout = Layout.of(CANARY_WEIGHTS, per_look=400)  # 20 rated canary units per look
+    arms = ratings(rng, 400, layout, csat_probs(0.31), csat_probs(0.0))
     rate, median = summary(
-        "CSAT 4.0->3.7 (variance ~1.2-1.4), 5 % canary, 20 + 20 rated units/look",
-        run([CSAT], sizes, {"csat": arms}),
+        "CSAT 4.0->3.7 (variance ~1.2-1.4), 5 % canary, 20 + 380 rated units/look",
+        run([CSAT], layout, {"csat": arms}),
     )
     assert rate >= 0.99, f"caught only {rate:.1%}"
     assert median is not None and median <= 600, f"median canary units {median}"
@@ -257,25 +296,25 @@ def test_csat_4_0_to_3_7_is_caught() -> None:
 
 def test_three_guardrails_still_catch_thumbs_down_10_to_13_percent() -> None:
     rng = np.random.default_rng(20240607)
-    sizes = arm_sizes(CANARY_WEIGHTS)
-    arms = null_release_arms(rng, 300, sizes)
-    hurt = binary(rng, 300, sizes, np.full(LOOKS, 0.13), np.full(LOOKS, 0.10))
+    layout = Layout.of(CANARY_WEIGHTS)
+    arms = null_release_arms(rng, 300, layout)
+    hurt = binary(rng, 300, layout, np.full(LOOKS, 0.13), np.full(LOOKS, 0.10))
     rate, median = summary(
-        "thumbs-down 10->13 % among 3 guardrails (alpha/3 each), 5 % canary, equal-size control",
-        run([THUMBS, ERRORS, CSAT], sizes, {**arms, "thumbs_down": hurt}),
+        "thumbs-down 10->13 % among 3 guardrails (alpha/3 each), 5 % canary",
+        run([THUMBS, ERRORS, CSAT], layout, {**arms, "thumbs_down": hurt}),
     )
     assert rate >= 0.95, f"caught only {rate:.1%}"
-    assert median is not None and median <= 2_500, f"median canary units {median}"
+    assert median is not None and median <= 1_500, f"median canary units {median}"
 
 
 def test_error_spike_is_caught_by_the_fast_path_on_the_first_look() -> None:
     rng = np.random.default_rng(20240608)
-    sizes = arm_sizes(CANARY_WEIGHTS)  # 100 canary calls by the first look
-    err = binary(rng, 300, sizes, np.full(LOOKS, 0.35), np.full(LOOKS, 0.02))
+    layout = Layout.of(CANARY_WEIGHTS)  # 100 canary calls by the first look
+    err = binary(rng, 300, layout, np.full(LOOKS, 0.35), np.full(LOOKS, 0.02))
     arms = {
         "error_rate": Arms(err.sum_t, err.sumsq_t, err.sum_c, err.sumsq_c, fast_path_calls=True)
     }
-    outcomes = run([ERRORS, THUMBS, CSAT], sizes, arms)
+    outcomes = run([ERRORS, THUMBS, CSAT], layout, arms)
     summary("error rate 2->35 %, fast path at 20 % over >= 50 calls", outcomes)
     looks = [o.look if o else None for o in outcomes]
     assert all(o is not None and o.look == 1 and o.fast_path for o in outcomes), looks
@@ -286,7 +325,7 @@ def test_error_spike_is_caught_by_the_fast_path_on_the_first_look() -> None:
 
 def srm_flags(rng: np.random.Generator, releases: int, share: float) -> list[int | None]:
     """First look at which the sample-ratio check flags, per release (None: never)."""
-    pairs = arm_sizes(RAMP_WEIGHTS) * 2
+    pairs = Layout.of(RAMP_WEIGHTS, targeted=True).canary * 2
     canary = rng.binomial(pairs, share, size=(releases, LOOKS)).cumsum(axis=1)
     control = pairs.cumsum() - canary
     first: list[int | None] = []

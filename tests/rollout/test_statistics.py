@@ -15,10 +15,12 @@ from promptstage.errors import InvalidInputError
 from promptstage.rollout.statistics import (
     DEFAULT_N_STAR,
     ArmStats,
+    Stratum,
     chi2_sf_1dof,
     confidence_sequence,
     mixture_rho,
     sample_ratio,
+    stratified_sequence,
 )
 
 values = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
@@ -232,6 +234,88 @@ def test_swapping_arms_mirrors_delta(
     assert backward.delta == -forward.delta
     assert backward.halfwidth == pytest.approx(forward.halfwidth, rel=1e-12)
     assert backward.upper == pytest.approx(-forward.lower, rel=1e-12, abs=1e-12)
+
+
+# --- stratified by ramp step -----------------------------------------------------------------
+
+
+@given(counts, counts, means, means, variances, variances, alphas, sides)
+def test_one_stratum_is_the_plain_sequence(
+    n_t: int, n_c: int, m_t: float, m_c: float, v_t: float, v_c: float, alpha: float, side: str
+) -> None:
+    assume(math.isfinite(m_t - m_c))
+    a, b = arms(n_t, m_t, v_t), arms(n_c, m_c, v_c)
+    plain = confidence_sequence(a, b, alpha=alpha, one_sided=side)  # type: ignore[arg-type]
+    strat = stratified_sequence([Stratum(a, b)], alpha=alpha, one_sided=side)  # type: ignore[arg-type]
+    assert strat == plain
+
+
+@given(
+    st.integers(min_value=2, max_value=10_000),
+    st.integers(min_value=2, max_value=10_000),
+    st.floats(min_value=0.0, max_value=1.0),
+    st.floats(min_value=1e-4, max_value=1.0),
+    st.integers(min_value=2, max_value=6),
+)
+def test_identical_strata_equal_one_pooled_comparison(
+    n_t: int, n_c: int, mean: float, variance: float, k: int
+) -> None:
+    # k steps with the same arms carry the information of one step k times as large.
+    step = Stratum(ArmStats(n_t, mean + 0.02, variance), ArmStats(n_c, mean, variance))
+    strat = stratified_sequence([step] * k, alpha=0.05, one_sided="lower")
+    pooled = confidence_sequence(
+        ArmStats(n_t * k, mean + 0.02, variance), ArmStats(n_c * k, mean, variance),
+        alpha=0.05, one_sided="lower",
+    )
+    assert strat.delta == pytest.approx(pooled.delta, rel=1e-9)
+    assert strat.halfwidth == pytest.approx(pooled.halfwidth, rel=1e-9)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=2, max_value=5_000),
+            st.integers(min_value=2, max_value=50_000),
+            st.floats(min_value=-100.0, max_value=100.0),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.floats(min_value=-1.0, max_value=1.0),
+)
+def test_a_level_shared_within_a_step_never_moves_the_estimate(
+    steps: list[tuple[int, int, float]], effect: float
+) -> None:
+    # Drift: each step has its own base level, shared by both sides. Pooling the steps would
+    # mistake a level that changes with the split for an effect; the strata cancel it.
+    strata = [
+        Stratum(ArmStats(n_t, level + effect, 0.25), ArmStats(n_c, level, 0.25))
+        for n_t, n_c, level in steps
+    ]
+    interval = stratified_sequence(strata, alpha=0.05, one_sided="lower")
+    assert interval.delta == pytest.approx(effect, abs=1e-9)
+
+
+def test_steps_are_weighted_by_their_canary_units() -> None:
+    small = Stratum(ArmStats(100, 0.2, 0.16), ArmStats(1900, 0.1, 0.09))
+    large = Stratum(ArmStats(300, 0.1, 0.09), ArmStats(300, 0.1, 0.09))
+    interval = stratified_sequence([small, large], alpha=0.05, one_sided="lower")
+    assert interval.delta == pytest.approx(0.25 * 0.1)
+    se2 = 0.25**2 * (0.16 / 100 + 0.09 / 1900) + 0.75**2 * (0.09 / 300 + 0.09 / 300)
+    n, nr2 = 2600, 2600 * mixture_rho(0.05) ** 2
+    expected = math.sqrt(se2 * 2 * (nr2 + 1) / nr2 * math.log(1 + math.sqrt(nr2 + 1) / 0.1))
+    assert n == sum(s.canary.n + s.control.n for s in (small, large))
+    assert interval.halfwidth == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_step_with_fewer_than_two_units_on_a_side_is_left_out() -> None:
+    kept = Stratum(ArmStats(400, 0.13, 0.11), ArmStats(400, 0.10, 0.09))
+    newborn = Stratum(ArmStats(1, 1.0, 0.0), ArmStats(0, 0.0, 0.0))
+    both = stratified_sequence([kept, newborn], alpha=0.05, one_sided="lower")
+    assert both == stratified_sequence([kept], alpha=0.05, one_sided="lower")
+    alone = stratified_sequence([newborn], alpha=0.05, one_sided="upper")
+    assert alone.halfwidth == math.inf and alone.delta == 1.0
+    assert stratified_sequence([], alpha=0.05, one_sided="lower").halfwidth == math.inf
 
 
 # --- sample-ratio mismatch --------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -22,6 +23,17 @@ published = helpers.published
 seeded = helpers.seeded
 
 HOUR = 3600
+
+
+@pytest.fixture(autouse=True)
+def fixed_salts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seeded release ids and salts, so the bucketing (and every figure here) is the same each run.
+
+    With fresh random salts each run, the rare chance look (a sample-ratio p < 0.001, a false
+    rollback at alpha 0.05) would make these tests fail once in a few hundred runs.
+    """
+    rng = random.Random(4)
+    monkeypatch.setattr(releases.secrets, "token_hex", lambda n: rng.randbytes(n).hex())
 
 
 def start(ctx: Context, **overrides: Any) -> Release:
@@ -98,7 +110,8 @@ def test_a_good_candidate_ramps_step_by_step_and_completes(
     assert (r2.step_index, r2.weight_bps, r2.step_started_at) == (1, 2500, clock.now)
     traffic(seeded, r2, units=2000, scores=thumbs, seed=2)
     clock.advance(HOUR)
-    assert look(seeded).action == "advance"
+    outcome = look(seeded)
+    assert outcome.action == "advance", outcome.reason
     r3 = current(seeded, r)
     assert r3.weight_bps == 5000
     traffic(seeded, r3, units=1000, scores=thumbs, seed=3)
@@ -196,8 +209,8 @@ def test_metrics_are_means_per_unit_then_per_arm(seeded: Context) -> None:
     traffic(seeded, r, units=1, calls_per_unit=3, error=(0.0, 0.0), force_arm="canary", seed=10)
     traffic(seeded, r, units=1, calls_per_unit=1, error=(1.0, 1.0), force_arm="canary", seed=11)
     with seeded.store.unit_of_work() as uow:
-        m = uow.release_metrics(PROJECT, r.id)
-    err = m.metrics["error_rate"]["canary"]
+        m = uow.release_metrics(r)
+    err = m.metrics["error_rate"][0]["canary"]
     assert (err.units, err.total, err.total_sq, err.calls, err.call_total) == (2, 1.0, 1.0, 4, 1.0)
     assert m.units == {"canary": 2}
 
@@ -215,3 +228,82 @@ def test_an_unexpected_error_in_one_look_does_not_starve_the_others(
     monkeypatch.setattr(controller, "look_at", broken)
     assert controller.run_once(seeded) == []  # logged and skipped, not raised
     assert len(looked) == 1
+
+
+# --- what the canary is compared with ------------------------------------------------------------
+
+
+def test_the_rest_of_the_traffic_on_the_baseline_is_compared_too(seeded: Context) -> None:
+    r = start(seeded)
+    traffic(seeded, r, units=4000, arms=("canary", "control", "baseline"), seed=20)
+    with seeded.store.unit_of_work() as uow:
+        m = uow.release_metrics(r)
+    step = m.metrics["error_rate"][0]
+    assert set(step) == {"canary", "control", "baseline"}
+    assert set(m.units) == {"canary", "control"}  # the sample-ratio check compares the equal arms
+    _, result, _ = releases.analysis(seeded, PROJECT, r.id)
+    error = result.to_dict()["guardrails"][0]
+    assert error["canary"]["n"] == step["canary"].units
+    assert error["control"]["n"] == step["control"].units + step["baseline"].units
+
+
+def test_with_targeting_rules_only_the_control_arm_is_compared(seeded: Context) -> None:
+    rules = {"combinator": "and", "rules": [{"field": "channel", "operator": "=", "value": "web"}]}
+    r = start(seeded, targeting=rules)
+    # Calls on the baseline arm of a targeted release may come from users the rules do not match.
+    for seed, arm in enumerate(("canary", "control", "baseline"), start=21):
+        traffic(seeded, r, units=200, force_arm=arm, seed=seed)
+    with seeded.store.unit_of_work() as uow:
+        m = uow.release_metrics(r)
+    step = m.metrics["error_rate"][0]
+    assert set(step) == {"canary", "control"}
+    _, result, _ = releases.analysis(seeded, PROJECT, r.id)
+    assert result.to_dict()["guardrails"][0]["control"]["n"] == step["control"].units
+
+
+def test_each_ramp_step_is_compared_within_itself(seeded: Context, clock: FakeClock) -> None:
+    # The base rate jumps from 5 % to 20 % for everyone when the ramp reaches 25 %. Pooled over
+    # the steps, the canary (mostly seen at 25 %) would look far worse than the rest of the
+    # traffic (mostly seen at 5 %); compared step by step, nothing changed.
+    steps = [{"weight_bps": w, "min_duration_seconds": 60, "min_units": 100} for w in (500, 2500, 5000)]
+    r = start(seeded, strategy="ramp", steps=steps, guardrails=[{"metric": "thumbs_down"}])
+    everyone = ("canary", "control", "baseline")
+    traffic(seeded, r, units=6000, arms=everyone, scores={"thumbs_down": bernoulli(0.05, 0.05)}, seed=30)
+    clock.advance(HOUR)
+    assert look(seeded).action == "advance"
+    clock.advance(60)
+    r2 = current(seeded, r)
+    traffic(seeded, r2, units=6000, arms=everyone, scores={"thumbs_down": bernoulli(0.20, 0.20)}, seed=31)
+    with seeded.store.unit_of_work() as uow:
+        m = uow.release_metrics(r2)
+    thumbs = m.metrics["thumbs_down"]
+    assert sorted(thumbs) == [0, 1]
+    pooled_canary = (thumbs[0]["canary"].total + thumbs[1]["canary"].total) / (
+        thumbs[0]["canary"].units + thumbs[1]["canary"].units)
+    pooled_rest = sum(thumbs[s][a].total for s in (0, 1) for a in ("control", "baseline")) / sum(
+        thumbs[s][a].units for s in (0, 1) for a in ("control", "baseline"))
+    assert pooled_canary - pooled_rest > 0.05  # what a pooled comparison would call harm
+    clock.advance(HOUR)
+    outcome = look(seeded)
+    assert outcome.action == "advance", outcome.reason
+    guard = releases.list_looks(seeded, PROJECT, r.id)[0][0].data["guardrails"][0]
+    assert abs(guard["interval"]["delta"]) < 0.03
+
+
+def test_a_unit_seen_in_two_steps_is_one_unit_for_the_sample_ratio(seeded: Context, clock: FakeClock) -> None:
+    steps = [{"weight_bps": w, "min_duration_seconds": 60, "min_units": 100} for w in (500, 2500)]
+    r = start(seeded, strategy="ramp", steps=steps)
+    traffic(seeded, r, units=4000, seed=40, users="regular")
+    with seeded.store.unit_of_work() as uow:
+        before = uow.release_metrics(r).units
+    clock.advance(60)
+    releases.act(seeded, USER, PROJECT, r.id, "advance")
+    r2 = current(seeded, r)
+    traffic(seeded, r2, units=4000, seed=41, users="regular")  # the same users come back
+    with seeded.store.unit_of_work() as uow:
+        m = uow.release_metrics(r2)
+    error = m.metrics["error_rate"]
+    assert error[1]["canary"].units > error[0]["canary"].units  # 25 % of them now
+    assert m.units["canary"] == error[1]["canary"].units  # the 5 % are among the 25 %
+    assert m.units["canary"] < error[0]["canary"].units + error[1]["canary"].units
+    assert before["canary"] == error[0]["canary"].units

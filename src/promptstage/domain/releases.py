@@ -162,13 +162,27 @@ class ReleaseMetrics:
     """Everything the controller reads about a release's traffic, aggregated in the store.
 
     Attributes:
-        units: Distinct units seen per analysed arm (``canary``, ``control``).
-        metrics: ``metric -> arm -> sums``, for ``error_rate``, ``latency_ms``, ``cost`` and
-            every score name with data.
+        units: Distinct units seen over the whole release in the arms the sample-ratio check
+            compares (``canary``, ``control``).
+        metrics: ``metric -> step -> arm -> sums`` for ``error_rate``, ``latency_ms``,
+            ``cost`` and every score name with data. ``step`` is the ramp step (stratum) the
+            calls were made in: 0 from the start, then each ``advance`` begins the next. The
+            arms are ``canary`` and :func:`compared_arms`.
     """
 
     units: dict[str, int] = field(default_factory=dict)
-    metrics: dict[str, dict[str, ArmSums]] = field(default_factory=dict)
+    metrics: dict[str, dict[int, dict[str, ArmSums]]] = field(default_factory=dict)
+
+
+def compared_arms(release: Release) -> tuple[str, ...]:
+    """The arms whose units the canary is compared with, step by step.
+
+    Every unit-keyed call on the baseline version in the release's population: the equal-size
+    ``control`` arm and the rest of its traffic (``baseline``). With targeting rules the
+    ``baseline`` arm also holds users the rules do not match, so only ``control`` is compared.
+    Unitless calls never count (they have no unit). See :mod:`promptstage.rollout.statistics`.
+    """
+    return ("control",) if release.targeting else ("control", "baseline")
 
 
 # --- parsing a start request ----------------------------------------------------------------

@@ -17,7 +17,8 @@ from promptstage.rollout.sequential import (
     DEFAULT_N_STAR,
     ArmStats,
     Interval,
-    confidence_sequence,
+    Stratum,
+    stratified_sequence,
 )
 from promptstage.rollout.srm import SampleRatio
 
@@ -158,14 +159,19 @@ class MetricStats:
     """Cumulative statistics of one metric since the release started.
 
     Attributes:
-        canary: Per-unit summary of the canary arm.
-        control: Per-unit summary of the analysis control arm.
+        canary: Per-unit summary of the canary arm (over all steps).
+        control: Per-unit summary of the side compared with it (over all steps).
         canary_calls: Per-call summary of the canary, for the fast path (optional).
+        strata: The same two sides per ramp step; when given, Δ̂ and its variance are
+            stratified by step (:func:`~promptstage.rollout.sequential.stratified_sequence`),
+            otherwise ``canary`` is compared with ``control`` directly. ``canary`` and
+            ``control`` are still what the ``min_units`` gate counts and the look shows.
     """
 
     canary: ArmStats
     control: ArmStats
     canary_calls: CallStats | None = None
+    strata: tuple[Stratum, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,8 +285,11 @@ def _judge(
     canary, control, calls = stats.canary, stats.control, stats.canary_calls
     fast = _fast_path(guardrail, calls)
     increase = guardrail.harmful == "increase"
-    interval = confidence_sequence(
-        canary, control, alpha=alpha, n_star=n_star, one_sided="lower" if increase else "upper"
+    interval = stratified_sequence(
+        stats.strata or (Stratum(canary, control),),
+        alpha=alpha,
+        n_star=n_star,
+        one_sided="lower" if increase else "upper",
     )
     if fast is not None:
         return GuardrailResult(guardrail, "regressed", fast, canary, control, interval, True, calls)

@@ -6,6 +6,12 @@ this module holds the arithmetic. In short, for Δ = mean(canary) - mean(control
     Δ̂   = x̄_canary - x̄_control
     SE² = s²_canary / n_canary + s²_control / n_control          (Welch)
     n   = n_canary + n_control,   sigma2 = n · SE²
+
+or, over ramp steps (strata) s with canary weights λ_s = n_canary,s / Σ n_canary,s::
+
+    Δ̂   = Σ λ_s (x̄_canary,s - x̄_control,s)
+    SE² = Σ λ_s² (s²_canary,s / n_canary,s + s²_control,s / n_control,s)
+    n   = Σ (n_canary,s + n_control,s)
     rho = sqrt((-2 ln(2 alpha) + ln(1 - 2 ln(2 alpha))) / n*)
     hw  = sqrt(sigma2 · 2(n rho² + 1) / (n² rho²) · ln(1 + sqrt(n rho² + 1) / (2 alpha)))
 
@@ -28,8 +34,10 @@ __all__ = [
     "ArmStats",
     "Interval",
     "Side",
+    "Stratum",
     "confidence_sequence",
     "mixture_rho",
+    "stratified_sequence",
 ]
 
 Side = Literal["lower", "upper"]
@@ -200,6 +208,19 @@ def mixture_rho(alpha: float, n_star: float = DEFAULT_N_STAR) -> float:
     return math.sqrt((-2.0 * log_2a + math.log(1.0 - 2.0 * log_2a)) / n_star)
 
 
+@dataclass(frozen=True, slots=True)
+class Stratum:
+    """The two sides of the comparison within one stratum (one ramp step of a release).
+
+    Attributes:
+        canary: Per-unit summary of the canary in this step.
+        control: Per-unit summary of the units on the baseline version in this step.
+    """
+
+    canary: ArmStats
+    control: ArmStats
+
+
 def confidence_sequence(
     canary: ArmStats,
     control: ArmStats,
@@ -233,26 +254,72 @@ def confidence_sequence(
         bound is Δ̂ itself (the per-guardrail ``min_units`` gate guards small samples).
         Never NaN.
     """
+    return stratified_sequence(
+        [Stratum(canary, control)], alpha=alpha, n_star=n_star, one_sided=one_sided
+    )
+
+
+def stratified_sequence(
+    strata: Iterable[Stratum],
+    *,
+    alpha: float,
+    n_star: float = DEFAULT_N_STAR,
+    one_sided: Side,
+) -> Interval:
+    """The confidence sequence of :func:`confidence_sequence` on a step-stratified Δ̂.
+
+    Each stratum compares the canary with the baseline version *within one ramp step*, so a
+    base rate drifting while the split changes cannot bias Δ̂. The strata's differences are
+    weighted by their canary units (λ_s), which is what the equal-size control arm does
+    implicitly; with one stratum this is exactly :func:`confidence_sequence`.
+
+    Args:
+        strata: One :class:`Stratum` per ramp step. A stratum where either side has fewer
+            than 2 units has no known variance and is left out (it is the first moments of a
+            new step); the weights are taken over the strata kept.
+        alpha: One-sided error level for this sequence, ``0 < alpha < 0.5``.
+        n_star: Tuning parameter n*, total units at which the sequence is tightest.
+        one_sided: ``"lower"`` or ``"upper"``, as in :func:`confidence_sequence`.
+
+    Returns:
+        The interval; ``halfwidth = +inf`` when no stratum is kept. When no stratum has noise,
+        ``halfwidth = 0``. Never NaN.
+    """
     if one_sided not in ("lower", "upper"):
         raise InvalidInputError(
             f"one_sided must be 'lower' or 'upper', got {one_sided!r}", field="one_sided"
         )
     rho = mixture_rho(alpha, n_star)
-    delta = canary.mean - control.mean
-    halfwidth = _halfwidth(canary, control, alpha, rho)
+    kept = [s for s in strata if s.canary.n >= 2 and s.control.n >= 2]
+    canary_units = sum(s.canary.n for s in kept)
+    delta = se2 = 0.0
+    n = 0
+    for s in kept:
+        weight = s.canary.n / canary_units
+        delta += weight * (s.canary.mean - s.control.mean)
+        se2 += weight * weight * (s.canary.variance / s.canary.n + s.control.variance / s.control.n)
+        n += s.canary.n + s.control.n
+    if not kept:  # no variance known: report the unweighted difference of whatever there is
+        delta = _pooled_mean([s.canary for s in strata]) - _pooled_mean([s.control for s in strata])
+    halfwidth = _halfwidth(se2, n, alpha, rho) if kept else math.inf
     if one_sided == "lower":
         return Interval(delta - halfwidth, math.inf, delta, halfwidth, "lower", alpha)
     return Interval(-math.inf, delta + halfwidth, delta, halfwidth, "upper", alpha)
 
 
-def _halfwidth(canary: ArmStats, control: ArmStats, alpha: float, rho: float) -> float:
-    """Half-width of the one-sided normal-mixture boundary for the Welch variance of Δ̂."""
-    if canary.n < 2 or control.n < 2:
-        return math.inf
-    se2 = canary.variance / canary.n + control.variance / control.n
+def _pooled_mean(arms: Iterable[ArmStats]) -> float:
+    """Mean over the units of several summaries (``0.0`` without units)."""
+    units = total = 0.0
+    for arm in arms:
+        units += arm.n
+        total += arm.n * arm.mean
+    return total / units if units else 0.0
+
+
+def _halfwidth(se2: float, n: int, alpha: float, rho: float) -> float:
+    """Half-width of the one-sided normal-mixture boundary for Var(Δ̂) = ``se2`` over ``n`` units."""
     if se2 == 0.0:
         return 0.0
-    n = canary.n + control.n
     nr2 = n * rho * rho
     sigma2 = se2 * n
     return math.sqrt(

@@ -1,23 +1,31 @@
 r"""The statistics of the release controller (SPEC §7): what it computes, and why.
 
 Everything here is pure (no I/O, no clock, no randomness) and uses only :mod:`math`. The
-controller reads the cumulative per-arm sums from the store, the clock, and the release, and calls
-:func:`evaluate`, :func:`sample_ratio` and :func:`next_step`; it applies the answer with
-:func:`transition`. The code lives in four modules re-exported here:
+controller reads the cumulative per-step, per-arm sums from the store, the clock, and the
+release, and calls :func:`evaluate`, :func:`sample_ratio` and :func:`next_step`; it applies the
+answer with :func:`transition`. The code lives in four modules re-exported here:
 :mod:`~promptstage.rollout.sequential` (per-arm summaries, the confidence sequence),
 :mod:`~promptstage.rollout.guardrails` (a look's decision), :mod:`~promptstage.rollout.srm`
 (sample-ratio mismatch) and :mod:`~promptstage.rollout.ramp` (state machine, ramp policy).
 
 1. What is compared
 -------------------
-* **Arms.** The canary (bucket range ``[0, w)``, candidate version) against the analysis
-  control, the equal-size disjoint range ``[5000, 5000 + w)`` on the baseline version
-  (:mod:`~promptstage.rollout.bucketing`). Both arms grow together as ``w`` ramps up and both
-  see the same hours, so drift in the base rate (time of day, traffic mix) hits them alike and
-  cannot bias Δ̂. Pooling the canary over ramp steps against all the other traffic would not
-  be safe: when the split changes while the base rate drifts, the two sides weight the hours
-  differently; in the simulations of ``shared/reference/rollouts.md`` §8 that pooled comparison
-  falsely rolled back 100 % of null releases, the equal-size arm 2.8 %.
+* **Sides.** The canary (bucket range ``[0, w)``, candidate version) against the units on the
+  baseline version in the release's population: the equal-size control arm ``[5000, 5000 + w)``
+  (:mod:`~promptstage.rollout.bucketing`) and the rest of the release's unit-keyed traffic
+  (arm ``baseline``). At a 5 % canary that is 95 % of traffic instead of 5 %, so Var(Δ̂) is
+  almost the canary's alone rather than twice it. A release with targeting rules is compared
+  with its control arm only: its ``baseline`` arm also holds users the rules do not match.
+  The equal-size control arm is also what the sample-ratio check balances against the canary.
+* **Strata: one per ramp step.** Within a step the split is fixed, so a base rate drifting
+  with the hour (time of day, traffic mix) hits both sides alike. Across steps it is not: the
+  canary's units come mostly from the later, larger steps and the rest of the traffic's from
+  the earlier ones, so pooling the steps would read drift as an effect (in the simulations of
+  ``shared/reference/rollouts.md`` §8, and in ``tests/rollout/test_simulation.py``, the pooled
+  comparison falsely rolled back 100 % of null ramps). So Δ̂ is the canary-weighted mean of the
+  steps' differences (:func:`~promptstage.rollout.sequential.stratified_sequence`): the
+  equal-size control arm achieves the same balance by growing with the canary, at twice the
+  variance.
 * **Unit.** The analysis unit is the bucketing unit (user, else conversation): calls of one
   unit are correlated and are never counted as independent observations.
 * **Per-unit value.** For each metric a unit contributes *the mean of its calls' values*:
@@ -26,18 +34,19 @@ controller reads the cumulative per-arm sums from the store, the clock, and the 
   with no value for a metric (no rated call) is *missing* for that metric, never 0, and ``n``
   is counted per metric. The controller can aggregate in SQL: per unit ``AVG(value)``, then
   per arm ``COUNT(*)``, ``SUM(v)``, ``SUM(v*v)`` → :meth:`ArmStats.from_sums`.
-* **Cumulative.** Each look uses everything since the release started (same salt); the
-  statistics are never restarted inside a release. A confidence sequence is valid at every
-  look, however many, only over one growing sample.
+* **Cumulative.** Each look uses everything since the release started (same salt), split by
+  step but never restarted. A confidence sequence is valid at every look, however many, only
+  over one growing sample.
 
 2. The test: a one-sided anytime-valid confidence sequence
 ----------------------------------------------------------
-For Δ = mean(canary) - mean(control), with per-unit sample means x̄, unbiased sample variances
-s² and unit counts n per arm::
+For Δ = mean(canary) - mean(baseline version), with per-unit sample means x̄, unbiased sample
+variances s² and unit counts n per side and step s, and the steps weighted by their canary
+units λ_s = n_t,s / Σ n_t,s::
 
-    Δ̂   = x̄_t - x̄_c
-    SE² = s²_t / n_t + s²_c / n_c                  (Welch: each arm keeps its own variance)
-    n   = n_t + n_c,      sigma2 = n · SE²
+    Δ̂   = Σ λ_s (x̄_t,s - x̄_c,s)
+    SE² = Σ λ_s² (s²_t,s / n_t,s + s²_c,s / n_c,s)     (Welch: each side keeps its own variance)
+    n   = Σ (n_t,s + n_c,s),      sigma2 = n · SE²
     rho = sqrt((-2 ln(2 alpha) + ln(1 - 2 ln(2 alpha))) / n*)
     hw  = sqrt(sigma2 · 2(n rho² + 1) / (n² rho²) · ln(1 + sqrt(n rho² + 1) / (2 alpha)))
 
@@ -81,8 +90,8 @@ A :class:`Guardrail` names a metric, its harmful direction, a tolerance δ ≥ 0
    ``fast_min_calls`` canary calls (default 50). No statistics, no control needed: "canary
    error_rate 0.310 > fast-path threshold 0.200 over 64 calls". It acts on calls, not units, so
    that a broken candidate is caught on the first look whatever the unit mix.
-2. **Minimum sample** → ``insufficient`` while either arm has fewer than ``min_units`` units
-   for the metric, or the metric has no data at all.
+2. **Minimum sample** → ``insufficient`` while either side has fewer than ``min_units`` units
+   for the metric (summed over steps), or the metric has no data at all.
 3. **Interval beyond δ on the harmful side** → ``regressed``: for ``increase`` the lower bound
    is above +δ; for ``decrease`` the upper bound is below -δ.
 4. Otherwise → ``ok``.
@@ -94,13 +103,13 @@ never allows an advance); else ``advance_allowed``. A release without guardrails
 
 4. Sample-ratio mismatch (:func:`sample_ratio`)
 -----------------------------------------------
-The two analysed arms are equal-size by construction, so their distinct-unit counts ``c`` and
-``t`` should be 1:1 up to chance. χ² with one degree of freedom against the expected share
-(1/2), p = ``erfc(sqrt(χ² / 2))`` (exact for 1 dof); p < 0.001 flags a mismatch, checked once
-each arm has ≥ 8 units (GrowthBook's health-check defaults). We test canary against control
-rather than against the canary's share of all units because the rest of the traffic also holds
-units the release never analyses, while imbalance between the analysed arms is exactly what
-would bias Δ̂. A mismatch pauses the release; nothing is promoted while it lasts.
+The canary and the control arm are equal-size by construction, so their distinct-unit counts
+``t`` and ``c`` over the release should be 1:1 up to chance. χ² with one degree of freedom
+against the expected share (1/2), p = ``erfc(sqrt(χ² / 2))`` (exact for 1 dof); p < 0.001 flags
+a mismatch, checked once each arm has ≥ 8 units (GrowthBook's health-check defaults). We test
+the canary against the control arm rather than against its share of all units because the rest
+of the traffic holds unitless calls and, with targeting rules, users outside the release, whose
+expected share is unknown. A mismatch pauses the release; nothing is promoted while it lasts.
 
 5. The ramp (:func:`next_step`, :func:`transition`)
 ---------------------------------------------------
@@ -114,20 +123,20 @@ Releases that must not promote themselves (``ab``) pass ``auto_promote=False``.
 ---------------------
 ``tests/rollout/test_simulation.py`` runs seeded simulations of whole releases through
 :func:`evaluate` (one rated call per unit, 2 000 rated units per look over all traffic, new units
-in both analysed arms at every look) and prints these figures (``pytest -s``); ranges are over 8
-further seeds:
+on both sides at every look, per-step sums as the store returns them) and prints these figures
+(``pytest -s``); ranges are over 8 further seeds:
 
 * No real difference, 100 looks, ramp 5 → 25 → 50 % with the base rate drifting 8 → 12 % plus a
-  daily swing: false rollbacks 2.5 % of 1 000 releases with one guardrail at alpha 0.05 (2.2-3.8 %
-  over other seeds); 2.8 % with three guardrails (thumbs-down, error rate with fast path, CSAT;
-  alpha/3 each), and the fast path never fired.
-* Thumbs-down 10 → 13 %, 5 % canary: caught in 100 %; median 1 500 rated canary units
-  (1 600-1 700 over other seeds) against the equal-size control arm; 1 000-1 100 when the other
-  95 % of traffic is the control, as in rollouts.md §8 (which reported 1 040). The equal-size arm
-  is what keeps ramps and drift unbiased; its price is ~1.6x the canary units at a 5 % step.
-* Thumbs-down 10 → 15 %: median 800 canary units. CSAT 4.0 → 3.7 (variance ~1.2): median
-  320 canary units at 20 rated canary units per look. Error rate 2 → 35 %: every release rolled
-  back by the fast path at the first look (100 calls).
+  daily swing: false rollbacks 1.4 % of 1 000 releases with one guardrail at alpha 0.05; 1.1 %
+  (1.1-1.2 %) with three guardrails (thumbs-down, error rate with fast path, CSAT; alpha/3
+  each), and the fast path never fired; 2.5 % against the control arm only. The same data with
+  the steps pooled: 100 %.
+* Thumbs-down 10 → 13 %, 5 % canary: caught in 100 %; median 1 000 rated canary units
+  (900-1 100 over other seeds); 1 600 against the control arm only (targeting rules); 1 300
+  among three guardrails.
+* Thumbs-down 10 → 15 %: median 800 canary units even against the control arm only. CSAT
+  4.0 → 3.7 (variance ~1.2): median 140 canary units at 20 rated canary units per look. Error
+  rate 2 → 35 %: every release rolled back by the fast path at the first look (100 calls).
 * Sample-ratio check on healthy releases over 100 looks: 1.4 % flagged; a control arm losing
   5 % of its units: always flagged, median look 35.
 
@@ -170,8 +179,10 @@ from promptstage.rollout.sequential import (
     ArmStats,
     Interval,
     Side,
+    Stratum,
     confidence_sequence,
     mixture_rho,
+    stratified_sequence,
 )
 from promptstage.rollout.srm import (
     SRM_MIN_UNITS,
@@ -204,6 +215,7 @@ __all__ = [
     "Side",
     "StepAction",
     "StepDecision",
+    "Stratum",
     "allowed_actions",
     "chi2_sf_1dof",
     "confidence_sequence",
@@ -211,6 +223,7 @@ __all__ = [
     "mixture_rho",
     "next_step",
     "sample_ratio",
+    "stratified_sequence",
     "transition",
     "validate_steps",
 ]

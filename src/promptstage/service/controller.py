@@ -90,7 +90,7 @@ def look_at(
     """
     if metrics is None:
         with ctx.store.unit_of_work() as uow:
-            metrics = uow.release_metrics(release.project, release.id)
+            metrics = uow.release_metrics(release)
     analysis = analyse(release, metrics, n_star=n_star)
     decision = decide(release, analysis, now)
     with change(ctx, release.project, CONTROLLER_ACTOR) as ch:
@@ -141,7 +141,7 @@ def run_once(ctx: Context, now: datetime | None = None, *, n_star: float = DEFAU
     for project, group in by_project.items():
         try:
             with ctx.store.unit_of_work() as uow:
-                metrics = uow.releases_metrics(project, [r.id for r in group])
+                metrics = uow.releases_metrics(project, group)
         except PromptstageError as exc:
             log.warning("controller could not read the metrics of %s: %s", project, exc.message)
             continue

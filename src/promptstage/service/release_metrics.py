@@ -6,11 +6,17 @@ guardrails (the release's own, or the defaults) and feeds them the sums the stor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from promptstage.domain.releases import ArmSums, Release, ReleaseMetrics, harmful_direction
+from promptstage.domain.releases import (
+    ArmSums,
+    Release,
+    ReleaseMetrics,
+    compared_arms,
+    harmful_direction,
+)
 from promptstage.errors import InvalidInputError
 from promptstage.rollout.statistics import (
     DEFAULT_N_STAR,
@@ -20,6 +26,7 @@ from promptstage.rollout.statistics import (
     Look,
     MetricStats,
     SampleRatio,
+    Stratum,
     evaluate,
     sample_ratio,
 )
@@ -107,25 +114,49 @@ def guardrails_for(release: Release, metrics: ReleaseMetrics) -> list[Guardrail]
     return guards
 
 
+def _add(sums: Iterable[ArmSums | None]) -> ArmSums | None:
+    """Sums over several arms or steps (units seen in two of them count twice)."""
+    present = [x for x in sums if x is not None]
+    if not present:
+        return None
+    return ArmSums(
+        sum(x.units for x in present), sum(x.total for x in present),
+        sum(x.total_sq for x in present), sum(x.calls for x in present),
+        sum(x.call_total for x in present),
+    )
+
+
 def _arm(sums: ArmSums | None) -> ArmStats:
     if sums is None or sums.units == 0:
         return _EMPTY
     return ArmStats.from_sums(sums.units, sums.total, sums.total_sq)
 
 
-def stats_by_metric(metrics: ReleaseMetrics) -> dict[str, MetricStats]:
-    """Per-metric statistics of both arms, plus the canary's per-call mean for the fast path."""
+def stats_by_metric(release: Release, metrics: ReleaseMetrics) -> dict[str, MetricStats]:
+    """Per-metric statistics: the canary against :func:`compared_arms`, stratified by ramp step.
+
+    Also the canary's per-call mean for the fast path. The pooled summaries (what the look
+    shows and ``min_units`` counts) add the steps' units, so a unit seen in two steps counts
+    in each.
+    """
+    compared = compared_arms(release)
     out: dict[str, MetricStats] = {}
-    for name, arms in metrics.metrics.items():
-        canary = arms.get("canary")
+    for name, steps in metrics.metrics.items():
+        canary_steps = [arms.get("canary") for _, arms in sorted(steps.items())]
+        control_steps = [_add(arms.get(a) for a in compared) for _, arms in sorted(steps.items())]
+        canary = _add(canary_steps)
         try:
-            stats = MetricStats(_arm(canary), _arm(arms.get("control")), (
+            strata = tuple(
+                Stratum(_arm(t), _arm(c)) for t, c in zip(canary_steps, control_steps, strict=True)
+            )
+            stats = MetricStats(_arm(canary), _arm(_add(control_steps)), (
                 CallStats(canary.calls, canary.call_total / canary.calls)
                 if canary is not None and canary.calls else None
-            ))
+            ), strata)
         except InvalidInputError:  # sums that cannot come from real values: treat as no data
             continue
-        out[name] = stats
+        if stats.canary.n or stats.control.n:
+            out[name] = stats
     return out
 
 
@@ -149,5 +180,5 @@ def analyse(release: Release, metrics: ReleaseMetrics, *, n_star: float = DEFAUL
     """Evaluate every guardrail of ``release`` on its cumulative metrics (no side effects)."""
     guards = guardrails_for(release, metrics)
     srm = sample_ratio(metrics.units.get("canary", 0), metrics.units.get("control", 0))
-    look = evaluate(guards, stats_by_metric(metrics), n_star=n_star, srm=srm)
+    look = evaluate(guards, stats_by_metric(release, metrics), n_star=n_star, srm=srm)
     return Analysis(guards, look, srm, dict(metrics.units))

@@ -287,6 +287,6 @@ def analysis(ctx: Context, project: str, release_id: str) -> tuple[Release, Anal
     it with the controller's latest stored look."""
     with ctx.store.unit_of_work() as uow:
         release = require_release(uow, project, release_id)
-        metrics = uow.release_metrics(project, release.id)
+        metrics = uow.release_metrics(release)
         latest = uow.list_looks(release.id, limit=1, before=None)
     return release, analyse(release, metrics), latest[0] if latest else None

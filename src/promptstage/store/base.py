@@ -190,11 +190,11 @@ class UnitOfWork(Protocol):
         """Looks newest first, starting below id ``before``."""
         ...
 
-    def release_metrics(self, project: str, release_id: str) -> ReleaseMetrics:
-        """Per-arm sums of per-unit metric means, aggregated by the database."""
+    def release_metrics(self, release: Release) -> ReleaseMetrics:
+        """Per-step, per-arm sums of per-unit metric means, aggregated by the database."""
         ...
 
-    def releases_metrics(self, project: str, release_ids: Sequence[str]) -> dict[str, ReleaseMetrics]:
+    def releases_metrics(self, project: str, releases: Sequence[Release]) -> dict[str, ReleaseMetrics]:
         """``release_metrics`` of several releases of one project, in one pass."""
         ...
 

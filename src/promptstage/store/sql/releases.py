@@ -1,7 +1,8 @@
 """Releases, their history and looks, and the per-arm metrics the controller reads.
 
-The metrics are aggregated in SQL in two passes (per unit, then per arm), so a look reads a
-handful of rows per release however many calls were logged: see :meth:`release_metrics`.
+The metrics are aggregated in SQL in two passes (per unit, then per ramp step and arm), so a
+look reads a handful of rows per release however many calls were logged: see
+:meth:`ReleasesRepository.releases_metrics`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, or_, select, update
+from sqlalchemy import Float, and_, case, cast, distinct, func, literal, or_, select, update
 
 from promptstage.domain.releases import (
     ArmSums,
@@ -19,13 +20,15 @@ from promptstage.domain.releases import (
     ReleaseLook,
     ReleaseMetrics,
     ReleaseStep,
+    compared_arms,
 )
 from promptstage.errors import NotFoundError
 
 from .tables import calls, release_history, release_looks, releases, scores
 from .uow_base import UnitOfWorkBase, utc
 
-ANALYSED_ARMS = ("canary", "control")
+SRM_ARMS = ("canary", "control")
+"""The equal-size arms whose unit counts the sample-ratio check compares."""
 BUILTIN_METRICS = frozenset({"error_rate", "latency_ms", "cost"})
 _ACTIVE = ("running", "paused")
 
@@ -212,39 +215,43 @@ class ReleasesRepository(UnitOfWorkBase):
         return [_to_look(row) for row in self._conn.execute(stmt)]
 
     # metrics ------------------------------------------------------------------------------
-    def release_metrics(self, project: str, release_id: str) -> ReleaseMetrics:
-        """Per-arm, per-unit sums of one release's metrics (see :meth:`releases_metrics`)."""
-        return self.releases_metrics(project, [release_id]).get(release_id, ReleaseMetrics())
+    def release_metrics(self, release: Release) -> ReleaseMetrics:
+        """Per-step, per-arm sums of one release's metrics (see :meth:`releases_metrics`)."""
+        return self.releases_metrics(release.project, [release])[release.id]
 
-    def releases_metrics(self, project: str, release_ids: Sequence[str]) -> dict[str, ReleaseMetrics]:
-        """Per-arm, per-unit sums of ``error_rate``, ``latency_ms``, ``cost`` and every score.
+    def releases_metrics(self, project: str, releases: Sequence[Release]) -> dict[str, ReleaseMetrics]:
+        """Per-step, per-arm, per-unit sums of ``error_rate``, ``latency_ms``, ``cost`` and every score.
 
-        Only calls of the analysed arms (canary, control) with a unit key count. Each unit
-        contributes the mean of its calls' values per metric; per arm the store returns the
-        number of units with a value, the sum and the sum of squares of those means, and the
-        per-call count and sum for the fast path. All the releases are aggregated in the same
-        two statements, so a controller pass reads the project's scores once, not per release.
+        Only unit-keyed calls of the canary and of :func:`compared_arms` count. A call belongs
+        to the ramp step the release was at when it was made (its ``at`` against the times of
+        the release's ``advance`` entries). Each unit contributes the mean of its calls' values
+        per metric and step; per step and arm the store returns the number of units with a
+        value, the sum and the sum of squares of those means, and the per-call count and sum
+        for the fast path. All the releases are aggregated in the same statements, so a
+        controller pass reads the project's calls and scores once, not per release.
         """
-        out = {rid: ReleaseMetrics() for rid in release_ids}
+        out = {r.id: ReleaseMetrics() for r in releases}
         if not out:
             return out
+        wide = [r.id for r in releases if "baseline" in compared_arms(r)]
         where = (
             calls.c.project == project,
             calls.c.release_id.in_(list(out)),
-            calls.c.arm.in_(ANALYSED_ARMS),
+            or_(calls.c.arm.in_(SRM_ARMS), and_(calls.c.arm == "baseline", calls.c.release_id.in_(wide))),
             calls.c.unit_hash.is_not(None),
         )
+        step = self._step_of_call(list(out)).label("step")
         errored = cast(case((calls.c.error.is_(None), 0), else_=1), Float)
         per_unit = (
             select(
-                calls.c.release_id, calls.c.arm, calls.c.unit_hash,
+                calls.c.release_id, step, calls.c.arm, calls.c.unit_hash,
                 cast(func.count(), Float).label("n"), func.sum(errored).label("errors"),
                 cast(func.count(calls.c.latency_ms), Float).label("n_lat"),
                 func.sum(calls.c.latency_ms).label("lat"),
                 cast(func.count(calls.c.cost), Float).label("n_cost"),
                 func.sum(calls.c.cost).label("cost"),
             )
-            .where(*where).group_by(calls.c.release_id, calls.c.arm, calls.c.unit_hash)
+            .where(*where).group_by(calls.c.release_id, step, calls.c.arm, calls.c.unit_hash)
             .subquery("u")
         )
         u = per_unit.c
@@ -254,52 +261,80 @@ class ReleasesRepository(UnitOfWorkBase):
         lat = u.lat.op("/")(func.nullif(u.n_lat, 0.0))
         cost = u.cost.op("/")(func.nullif(u.n_cost, 0.0))
         stmt = select(
-            u.release_id, u.arm, func.count(), func.sum(u.n),
+            u.release_id, u.step, u.arm, func.count(), func.sum(u.n),
             func.sum(u.errors), func.sum(err), func.sum(err * err),
             func.count(lat), func.sum(lat), func.sum(lat * lat), func.sum(u.n_lat), func.sum(u.lat),
             func.count(cost), func.sum(cost), func.sum(cost * cost), func.sum(u.n_cost),
             func.sum(u.cost),
-        ).group_by(u.release_id, u.arm)
+        ).group_by(u.release_id, u.step, u.arm)
+        stepped: set[str] = set()
         for row in self._conn.execute(stmt):
-            m, arm = out[row[0]], row[1]
-            m.units[arm] = int(row[2])
-            m.metrics.setdefault("error_rate", {})[arm] = ArmSums(
-                int(row[2]), _f(row[5]), _f(row[6]), int(row[3]), _f(row[4])
-            )
-            if row[7]:
-                m.metrics.setdefault("latency_ms", {})[arm] = ArmSums(
-                    int(row[7]), _f(row[8]), _f(row[9]), int(row[10]), _f(row[11])
-                )
-            if row[12]:
-                m.metrics.setdefault("cost", {})[arm] = ArmSums(
-                    int(row[12]), _f(row[13]), _f(row[14]), int(row[15]), _f(row[16])
-                )
-        self._score_metrics(where, out)
+            m, at_step, arm = out[row[0]], int(row[1]), row[2]
+            if at_step:
+                stepped.add(row[0])
+            if arm in SRM_ARMS:
+                m.units[arm] = m.units.get(arm, 0) + int(row[3])
+            _put(m, "error_rate", at_step, arm, ArmSums(int(row[3]), _f(row[6]), _f(row[7]), int(row[4]), _f(row[5])))
+            if row[8]:
+                _put(m, "latency_ms", at_step, arm, ArmSums(int(row[8]), _f(row[9]), _f(row[10]), int(row[11]), _f(row[12])))
+            if row[13]:
+                _put(m, "cost", at_step, arm, ArmSums(int(row[13]), _f(row[14]), _f(row[15]), int(row[16]), _f(row[17])))
+        self._score_metrics(where, step, out)
+        if stepped:  # a unit seen in several steps is one unit for the sample-ratio check
+            self._distinct_units(project, sorted(stepped), out)
         return out
 
-    def _score_metrics(self, where: tuple[Any, ...], out: dict[str, ReleaseMetrics]) -> None:
+    def _step_of_call(self, release_ids: list[str]) -> Any:
+        """SQL for the ramp step a call was made in: 0, or the step of the last advance before it."""
+        stmt = (
+            select(release_history.c.release_id, release_history.c.step_index, release_history.c.at)
+            .where(release_history.c.release_id.in_(release_ids), release_history.c.action == "advance")
+            .order_by(release_history.c.id.desc())
+        )
+        whens = [
+            (and_(calls.c.release_id == rid, calls.c.at >= at), step_index)
+            for rid, step_index, at in self._conn.execute(stmt)
+        ]
+        return case(*whens, else_=0) if whens else literal(0)
+
+    def _distinct_units(self, project: str, release_ids: list[str], out: dict[str, ReleaseMetrics]) -> None:
+        """Replace the per-step unit counts of ``release_ids`` with distinct units per arm."""
+        stmt = (
+            select(calls.c.release_id, calls.c.arm, func.count(distinct(calls.c.unit_hash)))
+            .where(calls.c.project == project, calls.c.release_id.in_(release_ids),
+                   calls.c.arm.in_(SRM_ARMS), calls.c.unit_hash.is_not(None))
+            .group_by(calls.c.release_id, calls.c.arm)
+        )
+        for rid, arm, units in self._conn.execute(stmt):
+            out[rid].units[arm] = int(units)
+
+    def _score_metrics(self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]) -> None:
         """Add every score name with data to ``out`` (same two-pass aggregation)."""
         joined = calls.join(
             scores, and_(scores.c.project == calls.c.project, scores.c.call_id == calls.c.id)
         )
         per_unit = (
             select(
-                calls.c.release_id, calls.c.arm, calls.c.unit_hash, scores.c.name,
-                cast(func.count(), Float).label("n"), func.sum(scores.c.value).label("total"),
+                calls.c.release_id, step, calls.c.arm, calls.c.unit_hash,
+                scores.c.name, cast(func.count(), Float).label("n"),
+                func.sum(scores.c.value).label("total"),
             )
             .select_from(joined).where(*where)
-            .group_by(calls.c.release_id, calls.c.arm, calls.c.unit_hash, scores.c.name)
+            .group_by(calls.c.release_id, step, calls.c.arm, calls.c.unit_hash, scores.c.name)
             .subquery("s")
         )
         s = per_unit.c
         mean = s.total.op("/")(s.n)
         stmt = select(
-            s.release_id, s.arm, s.name, func.count(), func.sum(mean), func.sum(mean * mean),
-            func.sum(s.n), func.sum(s.total),
-        ).group_by(s.release_id, s.arm, s.name)
+            s.release_id, s.step, s.arm, s.name, func.count(), func.sum(mean),
+            func.sum(mean * mean), func.sum(s.n), func.sum(s.total),
+        ).group_by(s.release_id, s.step, s.arm, s.name)
         for row in self._conn.execute(stmt):
-            if row[2] in BUILTIN_METRICS:  # a score may not shadow a built-in metric
+            if row[3] in BUILTIN_METRICS:  # a score may not shadow a built-in metric
                 continue
-            out[row[0]].metrics.setdefault(row[2], {})[row[1]] = ArmSums(
-                int(row[3]), _f(row[4]), _f(row[5]), int(row[6]), _f(row[7])
-            )
+            _put(out[row[0]], row[3], int(row[1]), row[2],
+                 ArmSums(int(row[4]), _f(row[5]), _f(row[6]), int(row[7]), _f(row[8])))
+
+
+def _put(m: ReleaseMetrics, metric: str, step: int, arm: str, sums: ArmSums) -> None:
+    m.metrics.setdefault(metric, {}).setdefault(step, {})[arm] = sums
