@@ -117,8 +117,9 @@ def validate_steps(steps: Sequence[int]) -> tuple[int, ...]:
     """Check a ramp's weights (basis points) and return them as a tuple.
 
     A step must be in ``1..10000``, the steps strictly increasing, and no step may lie strictly
-    between 5000 and 10000: the analysis control arm exists only while the canary's weight is
-    at most 50 % (:mod:`promptstage.rollout.bucketing`), so such a step could never be judged.
+    between 5000 and 10000: the control arm exists only while the canary's weight is at most
+    50 % (:mod:`promptstage.rollout.bucketing`), so such a step would have no sample-ratio check
+    and, for a release with targeting rules, nothing to compare the canary with.
     A final 10000 means "promote": reaching it completes the release.
 
     Raises:

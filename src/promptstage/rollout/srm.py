@@ -12,9 +12,10 @@ freedom compares the observed counts with that expectation::
 Below 8 units in either arm (GrowthBook's minimum per variation) the check is not made.
 
 We test canary against control rather than canary against its share of all units: the baseline
-remainder also holds units the release never analyses (unitless calls, traffic outside the
-targeting rules on other code paths, the range above 50 %), so it is not a clean expectation,
-while an imbalance between the two analysed arms is exactly what would bias Δ̂.
+remainder also holds units whose share is not known in advance (unitless calls, and users
+outside the targeting rules), so it is not a clean expectation, while the two equal-size ranges
+have a known 1:1 ratio and an imbalance between them reveals the assignment or logging faults
+that would bias Δ̂.
 """
 
 from __future__ import annotations

@@ -142,21 +142,20 @@ def stats_by_metric(release: Release, metrics: ReleaseMetrics) -> dict[str, Metr
     compared = compared_arms(release)
     out: dict[str, MetricStats] = {}
     for name, steps in metrics.metrics.items():
-        canary_steps = [arms.get("canary") for _, arms in sorted(steps.items())]
-        control_steps = [_add(arms.get(a) for a in compared) for _, arms in sorted(steps.items())]
+        by_step = [steps[s] for s in sorted(steps)]
+        canary_steps = [arms.get("canary") for arms in by_step]
+        control_steps = [_add(arms.get(a) for a in compared) for arms in by_step]
         canary = _add(canary_steps)
         try:
             strata = tuple(
                 Stratum(_arm(t), _arm(c)) for t, c in zip(canary_steps, control_steps, strict=True)
             )
-            stats = MetricStats(_arm(canary), _arm(_add(control_steps)), (
+            out[name] = MetricStats(_arm(canary), _arm(_add(control_steps)), (
                 CallStats(canary.calls, canary.call_total / canary.calls)
                 if canary is not None and canary.calls else None
             ), strata)
         except InvalidInputError:  # sums that cannot come from real values: treat as no data
             continue
-        if stats.canary.n or stats.control.n:
-            out[name] = stats
     return out
 
 

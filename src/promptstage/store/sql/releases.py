@@ -233,13 +233,15 @@ class ReleasesRepository(UnitOfWorkBase):
         out = {r.id: ReleaseMetrics() for r in releases}
         if not out:
             return out
-        wide = [r.id for r in releases if "baseline" in compared_arms(r)]
-        where = (
+        narrow = [r.id for r in releases if "baseline" not in compared_arms(r)]
+        where: tuple[Any, ...] = (
             calls.c.project == project,
             calls.c.release_id.in_(list(out)),
-            or_(calls.c.arm.in_(SRM_ARMS), and_(calls.c.arm == "baseline", calls.c.release_id.in_(wide))),
+            calls.c.arm.in_((*SRM_ARMS, "baseline")),
             calls.c.unit_hash.is_not(None),
         )
+        if narrow:  # releases with targeting rules: their baseline arm is not compared
+            where += (or_(calls.c.arm != "baseline", calls.c.release_id.not_in(narrow)),)
         step = self._step_of_call(list(out)).label("step")
         errored = cast(case((calls.c.error.is_(None), 0), else_=1), Float)
         per_unit = (
