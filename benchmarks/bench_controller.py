@@ -14,10 +14,16 @@ compared with all the baseline traffic), ``--calls-per-unit`` calls per unit and
 * **baseline**: ``SELECT count(*)`` of each release's calls through the same index (the least a
   look could read).
 
+With ``--ramp`` every release is a 5 → 25 → 50 % ramp already advanced to its second step: the
+first half of each release's calls is logged before the advance, the second half after it by
+the same users (at 25 %: 25 % canary, 25 % control, 50 % baseline), so the look also joins each
+unit's two steps for the covariance between them (the worst case for that join).
+
 Figures are medians over rounds::
 
     .venv/bin/python benchmarks/bench_controller.py                    # 5 rounds, 1,000,000 calls
     .venv/bin/python benchmarks/bench_controller.py --calls 200000 --rounds 3 --no-postgres
+    .venv/bin/python benchmarks/bench_controller.py --ramp
 """
 
 from __future__ import annotations
@@ -39,8 +45,16 @@ RELEASES = 100
 ACTOR = "bench"
 
 
-def prepare(url: str, calls: int, per_unit: int, score_share: float) -> None:
-    """Migrate, create 100 prompts with a running canary each, then bulk-insert the call log."""
+def arm_of(unit: int, step: int) -> str:
+    """The arm of a unit at a step of a 5 -> 25 % ramp (buckets in twentieths)."""
+    bucket, width = unit % 20, (1, 5)[step]
+    if bucket < width:
+        return "canary"
+    return "control" if 10 <= bucket < 10 + width else "baseline"
+
+
+def prepare(url: str, calls: int, per_unit: int, score_share: float, ramp: bool) -> None:
+    """Migrate, create 100 prompts with a running release each, then bulk-insert the call log."""
     from sqlalchemy import insert
 
     from promptstage.service import labels, prompts, releases
@@ -58,9 +72,13 @@ def prepare(url: str, calls: int, per_unit: int, score_share: float) -> None:
                 prompts.write_version(ctx, ACTOR, PROJECT, name, template=f"v{n}",
                                       config={"model": {"provider": "x", "name": "y", "version": "1"}})
             labels.move_label(ctx, ACTOR, PROJECT, name, "prod", 1)
-            steps = [{"weight_bps": 500, "min_duration_seconds": 86400, "min_units": 100}]
-            ids.append(releases.start_release(ctx, ACTOR, PROJECT, prompt=name, label="prod",
-                                              candidate_version=2, strategy="canary", steps=steps).id)
+            weights = (500, 2500, 5000) if ramp else (500,)
+            steps = [{"weight_bps": w, "min_duration_seconds": 86400, "min_units": 100} for w in weights]
+            release = releases.start_release(ctx, ACTOR, PROJECT, prompt=name, label="prod", candidate_version=2,
+                                             strategy="ramp" if ramp else "canary", steps=steps)
+            if ramp:
+                releases.act(ctx, ACTOR, PROJECT, release.id, "advance")
+            ids.append(release.id)
         rng = random.Random(1)
         at = datetime.now(UTC) - timedelta(minutes=5)
         per_release = calls // RELEASES
@@ -76,10 +94,13 @@ def prepare(url: str, calls: int, per_unit: int, score_share: float) -> None:
             batch_calls.clear()
             batch_scores.clear()
 
+        half = per_release // 2
         for r, rid in enumerate(ids):
             for k in range(per_release):
-                unit = k // per_unit
-                arm = ("canary", "control")[unit % 20] if unit % 20 < 2 else "baseline"
+                step = int(ramp and k >= half)
+                unit = (k - half * step) // per_unit  # with --ramp, the same users come back
+                arm = arm_of(unit, step)
+                call_at = at + timedelta(minutes=10) if step else at
                 call_id = f"r{r}c{k}"
                 batch_calls.append({
                     "id": call_id, "project": PROJECT, "prompt": f"agent.{r:03d}", "label": "prod",
@@ -87,11 +108,11 @@ def prepare(url: str, calls: int, per_unit: int, score_share: float) -> None:
                     "release_id": rid, "arm": arm, "unit_hash": f"{r}-{unit}", "context": {},
                     "variables": None, "output": None, "model": None,
                     "latency_ms": rng.gauss(800, 100), "tokens_in": None, "tokens_out": None,
-                    "cost": 0.002, "error": "x" if rng.random() < 0.02 else None, "at": at,
+                    "cost": 0.002, "error": "x" if rng.random() < 0.02 else None, "at": call_at,
                 })
                 if rng.random() < score_share:
                     batch_scores.append({"project": PROJECT, "call_id": call_id, "name": "thumbs_down",
-                                         "value": float(rng.random() < 0.1), "source": "user", "at": at})
+                                         "value": float(rng.random() < 0.1), "source": "user", "at": call_at})
                 if len(batch_calls) >= 20_000:
                     flush()
             c.log(f"release {r + 1}/{RELEASES} logged")
@@ -149,6 +170,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--looks", type=int, default=3, help="controller passes per round")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--ramp", action="store_true", help="releases at their second ramp step, users returning")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -164,7 +186,7 @@ def main() -> None:
             for name, url in backends:
                 c.log(f"{name}: preparing {args.calls:,} calls over {RELEASES} releases")
                 t0 = time.perf_counter()
-                prepare(url, args.calls, args.calls_per_unit, args.score_share)
+                prepare(url, args.calls, args.calls_per_unit, args.score_share, args.ramp)
                 c.log(f"{name}: prepared in {time.perf_counter() - t0:.0f} s")
                 results = [c.run_fresh(Path(__file__), ["--measure", url, "--looks", str(args.looks)], timeout=900)
                            for _ in range(args.rounds)]
@@ -175,7 +197,8 @@ def main() -> None:
                              c.fmt(c.median(look) * 1000 / RELEASES), c.fmt(c.median(metrics) * 1000),
                              c.fmt(c.median(base) * 1000), c.fmt(c.median(look) / c.median(base), 2) + "x"])
     c.print_table(
-        f"Controller look over {RELEASES} running releases (median of {args.rounds} fresh processes)",
+        f"Controller look over {RELEASES} running {'ramps at step 2' if args.ramp else 'canaries'}"
+        f" (median of {args.rounds} fresh processes)",
         ["store", "calls", "look ms", "spread", "ms per release", "metrics one by one ms", "baseline count ms", "look / baseline"],
         rows,
     )

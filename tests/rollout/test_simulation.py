@@ -23,6 +23,7 @@ from promptstage.rollout.statistics import (
     CallStats,
     Guardrail,
     MetricStats,
+    SharedUnits,
     Stratum,
     evaluate,
     sample_ratio,
@@ -357,3 +358,72 @@ def test_sample_ratio_check_catches_a_lossy_arm() -> None:
         f"\n[sim] SRM, control loses 5 % of units: flagged {len(caught) / len(flags):.1%}, median look {median}"
     )
     assert len(caught) == len(flags)
+
+
+# --- returning users ----------------------------------------------------------------------------
+
+
+def returning_users_null_ramp(seed: int, releases: int, users: int = 2_000, icc: float = 0.2) -> list[Outcome | None]:
+    """Null ramps where the same users come back at every step, some harsher than others.
+
+    Each of ``users`` users has their own thumbs-down propensity (mean 10 %, intra-user
+    correlation ``icc``), drifting for everyone like the other null simulations; 2,000 rated
+    calls per look come from users drawn at random, so a user rates ~100 times over the release
+    and appears in every step. Per step and side, a unit's value is the mean of its ratings in
+    that step; units seen in two steps are passed as :class:`SharedUnits`, as the store does.
+    """
+    rng = np.random.default_rng(seed)
+    layout = Layout.of(RAMP_WEIGHTS)
+    drift = drifting(LOOKS, 0.08, 0.12, 0.015) / 0.10
+    a, b = 0.10 * (1 - icc) / icc, 0.90 * (1 - icc) / icc
+    outcomes: list[Outcome | None] = []
+    for _ in range(releases):
+        propensity = rng.beta(a, b, size=users)
+        bucket = rng.integers(0, 10_000, size=users)
+        sums = np.zeros((3, users))
+        counts = np.zeros((3, users))
+        outcome = None
+        for look in range(LOOKS):
+            step = layout.steps[look]
+            who = rng.integers(0, users, size=RATED_PER_LOOK)
+            np.add.at(sums[step], who, rng.random(RATED_PER_LOOK) < propensity[who] * drift[look])
+            np.add.at(counts[step], who, 1)
+            cells = {}
+            for s in range(step + 1):
+                seen = counts[s] > 0
+                values = np.where(seen, sums[s] / np.maximum(counts[s], 1), 0.0)
+                step_weight = RAMP_WEIGHTS[layout.steps == s][0]
+                cells[(s, "canary")] = (seen & (bucket < step_weight), values)
+                cells[(s, "control")] = (seen & (bucket >= step_weight), values)
+            def arm(mask: np.ndarray, values: np.ndarray) -> ArmStats:
+                x = values[mask]
+                return ArmStats.from_sums(len(x), float(x.sum()), float((x * x).sum()))
+
+            strata = tuple(
+                Stratum(arm(*cells[(s, "canary")]), arm(*cells[(s, "control")])) for s in range(step + 1)
+            )
+            shared = []
+            for (s1, side1), (m1, v1) in cells.items():
+                for (s2, side2), (m2, v2) in cells.items():
+                    both = m1 & m2
+                    if s1 < s2 and both.any():
+                        shared.append(SharedUnits(
+                            (s1, side1), (s2, side2), int(both.sum()),  # type: ignore[arg-type]
+                            float(v1[both].sum()), float(v2[both].sum()), float((v1[both] * v2[both]).sum()),
+                        ))
+            canary = ArmStats(sum(s.canary.n for s in strata), 0.0, 0.0)
+            control = ArmStats(sum(s.control.n for s in strata), 0.0, 0.0)
+            stats = MetricStats(canary, control, None, strata, tuple(shared))
+            if evaluate([THUMBS], {"thumbs_down": stats}).decision == "rollback":
+                outcome = Outcome(look + 1, canary.n, False)
+                break
+        outcomes.append(outcome)
+    return outcomes
+
+
+def test_null_ramp_with_returning_users_false_rollbacks_at_most_5_percent() -> None:
+    rate, _ = summary(
+        "null, ramp with drift, 2,000 returning users (ICC 0.2) rating in every step",
+        returning_users_null_ramp(20240612, 200),
+    )
+    assert rate <= 0.05, f"false rollback rate {rate:.1%} > 5 %"

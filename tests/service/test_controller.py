@@ -293,13 +293,14 @@ def test_each_ramp_step_is_compared_within_itself(seeded: Context, clock: FakeCl
 def test_a_unit_seen_in_two_steps_is_one_unit_for_the_sample_ratio(seeded: Context, clock: FakeClock) -> None:
     steps = [{"weight_bps": w, "min_duration_seconds": 60, "min_units": 100} for w in (500, 2500)]
     r = start(seeded, strategy="ramp", steps=steps)
-    traffic(seeded, r, units=4000, seed=40, users="regular")
+    thumbs = {"thumbs_down": bernoulli(0.1, 0.1)}
+    traffic(seeded, r, units=4000, seed=40, users="regular", scores=thumbs)
     with seeded.store.unit_of_work() as uow:
         before = uow.release_metrics(r).units
     clock.advance(60)
     releases.act(seeded, USER, PROJECT, r.id, "advance")
     r2 = current(seeded, r)
-    traffic(seeded, r2, units=4000, seed=41, users="regular")  # the same users come back
+    traffic(seeded, r2, units=4000, seed=41, users="regular", scores=thumbs)  # the same users come back
     with seeded.store.unit_of_work() as uow:
         m = uow.release_metrics(r2)
     error = m.metrics["error_rate"]
@@ -307,3 +308,12 @@ def test_a_unit_seen_in_two_steps_is_one_unit_for_the_sample_ratio(seeded: Conte
     assert m.units["canary"] == error[1]["canary"].units  # the 5 % are among the 25 %
     assert m.units["canary"] < error[0]["canary"].units + error[1]["canary"].units
     assert before["canary"] == error[0]["canary"].units
+    # Every unit of step 0 came back in step 1 on the same side: the covariance sums cover them.
+    cross = {(c.first, c.second): c for c in m.cross["error_rate"]}
+    assert set(cross) == {((0, "canary"), (1, "canary")), ((0, "control"), (1, "control"))}
+    for arm in ("canary", "control"):
+        c = cross[((0, arm), (1, arm))]
+        assert (c.units, c.total_first) == (error[0][arm].units, pytest.approx(error[0][arm].total))
+        assert 0 <= c.total_product <= min(c.total_first, c.total_second)
+    scored = {(c.first, c.second): c.units for c in m.cross["thumbs_down"]}
+    assert scored[((0, "canary"), (1, "canary"))] == m.metrics["thumbs_down"][0]["canary"].units

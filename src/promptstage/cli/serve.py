@@ -21,7 +21,7 @@ def serve(
         typer.Option("--demo/--no-demo", help="Seed the demo project 'clinic' [env PROMPTSTAGE_DEMO].", show_default=False),
     ] = None,
 ) -> None:
-    """Run the promptstage server: migrate, bootstrap the admin key, serve the API and UI.
+    """Run the promptstage server: migrate, bootstrap the admin key, serve the API.
 
     Every other setting comes from its PROMPTSTAGE_* environment variable (docs/settings.md).
     """

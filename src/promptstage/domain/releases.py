@@ -158,6 +158,27 @@ class ArmSums:
 
 
 @dataclass(frozen=True, slots=True)
+class CrossSums:
+    """Units seen in two (step, arm) cells of a release: what the covariance between steps needs.
+
+    Attributes:
+        first: ``(step, arm)`` of the earlier cell.
+        second: ``(step, arm)`` of the later cell.
+        units: Units with a value for the metric in both cells.
+        total_first: Sum of those units' values (per-unit means) in the first cell.
+        total_second: Sum of their values in the second cell.
+        total_product: Sum of the products of their two values.
+    """
+
+    first: tuple[int, str]
+    second: tuple[int, str]
+    units: int
+    total_first: float
+    total_second: float
+    total_product: float
+
+
+@dataclass(frozen=True, slots=True)
 class ReleaseMetrics:
     """Everything the controller reads about a release's traffic, aggregated in the store.
 
@@ -168,10 +189,13 @@ class ReleaseMetrics:
             ``cost`` and every score name with data. ``step`` is the ramp step (stratum) the
             calls were made in: 0 from the start, then each ``advance`` begins the next. The
             arms are ``canary`` and :func:`compared_arms`.
+        cross: ``metric -> sums`` over the units seen in two steps, one entry per pair of
+            (step, arm) cells that share units; empty while the release is at its first step.
     """
 
     units: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, dict[int, dict[str, ArmSums]]] = field(default_factory=dict)
+    cross: dict[str, list[CrossSums]] = field(default_factory=dict)
 
 
 def compared_arms(release: Release) -> tuple[str, ...]:

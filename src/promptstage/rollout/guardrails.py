@@ -17,6 +17,7 @@ from promptstage.rollout.sequential import (
     DEFAULT_N_STAR,
     ArmStats,
     Interval,
+    SharedUnits,
     Stratum,
     stratified_sequence,
 )
@@ -166,12 +167,15 @@ class MetricStats:
             stratified by step (:func:`~promptstage.rollout.sequential.stratified_sequence`),
             otherwise ``canary`` is compared with ``control`` directly. ``canary`` and
             ``control`` are still what the ``min_units`` gate counts and the look shows.
+        shared: Units seen in two strata, for the covariance of their means (see
+            :class:`~promptstage.rollout.sequential.SharedUnits`).
     """
 
     canary: ArmStats
     control: ArmStats
     canary_calls: CallStats | None = None
     strata: tuple[Stratum, ...] = ()
+    shared: tuple[SharedUnits, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +294,7 @@ def _judge(
         alpha=alpha,
         n_star=n_star,
         one_sided="lower" if increase else "upper",
+        shared=stats.shared,
     )
     if fast is not None:
         return GuardrailResult(guardrail, "regressed", fast, canary, control, interval, True, calls)

@@ -23,7 +23,7 @@ Only ``math`` is used, so the controller and the SDK can import it without numpy
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_N_STAR",
     "ArmStats",
     "Interval",
+    "SharedUnits",
     "Side",
     "Stratum",
     "confidence_sequence",
@@ -221,6 +222,35 @@ class Stratum:
     control: ArmStats
 
 
+ComparedSide = Literal["canary", "control"]
+
+
+@dataclass(frozen=True, slots=True)
+class SharedUnits:
+    """Units seen in two strata: the sums that give the covariance of those strata's means.
+
+    A user who comes back in a later step is a unit of both steps, and their values there are
+    correlated (some users rate more harshly than others); ignoring that would understate the
+    variance of Δ̂ when many users return. Each pair of cells (stratum, side) with units in
+    common contributes ``Σ_u (v_u - mean) (v'_u - mean')`` over those units.
+
+    Attributes:
+        first: ``(stratum index, side)`` of the earlier cell.
+        second: ``(stratum index, side)`` of the later cell.
+        units: Units with a value in both cells.
+        total_first: Sum of those units' values in the first cell.
+        total_second: Sum of their values in the second cell.
+        total_product: Sum of the products of their two values.
+    """
+
+    first: tuple[int, ComparedSide]
+    second: tuple[int, ComparedSide]
+    units: int
+    total_first: float
+    total_second: float
+    total_product: float
+
+
 def confidence_sequence(
     canary: ArmStats,
     control: ArmStats,
@@ -260,11 +290,12 @@ def confidence_sequence(
 
 
 def stratified_sequence(
-    strata: Iterable[Stratum],
+    strata: Sequence[Stratum],
     *,
     alpha: float,
     n_star: float = DEFAULT_N_STAR,
     one_sided: Side,
+    shared: Iterable[SharedUnits] = (),
 ) -> Interval:
     """The confidence sequence of :func:`confidence_sequence` on a step-stratified Δ̂.
 
@@ -280,6 +311,9 @@ def stratified_sequence(
         alpha: One-sided error level for this sequence, ``0 < alpha < 0.5``.
         n_star: Tuning parameter n*, total units at which the sequence is tightest.
         one_sided: ``"lower"`` or ``"upper"``, as in :func:`confidence_sequence`.
+        shared: Units seen in two strata (:class:`SharedUnits`). Their covariance terms are
+            added to Var(Δ̂), the cluster-robust (per-unit) variance of the weighted sum; with
+            no unit in two strata this is the Welch variance of each stratum, summed.
 
     Returns:
         The interval; ``halfwidth = +inf`` when no stratum is kept. When no stratum has noise,
@@ -290,21 +324,46 @@ def stratified_sequence(
             f"one_sided must be 'lower' or 'upper', got {one_sided!r}", field="one_sided"
         )
     rho = mixture_rho(alpha, n_star)
-    kept = [s for s in strata if s.canary.n >= 2 and s.control.n >= 2]
-    canary_units = sum(s.canary.n for s in kept)
+    kept = [i for i, s in enumerate(strata) if s.canary.n >= 2 and s.control.n >= 2]
+    canary_units = sum(strata[i].canary.n for i in kept)
+    weights = {i: strata[i].canary.n / canary_units for i in kept}
     delta = se2 = 0.0
     n = 0
-    for s in kept:
-        weight = s.canary.n / canary_units
+    for i, weight in weights.items():
+        s = strata[i]
         delta += weight * (s.canary.mean - s.control.mean)
         se2 += weight * weight * (s.canary.variance / s.canary.n + s.control.variance / s.control.n)
         n += s.canary.n + s.control.n
     if not kept:  # no variance known: report the unweighted difference of whatever there is
         delta = _pooled_mean([s.canary for s in strata]) - _pooled_mean([s.control for s in strata])
-    halfwidth = _halfwidth(se2, n, alpha, rho) if kept else math.inf
+        halfwidth = math.inf
+    else:
+        se2 += 2.0 * sum(_covariance(strata, weights, pair) for pair in shared)
+        halfwidth = _halfwidth(max(se2, 0.0), n, alpha, rho)
     if one_sided == "lower":
         return Interval(delta - halfwidth, math.inf, delta, halfwidth, "lower", alpha)
     return Interval(-math.inf, delta + halfwidth, delta, halfwidth, "upper", alpha)
+
+
+def _covariance(strata: Sequence[Stratum], weights: dict[int, float], pair: SharedUnits) -> float:
+    """Cov of two cells' weighted means through the units they share (0 if a stratum is left out).
+
+    A cell's mean enters Δ̂ with the coefficient ``+λ_s / n`` (canary) or ``-λ_s / n``
+    (control); the shared units' centred cross products are
+    ``Σ v v' - mean' Σ v - mean Σ v' + units · mean · mean'``.
+    """
+    coefficients = []
+    means = []
+    for index, side in (pair.first, pair.second):
+        if index not in weights:
+            return 0.0
+        arm = strata[index].canary if side == "canary" else strata[index].control
+        sign = 1.0 if side == "canary" else -1.0
+        coefficients.append(sign * weights[index] / arm.n)
+        means.append(arm.mean)
+    (m1, m2), (k1, k2) = means, coefficients
+    centred = pair.total_product - m2 * pair.total_first - m1 * pair.total_second + pair.units * m1 * m2
+    return k1 * k2 * centred
 
 
 def _pooled_mean(arms: Iterable[ArmStats]) -> float:

@@ -46,11 +46,19 @@ units λ_s = n_t,s / Σ n_t,s::
 
     Δ̂   = Σ λ_s (x̄_t,s - x̄_c,s)
     SE² = Σ λ_s² (s²_t,s / n_t,s + s²_c,s / n_c,s)     (Welch: each side keeps its own variance)
+        + 2 Σ_{cells a < b} k_a k_b Σ_{u in a and b} (v_u,a - x̄_a)(v_u,b - x̄_b)
     n   = Σ (n_t,s + n_c,s),      sigma2 = n · SE²
     rho = sqrt((-2 ln(2 alpha) + ln(1 - 2 ln(2 alpha))) / n*)
     hw  = sqrt(sigma2 · 2(n rho² + 1) / (n² rho²) · ln(1 + sqrt(n rho² + 1) / (2 alpha)))
 
     harmful increase:  [Δ̂ - hw, +inf)          harmful decrease:  (-inf, Δ̂ + hw]
+
+The second line of SE² is for users who come back in a later step: a cell is a (step, side),
+``k = +λ_s / n_t,s`` for a canary cell and ``-λ_s / n_c,s`` for a baseline one, and the sum runs
+over the units the two cells share (:class:`~promptstage.rollout.sequential.SharedUnits`). It
+makes SE² the cluster-robust (per-unit) variance of Δ̂: a unit's values in two steps are
+correlated, and treating the steps as independent would understate the variance when many
+users return. With one step, or no unit in two steps, it is 0.
 
 This is the asymptotic confidence sequence with a normal-mixture boundary of Waudby-Smith,
 Arbour, Sinha, Kennedy and Ramdas (2021), "Time-uniform central limit theory and asymptotic
@@ -131,6 +139,9 @@ on both sides at every look, per-step sums as the store returns them) and prints
   (1.1-1.2 %) with three guardrails (thumbs-down, error rate with fast path, CSAT; alpha/3
   each), and the fast path never fired; 2.5 % against the control arm only. The same data with
   the steps pooled: 100 %.
+* No real difference, ramp with drift, 2 000 users each rating ~100 times across the steps with
+  their own propensity (ICC 0.2): 1.5 % false rollbacks of 200 releases (3.0 % with the
+  covariance between steps left out).
 * Thumbs-down 10 → 13 %, 5 % canary: caught in 100 %; median 1 000 rated canary units
   (900-1 100 over other seeds); 1 600 against the control arm only (targeting rules); 1 300
   among three guardrails.
@@ -178,6 +189,7 @@ from promptstage.rollout.sequential import (
     DEFAULT_N_STAR,
     ArmStats,
     Interval,
+    SharedUnits,
     Side,
     Stratum,
     confidence_sequence,
@@ -212,6 +224,7 @@ __all__ = [
     "ReleaseAction",
     "ReleaseState",
     "SampleRatio",
+    "SharedUnits",
     "Side",
     "StepAction",
     "StepDecision",

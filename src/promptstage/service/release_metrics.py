@@ -12,12 +12,14 @@ from typing import Any, Final
 
 from promptstage.domain.releases import (
     ArmSums,
+    CrossSums,
     Release,
     ReleaseMetrics,
     compared_arms,
     harmful_direction,
 )
 from promptstage.errors import InvalidInputError
+from promptstage.rollout.sequential import ComparedSide
 from promptstage.rollout.statistics import (
     DEFAULT_N_STAR,
     ArmStats,
@@ -26,6 +28,7 @@ from promptstage.rollout.statistics import (
     Look,
     MetricStats,
     SampleRatio,
+    SharedUnits,
     Stratum,
     evaluate,
     sample_ratio,
@@ -135,16 +138,16 @@ def _arm(sums: ArmSums | None) -> ArmStats:
 def stats_by_metric(release: Release, metrics: ReleaseMetrics) -> dict[str, MetricStats]:
     """Per-metric statistics: the canary against :func:`compared_arms`, stratified by ramp step.
 
-    Also the canary's per-call mean for the fast path. The pooled summaries (what the look
-    shows and ``min_units`` counts) add the steps' units, so a unit seen in two steps counts
-    in each.
+    Also the canary's per-call mean for the fast path, and the units seen in two steps (for
+    the covariance between them). The pooled summaries (what the look shows and ``min_units``
+    counts) add the steps' units, so a unit seen in two steps counts in each.
     """
     compared = compared_arms(release)
     out: dict[str, MetricStats] = {}
     for name, steps in metrics.metrics.items():
-        by_step = [steps[s] for s in sorted(steps)]
-        canary_steps = [arms.get("canary") for arms in by_step]
-        control_steps = [_add(arms.get(a) for a in compared) for arms in by_step]
+        order = sorted(steps)
+        canary_steps = [steps[s].get("canary") for s in order]
+        control_steps = [_add(steps[s].get(a) for a in compared) for s in order]
         canary = _add(canary_steps)
         try:
             strata = tuple(
@@ -153,10 +156,32 @@ def stats_by_metric(release: Release, metrics: ReleaseMetrics) -> dict[str, Metr
             out[name] = MetricStats(_arm(canary), _arm(_add(control_steps)), (
                 CallStats(canary.calls, canary.call_total / canary.calls)
                 if canary is not None and canary.calls else None
-            ), strata)
+            ), strata, _shared(metrics.cross.get(name, ()), order, compared))
         except InvalidInputError:  # sums that cannot come from real values: treat as no data
             continue
     return out
+
+
+def _shared(cross: Iterable[CrossSums], order: list[int], compared: tuple[str, ...]) -> tuple[SharedUnits, ...]:
+    """The store's (step, arm) cross sums as :class:`SharedUnits` between (stratum, side) cells."""
+    position = {step: i for i, step in enumerate(order)}
+    totals: dict[tuple[tuple[int, ComparedSide], tuple[int, ComparedSide]], list[float]] = {}
+    for c in cross:
+        cells = []
+        for step, arm in (c.first, c.second):
+            side: ComparedSide = "canary" if arm == "canary" else "control"
+            if step not in position or (side == "control" and arm not in compared):
+                break
+            cells.append((position[step], side))
+        else:
+            key = (cells[0], cells[1])
+            acc = totals.setdefault(key, [0.0, 0.0, 0.0, 0.0])
+            for i, value in enumerate((c.units, c.total_first, c.total_second, c.total_product)):
+                acc[i] += value
+    return tuple(
+        SharedUnits(first, second, int(units), a, b, ab)
+        for (first, second), (units, a, b, ab) in sorted(totals.items())
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from sqlalchemy import Float, and_, case, cast, distinct, func, literal, or_, se
 
 from promptstage.domain.releases import (
     ArmSums,
+    CrossSums,
     Release,
     ReleaseChange,
     ReleaseLook,
@@ -29,7 +30,9 @@ from .uow_base import UnitOfWorkBase, utc
 
 SRM_ARMS = ("canary", "control")
 """The equal-size arms whose unit counts the sample-ratio check compares."""
-BUILTIN_METRICS = frozenset({"error_rate", "latency_ms", "cost"})
+BUILTIN_METRICS_ORDER = ("error_rate", "latency_ms", "cost")
+"""The built-in metrics in the order :func:`_unit_means` returns them."""
+BUILTIN_METRICS = frozenset(BUILTIN_METRICS_ORDER)
 _ACTIVE = ("running", "paused")
 
 
@@ -227,7 +230,9 @@ class ReleasesRepository(UnitOfWorkBase):
         the release's ``advance`` entries). Each unit contributes the mean of its calls' values
         per metric and step; per step and arm the store returns the number of units with a
         value, the sum and the sum of squares of those means, and the per-call count and sum
-        for the fast path. All the releases are aggregated in the same statements, so a
+        for the fast path. For a release past its first step it also returns, per pair of
+        (step, arm) cells, the sums over the units seen in both (:class:`CrossSums`), and the
+        distinct units per arm. All the releases are aggregated in the same statements, so a
         controller pass reads the project's calls and scores once, not per release.
         """
         out = {r.id: ReleaseMetrics() for r in releases}
@@ -243,25 +248,8 @@ class ReleasesRepository(UnitOfWorkBase):
         if narrow:  # releases with targeting rules: their baseline arm is not compared
             where += (or_(calls.c.arm != "baseline", calls.c.release_id.not_in(narrow)),)
         step = self._step_of_call(list(out)).label("step")
-        errored = cast(case((calls.c.error.is_(None), 0), else_=1), Float)
-        per_unit = (
-            select(
-                calls.c.release_id, step, calls.c.arm, calls.c.unit_hash,
-                cast(func.count(), Float).label("n"), func.sum(errored).label("errors"),
-                cast(func.count(calls.c.latency_ms), Float).label("n_lat"),
-                func.sum(calls.c.latency_ms).label("lat"),
-                cast(func.count(calls.c.cost), Float).label("n_cost"),
-                func.sum(calls.c.cost).label("cost"),
-            )
-            .where(*where).group_by(calls.c.release_id, step, calls.c.arm, calls.c.unit_hash)
-            .subquery("u")
-        )
-        u = per_unit.c
-        # Float / Float keeps the arithmetic in floating point (SQLAlchemy would cast an integer
-        # divisor to NUMERIC on Postgres: exact, slow, and Decimal in Python).
-        err = u.errors.op("/")(u.n)
-        lat = u.lat.op("/")(func.nullif(u.n_lat, 0.0))
-        cost = u.cost.op("/")(func.nullif(u.n_cost, 0.0))
+        u = _unit_calls(where, step).subquery("u").c
+        err, lat, cost = _unit_means(u)
         stmt = select(
             u.release_id, u.step, u.arm, func.count(), func.sum(u.n),
             func.sum(u.errors), func.sum(err), func.sum(err * err),
@@ -282,8 +270,12 @@ class ReleasesRepository(UnitOfWorkBase):
             if row[13]:
                 _put(m, "cost", at_step, arm, ArmSums(int(row[13]), _f(row[14]), _f(row[15]), int(row[16]), _f(row[17])))
         self._score_metrics(where, step, out)
-        if stepped:  # a unit seen in several steps is one unit for the sample-ratio check
-            self._distinct_units(project, sorted(stepped), out)
+        if stepped:  # units that came back in a later step
+            ids = sorted(stepped)
+            again = (*where, calls.c.release_id.in_(ids))
+            self._distinct_units(project, ids, out)
+            self._cross_calls(again, step, out)
+            self._cross_scores(again, step, out)
         return out
 
     def _step_of_call(self, release_ids: list[str]) -> Any:
@@ -310,22 +302,58 @@ class ReleasesRepository(UnitOfWorkBase):
         for rid, arm, units in self._conn.execute(stmt):
             out[rid].units[arm] = int(units)
 
+    def _cross_calls(self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]) -> None:
+        """:class:`CrossSums` of ``error_rate``, ``latency_ms`` and ``cost`` between steps."""
+        per_unit = _unit_calls(where, step).cte("unit_calls")
+        a, b = per_unit.alias("a"), per_unit.alias("b")
+        columns: list[Any] = []
+        for va, vb in zip(_unit_means(a.c), _unit_means(b.c), strict=True):
+            both = and_(va.is_not(None), vb.is_not(None))
+            columns += [
+                func.sum(case((both, 1), else_=0)), func.sum(case((both, va))),
+                func.sum(case((both, vb))), func.sum(case((both, va * vb))),
+            ]
+        stmt = (
+            select(a.c.release_id, a.c.step, a.c.arm, b.c.step, b.c.arm, *columns)
+            .select_from(a.join(b, and_(
+                a.c.release_id == b.c.release_id, a.c.unit_hash == b.c.unit_hash, a.c.step < b.c.step,
+            )))
+            .group_by(a.c.release_id, a.c.step, a.c.arm, b.c.step, b.c.arm)
+        )
+        for row in self._conn.execute(stmt):
+            for i, metric in enumerate(BUILTIN_METRICS_ORDER):
+                units, first, second, product = row[5 + 4 * i: 9 + 4 * i]
+                if units:
+                    out[row[0]].cross.setdefault(metric, []).append(CrossSums(
+                        (int(row[1]), row[2]), (int(row[3]), row[4]), int(units),
+                        _f(first), _f(second), _f(product),
+                    ))
+
+    def _cross_scores(self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]) -> None:
+        """:class:`CrossSums` of every score name between steps."""
+        per_unit = _unit_scores(where, step).cte("unit_scores")
+        a, b = per_unit.alias("a"), per_unit.alias("b")
+        va, vb = a.c.total.op("/")(a.c.n), b.c.total.op("/")(b.c.n)
+        stmt = (
+            select(a.c.release_id, a.c.step, a.c.arm, b.c.step, b.c.arm, a.c.name,
+                   func.count(), func.sum(va), func.sum(vb), func.sum(va * vb))
+            .select_from(a.join(b, and_(
+                a.c.release_id == b.c.release_id, a.c.unit_hash == b.c.unit_hash,
+                a.c.name == b.c.name, a.c.step < b.c.step,
+            )))
+            .group_by(a.c.release_id, a.c.step, a.c.arm, b.c.step, b.c.arm, a.c.name)
+        )
+        for row in self._conn.execute(stmt):
+            if row[5] in BUILTIN_METRICS:
+                continue
+            out[row[0]].cross.setdefault(row[5], []).append(CrossSums(
+                (int(row[1]), row[2]), (int(row[3]), row[4]), int(row[6]),
+                _f(row[7]), _f(row[8]), _f(row[9]),
+            ))
+
     def _score_metrics(self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]) -> None:
         """Add every score name with data to ``out`` (same two-pass aggregation)."""
-        joined = calls.join(
-            scores, and_(scores.c.project == calls.c.project, scores.c.call_id == calls.c.id)
-        )
-        per_unit = (
-            select(
-                calls.c.release_id, step, calls.c.arm, calls.c.unit_hash,
-                scores.c.name, cast(func.count(), Float).label("n"),
-                func.sum(scores.c.value).label("total"),
-            )
-            .select_from(joined).where(*where)
-            .group_by(calls.c.release_id, step, calls.c.arm, calls.c.unit_hash, scores.c.name)
-            .subquery("s")
-        )
-        s = per_unit.c
+        s = _unit_scores(where, step).subquery("s").c
         mean = s.total.op("/")(s.n)
         stmt = select(
             s.release_id, s.step, s.arm, s.name, func.count(), func.sum(mean),
@@ -336,6 +364,49 @@ class ReleasesRepository(UnitOfWorkBase):
                 continue
             _put(out[row[0]], row[3], int(row[1]), row[2],
                  ArmSums(int(row[4]), _f(row[5]), _f(row[6]), int(row[7]), _f(row[8])))
+
+
+def _unit_calls(where: tuple[Any, ...], step: Any) -> Any:
+    """Per (release, step, arm, unit): call count, errors, and latency and cost counts and sums."""
+    errored = cast(case((calls.c.error.is_(None), 0), else_=1), Float)
+    return (
+        select(
+            calls.c.release_id, step, calls.c.arm, calls.c.unit_hash,
+            cast(func.count(), Float).label("n"), func.sum(errored).label("errors"),
+            cast(func.count(calls.c.latency_ms), Float).label("n_lat"),
+            func.sum(calls.c.latency_ms).label("lat"),
+            cast(func.count(calls.c.cost), Float).label("n_cost"),
+            func.sum(calls.c.cost).label("cost"),
+        )
+        .where(*where).group_by(calls.c.release_id, step, calls.c.arm, calls.c.unit_hash)
+    )
+
+
+def _unit_means(u: Any) -> tuple[Any, Any, Any]:
+    """A unit's ``error_rate``, ``latency_ms`` and ``cost`` (NULL when it has no value)."""
+    # Float / Float keeps the arithmetic in floating point (SQLAlchemy would cast an integer
+    # divisor to NUMERIC on Postgres: exact, slow, and Decimal in Python).
+    return (
+        u.errors.op("/")(u.n),
+        u.lat.op("/")(func.nullif(u.n_lat, 0.0)),
+        u.cost.op("/")(func.nullif(u.n_cost, 0.0)),
+    )
+
+
+def _unit_scores(where: tuple[Any, ...], step: Any) -> Any:
+    """Per (release, step, arm, unit, score name): score count and sum."""
+    joined = calls.join(
+        scores, and_(scores.c.project == calls.c.project, scores.c.call_id == calls.c.id)
+    )
+    return (
+        select(
+            calls.c.release_id, step, calls.c.arm, calls.c.unit_hash,
+            scores.c.name, cast(func.count(), Float).label("n"),
+            func.sum(scores.c.value).label("total"),
+        )
+        .select_from(joined).where(*where)
+        .group_by(calls.c.release_id, step, calls.c.arm, calls.c.unit_hash, scores.c.name)
+    )
 
 
 def _put(m: ReleaseMetrics, metric: str, step: int, arm: str, sums: ArmSums) -> None:
