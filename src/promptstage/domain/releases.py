@@ -158,12 +158,18 @@ class ArmSums:
 
 
 @dataclass(frozen=True, slots=True)
-class CrossSums:
-    """Units seen in two (step, arm) cells of a release: what the covariance between steps needs.
+class SharedUnits:
+    """Units seen in two cells of a release: what the covariance of the cells' means needs.
+
+    A user who comes back in a later ramp step is a unit of both steps, and their values there
+    are correlated (some users rate more harshly than others); ignoring that would understate
+    the variance of Δ̂ when many users return. The store's cells are ``(step, arm)``; the
+    statistics' are ``(stratum index, side)`` with side ``"canary"`` or ``"control"``
+    (:func:`promptstage.rollout.sequential.stratified_sequence`).
 
     Attributes:
-        first: ``(step, arm)`` of the earlier cell.
-        second: ``(step, arm)`` of the later cell.
+        first: The earlier cell.
+        second: The later cell.
         units: Units with a value for the metric in both cells.
         total_first: Sum of those units' values (per-unit means) in the first cell.
         total_second: Sum of their values in the second cell.
@@ -195,7 +201,7 @@ class ReleaseMetrics:
 
     units: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, dict[int, dict[str, ArmSums]]] = field(default_factory=dict)
-    cross: dict[str, list[CrossSums]] = field(default_factory=dict)
+    cross: dict[str, list[SharedUnits]] = field(default_factory=dict)
 
 
 def compared_arms(release: Release) -> tuple[str, ...]:

@@ -168,7 +168,7 @@ class MetricStats:
             otherwise ``canary`` is compared with ``control`` directly. ``canary`` and
             ``control`` are still what the ``min_units`` gate counts and the look shows.
         shared: Units seen in two strata, for the covariance of their means (see
-            :class:`~promptstage.rollout.sequential.SharedUnits`).
+            :class:`~promptstage.domain.releases.SharedUnits`).
     """
 
     canary: ArmStats

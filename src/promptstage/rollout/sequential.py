@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from promptstage.domain.releases import SharedUnits
 from promptstage.errors import InvalidInputError
 
 __all__ = [
@@ -222,35 +223,6 @@ class Stratum:
     control: ArmStats
 
 
-ComparedSide = Literal["canary", "control"]
-
-
-@dataclass(frozen=True, slots=True)
-class SharedUnits:
-    """Units seen in two strata: the sums that give the covariance of those strata's means.
-
-    A user who comes back in a later step is a unit of both steps, and their values there are
-    correlated (some users rate more harshly than others); ignoring that would understate the
-    variance of Δ̂ when many users return. Each pair of cells (stratum, side) with units in
-    common contributes ``Σ_u (v_u - mean) (v'_u - mean')`` over those units.
-
-    Attributes:
-        first: ``(stratum index, side)`` of the earlier cell.
-        second: ``(stratum index, side)`` of the later cell.
-        units: Units with a value in both cells.
-        total_first: Sum of those units' values in the first cell.
-        total_second: Sum of their values in the second cell.
-        total_product: Sum of the products of their two values.
-    """
-
-    first: tuple[int, ComparedSide]
-    second: tuple[int, ComparedSide]
-    units: int
-    total_first: float
-    total_second: float
-    total_product: float
-
-
 def confidence_sequence(
     canary: ArmStats,
     control: ArmStats,
@@ -311,7 +283,8 @@ def stratified_sequence(
         alpha: One-sided error level for this sequence, ``0 < alpha < 0.5``.
         n_star: Tuning parameter n*, total units at which the sequence is tightest.
         one_sided: ``"lower"`` or ``"upper"``, as in :func:`confidence_sequence`.
-        shared: Units seen in two strata (:class:`SharedUnits`). Their covariance terms are
+        shared: Units seen in two strata, cells ``(stratum index, "canary" | "control")``
+            (:class:`~promptstage.domain.releases.SharedUnits`). Their covariance terms are
             added to Var(Δ̂), the cluster-robust (per-unit) variance of the weighted sum; with
             no unit in two strata this is the Welch variance of each stratum, summed.
 

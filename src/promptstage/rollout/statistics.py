@@ -55,7 +55,7 @@ units λ_s = n_t,s / Σ n_t,s::
 
 The second line of SE² is for users who come back in a later step: a cell is a (step, side),
 ``k = +λ_s / n_t,s`` for a canary cell and ``-λ_s / n_c,s`` for a baseline one, and the sum runs
-over the units the two cells share (:class:`~promptstage.rollout.sequential.SharedUnits`). It
+over the units the two cells share (:class:`~promptstage.domain.releases.SharedUnits`). It
 makes SE² the cluster-robust (per-unit) variance of Δ̂: a unit's values in two steps are
 correlated, and treating the steps as independent would understate the variance when many
 users return. With one step, or no unit in two steps, it is 0.

@@ -12,14 +12,13 @@ from typing import Any, Final
 
 from promptstage.domain.releases import (
     ArmSums,
-    CrossSums,
     Release,
     ReleaseMetrics,
+    SharedUnits,
     compared_arms,
     harmful_direction,
 )
 from promptstage.errors import InvalidInputError
-from promptstage.rollout.sequential import ComparedSide
 from promptstage.rollout.statistics import (
     DEFAULT_N_STAR,
     ArmStats,
@@ -28,7 +27,6 @@ from promptstage.rollout.statistics import (
     Look,
     MetricStats,
     SampleRatio,
-    SharedUnits,
     Stratum,
     evaluate,
     sample_ratio,
@@ -162,20 +160,21 @@ def stats_by_metric(release: Release, metrics: ReleaseMetrics) -> dict[str, Metr
     return out
 
 
-def _shared(cross: Iterable[CrossSums], order: list[int], compared: tuple[str, ...]) -> tuple[SharedUnits, ...]:
-    """The store's (step, arm) cross sums as :class:`SharedUnits` between (stratum, side) cells."""
+def _shared(cross: Iterable[SharedUnits], order: list[int], compared: tuple[str, ...]) -> tuple[SharedUnits, ...]:
+    """The store's ``(step, arm)`` cells as the statistics' ``(stratum index, side)`` cells.
+
+    The control side is every compared arm, so the sums of its arms are added together.
+    """
     position = {step: i for i, step in enumerate(order)}
-    totals: dict[tuple[tuple[int, ComparedSide], tuple[int, ComparedSide]], list[float]] = {}
+    totals: dict[tuple[tuple[int, str], tuple[int, str]], list[float]] = {}
     for c in cross:
         cells = []
         for step, arm in (c.first, c.second):
-            side: ComparedSide = "canary" if arm == "canary" else "control"
-            if step not in position or (side == "control" and arm not in compared):
+            if step not in position or (arm != "canary" and arm not in compared):
                 break
-            cells.append((position[step], side))
+            cells.append((position[step], "canary" if arm == "canary" else "control"))
         else:
-            key = (cells[0], cells[1])
-            acc = totals.setdefault(key, [0.0, 0.0, 0.0, 0.0])
+            acc = totals.setdefault((cells[0], cells[1]), [0.0, 0.0, 0.0, 0.0])
             for i, value in enumerate((c.units, c.total_first, c.total_second, c.total_product)):
                 acc[i] += value
     return tuple(

@@ -15,12 +15,12 @@ from sqlalchemy import Float, and_, case, cast, distinct, func, literal, or_, se
 
 from promptstage.domain.releases import (
     ArmSums,
-    CrossSums,
     Release,
     ReleaseChange,
     ReleaseLook,
     ReleaseMetrics,
     ReleaseStep,
+    SharedUnits,
     compared_arms,
 )
 from promptstage.errors import NotFoundError
@@ -231,7 +231,7 @@ class ReleasesRepository(UnitOfWorkBase):
         per metric and step; per step and arm the store returns the number of units with a
         value, the sum and the sum of squares of those means, and the per-call count and sum
         for the fast path. For a release past its first step it also returns, per pair of
-        (step, arm) cells, the sums over the units seen in both (:class:`CrossSums`), and the
+        (step, arm) cells, the sums over the units seen in both (:class:`SharedUnits`), and the
         distinct units per arm. All the releases are aggregated in the same statements, so a
         controller pass reads the project's calls and scores once, not per release.
         """
@@ -303,7 +303,7 @@ class ReleasesRepository(UnitOfWorkBase):
             out[rid].units[arm] = int(units)
 
     def _cross_calls(self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]) -> None:
-        """:class:`CrossSums` of ``error_rate``, ``latency_ms`` and ``cost`` between steps."""
+        """:class:`SharedUnits` of ``error_rate``, ``latency_ms`` and ``cost`` between steps."""
         per_unit = _unit_calls(where, step).cte("unit_calls")
         a, b = per_unit.alias("a"), per_unit.alias("b")
         columns: list[Any] = []
@@ -324,13 +324,13 @@ class ReleasesRepository(UnitOfWorkBase):
             for i, metric in enumerate(BUILTIN_METRICS_ORDER):
                 units, first, second, product = row[5 + 4 * i: 9 + 4 * i]
                 if units:
-                    out[row[0]].cross.setdefault(metric, []).append(CrossSums(
+                    out[row[0]].cross.setdefault(metric, []).append(SharedUnits(
                         (int(row[1]), row[2]), (int(row[3]), row[4]), int(units),
                         _f(first), _f(second), _f(product),
                     ))
 
     def _cross_scores(self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]) -> None:
-        """:class:`CrossSums` of every score name between steps."""
+        """:class:`SharedUnits` of every score name between steps."""
         per_unit = _unit_scores(where, step).cte("unit_scores")
         a, b = per_unit.alias("a"), per_unit.alias("b")
         va, vb = a.c.total.op("/")(a.c.n), b.c.total.op("/")(b.c.n)
@@ -346,7 +346,7 @@ class ReleasesRepository(UnitOfWorkBase):
         for row in self._conn.execute(stmt):
             if row[5] in BUILTIN_METRICS:
                 continue
-            out[row[0]].cross.setdefault(row[5], []).append(CrossSums(
+            out[row[0]].cross.setdefault(row[5], []).append(SharedUnits(
                 (int(row[1]), row[2]), (int(row[3]), row[4]), int(row[6]),
                 _f(row[7]), _f(row[8]), _f(row[9]),
             ))
