@@ -11,6 +11,7 @@ or, over ramp steps (strata) s with canary weights λ_s = n_canary,s / Σ n_cana
 
     Δ̂   = Σ λ_s (x̄_canary,s - x̄_control,s)
     SE² = Σ λ_s² (s²_canary,s / n_canary,s + s²_control,s / n_control,s)
+          + 2 Σ (covariance of two cells' weighted means through the units they share)
     n   = Σ (n_canary,s + n_control,s)
     rho = sqrt((-2 ln(2 alpha) + ln(1 - 2 ln(2 alpha))) / n*)
     hw  = sqrt(sigma2 · 2(n rho² + 1) / (n² rho²) · ln(1 + sqrt(n rho² + 1) / (2 alpha)))
