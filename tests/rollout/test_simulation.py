@@ -243,15 +243,19 @@ def test_pooling_the_steps_would_roll_back_harmless_ramps() -> None:
 # --- real regressions ---------------------------------------------------------------------------
 
 
+def thumbs_down_rise(name: str, seed: int, canary_rate: float, *, targeted: bool = False) -> tuple[float, float | None]:
+    """400 releases at a 5 % canary whose thumbs-down rate rises from 10 % to ``canary_rate``."""
+    rng = np.random.default_rng(seed)
+    layout = Layout.of(CANARY_WEIGHTS, targeted=targeted)
+    p_t, p_c = np.full(LOOKS, canary_rate), np.full(LOOKS, 0.10)
+    return summary(name, run([THUMBS], layout, {"thumbs_down": binary(rng, 400, layout, p_t, p_c)}))
+
+
 def test_thumbs_down_10_to_13_percent_at_5_percent_canary() -> None:
     # The acceptance figure: median <= 1,250 rated canary units. Per look 100 canary units and
     # 1,900 on the baseline version (100 in the control arm, 1,800 elsewhere).
-    rng = np.random.default_rng(20240603)
-    layout = Layout.of(CANARY_WEIGHTS)
-    p_t, p_c = np.full(LOOKS, 0.13), np.full(LOOKS, 0.10)
-    rate, median = summary(
-        "thumbs-down 10->13 %, 5 % canary vs the baseline version (1,900 rated units/look)",
-        run([THUMBS], layout, {"thumbs_down": binary(rng, 400, layout, p_t, p_c)}),
+    rate, median = thumbs_down_rise(
+        "thumbs-down 10->13 %, 5 % canary vs the baseline version (1,900 rated units/look)", 20240603, 0.13
     )
     assert rate >= 0.99, f"caught only {rate:.1%}"
     assert median is not None and median <= 1_250, f"median canary units {median} > 1,250"
@@ -260,24 +264,18 @@ def test_thumbs_down_10_to_13_percent_at_5_percent_canary() -> None:
 def test_thumbs_down_10_to_13_percent_with_targeting_rules() -> None:
     # Targeting rules leave only the equal-size control arm to compare with: its variance
     # counts as much as the canary's, so about 1.6x the canary units are needed.
-    rng = np.random.default_rng(20240604)
-    layout = Layout.of(CANARY_WEIGHTS, targeted=True)
-    p_t, p_c = np.full(LOOKS, 0.13), np.full(LOOKS, 0.10)
-    rate, median = summary(
+    rate, median = thumbs_down_rise(
         "thumbs-down 10->13 %, 5 % canary vs the equal-size control arm only (targeting rules)",
-        run([THUMBS], layout, {"thumbs_down": binary(rng, 400, layout, p_t, p_c)}),
+        20240604, 0.13, targeted=True,
     )
     assert rate >= 0.99, f"caught only {rate:.1%}"
     assert median is not None and median <= 2_000, f"median canary units {median} > 2,000"
 
 
 def test_thumbs_down_10_to_15_percent_is_caught() -> None:
-    rng = np.random.default_rng(20240605)
-    layout = Layout.of(CANARY_WEIGHTS, targeted=True)
-    p_t, p_c = np.full(LOOKS, 0.15), np.full(LOOKS, 0.10)
-    rate, median = summary(
+    rate, median = thumbs_down_rise(
         "thumbs-down 10->15 % (SPEC example), 5 % canary, even against the control arm only",
-        run([THUMBS], layout, {"thumbs_down": binary(rng, 400, layout, p_t, p_c)}),
+        20240605, 0.15, targeted=True,
     )
     assert rate >= 0.99, f"caught only {rate:.1%}"
     assert median is not None and median <= 1_000, f"median canary units {median}"
