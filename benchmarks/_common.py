@@ -410,7 +410,9 @@ def microbench_main(
         if args.fresh:
             out = subprocess.run(
                 [sys.executable, script, "--worker", "--number", str(args.number)],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout
             runs.append(json.loads(out))
         else:

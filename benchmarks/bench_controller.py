@@ -69,13 +69,29 @@ def prepare(url: str, calls: int, per_unit: int, score_share: float, ramp: bool)
             name = f"agent.{i:03d}"
             prompts.create_prompt(ctx, ACTOR, PROJECT, name, "text")
             for n in (1, 2):
-                prompts.write_version(ctx, ACTOR, PROJECT, name, template=f"v{n}",
-                                      config={"model": {"provider": "x", "name": "y", "version": "1"}})
+                prompts.write_version(
+                    ctx,
+                    ACTOR,
+                    PROJECT,
+                    name,
+                    template=f"v{n}",
+                    config={"model": {"provider": "x", "name": "y", "version": "1"}},
+                )
             labels.move_label(ctx, ACTOR, PROJECT, name, "prod", 1)
             weights = (500, 2500, 5000) if ramp else (500,)
-            steps = [{"weight_bps": w, "min_duration_seconds": 86400, "min_units": 100} for w in weights]
-            release = releases.start_release(ctx, ACTOR, PROJECT, prompt=name, label="prod", candidate_version=2,
-                                             strategy="ramp" if ramp else "canary", steps=steps)
+            steps = [
+                {"weight_bps": w, "min_duration_seconds": 86400, "min_units": 100} for w in weights
+            ]
+            release = releases.start_release(
+                ctx,
+                ACTOR,
+                PROJECT,
+                prompt=name,
+                label="prod",
+                candidate_version=2,
+                strategy="ramp" if ramp else "canary",
+                steps=steps,
+            )
             if ramp:
                 releases.act(ctx, ACTOR, PROJECT, release.id, "advance")
             ids.append(release.id)
@@ -102,17 +118,40 @@ def prepare(url: str, calls: int, per_unit: int, score_share: float, ramp: bool)
                 arm = arm_of(unit, step)
                 call_at = at + timedelta(minutes=10) if step else at
                 call_id = f"r{r}c{k}"
-                batch_calls.append({
-                    "id": call_id, "project": PROJECT, "prompt": f"agent.{r:03d}", "label": "prod",
-                    "version": 2 if arm == "canary" else 1, "digest": "sha256:" + "0" * 64,
-                    "release_id": rid, "arm": arm, "unit_hash": f"{r}-{unit}", "context": {},
-                    "variables": None, "output": None, "model": None,
-                    "latency_ms": rng.gauss(800, 100), "tokens_in": None, "tokens_out": None,
-                    "cost": 0.002, "error": "x" if rng.random() < 0.02 else None, "at": call_at,
-                })
+                batch_calls.append(
+                    {
+                        "id": call_id,
+                        "project": PROJECT,
+                        "prompt": f"agent.{r:03d}",
+                        "label": "prod",
+                        "version": 2 if arm == "canary" else 1,
+                        "digest": "sha256:" + "0" * 64,
+                        "release_id": rid,
+                        "arm": arm,
+                        "unit_hash": f"{r}-{unit}",
+                        "context": {},
+                        "variables": None,
+                        "output": None,
+                        "model": None,
+                        "latency_ms": rng.gauss(800, 100),
+                        "tokens_in": None,
+                        "tokens_out": None,
+                        "cost": 0.002,
+                        "error": "x" if rng.random() < 0.02 else None,
+                        "at": call_at,
+                    }
+                )
                 if rng.random() < score_share:
-                    batch_scores.append({"project": PROJECT, "call_id": call_id, "name": "thumbs_down",
-                                         "value": float(rng.random() < 0.1), "source": "user", "at": call_at})
+                    batch_scores.append(
+                        {
+                            "project": PROJECT,
+                            "call_id": call_id,
+                            "name": "thumbs_down",
+                            "value": float(rng.random() < 0.1),
+                            "source": "user",
+                            "at": call_at,
+                        }
+                    )
                 if len(batch_calls) >= 20_000:
                     flush()
             c.log(f"release {r + 1}/{RELEASES} logged")
@@ -144,9 +183,15 @@ def measure(url: str, looks: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             with store.engine.connect() as conn:
                 for r in running:
-                    conn.execute(select(func.count()).select_from(calls_table).where(
-                        calls_table.c.project == PROJECT, calls_table.c.release_id == r.id,
-                        calls_table.c.arm.in_(("canary", "control", "baseline")))).scalar_one()
+                    conn.execute(
+                        select(func.count())
+                        .select_from(calls_table)
+                        .where(
+                            calls_table.c.project == PROJECT,
+                            calls_table.c.release_id == r.id,
+                            calls_table.c.arm.in_(("canary", "control", "baseline")),
+                        )
+                    ).scalar_one()
             out["baseline"].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             with store.unit_of_work() as uow:
@@ -156,7 +201,9 @@ def measure(url: str, looks: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             outcomes = controller.run_once(ctx)
             out["look"].append(time.perf_counter() - t0)
-            assert len(outcomes) == RELEASES and all(o.action == "hold" for o in outcomes), outcomes[:3]
+            assert len(outcomes) == RELEASES and all(o.action == "hold" for o in outcomes), (
+                outcomes[:3]
+            )
         return {k: c.median(v) for k, v in out.items()}
     finally:
         store.close()
@@ -170,7 +217,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--looks", type=int, default=3, help="controller passes per round")
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--ramp", action="store_true", help="releases at their second ramp step, users returning")
+    parser.add_argument(
+        "--ramp", action="store_true", help="releases at their second ramp step, users returning"
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -188,18 +237,40 @@ def main() -> None:
                 t0 = time.perf_counter()
                 prepare(url, args.calls, args.calls_per_unit, args.score_share, args.ramp)
                 c.log(f"{name}: prepared in {time.perf_counter() - t0:.0f} s")
-                results = [c.run_fresh(Path(__file__), ["--measure", url, "--looks", str(args.looks)], timeout=900)
-                           for _ in range(args.rounds)]
+                results = [
+                    c.run_fresh(
+                        Path(__file__), ["--measure", url, "--looks", str(args.looks)], timeout=900
+                    )
+                    for _ in range(args.rounds)
+                ]
                 look = [r["look"] for r in results]
                 metrics = [r["metrics"] for r in results]
                 base = [r["baseline"] for r in results]
-                rows.append([name, f"{args.calls:,}", c.fmt(c.median(look) * 1000), c.spread([x * 1000 for x in look]),
-                             c.fmt(c.median(look) * 1000 / RELEASES), c.fmt(c.median(metrics) * 1000),
-                             c.fmt(c.median(base) * 1000), c.fmt(c.median(look) / c.median(base), 2) + "x"])
+                rows.append(
+                    [
+                        name,
+                        f"{args.calls:,}",
+                        c.fmt(c.median(look) * 1000),
+                        c.spread([x * 1000 for x in look]),
+                        c.fmt(c.median(look) * 1000 / RELEASES),
+                        c.fmt(c.median(metrics) * 1000),
+                        c.fmt(c.median(base) * 1000),
+                        c.fmt(c.median(look) / c.median(base), 2) + "x",
+                    ]
+                )
     c.print_table(
         f"Controller look over {RELEASES} running {'ramps at step 2' if args.ramp else 'canaries'}"
         f" (median of {args.rounds} fresh processes)",
-        ["store", "calls", "look ms", "spread", "ms per release", "metrics one by one ms", "baseline count ms", "look / baseline"],
+        [
+            "store",
+            "calls",
+            "look ms",
+            "spread",
+            "ms per release",
+            "metrics one by one ms",
+            "baseline count ms",
+            "look / baseline",
+        ],
         rows,
     )
 

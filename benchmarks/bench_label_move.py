@@ -149,14 +149,16 @@ def _med(rounds: list[dict[str, dict[str, float]]], op: str, stat: str) -> float
     return c.median([r[op][stat] for r in rounds])
 
 
-def _row(
-    backend: str, label: str, rounds: list[dict[str, dict[str, float]]], op: str
-) -> list[Any]:
+def _row(backend: str, label: str, rounds: list[dict[str, dict[str, float]]], op: str) -> list[Any]:
     """One table row: p50, p99, the ratio to the same run's baseline, the p50 spread."""
     base = _med(rounds, "baseline", "p50")
     p50 = _med(rounds, op, "p50")
     return [
-        backend, label, c.fmt(p50), c.fmt(_med(rounds, op, "p99")), f"{p50 / base:.1f}x",
+        backend,
+        label,
+        c.fmt(p50),
+        c.fmt(_med(rounds, op, "p99")),
+        f"{p50 / base:.1f}x",
         c.spread([r[op]["p50"] for r in rounds]),
     ]
 
@@ -167,7 +169,12 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
     for backend, rounds in results.items():
         d, h = rounds["direct"], rounds["http"]
         rows += [
-            _row(backend, "baseline: one UPDATE in its own transaction (service-layer run)", d, "baseline"),
+            _row(
+                backend,
+                "baseline: one UPDATE in its own transaction (service-layer run)",
+                d,
+                "baseline",
+            ),
             _row(backend, "move_label() through the service layer", d, "move"),
             _row(backend, "baseline: one UPDATE in its own transaction (HTTP run)", h, "baseline"),
             _row(backend, "GET /healthz over HTTP (keep-alive)", h, "healthz"),

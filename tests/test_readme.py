@@ -45,9 +45,20 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     port = _free_port()
     env = {**os.environ, "PROMPTSTAGE_ADMIN_KEY": key}
     server = subprocess.Popen(
-        [str(BIN / "promptstage"), "serve", "--demo", "--port", str(port),
-         "--database-url", f"sqlite:///{work}/.promptstage/promptstage.db"],
-        cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            str(BIN / "promptstage"),
+            "serve",
+            "--demo",
+            "--port",
+            str(port),
+            "--database-url",
+            f"sqlite:///{work}/.promptstage/promptstage.db",
+        ],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30
@@ -71,8 +82,12 @@ def test_readme_quickstart_runs_as_written(demo_server: tuple[int, Path]) -> Non
     port, work = demo_server
     script = quickstart_script().replace("127.0.0.1:8700", f"127.0.0.1:{port}")
     result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script], cwd=work, capture_output=True, text=True,
-        timeout=120, env={k: v for k, v in os.environ.items() if not k.startswith("PROMPTSTAGE_")},
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PROMPTSTAGE_")},
     )
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert "booking.system" in result.stdout

@@ -51,7 +51,9 @@ def open_store(settings: Settings) -> Store:
     return SqlStore.from_url(settings.database_url)
 
 
-def create_app(settings: Settings, *, store: Store | None = None, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, store: Store | None = None, clock: Clock | None = None
+) -> FastAPI:
     """Build the ASGI application. ``store`` and ``clock`` are injectable for tests."""
     owns_store = store is None
     the_store = store if store is not None else open_store(settings)
@@ -67,14 +69,19 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
         # controller and sends webhooks.
         leadership = the_store.leadership(controller.LEADER_LOCK)
         sender = webhook_service.WebhookSender(
-            ctx, max_attempts=settings.webhook_max_attempts,
+            ctx,
+            max_attempts=settings.webhook_max_attempts,
             backoff_seconds=settings.webhook_backoff_seconds,
             timeout_seconds=settings.webhook_timeout_seconds,
             policy=HostPolicy.parse(settings.webhook_allowed_hosts),
         )
         background = [
-            asyncio.create_task(controller.run_forever(ctx, leadership, settings.controller_interval)),
-            asyncio.create_task(webhook_service.run_forever(sender, leadership, settings.webhook_poll_seconds)),
+            asyncio.create_task(
+                controller.run_forever(ctx, leadership, settings.controller_interval)
+            ),
+            asyncio.create_task(
+                webhook_service.run_forever(sender, leadership, settings.webhook_poll_seconds)
+            ),
         ]
         try:
             yield
@@ -104,12 +111,28 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
     )
     app.state.state_cache = StateCache(ctx, settings.state_check_seconds)
     errors.install(app)
-    for module in (health, admin, audit, prompts, labels, runtime, calls, releases, webhooks, governance):
+    for module in (
+        health,
+        admin,
+        audit,
+        prompts,
+        labels,
+        runtime,
+        calls,
+        releases,
+        webhooks,
+        governance,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.state.rate_limiter = make_limiter(settings.redis_url)
-    app.add_middleware(RateLimit, limits=limits_from(settings), limiter=app.state.rate_limiter,
-                       authenticator=app.state.authenticator, clock=ctx.clock)
+    app.add_middleware(
+        RateLimit,
+        limits=limits_from(settings),
+        limiter=app.state.rate_limiter,
+        authenticator=app.state.authenticator,
+        clock=ctx.clock,
+    )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
@@ -122,7 +145,11 @@ async def _prune_calls_forever(ctx: Context, settings: Settings) -> None:
         try:
             removed = await asyncio.to_thread(prune_calls, ctx, settings.call_retention_days)
             if removed:
-                log.info("retention: removed %d calls older than %s days", removed, settings.call_retention_days)
+                log.info(
+                    "retention: removed %d calls older than %s days",
+                    removed,
+                    settings.call_retention_days,
+                )
         except PromptstageError as exc:
             log.warning("retention pass failed: %s", exc.message)
         await asyncio.sleep(3600)
@@ -149,23 +176,31 @@ def run(settings: Settings) -> None:
             created = keys.create_instance_key(ctx, "bootstrap admin")
         releasers = demo.seed_demo(ctx) if settings.demo else []
         url = f"http://{settings.host}:{settings.port}"
-        lines = [f"promptstage {VERSION} serving {url}  (API docs: {url}/docs)",
-                 f"  store: {describe(settings.database_url)}"]
+        lines = [
+            f"promptstage {VERSION} serving {url}  (API docs: {url}/docs)",
+            f"  store: {describe(settings.database_url)}",
+        ]
         if settings.admin_key is not None:
             lines.append(f"  admin key (PROMPTSTAGE_ADMIN_KEY): {settings.admin_key}")
         elif created is not None:
             lines.append(f"  admin key (shown once, store it now): {created}")
         else:
-            lines.append("  admin key: created on first start and shown then; "
-                         "set PROMPTSTAGE_ADMIN_KEY to use a fixed one")
+            lines.append(
+                "  admin key: created on first start and shown then; "
+                "set PROMPTSTAGE_ADMIN_KEY to use a fixed one"
+            )
         if settings.demo:
             lines.append(f"  demo project: {demo.PROJECT}")
         for name, token in zip(demo.RELEASERS, releasers, strict=False):
             lines.append(f"  demo releaser {name} (four-eyes; shown once, store it now): {token}")
         print("\n".join(lines), flush=True)
         app = create_app(settings, store=store)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                    access_log=False)
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+        )
     finally:
         store.close()
-

@@ -23,9 +23,13 @@ class Settings:
 
     database_url: str = field(
         default=DEFAULT_DATABASE_URL,
-        metadata={"doc": "SQLAlchemy URL of the store: sqlite:///FILE (embedded, WAL) or postgresql+psycopg://..."},
+        metadata={
+            "doc": "SQLAlchemy URL of the store: sqlite:///FILE (embedded, WAL) or postgresql+psycopg://..."
+        },
     )
-    host: str = field(default="127.0.0.1", metadata={"doc": "Interface `promptstage serve` binds to."})
+    host: str = field(
+        default="127.0.0.1", metadata={"doc": "Interface `promptstage serve` binds to."}
+    )
     port: int = field(default=8700, metadata={"doc": "Port `promptstage serve` listens on."})
     admin_key: str | None = field(
         default=None,
@@ -60,7 +64,8 @@ class Settings:
         },
     )
     sse_heartbeat_seconds: float = field(
-        default=15.0, metadata={"doc": "Interval of `: heartbeat` comments on idle /events streams."}
+        default=15.0,
+        metadata={"doc": "Interval of `: heartbeat` comments on idle /events streams."},
     )
     call_retention_days: float = field(
         default=30.0,
@@ -75,7 +80,9 @@ class Settings:
     )
     webhook_poll_seconds: float = field(
         default=1.0,
-        metadata={"doc": "Seconds between two passes of the webhook sender (queue new events, send due deliveries)."},
+        metadata={
+            "doc": "Seconds between two passes of the webhook sender (queue new events, send due deliveries)."
+        },
     )
     webhook_allowed_hosts: str = field(
         default="",
@@ -90,7 +97,9 @@ class Settings:
     )
     webhook_backoff_seconds: float = field(
         default=10.0,
-        metadata={"doc": "Wait before the second attempt of a failed webhook delivery; doubled after each further failure."},
+        metadata={
+            "doc": "Wait before the second attempt of a failed webhook delivery; doubled after each further failure."
+        },
     )
     webhook_timeout_seconds: float = field(
         default=10.0, metadata={"doc": "Timeout of one webhook HTTP request, in seconds."}
@@ -105,7 +114,9 @@ class Settings:
     demo: bool = field(
         default=False, metadata={"doc": "Seed the demo project `clinic` at start (idempotent)."}
     )
-    log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error."})
+    log_level: str = field(
+        default="info", metadata={"doc": "Log level: debug, info, warning, error."}
+    )
     redis_url: str | None = field(
         default=None,
         metadata={
@@ -115,7 +126,9 @@ class Settings:
     )
     rate_limit_window_seconds: float = field(
         default=60.0,
-        metadata={"doc": "The window every rate limit below counts in (a token bucket refilled over it)."},
+        metadata={
+            "doc": "The window every rate limit below counts in (a token bucket refilled over it)."
+        },
     )
     rate_limit_auth_failures: int = field(
         default=20,
@@ -126,7 +139,9 @@ class Settings:
     )
     rate_limit_writes_per_key: int = field(
         default=600,
-        metadata={"doc": "Writes (POST, PUT, PATCH, DELETE) one API key may make per window. 0: off."},
+        metadata={
+            "doc": "Writes (POST, PUT, PATCH, DELETE) one API key may make per window. 0: off."
+        },
     )
     rate_limit_writes_per_ip: int = field(
         default=1200,

@@ -85,7 +85,11 @@ class Seeded:
         admin.ok("POST", BASE, 201, json={"name": cls.project, "description": "Acme agents"})
         admin.ok("POST", BASE, 201, json={"name": cls.other})
         # These suites test label mechanics: four-eyes (default on) is tested in tests/governance.
-        admin.ok("PUT", f"{BASE}/{cls.project}/settings", json={"protected_labels": ["prod"], "four_eyes": False})
+        admin.ok(
+            "PUT",
+            f"{BASE}/{cls.project}/settings",
+            json={"protected_labels": ["prod"], "four_eyes": False},
+        )
         admin.ok("POST", f"{p}/prompts", 201, json={"name": "shared.tone", "type": "text"})
         admin.ok("POST", f"{p}/prompts/shared.tone/versions", 201, json=text_version("Be kind."))
         admin.ok(

@@ -67,7 +67,11 @@ def test_audit_lists_every_change_newest_first(seeded: Seeded) -> None:
     seqs = [a["seq"] for a in items]
     assert seqs == sorted(seqs, reverse=True) and seqs[-1] == 1
     actions = [a["action"] for a in reversed(items)]
-    assert actions[:3] == ["project.create", "project.settings", "prompt.create"]  # the fixture turns four-eyes off
+    assert actions[:3] == [
+        "project.create",
+        "project.settings",
+        "prompt.create",
+    ]  # the fixture turns four-eyes off
     assert actions.count("version.create") == 5 and actions.count("label.move") == 3
     assert actions.count("key.create") == 5 and actions[-1] == "key.revoke"
     move = next(a for a in items if a["action"] == "label.move" and a["after"] == {"version": 2})

@@ -27,8 +27,14 @@ class Logged:
 
 
 def _client(live_server: LiveServer, project: str) -> Client:
-    return Client(live_server.url, project, live_server.admin_key, init_timeout=5.0,
-                  flush_interval=0.05, close_timeout=5.0)
+    return Client(
+        live_server.url,
+        project,
+        live_server.admin_key,
+        init_timeout=5.0,
+        flush_interval=0.05,
+        close_timeout=5.0,
+    )
 
 
 @pytest.fixture
@@ -41,7 +47,9 @@ def logged(cli: CliRun, chat_file: Path, live_server: LiveServer, project: str) 
         p = ps.get("booking.system", unit="user-7", context={"channel": "sms"})
         messages = p.render(**VARS)
         with ps.call(p, variables=VARS) as call:
-            call.finish(output="Monday 10:00 works.", tokens_in=40, tokens_out=6, model="gpt-4o-2024-08-06")
+            call.finish(
+                output="Monday 10:00 works.", tokens_in=40, tokens_out=6, model="gpt-4o-2024-08-06"
+            )
         ps.score(call.id, "csat", 5)
         with pytest.raises(TimeoutError), ps.call(p, variables=VARS) as failed:
             raise TimeoutError("model timed out")
@@ -49,7 +57,9 @@ def logged(cli: CliRun, chat_file: Path, live_server: LiveServer, project: str) 
             pass
     finally:
         ps.close()
-    v2 = chat_file.read_text(encoding="utf-8").replace("You book appointments", "You kindly book appointments")
+    v2 = chat_file.read_text(encoding="utf-8").replace(
+        "You book appointments", "You kindly book appointments"
+    )
     chat_file.write_text(v2, encoding="utf-8")
     assert cli("prompt", "push", str(chat_file), "--label", "prod").exit_code == 0
     return Logged(call.id, failed.id, bare.id, p, messages)
@@ -63,7 +73,11 @@ def test_list_and_filters(cli: CliRun, logged: Logged) -> None:
     assert "TimeoutError: model timed out" in result.stdout and "40/6" in result.stdout
 
     doc = json.loads(cli("--json", "calls", "list").stdout)
-    assert [c["id"] for c in doc["items"]] == [logged.bare, logged.failed, logged.ok]  # newest first
+    assert [c["id"] for c in doc["items"]] == [
+        logged.bare,
+        logged.failed,
+        logged.ok,
+    ]  # newest first
     assert {c["version"] for c in doc["items"]} == {1}
 
     def ids(*args: str) -> list[str]:
@@ -91,7 +105,9 @@ def test_list_and_filters(cli: CliRun, logged: Logged) -> None:
     ("args", "message"),
     [(("--arm", "blue"), "expected one of"), (("--since", "yesterday"), "ISO-8601")],
 )
-def test_list_rejects_bad_filters(cli: CliRun, logged: Logged, args: tuple[str, ...], message: str) -> None:
+def test_list_rejects_bad_filters(
+    cli: CliRun, logged: Logged, args: tuple[str, ...], message: str
+) -> None:
     result = cli("calls", "list", *args)
     assert result.exit_code == 2 and message in result.output
 
@@ -116,7 +132,9 @@ def test_replay_renders_the_exact_messages(cli: CliRun, logged: Logged) -> None:
     result = cli("calls", "replay", logged.ok)
     assert result.exit_code == 0, result.output
     assert f"replay of call {logged.ok}: booking.system@1" in result.stdout
-    assert "[system]" in result.stdout and "You book appointments for Smile Dental." in result.stdout
+    assert (
+        "[system]" in result.stdout and "You book appointments for Smile Dental." in result.stdout
+    )
     assert "[user]" in result.stdout and "Any slot on Monday?" in result.stdout
 
     rendered = json.loads(cli("--json", "calls", "replay", logged.ok).stdout)
@@ -135,10 +153,23 @@ def test_replay_refuses_a_version_that_does_not_match_the_recorded_digest(
     cli: CliRun, logged: Logged, live_server: LiveServer, project: str
 ) -> None:
     # A record claiming version 1 with another digest (e.g. written by a buggy client).
-    body = {"calls": [{"id": "forged1", "prompt": "booking.system", "label": "prod", "version": 1,
-                       "digest": "sha256:" + "0" * 64, "variables": VARS}]}
-    response = httpx.post(f"{live_server.url}/api/v1/projects/{project}/calls", json=body,
-                          headers={"Authorization": f"Bearer {live_server.admin_key}"})
+    body = {
+        "calls": [
+            {
+                "id": "forged1",
+                "prompt": "booking.system",
+                "label": "prod",
+                "version": 1,
+                "digest": "sha256:" + "0" * 64,
+                "variables": VARS,
+            }
+        ]
+    }
+    response = httpx.post(
+        f"{live_server.url}/api/v1/projects/{project}/calls",
+        json=body,
+        headers={"Authorization": f"Bearer {live_server.admin_key}"},
+    )
     assert response.status_code == 202
     result = cli("calls", "replay", "forged1")
     assert result.exit_code == 1

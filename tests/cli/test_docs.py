@@ -36,12 +36,19 @@ def test_every_command_has_a_section() -> None:
     paths = _command_paths()
     assert len(paths) >= 19
     for path in paths:
-        assert any(d == path or d.startswith(path + " ") for d in documented), f"docs/cli.md lacks `promptstage {path}`"
+        assert any(d == path or d.startswith(path + " ") for d in documented), (
+            f"docs/cli.md lacks `promptstage {path}`"
+        )
 
 
 def test_environment_variables_are_documented() -> None:
     text = DOC.read_text(encoding="utf-8")
-    for name in ("PROMPTSTAGE_URL", "PROMPTSTAGE_API_KEY", "PROMPTSTAGE_PROJECT", "PROMPTSTAGE_JSON"):
+    for name in (
+        "PROMPTSTAGE_URL",
+        "PROMPTSTAGE_API_KEY",
+        "PROMPTSTAGE_PROJECT",
+        "PROMPTSTAGE_JSON",
+    ):
         assert f"`{name}`" in text
 
 
@@ -49,7 +56,9 @@ def test_the_example_prompt_file_pushes(cli: CliRun, tmp_path: Path) -> None:
     [block] = re.findall(r"```toml\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.DOTALL)
     path = tmp_path / "booking.toml"
     path.write_text(block, encoding="utf-8")
-    first = cli("prompt", "push", str(path), "-m", "offer at most three slots", "--label", "staging")
+    first = cli(
+        "prompt", "push", str(path), "-m", "offer at most three slots", "--label", "staging"
+    )
     assert first.exit_code == 0, first.output
     assert "version 1 (new)" in first.stdout and "staging -> version 1 (new label)" in first.stdout
     again = cli("prompt", "push", str(path), "--label", "staging")

@@ -20,7 +20,9 @@ def three_versions(cli: CliRun, chat_file: Path) -> str:
 
 
 def test_set_and_compare_and_set(cli: CliRun, three_versions: str) -> None:
-    first = cli("label", "set", three_versions, "prod", "1", "--expected", "none", "--reason", "launch")
+    first = cli(
+        "label", "set", three_versions, "prod", "1", "--expected", "none", "--reason", "launch"
+    )
     assert first.exit_code == 0, first.output
     assert "prod -> version 1 (new label)" in first.stdout
 
@@ -70,7 +72,11 @@ def test_rollback_history_delete(cli: CliRun, three_versions: str) -> None:
     assert to["version"] == 2 and to["previous"] == 1 and to["move"]["kind"] == "rollback"
 
     history = cli("label", "history", three_versions, "prod")
-    assert "regression" in history.stdout and "ship v3" in history.stdout and "rollback" in history.stdout
+    assert (
+        "regression" in history.stdout
+        and "ship v3" in history.stdout
+        and "rollback" in history.stdout
+    )
     items = json.loads(cli("--json", "label", "history", three_versions, "prod").stdout)["items"]
     assert [m["version"] for m in items] == [2, 1, 3, 1]
 

@@ -63,11 +63,22 @@ def test_empty_env_counts_as_unset(cli: CliRun) -> None:
 
 
 def test_flags_override_env(cli: CliRun, live_server: LiveServer, project: str) -> None:
-    env = {"PROMPTSTAGE_URL": "http://127.0.0.1:9", "PROMPTSTAGE_API_KEY": "ps_000000000000_bad",
-           "PROMPTSTAGE_PROJECT": "nope"}
+    env = {
+        "PROMPTSTAGE_URL": "http://127.0.0.1:9",
+        "PROMPTSTAGE_API_KEY": "ps_000000000000_bad",
+        "PROMPTSTAGE_PROJECT": "nope",
+    }
     result = cli(
-        "--url", live_server.url, "--api-key", live_server.admin_key, "-p", project,
-        "--json", "prompt", "list", env=env,
+        "--url",
+        live_server.url,
+        "--api-key",
+        live_server.admin_key,
+        "-p",
+        project,
+        "--json",
+        "prompt",
+        "list",
+        env=env,
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"items": [], "next_cursor": None}
@@ -126,7 +137,9 @@ class _Html(BaseHTTPRequestHandler):
 @pytest.fixture
 def html_server() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Html)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -142,4 +155,7 @@ def test_not_a_promptstage_server(cli: CliRun, html_server: str) -> None:
     assert "not JSON" in result.stderr and "--url" in result.stderr
     failing = cli("prompt", "list", env={"PROMPTSTAGE_URL": html_server + "/bad"})
     assert failing.exit_code == 1
-    assert failing.stderr.strip() == "error: the server answered HTTP 502: <html><body>Bad gateway</body></html>"
+    assert (
+        failing.stderr.strip()
+        == "error: the server answered HTTP 502: <html><body>Bad gateway</body></html>"
+    )

@@ -9,7 +9,19 @@ from .conftest import CHAT_TOML, CliRun
 
 
 def test_create_list_show_empty_prompt(cli: CliRun) -> None:
-    created = cli("prompt", "create", "router.intent", "--type", "text", "-d", "Routes", "--tag", "a", "--tag", "b")
+    created = cli(
+        "prompt",
+        "create",
+        "router.intent",
+        "--type",
+        "text",
+        "-d",
+        "Routes",
+        "--tag",
+        "a",
+        "--tag",
+        "b",
+    )
     assert created.exit_code == 0, created.output
     assert "created prompt router.intent (text)" in created.stdout
 
@@ -62,10 +74,19 @@ def test_push_with_label_moves_it_once(cli: CliRun, chat_file: Path) -> None:
 
 def test_push_json_file(cli: CliRun, tmp_path: Path) -> None:
     path = tmp_path / "greet.json"
-    path.write_text(json.dumps({
-        "name": "greet", "type": "text", "template": "Hello {{ name }}!",
-        "config": {"model": {"provider": "openai", "name": "gpt-4o-mini", "version": "2024-07-18"}},
-    }), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "name": "greet",
+                "type": "text",
+                "template": "Hello {{ name }}!",
+                "config": {
+                    "model": {"provider": "openai", "name": "gpt-4o-mini", "version": "2024-07-18"}
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
     doc = json.loads(cli("--json", "prompt", "push", str(path), "--label", "prod").stdout)
     assert doc["prompt_created"] is True
     assert doc["version"]["digest"].startswith("sha256:")
@@ -83,7 +104,7 @@ def test_push_bad_files(cli: CliRun, tmp_path: Path) -> None:
     cases = {
         "missing.toml": None,
         "bad.toml": "name = ",
-        "bad.json": "{\"name\": ",
+        "bad.json": '{"name": ',
         "prompt.yaml": "name: x",
         "nokey.toml": 'name = "x"\ntype = "text"\ntemplate = "hi"\n',
         "extra.toml": 'name = "x"\ntype = "text"\ntemplate = "hi"\nmodel = "gpt"\n[config]\n',
@@ -125,7 +146,10 @@ def test_show_versions_and_diff(cli: CliRun, chat_file: Path) -> None:
 
     versions = cli("prompt", "versions", "booking.system")
     assert "kinder" in versions.stdout and "sha256:" in versions.stdout
-    assert [v["version"] for v in json.loads(cli("--json", "prompt", "versions", "booking.system").stdout)["items"]] == [2, 1]
+    assert [
+        v["version"]
+        for v in json.loads(cli("--json", "prompt", "versions", "booking.system").stdout)["items"]
+    ] == [2, 1]
 
     diff = cli("prompt", "diff", "booking.system", "1", "2")
     assert diff.exit_code == 0
@@ -141,7 +165,9 @@ def test_diff_colors_on_a_terminal(cli: CliRun, chat_file: Path) -> None:
     cli("prompt", "push", str(chat_file))
     chat_file.write_text(CHAT_TOML.replace("You book", "You kindly book"), encoding="utf-8")
     cli("prompt", "push", str(chat_file))
-    diff = cli("prompt", "diff", "booking.system", "1", "2", env={"NO_COLOR": None, "FORCE_COLOR": "1"})
+    diff = cli(
+        "prompt", "diff", "booking.system", "1", "2", env={"NO_COLOR": None, "FORCE_COLOR": "1"}
+    )
     assert "\x1b[32m+You kindly book" in diff.stdout
     assert "\x1b[31m-You book" in diff.stdout
 

@@ -27,7 +27,15 @@ def test_resolve(cli: CliRun, live_prompt: str) -> None:
 
 
 def test_render(cli: CliRun, live_prompt: str) -> None:
-    args = ("resolve", live_prompt, "--render", "--var", "clinic=Smile Dental", "--var", "question=a=b?")
+    args = (
+        "resolve",
+        live_prompt,
+        "--render",
+        "--var",
+        "clinic=Smile Dental",
+        "--var",
+        "question=a=b?",
+    )
     result = cli(*args)
     assert result.exit_code == 0, result.output
     assert "You book appointments for Smile Dental." in result.stdout

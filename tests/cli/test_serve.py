@@ -13,7 +13,9 @@ from promptstage.cli.main import app
 from promptstage.errors import ConfigurationError
 from promptstage.settings import Settings
 
-CLEAN_ENV: dict[str, str | None] = dict.fromkeys(("PROMPTSTAGE_HOST", "PROMPTSTAGE_PORT", "PROMPTSTAGE_DATABASE_URL", "PROMPTSTAGE_DEMO"))
+CLEAN_ENV: dict[str, str | None] = dict.fromkeys(
+    ("PROMPTSTAGE_HOST", "PROMPTSTAGE_PORT", "PROMPTSTAGE_DATABASE_URL", "PROMPTSTAGE_DEMO")
+)
 
 
 @pytest.fixture
@@ -27,15 +29,27 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
 def test_serve_passes_flags(captured: list[Settings], tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/x.db"
     result = CliRunner().invoke(
-        app, ["serve", "--host", "0.0.0.0", "--port", "9001", "--database-url", url, "--demo"], env=CLEAN_ENV
+        app,
+        ["serve", "--host", "0.0.0.0", "--port", "9001", "--database-url", url, "--demo"],
+        env=CLEAN_ENV,
     )
     assert result.exit_code == 0, result.output
     [settings] = captured
-    assert (settings.host, settings.port, settings.database_url, settings.demo) == ("0.0.0.0", 9001, url, True)
+    assert (settings.host, settings.port, settings.database_url, settings.demo) == (
+        "0.0.0.0",
+        9001,
+        url,
+        True,
+    )
 
 
 def test_serve_flags_beat_env_which_beats_defaults(captured: list[Settings]) -> None:
-    env = {**CLEAN_ENV, "PROMPTSTAGE_PORT": "9100", "PROMPTSTAGE_DEMO": "true", "PROMPTSTAGE_HOST": "10.0.0.1"}
+    env = {
+        **CLEAN_ENV,
+        "PROMPTSTAGE_PORT": "9100",
+        "PROMPTSTAGE_DEMO": "true",
+        "PROMPTSTAGE_HOST": "10.0.0.1",
+    }
     result = CliRunner().invoke(app, ["serve", "--no-demo", "--host", "127.0.0.2"], env=env)
     assert result.exit_code == 0, result.output
     [settings] = captured
@@ -62,18 +76,28 @@ def test_serve_configuration_error_from_run(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     database = tmp_path / "fresh.db"
-    result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", f"sqlite:///{database}"], env=CLEAN_ENV)
+    result = CliRunner().invoke(
+        app, ["db", "upgrade", "--database-url", f"sqlite:///{database}"], env=CLEAN_ENV
+    )
     assert result.exit_code == 0, result.output
     assert "newest schema" in result.stdout
     with sqlite3.connect(database) as db:
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = {
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
     assert {"prompts", "versions", "labels", "audit"} <= tables
-    again = CliRunner().invoke(app, ["db", "upgrade"], env={**CLEAN_ENV, "PROMPTSTAGE_DATABASE_URL": f"sqlite:///{database}"})
+    again = CliRunner().invoke(
+        app,
+        ["db", "upgrade"],
+        env={**CLEAN_ENV, "PROMPTSTAGE_DATABASE_URL": f"sqlite:///{database}"},
+    )
     assert again.exit_code == 0, again.output
 
 
 def test_db_upgrade_unsupported_url() -> None:
-    result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", "mysql://u:secret@h/db"], env=CLEAN_ENV)
+    result = CliRunner().invoke(
+        app, ["db", "upgrade", "--database-url", "mysql://u:secret@h/db"], env=CLEAN_ENV
+    )
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ")
     assert "secret" not in result.stderr

@@ -41,9 +41,12 @@ def live_server(directory: Path) -> Iterator[LiveServer]:
     """Serve on a free port until the block ends; rate limits off (the fuzzer is one client)."""
     admin_key = f"ps_{secrets.token_hex(6)}_{secrets.token_hex(32)}"
     settings = Settings(
-        database_url=f"sqlite:///{directory / 'fuzz.db'}", admin_key=admin_key,
+        database_url=f"sqlite:///{directory / 'fuzz.db'}",
+        admin_key=admin_key,
         audit_signing_key=base64.b64encode(secrets.token_bytes(32)).decode(),
-        rate_limit_auth_failures=0, rate_limit_writes_per_key=0, rate_limit_writes_per_ip=0,
+        rate_limit_auth_failures=0,
+        rate_limit_writes_per_key=0,
+        rate_limit_writes_per_ip=0,
         # Webhooks the fuzzer invents must never be called: only loopback may be a target.
         webhook_allowed_hosts="127.0.0.1",
     )
@@ -53,8 +56,15 @@ def live_server(directory: Path) -> Iterator[LiveServer]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                            ws="none", access_log=False)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ws="none",
+        access_log=False,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

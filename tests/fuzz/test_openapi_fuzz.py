@@ -22,7 +22,9 @@ pytestmark = [pytest.mark.fuzz]
 EXCLUDED = [positive_data_acceptance, negative_data_rejection]
 
 CONFIG = schemathesis.Config.from_path(Path(__file__).with_name("schemathesis.toml"))
-schema = schemathesis.openapi.from_dict(openapi_document(), config=CONFIG).exclude(path_regex=EXCLUDED_PATHS)
+schema = schemathesis.openapi.from_dict(openapi_document(), config=CONFIG).exclude(
+    path_regex=EXCLUDED_PATHS
+)
 
 
 def test_the_server_serves_the_fuzzed_document(fuzz_server: LiveServer) -> None:
@@ -32,4 +34,6 @@ def test_the_server_serves_the_fuzzed_document(fuzz_server: LiveServer) -> None:
 @schema.parametrize()
 @settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_api(case: schemathesis.Case, fuzz_server: LiveServer) -> None:
-    case.call_and_validate(base_url=fuzz_server.url, headers=fuzz_server.auth_header, excluded_checks=EXCLUDED)
+    case.call_and_validate(
+        base_url=fuzz_server.url, headers=fuzz_server.auth_header, excluded_checks=EXCLUDED
+    )

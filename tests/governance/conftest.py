@@ -78,8 +78,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def world(database_url: str) -> Iterator[World]:
     store = SqlStore.from_url(database_url, migrate=True)
     clock = Clock()
-    settings = Settings(admin_key=ADMIN, state_check_seconds=0.0, rate_limit_auth_failures=100_000,
-                        rate_limit_writes_per_key=100_000, rate_limit_writes_per_ip=100_000)
+    settings = Settings(
+        admin_key=ADMIN,
+        state_check_seconds=0.0,
+        rate_limit_auth_failures=100_000,
+        rate_limit_writes_per_key=100_000,
+        rate_limit_writes_per_ip=100_000,
+    )
     app = create_app(settings, store=store, clock=clock)
     runner = asyncio.Runner()
     w = World(runner, app, clock, store)
@@ -87,13 +92,29 @@ def world(database_url: str) -> Iterator[World]:
     w.ok("instance", "POST", "/api/v1/projects", 201, json={"name": "other"})
     w.ok("instance", "POST", f"{P}/prompts", 201, json={"name": "greet", "type": "text"})
     for n in (1, 2, 3):
-        w.ok("instance", "POST", f"{G}/versions", 201, json={"template": f"Hi v{n}", "config": {"model": MODEL}})
+        w.ok(
+            "instance",
+            "POST",
+            f"{G}/versions",
+            201,
+            json={"template": f"Hi v{n}", "config": {"model": MODEL}},
+        )
     for label in ("prod", "staging"):
         w.ok("instance", "PUT", f"{G}/labels/{label}", json={"version": 1})
-    for name, role in (("runtime", "runtime"), ("editor", "editor"), ("releaser", "releaser"),
-                       ("releaser2", "releaser"), ("admin", "admin"), ("revoked", "editor")):
-        w.keys[name] = w.ok("instance", "POST", f"{P}/keys", 201, json={"role": role, "name": name})["token"]
-    w.keys["other"] = w.ok("instance", "POST", "/api/v1/projects/other/keys", 201, json={"role": "admin"})["token"]
+    for name, role in (
+        ("runtime", "runtime"),
+        ("editor", "editor"),
+        ("releaser", "releaser"),
+        ("releaser2", "releaser"),
+        ("admin", "admin"),
+        ("revoked", "editor"),
+    ):
+        w.keys[name] = w.ok(
+            "instance", "POST", f"{P}/keys", 201, json={"role": role, "name": name}
+        )["token"]
+    w.keys["other"] = w.ok(
+        "instance", "POST", "/api/v1/projects/other/keys", 201, json={"role": "admin"}
+    )["token"]
     w.ok("instance", "DELETE", f"{P}/keys/{w.keys['revoked'].split('_')[1]}")
     try:
         yield w

@@ -12,23 +12,45 @@ from promptstage.store.sql.tables import versions
 from .conftest import G, P, World
 
 
-def _request(w: World, version: int = 2, who: str = "releaser", **extra: object) -> dict[str, object]:
-    body = w.ok(who, "PUT", f"{G}/labels/prod", 202, json={"version": version, "reason": "ship", **extra})
+def _request(
+    w: World, version: int = 2, who: str = "releaser", **extra: object
+) -> dict[str, object]:
+    body = w.ok(
+        who, "PUT", f"{G}/labels/prod", 202, json={"version": version, "reason": "ship", **extra}
+    )
     cr: dict[str, object] = body["change_request"]
     return cr
 
 
 def _audit(w: World) -> list[dict[str, object]]:
-    items: list[dict[str, object]] = w.ok("instance", "GET", f"{P}/audit", params={"limit": 500})["items"]
+    items: list[dict[str, object]] = w.ok("instance", "GET", f"{P}/audit", params={"limit": 500})[
+        "items"
+    ]
     return items
 
 
 def test_a_releasers_move_of_prod_opens_a_request_and_changes_nothing(world: World) -> None:
     before = world.ok("instance", "GET", f"{P}/snapshot")["seq"]
     cr = _request(world)
-    assert set(cr) >= {"id", "kind", "prompt", "label", "version", "digest", "expected_version",
-                       "state", "requested_by", "created_at", "expires_at"}
-    assert (cr["kind"], cr["label"], cr["version"], cr["state"]) == ("label.move", "prod", 2, "open")
+    assert set(cr) >= {
+        "id",
+        "kind",
+        "prompt",
+        "label",
+        "version",
+        "digest",
+        "expected_version",
+        "state",
+        "requested_by",
+        "created_at",
+        "expires_at",
+    }
+    assert (cr["kind"], cr["label"], cr["version"], cr["state"]) == (
+        "label.move",
+        "prod",
+        2,
+        "open",
+    )
     assert str(cr["digest"]).startswith("sha256:")
     assert world.label() == 1
     assert world.ok("instance", "GET", f"{P}/snapshot")["seq"] == before  # no event
@@ -46,7 +68,9 @@ def test_self_approval_is_refused(world: World) -> None:
 def test_approval_applies_the_move_with_its_audit_row_and_event_at_once(world: World) -> None:
     seq = world.ok("instance", "GET", f"{P}/snapshot")["seq"]
     cr = _request(world)
-    body = world.ok("releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve", json={"reason": "lgtm"})
+    body = world.ok(
+        "releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve", json={"reason": "lgtm"}
+    )
     assert body["change_request"]["state"] == "approved" and body["applied"] == {"moved": True}
     assert world.label() == 2
     rows = _audit(world)
@@ -72,8 +96,11 @@ def test_approval_after_the_label_moved_meanwhile_is_a_conflict(world: World) ->
 def test_a_tampered_version_digest_refuses_the_approval(world: World) -> None:
     cr = _request(world)
     with world.store.engine.begin() as conn:
-        conn.execute(update(versions).where(versions.c.prompt == "greet", versions.c.number == 2)
-                     .values(digest="sha256:" + "0" * 64))
+        conn.execute(
+            update(versions)
+            .where(versions.c.prompt == "greet", versions.c.number == 2)
+            .values(digest="sha256:" + "0" * 64)
+        )
     error = world.ok("releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve", 409)["error"]
     assert error["field"] == "digest"
     assert world.label() == 1
@@ -81,7 +108,9 @@ def test_a_tampered_version_digest_refuses_the_approval(world: World) -> None:
 
 def test_reject_leaves_the_label_unchanged(world: World) -> None:
     cr = _request(world)
-    body = world.ok("releaser2", "POST", f"{P}/change-requests/{cr['id']}/reject", json={"reason": "no"})
+    body = world.ok(
+        "releaser2", "POST", f"{P}/change-requests/{cr['id']}/reject", json={"reason": "no"}
+    )
     assert body["change_request"]["state"] == "rejected"
     assert body["change_request"]["decided_by"] != cr["requested_by"]
     assert world.label() == 1
@@ -94,9 +123,13 @@ def test_requests_expire(world: World) -> None:
     world.clock.advance(24)
     error = world.ok("releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve", 409)["error"]
     assert "expired" in error["message"]
-    expired = world.ok("releaser", "GET", f"{P}/change-requests", params={"state": "expired"})["items"]
+    expired = world.ok("releaser", "GET", f"{P}/change-requests", params={"state": "expired"})[
+        "items"
+    ]
     assert [c["id"] for c in expired] == [cr["id"]]
-    assert world.ok("releaser", "GET", f"{P}/change-requests", params={"state": "open"})["items"] == []
+    assert (
+        world.ok("releaser", "GET", f"{P}/change-requests", params={"state": "open"})["items"] == []
+    )
     assert world.label() == 1
 
 
@@ -106,7 +139,10 @@ def test_rollback_needs_no_approval_and_is_flagged(world: World) -> None:
     body = world.ok("releaser", "POST", f"{G}/labels/prod/rollback", json={"reason": "incident"})
     assert body["version"] == 1 and world.label() == 1
     row = _audit(world)[0]
-    assert row["action"] == "label.rollback" and row["after"] == {"version": 1, "four_eyes_bypass": "rollback"}
+    assert row["action"] == "label.rollback" and row["after"] == {
+        "version": 1,
+        "four_eyes_bypass": "rollback",
+    }
 
 
 def test_the_instance_admin_key_is_break_glass_and_flagged(world: World) -> None:
@@ -116,9 +152,11 @@ def test_the_instance_admin_key_is_break_glass_and_flagged(world: World) -> None
 
 
 def test_editors_cannot_touch_protected_labels(world: World) -> None:
-    for method, path, body in (("PUT", f"{G}/labels/prod", {"version": 2}),
-                               ("DELETE", f"{G}/labels/prod", None),
-                               ("POST", f"{G}/labels/prod/rollback", {"to_version": 2})):
+    for method, path, body in (
+        ("PUT", f"{G}/labels/prod", {"version": 2}),
+        ("DELETE", f"{G}/labels/prod", None),
+        ("POST", f"{G}/labels/prod/rollback", {"to_version": 2}),
+    ):
         error = world.ok("editor", method, path, 403, json=body)["error"]
         assert error["needed_role"] == "releaser" if "needed_role" in error else True
     world.ok("editor", "PUT", f"{G}/labels/staging", json={"version": 2})
@@ -131,17 +169,28 @@ def test_a_project_key_cannot_remove_a_protected_label_under_four_eyes(world: Wo
 
 
 def test_protected_labels_are_configurable(world: World) -> None:
-    assert world.ok("admin", "GET", f"{P}/settings") == {"protected_labels": ["prod"], "four_eyes": True}
+    assert world.ok("admin", "GET", f"{P}/settings") == {
+        "protected_labels": ["prod"],
+        "four_eyes": True,
+    }
     world.ok("releaser", "GET", f"{P}/settings", 403)
     new = {"protected_labels": ["staging"], "four_eyes": True}
     assert world.ok("admin", "PUT", f"{P}/settings", json=new) == new
     world.ok("editor", "PUT", f"{G}/labels/prod", json={"version": 2})  # no longer protected
     world.ok("editor", "PUT", f"{G}/labels/staging", 403, json={"version": 2})
     world.ok("releaser", "PUT", f"{G}/labels/staging", 202, json={"version": 2})
-    world.ok("admin", "PUT", f"{P}/settings", json={"protected_labels": ["staging"], "four_eyes": False})
+    world.ok(
+        "admin", "PUT", f"{P}/settings", json={"protected_labels": ["staging"], "four_eyes": False}
+    )
     world.ok("releaser", "PUT", f"{G}/labels/staging", json={"version": 3})
     assert world.label("staging") == 3
-    error = world.ok("admin", "PUT", f"{P}/settings", 422, json={"protected_labels": ["latest"], "four_eyes": True})
+    error = world.ok(
+        "admin",
+        "PUT",
+        f"{P}/settings",
+        422,
+        json={"protected_labels": ["latest"], "four_eyes": True},
+    )
     assert error["error"]["field"] == "protected_labels[0]"
 
 
@@ -184,7 +233,11 @@ def test_a_move_decided_under_settings_that_changed_meanwhile_is_refused(tmp_pat
         prompts.create_prompt(ctx, "admin", "race", "p", "text")
         for text in ("one", "two"):
             prompts.write_version(
-                ctx, "admin", "race", "p", template=text,
+                ctx,
+                "admin",
+                "race",
+                "p",
+                template=text,
                 config={"model": {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06"}},
             )
         seen = governance.get_settings(ctx, "race")

@@ -15,15 +15,29 @@ from .conftest import World
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "roles.md"
 CALLERS = ("runtime", "editor", "releaser", "admin", "instance", None, "revoked", "other")
-PARAMS = {"project": "acme", "name": "greet", "label": "staging", "number": "1", "prefix": "000000000000",
-          "call_id": "c1", "release_id": "rel_x", "webhook_id": "wh_x", "request_id": "cr_x"}
+PARAMS = {
+    "project": "acme",
+    "name": "greet",
+    "label": "staging",
+    "number": "1",
+    "prefix": "000000000000",
+    "call_id": "c1",
+    "release_id": "rel_x",
+    "webhook_id": "wh_x",
+    "request_id": "cr_x",
+}
 # Valid bodies where the handler (not a dependency) checks the role, so 422 cannot hide a 403.
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/projects"): {"name": "walked"},
     ("PUT", "/api/v1/projects/{project}/prompts/{name}/labels/{label}"): {"version": 2},
-    ("PUT", "/api/v1/projects/{project}/settings"): {"protected_labels": ["prod"], "four_eyes": True},
+    ("PUT", "/api/v1/projects/{project}/settings"): {
+        "protected_labels": ["prod"],
+        "four_eyes": True,
+    },
 }
-QUERY = {"/api/v1/projects/{project}/events": {"since": -1}}  # 422 once past auth: no endless stream
+QUERY = {
+    "/api/v1/projects/{project}/events": {"since": -1}
+}  # 422 once past auth: no endless stream
 
 
 def _allowed(need: str, caller: str | None) -> bool:
@@ -40,7 +54,9 @@ def _allowed(need: str, caller: str | None) -> bool:
 
 
 def test_docs_roles_md_is_generated_from_the_matrix() -> None:
-    assert DOCS.read_text() == render_markdown(), "regenerate: python -c 'from promptstage.api.roles import render_markdown; print(render_markdown(), end=\"\")' > docs/roles.md"
+    assert DOCS.read_text() == render_markdown(), (
+        "regenerate: python -c 'from promptstage.api.roles import render_markdown; print(render_markdown(), end=\"\")' > docs/roles.md"
+    )
 
 
 def test_every_route_walks_as_the_matrix_says(world: World) -> None:
@@ -51,15 +67,22 @@ def test_every_route_walks_as_the_matrix_says(world: World) -> None:
     for (method, template), need in ROUTES.items():
         path = template.format(**PARAMS)
         for caller in CALLERS:
-            response = world.call(caller, method, path, json=BODIES.get((method, template)),
-                                  params=QUERY.get(template))
+            response = world.call(
+                caller,
+                method,
+                path,
+                json=BODIES.get((method, template)),
+                params=QUERY.get(template),
+            )
             denied = response.status_code in (401, 403)
             if denied == _allowed(need.role, caller):
                 wrong.append((method, template, caller, response.status_code, response.text[:120]))
             if denied:
                 expected = 401 if caller in (None, "revoked") else 403
                 if response.status_code != expected:
-                    wrong.append((method, template, caller, response.status_code, "expected", expected))
+                    wrong.append(
+                        (method, template, caller, response.status_code, "expected", expected)
+                    )
     assert wrong == []
 
 

@@ -87,8 +87,14 @@ class Caller:
         self.runner = runner
 
     def __call__(
-        self, app: FastAPI, method: str, path: str, *, token: str | None = None,
-        ip: str = "127.0.0.1", **kwargs: Any,
+        self,
+        app: FastAPI,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        ip: str = "127.0.0.1",
+        **kwargs: Any,
     ) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}))
         if token is not None:

@@ -30,13 +30,19 @@ def app(make_clocked_app: Callable[..., FastAPI], call: Caller) -> FastAPI:
 
 def assert_common(response: httpx.Response) -> None:
     for name, value in COMMON.items():
-        assert response.headers.get(name) == value, (name, response.request.url, response.status_code)
+        assert response.headers.get(name) == value, (
+            name,
+            response.request.url,
+            response.status_code,
+        )
 
 
 def test_api_answers_carry_the_headers(app: FastAPI, call: Caller) -> None:
     answers = [
         call(app, "GET", BASE, token=ADMIN_KEY),  # 200
-        call(app, "POST", f"{BASE}/hdr/keys", token=ADMIN_KEY, json={"role": "runtime"}),  # 201, holds a token
+        call(
+            app, "POST", f"{BASE}/hdr/keys", token=ADMIN_KEY, json={"role": "runtime"}
+        ),  # 201, holds a token
         call(app, "GET", f"{BASE}/nope/prompts", token=ADMIN_KEY),  # 404
         call(app, "POST", BASE, token=ADMIN_KEY, content=b"x" * 2000),  # 413
         call(app, "POST", BASE, token=ADMIN_KEY, content=b'{"a": NaN}'),  # 400
@@ -47,7 +53,19 @@ def test_api_answers_carry_the_headers(app: FastAPI, call: Caller) -> None:
         call(app, "GET", BASE),  # 401: now blocked
         call(app, "GET", BASE),  # 429
     ]
-    assert [a.status_code for a in answers] == [200, 201, 404, 413, 400, 200, 200, 200, 401, 401, 429]
+    assert [a.status_code for a in answers] == [
+        200,
+        201,
+        404,
+        413,
+        400,
+        200,
+        200,
+        200,
+        401,
+        401,
+        429,
+    ]
     for answer in answers:
         assert_common(answer)
         assert answer.headers["cache-control"] == "no-store"
@@ -56,8 +74,18 @@ def test_api_answers_carry_the_headers(app: FastAPI, call: Caller) -> None:
 
 def test_snapshot_keeps_its_own_cache_control(app: FastAPI, call: Caller) -> None:
     first = call(app, "GET", f"{BASE}/hdr/snapshot", token=ADMIN_KEY)
-    assert first.status_code == 200 and first.headers["cache-control"] == "no-cache" and first.headers["etag"]
-    again = call(app, "GET", f"{BASE}/hdr/snapshot", token=ADMIN_KEY, headers={"If-None-Match": first.headers["etag"]})
+    assert (
+        first.status_code == 200
+        and first.headers["cache-control"] == "no-cache"
+        and first.headers["etag"]
+    )
+    again = call(
+        app,
+        "GET",
+        f"{BASE}/hdr/snapshot",
+        token=ADMIN_KEY,
+        headers={"If-None-Match": first.headers["etag"]},
+    )
     assert again.status_code == 304 and again.headers["cache-control"] == "no-cache"
     for answer in (first, again):
         assert_common(answer)

@@ -17,7 +17,9 @@ def _key(app: FastAPI, call: Caller, project: str, role: str) -> str:
     return str(made.json()["token"])
 
 
-def test_a_runtime_key_reads_its_project_and_nothing_else(make_clocked_app: Callable[..., FastAPI], call: Caller) -> None:
+def test_a_runtime_key_reads_its_project_and_nothing_else(
+    make_clocked_app: Callable[..., FastAPI], call: Caller
+) -> None:
     app = make_clocked_app()
     for name in ("mine", "theirs"):
         assert call(app, "POST", BASE, token=ADMIN_KEY, json={"name": name}).status_code == 201
@@ -36,9 +38,14 @@ def test_a_runtime_key_reads_its_project_and_nothing_else(make_clocked_app: Call
         assert response.json()["error"]["code"] == "permission_denied"
 
 
-def test_a_revoked_key_is_refused_within_the_documented_bound(make_clocked_app: Callable[..., FastAPI], call: Caller) -> None:
+def test_a_revoked_key_is_refused_within_the_documented_bound(
+    make_clocked_app: Callable[..., FastAPI], call: Caller
+) -> None:
     bound = 0.3  # PROMPTSTAGE_AUTH_CACHE_SECONDS
-    one, two = make_clocked_app(auth_cache_seconds=bound), make_clocked_app(auth_cache_seconds=bound)
+    one, two = (
+        make_clocked_app(auth_cache_seconds=bound),
+        make_clocked_app(auth_cache_seconds=bound),
+    )
     assert call(one, "POST", BASE, token=ADMIN_KEY, json={"name": "rev"}).status_code == 201
     runtime = _key(one, call, "rev", "runtime")
     for replica in (one, two):  # both replicas have the key cached
@@ -46,8 +53,12 @@ def test_a_revoked_key_is_refused_within_the_documented_bound(make_clocked_app: 
     prefix = runtime.split("_")[1]
     assert call(one, "DELETE", f"{BASE}/rev/keys/{prefix}", token=ADMIN_KEY).status_code == 200
     revoked_at = time.monotonic()
-    assert call(one, "GET", f"{BASE}/rev/snapshot", token=runtime).status_code == 401  # at once here
+    assert (
+        call(one, "GET", f"{BASE}/rev/snapshot", token=runtime).status_code == 401
+    )  # at once here
     while call(two, "GET", f"{BASE}/rev/snapshot", token=runtime).status_code == 200:
-        assert time.monotonic() - revoked_at < bound + 0.5, "the other replica kept accepting a revoked key"
+        assert time.monotonic() - revoked_at < bound + 0.5, (
+            "the other replica kept accepting a revoked key"
+        )
         time.sleep(0.05)
     assert call(two, "GET", f"{BASE}/rev/snapshot", token=runtime).status_code == 401

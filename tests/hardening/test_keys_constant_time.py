@@ -16,7 +16,8 @@ from .conftest import ADMIN_KEY
 
 
 def test_every_secret_comparison_goes_through_compare_digest(
-    make_clocked_app: Callable[..., FastAPI], monkeypatch: pytest.MonkeyPatch,
+    make_clocked_app: Callable[..., FastAPI],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app = make_clocked_app()
     seed_demo(app.state.ctx)

@@ -15,10 +15,33 @@ from promptstage.service.demo import PROJECT, seed_demo
 from .conftest import ADMIN_KEY, BASE, Caller
 
 SERVER_OWNED = (
-    "id", "project", "digest", "number", "version", "author", "created_by", "created_at",
-    "updated_at", "hash", "prev_hash", "seq", "revoked_at", "state", "status", "approved",
-    "approved_by", "approvals", "token", "prefix", "key_hash", "actor", "started_at", "ended_at",
-    "decisions", "moved_at", "moved_by",
+    "id",
+    "project",
+    "digest",
+    "number",
+    "version",
+    "author",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "hash",
+    "prev_hash",
+    "seq",
+    "revoked_at",
+    "state",
+    "status",
+    "approved",
+    "approved_by",
+    "approvals",
+    "token",
+    "prefix",
+    "key_hash",
+    "actor",
+    "started_at",
+    "ended_at",
+    "decisions",
+    "moved_at",
+    "moved_by",
 )
 # Batched telemetry from the SDK: records are parsed field by field (an allowlist), unknown
 # fields are ignored so that a newer SDK's batch is never lost on an older server.
@@ -73,7 +96,9 @@ def demo_app(make_clocked_app: Callable[..., FastAPI]) -> FastAPI:
     return app
 
 
-def test_server_owned_fields_are_refused_on_every_write_route(demo_app: FastAPI, call: Caller) -> None:
+def test_server_owned_fields_are_refused_on_every_write_route(
+    demo_app: FastAPI, call: Caller
+) -> None:
     spec = call(demo_app, "GET", "/openapi.json").json()
     routes = write_bodies(spec)
     assert len(routes) >= 8  # projects, keys, prompts, versions, labels, rollback, calls, scores
@@ -82,7 +107,9 @@ def test_server_owned_fields_are_refused_on_every_write_route(demo_app: FastAPI,
     for method, path, schema in routes:
         if (method, path) in INGEST_ROUTES:
             continue
-        assert schema.get("additionalProperties") is False, f"{method.upper()} {path}: request schema must be closed"
+        assert schema.get("additionalProperties") is False, (
+            f"{method.upper()} {path}: request schema must be closed"
+        )
         declared = set(schema.get("properties", {}))
         url = path.format_map({**dict.fromkeys(_params(path), "x"), **PATH_VALUES})
         for field in SERVER_OWNED:
@@ -90,9 +117,19 @@ def test_server_owned_fields_are_refused_on_every_write_route(demo_app: FastAPI,
                 continue
             body = {**minimal(spec, schema), field: "sha256:" + "0" * 64}
             response = call(demo_app, method.upper(), url, token=ADMIN_KEY, json=body)
-            error = response.json().get("error", {}) if response.headers.get("content-type", "").startswith("application/json") else {}
-            if response.status_code != 422 or error.get("field") != field or field not in error.get("message", ""):
-                failures.append(f"{method.upper()} {path} with {field!r}: {response.status_code} {response.text[:200]}")
+            error = (
+                response.json().get("error", {})
+                if response.headers.get("content-type", "").startswith("application/json")
+                else {}
+            )
+            if (
+                response.status_code != 422
+                or error.get("field") != field
+                or field not in error.get("message", "")
+            ):
+                failures.append(
+                    f"{method.upper()} {path} with {field!r}: {response.status_code} {response.text[:200]}"
+                )
             checked.add((method, field))
     assert not failures, "\n".join(failures)
     for field in ("digest", "number", "version", "author", "created_at"):
@@ -105,15 +142,35 @@ def _params(path: str) -> list[str]:
 
 def test_ingest_ignores_server_owned_fields(demo_app: FastAPI, call: Caller) -> None:
     p = f"{BASE}/{PROJECT}"
-    resolved = call(demo_app, "GET", f"{p}/prompts/booking.system/resolve?label=prod", token=ADMIN_KEY).json()
-    injected = {"project": "someone-else", "created_at": "1999-01-01T00:00:00Z", "seq": 999,
-                "hash": "f" * 64, "prev_hash": "e" * 64, "state": "approved", "approved": True}
-    record = {"id": "c-mass-1", "prompt": "booking.system", "label": "prod",
-              "version": resolved["version"], "digest": resolved["digest"], **injected}
-    accepted = call(demo_app, "POST", f"{p}/calls", token=ADMIN_KEY, json={"calls": [record], **injected})
+    resolved = call(
+        demo_app, "GET", f"{p}/prompts/booking.system/resolve?label=prod", token=ADMIN_KEY
+    ).json()
+    injected = {
+        "project": "someone-else",
+        "created_at": "1999-01-01T00:00:00Z",
+        "seq": 999,
+        "hash": "f" * 64,
+        "prev_hash": "e" * 64,
+        "state": "approved",
+        "approved": True,
+    }
+    record = {
+        "id": "c-mass-1",
+        "prompt": "booking.system",
+        "label": "prod",
+        "version": resolved["version"],
+        "digest": resolved["digest"],
+        **injected,
+    }
+    accepted = call(
+        demo_app, "POST", f"{p}/calls", token=ADMIN_KEY, json={"calls": [record], **injected}
+    )
     assert accepted.status_code == 202, accepted.text
     score = {"call_id": "c-mass-1", "name": "csat", "value": 5, **injected}
-    assert call(demo_app, "POST", f"{p}/scores", token=ADMIN_KEY, json={"scores": [score]}).status_code == 202
+    assert (
+        call(demo_app, "POST", f"{p}/scores", token=ADMIN_KEY, json={"scores": [score]}).status_code
+        == 202
+    )
     stored = call(demo_app, "GET", f"{p}/calls/c-mass-1", token=ADMIN_KEY).json()
     for item in (stored, *stored["scores"]):
         for key, value in injected.items():

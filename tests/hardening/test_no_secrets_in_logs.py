@@ -53,8 +53,19 @@ def _serve(tmp_path: Path, admin_key: str | None) -> tuple[subprocess.Popen[byte
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-c", RUNNER, "--port", str(port), "--database-url", f"sqlite:///{tmp_path / 'db.sqlite'}"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+            [
+                sys.executable,
+                "-c",
+                RUNNER,
+                "--port",
+                str(port),
+                "--database-url",
+                f"sqlite:///{tmp_path / 'db.sqlite'}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -83,25 +94,42 @@ def _exercise(url: str, admin: str) -> list[str]:
     """Use the server in every way that handles a secret; return the secrets it saw."""
     seen = [admin]
     with httpx.Client(base_url=url, timeout=10) as client:
+
         def as_(token: str | None) -> dict[str, str]:
             return {"Authorization": f"Bearer {token}"} if token else {}
 
-        assert client.post("/api/v1/projects", json={"name": "logs"}, headers=as_(admin)).status_code == 201
+        assert (
+            client.post("/api/v1/projects", json={"name": "logs"}, headers=as_(admin)).status_code
+            == 201
+        )
         tokens = {}
         for role in ("runtime", "editor", "admin"):
-            made = client.post("/api/v1/projects/logs/keys", json={"role": role, "name": role}, headers=as_(admin))
+            made = client.post(
+                "/api/v1/projects/logs/keys", json={"role": role, "name": role}, headers=as_(admin)
+            )
             assert made.status_code == 201, made.text
             tokens[role] = made.json()["token"]
         seen += tokens.values()
         hook_secret = secrets.token_hex(16)
-        hook = client.post("/api/v1/projects/logs/webhooks", headers=as_(admin),
-                           json={"url": "http://127.0.0.1:9/hook", "secret": hook_secret})
+        hook = client.post(
+            "/api/v1/projects/logs/webhooks",
+            headers=as_(admin),
+            json={"url": "http://127.0.0.1:9/hook", "secret": hook_secret},
+        )
         if hook.status_code == 201:
             seen.append(hook_secret)
         for token in tokens.values():
-            assert client.get("/api/v1/projects/logs/snapshot", headers=as_(token)).status_code == 200
-        assert client.post("/api/v1/projects/logs/prompts", json={"name": "p", "type": "text"},
-                           headers=as_(tokens["editor"])).status_code == 201
+            assert (
+                client.get("/api/v1/projects/logs/snapshot", headers=as_(token)).status_code == 200
+            )
+        assert (
+            client.post(
+                "/api/v1/projects/logs/prompts",
+                json={"name": "p", "type": "text"},
+                headers=as_(tokens["editor"]),
+            ).status_code
+            == 201
+        )
         prefix = tokens["editor"].split("_")[1]
         wrong = [
             f"ps_{prefix}_{secrets.token_hex(32)}",  # right prefix, wrong secret
@@ -111,23 +139,43 @@ def _exercise(url: str, admin: str) -> list[str]:
         ]
         seen += wrong
         for token in wrong:
-            assert client.get("/api/v1/projects/logs/snapshot", headers=as_(token)).status_code == 401
-        assert client.delete(f"/api/v1/projects/logs/keys/{tokens['runtime'].split('_')[1]}", headers=as_(admin)).status_code == 200
-        assert client.get("/api/v1/projects/logs/snapshot", headers=as_(tokens["runtime"])).status_code == 401
+            assert (
+                client.get("/api/v1/projects/logs/snapshot", headers=as_(token)).status_code == 401
+            )
+        assert (
+            client.delete(
+                f"/api/v1/projects/logs/keys/{tokens['runtime'].split('_')[1]}", headers=as_(admin)
+            ).status_code
+            == 200
+        )
+        assert (
+            client.get("/api/v1/projects/logs/snapshot", headers=as_(tokens["runtime"])).status_code
+            == 401
+        )
         for _ in range(5):  # past the auth-failure limit: blocked (and logged)
-            client.get("/api/v1/projects/logs/snapshot", headers=as_(f"ps_{prefix}_{secrets.token_hex(32)}"))
-        assert client.get("/api/v1/projects/logs/snapshot", headers=as_(tokens["editor"])).status_code == 429
+            client.get(
+                "/api/v1/projects/logs/snapshot",
+                headers=as_(f"ps_{prefix}_{secrets.token_hex(32)}"),
+            )
+        assert (
+            client.get("/api/v1/projects/logs/snapshot", headers=as_(tokens["editor"])).status_code
+            == 429
+        )
     return seen
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fixed_admin_key", [True, False], ids=["PROMPTSTAGE_ADMIN_KEY", "bootstrap-key"])
+@pytest.mark.parametrize(
+    "fixed_admin_key", [True, False], ids=["PROMPTSTAGE_ADMIN_KEY", "bootstrap-key"]
+)
 def test_no_secret_in_the_server_output(tmp_path: Path, fixed_admin_key: bool) -> None:
     admin = f"ps_{secrets.token_hex(6)}_{secrets.token_hex(32)}" if fixed_admin_key else None
     process, url, log = _serve(tmp_path, admin)
     try:
         if admin is None:  # the first start printed the key it created
-            banner = next(line for line in log.read_text().splitlines() if BANNER_MARKERS[1] in line)
+            banner = next(
+                line for line in log.read_text().splitlines() if BANNER_MARKERS[1] in line
+            )
             admin = banner.split(BANNER_MARKERS[1])[1].strip()
         seen = _exercise(url, admin)
     finally:
@@ -137,5 +185,9 @@ def test_no_secret_in_the_server_output(tmp_path: Path, fixed_admin_key: bool) -
     assert len(banner_lines) == 1 and admin in banner_lines[0]  # shown once, on purpose
     rest = "\n".join(line for line in lines if line not in banner_lines)
     assert "blocking 127.0.0.1" in rest  # the debug-level run did log (and log about keys)
-    leaked = [s for s in seen if s in rest or (s.startswith("ps_") and s.count("_") == 2 and _secret(s) in rest)]
+    leaked = [
+        s
+        for s in seen
+        if s in rest or (s.startswith("ps_") and s.count("_") == 2 and _secret(s) in rest)
+    ]
     assert not leaked, f"secrets in the server output:\n{rest}"

@@ -15,11 +15,15 @@ def app(make_clocked_app: Callable[..., FastAPI]) -> FastAPI:
     return make_clocked_app()
 
 
-def test_every_api_operation_documents_its_key_and_error_answers(app: FastAPI, call: Caller) -> None:
+def test_every_api_operation_documents_its_key_and_error_answers(
+    app: FastAPI, call: Caller
+) -> None:
     spec = call(app, "GET", "/openapi.json").json()
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert "HTTPValidationError" not in spec["components"]["schemas"]
-    operations = [(path, method, op) for path, ops in spec["paths"].items() for method, op in ops.items()]
+    operations = [
+        (path, method, op) for path, ops in spec["paths"].items() for method, op in ops.items()
+    ]
     assert len(operations) > 20
     for path, method, operation in operations:
         if not path.startswith("/api/"):
@@ -42,9 +46,13 @@ def test_405_lists_every_method_of_the_resource(app: FastAPI, call: Caller) -> N
 
 
 @pytest.mark.parametrize("since", ["0.5", "1700000000", "-1", "1e9"])
-def test_calls_since_is_an_iso_date_time_not_a_number(app: FastAPI, call: Caller, since: str) -> None:
+def test_calls_since_is_an_iso_date_time_not_a_number(
+    app: FastAPI, call: Caller, since: str
+) -> None:
     assert call(app, "POST", BASE, token=ADMIN_KEY, json={"name": "iso"}).status_code == 201
     response = call(app, "GET", f"{BASE}/iso/calls", token=ADMIN_KEY, params={"since": since})
     assert response.status_code == 422 and response.json()["error"]["field"] == "since"
-    ok = call(app, "GET", f"{BASE}/iso/calls", token=ADMIN_KEY, params={"since": "2026-11-26T17:00:00Z"})
+    ok = call(
+        app, "GET", f"{BASE}/iso/calls", token=ADMIN_KEY, params={"since": "2026-11-26T17:00:00Z"}
+    )
     assert ok.status_code == 200

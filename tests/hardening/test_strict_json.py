@@ -28,13 +28,19 @@ def test_problem_names_what_is_wrong(body: bytes, named: str) -> None:
     assert found is not None and named in found
 
 
-@pytest.mark.parametrize("body", [b"", b"  ", b"{}", b'{"a": [1, 2.5, null, "NaN"]}', b"not json", b"\xff\xfe{"])
+@pytest.mark.parametrize(
+    "body", [b"", b"  ", b"{}", b'{"a": [1, 2.5, null, "NaN"]}', b"not json", b"\xff\xfe{"]
+)
 def test_strict_or_not_json_passes(body: bytes) -> None:
     assert problem(body) is None  # not JSON at all is the route's to explain
 
 
 def test_json_media_types() -> None:
-    assert is_json(None) and is_json(b"application/json; charset=utf-8") and is_json(b"application/merge-patch+json")
+    assert (
+        is_json(None)
+        and is_json(b"application/json; charset=utf-8")
+        and is_json(b"application/merge-patch+json")
+    )
     assert not is_json(b"text/plain") and not is_json(b"multipart/form-data; boundary=x")
 
 
@@ -48,12 +54,18 @@ def app(make_clocked_app: Callable[..., FastAPI]) -> FastAPI:
     [
         (BASE, b'{"name": "a", "name": "b"}', "'name' twice"),
         (BASE, b'{"name": "a", "description": NaN}', "NaN"),
-        (f"{BASE}/strict/prompts", b'{"name": "p", "type": "text", "tags": [], "tags": ["x"]}', "'tags' twice"),
+        (
+            f"{BASE}/strict/prompts",
+            b'{"name": "p", "type": "text", "tags": [], "tags": ["x"]}',
+            "'tags' twice",
+        ),
         (f"{BASE}/strict/calls", b'{"calls": [{"latency_ms": Infinity}]}', "Infinity"),
         (f"{BASE}/strict/scores", b'{"scores": [{"value": NaN}]}', "NaN"),
     ],
 )
-def test_routes_refuse_non_strict_json(app: FastAPI, call: Caller, path: str, body: bytes, named: str) -> None:
+def test_routes_refuse_non_strict_json(
+    app: FastAPI, call: Caller, path: str, body: bytes, named: str
+) -> None:
     assert call(app, "POST", BASE, token=ADMIN_KEY, json={"name": "strict"}).status_code == 201
     for content_type in ("application/json", None):
         headers = {"content-type": content_type} if content_type else {}
@@ -64,8 +76,26 @@ def test_routes_refuse_non_strict_json(app: FastAPI, call: Caller, path: str, bo
 
 
 def test_strict_json_still_works_and_non_objects_are_400(app: FastAPI, call: Caller) -> None:
-    assert call(app, "POST", BASE, token=ADMIN_KEY, content=b'{"name": "ok", "description": "NaN"}',
-                headers={"content-type": "application/json"}).status_code == 201
+    assert (
+        call(
+            app,
+            "POST",
+            BASE,
+            token=ADMIN_KEY,
+            content=b'{"name": "ok", "description": "NaN"}',
+            headers={"content-type": "application/json"},
+        ).status_code
+        == 201
+    )
     for body in (b"[1]", b'"name"', b"3"):
-        response = call(app, "POST", BASE, token=ADMIN_KEY, content=body, headers={"content-type": "application/json"})
-        assert response.status_code == 400 and response.json()["error"]["code"] == "malformed_request"
+        response = call(
+            app,
+            "POST",
+            BASE,
+            token=ADMIN_KEY,
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+        assert (
+            response.status_code == 400 and response.json()["error"]["code"] == "malformed_request"
+        )

@@ -109,7 +109,11 @@ def seeded(ctx: Context) -> Context:
     prompts.create_prompt(ctx, USER, PROJECT, PROMPT, "text")
     for n in (1, 2, 3):
         prompts.write_version(
-            ctx, USER, PROJECT, PROMPT, template=f"Book it, v{n}: {{{{ name }}}}",
+            ctx,
+            USER,
+            PROJECT,
+            PROMPT,
+            template=f"Book it, v{n}: {{{{ name }}}}",
             config={"model": {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06"}},
         )
     labels.move_label(ctx, USER, PROJECT, PROMPT, "prod", 1)
@@ -168,23 +172,37 @@ def traffic(
         p_error = error[0] if arm == "canary" else error[1]
         for j in range(calls_per_unit):
             call_id = f"c{seed}x{i}x{j}x{release.id[-6:]}"
-            records.append(CallRecord(
-                id=call_id, at=at, prompt=release.prompt, label=release.label, version=version,
-                digest="sha256:" + "0" * 64, release_id=release.id, arm=arm, unit_hash=f"h{unit}",
-                context={}, variables=None, output=None, model=None,
-                latency_ms=rng.gauss(latency[0] if arm == "canary" else latency[1], 50.0),
-                tokens_in=None, tokens_out=None, cost=0.002,
-                error="Boom: simulated" if rng.random() < p_error else None,
-            ))
+            records.append(
+                CallRecord(
+                    id=call_id,
+                    at=at,
+                    prompt=release.prompt,
+                    label=release.label,
+                    version=version,
+                    digest="sha256:" + "0" * 64,
+                    release_id=release.id,
+                    arm=arm,
+                    unit_hash=f"h{unit}",
+                    context={},
+                    variables=None,
+                    output=None,
+                    model=None,
+                    latency_ms=rng.gauss(latency[0] if arm == "canary" else latency[1], 50.0),
+                    tokens_in=None,
+                    tokens_out=None,
+                    cost=0.002,
+                    error="Boom: simulated" if rng.random() < p_error else None,
+                )
+            )
             for name, fn in (scores or {}).items():
                 value = fn(rng, arm)
                 if value is not None:
                     score_rows.append(Score(call_id, name, value, "user", at))
     with ctx.store.unit_of_work(write=True) as uow:
         for start in range(0, len(records), 1000):
-            uow.add_calls(release.project, records[start:start + 1000])
+            uow.add_calls(release.project, records[start : start + 1000])
         for start in range(0, len(score_rows), 1000):
-            uow.add_scores(release.project, score_rows[start:start + 1000])
+            uow.add_scores(release.project, score_rows[start : start + 1000])
     return seen
 
 

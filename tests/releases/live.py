@@ -28,8 +28,13 @@ class Server:
     admin: str
 
     def api(self, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
-        response = httpx.request(method, f"{self.url}{path}", headers={"Authorization": f"Bearer {self.admin}"},
-                                 timeout=10, **kwargs)
+        response = httpx.request(
+            method,
+            f"{self.url}{path}",
+            headers={"Authorization": f"Bearer {self.admin}"},
+            timeout=10,
+            **kwargs,
+        )
         assert response.status_code == status, (method, path, response.text)
         return response.json()
 
@@ -39,14 +44,21 @@ def running_server(database_url: str) -> Iterator[Server]:
     """A uvicorn server on ``database_url`` in a thread, controller every 0.2 s."""
     admin = f"ps_{secrets.token_hex(6)}_{secrets.token_hex(32)}"
     settings = Settings(
-        database_url=database_url, admin_key=admin, controller_interval=0.2,
-        webhook_poll_seconds=0.1, webhook_backoff_seconds=0.1, rate_limit_writes_per_key=0,
-        rate_limit_writes_per_ip=0, webhook_allowed_hosts="127.0.0.1",
+        database_url=database_url,
+        admin_key=admin,
+        controller_interval=0.2,
+        webhook_poll_seconds=0.1,
+        webhook_backoff_seconds=0.1,
+        rate_limit_writes_per_key=0,
+        rate_limit_writes_per_ip=0,
+        webhook_allowed_hosts="127.0.0.1",
     )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", ws="none", access_log=False)
+    config = uvicorn.Config(
+        create_app(settings), log_level="warning", lifespan="on", ws="none", access_log=False
+    )
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -70,8 +82,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield live
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def any_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     """A live server on each backend (Postgres: the controller leads through the advisory lock)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'db.sqlite'}"

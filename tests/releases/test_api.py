@@ -23,7 +23,9 @@ class Client:
     def __init__(self, runner: asyncio.Runner, app: Any, token: str | None) -> None:
         self.runner, self.app, self.token = runner, app, token
 
-    def call(self, method: str, path: str, status: int | None = None, **kwargs: Any) -> httpx.Response:
+    def call(
+        self, method: str, path: str, status: int | None = None, **kwargs: Any
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
         async def send() -> httpx.Response:
@@ -33,7 +35,12 @@ class Client:
 
         response = self.runner.run(send())
         if status is not None:
-            assert response.status_code == status, (method, path, response.status_code, response.text)
+            assert response.status_code == status, (
+                method,
+                path,
+                response.status_code,
+                response.text,
+            )
         return response
 
     def ok(self, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
@@ -61,7 +68,12 @@ def clients(database_url: str) -> Iterator[dict[str, Client]]:
         admin.ok("PUT", f"{P}/settings", json={"protected_labels": ["prod"], "four_eyes": False})
         admin.ok("POST", f"{P}/prompts", 201, json={"name": "greet", "type": "text"})
         for n in (1, 2, 3):
-            admin.ok("POST", f"{P}/prompts/greet/versions", 201, json={"template": f"Hi v{n}", "config": {"model": MODEL}})
+            admin.ok(
+                "POST",
+                f"{P}/prompts/greet/versions",
+                201,
+                json={"template": f"Hi v{n}", "config": {"model": MODEL}},
+            )
         admin.ok("PUT", f"{P}/prompts/greet/labels/prod", json={"version": 1})
         out = {"admin": admin, "anonymous": Client(runner, app, None)}
         for role in ("runtime", "editor", "releaser"):
@@ -82,7 +94,9 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
 def test_start_and_read(clients: dict[str, Client]) -> None:
     rel = clients["releaser"]
     body = rel.ok("POST", f"{P}/releases", 201, json={**START, "reason": "try v2"})
-    assert body["state"] == "running" and body["weight_bps"] == 500 and body["baseline_version"] == 1
+    assert (
+        body["state"] == "running" and body["weight_bps"] == 500 and body["baseline_version"] == 1
+    )
     assert body["history"][0]["action"] == "start" and body["looks"] == []
     rid = body["id"]
     listed = clients["editor"].ok("GET", f"{P}/releases?state=running&prompt=greet")
@@ -91,19 +105,31 @@ def test_start_and_read(clients: dict[str, Client]) -> None:
     assert [r["id"] for r in clients["editor"].ok("GET", f"{P}/prompts/greet")["releases"]] == [rid]
     snap = clients["runtime"].ok("GET", f"{P}/snapshot")
     assert snap["releases"][0]["id"] == rid and "greet@2" in snap["releases"][0]["versions"]
-    arms = {clients["runtime"].ok("GET", f"{P}/prompts/greet/resolve?label=prod&unit=u{i}")["arm"] for i in range(200)}
+    arms = {
+        clients["runtime"].ok("GET", f"{P}/prompts/greet/resolve?label=prod&unit=u{i}")["arm"]
+        for i in range(200)
+    }
     assert arms == {"canary", "control", "baseline"}
     analysis = clients["editor"].ok("GET", f"{P}/releases/{rid}/analysis")
     assert analysis["release"]["id"] == rid and analysis["decision"] == "hold"
-    assert analysis["guardrails"][0]["metric"] == "error_rate" and analysis["units"] == {"canary": 0, "control": 0}
+    assert analysis["guardrails"][0]["metric"] == "error_rate" and analysis["units"] == {
+        "canary": 0,
+        "control": 0,
+    }
     assert analysis["latest_look"] is None
-    assert clients["editor"].ok("GET", f"{P}/releases/{rid}/looks") == {"items": [], "next_cursor": None}
+    assert clients["editor"].ok("GET", f"{P}/releases/{rid}/looks") == {
+        "items": [],
+        "next_cursor": None,
+    }
 
 
 @pytest.mark.parametrize(
-    ("who", "status"), [("anonymous", 401), ("runtime", 403), ("editor", 403), ("releaser", 201), ("admin", 201)]
+    ("who", "status"),
+    [("anonymous", 401), ("runtime", 403), ("editor", 403), ("releaser", 201), ("admin", 201)],
 )
-def test_starting_needs_the_releaser_role(clients: dict[str, Client], who: str, status: int) -> None:
+def test_starting_needs_the_releaser_role(
+    clients: dict[str, Client], who: str, status: int
+) -> None:
     response = clients[who].call("POST", f"{P}/releases", json=START)
     assert response.status_code == status, response.text
 
@@ -119,13 +145,24 @@ def test_starting_needs_the_releaser_role(clients: dict[str, Client], who: str, 
         ({**START, "strategy": "yolo"}, 422, "strategy"),
         ({**START, "colour": "red"}, 422, "colour"),
         ({**START, "steps": [500, 2500]}, 422, "steps"),
-        ({**START, "targeting": {"combinator": "and", "rules": [{"field": "tier", "operator": "~", "value": 1}]}},
-         422, "targeting.rules[0].operator"),
+        (
+            {
+                **START,
+                "targeting": {
+                    "combinator": "and",
+                    "rules": [{"field": "tier", "operator": "~", "value": 1}],
+                },
+            },
+            422,
+            "targeting.rules[0].operator",
+        ),
         ({**START, "guardrails": [{"metric": "1bad"}]}, 422, "guardrails[0].metric"),
         ({k: v for k, v in START.items() if k != "strategy"}, 422, "strategy"),
     ],
 )
-def test_start_errors(clients: dict[str, Client], body: dict[str, Any], status: int, field: str) -> None:
+def test_start_errors(
+    clients: dict[str, Client], body: dict[str, Any], status: int, field: str
+) -> None:
     before = clients["admin"].ok("GET", f"{P}/audit?limit=500")
     response = clients["releaser"].call("POST", f"{P}/releases", json=body)
     assert response.status_code == status, response.text
@@ -137,7 +174,10 @@ def test_conflicts_and_actions(clients: dict[str, Client]) -> None:
     rel = clients["releaser"]
     rid = rel.ok("POST", f"{P}/releases", 201, json={**START, "strategy": "ramp"})["id"]
     conflict = rel.call("POST", f"{P}/releases", 409, json={**START, "candidate_version": 3})
-    assert error_of(conflict)["code"] == "conflict" and error_of(conflict)["details"]["release_id"] == rid
+    assert (
+        error_of(conflict)["code"] == "conflict"
+        and error_of(conflict)["details"]["release_id"] == rid
+    )
     moved = rel.call("PUT", f"{P}/prompts/greet/labels/prod", 409, json={"version": 3})
     assert "active release" in error_of(moved)["message"]
     assert rel.ok("POST", f"{P}/releases/{rid}/advance")["weight_bps"] == 2500
@@ -156,7 +196,9 @@ def test_conflicts_and_actions(clients: dict[str, Client]) -> None:
     for action in ("advance", "pause", "resume", "promote", "rollback", "abort"):
         assert rel.call("POST", f"{P}/releases/rel_unknown/{action}", 404).status_code == 404
     assert clients["editor"].call("GET", f"{P}/releases/rel_unknown", 404).status_code == 404
-    assert clients["editor"].call("GET", f"{P}/releases/rel_unknown/analysis", 404).status_code == 404
+    assert (
+        clients["editor"].call("GET", f"{P}/releases/rel_unknown/analysis", 404).status_code == 404
+    )
     assert clients["editor"].call("GET", f"{P}/releases?state=sleepy", 422).status_code == 422
     assert clients["admin"].call("GET", "/api/v1/projects/nope/releases", 404).status_code == 404
     assert clients["editor"].call("GET", "/api/v1/projects/nope/releases", 403).status_code == 403
@@ -166,8 +208,14 @@ def test_label_rollback_ends_the_release(clients: dict[str, Client]) -> None:
     rel = clients["releaser"]
     rid = rel.ok("POST", f"{P}/releases", 201, json=START)["id"]
     body = rel.ok("POST", f"{P}/prompts/greet/labels/prod/rollback", json={"reason": "abort!"})
-    assert body == {"prompt": "greet", "label": "prod", "version": 1, "previous": 1, "move": None,
-                    "release_rolled_back": True}
+    assert body == {
+        "prompt": "greet",
+        "label": "prod",
+        "version": 1,
+        "previous": 1,
+        "move": None,
+        "release_rolled_back": True,
+    }
     found = rel.ok("GET", f"{P}/releases/{rid}")
     assert found["state"] == "rolled_back" and found["reason"] == "abort!"
     assert clients["runtime"].ok("GET", f"{P}/snapshot")["releases"] == []
@@ -175,14 +223,27 @@ def test_label_rollback_ends_the_release(clients: dict[str, Client]) -> None:
 
 def test_webhook_routes(clients: dict[str, Client]) -> None:
     admin = clients["admin"]
-    created = admin.ok("POST", f"{P}/webhooks", 201, json={"url": "https://hooks.example.com/ps", "events": ["release.changed"]})
+    created = admin.ok(
+        "POST",
+        f"{P}/webhooks",
+        201,
+        json={"url": "https://hooks.example.com/ps", "events": ["release.changed"]},
+    )
     assert created["secret"].startswith("whsec_") and created["events"] == ["release.changed"]
     listed = admin.ok("GET", f"{P}/webhooks")
-    assert [h["id"] for h in listed["items"]] == [created["id"]] and "secret" not in listed["items"][0]
-    assert admin.ok("GET", f"{P}/webhooks/{created['id']}/deliveries") == {"items": [], "next_cursor": None}
+    assert [h["id"] for h in listed["items"]] == [created["id"]] and "secret" not in listed[
+        "items"
+    ][0]
+    assert admin.ok("GET", f"{P}/webhooks/{created['id']}/deliveries") == {
+        "items": [],
+        "next_cursor": None,
+    }
     assert clients["releaser"].call("GET", f"{P}/webhooks", 403).status_code == 403
     bad = admin.call("POST", f"{P}/webhooks", 422, json={"url": "file:///etc/passwd"})
     assert error_of(bad)["field"] == "url"
-    assert admin.ok("DELETE", f"{P}/webhooks/{created['id']}") == {"id": created["id"], "deleted": True}
+    assert admin.ok("DELETE", f"{P}/webhooks/{created['id']}") == {
+        "id": created["id"],
+        "deleted": True,
+    }
     assert admin.call("DELETE", f"{P}/webhooks/{created['id']}", 404).status_code == 404
     assert admin.call("GET", f"{P}/webhooks/{created['id']}/deliveries", 404).status_code == 404

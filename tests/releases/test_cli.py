@@ -26,8 +26,12 @@ def project(server: Server) -> str:
     p = f"/api/v1/projects/{name}"
     server.api("POST", f"{p}/prompts", 201, json={"name": "booking.system", "type": "text"})
     for n in (1, 2, 3):
-        server.api("POST", f"{p}/prompts/booking.system/versions", 201,
-                   json={"template": f"v{n}", "config": {"model": MODEL}})
+        server.api(
+            "POST",
+            f"{p}/prompts/booking.system/versions",
+            201,
+            json={"template": f"v{n}", "config": {"model": MODEL}},
+        )
     server.api("PUT", f"{p}/prompts/booking.system/labels/prod", json={"version": 1})
     return name
 
@@ -37,8 +41,14 @@ def run(server: Server, project: str) -> Any:
     runner = CliRunner()
 
     def invoke(*args: str) -> Result:
-        env = {"PROMPTSTAGE_URL": server.url, "PROMPTSTAGE_API_KEY": server.admin,
-               "PROMPTSTAGE_PROJECT": project, "COLUMNS": "250", "NO_COLOR": "1", "PROMPTSTAGE_JSON": None}
+        env = {
+            "PROMPTSTAGE_URL": server.url,
+            "PROMPTSTAGE_API_KEY": server.admin,
+            "PROMPTSTAGE_PROJECT": project,
+            "COLUMNS": "250",
+            "NO_COLOR": "1",
+            "PROMPTSTAGE_JSON": None,
+        }
         result = runner.invoke(app, list(args), env=env)
         assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
         return result
@@ -47,10 +57,25 @@ def run(server: Server, project: str) -> Any:
 
 
 def test_release_lifecycle_from_the_cli(run: Any) -> None:
-    started = run("release", "start", "booking.system", "prod", "2", "--strategy", "ramp",
-                  "--steps", "500,2500,10000", "--min-duration", "60", "-g", "thumbs_down",
-                  "-g", "csat:decrease:0.1", "--targeting",
-                  '{"combinator": "and", "rules": [{"field": "channel", "operator": "=", "value": "sms"}]}')
+    started = run(
+        "release",
+        "start",
+        "booking.system",
+        "prod",
+        "2",
+        "--strategy",
+        "ramp",
+        "--steps",
+        "500,2500,10000",
+        "--min-duration",
+        "60",
+        "-g",
+        "thumbs_down",
+        "-g",
+        "csat:decrease:0.1",
+        "--targeting",
+        '{"combinator": "and", "rules": [{"field": "channel", "operator": "=", "value": "sms"}]}',
+    )
     assert started.exit_code == 0, started.output
     assert "started rel_" in started.output and "1 -> 2" in started.output
     rid = started.output.split("started ")[1].split(":")[0]
@@ -71,7 +96,10 @@ def test_release_lifecycle_from_the_cli(run: Any) -> None:
     assert "completed at 100 %" in run("release", "promote", rid).output
     watched = run("release", "status", rid, "--watch", "--interval", "0.2")
     assert watched.exit_code == 0 and "ended:" in watched.output
-    assert json.loads(run("--json", "release", "status", rid).output)["release"]["state"] == "completed"
+    assert (
+        json.loads(run("--json", "release", "status", rid).output)["release"]["state"]
+        == "completed"
+    )
 
 
 def test_rollback_abort_and_errors(run: Any) -> None:
@@ -79,7 +107,9 @@ def test_rollback_abort_and_errors(run: Any) -> None:
     second = run("release", "start", "booking.system", "prod", "2")
     assert second.exit_code == 1 and "already has an active release" in second.output
     assert "rolled_back at 0 %" in run("release", "rollback", rid, "--reason", "bad").output
-    rid2 = json.loads(run("--json", "release", "start", "booking.system", "prod", "3", "--strategy", "ab").output)["id"]
+    rid2 = json.loads(
+        run("--json", "release", "start", "booking.system", "prod", "3", "--strategy", "ab").output
+    )["id"]
     assert "aborted at 0 %" in run("release", "abort", rid2).output
     bad = run("release", "start", "booking.system", "prod", "3", "--targeting", "{not json")
     assert bad.exit_code == 1 and "--targeting" in bad.output
@@ -88,7 +118,9 @@ def test_rollback_abort_and_errors(run: Any) -> None:
 
 
 def test_demo_traffic_rolls_a_worse_candidate_back(run: Any, project: str) -> None:
-    result = run("demo", "traffic", "--project", project, "--rate", "1000", "--duration", "20", "--seed", "7")
+    result = run(
+        "demo", "traffic", "--project", project, "--rate", "1000", "--duration", "20", "--seed", "7"
+    )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("SIMULATION")
     assert "rolled_back" in result.output and "fast-path" in result.output

@@ -42,14 +42,22 @@ def project(server: Server) -> str:
     p = f"/api/v1/projects/{name}"
     server.api("POST", f"{p}/prompts", 201, json={"name": "agent", "type": "text"})
     for n in (1, 2):
-        server.api("POST", f"{p}/prompts/agent/versions", 201, json={"template": f"v{n}", "config": {"model": MODEL}})
+        server.api(
+            "POST",
+            f"{p}/prompts/agent/versions",
+            201,
+            json={"template": f"v{n}", "config": {"model": MODEL}},
+        )
     server.api("PUT", f"{p}/prompts/agent/labels/prod", json={"version": 1})
     return name
 
 
 @pytest.fixture
 def clients(server: Server, project: str) -> Iterator[list[Client]]:
-    made = [Client(server.url, project, server.admin, flush_interval=0.05, init_timeout=5) for _ in range(3)]
+    made = [
+        Client(server.url, project, server.admin, flush_interval=0.05, init_timeout=5)
+        for _ in range(3)
+    ]
     try:
         yield made
     finally:
@@ -58,12 +66,16 @@ def clients(server: Server, project: str) -> Iterator[list[Client]]:
 
 
 def served(clients: list[Client], units: int = 200) -> set[int]:
-    return {c.get("agent", label="prod", unit=f"u{i}").version for c in clients for i in range(units)}
+    return {
+        c.get("agent", label="prod", unit=f"u{i}").version for c in clients for i in range(units)
+    }
 
 
 def sees(clients: list[Client], release_id: str) -> bool:
-    return all(any(c.get("agent", label="prod", unit=f"u{i}").release_id == release_id for i in range(100))
-               for c in clients)
+    return all(
+        any(c.get("agent", label="prod", unit=f"u{i}").release_id == release_id for i in range(100))
+        for c in clients
+    )
 
 
 def drive(client: Client, first: int, count: int, *, bad: bool) -> None:
@@ -79,18 +91,29 @@ def drive(client: Client, first: int, count: int, *, bad: bool) -> None:
     assert client.flush(5)
 
 
-def test_a_bad_candidate_is_rolled_back_automatically(server: Server, project: str, clients: list[Client]) -> None:
+def test_a_bad_candidate_is_rolled_back_automatically(
+    server: Server, project: str, clients: list[Client]
+) -> None:
     p = f"/api/v1/projects/{project}"
     with receiver() as hook:
-        secret = server.api("POST", f"{p}/webhooks", 201, json={"url": hook.url, "events": ["release.rolled_back"]})["secret"]
-        release = server.api("POST", f"{p}/releases", 201, json={
-            "prompt": "agent", "label": "prod", "candidate_version": 2, "strategy": "canary"})
+        secret = server.api(
+            "POST", f"{p}/webhooks", 201, json={"url": hook.url, "events": ["release.rolled_back"]}
+        )["secret"]
+        release = server.api(
+            "POST",
+            f"{p}/releases",
+            201,
+            json={"prompt": "agent", "label": "prod", "candidate_version": 2, "strategy": "canary"},
+        )
         rid = release["id"]
         until(lambda: sees(clients, rid), 5, "the SDKs to see the release")
         assert served(clients) == {1, 2}
         drive(clients[0], 0, 1500, bad=True)
-        ended = until(lambda: (r := server.api("GET", f"{p}/releases/{rid}"))["state"] != "running" and r, 10,
-                      "the controller to act")
+        ended = until(
+            lambda: (r := server.api("GET", f"{p}/releases/{rid}"))["state"] != "running" and r,
+            10,
+            "the controller to act",
+        )
         assert ended["state"] == "rolled_back", ended["reason"]
         assert "fast-path" in ended["reason"]
         assert ended["history"][-1]["actor"] == CONTROLLER_ACTOR
@@ -103,12 +126,26 @@ def test_a_bad_candidate_is_rolled_back_automatically(server: Server, project: s
     assert any(a["actor"] == CONTROLLER_ACTOR and a["action"] == "release.rollback" for a in audit)
 
 
-def test_a_good_candidate_ramps_and_the_label_moves(server: Server, project: str, clients: list[Client]) -> None:
+def test_a_good_candidate_ramps_and_the_label_moves(
+    server: Server, project: str, clients: list[Client]
+) -> None:
     p = f"/api/v1/projects/{project}"
-    steps = [{"weight_bps": w, "min_duration_seconds": 0.3, "min_units": 20} for w in (1000, 5000, 10000)]
-    rid = server.api("POST", f"{p}/releases", 201, json={
-        "prompt": "agent", "label": "prod", "candidate_version": 2, "strategy": "ramp", "steps": steps,
-        "guardrails": [{"metric": "error_rate", "min_units": 20}]})["id"]
+    steps = [
+        {"weight_bps": w, "min_duration_seconds": 0.3, "min_units": 20} for w in (1000, 5000, 10000)
+    ]
+    rid = server.api(
+        "POST",
+        f"{p}/releases",
+        201,
+        json={
+            "prompt": "agent",
+            "label": "prod",
+            "candidate_version": 2,
+            "strategy": "ramp",
+            "steps": steps,
+            "guardrails": [{"metric": "error_rate", "min_units": 20}],
+        },
+    )["id"]
     until(lambda: sees(clients, rid), 5, "the SDKs to see the release")
     first = 0
 
@@ -126,10 +163,16 @@ def test_a_good_candidate_ramps_and_the_label_moves(server: Server, project: str
     until(lambda: served(clients) == {2}, 3, "every client to serve the candidate")
 
 
-def test_a_label_rollback_mid_release_stops_it(server: Server, project: str, clients: list[Client]) -> None:
+def test_a_label_rollback_mid_release_stops_it(
+    server: Server, project: str, clients: list[Client]
+) -> None:
     p = f"/api/v1/projects/{project}"
-    rid = server.api("POST", f"{p}/releases", 201, json={
-        "prompt": "agent", "label": "prod", "candidate_version": 2, "strategy": "ab"})["id"]
+    rid = server.api(
+        "POST",
+        f"{p}/releases",
+        201,
+        json={"prompt": "agent", "label": "prod", "candidate_version": 2, "strategy": "ab"},
+    )["id"]
     until(lambda: sees(clients, rid), 5, "the SDKs to see the release")
     body = server.api("POST", f"{p}/prompts/agent/labels/prod/rollback", json={"reason": "stop"})
     assert body["release_rolled_back"] is True

@@ -17,7 +17,12 @@ from .helpers import PROJECT, PROMPT, USER, audit_rows
 
 
 def start(ctx: Context, **overrides: Any) -> Any:
-    args: dict[str, Any] = {"prompt": PROMPT, "label": "prod", "candidate_version": 2, "strategy": "canary"}
+    args: dict[str, Any] = {
+        "prompt": PROMPT,
+        "label": "prod",
+        "candidate_version": 2,
+        "strategy": "canary",
+    }
     args.update(overrides)
     return releases.start_release(ctx, USER, PROJECT, **args)
 
@@ -35,7 +40,9 @@ def snapshot_of(ctx: Context) -> dict[str, Any]:
     ("strategy", "weights"),
     [("canary", [500]), ("ramp", [500, 2500, 5000, 10000]), ("ab", [5000])],
 )
-def test_start_uses_the_strategy_defaults(seeded: Context, strategy: str, weights: list[int]) -> None:
+def test_start_uses_the_strategy_defaults(
+    seeded: Context, strategy: str, weights: list[int]
+) -> None:
     r = start(seeded, strategy=strategy)
     assert [s.weight_bps for s in r.steps] == weights
     assert r.weight_bps == weights[0] and r.step_index == 0 and r.state == "running"
@@ -77,14 +84,42 @@ def test_start_records_history_audit_and_event(seeded: Context, published: list[
         ({"strategy": "ramp", "steps": [500, 7500]}, InvalidInputError, "steps"),
         ({"steps": [500, 1000]}, InvalidInputError, "steps"),
         ({"steps": [6000]}, InvalidInputError, "steps"),
-        ({"strategy": "ramp", "steps": [{"weight_bps": 500, "min_units": 1}]}, InvalidInputError, "steps[0].min_units"),
+        (
+            {"strategy": "ramp", "steps": [{"weight_bps": 500, "min_units": 1}]},
+            InvalidInputError,
+            "steps[0].min_units",
+        ),
         ({"strategy": "ramp", "steps": [{"weight": 500}]}, InvalidInputError, "steps[0].weight"),
-        ({"targeting": {"combinator": "and", "rules": [{"field": "channel", "operator": "like", "value": "x"}]}},
-         InvalidInputError, "targeting.rules[0].operator"),
-        ({"guardrails": [{"metric": "csat", "harmful": "sideways"}]}, InvalidInputError, "guardrails[0].harmful"),
-        ({"guardrails": [{"metric": "csat"}, {"metric": "csat"}]}, InvalidInputError, "guardrails[1].metric"),
-        ({"guardrails": [{"metric": "csat", "tolerance": -1}]}, InvalidInputError, "guardrails[0].tolerance"),
-        ({"guardrails": [{"metric": "csat", "colour": "red"}]}, InvalidInputError, "guardrails[0].colour"),
+        (
+            {
+                "targeting": {
+                    "combinator": "and",
+                    "rules": [{"field": "channel", "operator": "like", "value": "x"}],
+                }
+            },
+            InvalidInputError,
+            "targeting.rules[0].operator",
+        ),
+        (
+            {"guardrails": [{"metric": "csat", "harmful": "sideways"}]},
+            InvalidInputError,
+            "guardrails[0].harmful",
+        ),
+        (
+            {"guardrails": [{"metric": "csat"}, {"metric": "csat"}]},
+            InvalidInputError,
+            "guardrails[1].metric",
+        ),
+        (
+            {"guardrails": [{"metric": "csat", "tolerance": -1}]},
+            InvalidInputError,
+            "guardrails[0].tolerance",
+        ),
+        (
+            {"guardrails": [{"metric": "csat", "colour": "red"}]},
+            InvalidInputError,
+            "guardrails[0].colour",
+        ),
         ({"auto_rollback": "yes"}, InvalidInputError, "auto_rollback"),
     ],
 )
@@ -99,12 +134,21 @@ def test_start_refuses_bad_requests_and_stores_nothing(
 
 
 def test_guardrails_take_known_directions_and_the_error_fast_path(seeded: Context) -> None:
-    r = start(seeded, guardrails=[{"metric": "thumbs_down"}, {"metric": "csat", "tolerance": 0.1},
-                                  {"metric": "error_rate", "min_units": 50}])
+    r = start(
+        seeded,
+        guardrails=[
+            {"metric": "thumbs_down"},
+            {"metric": "csat", "tolerance": 0.1},
+            {"metric": "error_rate", "min_units": 50},
+        ],
+    )
     by_metric = {g["metric"]: g for g in r.guardrails}
     assert by_metric["thumbs_down"]["harmful"] == "increase"
     assert by_metric["csat"]["harmful"] == "decrease" and by_metric["csat"]["tolerance"] == 0.1
-    assert by_metric["error_rate"]["fast_threshold"] == 0.2 and by_metric["error_rate"]["min_units"] == 50
+    assert (
+        by_metric["error_rate"]["fast_threshold"] == 0.2
+        and by_metric["error_rate"]["min_units"] == 50
+    )
 
 
 def test_one_active_release_per_label(seeded: Context) -> None:
@@ -125,14 +169,30 @@ def test_one_active_release_per_label(seeded: Context) -> None:
 # --- the state machine ----------------------------------------------------------------------
 
 ALLOWED = {
-    "running": {"advance": "running", "pause": "paused", "promote": "completed",
-                "rollback": "rolled_back", "abort": "aborted"},
-    "paused": {"resume": "running", "promote": "completed", "rollback": "rolled_back",
-               "abort": "aborted"},
-    "completed": {}, "rolled_back": {}, "aborted": {},
+    "running": {
+        "advance": "running",
+        "pause": "paused",
+        "promote": "completed",
+        "rollback": "rolled_back",
+        "abort": "aborted",
+    },
+    "paused": {
+        "resume": "running",
+        "promote": "completed",
+        "rollback": "rolled_back",
+        "abort": "aborted",
+    },
+    "completed": {},
+    "rolled_back": {},
+    "aborted": {},
 }
-REACH = {"running": [], "paused": ["pause"], "completed": ["promote"],
-         "rolled_back": ["rollback"], "aborted": ["abort"]}
+REACH = {
+    "running": [],
+    "paused": ["pause"],
+    "completed": ["promote"],
+    "rolled_back": ["rollback"],
+    "aborted": ["abort"],
+}
 
 
 @pytest.mark.parametrize("state", list(ALLOWED))
@@ -153,7 +213,11 @@ def test_every_transition(seeded: Context, state: str, action: str) -> None:
     after = releases.act(seeded, USER, PROJECT, r.id, action, reason=f"test {action}")
     assert after.state == expected
     _, history, _ = releases.get_release(seeded, PROJECT, r.id)
-    assert (history[-1].action, history[-1].from_state, history[-1].to_state) == (action, state, expected)
+    assert (history[-1].action, history[-1].from_state, history[-1].to_state) == (
+        action,
+        state,
+        expected,
+    )
     assert history[-1].reason == f"test {action}" and history[-1].actor == USER
     assert audit_rows(seeded)[-1].action in (f"release.{action}", "label.move")
     weight = {"completed": 10000, "rolled_back": 0, "aborted": 0}.get(expected)
@@ -196,7 +260,9 @@ def labels_of(ctx: Context) -> dict[str, int]:
 # --- completion, label rollback, label moves -------------------------------------------------
 
 
-def test_promote_moves_the_label_in_the_same_transaction(seeded: Context, published: list[Any]) -> None:
+def test_promote_moves_the_label_in_the_same_transaction(
+    seeded: Context, published: list[Any]
+) -> None:
     r = start(seeded)
     seq_before = published[-1].seq
     done = releases.act(seeded, USER, PROJECT, r.id, "promote", reason="looks good")
@@ -212,7 +278,9 @@ def test_promote_moves_the_label_in_the_same_transaction(seeded: Context, publis
     assert [a.action for a in audit_rows(seeded)[-2:]] == ["release.promote", "label.move"]
 
 
-def test_a_failed_label_move_during_promotion_changes_nothing(seeded: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_label_move_during_promotion_changes_nothing(
+    seeded: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
     r = start(seeded)
     before = (audit_rows(seeded), labels_of(seeded))
 
@@ -233,11 +301,16 @@ def test_label_rollback_ends_the_active_release(seeded: Context, published: list
     found = releases.get_release(seeded, PROJECT, r.id)[0]
     assert found.state == "rolled_back" and found.weight_bps == 0 and found.reason == "bad canary"
     assert labels_of(seeded)["prod"] == 1
-    assert published[-1].type == "release.changed" and published[-1].data["release"]["state"] == "rolled_back"
+    assert (
+        published[-1].type == "release.changed"
+        and published[-1].data["release"]["state"] == "rolled_back"
+    )
     assert snapshot_of(seeded)["releases"] == []
 
 
-def test_label_rollback_to_a_version_also_moves_the_label(seeded: Context, published: list[Any]) -> None:
+def test_label_rollback_to_a_version_also_moves_the_label(
+    seeded: Context, published: list[Any]
+) -> None:
     labels.move_label(seeded, USER, PROJECT, PROMPT, "prod", 2)
     r = start(seeded, candidate_version=3)
     move = labels.rollback_label(seeded, USER, PROJECT, PROMPT, "prod", to_version=1)
@@ -263,20 +336,41 @@ def test_labels_under_a_release_cannot_be_moved_by_hand(seeded: Context, what: s
 
 
 def test_snapshot_carries_active_releases_and_resolves_through_them(seeded: Context) -> None:
-    r = start(seeded, strategy="ab", targeting={"combinator": "and", "rules": [
-        {"field": "channel", "operator": "=", "value": "whatsapp"}]})
+    r = start(
+        seeded,
+        strategy="ab",
+        targeting={
+            "combinator": "and",
+            "rules": [{"field": "channel", "operator": "=", "value": "whatsapp"}],
+        },
+    )
     body = snapshot_of(seeded)
     (wire,) = body["releases"]
     assert wire == {
-        "id": r.id, "prompt": PROMPT, "label": "prod", "baseline_version": 1,
-        "candidate_version": 2, "weight_bps": 5000, "salt": r.salt, "hash_version": 1,
-        "targeting": {"combinator": "and", "not": False,
-                      "rules": [{"field": "channel", "operator": "=", "value": "whatsapp"}]},
-        "state": "running", "versions": {f"{PROMPT}@1": body["versions"][f"{PROMPT}@1"],
-                                         f"{PROMPT}@2": body["versions"][f"{PROMPT}@2"]},
+        "id": r.id,
+        "prompt": PROMPT,
+        "label": "prod",
+        "baseline_version": 1,
+        "candidate_version": 2,
+        "weight_bps": 5000,
+        "salt": r.salt,
+        "hash_version": 1,
+        "targeting": {
+            "combinator": "and",
+            "not": False,
+            "rules": [{"field": "channel", "operator": "=", "value": "whatsapp"}],
+        },
+        "state": "running",
+        "versions": {
+            f"{PROMPT}@1": body["versions"][f"{PROMPT}@1"],
+            f"{PROMPT}@2": body["versions"][f"{PROMPT}@2"],
+        },
     }
     state = build_state(seeded, PROJECT)
-    arms = {resolve(1, state.releases[(PROMPT, "prod")], f"u{i}", {"channel": "whatsapp"}).arm for i in range(50)}
+    arms = {
+        resolve(1, state.releases[(PROMPT, "prod")], f"u{i}", {"channel": "whatsapp"}).arm
+        for i in range(50)
+    }
     assert arms == {"canary", "control"}
     assert resolve(1, state.releases[(PROMPT, "prod")], "u1", {"channel": "sms"}).arm == "baseline"
     releases.act(seeded, USER, PROJECT, r.id, "pause")
@@ -303,7 +397,9 @@ def test_list_filters_and_pages(seeded: Context, clock: Any) -> None:
     rest, cursor = releases.list_releases(seeded, PROJECT, limit=2, cursor=cursor)
     assert [r.id for r in rest] == [ids[1], ids[0]] and cursor is None
     assert [r.id for r in releases.list_releases(seeded, PROJECT, state="aborted")[0]] == ids[::-1]
-    assert [r.id for r in releases.list_releases(seeded, PROJECT, state="active")[0]] == [running.id]
+    assert [r.id for r in releases.list_releases(seeded, PROJECT, state="active")[0]] == [
+        running.id
+    ]
     assert releases.list_releases(seeded, PROJECT, prompt="other")[0] == []
     with pytest.raises(InvalidInputError):
         releases.list_releases(seeded, PROJECT, state="sleeping")

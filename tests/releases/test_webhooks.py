@@ -34,7 +34,10 @@ def hook_server() -> Iterator[Receiver]:
 
 def sender(ctx: Context, **kwargs: Any) -> webhooks.WebhookSender:
     options: dict[str, Any] = {
-        "max_attempts": 3, "backoff_seconds": 10.0, "timeout_seconds": 5.0, "policy": LOOPBACK,
+        "max_attempts": 3,
+        "backoff_seconds": 10.0,
+        "timeout_seconds": 5.0,
+        "policy": LOOPBACK,
     }
     options.update(kwargs)
     return webhooks.WebhookSender(ctx, **options)
@@ -51,9 +54,14 @@ def test_signature_round_trip_and_tampering() -> None:
 
 def test_event_names_a_webhook_can_subscribe_to() -> None:
     assert subscriptions_of("label.moved", {"kind": "move"}) == {"label.moved"}
-    assert subscriptions_of("label.moved", {"kind": "rollback"}) == {"label.moved", "label.rolled_back"}
+    assert subscriptions_of("label.moved", {"kind": "rollback"}) == {
+        "label.moved",
+        "label.rolled_back",
+    }
     assert subscriptions_of("release.changed", {"release": {"state": "rolled_back"}}) == {
-        "release.changed", "release.rolled_back"}
+        "release.changed",
+        "release.rolled_back",
+    }
     assert subscriptions_of("version.created", {}) == frozenset()
 
 
@@ -95,7 +103,9 @@ def test_a_delivery_fails_after_the_last_attempt(seeded: Context, clock: FakeClo
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    hook = webhooks.create_webhook(seeded, USER, PROJECT, url=f"http://127.0.0.1:{port}/x", secret="x" * 20, policy=LOOPBACK)
+    hook = webhooks.create_webhook(
+        seeded, USER, PROJECT, url=f"http://127.0.0.1:{port}/x", secret="x" * 20, policy=LOOPBACK
+    )
     labels.move_label(seeded, USER, PROJECT, PROMPT, "prod", 2)
     out = sender(seeded, max_attempts=2, backoff_seconds=1)
     try:
@@ -112,8 +122,12 @@ def test_a_delivery_fails_after_the_last_attempt(seeded: Context, clock: FakeClo
 
 
 def test_only_subscribed_events_are_delivered(seeded: Context, hook_server: Receiver) -> None:
-    hook = webhooks.create_webhook(seeded, USER, PROJECT, url=hook_server.url, events=["release.rolled_back"], policy=LOOPBACK)
-    r = releases.start_release(seeded, USER, PROJECT, prompt=PROMPT, label="prod", candidate_version=2, strategy="canary")
+    hook = webhooks.create_webhook(
+        seeded, USER, PROJECT, url=hook_server.url, events=["release.rolled_back"], policy=LOOPBACK
+    )
+    r = releases.start_release(
+        seeded, USER, PROJECT, prompt=PROMPT, label="prod", candidate_version=2, strategy="canary"
+    )
     releases.act(seeded, USER, PROJECT, r.id, "pause")
     releases.act(seeded, USER, PROJECT, r.id, "rollback", reason="too many complaints")
     out = sender(seeded)
@@ -140,7 +154,9 @@ def test_a_new_webhook_does_not_replay_old_events(seeded: Context, hook_server: 
 
 
 def test_delete_and_list(seeded: Context, hook_server: Receiver) -> None:
-    hook = webhooks.create_webhook(seeded, USER, PROJECT, url=hook_server.url, secret="a-secret-of-16-chars", policy=LOOPBACK)
+    hook = webhooks.create_webhook(
+        seeded, USER, PROJECT, url=hook_server.url, secret="a-secret-of-16-chars", policy=LOOPBACK
+    )
     assert hook.secret == "a-secret-of-16-chars"
     labels.move_label(seeded, USER, PROJECT, PROMPT, "prod", 2)
     out = sender(seeded)
@@ -178,12 +194,20 @@ def test_bad_webhooks_are_refused(seeded: Context, args: dict[str, Any], field: 
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:9/x", "http://10.0.0.8/x", "http://[::1]/x", "http://169.254.169.254/latest"]
+    "url",
+    [
+        "http://127.0.0.1:9/x",
+        "http://10.0.0.8/x",
+        "http://[::1]/x",
+        "http://169.254.169.254/latest",
+    ],
 )
 def test_private_targets_are_refused_unless_listed(seeded: Context, url: str) -> None:
     with pytest.raises(InvalidInputError) as caught:
         webhooks.create_webhook(seeded, USER, PROJECT, url=url)
-    assert caught.value.field == "url" and "PROMPTSTAGE_WEBHOOK_ALLOWED_HOSTS" in caught.value.message
+    assert (
+        caught.value.field == "url" and "PROMPTSTAGE_WEBHOOK_ALLOWED_HOSTS" in caught.value.message
+    )
     assert webhooks.list_webhooks(seeded, PROJECT) == []
 
 
@@ -192,13 +216,19 @@ def test_an_allow_list_admits_only_its_hosts(seeded: Context) -> None:
     webhooks.create_webhook(seeded, USER, PROJECT, url="https://hooks.example.com/a", policy=policy)
     webhooks.create_webhook(seeded, USER, PROJECT, url="https://ci.corp.example/a", policy=policy)
     with pytest.raises(InvalidInputError):
-        webhooks.create_webhook(seeded, USER, PROJECT, url="https://other.example.com/a", policy=policy)
+        webhooks.create_webhook(
+            seeded, USER, PROJECT, url="https://other.example.com/a", policy=policy
+        )
 
 
-def test_a_name_resolving_to_loopback_is_refused_at_delivery(seeded: Context, hook_server: Receiver) -> None:
+def test_a_name_resolving_to_loopback_is_refused_at_delivery(
+    seeded: Context, hook_server: Receiver
+) -> None:
     port = hook_server.url.split(":")[2].split("/")[0]
     listed = HostPolicy(("localhost",))
-    hook = webhooks.create_webhook(seeded, USER, PROJECT, url=f"http://localhost:{port}/hook", policy=listed)
+    hook = webhooks.create_webhook(
+        seeded, USER, PROJECT, url=f"http://localhost:{port}/hook", policy=listed
+    )
     labels.move_label(seeded, USER, PROJECT, PROMPT, "staging", 1)
     guarded = sender(seeded, policy=HostPolicy())  # no allow-list: localhost resolves to loopback
     guarded.run_once()

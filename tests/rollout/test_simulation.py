@@ -53,7 +53,9 @@ class Layout:
     steps: np.ndarray
 
     @classmethod
-    def of(cls, weights: np.ndarray, *, per_look: int = RATED_PER_LOOK, targeted: bool = False) -> Layout:
+    def of(
+        cls, weights: np.ndarray, *, per_look: int = RATED_PER_LOOK, targeted: bool = False
+    ) -> Layout:
         """The canary against the baseline version's units in each step (SPEC §3 ranges).
 
         ``targeted``: the release has targeting rules, so only the equal-size control arm is
@@ -114,10 +116,15 @@ class Outcome:
 
 def _step_sums(per_look: np.ndarray, steps: np.ndarray, look: int) -> list[np.ndarray]:
     """Cumulative sums up to ``look`` within each step reached so far (last axis = looks)."""
-    return [per_look[..., : look + 1][..., steps[: look + 1] == s].sum(axis=-1) for s in range(steps[look] + 1)]
+    return [
+        per_look[..., : look + 1][..., steps[: look + 1] == s].sum(axis=-1)
+        for s in range(steps[look] + 1)
+    ]
 
 
-def run(guardrails: Sequence[Guardrail], layout: Layout, arms: Mapping[str, Arms]) -> list[Outcome | None]:
+def run(
+    guardrails: Sequence[Guardrail], layout: Layout, arms: Mapping[str, Arms]
+) -> list[Outcome | None]:
     """Run every release through ``evaluate`` look by look; the first rollback ends it."""
     releases = next(iter(arms.values())).sum_t.shape[0]
     outcomes: list[Outcome | None] = [None] * releases
@@ -126,7 +133,9 @@ def run(guardrails: Sequence[Guardrail], layout: Layout, arms: Mapping[str, Arms
         n_t = [int(x) for x in _step_sums(layout.canary, layout.steps, look)]
         n_c = [int(x) for x in _step_sums(layout.compared, layout.steps, look)]
         sums = {
-            name: [_step_sums(x, layout.steps, look) for x in (a.sum_t, a.sumsq_t, a.sum_c, a.sumsq_c)]
+            name: [
+                _step_sums(x, layout.steps, look) for x in (a.sum_t, a.sumsq_t, a.sum_c, a.sumsq_c)
+            ]
             for name, a in arms.items()
         }
         for r in sorted(open_releases):
@@ -140,8 +149,12 @@ def run(guardrails: Sequence[Guardrail], layout: Layout, arms: Mapping[str, Arms
                     )
                     for s in range(len(n_t))
                 )
-                canary = ArmStats.from_sums(sum(n_t), float(sum(x[r] for x in st)), float(sum(x[r] for x in sst)))
-                control = ArmStats.from_sums(sum(n_c), float(sum(x[r] for x in sc)), float(sum(x[r] for x in ssc)))
+                canary = ArmStats.from_sums(
+                    sum(n_t), float(sum(x[r] for x in st)), float(sum(x[r] for x in sst))
+                )
+                control = ArmStats.from_sums(
+                    sum(n_c), float(sum(x[r] for x in sc)), float(sum(x[r] for x in ssc))
+                )
                 calls = CallStats(canary.n, canary.mean) if a.fast_path_calls else None
                 stats[name] = MetricStats(canary, control, calls, strata)
             result = evaluate(guardrails, stats)
@@ -202,13 +215,17 @@ def null_release_arms(rng: np.random.Generator, releases: int, layout: Layout) -
 
 
 @pytest.mark.parametrize("targeted", [False, True], ids=["whole-baseline", "control-arm-only"])
-def test_null_ramp_with_drift_single_guardrail_false_rollbacks_at_most_5_percent(targeted: bool) -> None:
+def test_null_ramp_with_drift_single_guardrail_false_rollbacks_at_most_5_percent(
+    targeted: bool,
+) -> None:
     rng = np.random.default_rng(20240601)
     layout = Layout.of(RAMP_WEIGHTS, targeted=targeted)
     compared = "the control arm" if targeted else "the baseline version, per step"
     rate, _ = summary(
         f"null, ramp 5/25/50 %, drifting thumbs-down 8->12 %, vs {compared}, 1 guardrail, 100 looks",
-        run([THUMBS], layout, {"thumbs_down": null_release_arms(rng, 1_000, layout)["thumbs_down"]}),
+        run(
+            [THUMBS], layout, {"thumbs_down": null_release_arms(rng, 1_000, layout)["thumbs_down"]}
+        ),
     )
     assert rate <= 0.05, f"false rollback rate {rate:.1%} > 5 %"
 
@@ -234,8 +251,13 @@ def test_pooling_the_steps_would_roll_back_harmless_ramps() -> None:
     stratified = Layout.of(RAMP_WEIGHTS)
     pooled = Layout(stratified.canary, stratified.compared, np.zeros(LOOKS, dtype=int))
     arms = {"thumbs_down": null_release_arms(rng, 200, stratified)["thumbs_down"]}
-    rate, _ = summary("null, ramp with drift, steps pooled (NOT what the controller does)", run([THUMBS], pooled, arms))
-    assert rate >= 0.5, f"pooled false rollbacks only {rate:.1%}: the simulation no longer shows the bias"
+    rate, _ = summary(
+        "null, ramp with drift, steps pooled (NOT what the controller does)",
+        run([THUMBS], pooled, arms),
+    )
+    assert rate >= 0.5, (
+        f"pooled false rollbacks only {rate:.1%}: the simulation no longer shows the bias"
+    )
     strat_rate, _ = summary("same data, stratified by step", run([THUMBS], stratified, arms))
     assert strat_rate <= 0.05
 
@@ -243,7 +265,9 @@ def test_pooling_the_steps_would_roll_back_harmless_ramps() -> None:
 # --- real regressions ---------------------------------------------------------------------------
 
 
-def thumbs_down_rise(name: str, seed: int, canary_rate: float, *, targeted: bool = False) -> tuple[float, float | None]:
+def thumbs_down_rise(
+    name: str, seed: int, canary_rate: float, *, targeted: bool = False
+) -> tuple[float, float | None]:
     """400 releases at a 5 % canary whose thumbs-down rate rises from 10 % to ``canary_rate``."""
     rng = np.random.default_rng(seed)
     layout = Layout.of(CANARY_WEIGHTS, targeted=targeted)
@@ -255,7 +279,9 @@ def test_thumbs_down_10_to_13_percent_at_5_percent_canary() -> None:
     # The acceptance figure: median <= 1,250 rated canary units. Per look 100 canary units and
     # 1,900 on the baseline version (100 in the control arm, 1,800 elsewhere).
     rate, median = thumbs_down_rise(
-        "thumbs-down 10->13 %, 5 % canary vs the baseline version (1,900 rated units/look)", 20240603, 0.13
+        "thumbs-down 10->13 %, 5 % canary vs the baseline version (1,900 rated units/look)",
+        20240603,
+        0.13,
     )
     assert rate >= 0.99, f"caught only {rate:.1%}"
     assert median is not None and median <= 1_250, f"median canary units {median} > 1,250"
@@ -266,7 +292,9 @@ def test_thumbs_down_10_to_13_percent_with_targeting_rules() -> None:
     # counts as much as the canary's, so about 1.6x the canary units are needed.
     rate, median = thumbs_down_rise(
         "thumbs-down 10->13 %, 5 % canary vs the equal-size control arm only (targeting rules)",
-        20240604, 0.13, targeted=True,
+        20240604,
+        0.13,
+        targeted=True,
     )
     assert rate >= 0.99, f"caught only {rate:.1%}"
     assert median is not None and median <= 2_000, f"median canary units {median} > 2,000"
@@ -275,7 +303,9 @@ def test_thumbs_down_10_to_13_percent_with_targeting_rules() -> None:
 def test_thumbs_down_10_to_15_percent_is_caught() -> None:
     rate, median = thumbs_down_rise(
         "thumbs-down 10->15 % (SPEC example), 5 % canary, even against the control arm only",
-        20240605, 0.15, targeted=True,
+        20240605,
+        0.15,
+        targeted=True,
     )
     assert rate >= 0.99, f"caught only {rate:.1%}"
     assert median is not None and median <= 1_000, f"median canary units {median}"
@@ -361,7 +391,9 @@ def test_sample_ratio_check_catches_a_lossy_arm() -> None:
 # --- returning users ----------------------------------------------------------------------------
 
 
-def returning_users_null_ramp(seed: int, releases: int, users: int = 2_000, icc: float = 0.2) -> list[Outcome | None]:
+def returning_users_null_ramp(
+    seed: int, releases: int, users: int = 2_000, icc: float = 0.2
+) -> list[Outcome | None]:
     """Null ramps where the same users come back at every step, some harsher than others.
 
     Each of ``users`` users has their own thumbs-down propensity (mean 10 %, intra-user
@@ -393,22 +425,30 @@ def returning_users_null_ramp(seed: int, releases: int, users: int = 2_000, icc:
                 step_weight = RAMP_WEIGHTS[layout.steps == s][0]
                 cells[(s, "canary")] = (seen & (bucket < step_weight), values)
                 cells[(s, "control")] = (seen & (bucket >= step_weight), values)
+
             def arm(mask: np.ndarray, values: np.ndarray) -> ArmStats:
                 x = values[mask]
                 return ArmStats.from_sums(len(x), float(x.sum()), float((x * x).sum()))
 
             strata = tuple(
-                Stratum(arm(*cells[(s, "canary")]), arm(*cells[(s, "control")])) for s in range(step + 1)
+                Stratum(arm(*cells[(s, "canary")]), arm(*cells[(s, "control")]))
+                for s in range(step + 1)
             )
             shared = []
             for (s1, side1), (m1, v1) in cells.items():
                 for (s2, side2), (m2, v2) in cells.items():
                     both = m1 & m2
                     if s1 < s2 and both.any():
-                        shared.append(SharedUnits(
-                            (s1, side1), (s2, side2), int(both.sum()),  # type: ignore[arg-type]
-                            float(v1[both].sum()), float(v2[both].sum()), float((v1[both] * v2[both]).sum()),
-                        ))
+                        shared.append(
+                            SharedUnits(
+                                (s1, side1),
+                                (s2, side2),
+                                int(both.sum()),  # type: ignore[arg-type]
+                                float(v1[both].sum()),
+                                float(v2[both].sum()),
+                                float((v1[both] * v2[both]).sum()),
+                            )
+                        )
             canary = ArmStats(sum(s.canary.n for s in strata), 0.0, 0.0)
             control = ArmStats(sum(s.control.n for s in strata), 0.0, 0.0)
             stats = MetricStats(canary, control, None, strata, tuple(shared))

@@ -265,8 +265,10 @@ def test_identical_strata_equal_one_pooled_comparison(
     step = Stratum(ArmStats(n_t, mean + 0.02, variance), ArmStats(n_c, mean, variance))
     strat = stratified_sequence([step] * k, alpha=0.05, one_sided="lower")
     pooled = confidence_sequence(
-        ArmStats(n_t * k, mean + 0.02, variance), ArmStats(n_c * k, mean, variance),
-        alpha=0.05, one_sided="lower",
+        ArmStats(n_t * k, mean + 0.02, variance),
+        ArmStats(n_c * k, mean, variance),
+        alpha=0.05,
+        one_sided="lower",
     )
     assert strat.delta == pytest.approx(pooled.delta, rel=1e-9)
     assert strat.halfwidth == pytest.approx(pooled.halfwidth, rel=1e-9)
@@ -322,7 +324,9 @@ def test_a_step_with_fewer_than_two_units_on_a_side_is_left_out() -> None:
 units_over_steps = st.lists(
     st.tuples(
         st.integers(min_value=0, max_value=3),  # the step from which the unit is in the canary
-        st.lists(st.one_of(st.none(), st.floats(min_value=0.0, max_value=5.0)), min_size=3, max_size=3),
+        st.lists(
+            st.one_of(st.none(), st.floats(min_value=0.0, max_value=5.0)), min_size=3, max_size=3
+        ),
     ),
     min_size=8,
     max_size=60,
@@ -330,7 +334,9 @@ units_over_steps = st.lists(
 
 
 @given(units_over_steps)
-def test_units_seen_in_several_steps_add_their_covariance(units: list[tuple[int, list[float | None]]]) -> None:
+def test_units_seen_in_several_steps_add_their_covariance(
+    units: list[tuple[int, list[float | None]]],
+) -> None:
     # Direct computation from per-unit values: Δ̂ = Σ_u c_u with c_u = Σ_s ±λ_s (v_us - mean) / n,
     # the Welch terms on the diagonal and every unit's cross-step products off it.
     cells: dict[tuple[int, str], dict[int, float]] = {}
@@ -339,16 +345,31 @@ def test_units_seen_in_several_steps_add_their_covariance(units: list[tuple[int,
             if value is not None:
                 cells.setdefault((step, "canary" if step >= joins else "control"), {})[u] = value
     strata = [
-        Stratum(*(ArmStats.from_values(cells.get((step, side), {}).values()) for side in ("canary", "control")))
+        Stratum(
+            *(
+                ArmStats.from_values(cells.get((step, side), {}).values())
+                for side in ("canary", "control")
+            )
+        )
         for step in range(3)
     ]
     assume(all(s.canary.n >= 2 and s.control.n >= 2 for s in strata))
     total = sum(s.canary.n for s in strata)
-    sides = [(i, side, arm) for i, s in enumerate(strata) for side, arm in (("canary", s.canary), ("control", s.control))]
-    coef = {(i, side): (1 if side == "canary" else -1) * strata[i].canary.n / total / arm.n for i, side, arm in sides}
+    sides = [
+        (i, side, arm)
+        for i, s in enumerate(strata)
+        for side, arm in (("canary", s.canary), ("control", s.control))
+    ]
+    coef = {
+        (i, side): (1 if side == "canary" else -1) * strata[i].canary.n / total / arm.n
+        for i, side, arm in sides
+    }
     mean = {(i, side): arm.mean for i, side, arm in sides}
-    se2 = sum((s.canary.n / total) ** 2 * (s.canary.variance / s.canary.n + s.control.variance / s.control.n)
-              for s in strata)
+    se2 = sum(
+        (s.canary.n / total) ** 2
+        * (s.canary.variance / s.canary.n + s.control.variance / s.control.n)
+        for s in strata
+    )
     shared = []
     keys = sorted(cells)
     for a in keys:
@@ -359,15 +380,22 @@ def test_units_seen_in_several_steps_add_their_covariance(units: list[tuple[int,
             for u in common:
                 se2 += 2 * coef[a] * coef[b] * (cells[a][u] - mean[a]) * (cells[b][u] - mean[b])
             if common:
-                shared.append(SharedUnits(
-                    a, b, len(common),  # type: ignore[arg-type]
-                    math.fsum(cells[a][u] for u in common), math.fsum(cells[b][u] for u in common),
-                    math.fsum(cells[a][u] * cells[b][u] for u in common),
-                ))
+                shared.append(
+                    SharedUnits(
+                        a,
+                        b,
+                        len(common),  # type: ignore[arg-type]
+                        math.fsum(cells[a][u] for u in common),
+                        math.fsum(cells[b][u] for u in common),
+                        math.fsum(cells[a][u] * cells[b][u] for u in common),
+                    )
+                )
     interval = stratified_sequence(strata, alpha=0.05, one_sided="lower", shared=shared)
     n = sum(s.canary.n + s.control.n for s in strata)
     nr2 = n * mixture_rho(0.05) ** 2
-    expected = math.sqrt(max(se2, 0.0) * 2 * (nr2 + 1) / nr2 * math.log(1 + math.sqrt(nr2 + 1) / 0.1))
+    expected = math.sqrt(
+        max(se2, 0.0) * 2 * (nr2 + 1) / nr2 * math.log(1 + math.sqrt(nr2 + 1) / 0.1)
+    )
     assert interval.halfwidth == pytest.approx(expected, rel=1e-6, abs=1e-9)
 
 
@@ -377,12 +405,15 @@ def test_a_returning_harsh_user_widens_the_interval() -> None:
     step = Stratum(ArmStats.from_values([0.0, 1.0] * 50), ArmStats.from_values([0.0, 1.0] * 500))
     same_canary = SharedUnits((0, "canary"), (1, "canary"), 100, 50.0, 50.0, 50.0)
     independent = stratified_sequence([step, step], alpha=0.05, one_sided="lower")
-    returning = stratified_sequence([step, step], alpha=0.05, one_sided="lower", shared=[same_canary])
+    returning = stratified_sequence(
+        [step, step], alpha=0.05, one_sided="lower", shared=[same_canary]
+    )
     assert returning.halfwidth > independent.halfwidth
     # A user who moved from the control side to the canary pulls Δ̂ both ways: narrower.
     moved = SharedUnits((0, "control"), (1, "canary"), 100, 50.0, 50.0, 50.0)
-    assert stratified_sequence([step, step], alpha=0.05, one_sided="lower", shared=[moved]).halfwidth < (
-        independent.halfwidth)
+    assert stratified_sequence(
+        [step, step], alpha=0.05, one_sided="lower", shared=[moved]
+    ).halfwidth < (independent.halfwidth)
 
 
 # --- sample-ratio mismatch --------------------------------------------------------------------

@@ -160,14 +160,20 @@ def test_label_deleted_and_unknown_events():
 def test_release_changed_applies_as_a_delta():
     state = build()
     carried = {f"booking.system@{n}": state.versions[f"booking.system@{n}"].raw for n in (1, 2)}
-    started, refetch = apply_event(state, "release.changed", {"release": {**RELEASE, "versions": carried}}, 2)
+    started, refetch = apply_event(
+        state, "release.changed", {"release": {**RELEASE, "versions": carried}}, 2
+    )
     assert started is not None and not refetch
     entry = started.entries[("booking.system", "prod")]
     assert entry.release is not None and entry.release.id == "rel_1"
     ramped = {**RELEASE, "weight_bps": 10000}
     later, _ = apply_event(started, "release.changed", {"release": ramped}, 3)
-    assert later is not None and later.entries[("booking.system", "prod")].release.weight_bps == 10000
-    ended, _ = apply_event(later, "release.changed", {"release": {**RELEASE, "state": "rolled_back"}}, 4)
+    assert (
+        later is not None and later.entries[("booking.system", "prod")].release.weight_bps == 10000
+    )
+    ended, _ = apply_event(
+        later, "release.changed", {"release": {**RELEASE, "state": "rolled_back"}}, 4
+    )
     assert ended is not None and ended.entries[("booking.system", "prod")].release is None
     assert ended.seq == 4
 
@@ -185,7 +191,9 @@ def test_release_changed_with_a_tampered_version_or_bad_release_is_rejected():
 
 def test_a_release_of_a_prompt_not_held_asks_for_a_refetch():
     state = build()
-    assert apply_event(state, "release.changed", {"release": {**RELEASE, "prompt": "other"}}, 2) == (None, True)
+    assert apply_event(
+        state, "release.changed", {"release": {**RELEASE, "prompt": "other"}}, 2
+    ) == (None, True)
 
 
 def test_a_move_under_a_release_drops_it_at_once_and_asks_for_a_refetch():

@@ -14,20 +14,44 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def _call(call_id: str, at: datetime) -> dict[str, object]:
-    return {"id": call_id, "at": at.isoformat(), "prompt": "greet", "label": "prod", "version": 1,
-            "digest": "sha256:" + "0" * 64}
+    return {
+        "id": call_id,
+        "at": at.isoformat(),
+        "prompt": "greet",
+        "label": "prod",
+        "version": 1,
+        "digest": "sha256:" + "0" * 64,
+    }
 
 
 def test_retention_removes_only_calls_older_than_the_window(store: SqlStore, project: str) -> None:
     ctx = Context(store=store, bus=EventBus(), clock=lambda: NOW)
     prompts.create_project(ctx, "test", project)
-    calls.ingest_calls(ctx, project, {"calls": [
-        _call("old", NOW - timedelta(days=31)), _call("recent", NOW - timedelta(days=29)),
-    ]})
-    calls.ingest_scores(ctx, project, {"scores": [
-        {"call_id": "old", "name": "csat", "value": 2, "at": (NOW - timedelta(days=31)).isoformat()},
-        {"call_id": "recent", "name": "csat", "value": 5},
-    ]})
+    calls.ingest_calls(
+        ctx,
+        project,
+        {
+            "calls": [
+                _call("old", NOW - timedelta(days=31)),
+                _call("recent", NOW - timedelta(days=29)),
+            ]
+        },
+    )
+    calls.ingest_scores(
+        ctx,
+        project,
+        {
+            "scores": [
+                {
+                    "call_id": "old",
+                    "name": "csat",
+                    "value": 2,
+                    "at": (NOW - timedelta(days=31)).isoformat(),
+                },
+                {"call_id": "recent", "name": "csat", "value": 5},
+            ]
+        },
+    )
     assert calls.prune_calls(ctx, retention_days=30) == 1
     left, _ = calls.list_calls(ctx, project, CallFilter())
     assert [c.id for c in left] == ["recent"]

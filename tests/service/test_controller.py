@@ -37,7 +37,12 @@ def fixed_salts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def start(ctx: Context, **overrides: Any) -> Release:
-    args: dict[str, Any] = {"prompt": PROMPT, "label": "prod", "candidate_version": 2, "strategy": "canary"}
+    args: dict[str, Any] = {
+        "prompt": PROMPT,
+        "label": "prod",
+        "candidate_version": 2,
+        "strategy": "canary",
+    }
     args.update(overrides)
     return releases.start_release(ctx, USER, PROJECT, **args)
 
@@ -70,13 +75,22 @@ def test_a_failing_candidate_is_rolled_back_at_once_by_the_fast_path(
     _, history, looks = releases.get_release(seeded, PROJECT, r.id)
     assert (history[-1].actor, history[-1].action) == (CONTROLLER_ACTOR, "rollback")
     last = audit_rows(seeded)[-1]
-    assert (last.actor, last.action, last.after["state"]) == (CONTROLLER_ACTOR, "release.rollback", "rolled_back")
+    assert (last.actor, last.action, last.after["state"]) == (
+        CONTROLLER_ACTOR,
+        "release.rollback",
+        "rolled_back",
+    )
     assert published[-1].type == "release.changed"
-    assert published[-1].data["release"]["state"] == "rolled_back" and published[-1].data["actor"] == CONTROLLER_ACTOR
+    assert (
+        published[-1].data["release"]["state"] == "rolled_back"
+        and published[-1].data["actor"] == CONTROLLER_ACTOR
+    )
     (stored,) = looks
     assert stored.decision == "rollback" and stored.action == "rollback"
     guard = stored.data["guardrails"][0]
-    assert guard["metric"] == "error_rate" and guard["fast_path"] and guard["decision"] == "regressed"
+    assert (
+        guard["metric"] == "error_rate" and guard["fast_path"] and guard["decision"] == "regressed"
+    )
     assert labels_of(seeded)["prod"] == 1
     assert controller.run_once(seeded) == []  # a final release is never looked at again
 
@@ -97,7 +111,10 @@ def test_a_statistical_regression_is_rolled_back(seeded: Context) -> None:
 def test_a_good_candidate_ramps_step_by_step_and_completes(
     seeded: Context, clock: FakeClock, published: list[Any]
 ) -> None:
-    steps = [{"weight_bps": w, "min_duration_seconds": HOUR, "min_units": 100} for w in (500, 2500, 5000, 10000)]
+    steps = [
+        {"weight_bps": w, "min_duration_seconds": HOUR, "min_units": 100}
+        for w in (500, 2500, 5000, 10000)
+    ]
     r = start(seeded, strategy="ramp", steps=steps)
     thumbs = {"thumbs_down": bernoulli(0.10, 0.10)}
     traffic(seeded, r, units=6000, scores=thumbs, seed=1)
@@ -125,7 +142,9 @@ def test_a_good_candidate_ramps_step_by_step_and_completes(
     assert published[-1].data["version"] == 2
     _, history, looks = releases.get_release(seeded, PROJECT, r.id)
     assert [(c.action, c.actor) for c in history] == [
-        ("start", USER), ("advance", CONTROLLER_ACTOR), ("advance", CONTROLLER_ACTOR),
+        ("start", USER),
+        ("advance", CONTROLLER_ACTOR),
+        ("advance", CONTROLLER_ACTOR),
         ("promote", CONTROLLER_ACTOR),
     ]
     assert [lk.action for lk in looks] == ["complete", "advance", "advance", "hold"]
@@ -147,7 +166,11 @@ def test_insufficient_data_holds_and_never_promotes(seeded: Context, clock: Fake
 
 
 def test_the_step_needs_its_own_minimum_of_units(seeded: Context, clock: FakeClock) -> None:
-    r = start(seeded, guardrails=[], steps=[{"weight_bps": 500, "min_duration_seconds": 0, "min_units": 50}])
+    r = start(
+        seeded,
+        guardrails=[],
+        steps=[{"weight_bps": 500, "min_duration_seconds": 0, "min_units": 50}],
+    )
     traffic(seeded, r, units=400, seed=5)
     outcome = look(seeded)
     assert outcome.action == "hold" and "the step needs 50 per arm" in outcome.reason
@@ -179,7 +202,11 @@ def test_without_auto_rollback_a_regression_pauses(seeded: Context) -> None:
 
 
 def test_an_ab_test_reports_but_never_promotes(seeded: Context, clock: FakeClock) -> None:
-    r = start(seeded, strategy="ab", steps=[{"weight_bps": 5000, "min_duration_seconds": 60, "min_units": 100}])
+    r = start(
+        seeded,
+        strategy="ab",
+        steps=[{"weight_bps": 5000, "min_duration_seconds": 60, "min_units": 100}],
+    )
     traffic(seeded, r, units=1000, seed=8)
     clock.advance(HOUR)
     outcome = look(seeded)
@@ -189,9 +216,21 @@ def test_an_ab_test_reports_but_never_promotes(seeded: Context, clock: FakeClock
 
 
 def test_analysis_reports_every_guardrail_without_acting(seeded: Context) -> None:
-    r = start(seeded, guardrails=[{"metric": "error_rate"}, {"metric": "latency_ms", "harmful": "increase"},
-                                  {"metric": "csat"}])
-    traffic(seeded, r, units=3000, scores={"csat": lambda rng, arm: float(rng.randint(3, 5))}, latency=(900, 800))
+    r = start(
+        seeded,
+        guardrails=[
+            {"metric": "error_rate"},
+            {"metric": "latency_ms", "harmful": "increase"},
+            {"metric": "csat"},
+        ],
+    )
+    traffic(
+        seeded,
+        r,
+        units=3000,
+        scores={"csat": lambda rng, arm: float(rng.randint(3, 5))},
+        latency=(900, 800),
+    )
     found, result, latest = releases.analysis(seeded, PROJECT, r.id)
     assert latest is None and found.state == "running"
     body = result.to_dict()
@@ -265,23 +304,36 @@ def test_each_ramp_step_is_compared_within_itself(seeded: Context, clock: FakeCl
     # The base rate jumps from 5 % to 20 % for everyone when the ramp reaches 25 %. Pooled over
     # the steps, the canary (mostly seen at 25 %) would look far worse than the rest of the
     # traffic (mostly seen at 5 %); compared step by step, nothing changed.
-    steps = [{"weight_bps": w, "min_duration_seconds": 60, "min_units": 100} for w in (500, 2500, 5000)]
+    steps = [
+        {"weight_bps": w, "min_duration_seconds": 60, "min_units": 100} for w in (500, 2500, 5000)
+    ]
     r = start(seeded, strategy="ramp", steps=steps, guardrails=[{"metric": "thumbs_down"}])
     everyone = ("canary", "control", "baseline")
-    traffic(seeded, r, units=6000, arms=everyone, scores={"thumbs_down": bernoulli(0.05, 0.05)}, seed=30)
+    traffic(
+        seeded, r, units=6000, arms=everyone, scores={"thumbs_down": bernoulli(0.05, 0.05)}, seed=30
+    )
     clock.advance(HOUR)
     assert look(seeded).action == "advance"
     clock.advance(60)
     r2 = current(seeded, r)
-    traffic(seeded, r2, units=6000, arms=everyone, scores={"thumbs_down": bernoulli(0.20, 0.20)}, seed=31)
+    traffic(
+        seeded,
+        r2,
+        units=6000,
+        arms=everyone,
+        scores={"thumbs_down": bernoulli(0.20, 0.20)},
+        seed=31,
+    )
     with seeded.store.unit_of_work() as uow:
         m = uow.release_metrics(r2)
     thumbs = m.metrics["thumbs_down"]
     assert sorted(thumbs) == [0, 1]
     pooled_canary = (thumbs[0]["canary"].total + thumbs[1]["canary"].total) / (
-        thumbs[0]["canary"].units + thumbs[1]["canary"].units)
+        thumbs[0]["canary"].units + thumbs[1]["canary"].units
+    )
     pooled_rest = sum(thumbs[s][a].total for s in (0, 1) for a in ("control", "baseline")) / sum(
-        thumbs[s][a].units for s in (0, 1) for a in ("control", "baseline"))
+        thumbs[s][a].units for s in (0, 1) for a in ("control", "baseline")
+    )
     assert pooled_canary - pooled_rest > 0.05  # what a pooled comparison would call harm
     clock.advance(HOUR)
     outcome = look(seeded)
@@ -290,7 +342,9 @@ def test_each_ramp_step_is_compared_within_itself(seeded: Context, clock: FakeCl
     assert abs(guard["interval"]["delta"]) < 0.03
 
 
-def test_a_unit_seen_in_two_steps_is_one_unit_for_the_sample_ratio(seeded: Context, clock: FakeClock) -> None:
+def test_a_unit_seen_in_two_steps_is_one_unit_for_the_sample_ratio(
+    seeded: Context, clock: FakeClock
+) -> None:
     steps = [{"weight_bps": w, "min_duration_seconds": 60, "min_units": 100} for w in (500, 2500)]
     r = start(seeded, strategy="ramp", steps=steps)
     thumbs = {"thumbs_down": bernoulli(0.1, 0.1)}
@@ -300,7 +354,9 @@ def test_a_unit_seen_in_two_steps_is_one_unit_for_the_sample_ratio(seeded: Conte
     clock.advance(60)
     releases.act(seeded, USER, PROJECT, r.id, "advance")
     r2 = current(seeded, r)
-    traffic(seeded, r2, units=4000, seed=41, users="regular", scores=thumbs)  # the same users come back
+    traffic(
+        seeded, r2, units=4000, seed=41, users="regular", scores=thumbs
+    )  # the same users come back
     with seeded.store.unit_of_work() as uow:
         m = uow.release_metrics(r2)
     error = m.metrics["error_rate"]

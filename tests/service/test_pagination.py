@@ -101,8 +101,16 @@ def test_time_cursors_round_trip_and_refuse_forgeries() -> None:
 
     at = datetime(2026, 11, 26, 17, 0, 0, 123456, tzinfo=UTC)
     assert decode_time_cursor(None) is None
-    assert decode_time_cursor(encode_cursor(["2026-11-26T17:00:00.123456Z", "cr_1"])) == (at, "cr_1")
-    for forged in (["2026-11-26T17:00:00", "cr_1"], ["2026-11-26T17:00:00Z", 7], ["not a time", "x"], ["2026-11-26T17:00:00Z"]):
+    assert decode_time_cursor(encode_cursor(["2026-11-26T17:00:00.123456Z", "cr_1"])) == (
+        at,
+        "cr_1",
+    )
+    for forged in (
+        ["2026-11-26T17:00:00", "cr_1"],
+        ["2026-11-26T17:00:00Z", 7],
+        ["not a time", "x"],
+        ["2026-11-26T17:00:00Z"],
+    ):
         with pytest.raises(InvalidInputError) as caught:
             decode_time_cursor(encode_cursor(forged))
         assert caught.value.field == "cursor"

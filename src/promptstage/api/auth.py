@@ -52,11 +52,14 @@ def check(who: Principal, project: str | None, needed: Role) -> None:
             f"this key belongs to project {who.project!r}, not {project!r}", field="project"
         )
     if who.project is not None and project is None:
-        raise PermissionDeniedError("this action needs an instance admin key", field="Authorization")
+        raise PermissionDeniedError(
+            "this action needs an instance admin key", field="Authorization"
+        )
     if not who.role.allows(needed):
         raise PermissionDeniedError(
             f"this action needs the {needed.value!r} role; this key has {who.role.value!r}",
-            field="Authorization", needed_role=needed.value,
+            field="Authorization",
+            needed_role=needed.value,
         )
 
 

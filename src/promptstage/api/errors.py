@@ -29,7 +29,9 @@ _STATUS_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None, **extra: Any) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, **extra: Any
+) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message, "field": field}
     if extra:
         body["details"] = extra
@@ -50,16 +52,21 @@ def _field(loc: tuple[Any, ...]) -> str | None:
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error"],
-    "properties": {"error": {
-        "type": "object",
-        "required": ["code", "message", "field"],
-        "properties": {
-            "code": {"type": "string", "examples": ["not_found"]},
-            "message": {"type": "string", "description": "What is wrong and how to fix it"},
-            "field": {"type": ["string", "null"], "description": "The input it is about, if one"},
-            "details": {"type": "object"},
-        },
-    }},
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "field"],
+            "properties": {
+                "code": {"type": "string", "examples": ["not_found"]},
+                "message": {"type": "string", "description": "What is wrong and how to fix it"},
+                "field": {
+                    "type": ["string", "null"],
+                    "description": "The input it is about, if one",
+                },
+                "details": {"type": "object"},
+            },
+        }
+    },
 }
 _ANSWERS = {  # status: (description, only for methods that change something)
     400: ("Malformed request: the body is not strict JSON or not an object", True),
@@ -109,7 +116,8 @@ def _allowed_methods(request: Request) -> list[str]:
     """Every method some route answers at the request's path (FastAPI has a route per method)."""
     routes = request.app.router.routes
     return [
-        method for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+        method
+        for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
         if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
     ]
 
@@ -128,15 +136,20 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(PromptstageError)
     async def _domain(request: Request, exc: PromptstageError) -> JSONResponse:
         body = exc.to_dict()
-        return error_response(exc.status_code, body["code"], body["message"], body["field"], **body.get("details", {}))
+        return error_response(
+            exc.status_code, body["code"], body["message"], body["field"], **body.get("details", {})
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        first: dict[str, Any] = dict(errors[0]) if errors else {"loc": (), "msg": "invalid request", "type": ""}
+        first: dict[str, Any] = (
+            dict(errors[0]) if errors else {"loc": (), "msg": "invalid request", "type": ""}
+        )
         if first.get("type") == "json_invalid":
             return error_response(
-                400, "malformed_request",
+                400,
+                "malformed_request",
                 f"request body is not valid JSON ({first.get('ctx', {}).get('error', 'parse error')}); "
                 "send a JSON object with Content-Type: application/json",
             )
@@ -144,7 +157,8 @@ def install(app: FastAPI) -> None:
         message = str(first.get("msg", "invalid value"))
         if first.get("type") == "missing" and field is None:  # no body at all
             return error_response(
-                400, "malformed_request",
+                400,
+                "malformed_request",
                 "request body is required: send a JSON object with Content-Type: application/json",
             )
         if first.get("type") == "missing":
@@ -152,7 +166,9 @@ def install(app: FastAPI) -> None:
         elif first.get("type") == "extra_forbidden":
             message = f"{field} is not a known field; remove it"
         elif first.get("type") == "model_attributes_type":
-            return error_response(400, "malformed_request", "request body must be a JSON object", None)
+            return error_response(
+                400, "malformed_request", "request body must be a JSON object", None
+            )
         else:
             message = f"{field}: {message}" if field else message
         return error_response(422, "invalid_input", message, field)
@@ -160,12 +176,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
-        message = str(exc.detail) if exc.status_code != 404 else f"no route {request.method} {request.url.path}"
+        message = (
+            str(exc.detail)
+            if exc.status_code != 404
+            else f"no route {request.method} {request.url.path}"
+        )
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # RFC 9110: Allow lists every method of the resource
             allowed = _allowed_methods(request)
             headers["Allow"] = ", ".join(allowed)
-            message = f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}"
+            message = (
+                f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}"
+            )
         response = error_response(exc.status_code, code, message)
         response.headers.update(headers)
         return response
@@ -173,4 +195,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "internal error; the server log has the details")
+        return error_response(
+            500, "internal_error", "internal error; the server log has the details"
+        )

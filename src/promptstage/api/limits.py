@@ -12,14 +12,26 @@ from promptstage.api.metrics import ASGIApp, Receive, Scope, Send
 
 
 async def _reject(send: Send, limit: int) -> None:
-    body = json.dumps({"error": {
-        "code": "payload_too_large",
-        "message": f"request body is larger than {limit} bytes; send less (split batches, or "
-                   "keep templates under 256 KiB and include the parts)",
-        "field": None,
-    }}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    body = json.dumps(
+        {
+            "error": {
+                "code": "payload_too_large",
+                "message": f"request body is larger than {limit} bytes; send less (split batches, or "
+                "keep templates under 256 KiB and include the parts)",
+                "field": None,
+            }
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

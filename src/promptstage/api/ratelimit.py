@@ -156,12 +156,16 @@ class RedisLimiter:
         if time.monotonic() < self._down_until:
             return ALLOW
         try:
-            allowed, wait = await self._script(keys=[REDIS_PREFIX + bucket], args=[repr(now), limit, repr(period)])
+            allowed, wait = await self._script(
+                keys=[REDIS_PREFIX + bucket], args=[repr(now), limit, repr(period)]
+            )
         except (RedisError, OSError) as exc:
             self._down_until = time.monotonic() + REDIS_RETRY
             log.warning(
                 "rate limits are not enforced: Redis is unreachable (%s: %s); retrying in %.0f s",
-                type(exc).__name__, exc, REDIS_RETRY,
+                type(exc).__name__,
+                exc,
+                REDIS_RETRY,
             )
             return ALLOW
         return Decision(bool(int(allowed)), float(wait))
@@ -306,7 +310,8 @@ class RateLimit:
     async def _key_prefix(self, scope: Scope) -> str | None:
         """The prefix of the request's key if it authenticates (the app answers 401 otherwise)."""
         header = next(
-            (v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"authorization"), None
+            (v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"authorization"),
+            None,
         )
         token = bearer_token(header)
         if not token:
@@ -325,7 +330,11 @@ class RateLimit:
             if len(self._blocked) >= MAX_MEMORY_BUCKETS:
                 self._blocked = {k: v for k, v in self._blocked.items() if v > now}
             if ip not in self._blocked:
-                log.warning("blocking %s for %.0f s after too many failed authentications", ip, decision.retry_after)
+                log.warning(
+                    "blocking %s for %.0f s after too many failed authentications",
+                    ip,
+                    decision.retry_after,
+                )
             self._blocked[ip] = now + decision.retry_after
 
     def _closing(self, receive: Receive) -> Receive:

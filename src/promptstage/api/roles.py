@@ -69,8 +69,10 @@ ROUTES: dict[tuple[str, str], Need] = {
     ("GET", f"{P}/releases/{{release_id}}"): Need("editor"),
     ("GET", f"{P}/releases/{{release_id}}/looks"): Need("editor"),
     ("GET", f"{P}/releases/{{release_id}}/analysis"): Need("editor"),
-    **{("POST", f"{P}/releases/{{release_id}}/{action}"): Need("releaser")
-       for action in ("advance", "pause", "resume", "promote", "rollback", "abort")},
+    **{
+        ("POST", f"{P}/releases/{{release_id}}/{action}"): Need("releaser")
+        for action in ("advance", "pause", "resume", "promote", "rollback", "abort")
+    },
     ("POST", f"{P}/webhooks"): Need("admin"),
     ("GET", f"{P}/webhooks"): Need("admin"),
     ("DELETE", f"{P}/webhooks/{{webhook_id}}"): Need("admin"),
@@ -81,7 +83,9 @@ ROUTES: dict[tuple[str, str], Need] = {
     ("POST", f"{P}/change-requests/{{request_id}}/approve"): Need(
         "releaser", "not the requester, not the version's author (403)"
     ),
-    ("POST", f"{P}/change-requests/{{request_id}}/reject"): Need("releaser", "not the requester (403)"),
+    ("POST", f"{P}/change-requests/{{request_id}}/reject"): Need(
+        "releaser", "not the requester (403)"
+    ),
 }
 
 

@@ -20,7 +20,9 @@ class Body(BaseModel):
 
 
 class ProjectIn(Body):
-    name: str = Field(description="Project name: 1-63 lowercase letters, digits or '-'", examples=["clinic"])
+    name: str = Field(
+        description="Project name: 1-63 lowercase letters, digits or '-'", examples=["clinic"]
+    )
     description: str | None = None
 
 
@@ -36,7 +38,9 @@ class VersionIn(Body):
     # in the error location, e.g. "template.str", instead of the field).
     template: Annotated[
         Any,
-        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}),
+        WithJsonSchema(
+            {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}
+        ),
     ] = Field(
         description="A string (text prompts) or a list of {role, content} messages (chat prompts)"
     )

@@ -54,7 +54,9 @@ def parse(body: bytes) -> tuple[Any, str | None]:
     if not body.strip():
         return None, None
     try:
-        return json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_no_constants), None
+        return json.loads(
+            body, object_pairs_hook=_no_duplicates, parse_constant=_no_constants
+        ), None
     except _Refused as exc:
         return None, str(exc)
     except RecursionError:

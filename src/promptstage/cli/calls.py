@@ -33,7 +33,9 @@ app = typer.Typer(
     help="Read the call log; replay a call with the exact version it used.", no_args_is_help=True
 )
 
-CallId = Annotated[str, typer.Argument(help="The call id (Call.id in the SDK).", show_default=False)]
+CallId = Annotated[
+    str, typer.Argument(help="The call id (Call.id in the SDK).", show_default=False)
+]
 
 
 def _since(value: str | None) -> str | None:
@@ -60,19 +62,45 @@ def _arm(value: str | None) -> str | None:
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    prompt: Annotated[str | None, typer.Option("--prompt", help="Only calls of this prompt.")] = None,
-    version: Annotated[int | None, typer.Option("--version", min=1, help="Only calls that used this version number.")] = None,
-    release: Annotated[str | None, typer.Option("--release", help="Only calls resolved by this release id.")] = None,
-    arm: Annotated[str | None, typer.Option("--arm", callback=_arm, help="Only this arm: baseline, canary or control.")] = None,
-    since: Annotated[str | None, typer.Option("--since", callback=_since, metavar="TIME", help="Only calls at or after this ISO-8601 time.")] = None,
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", help="Only calls of this prompt.")
+    ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", min=1, help="Only calls that used this version number."),
+    ] = None,
+    release: Annotated[
+        str | None, typer.Option("--release", help="Only calls resolved by this release id.")
+    ] = None,
+    arm: Annotated[
+        str | None,
+        typer.Option("--arm", callback=_arm, help="Only this arm: baseline, canary or control."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            callback=_since,
+            metavar="TIME",
+            help="Only calls at or after this ISO-8601 time.",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="Page size.")] = 50,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="Page to fetch (from a previous answer).")] = None,
+    cursor: Annotated[
+        str | None, typer.Option("--cursor", help="Page to fetch (from a previous answer).")
+    ] = None,
 ) -> None:
     """The call log, newest first (needs an editor key)."""
     state = get_state(ctx)
     params: list[tuple[str, str | int]] = [("limit", limit)]
-    for name, value in (("prompt", prompt), ("version", version), ("release", release),
-                        ("arm", arm), ("since", since), ("cursor", cursor)):
+    for name, value in (
+        ("prompt", prompt),
+        ("version", version),
+        ("release", release),
+        ("arm", arm),
+        ("since", since),
+        ("cursor", cursor),
+    ):
         if value is not None:
             params.append((name, value))
     response = state.client().get(state.project_path("/calls"), params=params)
@@ -83,9 +111,15 @@ def list_(
         ["id", "at", "prompt@version", "label", "arm", "release", "ms", "tokens", "error"],
         (
             [
-                c.get("id"), c.get("at"), f"{c.get('prompt')}@{c.get('version')}", c.get("label"),
-                c.get("arm"), c.get("release_id"), _ms(c.get("latency_ms")),
-                _tokens(c.get("tokens_in"), c.get("tokens_out")), _short(c.get("error"), 40),
+                c.get("id"),
+                c.get("at"),
+                f"{c.get('prompt')}@{c.get('version')}",
+                c.get("label"),
+                c.get("arm"),
+                c.get("release_id"),
+                _ms(c.get("latency_ms")),
+                _tokens(c.get("tokens_in"), c.get("tokens_out")),
+                _short(c.get("error"), 40),
             ]
             for c in response.get("items", [])
         ),
@@ -135,9 +169,19 @@ def show(ctx: typer.Context, call_id: CallId) -> None:
         fields(
             [
                 ("digest", version.get("digest")),
-                ("model", "/".join(str(model.get(k, "?")) for k in ("provider", "name", "version")) if model else None),
+                (
+                    "model",
+                    "/".join(str(model.get(k, "?")) for k in ("provider", "name", "version"))
+                    if model
+                    else None,
+                ),
                 ("params", config.get("params")),
-                ("tools", ", ".join(str(t.get("name")) for t in config.get("tools") or [] if isinstance(t, dict))),
+                (
+                    "tools",
+                    ", ".join(
+                        str(t.get("name")) for t in config.get("tools") or [] if isinstance(t, dict)
+                    ),
+                ),
                 ("retrieval", config.get("retrieval")),
                 ("postprocess", config.get("postprocess")),
                 ("author", version.get("author")),
@@ -201,12 +245,15 @@ def _render(call: dict[str, Any]) -> Any:
                 "and keep them in your redact hook, to make calls replayable)"
             )
     if isinstance(values, dict) and "_truncated" in values:
-        fail(f"cannot replay: the call's variables were truncated when logged ({values['_truncated']})")
+        fail(
+            f"cannot replay: the call's variables were truncated when logged ({values['_truncated']})"
+        )
     try:
-        return CompiledTemplate(str(type_), template, variables, version.get("includes") or {}).render(values)
+        return CompiledTemplate(
+            str(type_), template, variables, version.get("includes") or {}
+        ).render(values)
     except PromptstageError as exc:
         fail(f"cannot replay call {call.get('id')}: {exc.message}")
-
 
 
 def _ms(value: Any) -> str | None:

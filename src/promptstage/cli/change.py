@@ -12,23 +12,33 @@ from .state import get_state, quote
 app = typer.Typer(help="Four-eyes change requests: list, approve, reject.", no_args_is_help=True)
 
 Reason = Annotated[str | None, typer.Option("--reason", help="Why; kept in the audit trail.")]
-RequestId = Annotated[str, typer.Argument(help="Change request id (cr_...), from `promptstage change list`.")]
+RequestId = Annotated[
+    str, typer.Argument(help="Change request id (cr_...), from `promptstage change list`.")
+]
 
 
 def say_request(body: dict[str, Any]) -> None:
     """Report a 202 answer: the change request that a protected change opened."""
     cr = body["change_request"]
-    say(f"four-eyes: opened change request {cr['id']} ({cr['kind']} {cr['prompt']}:{cr['label']} -> "
+    say(
+        f"four-eyes: opened change request {cr['id']} ({cr['kind']} {cr['prompt']}:{cr['label']} -> "
         f"version {cr['version']}); another releaser runs `promptstage change approve {cr['id']}`",
-        style="yellow")
+        style="yellow",
+    )
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    state_filter: Annotated[str | None, typer.Option("--state", help="open, approved, rejected or expired.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="How many, newest first.")] = 50,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="next_cursor of the previous page.")] = None,
+    state_filter: Annotated[
+        str | None, typer.Option("--state", help="open, approved, rejected or expired.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=500, help="How many, newest first.")
+    ] = 50,
+    cursor: Annotated[
+        str | None, typer.Option("--cursor", help="next_cursor of the previous page.")
+    ] = None,
 ) -> None:
     """List the project's change requests, newest first."""
     state = get_state(ctx)
@@ -43,17 +53,33 @@ def list_(
         return
     table(
         ["id", "kind", "prompt", "label", "version", "state", "requested by", "expires", "reason"],
-        ([c["id"], c["kind"], c["prompt"], c["label"], c["version"], c["state"], c["requested_by"],
-          c["expires_at"], c["reason"]] for c in response.get("items", [])),
+        (
+            [
+                c["id"],
+                c["kind"],
+                c["prompt"],
+                c["label"],
+                c["version"],
+                c["state"],
+                c["requested_by"],
+                c["expires_at"],
+                c["reason"],
+            ]
+            for c in response.get("items", [])
+        ),
         title="change requests",
     )
     more(response.get("next_cursor"))
 
 
-def _decide(ctx: typer.Context, request_id: str, decision: str, reason: str | None) -> dict[str, Any]:
+def _decide(
+    ctx: typer.Context, request_id: str, decision: str, reason: str | None
+) -> dict[str, Any]:
     state = get_state(ctx)
     body = {"reason": reason} if reason is not None else {}
-    response = state.client().post(state.project_path(f"/change-requests/{quote(request_id)}/{decision}"), body)
+    response = state.client().post(
+        state.project_path(f"/change-requests/{quote(request_id)}/{decision}"), body
+    )
     if state.json_output:
         print_json(response.body)
     result: dict[str, Any] = response.body
@@ -66,8 +92,11 @@ def approve(ctx: typer.Context, request_id: RequestId, reason: Reason = None) ->
     body = _decide(ctx, request_id, "approve", reason)
     if not get_state(ctx).json_output:
         cr, applied = body["change_request"], body.get("applied", {})
-        what = f"release {applied['release_id']} started" if "release_id" in applied else (
-            f"{cr['label']} -> version {cr['version']}")
+        what = (
+            f"release {applied['release_id']} started"
+            if "release_id" in applied
+            else (f"{cr['label']} -> version {cr['version']}")
+        )
         say(f"approved {cr['id']}: {what}", style="green")
 
 

@@ -21,7 +21,11 @@ def redact(url: str) -> str:
 def upgrade(
     database_url: Annotated[
         str | None,
-        typer.Option("--database-url", help="SQLAlchemy URL [env PROMPTSTAGE_DATABASE_URL].", show_default=False),
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL [env PROMPTSTAGE_DATABASE_URL].",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Create or upgrade the database schema to the newest migration."""

@@ -44,7 +44,12 @@ class ApiClient:
     """
 
     def __init__(
-        self, base_url: str, api_key: str, *, timeout: httpx.Timeout = TIMEOUT, echo_errors: bool = False
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: httpx.Timeout = TIMEOUT,
+        echo_errors: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.echo_errors = echo_errors
@@ -61,7 +66,9 @@ class ApiClient:
         """Close the connection pool."""
         self._http.close()
 
-    def get(self, path: str, *, params: Params | None = None, allow: Collection[int] = ()) -> ApiResponse:
+    def get(
+        self, path: str, *, params: Params | None = None, allow: Collection[int] = ()
+    ) -> ApiResponse:
         """``GET path``; see :meth:`request`."""
         return self.request("GET", path, params=params, allow=allow)
 
@@ -73,7 +80,9 @@ class ApiClient:
         """``PUT path`` with a JSON body; see :meth:`request`."""
         return self.request("PUT", path, body=body, allow=allow)
 
-    def delete(self, path: str, *, params: Params | None = None, allow: Collection[int] = ()) -> ApiResponse:
+    def delete(
+        self, path: str, *, params: Params | None = None, allow: Collection[int] = ()
+    ) -> ApiResponse:
         """``DELETE path``; see :meth:`request`."""
         return self.request("DELETE", path, params=params, allow=allow)
 
@@ -112,7 +121,10 @@ class ApiClient:
         except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.NetworkError):
             fail(f"cannot reach the server at {self.base_url}: is `promptstage serve` running?", 2)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            fail(f"invalid server URL {self.base_url!r} ({exc}); pass --url or set PROMPTSTAGE_URL", 2)
+            fail(
+                f"invalid server URL {self.base_url!r} ({exc}); pass --url or set PROMPTSTAGE_URL",
+                2,
+            )
         except httpx.HTTPError as exc:
             fail(f"request to {self.base_url} failed: {exc}", 2)
         decoded = _decode(response)

@@ -26,9 +26,17 @@ def create(
     ctx: typer.Context,
     role: Annotated[
         str,
-        typer.Option("--role", "-r", callback=_check_role, help=f"One of {', '.join(ROLES)}.", show_default=False),
+        typer.Option(
+            "--role",
+            "-r",
+            callback=_check_role,
+            help=f"One of {', '.join(ROLES)}.",
+            show_default=False,
+        ),
     ],
-    name: Annotated[str | None, typer.Option("--name", "-n", help="A label for people, e.g. 'ci'.")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="A label for people, e.g. 'ci'.")
+    ] = None,
 ) -> None:
     """Create an API key; its token is printed once and never again."""
     state = get_state(ctx)
@@ -40,7 +48,10 @@ def create(
         print_json(response.body)
         return
     label = f" {response.get('name')!r}" if response.get("name") else ""
-    say(f"created {response.get('role', role)} key {response.get('prefix')}{label} in {state.project}", style="green")
+    say(
+        f"created {response.get('role', role)} key {response.get('prefix')}{label} in {state.project}",
+        style="green",
+    )
     say(str(response.get("token")), style="bold")
     warn("this token is shown only once: store it now (e.g. as PROMPTSTAGE_API_KEY)")
 
@@ -56,7 +67,14 @@ def list_(ctx: typer.Context) -> None:
     table(
         ["prefix", "name", "role", "created", "by", "revoked"],
         (
-            [k.get("prefix"), k.get("name"), k.get("role"), k.get("created_at"), k.get("created_by"), k.get("revoked_at")]
+            [
+                k.get("prefix"),
+                k.get("name"),
+                k.get("role"),
+                k.get("created_at"),
+                k.get("created_by"),
+                k.get("revoked_at"),
+            ]
             for k in response.get("items", [])
         ),
         title=f"keys of {state.project}",

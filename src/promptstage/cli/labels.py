@@ -14,7 +14,9 @@ app = typer.Typer(help="Move, roll back, inspect and remove labels.", no_args_is
 
 Prompt = Annotated[str, typer.Argument(help="Prompt name.")]
 Label = Annotated[str, typer.Argument(help="Label name, e.g. prod, staging, canary.")]
-Reason = Annotated[str | None, typer.Option("--reason", help="Why; kept in the label history and the audit trail.")]
+Reason = Annotated[
+    str | None, typer.Option("--reason", help="Why; kept in the label history and the audit trail.")
+]
 
 
 def say_move(label: str, body: dict[str, Any]) -> None:
@@ -35,7 +37,9 @@ def _expected(value: str | None) -> str | None:
     """Accept a version number or ``none`` for ``--expected``."""
     if value is None or value == "none" or (value.isdigit() and int(value) >= 1):
         return value
-    raise typer.BadParameter("expected a version number (>= 1), or 'none' when the label must not exist yet")
+    raise typer.BadParameter(
+        "expected a version number (>= 1), or 'none' when the label must not exist yet"
+    )
 
 
 @app.command("set")
@@ -47,7 +51,9 @@ def set_(
     expected: Annotated[
         str | None,
         typer.Option(
-            "--expected", metavar="N|none", callback=_expected,
+            "--expected",
+            metavar="N|none",
+            callback=_expected,
             help="Compare-and-set: only move if the label points at N now ('none': does not exist yet).",
         ),
     ] = None,
@@ -72,7 +78,12 @@ def rollback(
     ctx: typer.Context,
     prompt: Prompt,
     label: Label,
-    to: Annotated[int | None, typer.Option("--to", min=1, help="Version to go back to (default: the one before the last move).")] = None,
+    to: Annotated[
+        int | None,
+        typer.Option(
+            "--to", min=1, help="Version to go back to (default: the one before the last move)."
+        ),
+    ] = None,
     reason: Reason = None,
 ) -> None:
     """Move LABEL back to where it pointed before its last move (or to --to N)."""
@@ -82,11 +93,16 @@ def rollback(
         body["to_version"] = to
     if reason is not None:
         body["reason"] = reason
-    response = state.client().post(state.prompt_path(prompt, f"/labels/{quote(label)}/rollback"), body)
+    response = state.client().post(
+        state.prompt_path(prompt, f"/labels/{quote(label)}/rollback"), body
+    )
     if state.json_output:
         print_json(response.body)
         return
-    say(f"{label} rolled back to version {response.get('version')} (was {response.get('previous')})", style="green")
+    say(
+        f"{label} rolled back to version {response.get('version')} (was {response.get('previous')})",
+        style="green",
+    )
 
 
 @app.command("history")
@@ -102,14 +118,23 @@ def history(
     params: dict[str, str | int] = {"limit": limit}
     if cursor:
         params["cursor"] = cursor
-    response = state.client().get(state.prompt_path(prompt, f"/labels/{quote(label)}/history"), params=params)
+    response = state.client().get(
+        state.prompt_path(prompt, f"/labels/{quote(label)}/history"), params=params
+    )
     if state.json_output:
         print_json(response.body)
         return
     table(
         ["at", "kind", "version", "previous", "actor", "reason"],
         (
-            [m.get("at"), m.get("kind"), m.get("version"), m.get("previous"), m.get("actor"), m.get("reason")]
+            [
+                m.get("at"),
+                m.get("kind"),
+                m.get("version"),
+                m.get("previous"),
+                m.get("actor"),
+                m.get("reason"),
+            ]
             for m in response.get("items", [])
         ),
         title=f"history of {prompt}:{label}",
@@ -122,7 +147,8 @@ def delete(ctx: typer.Context, prompt: Prompt, label: Label, reason: Reason = No
     """Remove LABEL from PROMPT (runtimes asking for it get a 404 from then on)."""
     state = get_state(ctx)
     response = state.client().delete(
-        state.prompt_path(prompt, f"/labels/{quote(label)}"), params={"reason": reason} if reason else None
+        state.prompt_path(prompt, f"/labels/{quote(label)}"),
+        params={"reason": reason} if reason else None,
     )
     if state.json_output:
         print_json(response.body)

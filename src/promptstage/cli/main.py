@@ -70,19 +70,34 @@ def root(
     ] = DEFAULT_URL,
     api_key: Annotated[
         str | None,
-        typer.Option("--api-key", envvar="PROMPTSTAGE_API_KEY", help="API key (ps_<prefix>_<secret>).", show_default=False),
+        typer.Option(
+            "--api-key",
+            envvar="PROMPTSTAGE_API_KEY",
+            help="API key (ps_<prefix>_<secret>).",
+            show_default=False,
+        ),
     ] = None,
     project: Annotated[
         str | None,
-        typer.Option("--project", "-p", envvar="PROMPTSTAGE_PROJECT", help="Project to act on.", show_default=False),
+        typer.Option(
+            "--project",
+            "-p",
+            envvar="PROMPTSTAGE_PROJECT",
+            help="Project to act on.",
+            show_default=False,
+        ),
     ] = None,
     json_output: Annotated[
         bool,
-        typer.Option("--json", envvar="PROMPTSTAGE_JSON", help="Print the API's JSON response, nothing else."),
+        typer.Option(
+            "--json", envvar="PROMPTSTAGE_JSON", help="Print the API's JSON response, nothing else."
+        ),
     ] = False,
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Manage prompts, versions, labels, keys and the audit trail of a promptstage server."""

@@ -91,7 +91,9 @@ def short_digest(digest: str | None) -> str:
     return f"{algo}:{hexdigest[:12]}" if hexdigest else digest[:19]
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
+def table(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None
+) -> None:
     """Print an optional bold title, then a table with one row per item (``(none)`` if empty)."""
     grid = Table(*columns, header_style="bold")
     for column in grid.columns:

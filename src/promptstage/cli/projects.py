@@ -17,7 +17,9 @@ app = typer.Typer(help="Create and list projects.", no_args_is_help=True)
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Project name: lowercase letters, digits and '-'.")],
-    description: Annotated[str | None, typer.Option("--description", "-d", help="What the project is for.")] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", "-d", help="What the project is for.")
+    ] = None,
 ) -> None:
     """Create a project (needs the instance admin key)."""
     state = get_state(ctx)
@@ -52,11 +54,17 @@ def settings(
     ctx: typer.Context,
     protect: Annotated[
         list[str] | None,
-        typer.Option("--protect", help="A label that needs a releaser (repeat; replaces the list). Default: prod."),
+        typer.Option(
+            "--protect",
+            help="A label that needs a releaser (repeat; replaces the list). Default: prod.",
+        ),
     ] = None,
     four_eyes: Annotated[
         bool | None,
-        typer.Option("--four-eyes/--no-four-eyes", help="Moves and releases of protected labels need a second releaser."),
+        typer.Option(
+            "--four-eyes/--no-four-eyes",
+            help="Moves and releases of protected labels need a second releaser.",
+        ),
     ] = None,
 ) -> None:
     """Show the project's protected labels and four-eyes; change them with options (admin)."""
@@ -65,7 +73,9 @@ def settings(
     current: dict[str, Any] = state.client().get(path).body
     if protect is not None or four_eyes is not None:
         wanted = {
-            "protected_labels": list(protect) if protect is not None else current["protected_labels"],
+            "protected_labels": list(protect)
+            if protect is not None
+            else current["protected_labels"],
             "four_eyes": four_eyes if four_eyes is not None else current["four_eyes"],
         }
         current = state.client().put(path, wanted).body

@@ -77,12 +77,14 @@ def load_prompt_file(path: Path) -> PromptFile:
         raise PromptFileError(f"{path}: expected an object with keys {', '.join(REQUIRED_KEYS)}")
     unknown = sorted(set(data) - set(KNOWN_KEYS))
     if unknown:
-        raise PromptFileError(f"{path}: unknown keys {unknown}; allowed keys are {list(KNOWN_KEYS)}")
+        raise PromptFileError(
+            f"{path}: unknown keys {unknown}; allowed keys are {list(KNOWN_KEYS)}"
+        )
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise PromptFileError(f"{path}: missing required key {missing[0]!r}")
     if data["type"] not in TYPES:
-        raise PromptFileError(f"{path}: 'type' must be \"text\" or \"chat\", not {data['type']!r}")
+        raise PromptFileError(f'{path}: \'type\' must be "text" or "chat", not {data["type"]!r}')
     return PromptFile(
         name=_string(path, data, "name"),
         type=str(data["type"]),
@@ -98,7 +100,9 @@ def _parse(path: Path) -> Any:
     """Decode the file as TOML or JSON, by its suffix."""
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json"):
-        raise PromptFileError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .toml or .json")
+        raise PromptFileError(
+            f"{path}: unsupported file type {suffix or '(none)'!r}; use .toml or .json"
+        )
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -113,14 +117,20 @@ def _parse(path: Path) -> Any:
     except tomllib.TOMLDecodeError as exc:
         raise PromptFileError(f"{path}: invalid TOML: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise PromptFileError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise PromptFileError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
 
 
 def _string(path: Path, data: dict[str, Any], key: str) -> str:
     """``data[key]`` as a string (non-empty for ``name``)."""
     value = data[key]
     if not isinstance(value, str) or (key == "name" and not value):
-        raise PromptFileError(f"{path}: {key!r} must be a non-empty string" if key == "name" else f"{path}: {key!r} must be a string")
+        raise PromptFileError(
+            f"{path}: {key!r} must be a non-empty string"
+            if key == "name"
+            else f"{path}: {key!r} must be a string"
+        )
     return value
 
 
@@ -128,7 +138,9 @@ def _object(path: Path, data: dict[str, Any], key: str) -> dict[str, Any]:
     """``data[key]`` as a table/object."""
     value = data[key]
     if not isinstance(value, dict):
-        raise PromptFileError(f"{path}: {key!r} must be a table/object (e.g. [{key}.model] provider, name, version)")
+        raise PromptFileError(
+            f"{path}: {key!r} must be a table/object (e.g. [{key}.model] provider, name, version)"
+        )
     return value
 
 
@@ -159,8 +171,16 @@ def _template(path: Path, type_: str, value: Any) -> str | list[dict[str, Any]]:
             raise PromptFileError(f"{path}: a text prompt's 'template' must be a string")
         return value
     if not isinstance(value, list) or not value:
-        raise PromptFileError(f"{path}: a chat prompt's 'template' must be a list of {{role, content}} messages")
+        raise PromptFileError(
+            f"{path}: a chat prompt's 'template' must be a list of {{role, content}} messages"
+        )
     for i, message in enumerate(value):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str) or not isinstance(message.get("content"), str):
-            raise PromptFileError(f"{path}: template[{i}] must have a string 'role' and a string 'content'")
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("role"), str)
+            or not isinstance(message.get("content"), str)
+        ):
+            raise PromptFileError(
+                f"{path}: template[{i}] must have a string 'role' and a string 'content'"
+            )
     return value

@@ -16,7 +16,9 @@ from .state import get_state, quote
 app = typer.Typer(help="Create, list, show, push and compare prompts.", no_args_is_help=True)
 
 Limit = Annotated[int, typer.Option("--limit", min=1, max=500, help="Page size.")]
-Cursor = Annotated[str | None, typer.Option("--cursor", help="Page to fetch (from a previous answer).")]
+Cursor = Annotated[
+    str | None, typer.Option("--cursor", help="Page to fetch (from a previous answer).")
+]
 
 
 def _page(limit: int, cursor: str | None) -> dict[str, str | int]:
@@ -32,8 +34,12 @@ def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Prompt name; dots group prompts (booking.system).")],
     type_: Annotated[str, typer.Option("--type", "-t", help="text or chat.", show_default=False)],
-    description: Annotated[str | None, typer.Option("--description", "-d", help="What the prompt does.")] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag; repeat for several.")] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", "-d", help="What the prompt does.")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="A tag; repeat for several.")
+    ] = None,
 ) -> None:
     """Create an empty prompt (push a file to write its first version)."""
     if type_ not in ("text", "chat"):
@@ -62,7 +68,13 @@ def list_(ctx: typer.Context, limit: Limit = 100, cursor: Cursor = None) -> None
     table(
         ["name", "type", "latest", "tags", "description"],
         (
-            [p.get("name"), p.get("type"), p.get("latest_version"), ", ".join(p.get("tags") or []), p.get("description")]
+            [
+                p.get("name"),
+                p.get("type"),
+                p.get("latest_version"),
+                ", ".join(p.get("tags") or []),
+                p.get("description"),
+            ]
             for p in response.get("items", [])
         ),
         title=f"prompts of {state.project}",
@@ -80,14 +92,22 @@ def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Prompt na
     client = state.client()
     prompt = client.get(state.prompt_path(name)).body
     latest_number = prompt.get("latest_version")
-    latest = client.get(state.prompt_path(name, f"/versions/{latest_number}")).body if latest_number else None
+    latest = (
+        client.get(state.prompt_path(name, f"/versions/{latest_number}")).body
+        if latest_number
+        else None
+    )
     if state.json_output:
         print_json({"prompt": prompt, "latest": latest})
         return
     fields(
-        [("type", prompt.get("type")), ("description", prompt.get("description")),
-         ("tags", ", ".join(prompt.get("tags") or [])), ("created", prompt.get("created_at")),
-         ("latest", latest_number)],
+        [
+            ("type", prompt.get("type")),
+            ("description", prompt.get("description")),
+            ("tags", ", ".join(prompt.get("tags") or [])),
+            ("created", prompt.get("created_at")),
+            ("latest", latest_number),
+        ],
         title=f"{prompt.get('name', name)}",
     )
     labels: dict[str, Any] = prompt.get("labels") or {}
@@ -101,7 +121,12 @@ def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Prompt na
     fields(
         [
             ("digest", latest.get("digest")),
-            ("model", "/".join(str(model.get(k, "?")) for k in ("provider", "name", "version")) if model else None),
+            (
+                "model",
+                "/".join(str(model.get(k, "?")) for k in ("provider", "name", "version"))
+                if model
+                else None,
+            ),
             ("params", config.get("params")),
             ("tools", ", ".join(str(t) for t in tools)),
             ("retrieval", config.get("retrieval")),
@@ -130,8 +155,14 @@ def versions(
     table(
         ["version", "digest", "model", "author", "message", "created"],
         (
-            [v.get("version"), short_digest(v.get("digest")), _model((v.get("config") or {}).get("model")),
-             v.get("author"), v.get("message"), v.get("created_at")]
+            [
+                v.get("version"),
+                short_digest(v.get("digest")),
+                _model((v.get("config") or {}).get("model")),
+                v.get("author"),
+                v.get("message"),
+                v.get("created_at"),
+            ]
             for v in response.get("items", [])
         ),
         title=f"versions of {name}",
@@ -155,7 +186,9 @@ def diff(
 ) -> None:
     """Show what changed between two versions: template diff, variables and config."""
     state = get_state(ctx)
-    response = state.client().get(state.prompt_path(name, "/diff"), params={"from": from_, "to": to})
+    response = state.client().get(
+        state.prompt_path(name, "/diff"), params={"from": from_, "to": to}
+    )
     if state.json_output:
         print_json(response.body)
         return
@@ -172,7 +205,11 @@ def diff(
     for part in ("variables", "config"):
         rows = result.get(part) or []
         if rows:
-            table(["field", "change", "from", "to"], ([r.get("field"), r.get("change"), r.get("from"), r.get("to")] for r in rows), title=part)
+            table(
+                ["field", "change", "from", "to"],
+                ([r.get("field"), r.get("change"), r.get("from"), r.get("to")] for r in rows),
+                title=part,
+            )
         else:
             say(f"{part}: unchanged", style="dim")
 
@@ -194,8 +231,13 @@ def _diff_style(line: str) -> str:
 def push(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="A .toml or .json prompt file.", show_default=False)],
-    message: Annotated[str | None, typer.Option("--message", "-m", help="Commit message (also the label move's reason).")] = None,
-    label: Annotated[str | None, typer.Option("--label", "-l", help="Move this label to the version.")] = None,
+    message: Annotated[
+        str | None,
+        typer.Option("--message", "-m", help="Commit message (also the label move's reason)."),
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option("--label", "-l", help="Move this label to the version.")
+    ] = None,
 ) -> None:
     """Write the version in FILE, creating the prompt if needed; idempotent.
 
@@ -214,7 +256,9 @@ def push(
         made = client.post(state.project_path("/prompts"), spec.prompt_body(), allow={409})
         created_prompt = made.status != 409
     elif existing.get("type") != spec.type:
-        fail(f"prompt {spec.name} is a {existing.get('type')} prompt but {file} says type = {spec.type!r}")
+        fail(
+            f"prompt {spec.name} is a {existing.get('type')} prompt but {file} says type = {spec.type!r}"
+        )
     written = client.post(state.prompt_path(spec.name, "/versions"), spec.version_body(message))
     number = written.get("version")
     moved = None
@@ -224,7 +268,13 @@ def push(
             body["reason"] = message
         moved = client.put(state.prompt_path(spec.name, f"/labels/{quote(label)}"), body)
     if state.json_output:
-        print_json({"prompt_created": created_prompt, "version": written.body, "label": moved.body if moved else None})
+        print_json(
+            {
+                "prompt_created": created_prompt,
+                "version": written.body,
+                "label": moved.body if moved else None,
+            }
+        )
         return
     if created_prompt:
         say(f"created prompt {spec.name} ({spec.type})", style="green")
@@ -234,4 +284,3 @@ def push(
         say(f"{spec.name}: version {number} (unchanged: same digest) {written.get('digest')}")
     if moved is not None and label is not None:
         say_move(label, moved.body)
-

@@ -20,7 +20,10 @@ from .state import CliState, get_state, quote
 app = typer.Typer(help="Start, watch and steer releases (canary, ramp, A/B).", no_args_is_help=True)
 
 ReleaseId = Annotated[str, typer.Argument(help="Release id (rel_...).")]
-Reason = Annotated[str | None, typer.Option("--reason", help="Why; kept in the release history and the audit trail.")]
+Reason = Annotated[
+    str | None,
+    typer.Option("--reason", help="Why; kept in the release history and the audit trail."),
+]
 FINAL = ("completed", "rolled_back", "aborted")
 
 
@@ -64,29 +67,76 @@ def _guardrail(spec: str) -> dict[str, Any]:
 def start(
     ctx: typer.Context,
     prompt: Annotated[str, typer.Argument(help="Prompt name.")],
-    label: Annotated[str, typer.Argument(help="Label to release on (its version is the baseline).")],
+    label: Annotated[
+        str, typer.Argument(help="Label to release on (its version is the baseline).")
+    ],
     candidate: Annotated[int, typer.Argument(min=1, help="Candidate version.")],
-    strategy: Annotated[str, typer.Option("--strategy", "-s", help="canary, ramp or ab.")] = "canary",
-    steps: Annotated[str | None, typer.Option("--steps", help="Weights in basis points, comma-separated (500 = 5 %), e.g. 500,2500,5000,10000.")] = None,
-    min_duration: Annotated[float | None, typer.Option("--min-duration", min=0, help="Seconds each step lasts at least (default 3600).")] = None,
-    min_units: Annotated[int | None, typer.Option("--min-units", min=2, help="Units per arm each step needs (default 100).")] = None,
-    targeting: Annotated[str | None, typer.Option("--targeting", help="react-querybuilder rule group as JSON, or @file.json.")] = None,
-    guardrail: Annotated[list[str] | None, typer.Option("--guardrail", "-g", help="metric[:increase|decrease[:tolerance]]; repeat. Default: error_rate + every score with data.")] = None,
-    no_guardrails: Annotated[bool, typer.Option("--no-guardrails", help="No guardrail at all (time-based ramp).")] = False,
-    auto_rollback: Annotated[bool, typer.Option("--auto-rollback/--no-auto-rollback", help="Roll back on a regression (else pause).")] = True,
-    unit_attribute: Annotated[str | None, typer.Option("--unit-attribute", help="Stickiness key the runtime passes as unit (default user_id).")] = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help="canary, ramp or ab.")
+    ] = "canary",
+    steps: Annotated[
+        str | None,
+        typer.Option(
+            "--steps",
+            help="Weights in basis points, comma-separated (500 = 5 %), e.g. 500,2500,5000,10000.",
+        ),
+    ] = None,
+    min_duration: Annotated[
+        float | None,
+        typer.Option(
+            "--min-duration", min=0, help="Seconds each step lasts at least (default 3600)."
+        ),
+    ] = None,
+    min_units: Annotated[
+        int | None,
+        typer.Option("--min-units", min=2, help="Units per arm each step needs (default 100)."),
+    ] = None,
+    targeting: Annotated[
+        str | None,
+        typer.Option("--targeting", help="react-querybuilder rule group as JSON, or @file.json."),
+    ] = None,
+    guardrail: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--guardrail",
+            "-g",
+            help="metric[:increase|decrease[:tolerance]]; repeat. Default: error_rate + every score with data.",
+        ),
+    ] = None,
+    no_guardrails: Annotated[
+        bool, typer.Option("--no-guardrails", help="No guardrail at all (time-based ramp).")
+    ] = False,
+    auto_rollback: Annotated[
+        bool,
+        typer.Option(
+            "--auto-rollback/--no-auto-rollback", help="Roll back on a regression (else pause)."
+        ),
+    ] = True,
+    unit_attribute: Annotated[
+        str | None,
+        typer.Option(
+            "--unit-attribute", help="Stickiness key the runtime passes as unit (default user_id)."
+        ),
+    ] = None,
     reason: Reason = None,
 ) -> None:
     """Start a release of LABEL from its current version to CANDIDATE."""
     state = get_state(ctx)
-    body: dict[str, Any] = {"prompt": prompt, "label": label, "candidate_version": candidate, "strategy": strategy}
+    body: dict[str, Any] = {
+        "prompt": prompt,
+        "label": label,
+        "candidate_version": candidate,
+        "strategy": strategy,
+    }
     if steps is not None or min_duration is not None or min_units is not None:
         weights: list[int] = []
         if steps is not None:
             try:
                 weights = [int(w) for w in steps.split(",") if w.strip()]
             except ValueError:
-                fail(f"--steps {steps!r}: use comma-separated integers (basis points), e.g. 500,2500,5000,10000")
+                fail(
+                    f"--steps {steps!r}: use comma-separated integers (basis points), e.g. 500,2500,5000,10000"
+                )
         else:
             weights = {"ramp": [500, 2500, 5000, 10000], "ab": [5000]}.get(strategy, [500])
         items: list[dict[str, Any]] = []
@@ -119,16 +169,24 @@ def start(
     if "change_request" in r:
         say_request(r)
         return
-    say(f"started {r['id']}: {prompt}:{label} {r['baseline_version']} -> {r['candidate_version']} "
-        f"({r['strategy']}, {_pct(r['weight_bps'])})", style="green")
+    say(
+        f"started {r['id']}: {prompt}:{label} {r['baseline_version']} -> {r['candidate_version']} "
+        f"({r['strategy']}, {_pct(r['weight_bps'])})",
+        style="green",
+    )
     say(f"watch it: promptstage release status {r['id']} --watch", style="dim")
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    state_filter: Annotated[str | None, typer.Option("--state", help="running, paused, completed, rolled_back, aborted or active.")] = None,
-    prompt: Annotated[str | None, typer.Option("--prompt", help="Only this prompt's releases.")] = None,
+    state_filter: Annotated[
+        str | None,
+        typer.Option("--state", help="running, paused, completed, rolled_back, aborted or active."),
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", help="Only this prompt's releases.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="Page size.")] = 50,
     cursor: Annotated[str | None, typer.Option("--cursor", help="Page to fetch.")] = None,
 ) -> None:
@@ -143,17 +201,42 @@ def list_(
         print_json(response.body)
         return
     table(
-        ["id", "prompt", "label", "strategy", "state", "baseline", "candidate", "weight", "updated", "reason"],
-        ([r["id"], r["prompt"], r["label"], r["strategy"], r["state"], r["baseline_version"],
-          r["candidate_version"], _pct(r["weight_bps"]), r["updated_at"], r["reason"]]
-         for r in response.get("items", [])),
+        [
+            "id",
+            "prompt",
+            "label",
+            "strategy",
+            "state",
+            "baseline",
+            "candidate",
+            "weight",
+            "updated",
+            "reason",
+        ],
+        (
+            [
+                r["id"],
+                r["prompt"],
+                r["label"],
+                r["strategy"],
+                r["state"],
+                r["baseline_version"],
+                r["candidate_version"],
+                _pct(r["weight_bps"]),
+                r["updated_at"],
+                r["reason"],
+            ]
+            for r in response.get("items", [])
+        ),
         title="releases",
     )
     more(response.get("next_cursor"))
 
 
 def _fetch(state: CliState, release_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = state.client().get(state.project_path(f"/releases/{quote(release_id)}/analysis")).body
+    body: dict[str, Any] = (
+        state.client().get(state.project_path(f"/releases/{quote(release_id)}/analysis")).body
+    )
     return body
 
 
@@ -168,33 +251,73 @@ def _num(value: Any) -> str:
 def render(analysis: dict[str, Any]) -> Group:
     """The status view: the release line, the arms, one row per guardrail, the decision."""
     r = analysis["release"]
-    color = {"running": "cyan", "paused": "yellow", "completed": "green", "rolled_back": "red", "aborted": "red"}
+    color = {
+        "running": "cyan",
+        "paused": "yellow",
+        "completed": "green",
+        "rolled_back": "red",
+        "aborted": "red",
+    }
     head = Text.assemble(
-        (f"{r['id']}  ", "bold"), f"{r['prompt']}:{r['label']}  {r['baseline_version']} -> {r['candidate_version']}  ",
+        (f"{r['id']}  ", "bold"),
+        f"{r['prompt']}:{r['label']}  {r['baseline_version']} -> {r['candidate_version']}  ",
         (r["state"], f"bold {color.get(r['state'], '')}"),
         f"  {r['strategy']} step {r['step_index'] + 1}/{len(r['steps'])} at {_pct(r['weight_bps'])}",
         (f"  flags: {', '.join(r['flags'])}" if r["flags"] else "", "bold yellow"),
     )
     units = analysis.get("units", {})
     srm = analysis.get("srm") or {}
-    arms = Text(f"units: canary {units.get('canary', 0)}, control {units.get('control', 0)}"
-                f"   sample ratio: {srm.get('reason', '-')}")
-    grid = Table("guardrail", "harmful", "canary n", "canary mean", "control n", "control mean",
-                 "Δ", "interval", "decision", header_style="bold")
+    arms = Text(
+        f"units: canary {units.get('canary', 0)}, control {units.get('control', 0)}"
+        f"   sample ratio: {srm.get('reason', '-')}"
+    )
+    grid = Table(
+        "guardrail",
+        "harmful",
+        "canary n",
+        "canary mean",
+        "control n",
+        "control mean",
+        "Δ",
+        "interval",
+        "decision",
+        header_style="bold",
+    )
     for g in analysis.get("guardrails", []):
         interval = g.get("interval") or {}
         low, high = interval.get("lower"), interval.get("upper")
-        shown = "-" if not interval else f"[{_num(low) if low is not None else '-inf'}, {_num(high) if high is not None else '+inf'}]"
-        style = {"regressed": "bold red", "ok": "green", "insufficient": "dim"}.get(g["decision"], "")
+        shown = (
+            "-"
+            if not interval
+            else f"[{_num(low) if low is not None else '-inf'}, {_num(high) if high is not None else '+inf'}]"
+        )
+        style = {"regressed": "bold red", "ok": "green", "insufficient": "dim"}.get(
+            g["decision"], ""
+        )
         grid.add_row(
-            g["metric"], g["guardrail"]["harmful"], _num(g["canary"]["n"]), _num(g["canary"]["mean"]),
-            _num(g["control"]["n"]), _num(g["control"]["mean"]), _num(interval.get("delta")), shown,
+            g["metric"],
+            g["guardrail"]["harmful"],
+            _num(g["canary"]["n"]),
+            _num(g["canary"]["mean"]),
+            _num(g["control"]["n"]),
+            _num(g["control"]["mean"]),
+            _num(interval.get("delta")),
+            shown,
             Text(g["decision"], style=style),
         )
     latest = analysis.get("latest_look") or {}
-    lines: list[Text | Table] = [head, arms, grid, Text(f"now: {analysis.get('reason', '')}", style="dim")]
+    lines: list[Text | Table] = [
+        head,
+        arms,
+        grid,
+        Text(f"now: {analysis.get('reason', '')}", style="dim"),
+    ]
     if latest:
-        lines.append(Text(f"controller ({cell(latest.get('at'))}, {latest.get('action')}): {latest.get('reason')}"))
+        lines.append(
+            Text(
+                f"controller ({cell(latest.get('at'))}, {latest.get('action')}): {latest.get('reason')}"
+            )
+        )
     if r["state"] in FINAL:
         lines.append(Text(f"ended: {r['reason']}", style=color.get(r["state"], "")))
     return Group(*lines)
@@ -204,8 +327,13 @@ def render(analysis: dict[str, Any]) -> Group:
 def status(
     ctx: typer.Context,
     release_id: ReleaseId,
-    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh live until the release ends (Ctrl-C to stop).")] = False,
-    interval: Annotated[float, typer.Option("--interval", min=0.2, help="Seconds between refreshes with --watch.")] = 2.0,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", "-w", help="Refresh live until the release ends (Ctrl-C to stop)."),
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.2, help="Seconds between refreshes with --watch.")
+    ] = 2.0,
 ) -> None:
     """A release's state, per-arm and per-guardrail statistics, and the latest decision."""
     state = get_state(ctx)
@@ -230,14 +358,22 @@ def _action(name: str, done: str) -> Any:
     def command(ctx: typer.Context, release_id: ReleaseId, reason: Reason = None) -> None:
         state = get_state(ctx)
         body = {"reason": reason} if reason is not None else {}
-        response = state.client().post(state.project_path(f"/releases/{quote(release_id)}/{name}"), body)
+        response = state.client().post(
+            state.project_path(f"/releases/{quote(release_id)}/{name}"), body
+        )
         if state.json_output:
             print_json(response.body)
             return
         r = response.body
         say(f"{r['id']} {done}: {r['state']} at {_pct(r['weight_bps'])}", style="green")
-        fields([("prompt", f"{r['prompt']}:{r['label']}"), ("baseline", r["baseline_version"]),
-                ("candidate", r["candidate_version"]), ("reason", r["reason"])])
+        fields(
+            [
+                ("prompt", f"{r['prompt']}:{r['label']}"),
+                ("baseline", r["baseline_version"]),
+                ("candidate", r["candidate_version"]),
+                ("reason", r["reason"]),
+            ]
+        )
 
     command.__doc__ = {
         "advance": "Move a ramp to its next step (into 100 %: promote).",
@@ -250,6 +386,12 @@ def _action(name: str, done: str) -> Any:
     return command
 
 
-for _name, _done in (("advance", "advanced"), ("pause", "paused"), ("resume", "resumed"),
-                     ("promote", "promoted"), ("rollback", "rolled back"), ("abort", "aborted")):
+for _name, _done in (
+    ("advance", "advanced"),
+    ("pause", "paused"),
+    ("resume", "resumed"),
+    ("promote", "promoted"),
+    ("rollback", "rolled back"),
+    ("abort", "aborted"),
+):
     app.command(_name)(_action(_name, _done))

@@ -27,16 +27,28 @@ def resolve(
     ctx: typer.Context,
     prompt: Annotated[str, typer.Argument(help="Prompt name.")],
     label: Annotated[str, typer.Option("--label", "-l", help="Label to resolve.")] = "prod",
-    unit: Annotated[str | None, typer.Option("--unit", "-u", help="Stickiness key (user or conversation id).")] = None,
+    unit: Annotated[
+        str | None, typer.Option("--unit", "-u", help="Stickiness key (user or conversation id).")
+    ] = None,
     ctx_attr: Annotated[
         list[str] | None,
-        typer.Option("--ctx", metavar="KEY=VALUE", help="Context attribute for targeting; repeat for several."),
+        typer.Option(
+            "--ctx",
+            metavar="KEY=VALUE",
+            help="Context attribute for targeting; repeat for several.",
+        ),
     ] = None,
     var: Annotated[
         list[str] | None,
-        typer.Option("--var", metavar="NAME=VALUE", help="Template variable (with --render); repeat for several."),
+        typer.Option(
+            "--var",
+            metavar="NAME=VALUE",
+            help="Template variable (with --render); repeat for several.",
+        ),
     ] = None,
-    render: Annotated[bool, typer.Option("--render", help="Render the template with the --var values.")] = False,
+    render: Annotated[
+        bool, typer.Option("--render", help="Render the template with the --var values.")
+    ] = False,
 ) -> None:
     """Resolve LABEL of PROMPT for a unit and context, as the runtime would."""
     attributes = _pairs(ctx_attr, "--ctx")
@@ -67,11 +79,15 @@ def resolve(
             ("arm", body.get("arm")),
             ("release", body.get("release_id")),
             ("unitless", body.get("unitless")),
-            ("model", "/".join(str(model.get(k, "?")) for k in ("provider", "name", "version")) if model else None),
+            (
+                "model",
+                "/".join(str(model.get(k, "?")) for k in ("provider", "name", "version"))
+                if model
+                else None,
+            ),
         ],
         title=f"{prompt}:{label}",
     )
     if render:
         say("rendered:", style="bold")
         print_messages(body.get("rendered"))
-

@@ -10,15 +10,39 @@ from .output import fail
 
 
 def serve(
-    host: Annotated[str | None, typer.Option("--host", help="Interface to bind [env PROMPTSTAGE_HOST; default 127.0.0.1].", show_default=False)] = None,
-    port: Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Port [env PROMPTSTAGE_PORT; default 8700].", show_default=False)] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="Interface to bind [env PROMPTSTAGE_HOST; default 127.0.0.1].",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            min=1,
+            max=65535,
+            help="Port [env PROMPTSTAGE_PORT; default 8700].",
+            show_default=False,
+        ),
+    ] = None,
     database_url: Annotated[
         str | None,
-        typer.Option("--database-url", help="SQLAlchemy URL of the store [env PROMPTSTAGE_DATABASE_URL].", show_default=False),
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL of the store [env PROMPTSTAGE_DATABASE_URL].",
+            show_default=False,
+        ),
     ] = None,
     demo: Annotated[
         bool | None,
-        typer.Option("--demo/--no-demo", help="Seed the demo project 'clinic' [env PROMPTSTAGE_DEMO].", show_default=False),
+        typer.Option(
+            "--demo/--no-demo",
+            help="Seed the demo project 'clinic' [env PROMPTSTAGE_DEMO].",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Run the promptstage server: migrate, bootstrap the admin key, serve the API.

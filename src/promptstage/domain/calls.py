@@ -75,12 +75,24 @@ class _Item:
     def _fail(self, key: str, what: str) -> InvalidInputError:
         return InvalidInputError(f"{self.where}.{key} must be {what}", field=f"{self.where}.{key}")
 
-    def text(self, key: str, *, required: bool = True, limit: int = MAX_TEXT,
-             check: Callable[[str], object] | None = None, what: str = "") -> str | None:
+    def text(
+        self,
+        key: str,
+        *,
+        required: bool = True,
+        limit: int = MAX_TEXT,
+        check: Callable[[str], object] | None = None,
+        what: str = "",
+    ) -> str | None:
         value = self.raw.get(key)
         if value is None and not required:
             return None
-        if not isinstance(value, str) or not value or len(value) > limit or (check and not check(value)):
+        if (
+            not isinstance(value, str)
+            or not value
+            or len(value) > limit
+            or (check and not check(value))
+        ):
             raise self._fail(key, what or f"a non-empty string of at most {limit} characters")
         return value
 
@@ -89,7 +101,12 @@ class _Item:
         if value is None:
             return None
         ok = isinstance(value, int) if integer else isinstance(value, int | float)
-        if not ok or isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)) or value < 0:
+        if (
+            not ok
+            or isinstance(value, bool)
+            or (isinstance(value, float) and not math.isfinite(value))
+            or value < 0
+        ):
             raise self._fail(key, "a non-negative " + ("integer" if integer else "number"))
         return value
 
@@ -120,12 +137,28 @@ def parse_call(raw: Any, where: str, now: datetime) -> CallRecord:
     if variables is not None and not isinstance(variables, dict):
         raise item._fail("variables", "an object of variable values, or null")
     return CallRecord(
-        id=str(item.text("id", limit=MAX_ID, check=_is_id, what="a call id of 1-64 letters, digits, '-' or '_'")),
+        id=str(
+            item.text(
+                "id",
+                limit=MAX_ID,
+                check=_is_id,
+                what="a call id of 1-64 letters, digits, '-' or '_'",
+            )
+        ),
         at=item.timestamp("at", now),
-        prompt=str(item.text("prompt", limit=128, check=PROMPT_NAME.fullmatch, what="a prompt name")),
+        prompt=str(
+            item.text("prompt", limit=128, check=PROMPT_NAME.fullmatch, what="a prompt name")
+        ),
         label=str(item.text("label", limit=63, check=LABEL_NAME.fullmatch, what="a label name")),
         version=version,
-        digest=str(item.text("digest", limit=80, check=lambda d: d.startswith("sha256:"), what="the version digest 'sha256:<hex>'")),
+        digest=str(
+            item.text(
+                "digest",
+                limit=80,
+                check=lambda d: d.startswith("sha256:"),
+                what="the version digest 'sha256:<hex>'",
+            )
+        ),
         release_id=item.text("release_id", required=False, limit=MAX_ID),
         arm=arm,
         unit_hash=item.text("unit_hash", required=False, limit=80),
@@ -151,8 +184,17 @@ def parse_score(raw: Any, where: str, now: datetime) -> Score:
     if source not in SCORE_SOURCES:
         raise item._fail("source", f"one of {list(SCORE_SOURCES)}")
     return Score(
-        call_id=str(item.text("call_id", limit=MAX_ID, check=_is_id, what="the id of a logged call")),
-        name=str(item.text("name", limit=128, check=_is_metric, what="a metric name of letters, digits, '.', '_' or '-' (e.g. csat)")),
+        call_id=str(
+            item.text("call_id", limit=MAX_ID, check=_is_id, what="the id of a logged call")
+        ),
+        name=str(
+            item.text(
+                "name",
+                limit=128,
+                check=_is_metric,
+                what="a metric name of letters, digits, '.', '_' or '-' (e.g. csat)",
+            )
+        ),
         value=float(value),
         source=source,
         at=item.timestamp("at", now),

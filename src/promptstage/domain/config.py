@@ -62,14 +62,18 @@ class Config:
                 for t in data.get("tools") or ()
             ),
             retrieval=Pinned(retrieval["index"], retrieval["version"]) if retrieval else None,
-            postprocess=Pinned(postprocess["name"], postprocess["version"]) if postprocess else None,
+            postprocess=Pinned(postprocess["name"], postprocess["version"])
+            if postprocess
+            else None,
             metadata=dict(data.get("metadata") or {}),
         )
 
 
 def _text(value: Any, field: str, hint: str) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 256:
-        raise InvalidInputError(f"{field} must be a non-empty string of at most 256 characters {hint}", field=field)
+        raise InvalidInputError(
+            f"{field} must be a non-empty string of at most 256 characters {hint}", field=field
+        )
     return value
 
 
@@ -135,10 +139,14 @@ def parse_config(value: Any) -> dict[str, Any]:
             field="config.model",
         )
     normalized_model = {
-        "provider": _text(model.get("provider"), "config.model.provider", "(e.g. openai, anthropic)"),
+        "provider": _text(
+            model.get("provider"), "config.model.provider", "(e.g. openai, anthropic)"
+        ),
         "name": _text(model.get("name"), "config.model.name", "(e.g. gpt-4o)"),
         "version": _text(
-            model.get("version"), "config.model.version", "(the exact model version, e.g. 2024-08-06)"
+            model.get("version"),
+            "config.model.version",
+            "(the exact model version, e.g. 2024-08-06)",
         ),
     }
     params = _object(obj.get("params", {}), "config.params")
@@ -161,12 +169,18 @@ def parse_config(value: Any) -> dict[str, Any]:
             )
         name = _text(tool.get("name"), f"{field}.name", "")
         if name in seen:
-            raise InvalidInputError(f"{field}.name {name!r} is declared twice", field=f"{field}.name")
+            raise InvalidInputError(
+                f"{field}.name {name!r} is declared twice", field=f"{field}.name"
+            )
         seen.add(name)
         description = tool.get("description", "")
         if not isinstance(description, str):
-            raise InvalidInputError(f"{field}.description must be a string", field=f"{field}.description")
-        parameters = _object(tool.get("parameters", {"type": "object", "properties": {}}), f"{field}.parameters")
+            raise InvalidInputError(
+                f"{field}.description must be a string", field=f"{field}.description"
+            )
+        parameters = _object(
+            tool.get("parameters", {"type": "object", "properties": {}}), f"{field}.parameters"
+        )
         _finite(parameters, f"{field}.parameters")
         tools.append({"name": name, "description": description, "parameters": parameters})
     metadata = _object(obj.get("metadata", {}), "config.metadata")

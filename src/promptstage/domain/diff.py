@@ -17,7 +17,9 @@ def _template_text(version: Version) -> list[str]:
     lines: list[str] = []
     for message in version.template:
         lines.append(f"[{message['role']}]\n")
-        lines.extend(line if line.endswith("\n") else line + "\n" for line in message["content"].splitlines())
+        lines.extend(
+            line if line.endswith("\n") else line + "\n" for line in message["content"].splitlines()
+        )
     return lines
 
 
@@ -25,9 +27,15 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
     if isinstance(value, dict) and value:
         for key in value:
             _flatten(value[key], f"{prefix}.{key}" if prefix else str(key), out)
-    elif isinstance(value, list) and value and all(isinstance(t, dict) and "name" in t for t in value):
+    elif (
+        isinstance(value, list)
+        and value
+        and all(isinstance(t, dict) and "name" in t for t in value)
+    ):
         for item in value:  # tools are compared by name, not by position
-            _flatten({k: v for k, v in item.items() if k != "name"}, f"{prefix}[{item['name']}]", out)
+            _flatten(
+                {k: v for k, v in item.items() if k != "name"}, f"{prefix}[{item['name']}]", out
+            )
     else:
         out[prefix] = value
 
@@ -36,8 +44,10 @@ def diff_versions(old: Version, new: Version) -> dict[str, Any]:
     """Template as a unified diff, variables and config as ``[{field, from, to}]``."""
     template = "".join(
         difflib.unified_diff(
-            _template_text(old), _template_text(new),
-            fromfile=f"{old.prompt}@{old.number}", tofile=f"{new.prompt}@{new.number}",
+            _template_text(old),
+            _template_text(new),
+            fromfile=f"{old.prompt}@{old.number}",
+            tofile=f"{new.prompt}@{new.number}",
         )
     )
     changes: dict[str, list[dict[str, Any]]] = {}
@@ -52,13 +62,21 @@ def diff_versions(old: Version, new: Version) -> dict[str, Any]:
         rows = []
         for key in sorted(set(fa) | set(fb)):
             va, vb = fa.get(key, _MISSING), fb.get(key, _MISSING)
-            if json.dumps(va, sort_keys=True, default=str) != json.dumps(vb, sort_keys=True, default=str):
-                rows.append({
-                    "field": key,
-                    "from": None if va is _MISSING else va,
-                    "to": None if vb is _MISSING else vb,
-                    "change": "added" if va is _MISSING else "removed" if vb is _MISSING else "changed",
-                })
+            if json.dumps(va, sort_keys=True, default=str) != json.dumps(
+                vb, sort_keys=True, default=str
+            ):
+                rows.append(
+                    {
+                        "field": key,
+                        "from": None if va is _MISSING else va,
+                        "to": None if vb is _MISSING else vb,
+                        "change": "added"
+                        if va is _MISSING
+                        else "removed"
+                        if vb is _MISSING
+                        else "changed",
+                    }
+                )
         changes[name] = rows
     return {
         "from": old.number,

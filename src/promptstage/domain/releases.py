@@ -264,7 +264,9 @@ def parse_steps(strategy: str, raw: Any) -> tuple[ReleaseStep, ...]:
     if len(raw) > MAX_STEPS:
         raise _fail("steps", f"at most {MAX_STEPS} steps")
     if strategy in ("canary", "ab") and len(raw) != 1:
-        raise _fail("steps", f"a {strategy} release has exactly one step; use strategy ramp for more")
+        raise _fail(
+            "steps", f"a {strategy} release has exactly one step; use strategy ramp for more"
+        )
     steps: list[ReleaseStep] = []
     for i, item in enumerate(raw):
         path = f"steps[{i}]"
@@ -272,14 +274,22 @@ def parse_steps(strategy: str, raw: Any) -> tuple[ReleaseStep, ...]:
             unknown = set(item) - {"weight_bps", "min_duration_seconds", "min_units"}
             if unknown:
                 key = sorted(unknown)[0]
-                raise _fail(f"{path}.{key}", "unknown key; allowed: weight_bps, min_duration_seconds, min_units")
+                raise _fail(
+                    f"{path}.{key}",
+                    "unknown key; allowed: weight_bps, min_duration_seconds, min_units",
+                )
             if "weight_bps" not in item:
                 raise _fail(f"{path}.weight_bps", "is required (the candidate's share, 500 = 5 %)")
-            steps.append(ReleaseStep(
-                _int(item["weight_bps"], f"{path}.weight_bps", 1, 10000),
-                _duration(item.get("min_duration_seconds", DEFAULT_MIN_DURATION_SECONDS), f"{path}.min_duration_seconds"),
-                _int(item.get("min_units", DEFAULT_MIN_UNITS), f"{path}.min_units", 2, 10**9),
-            ))
+            steps.append(
+                ReleaseStep(
+                    _int(item["weight_bps"], f"{path}.weight_bps", 1, 10000),
+                    _duration(
+                        item.get("min_duration_seconds", DEFAULT_MIN_DURATION_SECONDS),
+                        f"{path}.min_duration_seconds",
+                    ),
+                    _int(item.get("min_units", DEFAULT_MIN_UNITS), f"{path}.min_units", 2, 10**9),
+                )
+            )
         else:
             steps.append(ReleaseStep(_int(item, path, 1, 10000)))
     return tuple(steps)

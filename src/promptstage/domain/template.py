@@ -122,10 +122,13 @@ def _messages(template: Any, field: str) -> list[dict[str, str]]:
     for i, message in enumerate(template):
         where = f"{field}[{i}]"
         if not isinstance(message, dict) or set(message) != {"role", "content"}:
-            raise TemplateError(f"{where} must be an object with exactly 'role' and 'content'", field=where)
+            raise TemplateError(
+                f"{where} must be an object with exactly 'role' and 'content'", field=where
+            )
         if message["role"] not in CHAT_ROLES:
             raise TemplateError(
-                f"{where}.role {message['role']!r} is not one of {list(CHAT_ROLES)}", field=f"{where}.role"
+                f"{where}.role {message['role']!r} is not one of {list(CHAT_ROLES)}",
+                field=f"{where}.role",
             )
         if not isinstance(message["content"], str):
             raise TemplateError(f"{where}.content must be a string", field=f"{where}.content")
@@ -198,7 +201,9 @@ def parse_variables(value: Any, field: str = "variables") -> list[dict[str, Any]
             )
         required = raw.get("required", True)
         if not isinstance(required, bool):
-            raise TemplateError(f"{where}.required must be true or false", field=f"{where}.required")
+            raise TemplateError(
+                f"{where}.required must be true or false", field=f"{where}.required"
+            )
         out[name] = {"name": name, "type": type_, "required": required}
     return [out[k] for k in sorted(out)]
 
@@ -225,7 +230,10 @@ class CompiledTemplate:
             self._parts: Any = _inline(parse(template), includes, used, 0)
         else:
             self._parts = [
-                (m["role"], _inline(parse(m["content"], f"template[{i}].content"), includes, used, 0))
+                (
+                    m["role"],
+                    _inline(parse(m["content"], f"template[{i}].content"), includes, used, 0),
+                )
                 for i, m in enumerate(template)
             ]
         self.placeholders = frozenset(used)

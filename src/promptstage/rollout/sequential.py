@@ -336,7 +336,9 @@ def _covariance(strata: Sequence[Stratum], weights: dict[int, float], pair: Shar
         coefficients.append(sign * weights[index] / arm.n)
         means.append(arm.mean)
     (m1, m2), (k1, k2) = means, coefficients
-    centred = pair.total_product - m2 * pair.total_first - m1 * pair.total_second + pair.units * m1 * m2
+    centred = (
+        pair.total_product - m2 * pair.total_first - m1 * pair.total_second + pair.units * m1 * m2
+    )
     return k1 * k2 * centred
 
 

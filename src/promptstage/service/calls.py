@@ -61,7 +61,9 @@ def list_calls(
     return page(rows, limit, lambda c: [iso_utc(c.at), c.id])
 
 
-def get_call(ctx: Context, project: str, call_id: str) -> tuple[CallRecord, Version | None, list[Score]]:
+def get_call(
+    ctx: Context, project: str, call_id: str
+) -> tuple[CallRecord, Version | None, list[Score]]:
     """A call, the exact version it used (``None`` if that prompt was since removed), its scores."""
     with ctx.store.unit_of_work() as uow:
         require_project(uow, project)

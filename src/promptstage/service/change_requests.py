@@ -39,34 +39,72 @@ def _reason(reason: Any) -> str:
     if reason is None:
         return ""
     if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise InvalidInputError(f"reason must be a string of at most {MAX_REASON} characters", field="reason")
+        raise InvalidInputError(
+            f"reason must be a string of at most {MAX_REASON} characters", field="reason"
+        )
     return reason
 
 
 def _open(ch: Change, request: ChangeRequest) -> ChangeRequest:
     ch.uow.add_change_request(request)
     ch.record(
-        "change_request.open", f"change_request:{request.id}", before=None,
-        after={"kind": request.kind, "prompt": request.prompt, "label": request.label,
-               "version": request.version, "digest": request.digest,
-               "expected_version": request.expected_version, "expires_at": iso_utc(request.expires_at)},
+        "change_request.open",
+        f"change_request:{request.id}",
+        before=None,
+        after={
+            "kind": request.kind,
+            "prompt": request.prompt,
+            "label": request.label,
+            "version": request.version,
+            "digest": request.digest,
+            "expected_version": request.expected_version,
+            "expires_at": iso_utc(request.expires_at),
+        },
         reason=request.reason,
     )
     return request
 
 
-def _new(ch: Change, kind: str, prompt: str, label: str, version: int, digest: str,
-         expected: int | None, params: dict[str, Any], reason: str, ttl: timedelta) -> ChangeRequest:
+def _new(
+    ch: Change,
+    kind: str,
+    prompt: str,
+    label: str,
+    version: int,
+    digest: str,
+    expected: int | None,
+    params: dict[str, Any],
+    reason: str,
+    ttl: timedelta,
+) -> ChangeRequest:
     return ChangeRequest(
-        id=f"cr_{secrets.token_hex(8)}", project=ch.project, kind=kind, prompt=prompt, label=label,
-        version=version, digest=digest, expected_version=expected, params=params, reason=reason,
-        requested_by=ch.actor, created_at=ch.at, expires_at=ch.at + ttl,
+        id=f"cr_{secrets.token_hex(8)}",
+        project=ch.project,
+        kind=kind,
+        prompt=prompt,
+        label=label,
+        version=version,
+        digest=digest,
+        expected_version=expected,
+        params=params,
+        reason=reason,
+        requested_by=ch.actor,
+        created_at=ch.at,
+        expires_at=ch.at + ttl,
     )
 
 
 def open_label_move(
-    ctx: Context, actor: str, project: str, prompt: str, label: str, version: int, *,
-    expected_version: int | None, reason: str | None, ttl: timedelta,
+    ctx: Context,
+    actor: str,
+    project: str,
+    prompt: str,
+    label: str,
+    version: int,
+    *,
+    expected_version: int | None,
+    reason: str | None,
+    ttl: timedelta,
 ) -> ChangeRequest:
     """Open a request to point ``label`` at ``version``; nothing else changes."""
     names.label_name(label)
@@ -74,25 +112,62 @@ def open_label_move(
     with change(ctx, project, actor) as ch:
         require_prompt(ch.uow, project, prompt)
         target = require_version(ch.uow, project, prompt, version)
-        return _open(ch, _new(ch, "label.move", prompt, label, version, target.digest,
-                              expected_version, {}, why, ttl))
+        return _open(
+            ch,
+            _new(
+                ch,
+                "label.move",
+                prompt,
+                label,
+                version,
+                target.digest,
+                expected_version,
+                {},
+                why,
+                ttl,
+            ),
+        )
 
 
-def open_release_start(ctx: Context, actor: str, project: str, fields: dict[str, Any], *, ttl: timedelta) -> ChangeRequest:
+def open_release_start(
+    ctx: Context, actor: str, project: str, fields: dict[str, Any], *, ttl: timedelta
+) -> ChangeRequest:
     """Open a request to start a release; ``fields`` are ``plan_release``'s keywords."""
     plan = plan_release(**fields)
     with change(ctx, project, actor) as ch:
         require_prompt(ch.uow, project, plan.prompt)
-        target = require_version(ch.uow, project, plan.prompt, plan.candidate_version, "candidate_version")
+        target = require_version(
+            ch.uow, project, plan.prompt, plan.candidate_version, "candidate_version"
+        )
         baseline = ch.uow.get_labels(project, plan.prompt).get(plan.label)
         if baseline is None:
-            raise NotFoundError(f"prompt {plan.prompt!r} has no label {plan.label!r}", field="label")
-        return _open(ch, _new(ch, "release.start", plan.prompt, plan.label, plan.candidate_version,
-                              target.digest, baseline, fields, plan.reason, ttl))
+            raise NotFoundError(
+                f"prompt {plan.prompt!r} has no label {plan.label!r}", field="label"
+            )
+        return _open(
+            ch,
+            _new(
+                ch,
+                "release.start",
+                plan.prompt,
+                plan.label,
+                plan.candidate_version,
+                target.digest,
+                baseline,
+                fields,
+                plan.reason,
+                ttl,
+            ),
+        )
 
 
 def list_requests(
-    ctx: Context, project: str, *, state: str | None, limit: int, cursor: str | None,
+    ctx: Context,
+    project: str,
+    *,
+    state: str | None,
+    limit: int,
+    cursor: str | None,
 ) -> tuple[list[ChangeRequest], str | None]:
     """Requests newest first; ``state`` filters on the state as of now (``expired`` included).
 
@@ -100,7 +175,9 @@ def list_requests(
     stored as open); follow ``next_cursor`` until it is ``None``.
     """
     if state is not None and state not in STATES:
-        raise InvalidInputError(f"state must be one of {list(STATES)}, got {state!r}", field="state")
+        raise InvalidInputError(
+            f"state must be one of {list(STATES)}, got {state!r}", field="state"
+        )
     check_limit(limit)
     before = decode_time_cursor(cursor)
     stored = None if state is None else (("open",) if state in ("open", "expired") else (state,))
@@ -117,20 +194,27 @@ def list_requests(
 def _require_open(ch: Change, request_id: str) -> ChangeRequest:
     found = ch.uow.get_change_request(ch.project, request_id) if len(request_id) <= 40 else None
     if found is None:
-        raise NotFoundError(f"no change request {request_id!r} in project {ch.project!r}", field="id")
+        raise NotFoundError(
+            f"no change request {request_id!r} in project {ch.project!r}", field="id"
+        )
     state = found.state_at(ch.at)
     if state != "open":
         hint = "; open a new request" if state == "expired" else ""
-        raise ConflictError(f"change request {request_id} is {state}, not open{hint}", field="id", state=state)
+        raise ConflictError(
+            f"change request {request_id} is {state}, not open{hint}", field="id", state=state
+        )
     if found.requested_by == ch.actor:
         raise PermissionDeniedError(
             f"change request {request_id} was opened by {ch.actor}: four-eyes needs a different "
-            "releaser to decide it", field="Authorization",
+            "releaser to decide it",
+            field="Authorization",
         )
     return found
 
 
-def approve(ctx: Context, actor: str, project: str, request_id: str, reason: Any = None) -> tuple[ChangeRequest, dict[str, Any]]:
+def approve(
+    ctx: Context, actor: str, project: str, request_id: str, reason: Any = None
+) -> tuple[ChangeRequest, dict[str, Any]]:
     """Approve an open request and apply its change in the same transaction.
 
     Returns:
@@ -147,7 +231,8 @@ def approve(ctx: Context, actor: str, project: str, request_id: str, reason: Any
         if target.author == actor:
             raise PermissionDeniedError(
                 f"version {found.version} of {found.prompt!r} was written by {actor}: four-eyes "
-                "needs a releaser other than its author to approve it", field="Authorization",
+                "needs a releaser other than its author to approve it",
+                field="Authorization",
             )
         if target.digest != found.digest:
             raise ConflictError(
@@ -156,13 +241,24 @@ def approve(ctx: Context, actor: str, project: str, request_id: str, reason: Any
                 field="digest",
             )
         ch.uow.decide_change_request(project, found.id, "approved", actor, ch.at, why)
-        ch.record("change_request.approve", f"change_request:{found.id}", before={"state": "open"},
-                  after={"state": "approved", "digest": found.digest, "requested_by": found.requested_by},
-                  reason=why)
+        ch.record(
+            "change_request.approve",
+            f"change_request:{found.id}",
+            before={"state": "open"},
+            after={"state": "approved", "digest": found.digest, "requested_by": found.requested_by},
+            reason=why,
+        )
         applied: dict[str, Any]
         if found.kind == "label.move":
-            move = move_in(ch, found.prompt, found.label, found.version, found.expected_version, False,
-                           found.reason or f"change request {found.id}")
+            move = move_in(
+                ch,
+                found.prompt,
+                found.label,
+                found.version,
+                found.expected_version,
+                False,
+                found.reason or f"change request {found.id}",
+            )
             applied = {"moved": move is not None}
         else:
             current = ch.uow.get_labels(project, found.prompt).get(found.label)
@@ -170,7 +266,9 @@ def approve(ctx: Context, actor: str, project: str, request_id: str, reason: Any
                 raise ConflictError(
                     f"label {found.label!r} points at version {current}, not the baseline "
                     f"{found.expected_version} this request was opened against; reject it and "
-                    "open a new one", field="expected_version", current_version=current,
+                    "open a new one",
+                    field="expected_version",
+                    current_version=current,
                 )
             applied = {"release_id": start_in(ch, plan_release(**found.params)).id}
         decided = ch.uow.get_change_request(project, found.id)
@@ -178,14 +276,21 @@ def approve(ctx: Context, actor: str, project: str, request_id: str, reason: Any
     return decided, applied
 
 
-def reject(ctx: Context, actor: str, project: str, request_id: str, reason: Any = None) -> ChangeRequest:
+def reject(
+    ctx: Context, actor: str, project: str, request_id: str, reason: Any = None
+) -> ChangeRequest:
     """Reject an open request (by a releaser other than its requester); nothing else changes."""
     why = _reason(reason)
     with change(ctx, project, actor) as ch:
         found = _require_open(ch, request_id)
         ch.uow.decide_change_request(project, found.id, "rejected", actor, ch.at, why)
-        ch.record("change_request.reject", f"change_request:{found.id}", before={"state": "open"},
-                  after={"state": "rejected"}, reason=why)
+        ch.record(
+            "change_request.reject",
+            f"change_request:{found.id}",
+            before={"state": "open"},
+            after={"state": "rejected"},
+            reason=why,
+        )
         decided = ch.uow.get_change_request(project, found.id)
     assert decided is not None
     return decided
@@ -203,12 +308,18 @@ def approvals(uow: UnitOfWork, record: AuditRecord) -> list[dict[str, Any]]:
         if record.action == "label.move" and [cr.prompt, cr.label] != prompt_label:
             continue
         if record.action == "release.start" and (cr.prompt, cr.label) != (
-            record.after.get("prompt"), record.after.get("label")
+            record.after.get("prompt"),
+            record.after.get("label"),
         ):
             continue
-        out.append({
-            "change_request": cr.id, "approved_by": cr.decided_by,
-            "approved_at": iso_utc(cr.decided_at) if cr.decided_at else None,
-            "requested_by": cr.requested_by, "version": cr.version, "digest": cr.digest,
-        })
+        out.append(
+            {
+                "change_request": cr.id,
+                "approved_by": cr.decided_by,
+                "approved_at": iso_utc(cr.decided_at) if cr.decided_at else None,
+                "requested_by": cr.requested_by,
+                "version": cr.version,
+                "digest": cr.digest,
+            }
+        )
     return out

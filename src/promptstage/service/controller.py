@@ -56,21 +56,29 @@ def decide(release: Release, analysis: Analysis, now: datetime) -> StepDecision:
     step = release.step
     elapsed = (now - release.step_started_at).total_seconds()
     decision = next_step(
-        [s.weight_bps for s in release.steps], release.step_index, elapsed,
-        step.min_duration_seconds, analysis.look, auto_promote=release.strategy != "ab",
+        [s.weight_bps for s in release.steps],
+        release.step_index,
+        elapsed,
+        step.min_duration_seconds,
+        analysis.look,
+        auto_promote=release.strategy != "ab",
     )
     if decision.action in ("advance", "complete"):
         canary = analysis.units.get("canary", 0)
         control = analysis.units.get("control", 0)
         if min(canary, control) < step.min_units:
             return StepDecision(
-                "hold", release.step_index, release.weight_bps,
+                "hold",
+                release.step_index,
+                release.weight_bps,
                 f"hold at step {release.step_index + 1}: canary has {canary} and control "
                 f"{control} units, the step needs {step.min_units} per arm",
             )
     if decision.action == "rollback" and not release.auto_rollback:
         return StepDecision(
-            "pause", release.step_index, release.weight_bps,
+            "pause",
+            release.step_index,
+            release.weight_bps,
             f"pause (auto_rollback is off): {decision.reason}",
         )
     return decision
@@ -96,13 +104,30 @@ def look_at(
     with change(ctx, release.project, CONTROLLER_ACTOR) as ch:
         ch.at = now
         current = ch.uow.get_release(release.project, release.id)
-        if current is None or current.state != "running" or current.step_index != release.step_index:
-            return Outcome(release.project, release.id, analysis.look.decision, "skipped",
-                           "the release changed during the look; the next look decides")
-        ch.uow.add_look(ReleaseLook(
-            release.id, now, current.step_index, current.weight_bps, analysis.look.decision,
-            decision.action, decision.reason, analysis.to_dict(),
-        ))
+        if (
+            current is None
+            or current.state != "running"
+            or current.step_index != release.step_index
+        ):
+            return Outcome(
+                release.project,
+                release.id,
+                analysis.look.decision,
+                "skipped",
+                "the release changed during the look; the next look decides",
+            )
+        ch.uow.add_look(
+            ReleaseLook(
+                release.id,
+                now,
+                current.step_index,
+                current.weight_bps,
+                analysis.look.decision,
+                decision.action,
+                decision.reason,
+                analysis.to_dict(),
+            )
+        )
         action = decision.action
         if action == "rollback":
             apply_action(ch, current, "rollback", reason=decision.reason)
@@ -119,7 +144,9 @@ def look_at(
     return Outcome(release.project, release.id, analysis.look.decision, action, decision.reason)
 
 
-def run_once(ctx: Context, now: datetime | None = None, *, n_star: float = DEFAULT_N_STAR) -> list[Outcome]:
+def run_once(
+    ctx: Context, now: datetime | None = None, *, n_star: float = DEFAULT_N_STAR
+) -> list[Outcome]:
     """Look once at every running release of every project.
 
     Args:
@@ -147,14 +174,22 @@ def run_once(ctx: Context, now: datetime | None = None, *, n_star: float = DEFAU
             continue
         for release in group:
             try:
-                outcomes.append(look_at(ctx, release, at, metrics=metrics[release.id], n_star=n_star))
+                outcomes.append(
+                    look_at(ctx, release, at, metrics=metrics[release.id], n_star=n_star)
+                )
             except PromptstageError as exc:
                 log.warning("controller look at %s/%s failed: %s", project, release.id, exc.message)
             except Exception:  # a bug in one release's look must not starve the others
                 log.exception("controller look at %s/%s failed", project, release.id)
     for outcome in outcomes:
         if outcome.action not in ("hold", "skipped"):
-            log.info("release %s/%s: %s (%s)", outcome.project, outcome.release_id, outcome.action, outcome.reason)
+            log.info(
+                "release %s/%s: %s (%s)",
+                outcome.project,
+                outcome.release_id,
+                outcome.action,
+                outcome.reason,
+            )
     return outcomes
 
 

@@ -59,100 +59,191 @@ _GPT_NEW = {"provider": "openai", "name": "gpt-4o", "version": "2024-11-20"}
 _MINI = {"provider": "openai", "name": "gpt-4o-mini", "version": "2024-07-18"}
 _CLAUDE = {"provider": "anthropic", "name": "claude-3-5-sonnet", "version": "20241022"}
 
-_ROUTER = "Classify the customer's message into one intent: booking, support, sales or other.\n" \
+_ROUTER = (
+    "Classify the customer's message into one intent: booking, support, sales or other.\n"
     "Channel: {{ channel }}.\nReply with the intent only, in lowercase.\n\nMessage: {{ message }}"
+)
 
 DEMO: list[dict[str, Any]] = [
     {
-        "name": "router.intent", "type": "text",
+        "name": "router.intent",
+        "type": "text",
         "description": "Routes each inbound message to an agent.",
         "versions": [
-            {"template": _ROUTER, "config": {"model": _MINI, "params": {"temperature": 0, "max_tokens": 5}},
-             "message": "first router"},
-            {"template": _ROUTER.replace("booking, support, sales or other", "booking, cancellation, support, sales or other"),
-             "config": {"model": _MINI, "params": {"temperature": 0, "max_tokens": 5}},
-             "message": "add cancellation intent"},
-            {"template": _ROUTER.replace("booking, support, sales or other", "booking, cancellation, support, sales or other")
-             + "\nIf unsure, answer other.",
-             "config": {"model": _MINI, "params": {"temperature": 0, "max_tokens": 5}, "metadata": {"owner": "routing-team"}},
-             "message": "fall back to other when unsure"},
+            {
+                "template": _ROUTER,
+                "config": {"model": _MINI, "params": {"temperature": 0, "max_tokens": 5}},
+                "message": "first router",
+            },
+            {
+                "template": _ROUTER.replace(
+                    "booking, support, sales or other",
+                    "booking, cancellation, support, sales or other",
+                ),
+                "config": {"model": _MINI, "params": {"temperature": 0, "max_tokens": 5}},
+                "message": "add cancellation intent",
+            },
+            {
+                "template": _ROUTER.replace(
+                    "booking, support, sales or other",
+                    "booking, cancellation, support, sales or other",
+                )
+                + "\nIf unsure, answer other.",
+                "config": {
+                    "model": _MINI,
+                    "params": {"temperature": 0, "max_tokens": 5},
+                    "metadata": {"owner": "routing-team"},
+                },
+                "message": "fall back to other when unsure",
+            },
         ],
         "labels": {"prod": [1, 2], "staging": [3]},
     },
     {
-        "name": "booking.system", "type": "chat",
+        "name": "booking.system",
+        "type": "chat",
         "description": "Books, moves and cancels appointments over WhatsApp, SMS and web chat.",
         "versions": [
-            {"template": [
-                {"role": "system", "content": "You are the booking assistant of {{ clinic_name }}. "
-                 "Offer free slots with find_slots and book with book_appointment. Be brief."},
-                {"role": "user", "content": "{{ message }}"}],
-             "variables": [{"name": "clinic_name", "type": "string"}, {"name": "message", "type": "string"}],
-             "config": {"model": _GPT, "params": {"temperature": 0.3, "max_tokens": 400}, "tools": _BOOKING_TOOLS},
-             "message": "first booking agent"},
-            {"template": [
-                {"role": "system", "content": "You are the booking assistant of {{ clinic_name }}. "
-                 "Greet {{ customer }} by first name. Offer at most three free slots with find_slots, "
-                 "confirm the choice, then book with book_appointment. Never give medical advice."},
-                {"role": "user", "content": "{{ message }}"}],
-             "variables": [{"name": "clinic_name", "type": "string"}, {"name": "customer", "type": "string"},
-                           {"name": "message", "type": "string"}],
-             "config": {"model": _GPT, "params": {"temperature": 0.2, "max_tokens": 400}, "tools": _BOOKING_TOOLS},
-             "message": "tone fix after feedback: greet by name, at most three slots"},
-            {"template": [
-                {"role": "system", "content": "You are the booking assistant of {{ clinic_name }}. "
-                 "Greet {{ customer }} by first name. Offer at most three free slots with find_slots, "
-                 "confirm the choice, then book with book_appointment; cancel with cancel_appointment. "
-                 "Never give medical advice."},
-                {"role": "user", "content": "{{ message }}"}],
-             "variables": [{"name": "clinic_name", "type": "string"}, {"name": "customer", "type": "string"},
-                           {"name": "message", "type": "string"}],
-             "config": {"model": _GPT_NEW, "params": {"temperature": 0.2, "max_tokens": 400},
-                        "tools": [*_BOOKING_TOOLS, _CANCEL_TOOL]},
-             "message": "new model version; add cancellations"},
+            {
+                "template": [
+                    {
+                        "role": "system",
+                        "content": "You are the booking assistant of {{ clinic_name }}. "
+                        "Offer free slots with find_slots and book with book_appointment. Be brief.",
+                    },
+                    {"role": "user", "content": "{{ message }}"},
+                ],
+                "variables": [
+                    {"name": "clinic_name", "type": "string"},
+                    {"name": "message", "type": "string"},
+                ],
+                "config": {
+                    "model": _GPT,
+                    "params": {"temperature": 0.3, "max_tokens": 400},
+                    "tools": _BOOKING_TOOLS,
+                },
+                "message": "first booking agent",
+            },
+            {
+                "template": [
+                    {
+                        "role": "system",
+                        "content": "You are the booking assistant of {{ clinic_name }}. "
+                        "Greet {{ customer }} by first name. Offer at most three free slots with find_slots, "
+                        "confirm the choice, then book with book_appointment. Never give medical advice.",
+                    },
+                    {"role": "user", "content": "{{ message }}"},
+                ],
+                "variables": [
+                    {"name": "clinic_name", "type": "string"},
+                    {"name": "customer", "type": "string"},
+                    {"name": "message", "type": "string"},
+                ],
+                "config": {
+                    "model": _GPT,
+                    "params": {"temperature": 0.2, "max_tokens": 400},
+                    "tools": _BOOKING_TOOLS,
+                },
+                "message": "tone fix after feedback: greet by name, at most three slots",
+            },
+            {
+                "template": [
+                    {
+                        "role": "system",
+                        "content": "You are the booking assistant of {{ clinic_name }}. "
+                        "Greet {{ customer }} by first name. Offer at most three free slots with find_slots, "
+                        "confirm the choice, then book with book_appointment; cancel with cancel_appointment. "
+                        "Never give medical advice.",
+                    },
+                    {"role": "user", "content": "{{ message }}"},
+                ],
+                "variables": [
+                    {"name": "clinic_name", "type": "string"},
+                    {"name": "customer", "type": "string"},
+                    {"name": "message", "type": "string"},
+                ],
+                "config": {
+                    "model": _GPT_NEW,
+                    "params": {"temperature": 0.2, "max_tokens": 400},
+                    "tools": [*_BOOKING_TOOLS, _CANCEL_TOOL],
+                },
+                "message": "new model version; add cancellations",
+            },
         ],
         "labels": {"prod": [1, 2], "staging": [3]},
     },
     {
-        "name": "support.system", "type": "chat",
+        "name": "support.system",
+        "type": "chat",
         "description": "Answers questions from the clinic's knowledge base.",
         "versions": [
-            {"template": [
-                {"role": "system", "content": "Answer questions about {{ clinic_name }} using only the retrieved "
-                 "articles. If the answer is not there, offer a human agent."},
-                {"role": "user", "content": "{{ message }}"}],
-             "config": {"model": _CLAUDE, "params": {"temperature": 0.1, "max_tokens": 600},
-                        "retrieval": {"index": "kb-clinic", "version": "2024-11-02"},
-                        "postprocess": {"name": "strip-pii", "version": "1.2.0"}},
-             "message": "first support agent"},
-            {"template": [
-                {"role": "system", "content": "Answer questions about {{ clinic_name }} using only the retrieved "
-                 "articles and cite their titles. If the answer is not there, offer a human agent. "
-                 "Never share another patient's data."},
-                {"role": "user", "content": "{{ message }}"}],
-             "config": {"model": _CLAUDE, "params": {"temperature": 0.1, "max_tokens": 600},
-                        "retrieval": {"index": "kb-clinic", "version": "2024-11-20"},
-                        "postprocess": {"name": "strip-pii", "version": "1.3.0"}},
-             "message": "re-indexed knowledge base; cite sources; stricter guardrail"},
+            {
+                "template": [
+                    {
+                        "role": "system",
+                        "content": "Answer questions about {{ clinic_name }} using only the retrieved "
+                        "articles. If the answer is not there, offer a human agent.",
+                    },
+                    {"role": "user", "content": "{{ message }}"},
+                ],
+                "config": {
+                    "model": _CLAUDE,
+                    "params": {"temperature": 0.1, "max_tokens": 600},
+                    "retrieval": {"index": "kb-clinic", "version": "2024-11-02"},
+                    "postprocess": {"name": "strip-pii", "version": "1.2.0"},
+                },
+                "message": "first support agent",
+            },
+            {
+                "template": [
+                    {
+                        "role": "system",
+                        "content": "Answer questions about {{ clinic_name }} using only the retrieved "
+                        "articles and cite their titles. If the answer is not there, offer a human agent. "
+                        "Never share another patient's data.",
+                    },
+                    {"role": "user", "content": "{{ message }}"},
+                ],
+                "config": {
+                    "model": _CLAUDE,
+                    "params": {"temperature": 0.1, "max_tokens": 600},
+                    "retrieval": {"index": "kb-clinic", "version": "2024-11-20"},
+                    "postprocess": {"name": "strip-pii", "version": "1.3.0"},
+                },
+                "message": "re-indexed knowledge base; cite sources; stricter guardrail",
+            },
         ],
         "labels": {"prod": [1], "staging": [2]},
     },
     {
-        "name": "sales.system", "type": "chat",
+        "name": "sales.system",
+        "type": "chat",
         "description": "Answers pricing questions and offers packages.",
         "versions": [
-            {"template": [
-                {"role": "system", "content": "You help visitors of {{ clinic_name }} choose a check-up package. "
-                 "Quote prices from the price list only."},
-                {"role": "user", "content": "{{ message }}"}],
-             "config": {"model": _GPT, "params": {"temperature": 0.5, "max_tokens": 300}},
-             "message": "first sales agent"},
-            {"template": [
-                {"role": "system", "content": "You help visitors of {{ clinic_name }} choose a check-up package. "
-                 "Quote prices from the price list only and never promise discounts."},
-                {"role": "user", "content": "{{ message }}"}],
-             "config": {"model": _GPT, "params": {"temperature": 0.4, "max_tokens": 300}},
-             "message": "no discount promises"},
+            {
+                "template": [
+                    {
+                        "role": "system",
+                        "content": "You help visitors of {{ clinic_name }} choose a check-up package. "
+                        "Quote prices from the price list only.",
+                    },
+                    {"role": "user", "content": "{{ message }}"},
+                ],
+                "config": {"model": _GPT, "params": {"temperature": 0.5, "max_tokens": 300}},
+                "message": "first sales agent",
+            },
+            {
+                "template": [
+                    {
+                        "role": "system",
+                        "content": "You help visitors of {{ clinic_name }} choose a check-up package. "
+                        "Quote prices from the price list only and never promise discounts.",
+                    },
+                    {"role": "user", "content": "{{ message }}"},
+                ],
+                "config": {"model": _GPT, "params": {"temperature": 0.4, "max_tokens": 300}},
+                "message": "no discount promises",
+            },
         ],
         "labels": {"prod": [1, 2], "staging": [2]},
     },
@@ -171,19 +262,29 @@ def seed_demo(ctx: Context) -> list[str]:
         exists = uow.get_project(PROJECT) is not None
     tokens: list[str] = []
     if not exists:
-        prompts.create_project(ctx, ACTOR, PROJECT, "Demo: a clinic's booking, support and sales agents")
+        prompts.create_project(
+            ctx, ACTOR, PROJECT, "Demo: a clinic's booking, support and sales agents"
+        )
         tokens = [keys.create_key(ctx, ACTOR, PROJECT, name, "releaser")[1] for name in RELEASERS]
     for spec in DEMO:
         with ctx.store.unit_of_work() as uow:
             found = uow.get_prompt(PROJECT, spec["name"])
             current = uow.get_labels(PROJECT, spec["name"]) if found else {}
         if found is None:
-            prompts.create_prompt(ctx, ACTOR, PROJECT, spec["name"], spec["type"], spec["description"])
+            prompts.create_prompt(
+                ctx, ACTOR, PROJECT, spec["name"], spec["type"], spec["description"]
+            )
         numbers = []
         for v in spec["versions"]:
             version, _ = prompts.write_version(
-                ctx, ACTOR, PROJECT, spec["name"], template=v["template"],
-                variables=v.get("variables"), config=v["config"], message=v["message"],
+                ctx,
+                ACTOR,
+                PROJECT,
+                spec["name"],
+                template=v["template"],
+                variables=v.get("variables"),
+                config=v["config"],
+                message=v["message"],
             )
             numbers.append(version.number)
         for label, steps in spec["labels"].items():
@@ -191,7 +292,12 @@ def seed_demo(ctx: Context) -> list[str]:
                 continue
             for index in steps:  # several steps leave a history to roll back through
                 labels.move_label(
-                    ctx, ACTOR, PROJECT, spec["name"], label, numbers[index - 1],
+                    ctx,
+                    ACTOR,
+                    PROJECT,
+                    spec["name"],
+                    label,
+                    numbers[index - 1],
                     reason="demo seed",
                 )
     return tokens

@@ -40,7 +40,7 @@ def parse_settings(protected_labels: Any, four_eyes: Any) -> ProjectSettings:
     """
     if not isinstance(protected_labels, list) or len(protected_labels) > MAX_PROTECTED:
         raise InvalidInputError(
-            f"protected_labels must be a list of at most {MAX_PROTECTED} label names, e.g. [\"prod\"]",
+            f'protected_labels must be a list of at most {MAX_PROTECTED} label names, e.g. ["prod"]',
             field="protected_labels",
         )
     seen: list[str] = []
@@ -53,14 +53,18 @@ def parse_settings(protected_labels: Any, four_eyes: Any) -> ProjectSettings:
     return ProjectSettings(tuple(seen), four_eyes)
 
 
-def update_settings(ctx: Context, actor: str, project: str, settings: ProjectSettings) -> ProjectSettings:
+def update_settings(
+    ctx: Context, actor: str, project: str, settings: ProjectSettings
+) -> ProjectSettings:
     """Replace the project's governance settings; audited as ``project.settings``."""
     with change(ctx, project, actor) as ch:
         before = ch.uow.project_settings(project)
         ch.uow.set_project_settings(project, settings)
         ch.record(
-            "project.settings", f"project:{project}",
-            before=settings_json(before) if before else None, after=settings_json(settings),
+            "project.settings",
+            f"project:{project}",
+            before=settings_json(before) if before else None,
+            after=settings_json(settings),
         )
     return settings
 
@@ -70,7 +74,9 @@ def settings_json(settings: ProjectSettings) -> dict[str, Any]:
     return {"protected_labels": list(settings.protected_labels), "four_eyes": settings.four_eyes}
 
 
-def bypass_for(settings: ProjectSettings, label: str, *, instance_key: bool, rollback: bool = False) -> str | None:
+def bypass_for(
+    settings: ProjectSettings, label: str, *, instance_key: bool, rollback: bool = False
+) -> str | None:
     """Why a change of ``label`` skips four-eyes (the audit flag), or ``None`` when it does not.
 
     A rollback never waits (incident speed); the instance admin key is break-glass. Both are

@@ -70,7 +70,9 @@ def _key_name(name: str | None) -> str:
     return name
 
 
-def create_key(ctx: Context, actor: str, project: str, name: str | None, role: str) -> tuple[ApiKey, str]:
+def create_key(
+    ctx: Context, actor: str, project: str, name: str | None, role: str
+) -> tuple[ApiKey, str]:
     """Create a project key; the token is returned here and never again."""
     key_role = _role(role)
     key_label = _key_name(name)
@@ -94,7 +96,10 @@ def create_instance_key(ctx: Context, name: str) -> str:
     """Create an instance admin key (used on the first start of an empty database)."""
     token, prefix, secret = new_token()
     with ctx.store.unit_of_work(write=True) as uow:
-        uow.add_key(ApiKey(prefix, None, prefix, name, Role.admin, ctx.clock(), "system:bootstrap"), hash_secret(secret))
+        uow.add_key(
+            ApiKey(prefix, None, prefix, name, Role.admin, ctx.clock(), "system:bootstrap"),
+            hash_secret(secret),
+        )
     return token
 
 
@@ -108,7 +113,9 @@ def list_keys(ctx: Context, project: str) -> list[ApiKey]:
         return uow.list_keys(project)
 
 
-def revoke_key(ctx: Context, actor: str, project: str, prefix: str, authenticator: Authenticator | None = None) -> ApiKey:
+def revoke_key(
+    ctx: Context, actor: str, project: str, prefix: str, authenticator: Authenticator | None = None
+) -> ApiKey:
     with change(ctx, project, actor) as ch:
         found = ch.uow.get_key(prefix)
         if found is None or found[0].project != project:
@@ -116,7 +123,16 @@ def revoke_key(ctx: Context, actor: str, project: str, prefix: str, authenticato
         key = found[0]
         if key.revoked_at is None:
             ch.uow.revoke_key(prefix, ch.at)
-            revoked = ApiKey(key.id, key.project, key.prefix, key.name, key.role, key.created_at, key.created_by, ch.at)
+            revoked = ApiKey(
+                key.id,
+                key.project,
+                key.prefix,
+                key.name,
+                key.role,
+                key.created_at,
+                key.created_by,
+                ch.at,
+            )
             _audit_key(ch, "key.revoke", revoked, before=key_json(key))
             key = revoked
     if authenticator is not None:
@@ -163,7 +179,8 @@ class Authenticator:
     ) -> Principal:
         if not token:
             raise AuthenticationError(
-                "missing API key: send 'Authorization: Bearer ps_<prefix>_<secret>'", field="Authorization"
+                "missing API key: send 'Authorization: Bearer ps_<prefix>_<secret>'",
+                field="Authorization",
             )
         parts = split_token(token)
         if parts is None:

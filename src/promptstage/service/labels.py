@@ -25,12 +25,20 @@ def _reason(reason: str | None) -> str:
     if reason is None:
         return ""
     if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise InvalidInputError(f"reason must be a string of at most {MAX_REASON} characters", field="reason")
+        raise InvalidInputError(
+            f"reason must be a string of at most {MAX_REASON} characters", field="reason"
+        )
     return reason
 
 
 def apply_move(
-    ch: Change, prompt: str, label: str, version: int, previous: int | None, reason: str, kind: str,
+    ch: Change,
+    prompt: str,
+    label: str,
+    version: int,
+    previous: int | None,
+    reason: str,
+    kind: str,
     bypass: str | None = None,
 ) -> LabelMove:
     """Point ``label`` at ``version`` and record the move, its audit row and its event.
@@ -43,18 +51,30 @@ def apply_move(
     move = LabelMove(prompt, label, version, previous, ch.actor, reason, ch.at, kind)
     ch.uow.add_label_move(ch.project, move)
     ch.record(
-        f"label.{kind}", f"label:{prompt}/{label}",
-        before={"version": previous}, after=_after(version, bypass), reason=reason,
-        event=("label.moved", {
-            "prompt": prompt, "label": label, "version": version, "previous": previous,
-            "kind": kind, "version_data": version_json(target),
-        }),
+        f"label.{kind}",
+        f"label:{prompt}/{label}",
+        before={"version": previous},
+        after=_after(version, bypass),
+        reason=reason,
+        event=(
+            "label.moved",
+            {
+                "prompt": prompt,
+                "label": label,
+                "version": version,
+                "previous": previous,
+                "kind": kind,
+                "version_data": version_json(target),
+            },
+        ),
     )
     return move
 
 
 def _after(version: int | None, bypass: str | None) -> dict[str, object]:
-    return {"version": version} if bypass is None else {"version": version, "four_eyes_bypass": bypass}
+    return (
+        {"version": version} if bypass is None else {"version": version, "four_eyes_bypass": bypass}
+    )
 
 
 def move_label(
@@ -86,8 +106,14 @@ def move_label(
 
 
 def move_in(
-    ch: Change, prompt: str, label: str, version: int, expected_version: int | None,
-    expect_absent: bool, why: str, bypass: str | None = None,
+    ch: Change,
+    prompt: str,
+    label: str,
+    version: int,
+    expected_version: int | None,
+    expect_absent: bool,
+    why: str,
+    bypass: str | None = None,
 ) -> LabelMove | None:
     """``move_label`` inside the caller's transaction (also what an approval applies)."""
     require_prompt(ch.uow, ch.project, prompt)
@@ -97,7 +123,8 @@ def move_in(
         raise VersionMismatchError(
             f"label {label!r} points at {_show(current)}, not {_show(expected_version)}: someone "
             "moved it meanwhile; re-read it and retry with the current expected_version",
-            field="expected_version", current_version=current,
+            field="expected_version",
+            current_version=current,
         )
     if current == version:
         require_version(ch.uow, ch.project, prompt, version)
@@ -112,7 +139,8 @@ def _no_active_release(ch: Change, prompt: str, label: str, what: str) -> None:
             f"label {label!r} has an active release ({active.id}, {active.state}); cannot {what} "
             "it by hand meanwhile: promote, roll back or abort the release first (or roll the "
             "label back, which also rolls the release back)",
-            field="label", release_id=active.id,
+            field="label",
+            release_id=active.id,
         )
 
 
@@ -121,7 +149,12 @@ def _show(version: int | None) -> str:
 
 
 def delete_label(
-    ctx: Context, actor: str, project: str, prompt: str, label: str, reason: str | None = None,
+    ctx: Context,
+    actor: str,
+    project: str,
+    prompt: str,
+    label: str,
+    reason: str | None = None,
     bypass: str | None = None,
     settings_seen: ProjectSettings | None = None,
 ) -> None:
@@ -135,11 +168,16 @@ def delete_label(
         if current is None:
             raise NotFoundError(f"prompt {prompt!r} has no label {label!r}", field="label")
         ch.uow.delete_label(project, prompt, label)
-        ch.uow.add_label_move(project, LabelMove(prompt, label, None, current, actor, why, ch.at, "delete"))
+        ch.uow.add_label_move(
+            project, LabelMove(prompt, label, None, current, actor, why, ch.at, "delete")
+        )
         ch.record(
-            "label.delete", f"label:{prompt}/{label}", before={"version": current},
+            "label.delete",
+            f"label:{prompt}/{label}",
+            before={"version": current},
             after=None if bypass is None else _after(None, bypass),
-            reason=why, event=("label.deleted", {"prompt": prompt, "label": label, "previous": current}),
+            reason=why,
+            event=("label.deleted", {"prompt": prompt, "label": label, "previous": current}),
         )
 
 
@@ -168,7 +206,9 @@ def rollback_label(
         require_prompt(ch.uow, project, prompt)
         current = ch.uow.get_labels(project, prompt).get(label)
         if current is None:
-            raise NotFoundError(f"prompt {prompt!r} has no label {label!r} to roll back", field="label")
+            raise NotFoundError(
+                f"prompt {prompt!r} has no label {label!r} to roll back", field="label"
+            )
         if to_version is not None:
             require_version(ch.uow, project, prompt, to_version, "to_version")
         ended = end_active_release(ch, prompt, label, why)

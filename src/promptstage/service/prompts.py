@@ -30,7 +30,9 @@ def _short_text(value: Any, field: str, limit: int = MAX_TEXT) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > limit:
-        raise InvalidInputError(f"{field} must be a string of at most {limit} characters", field=field)
+        raise InvalidInputError(
+            f"{field} must be a string of at most {limit} characters", field=field
+        )
     return value
 
 
@@ -44,7 +46,9 @@ def create_project(ctx: Context, actor: str, name: str, description: str | None 
         project = uow.create_project(name, desc, ch.at)
         uow.lock_project(name)
         ch.record(
-            "project.create", f"project:{name}", before=None,
+            "project.create",
+            f"project:{name}",
+            before=None,
             after={"name": name, "description": desc},
         )
     return project
@@ -64,11 +68,15 @@ def require_prompt(uow: UnitOfWork, project: str, name: str) -> Prompt:
     require_project(uow, project)
     found = uow.get_prompt(project, name)
     if found is None:
-        raise NotFoundError(f"prompt {name!r} does not exist in project {project!r}", field="prompt")
+        raise NotFoundError(
+            f"prompt {name!r} does not exist in project {project!r}", field="prompt"
+        )
     return found
 
 
-def require_version(uow: UnitOfWork, project: str, prompt: str, number: int, field: str = "version") -> Version:
+def require_version(
+    uow: UnitOfWork, project: str, prompt: str, number: int, field: str = "version"
+) -> Version:
     found = uow.get_version(project, prompt, number) if 1 <= number <= MAX_VERSION else None
     if found is None:
         raise NotFoundError(f"prompt {prompt!r} has no version {number}", field=field)
@@ -86,24 +94,37 @@ def create_prompt(
 ) -> Prompt:
     names.prompt_name(name)
     if type_ not in PROMPT_TYPES:
-        raise InvalidInputError(f"type must be one of {list(PROMPT_TYPES)}, got {type_!r}", field="type")
+        raise InvalidInputError(
+            f"type must be one of {list(PROMPT_TYPES)}, got {type_!r}", field="type"
+        )
     desc = _short_text(description, "description")
     tag_list = list(tags or [])
-    if len(tag_list) > MAX_TAGS or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in tag_list):
-        raise InvalidInputError(f"tags must be at most {MAX_TAGS} strings of 1-64 characters", field="tags")
+    if len(tag_list) > MAX_TAGS or not all(
+        isinstance(t, str) and 0 < len(t) <= 64 for t in tag_list
+    ):
+        raise InvalidInputError(
+            f"tags must be at most {MAX_TAGS} strings of 1-64 characters", field="tags"
+        )
     with change(ctx, project, actor) as ch:
         if ch.uow.get_prompt(project, name) is not None:
-            raise ConflictError(f"prompt {name!r} already exists in project {project!r}", field="name")
+            raise ConflictError(
+                f"prompt {name!r} already exists in project {project!r}", field="name"
+            )
         prompt = Prompt(project, name, type_, desc, tuple(dict.fromkeys(tag_list)), ch.at)
         ch.uow.add_prompt(prompt)
         ch.record(
-            "prompt.create", f"prompt:{name}", before=None, after=prompt_json(prompt),
+            "prompt.create",
+            f"prompt:{name}",
+            before=None,
+            after=prompt_json(prompt),
             event=("prompt.created", {"prompt": name, "type": type_}),
         )
     return prompt
 
 
-def list_prompts(ctx: Context, project: str, limit: int = 100, cursor: str | None = None) -> tuple[list[Prompt], str | None]:
+def list_prompts(
+    ctx: Context, project: str, limit: int = 100, cursor: str | None = None
+) -> tuple[list[Prompt], str | None]:
     check_limit(limit)
     after = decode_cursor(cursor, str)
     with ctx.store.unit_of_work() as uow:
@@ -135,10 +156,14 @@ def write_version(
         found = require_prompt(uow, project, prompt)
         normalized_template = check_template(found.type, template)
         next_number = found.latest_version + 1
-        includes = _resolve_includes(uow, project, prompt, found.type, normalized_template, next_number)
+        includes = _resolve_includes(
+            uow, project, prompt, found.type, normalized_template, next_number
+        )
         if variables is None:
             compiled = CompiledTemplate(found.type, normalized_template, [], includes)
-            declared = [{"name": n, "type": None, "required": True} for n in sorted(compiled.placeholders)]
+            declared = [
+                {"name": n, "type": None, "required": True} for n in sorted(compiled.placeholders)
+            ]
         else:
             declared = parse_variables(variables)
         compiled = CompiledTemplate(found.type, normalized_template, declared, includes)
@@ -154,15 +179,25 @@ def write_version(
         if existing is not None:
             return existing, False
         version = Version(
-            prompt=prompt, number=next_number, digest=digest, type=found.type,
-            template=normalized_template, variables=declared, config=normalized_config,
-            author=actor, message=msg, parent=found.latest_version or None,
-            created_at=ch.at, includes=includes,
+            prompt=prompt,
+            number=next_number,
+            digest=digest,
+            type=found.type,
+            template=normalized_template,
+            variables=declared,
+            config=normalized_config,
+            author=actor,
+            message=msg,
+            parent=found.latest_version or None,
+            created_at=ch.at,
+            includes=includes,
         )
         uow.add_version(project, version)
         body = version_json(version)
         ch.record(
-            "version.create", f"prompt:{prompt}@{next_number}", before=None,
+            "version.create",
+            f"prompt:{prompt}@{next_number}",
+            before=None,
             after={"version": next_number, "digest": digest, "message": msg},
             event=("version.created", {"prompt": prompt, "version": body}),
         )

@@ -33,8 +33,12 @@ def runtime_versions(uow: UnitOfWork, release: Release) -> dict[str, Any]:
 
 
 def _summary(r: Release) -> dict[str, Any]:
-    return {"state": r.state, "step_index": r.step_index, "weight_bps": r.weight_bps,
-            "flags": list(r.flags)}
+    return {
+        "state": r.state,
+        "step_index": r.step_index,
+        "weight_bps": r.weight_bps,
+        "flags": list(r.flags),
+    }
 
 
 def apply_action(
@@ -60,8 +64,11 @@ def apply_action(
             raise ConflictError(
                 f"release {release.id} is at its last step; promote it instead", field="action"
             )
-        changes.update(step_index=release.step_index + 1, step_started_at=ch.at,
-                       weight_bps=release.steps[release.step_index + 1].weight_bps)
+        changes.update(
+            step_index=release.step_index + 1,
+            step_started_at=ch.at,
+            weight_bps=release.steps[release.step_index + 1].weight_bps,
+        )
     elif action == "resume":
         changes.update(flags=())  # a person looked at the flags and chose to go on
     elif action == "promote":
@@ -72,16 +79,30 @@ def apply_action(
         changes["flags"] = flags
     updated = dataclasses.replace(release, **changes)
     ch.uow.update_release(updated)
-    ch.uow.add_release_change(ReleaseChange(
-        release.id, ch.at, ch.actor, action, release.state, new_state, updated.step_index,
-        updated.weight_bps, reason,
-    ))
+    ch.uow.add_release_change(
+        ReleaseChange(
+            release.id,
+            ch.at,
+            ch.actor,
+            action,
+            release.state,
+            new_state,
+            updated.step_index,
+            updated.weight_bps,
+            reason,
+        )
+    )
     record_release(ch, f"release.{action}", release, updated, reason)
     return updated
 
 
 def record_release(
-    ch: Change, action: str, before: Release | None, after: Release, reason: str, bypass: str | None = None
+    ch: Change,
+    action: str,
+    before: Release | None,
+    after: Release,
+    reason: str,
+    bypass: str | None = None,
 ) -> None:
     """Write the audit row and the ``release.changed`` event of a release change.
 
@@ -89,16 +110,27 @@ def record_release(
     """
     flag = {} if bypass is None else {"four_eyes_bypass": bypass}
     ch.record(
-        action, f"release:{after.id}",
+        action,
+        f"release:{after.id}",
         before=_summary(before) if before is not None else None,
-        after={"prompt": after.prompt, "label": after.label,
-               "baseline_version": after.baseline_version,
-               "candidate_version": after.candidate_version, **_summary(after), **flag},
+        after={
+            "prompt": after.prompt,
+            "label": after.label,
+            "baseline_version": after.baseline_version,
+            "candidate_version": after.candidate_version,
+            **_summary(after),
+            **flag,
+        },
         reason=reason,
-        event=("release.changed", {
-            "release": release_runtime_json(after, runtime_versions(ch.uow, after)),
-            "action": action.removeprefix("release."), "actor": ch.actor, "reason": reason,
-        }),
+        event=(
+            "release.changed",
+            {
+                "release": release_runtime_json(after, runtime_versions(ch.uow, after)),
+                "action": action.removeprefix("release."),
+                "actor": ch.actor,
+                "reason": reason,
+            },
+        ),
     )
 
 

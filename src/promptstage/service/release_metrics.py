@@ -41,12 +41,16 @@ _EMPTY: Final = ArmStats(0, 0.0, 0.0)
 
 def default_error_guardrail() -> Guardrail:
     """``error_rate``, harmful on increase, with the fast path at 20 % over >= 50 calls."""
-    return Guardrail("error_rate", "increase", fast_threshold=DEFAULT_FAST_ERROR_RATE, fast_min_calls=50)
+    return Guardrail(
+        "error_rate", "increase", fast_threshold=DEFAULT_FAST_ERROR_RATE, fast_min_calls=50
+    )
 
 
 def _metric_name(value: Any, path: str) -> str:
     ok = (
-        isinstance(value, str) and 0 < len(value) <= 128 and value[0].isalpha()
+        isinstance(value, str)
+        and 0 < len(value) <= 128
+        and value[0].isalpha()
         and all(c.isascii() and (c.isalnum() or c in "._-") for c in value)
     )
     if not ok:
@@ -78,7 +82,9 @@ def parse_guardrails(raw: Any) -> tuple[dict[str, Any], ...] | None:
     for i, item in enumerate(raw):
         path = f"guardrails[{i}]"
         if not isinstance(item, dict):
-            raise InvalidInputError(f"{path}: must be an object with metric and harmful", field=path)
+            raise InvalidInputError(
+                f"{path}: must be an object with metric and harmful", field=path
+            )
         metric = _metric_name(item.get("metric"), f"{path}.metric")
         if metric in seen:
             raise InvalidInputError(
@@ -111,7 +117,9 @@ def guardrails_for(release: Release, metrics: ReleaseMetrics) -> list[Guardrail]
     guards = [default_error_guardrail()]
     for name in sorted(metrics.metrics):
         if name not in BUILTIN_METRICS:
-            guards.append(Guardrail(name, "increase" if harmful_direction(name) == "increase" else "decrease"))
+            guards.append(
+                Guardrail(name, "increase" if harmful_direction(name) == "increase" else "decrease")
+            )
     return guards
 
 
@@ -121,8 +129,10 @@ def _add(sums: Iterable[ArmSums | None]) -> ArmSums | None:
     if not present:
         return None
     return ArmSums(
-        sum(x.units for x in present), sum(x.total for x in present),
-        sum(x.total_sq for x in present), sum(x.calls for x in present),
+        sum(x.units for x in present),
+        sum(x.total for x in present),
+        sum(x.total_sq for x in present),
+        sum(x.calls for x in present),
         sum(x.call_total for x in present),
     )
 
@@ -151,16 +161,25 @@ def stats_by_metric(release: Release, metrics: ReleaseMetrics) -> dict[str, Metr
             strata = tuple(
                 Stratum(_arm(t), _arm(c)) for t, c in zip(canary_steps, control_steps, strict=True)
             )
-            out[name] = MetricStats(_arm(canary), _arm(_add(control_steps)), (
-                CallStats(canary.calls, canary.call_total / canary.calls)
-                if canary is not None and canary.calls else None
-            ), strata, _shared(metrics.cross.get(name, ()), order, compared))
+            out[name] = MetricStats(
+                _arm(canary),
+                _arm(_add(control_steps)),
+                (
+                    CallStats(canary.calls, canary.call_total / canary.calls)
+                    if canary is not None and canary.calls
+                    else None
+                ),
+                strata,
+                _shared(metrics.cross.get(name, ()), order, compared),
+            )
         except InvalidInputError:  # sums that cannot come from real values: treat as no data
             continue
     return out
 
 
-def _shared(cross: Iterable[SharedUnits], order: list[int], compared: tuple[str, ...]) -> tuple[SharedUnits, ...]:
+def _shared(
+    cross: Iterable[SharedUnits], order: list[int], compared: tuple[str, ...]
+) -> tuple[SharedUnits, ...]:
     """The store's ``(step, arm)`` cells as the statistics' ``(stratum index, side)`` cells.
 
     The control side is every compared arm, so the sums of its arms are added together.
@@ -194,12 +213,18 @@ class Analysis:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON stored with a look and shown by ``GET /releases/{id}/analysis``."""
-        return {**self.look.to_dict(), "units": {
-            "canary": self.units.get("canary", 0), "control": self.units.get("control", 0)
-        }}
+        return {
+            **self.look.to_dict(),
+            "units": {
+                "canary": self.units.get("canary", 0),
+                "control": self.units.get("control", 0),
+            },
+        }
 
 
-def analyse(release: Release, metrics: ReleaseMetrics, *, n_star: float = DEFAULT_N_STAR) -> Analysis:
+def analyse(
+    release: Release, metrics: ReleaseMetrics, *, n_star: float = DEFAULT_N_STAR
+) -> Analysis:
     """Evaluate every guardrail of ``release`` on its cumulative metrics (no side effects)."""
     guards = guardrails_for(release, metrics)
     srm = sample_ratio(metrics.units.get("canary", 0), metrics.units.get("control", 0))

@@ -47,7 +47,9 @@ def _reason(reason: Any) -> str:
     if reason is None:
         return ""
     if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise InvalidInputError(f"reason must be a string of at most {MAX_REASON} characters", field="reason")
+        raise InvalidInputError(
+            f"reason must be a string of at most {MAX_REASON} characters", field="reason"
+        )
     return reason
 
 
@@ -88,8 +90,15 @@ def plan_release(
     """
     names.prompt_name(prompt, "prompt")
     names.label_name(label)
-    if isinstance(candidate_version, bool) or not isinstance(candidate_version, int) or candidate_version < 1:
-        raise InvalidInputError("candidate_version must be a version number (an integer >= 1)", field="candidate_version")
+    if (
+        isinstance(candidate_version, bool)
+        or not isinstance(candidate_version, int)
+        or candidate_version < 1
+    ):
+        raise InvalidInputError(
+            "candidate_version must be a version number (an integer >= 1)",
+            field="candidate_version",
+        )
     kind = parse_strategy(strategy)
     step_list = parse_steps(kind, steps)
     weights = validate_steps([s.weight_bps for s in step_list])
@@ -105,14 +114,28 @@ def plan_release(
     if not isinstance(auto_rollback, bool):
         raise InvalidInputError("auto_rollback must be true or false", field="auto_rollback")
     return ReleasePlan(
-        prompt, label, candidate_version, kind, tuple(step_list), tuple(weights), unit_attr,
-        rules, guards, auto_rollback, _reason(reason),
+        prompt,
+        label,
+        candidate_version,
+        kind,
+        tuple(step_list),
+        tuple(weights),
+        unit_attr,
+        rules,
+        guards,
+        auto_rollback,
+        _reason(reason),
     )
 
 
 def start_release(
-    ctx: Context, actor: str, project: str, *, bypass: str | None = None,
-    settings_seen: ProjectSettings | None = None, **fields: Any,
+    ctx: Context,
+    actor: str,
+    project: str,
+    *,
+    bypass: str | None = None,
+    settings_seen: ProjectSettings | None = None,
+    **fields: Any,
 ) -> Release:
     """Start a release of ``label`` from its current version to ``candidate_version``.
 
@@ -131,7 +154,12 @@ def start_release(
 
 def start_in(ch: Change, plan: ReleasePlan, bypass: str | None = None) -> Release:
     """Start the release ``plan`` inside the caller's transaction (also what an approval applies)."""
-    project, prompt, label, candidate_version = ch.project, plan.prompt, plan.label, plan.candidate_version
+    project, prompt, label, candidate_version = (
+        ch.project,
+        plan.prompt,
+        plan.label,
+        plan.candidate_version,
+    )
     actor, why = ch.actor, plan.reason
     require_prompt(ch.uow, project, prompt)
     current = ch.uow.get_labels(project, prompt).get(label)
@@ -153,21 +181,48 @@ def start_in(ch: Change, plan: ReleasePlan, bypass: str | None = None) -> Releas
         raise ConflictError(
             f"label {label!r} of prompt {prompt!r} already has an active release "
             f"({active.id}, {active.state}); promote, roll back or abort it first",
-            field="label", release_id=active.id,
+            field="label",
+            release_id=active.id,
         )
     release = Release(
-        id=f"rel_{secrets.token_hex(8)}", project=project, prompt=prompt, label=label,
-        baseline_version=current, candidate_version=candidate_version, strategy=plan.kind,
-        steps=plan.steps, step_index=0, weight_bps=plan.weights[0], state="running",
-        salt=secrets.token_hex(8), hash_version=HASH_VERSION, unit_attribute=plan.unit_attribute,
-        targeting=plan.targeting, guardrails=plan.guardrails, auto_rollback=plan.auto_rollback, flags=(),
-        reason=why or "started", created_by=actor, created_at=ch.at, updated_at=ch.at,
+        id=f"rel_{secrets.token_hex(8)}",
+        project=project,
+        prompt=prompt,
+        label=label,
+        baseline_version=current,
+        candidate_version=candidate_version,
+        strategy=plan.kind,
+        steps=plan.steps,
+        step_index=0,
+        weight_bps=plan.weights[0],
+        state="running",
+        salt=secrets.token_hex(8),
+        hash_version=HASH_VERSION,
+        unit_attribute=plan.unit_attribute,
+        targeting=plan.targeting,
+        guardrails=plan.guardrails,
+        auto_rollback=plan.auto_rollback,
+        flags=(),
+        reason=why or "started",
+        created_by=actor,
+        created_at=ch.at,
+        updated_at=ch.at,
         step_started_at=ch.at,
     )
     ch.uow.add_release(release)
-    ch.uow.add_release_change(ReleaseChange(
-        release.id, ch.at, actor, "start", None, "running", 0, release.weight_bps, why,
-    ))
+    ch.uow.add_release_change(
+        ReleaseChange(
+            release.id,
+            ch.at,
+            actor,
+            "start",
+            None,
+            "running",
+            0,
+            release.weight_bps,
+            why,
+        )
+    )
     record_release(ch, "release.start", None, release, why, bypass)
     return release
 
@@ -191,11 +246,15 @@ def promote(ch: Change, release: Release, reason: str) -> Release:
     current = ch.uow.get_labels(ch.project, release.prompt).get(release.label)
     if current != release.candidate_version:
         why = reason or f"release {release.id} completed"
-        apply_move(ch, release.prompt, release.label, release.candidate_version, current, why, "move")
+        apply_move(
+            ch, release.prompt, release.label, release.candidate_version, current, why, "move"
+        )
     return done
 
 
-def act(ctx: Context, actor: str, project: str, release_id: str, action: str, reason: Any = None) -> Release:
+def act(
+    ctx: Context, actor: str, project: str, release_id: str, action: str, reason: Any = None
+) -> Release:
     """Apply a manual action to a release.
 
     ``advance`` moves a ramp to its next step; advancing into a 100 % step promotes (the
@@ -206,7 +265,9 @@ def act(ctx: Context, actor: str, project: str, release_id: str, action: str, re
         ConflictError: the action is not allowed now (the message says which are).
     """
     if action not in ACTIONS:
-        raise InvalidInputError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}", field="action")
+        raise InvalidInputError(
+            f"unknown action {action!r}; one of {', '.join(ACTIONS)}", field="action"
+        )
     why = _reason(reason)
     with change(ctx, project, actor) as ch:
         release = require_release(ch.uow, project, release_id)
@@ -243,14 +304,18 @@ def list_releases(
     """Releases newest first, filtered by state and prompt."""
     check_limit(limit)
     if state is not None and state not in (*STATES, "active"):
-        raise InvalidInputError(f"state must be one of {', '.join(STATES)} or active", field="state")
+        raise InvalidInputError(
+            f"state must be one of {', '.join(STATES)} or active", field="state"
+        )
     before = decode_time_cursor(cursor)
     with ctx.store.unit_of_work() as uow:
         require_project(uow, project)
         if state == "active":
             rows = uow.active_releases(project, prompt)
             return rows, None
-        rows = uow.list_releases(project, state=state, prompt=prompt, limit=limit + 1, before=before)
+        rows = uow.list_releases(
+            project, state=state, prompt=prompt, limit=limit + 1, before=before
+        )
     return page(rows, limit, lambda r: [iso_utc(r.created_at), r.id])
 
 
@@ -260,7 +325,11 @@ def get_release(
     """A release, its whole history (oldest first) and its latest looks (newest first)."""
     with ctx.store.unit_of_work() as uow:
         release = require_release(uow, project, release_id)
-        return release, uow.release_history(release.id), uow.list_looks(release.id, limit=looks, before=None)
+        return (
+            release,
+            uow.release_history(release.id),
+            uow.list_looks(release.id, limit=looks, before=None),
+        )
 
 
 def list_looks(
@@ -282,7 +351,9 @@ def active_for_prompt(ctx: Context, project: str, prompt: str) -> list[Release]:
         return uow.active_releases(project, prompt)
 
 
-def analysis(ctx: Context, project: str, release_id: str) -> tuple[Release, Analysis, ReleaseLook | None]:
+def analysis(
+    ctx: Context, project: str, release_id: str
+) -> tuple[Release, Analysis, ReleaseLook | None]:
     """Evaluate the release now on its data so far (nothing is stored or acted on), and return
     it with the controller's latest stored look."""
     with ctx.store.unit_of_work() as uow:

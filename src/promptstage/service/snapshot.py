@@ -79,7 +79,9 @@ class ProjectState:
         body = self._body
         if body is None:
             # Two threads may both assemble it; the results are identical, so no lock.
-            body = self._body = assemble_body(SNAPSHOT_FORMAT, self.project, self.seq, self.fragments)
+            body = self._body = assemble_body(
+                SNAPSHOT_FORMAT, self.project, self.seq, self.fragments
+            )
         return body
 
     def template(self, prompt: str, number: int) -> CompiledTemplate:
@@ -87,7 +89,9 @@ class ProjectState:
         found = self.compiled.get(key)
         if found is None:
             v = self.versions[key]
-            found = self.compiled[key] = CompiledTemplate(v.type, v.template, v.variables, v.includes)
+            found = self.compiled[key] = CompiledTemplate(
+                v.type, v.template, v.variables, v.includes
+            )
         return found
 
 
@@ -169,7 +173,11 @@ class StateCache:
             lock = self._locks.setdefault(project, threading.Lock())
         with lock:
             latest = self._states.get(project)
-            if latest is not None and latest is not state and self._ctx.bus.latest(project) <= latest.seq:
+            if (
+                latest is not None
+                and latest is not state
+                and self._ctx.bus.latest(project) <= latest.seq
+            ):
                 return latest
             fresh = self._advance(project, latest) if latest is not None else None
             if fresh is None:

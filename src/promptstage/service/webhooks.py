@@ -67,8 +67,11 @@ def _url(value: Any) -> str:
     except ValueError:  # e.g. an unclosed IPv6 bracket
         parts = None
     if (
-        parts is None or len(value) > MAX_URL or parts.scheme not in ("http", "https")
-        or not parts.hostname or any(c.isspace() for c in value)
+        parts is None
+        or len(value) > MAX_URL
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() for c in value)
     ):
         raise InvalidInputError(
             f"url must be an http:// or https:// URL of at most {MAX_URL} characters, "
@@ -108,7 +111,13 @@ def _secret(value: Any) -> str:
 
 
 def create_webhook(
-    ctx: Context, actor: str, project: str, *, url: Any, events: Any = None, secret: Any = None,
+    ctx: Context,
+    actor: str,
+    project: str,
+    *,
+    url: Any,
+    events: Any = None,
+    secret: Any = None,
     policy: HostPolicy = DEFAULT_POLICY,
 ) -> Webhook:
     """Subscribe ``url`` to the project's changes from now on; the returned webhook holds the
@@ -128,8 +137,13 @@ def create_webhook(
                 field="url",
             )
         hook = Webhook(
-            id=f"wh_{secrets.token_hex(8)}", project=project, url=target, events=kinds,
-            secret=key, created_at=ch.at, created_by=actor,
+            id=f"wh_{secrets.token_hex(8)}",
+            project=project,
+            url=target,
+            events=kinds,
+            secret=key,
+            created_at=ch.at,
+            created_by=actor,
             cursor_seq=ch.uow.last_event_seq(project),
         )
         ch.uow.add_webhook(hook)
@@ -149,7 +163,9 @@ def delete_webhook(ctx: Context, actor: str, project: str, webhook_id: str) -> N
     with change(ctx, project, actor) as ch:
         hook = ch.uow.get_webhook(project, webhook_id)
         if hook is None:
-            raise NotFoundError(f"no webhook {webhook_id!r} in project {project!r}", field="webhook_id")
+            raise NotFoundError(
+                f"no webhook {webhook_id!r} in project {project!r}", field="webhook_id"
+            )
         ch.uow.delete_webhook(project, webhook_id)
         ch.record("webhook.delete", f"webhook:{hook.id}", before=webhook_json(hook), after=None)
 
@@ -163,7 +179,9 @@ def list_deliveries(
     with ctx.store.unit_of_work() as uow:
         require_project(uow, project)
         if uow.get_webhook(project, webhook_id) is None:
-            raise NotFoundError(f"no webhook {webhook_id!r} in project {project!r}", field="webhook_id")
+            raise NotFoundError(
+                f"no webhook {webhook_id!r} in project {project!r}", field="webhook_id"
+            )
         rows = uow.list_deliveries(webhook_id, limit=limit + 1, before=before)
     return page(rows, limit, lambda d: d.id)
 
@@ -193,7 +211,9 @@ class WebhookSender:
         self._policy = policy
         self._max_attempts = max(1, max_attempts)
         self._backoff = max(0.0, backoff_seconds)
-        self._http = httpx.Client(timeout=timeout_seconds, transport=transport, follow_redirects=False)
+        self._http = httpx.Client(
+            timeout=timeout_seconds, transport=transport, follow_redirects=False
+        )
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -218,13 +238,30 @@ class WebhookSender:
                     if not subscriptions_of(event.type, event.data) & set(current.events):
                         continue
                     body = json.dumps(
-                        {"type": event.type, "project": event.project, "seq": event.seq,
-                         "at": iso_utc(event.at), "data": event.data},
-                        ensure_ascii=False, separators=(",", ":"),
+                        {
+                            "type": event.type,
+                            "project": event.project,
+                            "seq": event.seq,
+                            "at": iso_utc(event.at),
+                            "data": event.data,
+                        },
+                        ensure_ascii=False,
+                        separators=(",", ":"),
                     )
-                    uow.add_delivery(Delivery(
-                        0, hook.id, hook.project, event.seq, event.type, body, PENDING, (), now, now,
-                    ))
+                    uow.add_delivery(
+                        Delivery(
+                            0,
+                            hook.id,
+                            hook.project,
+                            event.seq,
+                            event.type,
+                            body,
+                            PENDING,
+                            (),
+                            now,
+                            now,
+                        )
+                    )
                     queued += 1
                 if events:
                     uow.set_webhook_cursor(hook.id, events[-1].seq)
@@ -265,24 +302,43 @@ class WebhookSender:
             if refused is not None:
                 error = f"refused by the SSRF guard: {refused}"
             else:
-                response = self._http.post(hook.url, content=delivery.body.encode(), headers=headers)
+                response = self._http.post(
+                    hook.url, content=delivery.body.encode(), headers=headers
+                )
                 status = response.status_code
                 if not 200 <= status < 300:
                     error = f"HTTP {status}"
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         elapsed_ms = round((time.perf_counter() - clock) * 1000, 1)
-        attempts = (*delivery.attempts, {
-            "at": iso_utc(started), "status": status, "error": error, "duration_ms": elapsed_ms,
-        })
+        attempts = (
+            *delivery.attempts,
+            {
+                "at": iso_utc(started),
+                "status": status,
+                "error": error,
+                "duration_ms": elapsed_ms,
+            },
+        )
         if error is None:
             updated = dataclasses.replace(
-                delivery, state=DELIVERED, attempts=attempts, next_attempt_at=None,
+                delivery,
+                state=DELIVERED,
+                attempts=attempts,
+                next_attempt_at=None,
                 delivered_at=started,
             )
         elif refused is not None or len(attempts) >= self._max_attempts:
-            updated = dataclasses.replace(delivery, state=FAILED, attempts=attempts, next_attempt_at=None)
-            log.warning("webhook %s: delivery %d failed after %d attempts (%s)", hook.id, delivery.id, len(attempts), error)
+            updated = dataclasses.replace(
+                delivery, state=FAILED, attempts=attempts, next_attempt_at=None
+            )
+            log.warning(
+                "webhook %s: delivery %d failed after %d attempts (%s)",
+                hook.id,
+                delivery.id,
+                len(attempts),
+                error,
+            )
         else:
             wait = self._backoff * 2 ** (len(attempts) - 1)
             updated = dataclasses.replace(
@@ -290,7 +346,6 @@ class WebhookSender:
             )
         with self._ctx.store.unit_of_work(write=True) as uow:
             uow.update_delivery(updated)
-
 
     def _refused(self, url: str) -> str | None:
         """Check the addresses the target resolves to now.

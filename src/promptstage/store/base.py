@@ -194,7 +194,9 @@ class UnitOfWork(Protocol):
         """Per-step, per-arm sums of per-unit metric means, aggregated by the database."""
         ...
 
-    def releases_metrics(self, project: str, releases: Sequence[Release]) -> dict[str, ReleaseMetrics]:
+    def releases_metrics(
+        self, project: str, releases: Sequence[Release]
+    ) -> dict[str, ReleaseMetrics]:
         """``release_metrics`` of several releases of one project, in one pass."""
         ...
 
@@ -232,7 +234,11 @@ class UnitOfWork(Protocol):
         ...
 
     def list_change_requests(
-        self, project: str, *, states: tuple[str, ...] | None, limit: int,
+        self,
+        project: str,
+        *,
+        states: tuple[str, ...] | None,
+        limit: int,
         before: tuple[datetime, str] | None,
     ) -> list[ChangeRequest]:
         """Requests newest first, starting below the ``(created_at, id)`` position ``before``."""

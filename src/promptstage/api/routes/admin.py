@@ -26,7 +26,9 @@ Admin = Annotated[Principal, Depends(role(Role.admin))]
 @router.post("/api/v1/projects", status_code=201, summary="Create a project (instance admin)")
 def create_project(body: ProjectIn, who: Caller, request: Request) -> dict[str, Any]:
     check(who, None, Role.admin)
-    return project_json(prompts_svc.create_project(ctx(request), who.actor, body.name, body.description))
+    return project_json(
+        prompts_svc.create_project(ctx(request), who.actor, body.name, body.description)
+    )
 
 
 @router.get("/api/v1/projects", summary="Projects this key can see")
@@ -37,20 +39,29 @@ def list_projects(who: Caller, request: Request) -> dict[str, Any]:
     return {"items": [project_json(p) for p in visible], "next_cursor": None}
 
 
-@router.post("/api/v1/projects/{project}/keys", status_code=201, summary="Create an API key (shown once)")
+@router.post(
+    "/api/v1/projects/{project}/keys", status_code=201, summary="Create an API key (shown once)"
+)
 def create_key(project: str, body: KeyIn, who: Admin, request: Request) -> dict[str, Any]:
     key, token = keys_svc.create_key(ctx(request), who.actor, project, body.name, body.role)
     return {**key_json(key), "token": token}
 
 
-@router.get("/api/v1/projects/{project}/keys", summary="API keys of the project (never their secrets)")
+@router.get(
+    "/api/v1/projects/{project}/keys", summary="API keys of the project (never their secrets)"
+)
 def list_keys(project: str, who: Admin, request: Request) -> dict[str, Any]:
     with ctx(request).store.unit_of_work() as uow:
         prompts_svc.require_project(uow, project)
-    return {"items": [key_json(k) for k in keys_svc.list_keys(ctx(request), project)], "next_cursor": None}
+    return {
+        "items": [key_json(k) for k in keys_svc.list_keys(ctx(request), project)],
+        "next_cursor": None,
+    }
 
 
 @router.delete("/api/v1/projects/{project}/keys/{prefix}", summary="Revoke an API key")
 def revoke_key(project: str, prefix: str, who: Admin, request: Request) -> dict[str, Any]:
-    key = keys_svc.revoke_key(ctx(request), who.actor, project, prefix, request.app.state.authenticator)
+    key = keys_svc.revoke_key(
+        ctx(request), who.actor, project, prefix, request.app.state.authenticator
+    )
     return key_json(key)

@@ -31,22 +31,33 @@ _CALL_ITEM = {
     "type": "object",
     "required": ["id", "prompt", "label", "version", "digest"],
     "properties": {
-        "id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
-        "prompt": {"type": "string"}, "label": {"type": "string"},
-        "version": {"type": "integer", "minimum": 1}, "digest": {"type": "string"},
-        "release_id": {"type": ["string", "null"]}, "arm": {"type": "string", "enum": list(ARMS)},
-        "unit_hash": {"type": ["string", "null"]}, "context": {"type": "object"},
-        "variables": {"type": ["object", "null"]}, "output": {},
-        "model": {"type": ["string", "null"]}, "latency_ms": {"type": ["number", "null"]},
-        "tokens_in": {"type": ["integer", "null"]}, "tokens_out": {"type": ["integer", "null"]},
-        "cost": {"type": ["number", "null"]}, "error": {"type": ["string", "null"]},
+        "id": {"type": "string"},
+        "at": {"type": "string", "format": "date-time"},
+        "prompt": {"type": "string"},
+        "label": {"type": "string"},
+        "version": {"type": "integer", "minimum": 1},
+        "digest": {"type": "string"},
+        "release_id": {"type": ["string", "null"]},
+        "arm": {"type": "string", "enum": list(ARMS)},
+        "unit_hash": {"type": ["string", "null"]},
+        "context": {"type": "object"},
+        "variables": {"type": ["object", "null"]},
+        "output": {},
+        "model": {"type": ["string", "null"]},
+        "latency_ms": {"type": ["number", "null"]},
+        "tokens_in": {"type": ["integer", "null"]},
+        "tokens_out": {"type": ["integer", "null"]},
+        "cost": {"type": ["number", "null"]},
+        "error": {"type": ["string", "null"]},
     },
 }
 _SCORE_ITEM = {
     "type": "object",
     "required": ["call_id", "name", "value"],
     "properties": {
-        "call_id": {"type": "string"}, "name": {"type": "string"}, "value": {"type": "number"},
+        "call_id": {"type": "string"},
+        "name": {"type": "string"},
+        "value": {"type": "number"},
         "source": {"type": "string", "enum": ["user", "evaluator", "heuristic", "system"]},
         "at": {"type": "string", "format": "date-time"},
     },
@@ -54,10 +65,22 @@ _SCORE_ITEM = {
 
 
 def _batch_doc(key: str, item: dict[str, Any]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": [key],
-        "properties": {key: {"type": "array", "maxItems": svc.MAX_BATCH, "items": item}},
-    }}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": [key],
+                        "properties": {
+                            key: {"type": "array", "maxItems": svc.MAX_BATCH, "items": item}
+                        },
+                    }
+                }
+            },
+        }
+    }
 
 
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -83,15 +106,23 @@ async def _json_body(request: Request) -> Any:
         raise MalformedRequestError(f"request body is not valid JSON ({exc})") from None
 
 
-@router.post("/calls", status_code=202, summary="Ingest a batch of call records",
-             openapi_extra=_batch_doc("calls", _CALL_ITEM))
+@router.post(
+    "/calls",
+    status_code=202,
+    summary="Ingest a batch of call records",
+    openapi_extra=_batch_doc("calls", _CALL_ITEM),
+)
 async def post_calls(project: str, who: Runtime, request: Request) -> dict[str, int]:
     body = await _json_body(request)
     return await run_in_threadpool(svc.ingest_calls, ctx(request), project, body)
 
 
-@router.post("/scores", status_code=202, summary="Ingest a batch of scores",
-             openapi_extra=_batch_doc("scores", _SCORE_ITEM))
+@router.post(
+    "/scores",
+    status_code=202,
+    summary="Ingest a batch of scores",
+    openapi_extra=_batch_doc("scores", _SCORE_ITEM),
+)
 async def post_scores(project: str, who: Runtime, request: Request) -> dict[str, int]:
     body = await _json_body(request)
     return await run_in_threadpool(svc.ingest_scores, ctx(request), project, body)
@@ -99,12 +130,16 @@ async def post_scores(project: str, who: Runtime, request: Request) -> dict[str,
 
 @router.get("/calls", summary="The call log, newest first")
 def list_calls(
-    project: str, who: Editor, request: Request,
+    project: str,
+    who: Editor,
+    request: Request,
     prompt: str | None = None,
     version: Annotated[int | None, Query(ge=1)] = None,
     release: str | None = None,
     arm: str | None = None,
-    since: Annotated[IsoDateTime | None, Query(description="ISO-8601 date-time, e.g. 2026-11-26T17:00:00Z")] = None,
+    since: Annotated[
+        IsoDateTime | None, Query(description="ISO-8601 date-time, e.g. 2026-11-26T17:00:00Z")
+    ] = None,
     limit: Limit = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:

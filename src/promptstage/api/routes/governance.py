@@ -18,7 +18,9 @@ from promptstage.service.keys import Principal
 
 from .prompts import Limit, ctx
 
-router = APIRouter(prefix="/api/v1/projects/{project}", tags=["governance"], dependencies=[Depends(check_params)])
+router = APIRouter(
+    prefix="/api/v1/projects/{project}", tags=["governance"], dependencies=[Depends(check_params)]
+)
 
 Admin = Annotated[Principal, Depends(role(Role.admin))]
 Releaser = Annotated[Principal, Depends(role(Role.releaser))]
@@ -31,7 +33,8 @@ class SettingsIn(Body):
         examples=[["prod"]],
     )
     four_eyes: bool = Field(
-        default=True, description="Moves and releases of protected labels need a second releaser's approval"
+        default=True,
+        description="Moves and releases of protected labels need a second releaser's approval",
     )
 
 
@@ -47,30 +50,48 @@ def get_settings(project: str, who: Admin, request: Request) -> dict[str, Any]:
 @router.put("/settings", summary="Set the project's protected labels and four-eyes")
 def put_settings(project: str, body: SettingsIn, who: Admin, request: Request) -> dict[str, Any]:
     wanted = governance.parse_settings(body.protected_labels, body.four_eyes)
-    return governance.settings_json(governance.update_settings(ctx(request), who.actor, project, wanted))
+    return governance.settings_json(
+        governance.update_settings(ctx(request), who.actor, project, wanted)
+    )
 
 
 @router.get("/change-requests", summary="Four-eyes change requests, newest first (filter by state)")
 def list_change_requests(
-    project: str, who: Releaser, request: Request,
+    project: str,
+    who: Releaser,
+    request: Request,
     state: Annotated[str | None, Query(description="open, approved, rejected or expired")] = None,
-    limit: Limit = 50, cursor: str | None = None,
+    limit: Limit = 50,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
     context = ctx(request)
-    items, next_cursor = svc.list_requests(context, project, state=state, limit=limit, cursor=cursor)
+    items, next_cursor = svc.list_requests(
+        context, project, state=state, limit=limit, cursor=cursor
+    )
     now = context.clock()
     return {"items": [change_request_json(r, now) for r in items], "next_cursor": next_cursor}
 
 
-@router.post("/change-requests/{request_id}/approve", summary="Approve a change request and apply it (another releaser)")
-def approve(project: str, request_id: str, who: Releaser, request: Request, body: DecisionIn | None = None) -> dict[str, Any]:
+@router.post(
+    "/change-requests/{request_id}/approve",
+    summary="Approve a change request and apply it (another releaser)",
+)
+def approve(
+    project: str, request_id: str, who: Releaser, request: Request, body: DecisionIn | None = None
+) -> dict[str, Any]:
     context = ctx(request)
-    decided, applied = svc.approve(context, who.actor, project, request_id, (body or DecisionIn()).reason)
+    decided, applied = svc.approve(
+        context, who.actor, project, request_id, (body or DecisionIn()).reason
+    )
     return {"change_request": change_request_json(decided, context.clock()), "applied": applied}
 
 
-@router.post("/change-requests/{request_id}/reject", summary="Reject a change request (another releaser)")
-def reject(project: str, request_id: str, who: Releaser, request: Request, body: DecisionIn | None = None) -> dict[str, Any]:
+@router.post(
+    "/change-requests/{request_id}/reject", summary="Reject a change request (another releaser)"
+)
+def reject(
+    project: str, request_id: str, who: Releaser, request: Request, body: DecisionIn | None = None
+) -> dict[str, Any]:
     context = ctx(request)
     decided = svc.reject(context, who.actor, project, request_id, (body or DecisionIn()).reason)
     return {"change_request": change_request_json(decided, context.clock())}

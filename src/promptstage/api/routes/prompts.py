@@ -16,7 +16,9 @@ from promptstage.service import releases as releases_svc
 from promptstage.service.context import Context
 from promptstage.service.keys import Principal
 
-router = APIRouter(prefix="/api/v1/projects/{project}", tags=["prompts"], dependencies=[Depends(check_params)])
+router = APIRouter(
+    prefix="/api/v1/projects/{project}", tags=["prompts"], dependencies=[Depends(check_params)]
+)
 
 Editor = Annotated[Principal, Depends(role(Role.editor))]
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -29,12 +31,16 @@ def ctx(request: Request) -> Context:
 
 @router.post("/prompts", status_code=201, summary="Create a prompt")
 def create_prompt(project: str, body: PromptIn, who: Editor, request: Request) -> dict[str, Any]:
-    prompt = svc.create_prompt(ctx(request), who.actor, project, body.name, body.type, body.description, body.tags)
+    prompt = svc.create_prompt(
+        ctx(request), who.actor, project, body.name, body.type, body.description, body.tags
+    )
     return {**prompt_json(prompt), "labels": {}}
 
 
 @router.get("/prompts", summary="List prompts")
-def list_prompts(project: str, who: Editor, request: Request, limit: Limit = 100, cursor: str | None = None) -> dict[str, Any]:
+def list_prompts(
+    project: str, who: Editor, request: Request, limit: Limit = 100, cursor: str | None = None
+) -> dict[str, Any]:
     items, next_cursor = svc.list_prompts(ctx(request), project, limit, cursor)
     return {"items": [prompt_json(p) for p in items], "next_cursor": next_cursor}
 
@@ -47,10 +53,18 @@ def get_prompt(project: str, name: str, who: Editor, request: Request) -> dict[s
 
 
 @router.post("/prompts/{name}/versions", status_code=201, summary="Write a version")
-def write_version(project: str, name: str, body: VersionIn, who: Editor, request: Request, response: Response) -> dict[str, Any]:
+def write_version(
+    project: str, name: str, body: VersionIn, who: Editor, request: Request, response: Response
+) -> dict[str, Any]:
     version, created = svc.write_version(
-        ctx(request), who.actor, project, name,
-        template=body.template, variables=body.variables, config=body.config, message=body.message,
+        ctx(request),
+        who.actor,
+        project,
+        name,
+        template=body.template,
+        variables=body.variables,
+        config=body.config,
+        message=body.message,
     )
     if not created:
         response.status_code = 200
@@ -58,19 +72,32 @@ def write_version(project: str, name: str, body: VersionIn, who: Editor, request
 
 
 @router.get("/prompts/{name}/versions", summary="List versions, newest first")
-def list_versions(project: str, name: str, who: Editor, request: Request, limit: Limit = 50, cursor: str | None = None) -> dict[str, Any]:
+def list_versions(
+    project: str,
+    name: str,
+    who: Editor,
+    request: Request,
+    limit: Limit = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
     items, next_cursor = svc.list_versions(ctx(request), project, name, limit, cursor)
     return {"items": [version_json(v) for v in items], "next_cursor": next_cursor}
 
 
 @router.get("/prompts/{name}/versions/{number}", summary="One version")
-def get_version(project: str, name: str, number: int, who: Editor, request: Request) -> dict[str, Any]:
+def get_version(
+    project: str, name: str, number: int, who: Editor, request: Request
+) -> dict[str, Any]:
     return version_json(svc.get_version(ctx(request), project, name, number))
 
 
 @router.get("/prompts/{name}/diff", summary="What changed between two versions")
 def diff(
-    project: str, name: str, who: Editor, request: Request,
-    from_: Annotated[int, Query(alias="from", ge=1)], to: Annotated[int, Query(ge=1)],
+    project: str,
+    name: str,
+    who: Editor,
+    request: Request,
+    from_: Annotated[int, Query(alias="from", ge=1)],
+    to: Annotated[int, Query(ge=1)],
 ) -> dict[str, Any]:
     return svc.diff(ctx(request), project, name, from_, to)

@@ -22,7 +22,9 @@ from promptstage.service.keys import Principal
 
 from .prompts import Limit, ctx
 
-router = APIRouter(prefix="/api/v1/projects/{project}", tags=["releases"], dependencies=[Depends(check_params)])
+router = APIRouter(
+    prefix="/api/v1/projects/{project}", tags=["releases"], dependencies=[Depends(check_params)]
+)
 
 Releaser = Annotated[Principal, Depends(role(Role.releaser))]
 Editor = Annotated[Principal, Depends(role(Role.editor))]
@@ -30,21 +32,33 @@ Editor = Annotated[Principal, Depends(role(Role.editor))]
 
 class ReleaseIn(Body):
     prompt: str = Field(description="Prompt name", examples=["booking.system"])
-    label: str = Field(description="The label to change; it must exist (its version is the baseline)", examples=["prod"])
+    label: str = Field(
+        description="The label to change; it must exist (its version is the baseline)",
+        examples=["prod"],
+    )
     candidate_version: int = Field(description="The version to release")
-    strategy: str = Field(description="canary (one step, default 5 %), ramp (default 5/25/50/100 %) or ab (fixed split, default 50 %, never auto-promoted)", examples=["canary"])
+    strategy: str = Field(
+        description="canary (one step, default 5 %), ramp (default 5/25/50/100 %) or ab (fixed split, default 50 %, never auto-promoted)",
+        examples=["canary"],
+    )
     steps: list[Any] | None = Field(
         default=None,
         description="Weights in basis points (500 = 5 %) or {weight_bps, min_duration_seconds?, min_units?} objects",
     )
-    unit_attribute: str | None = Field(default=None, description="The stickiness key the runtime passes as unit (default user_id)")
-    targeting: dict[str, Any] | None = Field(default=None, description="react-querybuilder rule group on context attributes")
+    unit_attribute: str | None = Field(
+        default=None, description="The stickiness key the runtime passes as unit (default user_id)"
+    )
+    targeting: dict[str, Any] | None = Field(
+        default=None, description="react-querybuilder rule group on context attributes"
+    )
     guardrails: list[Any] | None = Field(
         default=None,
         description="[{metric, harmful: increase|decrease, tolerance?, min_units?, fast_threshold?, fast_min_calls?}]; "
         "omitted: error_rate plus every score name with data; []: none",
     )
-    auto_rollback: bool = Field(default=True, description="Roll back automatically on a regression (else pause)")
+    auto_rollback: bool = Field(
+        default=True, description="Roll back automatically on a regression (else pause)"
+    )
     reason: str | None = None
 
 
@@ -61,10 +75,18 @@ def _detail(release: Any, history: list[Any], looks: list[Any]) -> dict[str, Any
 
 
 @router.post(
-    "/releases", status_code=201, summary="Start a release (canary, ramp or A/B; 202: a change request under four-eyes)",
-    responses={202: {"description": "Four-eyes: a change request was opened (`{\"change_request\": {...}}`); nothing started yet"}},
+    "/releases",
+    status_code=201,
+    summary="Start a release (canary, ramp or A/B; 202: a change request under four-eyes)",
+    responses={
+        202: {
+            "description": 'Four-eyes: a change request was opened (`{"change_request": {...}}`); nothing started yet'
+        }
+    },
 )
-def start(project: str, body: ReleaseIn, who: Releaser, request: Request, response: Response) -> dict[str, Any]:
+def start(
+    project: str, body: ReleaseIn, who: Releaser, request: Request, response: Response
+) -> dict[str, Any]:
     settings = project_settings(request, project)
     context = ctx(request)
     fields = body.model_dump(exclude_unset=True)
@@ -74,7 +96,10 @@ def start(project: str, body: ReleaseIn, who: Releaser, request: Request, respon
         response.status_code = 202
         return {"change_request": change_request_json(opened, context.clock())}
     release = svc.start_release(
-        context, who.actor, project, bypass=bypass_for(settings, body.label, instance_key=who.project is None),
+        context,
+        who.actor,
+        project,
+        bypass=bypass_for(settings, body.label, instance_key=who.project is None),
         settings_seen=settings,
         **fields,
     )
@@ -84,17 +109,25 @@ def start(project: str, body: ReleaseIn, who: Releaser, request: Request, respon
 
 @router.get("/releases", summary="List releases, newest first (filter by state and prompt)")
 def list_releases(
-    project: str, who: Editor, request: Request,
-    state: Annotated[str | None, Query(description="running, paused, completed, rolled_back, aborted, or active")] = None,
+    project: str,
+    who: Editor,
+    request: Request,
+    state: Annotated[
+        str | None, Query(description="running, paused, completed, rolled_back, aborted, or active")
+    ] = None,
     prompt: str | None = None,
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    items, next_cursor = svc.list_releases(ctx(request), project, state=state, prompt=prompt, limit=limit, cursor=cursor)
+    items, next_cursor = svc.list_releases(
+        ctx(request), project, state=state, prompt=prompt, limit=limit, cursor=cursor
+    )
     return {"items": [release_json(r) for r in items], "next_cursor": next_cursor}
 
 
-@router.get("/releases/{release_id}", summary="One release with its step history and latest decisions")
+@router.get(
+    "/releases/{release_id}", summary="One release with its step history and latest decisions"
+)
 def get_release(project: str, release_id: str, who: Editor, request: Request) -> dict[str, Any]:
     release, history, looks = svc.get_release(ctx(request), project, release_id)
     return _detail(release, history, looks)
@@ -102,13 +135,21 @@ def get_release(project: str, release_id: str, who: Editor, request: Request) ->
 
 @router.get("/releases/{release_id}/looks", summary="Every look of the controller, newest first")
 def list_looks(
-    project: str, release_id: str, who: Editor, request: Request, limit: Limit = 50, cursor: str | None = None
+    project: str,
+    release_id: str,
+    who: Editor,
+    request: Request,
+    limit: Limit = 50,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
     items, next_cursor = svc.list_looks(ctx(request), project, release_id, limit, cursor)
     return {"items": [look_json(lk) for lk in items], "next_cursor": next_cursor}
 
 
-@router.get("/releases/{release_id}/analysis", summary="Per arm and per guardrail: n, mean, interval, decision")
+@router.get(
+    "/releases/{release_id}/analysis",
+    summary="Per arm and per guardrail: n, mean, interval, decision",
+)
 def analysis(project: str, release_id: str, who: Editor, request: Request) -> dict[str, Any]:
     context = ctx(request)
     release, result, latest = svc.analysis(context, project, release_id)
@@ -121,7 +162,9 @@ def analysis(project: str, release_id: str, who: Editor, request: Request) -> di
 
 
 def _action_route(action: str) -> Callable[..., dict[str, Any]]:
-    def handler(project: str, release_id: str, who: Releaser, request: Request, body: ActionIn | None = None) -> dict[str, Any]:
+    def handler(
+        project: str, release_id: str, who: Releaser, request: Request, body: ActionIn | None = None
+    ) -> dict[str, Any]:
         args = body or ActionIn()
         context = ctx(request)
         svc.act(context, who.actor, project, release_id, action, args.reason)
@@ -141,4 +184,6 @@ _SUMMARIES = {
     "abort": "Abort: end the release without a verdict, the label stays (final)",
 }
 for _action in svc.ACTIONS:
-    router.post(f"/releases/{{release_id}}/{_action}", summary=_SUMMARIES[_action])(_action_route(_action))
+    router.post(f"/releases/{{release_id}}/{_action}", summary=_SUMMARIES[_action])(
+        _action_route(_action)
+    )

@@ -23,7 +23,9 @@ from promptstage.service.snapshot import ProjectState, StateCache, resolve_label
 
 from .prompts import ctx
 
-router = APIRouter(prefix="/api/v1/projects/{project}", tags=["runtime"], dependencies=[Depends(check_params)])
+router = APIRouter(
+    prefix="/api/v1/projects/{project}", tags=["runtime"], dependencies=[Depends(check_params)]
+)
 
 Runtime = Annotated[Principal, Depends(role(Role.runtime))]
 RESERVED = frozenset({"label", "unit", "render"})
@@ -37,7 +39,9 @@ async def _state(request: Request, project: str) -> ProjectState:
     return state if state is not None else await run_in_threadpool(cache.get, project)
 
 
-@router.get("/prompts/{name}/resolve", summary="Resolve a label for a unit and context (thin clients)")
+@router.get(
+    "/prompts/{name}/resolve", summary="Resolve a label for a unit and context (thin clients)"
+)
 async def resolve(
     project: str,
     name: str,
@@ -57,20 +61,32 @@ async def resolve(
         else:
             context[key] = value
     if len(context) + len(variables) > MAX_ATTRS:
-        raise InvalidInputError(f"at most {MAX_ATTRS} context attributes and variables", field="query")
+        raise InvalidInputError(
+            f"at most {MAX_ATTRS} context attributes and variables", field="query"
+        )
     state = await _state(request, project)
     found = resolve_label(state, name, label, unit, context)
     v = found.version
     body: dict[str, Any] = {
-        "prompt": name, "label": label, "version": v.number, "digest": v.digest,
-        "arm": found.resolution.arm, "release_id": found.resolution.release_id,
-        "unitless": found.resolution.unitless, "type": v.type, "template": v.template,
-        "variables": v.variables, "config": v.config, "includes": v.includes,
+        "prompt": name,
+        "label": label,
+        "version": v.number,
+        "digest": v.digest,
+        "arm": found.resolution.arm,
+        "release_id": found.resolution.release_id,
+        "unitless": found.resolution.unitless,
+        "type": v.type,
+        "template": v.template,
+        "variables": v.variables,
+        "config": v.config,
+        "includes": v.includes,
     }
     if render:
         template = state.template(name, v.number)
         body["rendered"] = template.render(_typed(variables, template.declared))
-    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), media_type="application/json")
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")), media_type="application/json"
+    )
 
 
 def _typed(values: dict[str, str], declared: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -85,10 +101,15 @@ def _typed(values: dict[str, str], declared: Mapping[str, Mapping[str, Any]]) ->
     return out
 
 
-@router.get("/snapshot", summary="The whole resolvable state of the project (ETag / If-None-Match)",
-            responses={304: {"description": "Not modified: If-None-Match holds the current ETag"}})
+@router.get(
+    "/snapshot",
+    summary="The whole resolvable state of the project (ETag / If-None-Match)",
+    responses={304: {"description": "Not modified: If-None-Match holds the current ETag"}},
+)
 async def snapshot(
-    project: str, who: Runtime, request: Request,
+    project: str,
+    who: Runtime,
+    request: Request,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     state = await _state(request, project)
@@ -110,10 +131,17 @@ def _plain(type_: str, data: dict[str, Any]) -> bytes:
     return f"event: {type_}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-@router.get("/events", summary="Server-Sent Events of every change; Last-Event-ID resumes",
-            response_class=StreamingResponse,
-            responses={200: {"description": "An endless text/event-stream",
-                             "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+@router.get(
+    "/events",
+    summary="Server-Sent Events of every change; Last-Event-ID resumes",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "An endless text/event-stream",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def events(
     project: str,
     who: Runtime,
@@ -183,7 +211,8 @@ async def events(
             unsubscribe()
 
     return StreamingResponse(
-        stream(), media_type="text/event-stream",
+        stream(),
+        media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 

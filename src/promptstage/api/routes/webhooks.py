@@ -18,24 +18,41 @@ from promptstage.service.keys import Principal
 
 from .prompts import Limit, ctx
 
-router = APIRouter(prefix="/api/v1/projects/{project}", tags=["webhooks"], dependencies=[Depends(check_params)])
+router = APIRouter(
+    prefix="/api/v1/projects/{project}", tags=["webhooks"], dependencies=[Depends(check_params)]
+)
 
 Admin = Annotated[Principal, Depends(role(Role.admin))]
 
 
 class WebhookIn(Body):
-    url: str = Field(description="http:// or https:// URL to POST to", examples=["https://hooks.example.com/promptstage"])
+    url: str = Field(
+        description="http:// or https:// URL to POST to",
+        examples=["https://hooks.example.com/promptstage"],
+    )
     events: list[str] | None = Field(
         default=None, description=f"Subset of {', '.join(WEBHOOK_EVENTS)}; omitted: all"
     )
-    secret: str | None = Field(default=None, description="HMAC secret (16-200 characters); omitted: generated and shown once")
+    secret: str | None = Field(
+        default=None,
+        description="HMAC secret (16-200 characters); omitted: generated and shown once",
+    )
 
 
-@router.post("/webhooks", status_code=201, summary="Subscribe a URL to label moves, release changes and rollbacks")
+@router.post(
+    "/webhooks",
+    status_code=201,
+    summary="Subscribe a URL to label moves, release changes and rollbacks",
+)
 def create(project: str, body: WebhookIn, who: Admin, request: Request) -> dict[str, Any]:
     policy = HostPolicy.parse(request.app.state.settings.webhook_allowed_hosts)
     hook = svc.create_webhook(
-        ctx(request), who.actor, project, url=body.url, events=body.events, secret=body.secret,
+        ctx(request),
+        who.actor,
+        project,
+        url=body.url,
+        events=body.events,
+        secret=body.secret,
         policy=policy,
     )
     return {**webhook_json(hook), "secret": hook.secret}
@@ -43,7 +60,10 @@ def create(project: str, body: WebhookIn, who: Admin, request: Request) -> dict[
 
 @router.get("/webhooks", summary="The project's webhooks (secrets are never shown again)")
 def list_webhooks(project: str, who: Admin, request: Request) -> dict[str, Any]:
-    return {"items": [webhook_json(h) for h in svc.list_webhooks(ctx(request), project)], "next_cursor": None}
+    return {
+        "items": [webhook_json(h) for h in svc.list_webhooks(ctx(request), project)],
+        "next_cursor": None,
+    }
 
 
 @router.delete("/webhooks/{webhook_id}", summary="Remove a webhook and its deliveries")
@@ -52,9 +72,17 @@ def delete(project: str, webhook_id: str, who: Admin, request: Request) -> dict[
     return {"id": webhook_id, "deleted": True}
 
 
-@router.get("/webhooks/{webhook_id}/deliveries", summary="Deliveries of a webhook with every attempt, newest first")
+@router.get(
+    "/webhooks/{webhook_id}/deliveries",
+    summary="Deliveries of a webhook with every attempt, newest first",
+)
 def deliveries(
-    project: str, webhook_id: str, who: Admin, request: Request, limit: Limit = 50, cursor: str | None = None
+    project: str,
+    webhook_id: str,
+    who: Admin,
+    request: Request,
+    limit: Limit = 50,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
     items, next_cursor = svc.list_deliveries(ctx(request), project, webhook_id, limit, cursor)
     return {"items": [delivery_json(d) for d in items], "next_cursor": next_cursor}

@@ -22,22 +22,48 @@ _PG_INSERT = (
 
 def _call_row(project: str, c: CallRecord) -> dict[str, Any]:
     return {
-        "id": c.id, "project": project, "prompt": c.prompt, "label": c.label,
-        "version": c.version, "digest": c.digest, "release_id": c.release_id, "arm": c.arm,
-        "unit_hash": c.unit_hash, "context": c.context, "variables": c.variables,
-        "output": c.output, "model": c.model, "latency_ms": c.latency_ms,
-        "tokens_in": c.tokens_in, "tokens_out": c.tokens_out, "cost": c.cost,
-        "error": c.error, "at": utc(c.at),
+        "id": c.id,
+        "project": project,
+        "prompt": c.prompt,
+        "label": c.label,
+        "version": c.version,
+        "digest": c.digest,
+        "release_id": c.release_id,
+        "arm": c.arm,
+        "unit_hash": c.unit_hash,
+        "context": c.context,
+        "variables": c.variables,
+        "output": c.output,
+        "model": c.model,
+        "latency_ms": c.latency_ms,
+        "tokens_in": c.tokens_in,
+        "tokens_out": c.tokens_out,
+        "cost": c.cost,
+        "error": c.error,
+        "at": utc(c.at),
     }
 
 
 def _to_call(row: Any) -> CallRecord:
     return CallRecord(
-        id=row.id, at=row.at, prompt=row.prompt, label=row.label, version=row.version,
-        digest=row.digest, release_id=row.release_id, arm=row.arm, unit_hash=row.unit_hash,
-        context=row.context, variables=row.variables, output=row.output, model=row.model,
-        latency_ms=row.latency_ms, tokens_in=row.tokens_in, tokens_out=row.tokens_out,
-        cost=row.cost, error=row.error,
+        id=row.id,
+        at=row.at,
+        prompt=row.prompt,
+        label=row.label,
+        version=row.version,
+        digest=row.digest,
+        release_id=row.release_id,
+        arm=row.arm,
+        unit_hash=row.unit_hash,
+        context=row.context,
+        variables=row.variables,
+        output=row.output,
+        model=row.model,
+        latency_ms=row.latency_ms,
+        tokens_in=row.tokens_in,
+        tokens_out=row.tokens_out,
+        cost=row.cost,
+        error=row.error,
     )
 
 
@@ -85,8 +111,14 @@ class CallsRepository(UnitOfWorkBase):
         self._conn.execute(
             insert(scores),
             [
-                {"project": project, "call_id": s.call_id, "name": s.name, "value": s.value,
-                 "source": s.source, "at": utc(s.at)}
+                {
+                    "project": project,
+                    "call_id": s.call_id,
+                    "name": s.name,
+                    "value": s.value,
+                    "source": s.source,
+                    "at": utc(s.at),
+                }
                 for s in items
             ],
         )
@@ -112,8 +144,10 @@ class CallsRepository(UnitOfWorkBase):
                 or_(calls.c.at < utc(at), and_(calls.c.at == utc(at), calls.c.id < call_id))
             )
         stmt = (
-            select(calls).where(*conditions)
-            .order_by(calls.c.at.desc(), calls.c.id.desc()).limit(limit)
+            select(calls)
+            .where(*conditions)
+            .order_by(calls.c.at.desc(), calls.c.id.desc())
+            .limit(limit)
         )
         return [_to_call(row) for row in self._conn.execute(stmt)]
 
@@ -126,7 +160,8 @@ class CallsRepository(UnitOfWorkBase):
     def scores_of(self, project: str, call_id: str) -> list[Score]:
         """Every score attached to a call, oldest first."""
         stmt = (
-            select(scores).where(scores.c.project == project, scores.c.call_id == call_id)
+            select(scores)
+            .where(scores.c.project == project, scores.c.call_id == call_id)
             .order_by(scores.c.id)
         )
         return [Score(r.call_id, r.name, r.value, r.source, r.at) for r in self._conn.execute(stmt)]

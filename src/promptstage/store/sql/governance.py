@@ -15,11 +15,23 @@ from .uow_base import UnitOfWorkBase, utc
 
 def _to_request(row: Any) -> ChangeRequest:
     return ChangeRequest(
-        id=row.id, project=row.project, kind=row.kind, prompt=row.prompt, label=row.label,
-        version=int(row.version), digest=row.digest, expected_version=row.expected_version,
-        params=dict(row.params), reason=row.reason, requested_by=row.requested_by,
-        created_at=row.created_at, expires_at=row.expires_at, state=row.state,
-        decided_by=row.decided_by, decided_at=row.decided_at, decision_reason=row.decision_reason,
+        id=row.id,
+        project=row.project,
+        kind=row.kind,
+        prompt=row.prompt,
+        label=row.label,
+        version=int(row.version),
+        digest=row.digest,
+        expected_version=row.expected_version,
+        params=dict(row.params),
+        reason=row.reason,
+        requested_by=row.requested_by,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        state=row.state,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        decision_reason=row.decision_reason,
     )
 
 
@@ -28,7 +40,9 @@ class GovernanceRepository(UnitOfWorkBase):
 
     def project_settings(self, project: str) -> ProjectSettings | None:
         """The project's governance settings, or ``None`` when the project does not exist."""
-        stmt = select(projects.c.protected_labels, projects.c.four_eyes).where(projects.c.name == project)
+        stmt = select(projects.c.protected_labels, projects.c.four_eyes).where(
+            projects.c.name == project
+        )
         row = self._conn.execute(stmt).first()
         if row is None:
             return None
@@ -38,8 +52,11 @@ class GovernanceRepository(UnitOfWorkBase):
         """Replace the project's governance settings."""
         self._require_write("set_project_settings")
         self._conn.execute(
-            update(projects).where(projects.c.name == project).values(
-                protected_labels=list(settings.protected_labels), four_eyes=settings.four_eyes,
+            update(projects)
+            .where(projects.c.name == project)
+            .values(
+                protected_labels=list(settings.protected_labels),
+                four_eyes=settings.four_eyes,
             )
         )
 
@@ -48,12 +65,21 @@ class GovernanceRepository(UnitOfWorkBase):
         self._require_write("add_change_request")
         self._insert(
             change_requests.insert().values(
-                id=request.id, project=request.project, kind=request.kind, prompt=request.prompt,
-                label=request.label, version=request.version, digest=request.digest,
-                expected_version=request.expected_version, params=request.params,
-                reason=request.reason, requested_by=request.requested_by,
-                created_at=utc(request.created_at), expires_at=utc(request.expires_at),
-                state=request.state, decided_by=request.decided_by,
+                id=request.id,
+                project=request.project,
+                kind=request.kind,
+                prompt=request.prompt,
+                label=request.label,
+                version=request.version,
+                digest=request.digest,
+                expected_version=request.expected_version,
+                params=request.params,
+                reason=request.reason,
+                requested_by=request.requested_by,
+                created_at=utc(request.created_at),
+                expires_at=utc(request.expires_at),
+                state=request.state,
+                decided_by=request.decided_by,
                 decided_at=utc(request.decided_at) if request.decided_at else None,
                 decision_reason=request.decision_reason,
             ),
@@ -80,7 +106,11 @@ class GovernanceRepository(UnitOfWorkBase):
         )
 
     def list_change_requests(
-        self, project: str, *, states: tuple[str, ...] | None, limit: int,
+        self,
+        project: str,
+        *,
+        states: tuple[str, ...] | None,
+        limit: int,
         before: tuple[datetime, str] | None,
     ) -> list[ChangeRequest]:
         """Change requests newest first, with a stored state in ``states`` (``None``: any)."""
@@ -93,13 +123,16 @@ class GovernanceRepository(UnitOfWorkBase):
                 (change_requests.c.created_at < utc(at))
                 | ((change_requests.c.created_at == utc(at)) & (change_requests.c.id < rid))
             )
-        stmt = stmt.order_by(change_requests.c.created_at.desc(), change_requests.c.id.desc()).limit(limit)
+        stmt = stmt.order_by(
+            change_requests.c.created_at.desc(), change_requests.c.id.desc()
+        ).limit(limit)
         return [_to_request(row) for row in self._conn.execute(stmt)]
 
     def change_requests_decided_at(self, project: str, at: datetime) -> list[ChangeRequest]:
         """Approved requests decided at exactly ``at`` (the changes they applied share it)."""
         stmt = select(change_requests).where(
-            change_requests.c.project == project, change_requests.c.state == "approved",
+            change_requests.c.project == project,
+            change_requests.c.state == "approved",
             change_requests.c.decided_at == utc(at),
         )
         return [_to_request(row) for row in self._conn.execute(stmt)]

@@ -54,9 +54,11 @@ class Leadership:
             except DBAPIError:
                 return False
             try:
-                held = bool(conn.execute(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}
-                ).scalar())
+                held = bool(
+                    conn.execute(
+                        text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}
+                    ).scalar()
+                )
             except DBAPIError:
                 conn.close()
                 return False

@@ -119,9 +119,7 @@ class LedgerRepository(UnitOfWorkBase):
         if self._conn.dialect.name == "postgresql":
             # Delivered to listeners only when this transaction commits (NOTIFY is transactional),
             # so other replicas never hear of an event they cannot read yet.
-            self._conn.execute(
-                select(func.pg_notify(NOTIFY_CHANNEL, f"{seq}:{project}"))
-            )
+            self._conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, f"{seq}:{project}")))
         return event
 
     def events_since(self, project: str, seq: int, *, limit: int) -> list[Event]:

@@ -24,7 +24,9 @@ Callback = Callable[[str, int], None]
 class Listener:
     """A daemon thread listening for outbox notifications on Postgres."""
 
-    def __init__(self, url: str | URL, callback: Callback, *, on_reconnect: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, url: str | URL, callback: Callback, *, on_reconnect: Callable[[], None] | None = None
+    ) -> None:
         parsed = make_url(url)
         self._dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         self._callback = callback

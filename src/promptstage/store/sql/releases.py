@@ -42,44 +42,77 @@ def _active_label(r: Release) -> str | None:
 
 def _row(r: Release) -> dict[str, Any]:
     return {
-        "id": r.id, "project": r.project, "prompt": r.prompt, "label": r.label,
-        "baseline_version": r.baseline_version, "candidate_version": r.candidate_version,
-        "strategy": r.strategy, "steps": [s.to_dict() for s in r.steps],
-        "step_index": r.step_index, "weight_bps": r.weight_bps, "state": r.state,
-        "salt": r.salt, "hash_version": r.hash_version, "unit_attribute": r.unit_attribute,
+        "id": r.id,
+        "project": r.project,
+        "prompt": r.prompt,
+        "label": r.label,
+        "baseline_version": r.baseline_version,
+        "candidate_version": r.candidate_version,
+        "strategy": r.strategy,
+        "steps": [s.to_dict() for s in r.steps],
+        "step_index": r.step_index,
+        "weight_bps": r.weight_bps,
+        "state": r.state,
+        "salt": r.salt,
+        "hash_version": r.hash_version,
+        "unit_attribute": r.unit_attribute,
         "targeting": r.targeting,
         "guardrails": list(r.guardrails) if r.guardrails is not None else None,
-        "auto_rollback": r.auto_rollback, "flags": list(r.flags), "reason": r.reason,
-        "created_by": r.created_by, "created_at": utc(r.created_at),
-        "updated_at": utc(r.updated_at), "step_started_at": utc(r.step_started_at),
-        "ended_at": utc(r.ended_at) if r.ended_at else None, "active_label": _active_label(r),
+        "auto_rollback": r.auto_rollback,
+        "flags": list(r.flags),
+        "reason": r.reason,
+        "created_by": r.created_by,
+        "created_at": utc(r.created_at),
+        "updated_at": utc(r.updated_at),
+        "step_started_at": utc(r.step_started_at),
+        "ended_at": utc(r.ended_at) if r.ended_at else None,
+        "active_label": _active_label(r),
     }
 
 
 def _to_release(row: Any) -> Release:
     return Release(
-        id=row.id, project=row.project, prompt=row.prompt, label=row.label,
-        baseline_version=row.baseline_version, candidate_version=row.candidate_version,
+        id=row.id,
+        project=row.project,
+        prompt=row.prompt,
+        label=row.label,
+        baseline_version=row.baseline_version,
+        candidate_version=row.candidate_version,
         strategy=row.strategy,
         steps=tuple(
             ReleaseStep(s["weight_bps"], float(s["min_duration_seconds"]), s["min_units"])
             for s in row.steps
         ),
-        step_index=row.step_index, weight_bps=row.weight_bps, state=row.state, salt=row.salt,
-        hash_version=row.hash_version, unit_attribute=row.unit_attribute,
+        step_index=row.step_index,
+        weight_bps=row.weight_bps,
+        state=row.state,
+        salt=row.salt,
+        hash_version=row.hash_version,
+        unit_attribute=row.unit_attribute,
         targeting=row.targeting,
         guardrails=tuple(row.guardrails) if row.guardrails is not None else None,
-        auto_rollback=bool(row.auto_rollback), flags=tuple(row.flags), reason=row.reason,
-        created_by=row.created_by, created_at=row.created_at, updated_at=row.updated_at,
-        step_started_at=row.step_started_at, ended_at=row.ended_at,
+        auto_rollback=bool(row.auto_rollback),
+        flags=tuple(row.flags),
+        reason=row.reason,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        step_started_at=row.step_started_at,
+        ended_at=row.ended_at,
     )
 
 
 def _to_look(row: Any) -> ReleaseLook:
     return ReleaseLook(
-        release_id=row.release_id, at=row.at, step_index=row.step_index,
-        weight_bps=row.weight_bps, decision=row.decision, action=row.action,
-        reason=row.reason, data=row.data, id=row.id,
+        release_id=row.release_id,
+        at=row.at,
+        step_index=row.step_index,
+        weight_bps=row.weight_bps,
+        decision=row.decision,
+        action=row.action,
+        reason=row.reason,
+        data=row.data,
+        id=row.id,
     )
 
 
@@ -131,9 +164,7 @@ class ReleasesRepository(UnitOfWorkBase):
 
     def active_releases(self, project: str, prompt: str | None = None) -> list[Release]:
         """Every running or paused release of the project (or of one prompt)."""
-        stmt = select(releases).where(
-            releases.c.project == project, releases.c.state.in_(_ACTIVE)
-        )
+        stmt = select(releases).where(releases.c.project == project, releases.c.state.in_(_ACTIVE))
         if prompt is not None:
             stmt = stmt.where(releases.c.prompt == prompt)
         stmt = stmt.order_by(releases.c.prompt, releases.c.label)
@@ -166,12 +197,16 @@ class ReleasesRepository(UnitOfWorkBase):
         if before is not None:
             at, rid = utc(before[0]), before[1]
             conditions.append(
-                or_(releases.c.created_at < at,
-                    and_(releases.c.created_at == at, releases.c.id < rid))
+                or_(
+                    releases.c.created_at < at,
+                    and_(releases.c.created_at == at, releases.c.id < rid),
+                )
             )
         stmt = (
-            select(releases).where(*conditions)
-            .order_by(releases.c.created_at.desc(), releases.c.id.desc()).limit(limit)
+            select(releases)
+            .where(*conditions)
+            .order_by(releases.c.created_at.desc(), releases.c.id.desc())
+            .limit(limit)
         )
         return [_to_release(row) for row in self._conn.execute(stmt)]
 
@@ -179,35 +214,71 @@ class ReleasesRepository(UnitOfWorkBase):
     def add_release_change(self, change: ReleaseChange) -> None:
         """Append one entry to a release's history."""
         self._require_write("add_release_change")
-        self._conn.execute(release_history.insert().values(
-            release_id=change.release_id, at=utc(change.at), actor=change.actor,
-            action=change.action, from_state=change.from_state, to_state=change.to_state,
-            step_index=change.step_index, weight_bps=change.weight_bps, reason=change.reason,
-        ))
+        self._conn.execute(
+            release_history.insert().values(
+                release_id=change.release_id,
+                at=utc(change.at),
+                actor=change.actor,
+                action=change.action,
+                from_state=change.from_state,
+                to_state=change.to_state,
+                step_index=change.step_index,
+                weight_bps=change.weight_bps,
+                reason=change.reason,
+            )
+        )
 
     def release_history(self, release_id: str) -> list[ReleaseChange]:
         """A release's history, oldest first."""
         stmt = (
-            select(release_history).where(release_history.c.release_id == release_id)
+            select(release_history)
+            .where(release_history.c.release_id == release_id)
             .order_by(release_history.c.id)
         )
         return [
-            ReleaseChange(r.release_id, r.at, r.actor, r.action, r.from_state, r.to_state,
-                          r.step_index, r.weight_bps, r.reason)
+            ReleaseChange(
+                r.release_id,
+                r.at,
+                r.actor,
+                r.action,
+                r.from_state,
+                r.to_state,
+                r.step_index,
+                r.weight_bps,
+                r.reason,
+            )
             for r in self._conn.execute(stmt)
         ]
 
     def add_look(self, look: ReleaseLook) -> ReleaseLook:
         """Store one look of the controller; returns it with its id."""
         self._require_write("add_look")
-        result = self._conn.execute(release_looks.insert().values(
-            release_id=look.release_id, at=utc(look.at), step_index=look.step_index,
-            weight_bps=look.weight_bps, decision=look.decision, action=look.action,
-            reason=look.reason, data=look.data,
-        ).returning(release_looks.c.id))
+        result = self._conn.execute(
+            release_looks.insert()
+            .values(
+                release_id=look.release_id,
+                at=utc(look.at),
+                step_index=look.step_index,
+                weight_bps=look.weight_bps,
+                decision=look.decision,
+                action=look.action,
+                reason=look.reason,
+                data=look.data,
+            )
+            .returning(release_looks.c.id)
+        )
         new_id = int(result.scalar_one())
-        return ReleaseLook(look.release_id, look.at, look.step_index, look.weight_bps,
-                           look.decision, look.action, look.reason, look.data, new_id)
+        return ReleaseLook(
+            look.release_id,
+            look.at,
+            look.step_index,
+            look.weight_bps,
+            look.decision,
+            look.action,
+            look.reason,
+            look.data,
+            new_id,
+        )
 
     def list_looks(self, release_id: str, *, limit: int, before: int | None) -> list[ReleaseLook]:
         """Looks newest first, starting below id ``before``."""
@@ -222,7 +293,9 @@ class ReleasesRepository(UnitOfWorkBase):
         """Per-step, per-arm sums of one release's metrics (see :meth:`releases_metrics`)."""
         return self.releases_metrics(release.project, [release])[release.id]
 
-    def releases_metrics(self, project: str, releases: Sequence[Release]) -> dict[str, ReleaseMetrics]:
+    def releases_metrics(
+        self, project: str, releases: Sequence[Release]
+    ) -> dict[str, ReleaseMetrics]:
         """Per-step, per-arm, per-unit sums of ``error_rate``, ``latency_ms``, ``cost`` and every score.
 
         Only unit-keyed calls of the canary and of :func:`compared_arms` count. A call belongs
@@ -251,10 +324,23 @@ class ReleasesRepository(UnitOfWorkBase):
         u = _unit_calls(where, step).subquery("u").c
         err, lat, cost = _unit_means(u)
         stmt = select(
-            u.release_id, u.step, u.arm, func.count(), func.sum(u.n),
-            func.sum(u.errors), func.sum(err), func.sum(err * err),
-            func.count(lat), func.sum(lat), func.sum(lat * lat), func.sum(u.n_lat), func.sum(u.lat),
-            func.count(cost), func.sum(cost), func.sum(cost * cost), func.sum(u.n_cost),
+            u.release_id,
+            u.step,
+            u.arm,
+            func.count(),
+            func.sum(u.n),
+            func.sum(u.errors),
+            func.sum(err),
+            func.sum(err * err),
+            func.count(lat),
+            func.sum(lat),
+            func.sum(lat * lat),
+            func.sum(u.n_lat),
+            func.sum(u.lat),
+            func.count(cost),
+            func.sum(cost),
+            func.sum(cost * cost),
+            func.sum(u.n_cost),
             func.sum(u.cost),
         ).group_by(u.release_id, u.step, u.arm)
         stepped: set[str] = set()
@@ -264,11 +350,29 @@ class ReleasesRepository(UnitOfWorkBase):
                 stepped.add(row[0])
             if arm in SRM_ARMS:
                 m.units[arm] = m.units.get(arm, 0) + int(row[3])
-            _put(m, "error_rate", at_step, arm, ArmSums(int(row[3]), _f(row[6]), _f(row[7]), int(row[4]), _f(row[5])))
+            _put(
+                m,
+                "error_rate",
+                at_step,
+                arm,
+                ArmSums(int(row[3]), _f(row[6]), _f(row[7]), int(row[4]), _f(row[5])),
+            )
             if row[8]:
-                _put(m, "latency_ms", at_step, arm, ArmSums(int(row[8]), _f(row[9]), _f(row[10]), int(row[11]), _f(row[12])))
+                _put(
+                    m,
+                    "latency_ms",
+                    at_step,
+                    arm,
+                    ArmSums(int(row[8]), _f(row[9]), _f(row[10]), int(row[11]), _f(row[12])),
+                )
             if row[13]:
-                _put(m, "cost", at_step, arm, ArmSums(int(row[13]), _f(row[14]), _f(row[15]), int(row[16]), _f(row[17])))
+                _put(
+                    m,
+                    "cost",
+                    at_step,
+                    arm,
+                    ArmSums(int(row[13]), _f(row[14]), _f(row[15]), int(row[16]), _f(row[17])),
+                )
         self._score_metrics(where, step, out)
         if stepped:  # units that came back in a later step
             ids = sorted(stepped)
@@ -282,7 +386,9 @@ class ReleasesRepository(UnitOfWorkBase):
         """SQL for the ramp step a call was made in: 0, or the step of the last advance before it."""
         stmt = (
             select(release_history.c.release_id, release_history.c.step_index, release_history.c.at)
-            .where(release_history.c.release_id.in_(release_ids), release_history.c.action == "advance")
+            .where(
+                release_history.c.release_id.in_(release_ids), release_history.c.action == "advance"
+            )
             .order_by(release_history.c.id.desc())
         )
         whens = [
@@ -291,18 +397,26 @@ class ReleasesRepository(UnitOfWorkBase):
         ]
         return case(*whens, else_=0) if whens else literal(0)
 
-    def _distinct_units(self, project: str, release_ids: list[str], out: dict[str, ReleaseMetrics]) -> None:
+    def _distinct_units(
+        self, project: str, release_ids: list[str], out: dict[str, ReleaseMetrics]
+    ) -> None:
         """Replace the per-step unit counts of ``release_ids`` with distinct units per arm."""
         stmt = (
             select(calls.c.release_id, calls.c.arm, func.count(distinct(calls.c.unit_hash)))
-            .where(calls.c.project == project, calls.c.release_id.in_(release_ids),
-                   calls.c.arm.in_(SRM_ARMS), calls.c.unit_hash.is_not(None))
+            .where(
+                calls.c.project == project,
+                calls.c.release_id.in_(release_ids),
+                calls.c.arm.in_(SRM_ARMS),
+                calls.c.unit_hash.is_not(None),
+            )
             .group_by(calls.c.release_id, calls.c.arm)
         )
         for rid, arm, units in self._conn.execute(stmt):
             out[rid].units[arm] = int(units)
 
-    def _cross_calls(self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]) -> None:
+    def _cross_calls(
+        self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]
+    ) -> None:
         """:class:`SharedUnits` of ``error_rate``, ``latency_ms`` and ``cost`` between steps."""
         per_unit = _unit_calls(where, step).cte("unit_calls")
         a, b = per_unit.alias("a"), per_unit.alias("b")
@@ -310,60 +424,114 @@ class ReleasesRepository(UnitOfWorkBase):
         for va, vb in zip(_unit_means(a.c), _unit_means(b.c), strict=True):
             both = and_(va.is_not(None), vb.is_not(None))
             columns += [
-                func.sum(case((both, 1), else_=0)), func.sum(case((both, va))),
-                func.sum(case((both, vb))), func.sum(case((both, va * vb))),
+                func.sum(case((both, 1), else_=0)),
+                func.sum(case((both, va))),
+                func.sum(case((both, vb))),
+                func.sum(case((both, va * vb))),
             ]
         stmt = (
             select(a.c.release_id, a.c.step, a.c.arm, b.c.step, b.c.arm, *columns)
-            .select_from(a.join(b, and_(
-                a.c.release_id == b.c.release_id, a.c.unit_hash == b.c.unit_hash, a.c.step < b.c.step,
-            )))
+            .select_from(
+                a.join(
+                    b,
+                    and_(
+                        a.c.release_id == b.c.release_id,
+                        a.c.unit_hash == b.c.unit_hash,
+                        a.c.step < b.c.step,
+                    ),
+                )
+            )
             .group_by(a.c.release_id, a.c.step, a.c.arm, b.c.step, b.c.arm)
         )
         for row in self._conn.execute(stmt):
             for i, metric in enumerate(BUILTIN_METRICS_ORDER):
-                units, first, second, product = row[5 + 4 * i: 9 + 4 * i]
+                units, first, second, product = row[5 + 4 * i : 9 + 4 * i]
                 if units:
-                    out[row[0]].cross.setdefault(metric, []).append(SharedUnits(
-                        (int(row[1]), row[2]), (int(row[3]), row[4]), int(units),
-                        _f(first), _f(second), _f(product),
-                    ))
+                    out[row[0]].cross.setdefault(metric, []).append(
+                        SharedUnits(
+                            (int(row[1]), row[2]),
+                            (int(row[3]), row[4]),
+                            int(units),
+                            _f(first),
+                            _f(second),
+                            _f(product),
+                        )
+                    )
 
-    def _cross_scores(self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]) -> None:
+    def _cross_scores(
+        self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]
+    ) -> None:
         """:class:`SharedUnits` of every score name between steps."""
         per_unit = _unit_scores(where, step).cte("unit_scores")
         a, b = per_unit.alias("a"), per_unit.alias("b")
         va, vb = a.c.total.op("/")(a.c.n), b.c.total.op("/")(b.c.n)
         stmt = (
-            select(a.c.release_id, a.c.step, a.c.arm, b.c.step, b.c.arm, a.c.name,
-                   func.count(), func.sum(va), func.sum(vb), func.sum(va * vb))
-            .select_from(a.join(b, and_(
-                a.c.release_id == b.c.release_id, a.c.unit_hash == b.c.unit_hash,
-                a.c.name == b.c.name, a.c.step < b.c.step,
-            )))
+            select(
+                a.c.release_id,
+                a.c.step,
+                a.c.arm,
+                b.c.step,
+                b.c.arm,
+                a.c.name,
+                func.count(),
+                func.sum(va),
+                func.sum(vb),
+                func.sum(va * vb),
+            )
+            .select_from(
+                a.join(
+                    b,
+                    and_(
+                        a.c.release_id == b.c.release_id,
+                        a.c.unit_hash == b.c.unit_hash,
+                        a.c.name == b.c.name,
+                        a.c.step < b.c.step,
+                    ),
+                )
+            )
             .group_by(a.c.release_id, a.c.step, a.c.arm, b.c.step, b.c.arm, a.c.name)
         )
         for row in self._conn.execute(stmt):
             if row[5] in BUILTIN_METRICS:
                 continue
-            out[row[0]].cross.setdefault(row[5], []).append(SharedUnits(
-                (int(row[1]), row[2]), (int(row[3]), row[4]), int(row[6]),
-                _f(row[7]), _f(row[8]), _f(row[9]),
-            ))
+            out[row[0]].cross.setdefault(row[5], []).append(
+                SharedUnits(
+                    (int(row[1]), row[2]),
+                    (int(row[3]), row[4]),
+                    int(row[6]),
+                    _f(row[7]),
+                    _f(row[8]),
+                    _f(row[9]),
+                )
+            )
 
-    def _score_metrics(self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]) -> None:
+    def _score_metrics(
+        self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]
+    ) -> None:
         """Add every score name with data to ``out`` (same two-pass aggregation)."""
         s = _unit_scores(where, step).subquery("s").c
         mean = s.total.op("/")(s.n)
         stmt = select(
-            s.release_id, s.step, s.arm, s.name, func.count(), func.sum(mean),
-            func.sum(mean * mean), func.sum(s.n), func.sum(s.total),
+            s.release_id,
+            s.step,
+            s.arm,
+            s.name,
+            func.count(),
+            func.sum(mean),
+            func.sum(mean * mean),
+            func.sum(s.n),
+            func.sum(s.total),
         ).group_by(s.release_id, s.step, s.arm, s.name)
         for row in self._conn.execute(stmt):
             if row[3] in BUILTIN_METRICS:  # a score may not shadow a built-in metric
                 continue
-            _put(out[row[0]], row[3], int(row[1]), row[2],
-                 ArmSums(int(row[4]), _f(row[5]), _f(row[6]), int(row[7]), _f(row[8])))
+            _put(
+                out[row[0]],
+                row[3],
+                int(row[1]),
+                row[2],
+                ArmSums(int(row[4]), _f(row[5]), _f(row[6]), int(row[7]), _f(row[8])),
+            )
 
 
 def _unit_calls(where: tuple[Any, ...], step: Any) -> Any:
@@ -371,14 +539,19 @@ def _unit_calls(where: tuple[Any, ...], step: Any) -> Any:
     errored = cast(case((calls.c.error.is_(None), 0), else_=1), Float)
     return (
         select(
-            calls.c.release_id, step, calls.c.arm, calls.c.unit_hash,
-            cast(func.count(), Float).label("n"), func.sum(errored).label("errors"),
+            calls.c.release_id,
+            step,
+            calls.c.arm,
+            calls.c.unit_hash,
+            cast(func.count(), Float).label("n"),
+            func.sum(errored).label("errors"),
             cast(func.count(calls.c.latency_ms), Float).label("n_lat"),
             func.sum(calls.c.latency_ms).label("lat"),
             cast(func.count(calls.c.cost), Float).label("n_cost"),
             func.sum(calls.c.cost).label("cost"),
         )
-        .where(*where).group_by(calls.c.release_id, step, calls.c.arm, calls.c.unit_hash)
+        .where(*where)
+        .group_by(calls.c.release_id, step, calls.c.arm, calls.c.unit_hash)
     )
 
 
@@ -400,11 +573,16 @@ def _unit_scores(where: tuple[Any, ...], step: Any) -> Any:
     )
     return (
         select(
-            calls.c.release_id, step, calls.c.arm, calls.c.unit_hash,
-            scores.c.name, cast(func.count(), Float).label("n"),
+            calls.c.release_id,
+            step,
+            calls.c.arm,
+            calls.c.unit_hash,
+            scores.c.name,
+            cast(func.count(), Float).label("n"),
             func.sum(scores.c.value).label("total"),
         )
-        .select_from(joined).where(*where)
+        .select_from(joined)
+        .where(*where)
         .group_by(calls.c.release_id, step, calls.c.arm, calls.c.unit_hash, scores.c.name)
     )
 

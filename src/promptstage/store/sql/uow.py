@@ -17,7 +17,11 @@ from .webhooks import WebhooksRepository
 
 
 class SqlUnitOfWork(
-    CatalogRepository, LedgerRepository, CallsRepository, ReleasesRepository, WebhooksRepository,
+    CatalogRepository,
+    LedgerRepository,
+    CallsRepository,
+    ReleasesRepository,
+    WebhooksRepository,
     GovernanceRepository,
 ):
     """One transaction on one connection; built by ``SqlStore.unit_of_work``."""

@@ -15,18 +15,30 @@ from .uow_base import UnitOfWorkBase, utc
 
 def _to_webhook(row: Any) -> Webhook:
     return Webhook(
-        id=row.id, project=row.project, url=row.url, events=tuple(row.events),
-        secret=row.secret, created_at=row.created_at, created_by=row.created_by,
+        id=row.id,
+        project=row.project,
+        url=row.url,
+        events=tuple(row.events),
+        secret=row.secret,
+        created_at=row.created_at,
+        created_by=row.created_by,
         cursor_seq=int(row.cursor_seq),
     )
 
 
 def _to_delivery(row: Any) -> Delivery:
     return Delivery(
-        id=int(row.id), webhook_id=row.webhook_id, project=row.project,
-        event_seq=int(row.event_seq), event_type=row.event_type, body=row.body,
-        state=row.state, attempts=tuple(row.attempts), next_attempt_at=row.next_attempt_at,
-        created_at=row.created_at, delivered_at=row.delivered_at,
+        id=int(row.id),
+        webhook_id=row.webhook_id,
+        project=row.project,
+        event_seq=int(row.event_seq),
+        event_type=row.event_type,
+        body=row.body,
+        state=row.state,
+        attempts=tuple(row.attempts),
+        next_attempt_at=row.next_attempt_at,
+        created_at=row.created_at,
+        delivered_at=row.delivered_at,
     )
 
 
@@ -38,13 +50,20 @@ class WebhooksRepository(UnitOfWorkBase):
         self._require_write("add_webhook")
         self._insert(
             webhooks.insert().values(
-                id=hook.id, project=hook.project, url=hook.url, events=list(hook.events),
-                secret=hook.secret, created_at=utc(hook.created_at),
-                created_by=hook.created_by, cursor_seq=hook.cursor_seq,
+                id=hook.id,
+                project=hook.project,
+                url=hook.url,
+                events=list(hook.events),
+                secret=hook.secret,
+                created_at=utc(hook.created_at),
+                created_by=hook.created_by,
+                cursor_seq=hook.cursor_seq,
             ),
             conflict=f"a webhook with id {hook.id!r} already exists",
-            missing=(lambda: self._project_exists(hook.project),
-                     f"project {hook.project!r} does not exist"),
+            missing=(
+                lambda: self._project_exists(hook.project),
+                f"project {hook.project!r} does not exist",
+            ),
         )
 
     def get_webhook(self, project: str, webhook_id: str) -> Webhook | None:
@@ -83,11 +102,16 @@ class WebhooksRepository(UnitOfWorkBase):
         """Queue a delivery; a second one for the same (webhook, event) is ignored."""
         self._require_write("add_delivery")
         values = {
-            "webhook_id": delivery.webhook_id, "project": delivery.project,
-            "event_seq": delivery.event_seq, "event_type": delivery.event_type,
-            "body": delivery.body, "state": delivery.state, "attempts": list(delivery.attempts),
+            "webhook_id": delivery.webhook_id,
+            "project": delivery.project,
+            "event_seq": delivery.event_seq,
+            "event_type": delivery.event_type,
+            "body": delivery.body,
+            "state": delivery.state,
+            "attempts": list(delivery.attempts),
             "next_attempt_at": utc(delivery.next_attempt_at) if delivery.next_attempt_at else None,
-            "created_at": utc(delivery.created_at), "delivered_at": None,
+            "created_at": utc(delivery.created_at),
+            "delivered_at": None,
         }
         if self._conn.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -103,9 +127,12 @@ class WebhooksRepository(UnitOfWorkBase):
         """Pending deliveries whose next attempt is due, oldest first."""
         stmt = (
             select(webhook_deliveries)
-            .where(webhook_deliveries.c.state == PENDING,
-                   webhook_deliveries.c.next_attempt_at <= utc(now))
-            .order_by(webhook_deliveries.c.id).limit(limit)
+            .where(
+                webhook_deliveries.c.state == PENDING,
+                webhook_deliveries.c.next_attempt_at <= utc(now),
+            )
+            .order_by(webhook_deliveries.c.id)
+            .limit(limit)
         )
         return [_to_delivery(row) for row in self._conn.execute(stmt)]
 
@@ -113,8 +140,11 @@ class WebhooksRepository(UnitOfWorkBase):
         """Write a delivery's state, attempts and next attempt time."""
         self._require_write("update_delivery")
         self._conn.execute(
-            update(webhook_deliveries).where(webhook_deliveries.c.id == delivery.id).values(
-                state=delivery.state, attempts=list(delivery.attempts),
+            update(webhook_deliveries)
+            .where(webhook_deliveries.c.id == delivery.id)
+            .values(
+                state=delivery.state,
+                attempts=list(delivery.attempts),
                 next_attempt_at=utc(delivery.next_attempt_at) if delivery.next_attempt_at else None,
                 delivered_at=utc(delivery.delivered_at) if delivery.delivered_at else None,
             )

@@ -76,9 +76,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("project", "active_label", name="uq_releases_project_active_label"),
     )
     op.create_index("ix_releases_project_state", "releases", ["project", "state"])
-    op.create_index(
-        "ix_releases_project_prompt_label", "releases", ["project", "prompt", "label"]
-    )
+    op.create_index("ix_releases_project_prompt_label", "releases", ["project", "prompt", "label"])
     op.create_table(
         "release_history",
         sa.Column("id", _autoid(), autoincrement=True, nullable=False),
@@ -96,9 +94,7 @@ def upgrade() -> None:
             ["release_id"], ["releases.id"], name="fk_release_history_release_id_releases"
         ),
     )
-    op.create_index(
-        "ix_release_history_release_id_id", "release_history", ["release_id", "id"]
-    )
+    op.create_index("ix_release_history_release_id_id", "release_history", ["release_id", "id"])
     op.create_table(
         "release_looks",
         sa.Column("id", _autoid(), autoincrement=True, nullable=False),

@@ -41,9 +41,13 @@ def _ts() -> sa.DateTime:
 def upgrade() -> None:
     op.add_column(
         "projects",
-        sa.Column("protected_labels", _json(), nullable=False, server_default=sa.text("'[\"prod\"]'")),
+        sa.Column(
+            "protected_labels", _json(), nullable=False, server_default=sa.text("'[\"prod\"]'")
+        ),
     )
-    op.add_column("projects", sa.Column("four_eyes", sa.Boolean(), nullable=False, server_default=sa.true()))
+    op.add_column(
+        "projects", sa.Column("four_eyes", sa.Boolean(), nullable=False, server_default=sa.true())
+    )
     op.create_table(
         "change_requests",
         sa.Column("id", sa.String(40), nullable=False),
@@ -63,11 +67,15 @@ def upgrade() -> None:
         sa.Column("decided_by", sa.Text(), nullable=True),
         sa.Column("decided_at", _ts(), nullable=True),
         sa.Column("decision_reason", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(["project"], ["projects.name"], name="fk_change_requests_project_projects"),
+        sa.ForeignKeyConstraint(
+            ["project"], ["projects.name"], name="fk_change_requests_project_projects"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_change_requests"),
     )
     op.create_index(
-        "ix_change_requests_project_state_created_at", "change_requests", ["project", "state", "created_at"]
+        "ix_change_requests_project_state_created_at",
+        "change_requests",
+        ["project", "state", "created_at"],
     )
 
 
