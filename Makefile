@@ -29,8 +29,9 @@ run: $(STAMP) $(DEV_KEY_FILE) ## serve on 127.0.0.1:8700 (SQLite), seeded with t
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/pytest
 
-check: $(STAMP) ## lint, type-check and check the import layers
+check: $(STAMP) ## lint, format-check, type-check and check the import layers
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
