@@ -287,7 +287,7 @@ def test_a_failed_label_move_during_promotion_changes_nothing(
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(releases, "apply_move", boom)
+    monkeypatch.setattr(releases.promotion, "promote", boom)
     with pytest.raises(RuntimeError):
         releases.act(seeded, USER, PROJECT, r.id, "promote")
     assert (audit_rows(seeded), labels_of(seeded)) == before

@@ -258,6 +258,7 @@ def approve(
                 found.expected_version,
                 False,
                 found.reason or f"change request {found.id}",
+                change_request=found.id,
             )
             applied = {"moved": move is not None}
         else:
@@ -270,7 +271,8 @@ def approve(
                     field="expected_version",
                     current_version=current,
                 )
-            applied = {"release_id": start_in(ch, plan_release(**found.params)).id}
+            plan = plan_release(**found.params)
+            applied = {"release_id": start_in(ch, plan, change_request=found.id).id}
         decided = ch.uow.get_change_request(project, found.id)
     assert decided is not None
     return decided, applied

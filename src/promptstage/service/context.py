@@ -1,10 +1,11 @@
-"""What every use case needs: the store, the clock and the bus that announces commits."""
+"""What every use case needs: the store, the clock, the bus that announces commits, and the
+two seams a deployment plugs in (the promotion gate and the tracer)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,8 @@ from promptstage.errors import ConflictError, NotFoundError
 from promptstage.store.base import Store, UnitOfWork
 
 from .bus import EventBus
+from .gate import Gate, OpenGate
+from .tracing import NoTracer, Tracer
 
 Clock = Callable[[], datetime]
 
@@ -24,9 +27,18 @@ def utc_now() -> datetime:
 
 @dataclass(slots=True)
 class Context:
+    """The collaborators of every use case, built once by ``create_app``.
+
+    ``gate`` is asked by the promotion door before a label serves a new version
+    (``service/promotion.py``); ``tracer`` opens spans around writes and promotions. Both
+    default to no-ops.
+    """
+
     store: Store
     bus: EventBus
     clock: Clock = utc_now
+    gate: Gate = field(default_factory=OpenGate)
+    tracer: Tracer = field(default_factory=NoTracer)
 
 
 class Change:
@@ -77,7 +89,10 @@ def change(
     does it need an approval?); if they changed before the lock was taken, the change is
     refused rather than applied under a policy that no longer holds.
     """
-    with ctx.store.unit_of_work(write=True) as uow:
+    with (
+        ctx.tracer.span("promptstage.change", {"project": project, "actor": actor}),
+        ctx.store.unit_of_work(write=True) as uow,
+    ):
         if uow.lock_project(project) is None:
             raise NotFoundError(f"project {project!r} does not exist", field="project")
         if settings_seen is not None and uow.project_settings(project) != settings_seen:

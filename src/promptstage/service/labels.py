@@ -5,7 +5,6 @@ from __future__ import annotations
 from promptstage.domain import names
 from promptstage.domain.governance import ProjectSettings
 from promptstage.domain.models import LabelMove
-from promptstage.domain.wire import version_json
 from promptstage.errors import (
     ConflictError,
     InvalidInputError,
@@ -15,6 +14,7 @@ from promptstage.errors import (
 
 from .context import Change, Context, change
 from .pagination import check_limit, decode_cursor, page
+from .promotion import MoveTo, bypass_after, promote, roll_back
 from .prompts import require_prompt, require_version
 from .release_changes import end_active_release
 
@@ -29,52 +29,6 @@ def _reason(reason: str | None) -> str:
             f"reason must be a string of at most {MAX_REASON} characters", field="reason"
         )
     return reason
-
-
-def apply_move(
-    ch: Change,
-    prompt: str,
-    label: str,
-    version: int,
-    previous: int | None,
-    reason: str,
-    kind: str,
-    bypass: str | None = None,
-) -> LabelMove:
-    """Point ``label`` at ``version`` and record the move, its audit row and its event.
-
-    ``bypass``, when set, flags the audit row: ``after.four_eyes_bypass`` says why a protected
-    label under four-eyes moved without an approval (``rollback`` or ``break_glass``).
-    """
-    target = require_version(ch.uow, ch.project, prompt, version)
-    ch.uow.set_label(ch.project, prompt, label, version, ch.at)
-    move = LabelMove(prompt, label, version, previous, ch.actor, reason, ch.at, kind)
-    ch.uow.add_label_move(ch.project, move)
-    ch.record(
-        f"label.{kind}",
-        f"label:{prompt}/{label}",
-        before={"version": previous},
-        after=_after(version, bypass),
-        reason=reason,
-        event=(
-            "label.moved",
-            {
-                "prompt": prompt,
-                "label": label,
-                "version": version,
-                "previous": previous,
-                "kind": kind,
-                "version_data": version_json(target),
-            },
-        ),
-    )
-    return move
-
-
-def _after(version: int | None, bypass: str | None) -> dict[str, object]:
-    return (
-        {"version": version} if bypass is None else {"version": version, "four_eyes_bypass": bypass}
-    )
 
 
 def move_label(
@@ -114,8 +68,12 @@ def move_in(
     expect_absent: bool,
     why: str,
     bypass: str | None = None,
+    change_request: str | None = None,
 ) -> LabelMove | None:
-    """``move_label`` inside the caller's transaction (also what an approval applies)."""
+    """``move_label`` inside the caller's transaction, through the promotion door.
+
+    Also what an approval applies; ``change_request`` then names the approved request.
+    """
     require_prompt(ch.uow, ch.project, prompt)
     _no_active_release(ch, prompt, label, "move")
     current = ch.uow.get_labels(ch.project, prompt).get(label)
@@ -126,10 +84,10 @@ def move_in(
             field="expected_version",
             current_version=current,
         )
+    target = require_version(ch.uow, ch.project, prompt, version)
     if current == version:
-        require_version(ch.uow, ch.project, prompt, version)
         return None
-    return apply_move(ch, prompt, label, version, current, why, "move", bypass)
+    return promote(ch, MoveTo(prompt, label, target, current, why, bypass, change_request))
 
 
 def _no_active_release(ch: Change, prompt: str, label: str, what: str) -> None:
@@ -158,7 +116,7 @@ def delete_label(
     bypass: str | None = None,
     settings_seen: ProjectSettings | None = None,
 ) -> None:
-    """Remove ``label``; ``bypass`` flags the audit row as in ``apply_move``."""
+    """Remove ``label``; ``bypass`` flags the audit row as in ``promotion.MoveTo``."""
     names.label_name(label)
     why = _reason(reason)
     with change(ctx, project, actor, settings_seen=settings_seen) as ch:
@@ -175,7 +133,7 @@ def delete_label(
             "label.delete",
             f"label:{prompt}/{label}",
             before={"version": current},
-            after=None if bypass is None else _after(None, bypass),
+            after=None if bypass is None else bypass_after(None, bypass),
             reason=why,
             event=("label.deleted", {"prompt": prompt, "label": label, "previous": current}),
         )
@@ -195,6 +153,8 @@ def rollback_label(
 ) -> LabelMove | None:
     """Move ``label`` back to where it pointed before its last move, or to ``to_version``.
 
+    The ungated path (``promotion.roll_back``): a rollback never waits on the promotion gate.
+
     When the label has an active release, that release ends as ``rolled_back`` in the same
     transaction (its candidate gets 0 %). Without ``to_version`` that *is* the rollback: the
     label stays on the release's baseline and ``None`` is returned (no move). With
@@ -209,8 +169,9 @@ def rollback_label(
             raise NotFoundError(
                 f"prompt {prompt!r} has no label {label!r} to roll back", field="label"
             )
+        target = None
         if to_version is not None:
-            require_version(ch.uow, project, prompt, to_version, "to_version")
+            target = require_version(ch.uow, project, prompt, to_version, "to_version")
         ended = end_active_release(ch, prompt, label, why)
         if ended is not None and (to_version is None or to_version == current):
             return None
@@ -227,7 +188,9 @@ def rollback_label(
             raise InvalidInputError(
                 f"label {label!r} already points at version {current}", field="to_version"
             )
-        return apply_move(ch, prompt, label, to_version, current, why, "rollback", bypass)
+        if target is None:
+            target = require_version(ch.uow, project, prompt, to_version)
+        return roll_back(ch, prompt, label, target, current, why, bypass)
 
 
 def label_history(

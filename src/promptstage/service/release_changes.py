@@ -106,7 +106,7 @@ def record_release(
 ) -> None:
     """Write the audit row and the ``release.changed`` event of a release change.
 
-    ``bypass`` adds ``four_eyes_bypass`` to the audit row's ``after`` (see ``labels.apply_move``).
+    ``bypass`` adds ``four_eyes_bypass`` to the audit row's ``after`` (see ``promotion.MoveTo``).
     """
     flag = {} if bypass is None else {"four_eyes_bypass": bypass}
     ch.record(

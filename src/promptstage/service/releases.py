@@ -31,11 +31,12 @@ from promptstage.rollout.ramp import validate_steps
 from promptstage.rollout.targeting import validate_rules
 from promptstage.store.base import UnitOfWork
 
+from . import promotion
 from .context import Change, Context, change
-from .labels import apply_move
 from .pagination import check_limit, decode_cursor, decode_time_cursor, page
+from .promotion import Expose, MoveTo
 from .prompts import require_project, require_prompt, require_version
-from .release_changes import FULL, apply_action, record_release
+from .release_changes import FULL, apply_action
 from .release_metrics import Analysis, analyse, parse_guardrails
 
 ACTIONS = ("advance", "pause", "resume", "promote", "rollback", "abort")
@@ -152,15 +153,20 @@ def start_release(
         return start_in(ch, plan, bypass)
 
 
-def start_in(ch: Change, plan: ReleasePlan, bypass: str | None = None) -> Release:
-    """Start the release ``plan`` inside the caller's transaction (also what an approval applies)."""
+def start_in(
+    ch: Change, plan: ReleasePlan, bypass: str | None = None, change_request: str | None = None
+) -> Release:
+    """Start the release ``plan`` inside the caller's transaction, through the promotion door.
+
+    Also what an approval applies; ``change_request`` then names the approved request.
+    """
     project, prompt, label, candidate_version = (
         ch.project,
         plan.prompt,
         plan.label,
         plan.candidate_version,
     )
-    actor, why = ch.actor, plan.reason
+    why = plan.reason
     require_prompt(ch.uow, project, prompt)
     current = ch.uow.get_labels(project, prompt).get(label)
     if current is None:
@@ -169,7 +175,7 @@ def start_in(ch: Change, plan: ReleasePlan, bypass: str | None = None) -> Releas
             f"point {label!r} at the baseline version first",
             field="label",
         )
-    require_version(ch.uow, project, prompt, candidate_version, "candidate_version")
+    target = require_version(ch.uow, project, prompt, candidate_version, "candidate_version")
     if candidate_version == current:
         raise InvalidInputError(
             f"candidate_version {candidate_version} is what {label!r} already points at; "
@@ -204,27 +210,12 @@ def start_in(ch: Change, plan: ReleasePlan, bypass: str | None = None) -> Releas
         auto_rollback=plan.auto_rollback,
         flags=(),
         reason=why or "started",
-        created_by=actor,
+        created_by=ch.actor,
         created_at=ch.at,
         updated_at=ch.at,
         step_started_at=ch.at,
     )
-    ch.uow.add_release(release)
-    ch.uow.add_release_change(
-        ReleaseChange(
-            release.id,
-            ch.at,
-            actor,
-            "start",
-            None,
-            "running",
-            0,
-            release.weight_bps,
-            why,
-        )
-    )
-    record_release(ch, "release.start", None, release, why, bypass)
-    return release
+    return promotion.promote(ch, Expose(release, target, why, bypass, change_request))
 
 
 def require_release(uow: UnitOfWork, project: str, release_id: str) -> Release:
@@ -237,7 +228,8 @@ def require_release(uow: UnitOfWork, project: str, release_id: str) -> Release:
 
 
 def promote(ch: Change, release: Release, reason: str) -> Release:
-    """Complete ``release``: state ``completed``, then the label moves to the candidate.
+    """Complete ``release``: state ``completed``, then the label moves to the candidate
+    through the promotion door.
 
     The ``release.changed`` event comes first and the label's ``label.moved`` after it
     (docs/protocol.md), both in the caller's transaction.
@@ -246,9 +238,9 @@ def promote(ch: Change, release: Release, reason: str) -> Release:
     current = ch.uow.get_labels(ch.project, release.prompt).get(release.label)
     if current != release.candidate_version:
         why = reason or f"release {release.id} completed"
-        apply_move(
-            ch, release.prompt, release.label, release.candidate_version, current, why, "move"
-        )
+        target = require_version(ch.uow, ch.project, release.prompt, release.candidate_version)
+        move = MoveTo(release.prompt, release.label, target, current, why, release_id=release.id)
+        promotion.promote(ch, move)
     return done
 
 
