@@ -1,22 +1,51 @@
-"""A project's governance settings: which labels are protected, and whether four-eyes is on.
+"""Governance: a project's settings, and the policy every front end applies with them.
 
-Protected labels need the ``releaser`` role to move, remove, roll back or release. With
-four-eyes on, a project-scoped key's move or release of a protected label opens a change
-request instead (``change_requests``); the instance admin key is break-glass (docs/security.md).
+The settings say which labels are protected and whether four-eyes is on. Protected labels need
+the ``releaser`` role to move, remove, roll back or release. With four-eyes on, a
+project-scoped key's move or release of a protected label opens a change request instead
+(``change_requests``); the instance admin key is break-glass (docs/security.md).
+
+``propose_move`` and ``propose_release`` decide "apply now, or open a change request" and
+return :class:`Applied` or :class:`Opened`; ``remove_label`` and ``roll_back_label`` apply
+the same checks to the other label changes. The API's routes and the admin UI call these and
+hold no policy of their own.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
 
 from promptstage.domain import names
-from promptstage.domain.governance import MAX_PROTECTED, ProjectSettings
-from promptstage.errors import InvalidInputError, NotFoundError
+from promptstage.domain.governance import MAX_PROTECTED, ChangeRequest, ProjectSettings
+from promptstage.domain.models import LabelMove, Role
+from promptstage.domain.releases import Release
+from promptstage.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 
+from . import change_requests, labels, releases
+from .access import check, label_role
 from .context import Context, change
+from .keys import Principal
 
 BREAK_GLASS = "break_glass"
 ROLLBACK = "rollback"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Applied(Generic[T]):
+    """The change was applied now; ``value`` is what it returned."""
+
+    value: T
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """Four-eyes: a change request was opened and nothing changed yet."""
+
+    change_request: ChangeRequest
 
 
 def get_settings(ctx: Context, project: str) -> ProjectSettings:
@@ -87,3 +116,138 @@ def bypass_for(
     if rollback:
         return ROLLBACK
     return BREAK_GLASS if instance_key else None
+
+
+def check_label(ctx: Context, who: Principal, project: str, label: str) -> ProjectSettings:
+    """Check ``who`` may change ``label`` of ``project``; returns the project's settings.
+
+    The project check comes first, so a key of another project gets 403 before anything of
+    this project (even whether it exists) is read.
+    """
+    check(who, project, Role.editor)
+    settings = get_settings(ctx, project)
+    check(who, project, label_role(settings, label))
+    return settings
+
+
+def _opens_request(settings: ProjectSettings, who: Principal, label: str) -> bool:
+    """Four-eyes applies: a protected label, and a project key (the instance key is break-glass)."""
+    return settings.needs_approval(label) and who.project is not None
+
+
+def propose_move(
+    ctx: Context,
+    who: Principal,
+    project: str,
+    prompt: str,
+    label: str,
+    version: int,
+    *,
+    expected_version: int | None,
+    expect_absent: bool,
+    reason: str | None,
+    ttl: timedelta,
+) -> Applied[LabelMove | None] | Opened:
+    """Move ``label`` to ``version`` now, or open a change request where four-eyes applies.
+
+    Raises:
+        PermissionDeniedError: ``who`` may not change ``label``.
+    """
+    settings = check_label(ctx, who, project, label)
+    if _opens_request(settings, who, label):
+        return Opened(
+            change_requests.open_label_move(
+                ctx,
+                who.actor,
+                project,
+                prompt,
+                label,
+                version,
+                expected_version=expected_version,
+                reason=reason,
+                ttl=ttl,
+            )
+        )
+    move = labels.move_label(
+        ctx,
+        who.actor,
+        project,
+        prompt,
+        label,
+        version,
+        expected_version=expected_version,
+        expect_absent=expect_absent,
+        reason=reason,
+        bypass=bypass_for(settings, label, instance_key=who.project is None),
+        settings_seen=settings,
+    )
+    return Applied(move)
+
+
+def propose_release(
+    ctx: Context, who: Principal, project: str, fields: dict[str, Any], *, ttl: timedelta
+) -> Applied[Release] | Opened:
+    """Start a release now, or open a change request where four-eyes applies.
+
+    ``fields`` are ``releases.plan_release``'s keywords; ``who`` holds the releaser role.
+    """
+    settings = get_settings(ctx, project)
+    label = fields["label"]
+    if _opens_request(settings, who, label):
+        return Opened(change_requests.open_release_start(ctx, who.actor, project, fields, ttl=ttl))
+    bypass = bypass_for(settings, label, instance_key=who.project is None)
+    release = releases.start_release(
+        ctx, who.actor, project, bypass=bypass, settings_seen=settings, **fields
+    )
+    return Applied(release)
+
+
+def remove_label(
+    ctx: Context, who: Principal, project: str, prompt: str, label: str, reason: str | None
+) -> None:
+    """Remove ``label``; under four-eyes only the instance admin key may (break-glass).
+
+    Raises:
+        PermissionDeniedError: ``who`` may not remove ``label``.
+    """
+    settings = check_label(ctx, who, project, label)
+    if _opens_request(settings, who, label):
+        raise PermissionDeniedError(
+            f"label {label!r} is protected and project {project!r} has four-eyes on: removing it "
+            "needs the instance admin key (break-glass), or turn four_eyes off in the project settings",
+            field="label",
+        )
+    bypass = bypass_for(settings, label, instance_key=who.project is None)
+    labels.delete_label(
+        ctx, who.actor, project, prompt, label, reason, bypass, settings_seen=settings
+    )
+
+
+def roll_back_label(
+    ctx: Context,
+    who: Principal,
+    project: str,
+    prompt: str,
+    label: str,
+    *,
+    to_version: int | None,
+    reason: str | None,
+) -> LabelMove | None:
+    """Roll ``label`` back (``labels.rollback_label``): never waits for four-eyes, flagged when
+    it skips it.
+
+    Raises:
+        PermissionDeniedError: ``who`` may not change ``label``.
+    """
+    settings = check_label(ctx, who, project, label)
+    return labels.rollback_label(
+        ctx,
+        who.actor,
+        project,
+        prompt,
+        label,
+        to_version=to_version,
+        reason=reason,
+        bypass=bypass_for(settings, label, instance_key=who.project is None, rollback=True),
+        settings_seen=settings,
+    )

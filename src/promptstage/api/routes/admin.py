@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from promptstage.api.auth import check, principal, role
+from promptstage.api.auth import principal, role
 from promptstage.api.inputs import check_params
 from promptstage.api.schemas import KeyIn, ProjectIn
 from promptstage.domain.models import Role
 from promptstage.domain.wire import key_json, project_json
 from promptstage.service import keys as keys_svc
 from promptstage.service import prompts as prompts_svc
+from promptstage.service.access import check
 from promptstage.service.keys import Principal
 
 from .prompts import ctx

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from promptstage.api.auth import check, principal, protected_check
+from promptstage.api.auth import principal
 from promptstage.api.inputs import check_params
 from promptstage.api.schemas import LabelMoveIn, RollbackIn
 from promptstage.domain.governance import change_request_json
 from promptstage.domain.models import Role
 from promptstage.domain.wire import move_json
-from promptstage.errors import PermissionDeniedError
-from promptstage.service import change_requests as cr_svc
+from promptstage.service import governance
 from promptstage.service import labels as svc
 from promptstage.service import prompts as prompts_svc
-from promptstage.service.governance import bypass_for
+from promptstage.service.access import check
 from promptstage.service.keys import Principal
 
-from .prompts import Limit, ctx
+from .prompts import Limit, change_request_ttl, ctx
 
 router = APIRouter(
     prefix="/api/v1/projects/{project}/prompts/{name}/labels",
@@ -51,26 +49,10 @@ def move(
     request: Request,
     response: Response,
 ) -> dict[str, Any]:
-    settings = protected_check(request, who, project, label)
     context = ctx(request)
-    if settings.needs_approval(label) and who.project is not None:
-        ttl = timedelta(hours=request.app.state.settings.change_request_ttl_hours)
-        opened = cr_svc.open_label_move(
-            context,
-            who.actor,
-            project,
-            name,
-            label,
-            body.version,
-            expected_version=body.expected_version,
-            reason=body.reason,
-            ttl=ttl,
-        )
-        response.status_code = 202
-        return {"change_request": change_request_json(opened, context.clock())}
-    move = svc.move_label(
+    outcome = governance.propose_move(
         context,
-        who.actor,
+        who,
         project,
         name,
         label,
@@ -78,9 +60,12 @@ def move(
         expected_version=body.expected_version,
         expect_absent="expected_version" in body.model_fields_set and body.expected_version is None,
         reason=body.reason,
-        bypass=bypass_for(settings, label, instance_key=who.project is None),
-        settings_seen=settings,
+        ttl=change_request_ttl(request),
     )
+    if isinstance(outcome, governance.Opened):
+        response.status_code = 202
+        return {"change_request": change_request_json(outcome.change_request, context.clock())}
+    move = outcome.value
     return {
         "prompt": name,
         "label": label,
@@ -94,17 +79,7 @@ def move(
 def delete(
     project: str, name: str, label: str, who: Caller, request: Request, reason: str | None = None
 ) -> dict[str, Any]:
-    settings = protected_check(request, who, project, label)
-    if settings.needs_approval(label) and who.project is not None:
-        raise PermissionDeniedError(
-            f"label {label!r} is protected and project {project!r} has four-eyes on: removing it "
-            "needs the instance admin key (break-glass), or turn four_eyes off in the project settings",
-            field="label",
-        )
-    bypass = bypass_for(settings, label, instance_key=who.project is None)
-    svc.delete_label(
-        ctx(request), who.actor, project, name, label, reason, bypass, settings_seen=settings
-    )
+    governance.remove_label(ctx(request), who, project, name, label, reason)
     return {"prompt": name, "label": label, "deleted": True}
 
 
@@ -132,18 +107,15 @@ def rollback(
     request: Request,
     body: RollbackIn | None = None,
 ) -> dict[str, Any]:
-    settings = protected_check(request, who, project, label)
     args = body or RollbackIn()
-    move = svc.rollback_label(
+    move = governance.roll_back_label(
         ctx(request),
-        who.actor,
+        who,
         project,
         name,
         label,
         to_version=args.to_version,
         reason=args.reason,
-        bypass=bypass_for(settings, label, instance_key=who.project is None, rollback=True),
-        settings_seen=settings,
     )
     if move is None:  # the label's active release was rolled back; the label stays on baseline
         _, labels = prompts_svc.get_prompt(ctx(request), project, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -27,6 +28,11 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 def ctx(request: Request) -> Context:
     context: Context = request.app.state.ctx
     return context
+
+
+def change_request_ttl(request: Request) -> timedelta:
+    """How long a change request opened now stays open (``change_request_ttl_hours``)."""
+    return timedelta(hours=request.app.state.settings.change_request_ttl_hours)
 
 
 @router.post("/prompts", status_code=201, summary="Create a prompt")

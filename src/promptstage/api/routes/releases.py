@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
-from promptstage.api.auth import project_settings, role
+from promptstage.api.auth import role
 from promptstage.api.inputs import check_params
 from promptstage.api.schemas import Body
 from promptstage.domain.governance import change_request_json
 from promptstage.domain.models import Role, iso_utc
 from promptstage.domain.wire import look_json, release_change_json, release_json
-from promptstage.service import change_requests as cr_svc
+from promptstage.service import governance
 from promptstage.service import releases as svc
-from promptstage.service.governance import bypass_for
 from promptstage.service.keys import Principal
 
-from .prompts import Limit, ctx
+from .prompts import Limit, change_request_ttl, ctx
 
 router = APIRouter(
     prefix="/api/v1/projects/{project}", tags=["releases"], dependencies=[Depends(check_params)]
@@ -87,22 +85,15 @@ def _detail(release: Any, history: list[Any], looks: list[Any]) -> dict[str, Any
 def start(
     project: str, body: ReleaseIn, who: Releaser, request: Request, response: Response
 ) -> dict[str, Any]:
-    settings = project_settings(request, project)
     context = ctx(request)
     fields = body.model_dump(exclude_unset=True)
-    if settings.needs_approval(body.label) and who.project is not None:
-        ttl = timedelta(hours=request.app.state.settings.change_request_ttl_hours)
-        opened = cr_svc.open_release_start(context, who.actor, project, fields, ttl=ttl)
-        response.status_code = 202
-        return {"change_request": change_request_json(opened, context.clock())}
-    release = svc.start_release(
-        context,
-        who.actor,
-        project,
-        bypass=bypass_for(settings, body.label, instance_key=who.project is None),
-        settings_seen=settings,
-        **fields,
+    outcome = governance.propose_release(
+        context, who, project, fields, ttl=change_request_ttl(request)
     )
+    if isinstance(outcome, governance.Opened):
+        response.status_code = 202
+        return {"change_request": change_request_json(outcome.change_request, context.clock())}
+    release = outcome.value
     found, history, looks = svc.get_release(context, project, release.id)
     return _detail(found, history, looks)
 
