@@ -33,9 +33,11 @@ from promptstage.service import webhooks as webhook_service
 from promptstage.service.bus import EventBus
 from promptstage.service.calls import prune_calls
 from promptstage.service.context import Clock, Context, utc_now
+from promptstage.service.gate import Gate, OpenGate
 from promptstage.service.keys import Authenticator
 from promptstage.service.propagation import Propagator
 from promptstage.service.snapshot import StateCache
+from promptstage.service.tracing import NoTracer, Tracer
 from promptstage.settings import Settings
 from promptstage.store.base import Store
 
@@ -52,12 +54,28 @@ def open_store(settings: Settings) -> Store:
 
 
 def create_app(
-    settings: Settings, *, store: Store | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    clock: Clock | None = None,
+    gate: Gate | None = None,
+    tracer: Tracer | None = None,
 ) -> FastAPI:
-    """Build the ASGI application. ``store`` and ``clock`` are injectable for tests."""
+    """Build the ASGI application.
+
+    ``store`` and ``clock`` are injectable for tests; ``gate`` is what the promotion door asks
+    before a label serves a new version (default: every candidate passes), ``tracer`` what
+    opens spans around writes and promotions (default: none).
+    """
     owns_store = store is None
     the_store = store if store is not None else open_store(settings)
-    ctx = Context(store=the_store, bus=EventBus(), clock=clock or utc_now)
+    ctx = Context(
+        store=the_store,
+        bus=EventBus(),
+        clock=clock or utc_now,
+        gate=gate or OpenGate(),
+        tracer=tracer or NoTracer(),
+    )
 
     propagator = Propagator(ctx)
 
