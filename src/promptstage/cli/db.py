@@ -36,15 +36,11 @@ def upgrade(
         url = Settings.from_env(database_url=database_url).database_url
     except PromptstageError as exc:
         fail(f"{exc.message}")
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from promptstage.store.sql import upgrade_database
+    from promptstage.store.sql import database_errors, upgrade_database
 
     try:
-        upgrade_database(url)
+        with database_errors(lambda reason: f"cannot upgrade {redact(url)}: {reason}"):
+            upgrade_database(url)
     except PromptstageError as exc:
         fail(f"{exc.message}")
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        fail(f"cannot upgrade {redact(url)}: {reason}")
     say(f"database {redact(url)} is at the newest schema", style="green")

@@ -56,16 +56,15 @@ def serve(
         settings = Settings.from_env(host=host, port=port, database_url=database_url, demo=demo)
     except PromptstageError as exc:
         fail(f"{exc.message}")
-    from sqlalchemy.exc import SQLAlchemyError
-
     from promptstage.server import run
+    from promptstage.store.sql import database_errors
 
     from .db import redact
 
     try:
-        run(settings)
+        with database_errors(
+            lambda reason: f"cannot open the database {redact(settings.database_url)}: {reason}"
+        ):
+            run(settings)
     except PromptstageError as exc:
         fail(f"{exc.message}")
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        fail(f"cannot open the database {redact(settings.database_url)}: {reason}")

@@ -29,7 +29,7 @@ from promptstage.domain.audit import Anchor, ChainReport, verify_chain
 from promptstage.domain.diff import diff_versions
 from promptstage.domain.models import AuditRecord, Version, iso_utc
 from promptstage.errors import InvalidInputError
-from promptstage.store.base import UnitOfWork
+from promptstage.store.base import CatalogRepo, UnitOfWork
 
 from . import change_requests
 from .context import Context
@@ -107,7 +107,7 @@ def export_evidence(
 class _Replay:
     """Label state rebuilt row by row from the chain, and version lookups for the diffs."""
 
-    def __init__(self, uow: UnitOfWork, project: str) -> None:
+    def __init__(self, uow: CatalogRepo, project: str) -> None:
         self.uow = uow
         self.project = project
         self.labels: dict[str, dict[str, int]] = {}

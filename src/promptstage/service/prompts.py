@@ -17,7 +17,7 @@ from promptstage.domain.template import (
 )
 from promptstage.domain.wire import prompt_json, version_json
 from promptstage.errors import ConflictError, InvalidInputError, NotFoundError, TemplateError
-from promptstage.store.base import UnitOfWork
+from promptstage.store.base import CatalogRepo
 
 from .context import Change, Context, change
 from .pagination import check_limit, decode_cursor, page
@@ -54,7 +54,7 @@ def create_project(ctx: Context, actor: str, name: str, description: str | None 
     return project
 
 
-def require_project(uow: UnitOfWork, project: str) -> Project:
+def require_project(uow: CatalogRepo, project: str) -> Project:
     found = uow.get_project(project)
     if found is None:
         raise NotFoundError(
@@ -64,7 +64,7 @@ def require_project(uow: UnitOfWork, project: str) -> Project:
     return found
 
 
-def require_prompt(uow: UnitOfWork, project: str, name: str) -> Prompt:
+def require_prompt(uow: CatalogRepo, project: str, name: str) -> Prompt:
     require_project(uow, project)
     found = uow.get_prompt(project, name)
     if found is None:
@@ -75,7 +75,7 @@ def require_prompt(uow: UnitOfWork, project: str, name: str) -> Prompt:
 
 
 def require_version(
-    uow: UnitOfWork, project: str, prompt: str, number: int, field: str = "version"
+    uow: CatalogRepo, project: str, prompt: str, number: int, field: str = "version"
 ) -> Version:
     found = uow.get_version(project, prompt, number) if 1 <= number <= MAX_VERSION else None
     if found is None:
@@ -205,7 +205,7 @@ def write_version(
 
 
 def _resolve_includes(
-    uow: UnitOfWork, project: str, prompt: str, type_: str, template: Any, next_number: int
+    uow: CatalogRepo, project: str, prompt: str, type_: str, template: Any, next_number: int
 ) -> dict[str, str]:
     """Map every (transitive) include to its template text; reject cycles and missing targets."""
     resolved: dict[str, str] = {}

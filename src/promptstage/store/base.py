@@ -6,6 +6,11 @@ A writing unit of work first calls ``lock_project``, which serializes writers of
 (``SELECT ... FOR UPDATE`` on Postgres, ``BEGIN IMMEDIATE`` on SQLite) so that version
 numbers, the audit chain and event sequence numbers never fork.
 
+``UnitOfWork`` is the union of one repository Protocol per concern, mirroring the modules of
+``store/sql/``: ``CatalogRepo``, ``LedgerRepo``, ``CallsRepo``, ``ReleasesRepo``,
+``WebhooksRepo`` and ``GovernanceRepo``. A helper that needs only one of them says so in its
+signature, so what it may touch is visible there.
+
 Repositories return domain objects; nothing here mentions SQLAlchemy.
 """
 
@@ -43,7 +48,9 @@ class SnapshotRows:
     releases: list[Release] = field(default_factory=list)  # running and paused releases
 
 
-class UnitOfWork(Protocol):
+class CatalogRepo(Protocol):
+    """What can be resolved: projects, prompts, immutable versions, movable labels."""
+
     # projects -----------------------------------------------------------------------------
     def create_project(self, name: str, description: str, at: datetime) -> Project: ...
     def get_project(self, name: str) -> Project | None: ...
@@ -84,6 +91,10 @@ class UnitOfWork(Protocol):
     ) -> list[tuple[int, LabelMove]]:
         """Moves newest first as ``(id, move)``, starting below id ``before``."""
         ...
+
+
+class LedgerRepo(Protocol):
+    """What happened and who may act: the audit chain, the event outbox and API keys."""
 
     # audit and outbox ---------------------------------------------------------------------
     def append_audit(
@@ -130,6 +141,10 @@ class UnitOfWork(Protocol):
     def revoke_key(self, prefix: str, at: datetime) -> None: ...
     def count_keys(self) -> int: ...
 
+
+class CallsRepo(Protocol):
+    """The call log: recorded prompt calls and the scores attached to them."""
+
     # call log -----------------------------------------------------------------------------
     def add_calls(self, project: str, calls: list[CallRecord]) -> int:
         """Insert call records, skipping ids already stored (retried batches); returns how
@@ -148,6 +163,10 @@ class UnitOfWork(Protocol):
     def delete_calls_before(self, at: datetime) -> int:
         """Retention: remove calls (and their scores) older than ``at`` in every project."""
         ...
+
+
+class ReleasesRepo(Protocol):
+    """Progressive releases, their history, the controller's looks and their metrics."""
 
     # releases -----------------------------------------------------------------------------
     def add_release(self, release: Release) -> None:
@@ -200,6 +219,10 @@ class UnitOfWork(Protocol):
         """``release_metrics`` of several releases of one project, in one pass."""
         ...
 
+
+class WebhooksRepo(Protocol):
+    """Webhook subscriptions and the queue of their deliveries."""
+
     # webhooks -----------------------------------------------------------------------------
     def add_webhook(self, hook: Webhook) -> None: ...
     def get_webhook(self, project: str, webhook_id: str) -> Webhook | None: ...
@@ -218,6 +241,10 @@ class UnitOfWork(Protocol):
     def list_deliveries(self, webhook_id: str, *, limit: int, before: int | None) -> list[Delivery]:
         """A webhook's deliveries newest first, starting below id ``before``."""
         ...
+
+
+class GovernanceRepo(Protocol):
+    """Per-project policy (protected labels, four-eyes) and change requests."""
 
     # governance ---------------------------------------------------------------------------
     def project_settings(self, project: str) -> ProjectSettings | None:
@@ -247,6 +274,12 @@ class UnitOfWork(Protocol):
     def change_requests_decided_at(self, project: str, at: datetime) -> list[ChangeRequest]:
         """Approved requests whose decision (and applied change) happened at ``at``."""
         ...
+
+
+class UnitOfWork(
+    CatalogRepo, LedgerRepo, CallsRepo, ReleasesRepo, WebhooksRepo, GovernanceRepo, Protocol
+):
+    """One transaction over every repository: it commits or rolls back as a whole."""
 
     # snapshot -----------------------------------------------------------------------------
     def snapshot_rows(self, project: str) -> SnapshotRows: ...

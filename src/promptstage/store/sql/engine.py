@@ -8,12 +8,14 @@ timeout, so an unreachable server fails fast with ``ServiceUnavailableError``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from promptstage.errors import ConfigurationError, ServiceUnavailableError
@@ -135,3 +137,23 @@ def unavailable(url: str | URL, exc: DBAPIError) -> ServiceUnavailableError:
         f"the database at {describe(url)} cannot be reached or is busy ({reason}); "
         "check that it is running and that the database URL is right, then retry"
     )
+
+
+@contextmanager
+def database_errors(message: Callable[[str], str]) -> Iterator[None]:
+    """Re-raise SQLAlchemy's errors from the block as promptstage errors.
+
+    For the edges (the CLI's ``db`` and ``serve`` commands) that report a failed database step
+    without importing SQLAlchemy; errors that already are promptstage's pass through unchanged.
+
+    Args:
+        message: builds the error message from the driver's one-line reason.
+
+    Raises:
+        ServiceUnavailableError: the block raised a SQLAlchemy error; ``message(reason)``.
+    """
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise ServiceUnavailableError(message(reason)) from exc

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import and_, select, union
 
+from promptstage.store import base
 from promptstage.store.base import SnapshotRows
 
 from . import rows
@@ -78,3 +81,24 @@ class SqlUnitOfWork(
         return SnapshotRows(
             seq=seq, prompts=prompt_list, labels=label_map, versions=version_list, releases=active
         )
+
+
+if TYPE_CHECKING:
+    # mypy proves each SQL repository alone implements its Protocol in store.base, so the
+    # narrow seams the services name stay true to the modules that implement them.
+    def _mirrors(
+        catalog: CatalogRepository,
+        ledger: LedgerRepository,
+        calls: CallsRepository,
+        releases: ReleasesRepository,
+        webhooks: WebhooksRepository,
+        governance: GovernanceRepository,
+    ) -> tuple[
+        base.CatalogRepo,
+        base.LedgerRepo,
+        base.CallsRepo,
+        base.ReleasesRepo,
+        base.WebhooksRepo,
+        base.GovernanceRepo,
+    ]:
+        return catalog, ledger, calls, releases, webhooks, governance
