@@ -23,7 +23,7 @@ from promptstage.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from promptstage.store.base import UnitOfWork
+from promptstage.store.base import GovernanceRepo
 
 from .context import Change, Context, change
 from .labels import move_in
@@ -298,7 +298,7 @@ def reject(
     return decided
 
 
-def approvals(uow: UnitOfWork, record: AuditRecord) -> list[dict[str, Any]]:
+def approvals(uow: GovernanceRepo, record: AuditRecord) -> list[dict[str, Any]]:
     """The evidence export's approvals hook: who approved the change ``record`` applied."""
     if record.action not in APPLIED_ACTIONS or not isinstance(record.after, dict):
         return []

@@ -29,7 +29,7 @@ from promptstage.domain.audit import Anchor, ChainReport, verify_chain
 from promptstage.domain.diff import diff_versions
 from promptstage.domain.models import AuditRecord, Version, iso_utc
 from promptstage.errors import InvalidInputError
-from promptstage.store.base import CatalogRepo, UnitOfWork
+from promptstage.store.base import CatalogRepo, GovernanceRepo
 
 from . import change_requests
 from .context import Context
@@ -41,11 +41,11 @@ COLUMNS = (
     "label_state", "version_diff", "approvals", "prev_hash", "hash",
 )  # fmt: skip
 
-ApprovalsHook = Callable[[UnitOfWork, AuditRecord], list[dict[str, Any]]]
+ApprovalsHook = Callable[[GovernanceRepo, AuditRecord], list[dict[str, Any]]]
 """``(uow, record) -> approvals`` of one change, each a JSON object (who, when, what digest)."""
 
 
-def no_approvals(uow: UnitOfWork, record: AuditRecord) -> list[dict[str, Any]]:
+def no_approvals(uow: GovernanceRepo, record: AuditRecord) -> list[dict[str, Any]]:
     """An approvals hook that reports none (for exports that must not read change requests)."""
     del uow, record
     return []
