@@ -43,7 +43,7 @@ fmt: $(STAMP) ## format and auto-fix
 	$(BIN)/ruff check --fix src tests benchmarks
 
 fuzz: $(STAMP) ## long schemathesis run against a real server (FUZZ_EXAMPLES=200 per operation)
-	cd tests && ../$(BIN)/python -m fuzz.long_run $(or $(FUZZ_EXAMPLES),200)
+	cd tests && ../$(BIN)/python -m e2e.fuzz.long_run $(or $(FUZZ_EXAMPLES),200)
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) .promptstage .pytest_cache .mypy_cache .ruff_cache

@@ -84,7 +84,7 @@ class Seeded:
         p = f"{BASE}/{cls.project}"
         admin.ok("POST", BASE, 201, json={"name": cls.project, "description": "Acme agents"})
         admin.ok("POST", BASE, 201, json={"name": cls.other})
-        # These suites test label mechanics: four-eyes (default on) is tested in tests/governance.
+        # These suites test label mechanics: four-eyes (default on) is tested in tests/api/test_four_eyes.py.
         admin.ok(
             "PUT",
             f"{BASE}/{cls.project}/settings",

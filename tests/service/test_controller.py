@@ -10,10 +10,10 @@ import pytest
 from promptstage.domain.releases import CONTROLLER_ACTOR, Release
 from promptstage.service import controller, releases
 from promptstage.service.context import Context
-from releases import helpers
-from releases.helpers import PROJECT, PROMPT, USER, FakeClock, audit_rows, bernoulli, traffic
+from support import releases as helpers
+from support.releases import PROJECT, PROMPT, USER, FakeClock, audit_rows, bernoulli, traffic
 
-# The release tests' fixtures (tests/releases/helpers.py), on SQLite and Postgres.
+# The release tests' fixtures (tests/support/releases.py), on SQLite and Postgres.
 release_store = helpers.release_store
 releases_sqlite_template = helpers.releases_sqlite_template
 releases_postgres_url = helpers.releases_postgres_url

@@ -13,8 +13,8 @@ from promptstage.errors import PermissionDeniedError
 from promptstage.service import governance
 from promptstage.service.context import Context
 from promptstage.service.keys import Principal
-from releases import helpers
-from releases.helpers import PROJECT, PROMPT, USER
+from support import releases as helpers
+from support.releases import PROJECT, PROMPT, USER
 
 release_store = helpers.release_store
 releases_sqlite_template = helpers.releases_sqlite_template

@@ -16,8 +16,8 @@ from promptstage.service import change_requests, controller, labels, releases
 from promptstage.service.context import Context
 from promptstage.service.gate import Candidate
 from promptstage.store.base import UnitOfWork
-from releases import helpers
-from releases.helpers import PROJECT, PROMPT, USER, FakeClock, traffic
+from support import releases as helpers
+from support.releases import PROJECT, PROMPT, USER, FakeClock, traffic
 
 release_store = helpers.release_store
 releases_sqlite_template = helpers.releases_sqlite_template

@@ -1,7 +1,7 @@
 """The role matrix: the least role each route needs, in one machine-readable place.
 
 ``ROUTES`` maps ``(method, path template)`` to a :class:`Need`. Routes declare their checks
-with ``auth.role``/``auth.check``; ``tests/governance/test_role_matrix.py`` walks every route of
+with ``auth.role``/``auth.check``; ``tests/api/test_roles.py`` walks every route of
 ``/openapi.json`` with every role and checks the behaviour against this table, and
 ``docs/roles.md`` is generated from it (``render_markdown``) and compared by the same test.
 """

@@ -1,0 +1,258 @@
+"""Protected labels and four-eyes change requests (threat rows 1 and 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from promptstage.store.sql.tables import versions
+from support import governance as governance_helpers
+from support.governance import G, P, World
+
+# The governance fixtures (tests/support/governance.py), resolved here before this folder's conftest.
+database_url = governance_helpers.database_url
+world = governance_helpers.world
+
+
+def _request(
+    w: World, version: int = 2, who: str = "releaser", **extra: object
+) -> dict[str, object]:
+    body = w.ok(
+        who, "PUT", f"{G}/labels/prod", 202, json={"version": version, "reason": "ship", **extra}
+    )
+    cr: dict[str, object] = body["change_request"]
+    return cr
+
+
+def _audit(w: World) -> list[dict[str, object]]:
+    items: list[dict[str, object]] = w.ok("instance", "GET", f"{P}/audit", params={"limit": 500})[
+        "items"
+    ]
+    return items
+
+
+def test_a_releasers_move_of_prod_opens_a_request_and_changes_nothing(world: World) -> None:
+    before = world.ok("instance", "GET", f"{P}/snapshot")["seq"]
+    cr = _request(world)
+    assert set(cr) >= {
+        "id",
+        "kind",
+        "prompt",
+        "label",
+        "version",
+        "digest",
+        "expected_version",
+        "state",
+        "requested_by",
+        "created_at",
+        "expires_at",
+    }
+    assert (cr["kind"], cr["label"], cr["version"], cr["state"]) == (
+        "label.move",
+        "prod",
+        2,
+        "open",
+    )
+    assert str(cr["digest"]).startswith("sha256:")
+    assert world.label() == 1
+    assert world.ok("instance", "GET", f"{P}/snapshot")["seq"] == before  # no event
+    assert _audit(world)[0]["action"] == "change_request.open"
+
+
+def test_self_approval_is_refused(world: World) -> None:
+    cr = _request(world)
+    error = world.ok("releaser", "POST", f"{P}/change-requests/{cr['id']}/approve", 403)["error"]
+    assert "different releaser" in error["message"]
+    world.ok("releaser", "POST", f"{P}/change-requests/{cr['id']}/reject", 403)
+    assert world.label() == 1
+
+
+def test_approval_applies_the_move_with_its_audit_row_and_event_at_once(world: World) -> None:
+    seq = world.ok("instance", "GET", f"{P}/snapshot")["seq"]
+    cr = _request(world)
+    body = world.ok(
+        "releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve", json={"reason": "lgtm"}
+    )
+    assert body["change_request"]["state"] == "approved" and body["applied"] == {"moved": True}
+    assert world.label() == 2
+    rows = _audit(world)
+    assert [r["action"] for r in rows[:2]] == ["label.move", "change_request.approve"]
+    assert rows[0]["seq"] == rows[1]["seq"] + 1 and rows[0]["at"] == rows[1]["at"]
+    assert rows[0]["actor"] == rows[1]["actor"]
+    snapshot = world.ok("instance", "GET", f"{P}/snapshot")
+    assert snapshot["seq"] == seq + 1  # one label.moved event, committed with the audit rows
+    again = world.ok("releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve", 409)["error"]
+    assert "approved, not open" in again["message"]
+
+
+def test_approval_after_the_label_moved_meanwhile_is_a_conflict(world: World) -> None:
+    cr = _request(world, expected_version=1)
+    world.ok("instance", "PUT", f"{G}/labels/prod", json={"version": 3})  # break-glass
+    error = world.ok("releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve", 409)["error"]
+    assert error["field"] == "expected_version"
+    assert world.label() == 3
+    listed = world.ok("releaser2", "GET", f"{P}/change-requests", params={"state": "open"})["items"]
+    assert [c["id"] for c in listed] == [cr["id"]]  # stays open: reject it, open a new one
+
+
+def test_a_tampered_version_digest_refuses_the_approval(world: World) -> None:
+    cr = _request(world)
+    with world.store.engine.begin() as conn:
+        conn.execute(
+            update(versions)
+            .where(versions.c.prompt == "greet", versions.c.number == 2)
+            .values(digest="sha256:" + "0" * 64)
+        )
+    error = world.ok("releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve", 409)["error"]
+    assert error["field"] == "digest"
+    assert world.label() == 1
+
+
+def test_reject_leaves_the_label_unchanged(world: World) -> None:
+    cr = _request(world)
+    body = world.ok(
+        "releaser2", "POST", f"{P}/change-requests/{cr['id']}/reject", json={"reason": "no"}
+    )
+    assert body["change_request"]["state"] == "rejected"
+    assert body["change_request"]["decided_by"] != cr["requested_by"]
+    assert world.label() == 1
+    assert _audit(world)[0]["action"] == "change_request.reject"
+    world.ok("releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve", 409)
+
+
+def test_requests_expire(world: World) -> None:
+    cr = _request(world)
+    world.clock.advance(24)
+    error = world.ok("releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve", 409)["error"]
+    assert "expired" in error["message"]
+    expired = world.ok("releaser", "GET", f"{P}/change-requests", params={"state": "expired"})[
+        "items"
+    ]
+    assert [c["id"] for c in expired] == [cr["id"]]
+    assert (
+        world.ok("releaser", "GET", f"{P}/change-requests", params={"state": "open"})["items"] == []
+    )
+    assert world.label() == 1
+
+
+def test_rollback_needs_no_approval_and_is_flagged(world: World) -> None:
+    cr = _request(world)
+    world.ok("releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve")
+    body = world.ok("releaser", "POST", f"{G}/labels/prod/rollback", json={"reason": "incident"})
+    assert body["version"] == 1 and world.label() == 1
+    row = _audit(world)[0]
+    assert row["action"] == "label.rollback" and row["after"] == {
+        "version": 1,
+        "four_eyes_bypass": "rollback",
+    }
+
+
+def test_the_instance_admin_key_is_break_glass_and_flagged(world: World) -> None:
+    world.ok("instance", "PUT", f"{G}/labels/prod", json={"version": 2})
+    assert world.label() == 2
+    assert _audit(world)[0]["after"] == {"version": 2, "four_eyes_bypass": "break_glass"}
+
+
+def test_editors_cannot_touch_protected_labels(world: World) -> None:
+    for method, path, body in (
+        ("PUT", f"{G}/labels/prod", {"version": 2}),
+        ("DELETE", f"{G}/labels/prod", None),
+        ("POST", f"{G}/labels/prod/rollback", {"to_version": 2}),
+    ):
+        error = world.ok("editor", method, path, 403, json=body)["error"]
+        assert error["needed_role"] == "releaser" if "needed_role" in error else True
+    world.ok("editor", "PUT", f"{G}/labels/staging", json={"version": 2})
+    assert world.label() == 1 and world.label("staging") == 2
+
+
+def test_a_project_key_cannot_remove_a_protected_label_under_four_eyes(world: World) -> None:
+    error = world.ok("releaser", "DELETE", f"{G}/labels/prod", 403)["error"]
+    assert error["field"] == "label" and "break-glass" in error["message"]
+
+
+def test_protected_labels_are_configurable(world: World) -> None:
+    assert world.ok("admin", "GET", f"{P}/settings") == {
+        "protected_labels": ["prod"],
+        "four_eyes": True,
+    }
+    world.ok("releaser", "GET", f"{P}/settings", 403)
+    new = {"protected_labels": ["staging"], "four_eyes": True}
+    assert world.ok("admin", "PUT", f"{P}/settings", json=new) == new
+    world.ok("editor", "PUT", f"{G}/labels/prod", json={"version": 2})  # no longer protected
+    world.ok("editor", "PUT", f"{G}/labels/staging", 403, json={"version": 2})
+    world.ok("releaser", "PUT", f"{G}/labels/staging", 202, json={"version": 2})
+    world.ok(
+        "admin", "PUT", f"{P}/settings", json={"protected_labels": ["staging"], "four_eyes": False}
+    )
+    world.ok("releaser", "PUT", f"{G}/labels/staging", json={"version": 3})
+    assert world.label("staging") == 3
+    error = world.ok(
+        "admin",
+        "PUT",
+        f"{P}/settings",
+        422,
+        json={"protected_labels": ["latest"], "four_eyes": True},
+    )
+    assert error["error"]["field"] == "protected_labels[0]"
+
+
+def test_a_release_on_prod_waits_for_approval_then_starts(world: World) -> None:
+    start = {"prompt": "greet", "label": "prod", "candidate_version": 2, "strategy": "canary"}
+    cr = world.ok("releaser", "POST", f"{P}/releases", 202, json=start)["change_request"]
+    assert cr["kind"] == "release.start" and cr["expected_version"] == 1
+    assert world.ok("instance", "GET", f"{P}/releases")["items"] == []
+    body = world.ok("releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve")
+    release = world.ok("instance", "GET", f"{P}/releases/{body['applied']['release_id']}")
+    assert release["state"] == "running" and release["candidate_version"] == 2
+
+
+def test_the_evidence_export_lists_the_approval(world: World) -> None:
+    cr = _request(world)
+    world.clock.advance(1)
+    world.ok("releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve")
+    lines = world.call("instance", "GET", f"{P}/audit/export").text.splitlines()
+    import json
+
+    moves = [json.loads(x) for x in lines if '"label.move"' in x]
+    approved = [m for m in moves if m["approvals"]]
+    assert len(approved) == 1
+    assert approved[0]["approvals"][0]["change_request"] == cr["id"]
+    assert approved[0]["approvals"][0]["requested_by"] == cr["requested_by"]
+
+
+def test_a_move_decided_under_settings_that_changed_meanwhile_is_refused(tmp_path: Path) -> None:
+    from promptstage.domain.governance import ProjectSettings
+    from promptstage.errors import ConflictError
+    from promptstage.service import governance, labels, prompts
+    from promptstage.service.bus import EventBus
+    from promptstage.service.context import Context
+    from promptstage.store.sql import SqlStore
+
+    store = SqlStore.from_url(f"sqlite:///{tmp_path / 'race.db'}", migrate=True)
+    try:
+        ctx = Context(store=store, bus=EventBus())
+        prompts.create_project(ctx, "admin", "race")
+        prompts.create_prompt(ctx, "admin", "race", "p", "text")
+        for text in ("one", "two"):
+            prompts.write_version(
+                ctx,
+                "admin",
+                "race",
+                "p",
+                template=text,
+                config={"model": {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06"}},
+            )
+        seen = governance.get_settings(ctx, "race")
+        # Between the route's check and the move, an admin protects the label.
+        governance.update_settings(
+            ctx, "admin", "race", ProjectSettings(protected_labels=("prod", "beta"), four_eyes=True)
+        )
+        with pytest.raises(ConflictError) as caught:
+            labels.move_label(ctx, "key:x", "race", "p", "beta", 2, settings_seen=seen)
+        assert caught.value.field == "settings"
+        with store.unit_of_work() as uow:
+            assert "beta" not in uow.get_labels("race", "p")
+    finally:
+        store.close()
