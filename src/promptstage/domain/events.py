@@ -7,27 +7,30 @@ before. Values read back from the store are plain ``str`` and compare equal to t
 Outbox events (``Change.record(..., event=outbox_event(...))``, served by ``/events``; the data
 fields are in docs/protocol.md and in the payload ``TypedDict`` s below):
 
-=========================  =======================================  =========================================
-type                       emitted by                               read by
-=========================  =======================================  =========================================
-``prompt.created``         ``service/prompts.create_prompt``        snapshot delta, SDK
-``version.created``        ``service/prompts.create_version``       snapshot delta, SDK
-``label.moved``            ``service/labels.apply_move``            snapshot delta, SDK, webhooks
-``label.deleted``          ``service/labels.delete_label``          snapshot delta, SDK, webhooks
-``release.changed``        ``service/release_changes.record_release``  snapshot delta, SDK, webhooks
-``key.created``            ``service/keys.create_key``              snapshot delta (ignored)
-``key.revoked``            ``service/keys.revoke_key``              snapshot delta (ignored), the key cache
-                                                                    (``service/keys.Authenticator``), the
-                                                                    ``/events`` route (ends a revoked stream)
-=========================  =======================================  =========================================
+=================== ============================================ ==============================
+type                emitted by                                   read by
+=================== ============================================ ==============================
+``prompt.created``  ``service/prompts.create_prompt``            snapshot delta, SDK
+``version.created`` ``service/prompts.write_version``            snapshot delta, SDK
+``label.moved``     ``service/labels.apply_move``                snapshot delta, SDK, webhooks
+``label.deleted``   ``service/labels.delete_label``              snapshot delta, SDK, webhooks
+``release.changed`` ``service/release_changes.record_release``   snapshot delta, SDK, webhooks
+``key.created``     ``service/keys.create_key``                  snapshot delta (ignores it)
+``key.revoked``     ``service/keys.revoke_key``                  snapshot delta (ignores it),
+                                                                 ``service/keys.Authenticator``
+                                                                 (drops the cached key), the
+                                                                 ``/events`` route (ends the
+                                                                 revoked key's stream)
+=================== ============================================ ==============================
 
 Webhook-only names (``domain/webhooks.subscriptions_of`` derives them; never in the outbox):
 ``label.rolled_back`` (a ``label.moved`` of kind ``rollback``) and ``release.rolled_back`` (a
 ``release.changed`` whose release is ``rolled_back``).
 
 Stream signals (:class:`StreamSignal`) are SSE frames of the ``/events`` route that are not
-outbox events: ``hello`` (the position the stream starts from) and ``reset`` (the client is
-ahead of the server and must refetch); the SDK (``sdk/core.py``) reads both.
+outbox events, both with ``{"seq": <current>}``: ``hello`` opens every stream, ``reset`` says
+the client's position is ahead of the server's or older than the events it keeps, so the
+client must refetch ``/snapshot`` (docs/protocol.md); the SDK (``sdk/core.py``) reads both.
 
 Audit actions (:class:`AuditAction`) name the audit rows ``Change.record`` writes: one per kind
 of change, read by ``service/evidence.py`` (``version.create``) and by change requests
