@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .events import AuditAction
 from .models import iso_utc
 
 DEFAULT_PROTECTED = ("prod",)
-KINDS = ("label.move", "release.start")
+KINDS = (AuditAction.LABEL_MOVE, AuditAction.RELEASE_START)  # the audit action it applies
 STATES = ("open", "approved", "rejected", "expired")
 MAX_PROTECTED = 50
 

@@ -13,17 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from .events import EventType
+
 SIGNATURE_HEADER: Final = "X-Promptstage-Signature"
 EVENT_HEADER: Final = "X-Promptstage-Event"
 DELIVERY_HEADER: Final = "X-Promptstage-Delivery"
 
 # What a webhook can subscribe to: outbox event types, plus the rollbacks among them.
 WEBHOOK_EVENTS: Final = (
-    "label.moved",
-    "label.rolled_back",
-    "label.deleted",
-    "release.changed",
-    "release.rolled_back",
+    EventType.LABEL_MOVED,
+    EventType.LABEL_ROLLED_BACK,
+    EventType.LABEL_DELETED,
+    EventType.RELEASE_CHANGED,
+    EventType.RELEASE_ROLLED_BACK,
 )
 
 PENDING: Final = "pending"
@@ -73,17 +75,17 @@ class Delivery:
 
 def subscriptions_of(event_type: str, data: dict[str, Any]) -> frozenset[str]:
     """The webhook event names an outbox event matches (empty: not sent to webhooks)."""
-    if event_type == "label.moved":
+    if event_type == EventType.LABEL_MOVED:
         if data.get("kind") == "rollback":
-            return frozenset({"label.moved", "label.rolled_back"})
-        return frozenset({"label.moved"})
-    if event_type == "label.deleted":
-        return frozenset({"label.deleted"})
-    if event_type == "release.changed":
+            return frozenset({EventType.LABEL_MOVED, EventType.LABEL_ROLLED_BACK})
+        return frozenset({EventType.LABEL_MOVED})
+    if event_type == EventType.LABEL_DELETED:
+        return frozenset({EventType.LABEL_DELETED})
+    if event_type == EventType.RELEASE_CHANGED:
         release = data.get("release")
         if isinstance(release, dict) and release.get("state") == "rolled_back":
-            return frozenset({"release.changed", "release.rolled_back"})
-        return frozenset({"release.changed"})
+            return frozenset({EventType.RELEASE_CHANGED, EventType.RELEASE_ROLLED_BACK})
+        return frozenset({EventType.RELEASE_CHANGED})
     return frozenset()
 
 

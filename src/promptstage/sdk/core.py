@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import httpx
 
+from promptstage.domain.events import StreamSignal
 from promptstage.errors import IntegrityError
 
 from .events import apply_event
@@ -203,9 +204,9 @@ class SyncCore:
         state = self.state
         if state is None:
             return Action.REFETCH
-        if ev.event == "reset":
+        if ev.event == StreamSignal.RESET:
             return Action.REFETCH
-        if ev.event == "hello":
+        if ev.event == StreamSignal.HELLO:
             seq = _json(ev.data).get("seq")
             # The server is behind us (its database was replaced): start over from it.
             return Action.REFETCH if isinstance(seq, int) and seq < state.seq else Action.NONE

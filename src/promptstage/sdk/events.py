@@ -1,6 +1,7 @@
 """Apply one ``/events`` delta to a :class:`~promptstage.sdk.state.State` (no I/O).
 
-Event types and their effect are listed in ``docs/protocol.md``. Each one yields a new state
+Event types and their effect are listed in ``docs/protocol.md``; their names and payloads are
+:class:`~promptstage.domain.events.EventType` and its ``TypedDict`` s. Each one yields a new state
 (the old one is never changed) or raises :class:`~promptstage.errors.IntegrityError` for a
 malformed or tampered payload, which the caller answers by refetching the whole snapshot.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from promptstage.domain.events import EventType
 from promptstage.errors import IntegrityError, InvalidInputError
 from promptstage.rollout.resolve import ACTIVE_STATES, ActiveRelease
 
@@ -56,6 +58,7 @@ def apply_event(state: State, event: str, data: Any, seq: int) -> tuple[State | 
 def _prompt_created(
     state: State, data: Mapping[str, Any], seq: int, event: str
 ) -> tuple[State, bool]:
+    """Add a prompt with no labels (the payload is a ``PromptCreated``)."""
     name = _field(data, "prompt", str, event)
     type_ = _field(data, "type", str, event)
     if name in state.prompts:
@@ -70,6 +73,7 @@ def _prompt_created(
 def _version_created(
     state: State, data: Mapping[str, Any], seq: int, event: str
 ) -> tuple[State, bool]:
+    """Add a version and point ``latest`` at it (a ``VersionCreated``)."""
     name = _field(data, "prompt", str, event)
     raw = _field(data, "version", Mapping, event)
     number = _field(raw, "version", int, event)
@@ -83,6 +87,7 @@ def _version_created(
 
 
 def _label_moved(state: State, data: Mapping[str, Any], seq: int, event: str) -> tuple[State, bool]:
+    """Point a label at a version (a ``LabelMoved``)."""
     name = _field(data, "prompt", str, event)
     label = _field(data, "label", str, event)
     number = _field(data, "version", int, event)
@@ -120,6 +125,7 @@ def state_type(new_versions: Mapping[str, Any], key: str) -> str:
 def _label_deleted(
     state: State, data: Mapping[str, Any], seq: int, event: str
 ) -> tuple[State, bool]:
+    """Remove a label (a ``LabelDeleted``)."""
     name = _field(data, "prompt", str, event)
     label = _field(data, "label", str, event)
     old = state.prompts.get(name)
@@ -141,6 +147,7 @@ def _label_deleted(
 def _release_changed(
     state: State, data: Mapping[str, Any], seq: int, event: str
 ) -> tuple[State | None, bool]:
+    """Set or clear the active release of a label (a ``ReleaseChanged``)."""
     raw = _field(data, "release", Mapping, event)
     name = _field(raw, "prompt", str, event)
     label = _field(raw, "label", str, event)
@@ -166,10 +173,11 @@ def _release_changed(
 
 Handler = Callable[[State, Mapping[str, Any], int, str], "tuple[State | None, bool]"]
 
+# Keyed by the StrEnum members, looked up with the plain ``event:`` string (they hash alike).
 _HANDLERS: dict[str, Handler] = {
-    "prompt.created": _prompt_created,
-    "version.created": _version_created,
-    "label.moved": _label_moved,
-    "label.deleted": _label_deleted,
-    "release.changed": _release_changed,
+    EventType.PROMPT_CREATED: _prompt_created,
+    EventType.VERSION_CREATED: _version_created,
+    EventType.LABEL_MOVED: _label_moved,
+    EventType.LABEL_DELETED: _label_deleted,
+    EventType.RELEASE_CHANGED: _release_changed,
 }

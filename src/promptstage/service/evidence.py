@@ -27,6 +27,7 @@ from typing import Any
 
 from promptstage.domain.audit import Anchor, ChainReport, verify_chain
 from promptstage.domain.diff import diff_versions
+from promptstage.domain.events import AuditAction
 from promptstage.domain.models import AuditRecord, Version, iso_utc
 from promptstage.errors import InvalidInputError
 from promptstage.store.base import CatalogRepo, GovernanceRepo
@@ -135,7 +136,7 @@ class _Replay:
 
     def version_diff(self, record: AuditRecord) -> dict[str, Any] | None:
         """The diff a ``version.create`` row introduced, against the version's parent."""
-        if record.action != "version.create" or not record.target.startswith("prompt:"):
+        if record.action != AuditAction.VERSION_CREATE or not record.target.startswith("prompt:"):
             return None
         prompt, at_sign, number = record.target.removeprefix("prompt:").rpartition("@")
         if not at_sign or not number.isdigit():

@@ -13,7 +13,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
+from promptstage.domain.events import AuditAction, EventType, outbox_event
 from promptstage.domain.models import ApiKey, Role
 from promptstage.domain.wire import key_json
 from promptstage.errors import AuthenticationError, InvalidInputError, NotFoundError
@@ -80,15 +82,24 @@ def create_key(
     with change(ctx, project, actor) as ch:
         key = ApiKey(prefix, project, prefix, key_label, key_role, ch.at, actor)
         ch.uow.add_key(key, hash_secret(secret))
-        _audit_key(ch, "key.create", key, before=None)
+        _audit_key(ch, AuditAction.KEY_CREATE, key, before=None)
     return key, token
 
 
-_KEY_EVENTS = {"key.create": "key.created", "key.revoke": "key.revoked"}
+_KeyEvent = Literal[EventType.KEY_CREATED, EventType.KEY_REVOKED]
+_KEY_EVENTS: dict[AuditAction, _KeyEvent] = {
+    AuditAction.KEY_CREATE: EventType.KEY_CREATED,
+    AuditAction.KEY_REVOKE: EventType.KEY_REVOKED,
+}
 
 
-def _audit_key(ch: Change, action: str, key: ApiKey, before: object) -> None:
-    event = (_KEY_EVENTS[action], {"prefix": key.prefix, "role": key.role.value})
+def _audit_key(
+    ch: Change,
+    action: Literal[AuditAction.KEY_CREATE, AuditAction.KEY_REVOKE],
+    key: ApiKey,
+    before: object,
+) -> None:
+    event = outbox_event(_KEY_EVENTS[action], {"prefix": key.prefix, "role": key.role.value})
     ch.record(action, f"key:{key.prefix}", before=before, after=key_json(key), event=event)
 
 
@@ -133,7 +144,7 @@ def revoke_key(
                 key.created_by,
                 ch.at,
             )
-            _audit_key(ch, "key.revoke", revoked, before=key_json(key))
+            _audit_key(ch, AuditAction.KEY_REVOKE, revoked, before=key_json(key))
             key = revoked
     if authenticator is not None:
         authenticator.forget(prefix)
@@ -154,7 +165,7 @@ class Authenticator:
 
     def _on_event(self, event: object) -> None:
         data = getattr(event, "data", {})
-        if getattr(event, "type", "") == "key.revoked" and isinstance(data, dict):
+        if getattr(event, "type", "") == EventType.KEY_REVOKED and isinstance(data, dict):
             self.forget(str(data.get("prefix")))
 
     def forget(self, prefix: str) -> None:

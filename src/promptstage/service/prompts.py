@@ -8,6 +8,7 @@ from promptstage.domain import names
 from promptstage.domain.canonical import version_digest
 from promptstage.domain.config import parse_config
 from promptstage.domain.diff import diff_versions
+from promptstage.domain.events import AuditAction, EventType, outbox_event
 from promptstage.domain.models import MAX_VERSION, PROMPT_TYPES, Project, Prompt, Version
 from promptstage.domain.template import (
     CompiledTemplate,
@@ -46,7 +47,7 @@ def create_project(ctx: Context, actor: str, name: str, description: str | None 
         project = uow.create_project(name, desc, ch.at)
         uow.lock_project(name)
         ch.record(
-            "project.create",
+            AuditAction.PROJECT_CREATE,
             f"project:{name}",
             before=None,
             after={"name": name, "description": desc},
@@ -113,11 +114,11 @@ def create_prompt(
         prompt = Prompt(project, name, type_, desc, tuple(dict.fromkeys(tag_list)), ch.at)
         ch.uow.add_prompt(prompt)
         ch.record(
-            "prompt.create",
+            AuditAction.PROMPT_CREATE,
             f"prompt:{name}",
             before=None,
             after=prompt_json(prompt),
-            event=("prompt.created", {"prompt": name, "type": type_}),
+            event=outbox_event(EventType.PROMPT_CREATED, {"prompt": name, "type": type_}),
         )
     return prompt
 
@@ -195,11 +196,11 @@ def write_version(
         uow.add_version(project, version)
         body = version_json(version)
         ch.record(
-            "version.create",
+            AuditAction.VERSION_CREATE,
             f"prompt:{prompt}@{next_number}",
             before=None,
             after={"version": next_number, "digest": digest, "message": msg},
-            event=("version.created", {"prompt": prompt, "version": body}),
+            event=outbox_event(EventType.VERSION_CREATED, {"prompt": prompt, "version": body}),
         )
     return version, True
 

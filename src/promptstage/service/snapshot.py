@@ -12,87 +12,31 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from promptstage.domain.models import Version
 from promptstage.domain.names import LATEST
-from promptstage.domain.template import CompiledTemplate
 from promptstage.domain.wire import release_runtime_json, version_json
 from promptstage.errors import NotFoundError
 from promptstage.rollout.resolve import ActiveRelease, Resolution, resolve
 
 from .context import Context
+from .project_state import ProjectState
 from .prompts import require_project
-from .snapshot_delta import (
-    MAX_DELTA_EVENTS,
-    Fragments,
-    apply_events,
-    assemble_body,
-    dumps,
-    prompt_fragment,
-    version_fragment,
-)
+from .snapshot_body import SNAPSHOT_FORMAT, Fragments, dumps, prompt_fragment, version_fragment
+from .snapshot_delta import MAX_DELTA_EVENTS, apply_events
 
-SNAPSHOT_FORMAT = 1
-
-
-@dataclass(slots=True)
-class ProjectState:
-    """One project's resolvable state at sequence ``seq``.
-
-    Treated as immutable once published in the cache (readers hold it without a lock): a change
-    produces a new state, by :func:`build_state` or by
-    :func:`promptstage.service.snapshot_delta.apply_events`. Only the memoized body and the
-    compiled-template cache are filled in later, and both are pure functions of the rest.
-
-    Attributes:
-        seq: The project's event sequence this state reflects.
-        etag: ``"<seq>"``, the ``/snapshot`` ETag.
-        project: The project name.
-        types: Prompt name -> prompt type.
-        labels: ``(prompt, label)`` -> version number, ``latest`` included.
-        versions: Every version a label, ``latest`` or an active release points at.
-        releases: ``(prompt, label)`` -> its running or paused release.
-        checked_at: ``time.monotonic()`` when ``seq`` was last confirmed current.
-        prompt_labels: Prompt name -> label -> version (``labels`` grouped by prompt).
-        fragments: The body as pre-serialized pieces, so it is re-assembled, not re-encoded.
-        compiled: Compiled templates, filled on first use.
-    """
-
-    seq: int
-    etag: str
-    project: str
-    types: dict[str, str]
-    labels: dict[tuple[str, str], int]
-    versions: dict[tuple[str, int], Version]
-    releases: dict[tuple[str, str], ActiveRelease]
-    checked_at: float
-    prompt_labels: dict[str, dict[str, int]] = field(default_factory=dict)
-    fragments: Fragments = field(default_factory=Fragments)
-    compiled: dict[tuple[str, int], CompiledTemplate] = field(default_factory=dict)
-    _body: bytes | None = field(default=None, init=False, repr=False, compare=False)
-
-    @property
-    def body(self) -> bytes:
-        """The ``/snapshot`` body, assembled on first use: resolve and 304s never pay for it."""
-        body = self._body
-        if body is None:
-            # Two threads may both assemble it; the results are identical, so no lock.
-            body = self._body = assemble_body(
-                SNAPSHOT_FORMAT, self.project, self.seq, self.fragments
-            )
-        return body
-
-    def template(self, prompt: str, number: int) -> CompiledTemplate:
-        key = (prompt, number)
-        found = self.compiled.get(key)
-        if found is None:
-            v = self.versions[key]
-            found = self.compiled[key] = CompiledTemplate(
-                v.type, v.template, v.variables, v.includes
-            )
-        return found
+# ``ProjectState`` and ``SNAPSHOT_FORMAT`` live in their own modules (so the delta need not
+# import this one) and are re-exported for the callers that import them from here.
+__all__ = [
+    "SNAPSHOT_FORMAT",
+    "ProjectState",
+    "Resolved",
+    "StateCache",
+    "build_state",
+    "resolve_label",
+]
 
 
 def build_state(ctx: Context, project: str) -> ProjectState:

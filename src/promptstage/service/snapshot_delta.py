@@ -5,7 +5,7 @@ version and costs time linear in the project (about a second at 10,000 prompts).
 the outbox already say what changed (docs/protocol.md, "Event types and their data"), so
 :func:`apply_events` copies the cached state and applies just those changes: O(changes) plus a
 few shallow dict copies. The snapshot body is kept as per-entry JSON fragments
-(:class:`Fragments`) so it can be re-assembled by concatenation, and only when a full ``200`` of
+(``snapshot_body.Fragments``) so it can be re-assembled by concatenation, and only when a full ``200`` of
 ``/snapshot`` asks for it.
 
 Anything unexpected (a gap in the sequence, an event type with no known effect, too many
@@ -16,77 +16,33 @@ delta is an optimisation, never a second source of truth.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, cast
 
+from promptstage.domain.events import (
+    EventType,
+    LabelDeleted,
+    LabelMoved,
+    PromptCreated,
+    ReleaseChanged,
+    VersionCreated,
+)
 from promptstage.domain.models import Event, Version
 from promptstage.domain.names import LATEST
 from promptstage.rollout.resolve import ACTIVE_STATES, ActiveRelease
 
-if TYPE_CHECKING:
-    from .snapshot import ProjectState
+from .project_state import ProjectState
+from .snapshot_body import Fragments, dumps, prompt_fragment, version_fragment
 
-__all__ = [
-    "MAX_DELTA_EVENTS",
-    "Fragments",
-    "apply_events",
-    "assemble_body",
-    "dumps",
-    "prompt_fragment",
-    "version_fragment",
-    "version_from_json",
-]
+__all__ = ["MAX_DELTA_EVENTS", "apply_events", "version_from_json"]
 
 MAX_DELTA_EVENTS: Final = 500
 """Beyond this many pending events a full rebuild is as cheap and simpler to reason about."""
 
-IGNORED_EVENTS: Final = frozenset({"key.created", "key.revoked"})
+IGNORED_EVENTS: Final = frozenset({EventType.KEY_CREATED, EventType.KEY_REVOKED})
 """Event types with no effect on a snapshot (docs/protocol.md); they only advance the sequence."""
-
-# One encoder for every fragment: ``json.dumps`` with non-default options builds a new
-# ``JSONEncoder`` per call, which dominates for the tens of thousands of small fragments.
-dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-@dataclass(slots=True)
-class Fragments:
-    """The snapshot body as pre-serialized pieces, each ``"key":value`` or a list item.
-
-    Attributes:
-        prompts: Prompt name -> ``"name":{"type":...,"labels":{...}}``.
-        versions: ``(prompt, number)`` -> ``"prompt@number":{...version...}``.
-        releases: ``(prompt, label)`` -> the release's runtime JSON.
-    """
-
-    prompts: dict[str, str] = field(default_factory=dict)
-    versions: dict[tuple[str, int], str] = field(default_factory=dict)
-    releases: dict[tuple[str, str], str] = field(default_factory=dict)
-
-
-def prompt_fragment(name: str, type_: str, labels: dict[str, int]) -> str:
-    """The ``prompts`` entry of one prompt (labels sorted so the bytes do not depend on history)."""
-    return f"{dumps(name)}:{dumps({'type': type_, 'labels': dict(sorted(labels.items()))})}"
-
-
-def version_fragment(prompt: str, number: int, wire: dict[str, Any]) -> str:
-    """The ``versions`` entry of one version, from its wire JSON."""
-    return f"{dumps(f'{prompt}@{number}')}:{dumps(wire)}"
-
-
-def assemble_body(fmt: int, project: str, seq: int, fragments: Fragments) -> bytes:
-    """Join the fragments into the snapshot body (entries sorted by key, so the same state always
-    gives the same bytes whether it was built or brought forward)."""
-    f = fragments
-    return (
-        f'{{"format":{fmt},"project":{dumps(project)},"seq":{seq},'
-        f'"prompts":{{{",".join([f.prompts[k] for k in sorted(f.prompts)])}}},'
-        f'"versions":{{{",".join([f.versions[k] for k in sorted(f.versions)])}}},'
-        f'"releases":[{",".join([f.releases[k] for k in sorted(f.releases)])}]}}'
-    ).encode()
 
 
 def version_from_json(d: dict[str, Any]) -> Version:
@@ -154,32 +110,35 @@ class _Delta:
 
     def apply(self, event: Event) -> bool:
         """Apply one event; ``False`` when its type has no known effect."""
-        d = event.data
         match event.type:
-            case "prompt.created":
-                name = d["prompt"]
-                self.types[name] = d["type"]
+            case EventType.PROMPT_CREATED:
+                created = cast(PromptCreated, event.data)
+                name = created["prompt"]
+                self.types[name] = created["type"]
                 self.prompt_labels[name] = {}
                 self._copied.add(name)
                 self._touched.add(name)
-            case "version.created":
-                prompt, wire = d["prompt"], d["version"]
+            case EventType.VERSION_CREATED:
+                written = cast(VersionCreated, event.data)
+                prompt, wire = written["prompt"], written["version"]
                 if prompt not in self.types:
                     return False
                 self._add_version(wire)
                 self._set_label(prompt, LATEST, int(wire["version"]))
-            case "label.moved":
-                prompt = d["prompt"]
+            case EventType.LABEL_MOVED:
+                moved = cast(LabelMoved, event.data)
+                prompt = moved["prompt"]
                 if prompt not in self.types:
                     return False
-                self._add_version(d["version_data"])
-                self._set_label(prompt, d["label"], int(d["version"]))
-            case "label.deleted":
-                if d["prompt"] not in self.types:
+                self._add_version(moved["version_data"])
+                self._set_label(prompt, moved["label"], int(moved["version"]))
+            case EventType.LABEL_DELETED:
+                deleted = cast(LabelDeleted, event.data)
+                if deleted["prompt"] not in self.types:
                     return False
-                self._set_label(d["prompt"], d["label"], None)
-            case "release.changed":
-                self._release(d["release"])
+                self._set_label(deleted["prompt"], deleted["label"], None)
+            case EventType.RELEASE_CHANGED:
+                self._release(cast(ReleaseChanged, event.data)["release"])
             case kind if kind in IGNORED_EVENTS:
                 pass
             case _:

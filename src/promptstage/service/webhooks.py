@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from promptstage.domain.events import AuditAction
 from promptstage.domain.models import iso_utc
 from promptstage.domain.webhooks import (
     DELIVERED,
@@ -147,7 +148,9 @@ def create_webhook(
             cursor_seq=ch.uow.last_event_seq(project),
         )
         ch.uow.add_webhook(hook)
-        ch.record("webhook.create", f"webhook:{hook.id}", before=None, after=webhook_json(hook))
+        ch.record(
+            AuditAction.WEBHOOK_CREATE, f"webhook:{hook.id}", before=None, after=webhook_json(hook)
+        )
     return hook
 
 
@@ -167,7 +170,9 @@ def delete_webhook(ctx: Context, actor: str, project: str, webhook_id: str) -> N
                 f"no webhook {webhook_id!r} in project {project!r}", field="webhook_id"
             )
         ch.uow.delete_webhook(project, webhook_id)
-        ch.record("webhook.delete", f"webhook:{hook.id}", before=webhook_json(hook), after=None)
+        ch.record(
+            AuditAction.WEBHOOK_DELETE, f"webhook:{hook.id}", before=webhook_json(hook), after=None
+        )
 
 
 def list_deliveries(
