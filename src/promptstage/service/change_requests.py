@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from promptstage.domain import names
+from promptstage.domain.events import AuditAction
 from promptstage.domain.governance import STATES, ChangeRequest
 from promptstage.domain.models import AuditRecord, iso_utc
 from promptstage.errors import (
@@ -32,7 +33,7 @@ from .prompts import require_project, require_prompt, require_version
 from .releases import plan_release, start_in
 
 MAX_REASON = 1000
-APPLIED_ACTIONS = ("label.move", "release.start")
+APPLIED_ACTIONS = (AuditAction.LABEL_MOVE, AuditAction.RELEASE_START)
 
 
 def _reason(reason: Any) -> str:
@@ -48,7 +49,7 @@ def _reason(reason: Any) -> str:
 def _open(ch: Change, request: ChangeRequest) -> ChangeRequest:
     ch.uow.add_change_request(request)
     ch.record(
-        "change_request.open",
+        AuditAction.CHANGE_REQUEST_OPEN,
         f"change_request:{request.id}",
         before=None,
         after={
@@ -116,7 +117,7 @@ def open_label_move(
             ch,
             _new(
                 ch,
-                "label.move",
+                AuditAction.LABEL_MOVE,
                 prompt,
                 label,
                 version,
@@ -148,7 +149,7 @@ def open_release_start(
             ch,
             _new(
                 ch,
-                "release.start",
+                AuditAction.RELEASE_START,
                 plan.prompt,
                 plan.label,
                 plan.candidate_version,
@@ -242,14 +243,14 @@ def approve(
             )
         ch.uow.decide_change_request(project, found.id, "approved", actor, ch.at, why)
         ch.record(
-            "change_request.approve",
+            AuditAction.CHANGE_REQUEST_APPROVE,
             f"change_request:{found.id}",
             before={"state": "open"},
             after={"state": "approved", "digest": found.digest, "requested_by": found.requested_by},
             reason=why,
         )
         applied: dict[str, Any]
-        if found.kind == "label.move":
+        if found.kind == AuditAction.LABEL_MOVE:
             move = move_in(
                 ch,
                 found.prompt,
@@ -287,7 +288,7 @@ def reject(
         found = _require_open(ch, request_id)
         ch.uow.decide_change_request(project, found.id, "rejected", actor, ch.at, why)
         ch.record(
-            "change_request.reject",
+            AuditAction.CHANGE_REQUEST_REJECT,
             f"change_request:{found.id}",
             before={"state": "open"},
             after={"state": "rejected"},
@@ -307,9 +308,9 @@ def approvals(uow: GovernanceRepo, record: AuditRecord) -> list[dict[str, Any]]:
     for cr in uow.change_requests_decided_at(record.project, record.at):
         if cr.decided_by != record.actor:  # the approver's transaction wrote the change
             continue
-        if record.action == "label.move" and [cr.prompt, cr.label] != prompt_label:
+        if record.action == AuditAction.LABEL_MOVE and [cr.prompt, cr.label] != prompt_label:
             continue
-        if record.action == "release.start" and (cr.prompt, cr.label) != (
+        if record.action == AuditAction.RELEASE_START and (cr.prompt, cr.label) != (
             record.after.get("prompt"),
             record.after.get("label"),
         ):

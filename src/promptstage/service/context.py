@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from promptstage.domain.events import AuditAction, EventType
 from promptstage.domain.governance import ProjectSettings
 from promptstage.domain.models import Event
 from promptstage.errors import ConflictError, NotFoundError
@@ -55,13 +56,13 @@ class Change:
 
     def record(
         self,
-        action: str,
+        action: AuditAction,
         target: str,
         *,
         before: Any,
         after: Any,
         reason: str = "",
-        event: tuple[str, dict[str, Any]] | None = None,
+        event: tuple[EventType, dict[str, Any]] | None = None,
     ) -> None:
         """Append the audit row and (optionally) the outbox event of this change."""
         self.uow.append_audit(

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 from promptstage.domain import names
+from promptstage.domain.events import AuditAction
 from promptstage.domain.governance import MAX_PROTECTED, ChangeRequest, ProjectSettings
 from promptstage.domain.models import LabelMove, Role
 from promptstage.domain.releases import Release
@@ -90,7 +91,7 @@ def update_settings(
         before = ch.uow.project_settings(project)
         ch.uow.set_project_settings(project, settings)
         ch.record(
-            "project.settings",
+            AuditAction.PROJECT_SETTINGS,
             f"project:{project}",
             before=settings_json(before) if before else None,
             after=settings_json(settings),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from promptstage.domain import names
+from promptstage.domain.events import AuditAction, EventType, outbox_event
 from promptstage.domain.governance import ProjectSettings
 from promptstage.domain.models import LabelMove
 from promptstage.errors import (
@@ -130,12 +131,14 @@ def delete_label(
             project, LabelMove(prompt, label, None, current, actor, why, ch.at, "delete")
         )
         ch.record(
-            "label.delete",
+            AuditAction.LABEL_DELETE,
             f"label:{prompt}/{label}",
             before={"version": current},
             after=None if bypass is None else bypass_after(None, bypass),
             reason=why,
-            event=("label.deleted", {"prompt": prompt, "label": label, "previous": current}),
+            event=outbox_event(
+                EventType.LABEL_DELETED, {"prompt": prompt, "label": label, "previous": current}
+            ),
         )
 
 

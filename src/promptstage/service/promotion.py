@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import overload
 
+from promptstage.domain.events import AuditAction, EventType, outbox_event
 from promptstage.domain.models import LabelMove, Version
 from promptstage.domain.releases import Release, ReleaseChange
 from promptstage.domain.wire import version_json
@@ -158,13 +159,13 @@ def _move(
     move = LabelMove(prompt, label, target.number, previous, ch.actor, reason, ch.at, kind)
     ch.uow.add_label_move(ch.project, move)
     ch.record(
-        f"label.{kind}",
+        AuditAction(f"label.{kind}"),
         f"label:{prompt}/{label}",
         before={"version": previous},
         after=bypass_after(target.number, bypass),
         reason=reason,
-        event=(
-            "label.moved",
+        event=outbox_event(
+            EventType.LABEL_MOVED,
             {
                 "prompt": prompt,
                 "label": label,
@@ -186,7 +187,7 @@ def _expose(ch: Change, release: Release, reason: str, bypass: str | None) -> Re
             release.id, ch.at, ch.actor, "start", None, "running", 0, release.weight_bps, reason
         )
     )
-    record_release(ch, "release.start", None, release, reason, bypass)
+    record_release(ch, AuditAction.RELEASE_START, None, release, reason, bypass)
     return release
 
 

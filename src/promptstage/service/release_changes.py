@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, cast
 
+from promptstage.domain.events import AuditAction, EventType, outbox_event
 from promptstage.domain.releases import Release, ReleaseChange
 from promptstage.domain.wire import release_runtime_json, version_json
 from promptstage.errors import ConflictError
@@ -92,13 +93,13 @@ def apply_action(
             reason,
         )
     )
-    record_release(ch, f"release.{action}", release, updated, reason)
+    record_release(ch, AuditAction(f"release.{action}"), release, updated, reason)
     return updated
 
 
 def record_release(
     ch: Change,
-    action: str,
+    action: AuditAction,
     before: Release | None,
     after: Release,
     reason: str,
@@ -122,8 +123,8 @@ def record_release(
             **flag,
         },
         reason=reason,
-        event=(
-            "release.changed",
+        event=outbox_event(
+            EventType.RELEASE_CHANGED,
             {
                 "release": release_runtime_json(after, runtime_versions(ch.uow, after)),
                 "action": action.removeprefix("release."),
