@@ -12,22 +12,19 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from promptstage.api.auth import role
+from promptstage.api.deps import Runtime, ctx
 from promptstage.api.inputs import check_params
-from promptstage.domain.models import Event, Role
+from promptstage.domain.models import Event
 from promptstage.errors import InvalidInputError
 from promptstage.service.context import Context
 from promptstage.service.keys import Principal
 from promptstage.service.prompts import require_project
 from promptstage.service.snapshot import ProjectState, StateCache, resolve_label
 
-from .prompts import ctx
-
 router = APIRouter(
     prefix="/api/v1/projects/{project}", tags=["runtime"], dependencies=[Depends(check_params)]
 )
 
-Runtime = Annotated[Principal, Depends(role(Role.runtime))]
 RESERVED = frozenset({"label", "unit", "render"})
 MAX_ATTRS = 64
 
