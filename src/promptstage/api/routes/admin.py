@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from promptstage.api.auth import principal, role
+from promptstage.api.deps import Admin, Caller, ctx
 from promptstage.api.inputs import check_params
 from promptstage.api.schemas import KeyIn, ProjectIn
 from promptstage.domain.models import Role
@@ -14,14 +14,8 @@ from promptstage.domain.wire import key_json, project_json
 from promptstage.service import keys as keys_svc
 from promptstage.service import prompts as prompts_svc
 from promptstage.service.access import check
-from promptstage.service.keys import Principal
-
-from .prompts import ctx
 
 router = APIRouter(tags=["admin"], dependencies=[Depends(check_params)])
-
-Caller = Annotated[Principal, Depends(principal)]
-Admin = Annotated[Principal, Depends(role(Role.admin))]
 
 
 @router.post("/api/v1/projects", status_code=201, summary="Create a project (instance admin)")

@@ -6,22 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from promptstage.api.auth import role
+from promptstage.api.deps import Admin, Editor, Limit, ctx
 from promptstage.api.inputs import check_params
 from promptstage.domain.audit import Anchor, ChainReport
-from promptstage.domain.models import Role
 from promptstage.domain.wire import audit_json
 from promptstage.errors import InvalidInputError
 from promptstage.service import audit as audit_svc
 from promptstage.service import evidence
-from promptstage.service.keys import Principal
-
-from .prompts import Limit, ctx
 
 router = APIRouter(tags=["audit"], dependencies=[Depends(check_params)])
-
-Admin = Annotated[Principal, Depends(role(Role.admin))]
-Editor = Annotated[Principal, Depends(role(Role.editor))]
 
 CHAIN_HEADER = "X-Promptstage-Audit-Chain"
 _MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}

@@ -7,25 +7,18 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
 from promptstage.api import strict_json
-from promptstage.api.auth import role
+from promptstage.api.deps import Editor, Limit, Runtime, ctx
 from promptstage.domain.calls import ARMS, CallFilter
-from promptstage.domain.models import Role
 from promptstage.domain.wire import call_json, score_json, version_json
 from promptstage.errors import MalformedRequestError
 from promptstage.service import calls as svc
-from promptstage.service.keys import Principal
-
-from .prompts import Limit, ctx
 
 router = APIRouter(prefix="/api/v1/projects/{project}", tags=["calls"])
-
-Runtime = Annotated[Principal, Depends(role(Role.runtime))]
-Editor = Annotated[Principal, Depends(role(Role.editor))]
 
 _CALL_ITEM = {
     "type": "object",

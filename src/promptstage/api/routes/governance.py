@@ -7,23 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
-from promptstage.api.auth import role
+from promptstage.api.deps import Admin, Limit, Releaser, ctx
 from promptstage.api.inputs import check_params
 from promptstage.api.schemas import Body
 from promptstage.domain.governance import DEFAULT_PROTECTED, change_request_json
-from promptstage.domain.models import Role
 from promptstage.service import change_requests as svc
 from promptstage.service import governance
-from promptstage.service.keys import Principal
-
-from .prompts import Limit, ctx
 
 router = APIRouter(
     prefix="/api/v1/projects/{project}", tags=["governance"], dependencies=[Depends(check_params)]
 )
-
-Admin = Annotated[Principal, Depends(role(Role.admin))]
-Releaser = Annotated[Principal, Depends(role(Role.releaser))]
 
 
 class SettingsIn(Body):

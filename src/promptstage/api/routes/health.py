@@ -7,9 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from promptstage.api.deps import ctx
 from promptstage.errors import ServiceUnavailableError
-
-from .prompts import ctx
 
 router = APIRouter(tags=["health"])
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from promptstage.api.auth import principal
+from promptstage.api.deps import Caller, Limit, change_request_ttl, ctx
 from promptstage.api.inputs import check_params
 from promptstage.api.schemas import LabelMoveIn, RollbackIn
 from promptstage.domain.governance import change_request_json
@@ -16,17 +16,12 @@ from promptstage.service import governance
 from promptstage.service import labels as svc
 from promptstage.service import prompts as prompts_svc
 from promptstage.service.access import check
-from promptstage.service.keys import Principal
-
-from .prompts import Limit, change_request_ttl, ctx
 
 router = APIRouter(
     prefix="/api/v1/projects/{project}/prompts/{name}/labels",
     tags=["labels"],
     dependencies=[Depends(check_params)],
 )
-
-Caller = Annotated[Principal, Depends(principal)]
 
 FOUR_EYES_202: dict[int | str, dict[str, Any]] = {
     202: {

@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from promptstage.api.auth import role
+from promptstage.api.deps import Editor, Limit, ctx
 from promptstage.api.inputs import check_params
 from promptstage.api.schemas import PromptIn, VersionIn
-from promptstage.domain.models import Role
 from promptstage.domain.wire import prompt_json, release_json, version_json
 from promptstage.service import prompts as svc
 from promptstage.service import releases as releases_svc
-from promptstage.service.context import Context
-from promptstage.service.keys import Principal
 
 router = APIRouter(
     prefix="/api/v1/projects/{project}", tags=["prompts"], dependencies=[Depends(check_params)]
 )
-
-Editor = Annotated[Principal, Depends(role(Role.editor))]
-Limit = Annotated[int, Query(ge=1, le=500)]
-
-
-def ctx(request: Request) -> Context:
-    context: Context = request.app.state.ctx
-    return context
-
-
-def change_request_ttl(request: Request) -> timedelta:
-    """How long a change request opened now stays open (``change_request_ttl_hours``)."""
-    return timedelta(hours=request.app.state.settings.change_request_ttl_hours)
 
 
 @router.post("/prompts", status_code=201, summary="Create a prompt")

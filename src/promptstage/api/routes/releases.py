@@ -8,24 +8,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
-from promptstage.api.auth import role
+from promptstage.api.deps import Editor, Limit, Releaser, change_request_ttl, ctx
 from promptstage.api.inputs import check_params
 from promptstage.api.schemas import Body
 from promptstage.domain.governance import change_request_json
-from promptstage.domain.models import Role, iso_utc
+from promptstage.domain.models import iso_utc
 from promptstage.domain.wire import look_json, release_change_json, release_json
 from promptstage.service import governance
 from promptstage.service import releases as svc
-from promptstage.service.keys import Principal
-
-from .prompts import Limit, change_request_ttl, ctx
 
 router = APIRouter(
     prefix="/api/v1/projects/{project}", tags=["releases"], dependencies=[Depends(check_params)]
 )
-
-Releaser = Annotated[Principal, Depends(role(Role.releaser))]
-Editor = Annotated[Principal, Depends(role(Role.editor))]
 
 
 class ReleaseIn(Body):

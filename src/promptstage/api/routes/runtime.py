@@ -12,22 +12,17 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from promptstage.api.auth import role
+from promptstage.api.deps import Runtime, ctx
 from promptstage.api.inputs import check_params
-from promptstage.domain.models import Event, Role
+from promptstage.domain.models import Event
 from promptstage.errors import InvalidInputError
-from promptstage.service.context import Context
-from promptstage.service.keys import Principal
-from promptstage.service.prompts import require_project
+from promptstage.service.event_stream import Frame, Heartbeat, Notice, current_seq, event_stream
 from promptstage.service.snapshot import ProjectState, StateCache, resolve_label
-
-from .prompts import ctx
 
 router = APIRouter(
     prefix="/api/v1/projects/{project}", tags=["runtime"], dependencies=[Depends(check_params)]
 )
 
-Runtime = Annotated[Principal, Depends(role(Role.runtime))]
 RESERVED = frozenset({"label", "unit", "render"})
 MAX_ATTRS = 64
 
@@ -122,13 +117,17 @@ async def snapshot(
     return Response(state.body, media_type="application/json", headers=headers)
 
 
-def _sse(event: Event) -> bytes:
-    data = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
-    return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
-
-
-def _plain(type_: str, data: dict[str, Any]) -> bytes:
-    return f"event: {type_}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+def _frame(frame: Frame) -> bytes:
+    """``frame`` as Server-Sent Events bytes."""
+    match frame:
+        case Event():
+            data = json.dumps(frame.data, ensure_ascii=False, separators=(",", ":"))
+            return f"id: {frame.seq}\nevent: {frame.type}\ndata: {data}\n\n".encode()
+        case Notice():
+            data = json.dumps({"seq": frame.seq}, separators=(",", ":"))
+            return f"event: {frame.name}\ndata: {data}\n\n".encode()
+        case Heartbeat():
+            return b": heartbeat\n\n"
 
 
 @router.get(
@@ -153,92 +152,31 @@ async def events(
     position = since
     if last_event_id is not None and last_event_id.strip().isdigit():
         position = int(last_event_id)
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=10_000)
-
-    def on_event(event: Event) -> None:
-        if event.project == project:
-            loop.call_soon_threadsafe(_offer, queue, event)
-
     # Unknown project or database down: answered here, before anything is subscribed.
-    await asyncio.to_thread(_current_seq, context, project)
-    heartbeat = request.app.state.settings.sse_heartbeat_seconds
+    await asyncio.to_thread(current_seq, context, project)
+    frames = event_stream(
+        context,
+        project,
+        position,
+        key_prefix=who.key_prefix,
+        heartbeat_seconds=request.app.state.settings.sse_heartbeat_seconds,
+        is_disconnected=request.is_disconnected,
+    )
     stats = request.app.state.metrics
 
-    async def stream() -> AsyncIterator[bytes]:
-        # Subscribe only once the body is being sent (a client gone before that leaves no
-        # subscriber behind), then read the position: nothing committed in between is lost.
-        unsubscribe = context.bus.subscribe(on_event)
+    async def body() -> AsyncIterator[bytes]:
+        # The generator subscribes to the bus on its first step, once the body is being sent:
+        # a client gone before that leaves no subscriber behind.
         stats.sse_clients += 1
         try:
-            current = await asyncio.to_thread(_current_seq, context, project)
-            yield _plain("hello", {"seq": current})
-            last = current if position is None else position
-            if position is not None and position > current:
-                yield _plain("reset", {"seq": current})
-                last = current
-            while last < current:
-                batch = await asyncio.to_thread(_events_since, context, project, last)
-                if not batch:
-                    break
-                for event in batch:
-                    yield _sse(event)
-                    last = event.seq
-                    if _revokes(event, who):
-                        return
-            while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), timeout=heartbeat)
-                except TimeoutError:
-                    if await request.is_disconnected():
-                        return
-                    yield b": heartbeat\n\n"
-                    continue
-                if event.seq <= last:
-                    continue
-                if event.seq > last + 1:  # missed some (queue overflow, other replica): replay
-                    for missed in await asyncio.to_thread(_events_since, context, project, last):
-                        if missed.seq < event.seq:
-                            yield _sse(missed)
-                            if _revokes(missed, who):
-                                return
-                yield _sse(event)
-                last = event.seq
-                if _revokes(event, who):
-                    return
+            async with contextlib.aclosing(frames):
+                async for frame in frames:
+                    yield _frame(frame)
         finally:
             stats.sse_clients -= 1
-            unsubscribe()
 
     return StreamingResponse(
-        stream(),
+        body(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-def _revokes(event: Event, who: Principal) -> bool:
-    """True when ``event`` revokes the key this stream was opened with: the stream must end
-    (its client then reconnects and gets 401), not keep serving changes to a revoked key."""
-    return (
-        event.type == "key.revoked"
-        and who.key_prefix is not None
-        and isinstance(event.data, dict)
-        and event.data.get("prefix") == who.key_prefix
-    )
-
-
-def _offer(queue: asyncio.Queue[Event], event: Event) -> None:
-    if not queue.full():
-        queue.put_nowait(event)
-
-
-def _current_seq(context: Context, project: str) -> int:
-    with context.store.unit_of_work() as uow:
-        require_project(uow, project)
-        return int(uow.last_event_seq(project))
-
-
-def _events_since(context: Context, project: str, seq: int) -> list[Event]:
-    with context.store.unit_of_work() as uow:
-        return list(uow.events_since(project, seq, limit=1000))

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
-from promptstage.api.auth import role
+from promptstage.api.deps import Admin, Limit, ctx
 from promptstage.api.inputs import check_params
 from promptstage.api.schemas import Body
-from promptstage.domain.models import Role
 from promptstage.domain.webhooks import WEBHOOK_EVENTS, HostPolicy
 from promptstage.domain.wire import delivery_json, webhook_json
 from promptstage.service import webhooks as svc
-from promptstage.service.keys import Principal
-
-from .prompts import Limit, ctx
 
 router = APIRouter(
     prefix="/api/v1/projects/{project}", tags=["webhooks"], dependencies=[Depends(check_params)]
 )
-
-Admin = Annotated[Principal, Depends(role(Role.admin))]
 
 
 class WebhookIn(Body):

@@ -1,0 +1,154 @@
+"""The event stream protocol: what a client following a project's changes is sent, in order.
+
+A stream opens with ``hello`` (the project's current sequence number), then replays what the
+client missed since its position (or ``reset`` when it claims to be ahead of the server), then
+follows the bus live: events arrive once each, in sequence order, with gaps filled from the
+store. It ends when an event revokes the key it was opened with, or when the client is gone.
+This module decides what to send; the HTTP route turns each frame into Server-Sent Events bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from promptstage.domain.models import Event
+
+from .context import Context
+from .prompts import require_project
+
+QUEUE_SIZE = 10_000  # live events buffered per stream; beyond it they are read back from the store
+BATCH = 1_000  # events read from the store at a time
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message without an id: ``hello`` opens every stream with the current sequence
+    number; ``reset`` tells a client ahead of the server to start again from ``seq``."""
+
+    name: Literal["hello", "reset"]
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """Nothing happened for a while; the connection is kept open."""
+
+
+Frame = Event | Notice | Heartbeat
+
+
+def current_seq(ctx: Context, project: str) -> int:
+    """The sequence number of ``project``'s latest event (0 when none).
+
+    Raises:
+        NotFoundError: the project does not exist.
+    """
+    with ctx.store.unit_of_work() as uow:
+        require_project(uow, project)
+        return int(uow.last_event_seq(project))
+
+
+def revokes(event: Event, key_prefix: str | None) -> bool:
+    """True when ``event`` revokes the key ``key_prefix``: a stream opened with it must end (its
+    client then reconnects and is refused), not keep serving changes to a revoked key."""
+    return (
+        event.type == "key.revoked"
+        and key_prefix is not None
+        and isinstance(event.data, dict)
+        and event.data.get("prefix") == key_prefix
+    )
+
+
+async def event_stream(
+    ctx: Context,
+    project: str,
+    position: int | None,
+    *,
+    key_prefix: str | None,
+    heartbeat_seconds: float,
+    is_disconnected: Callable[[], Awaitable[bool]],
+) -> AsyncGenerator[Frame, None]:
+    """Follow ``project``'s events from ``position``, forever or until told to stop.
+
+    The bus is subscribed when iteration starts, not when this is called: a caller that never
+    iterates (a client gone before the body is sent) leaves no subscriber behind. Close the
+    iterator (``contextlib.aclosing``) to unsubscribe promptly.
+
+    Args:
+        ctx: The service context; its bus brings live events, its store the missed ones.
+        project: The project to follow.
+        position: The last sequence number the client has seen; ``None``: only new events.
+        key_prefix: The prefix of the key the stream was opened with; the stream ends after
+            the event revoking it. ``None``: no key to watch.
+        heartbeat_seconds: How long without an event before a ``Heartbeat`` is yielded.
+        is_disconnected: Asked when a heartbeat is due; ``True`` ends the stream.
+
+    Yields:
+        ``Notice("hello")`` first, ``Notice("reset")`` when ``position`` is ahead of the
+        project, then each ``Event`` once, in sequence order, and ``Heartbeat`` when idle.
+
+    Raises:
+        NotFoundError: the project does not exist (checked when iteration starts).
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=QUEUE_SIZE)
+
+    def on_event(event: Event) -> None:
+        if event.project == project:
+            loop.call_soon_threadsafe(_offer, queue, event)
+
+    # Subscribe first, then read the position: nothing committed in between is lost.
+    unsubscribe = ctx.bus.subscribe(on_event)
+    try:
+        current = await asyncio.to_thread(current_seq, ctx, project)
+        yield Notice("hello", current)
+        last = current if position is None else position
+        if position is not None and position > current:
+            yield Notice("reset", current)
+            last = current
+        while last < current:
+            batch = await asyncio.to_thread(_events_since, ctx, project, last)
+            if not batch:
+                break
+            for event in batch:
+                yield event
+                last = event.seq
+                if revokes(event, key_prefix):
+                    return
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout=heartbeat_seconds)
+            except TimeoutError:
+                if await is_disconnected():
+                    return
+                yield Heartbeat()
+                continue
+            if event.seq <= last:  # already sent (replayed, or published twice)
+                continue
+            if event.seq > last + 1:  # missed some (queue overflow, other replica): replay
+                for missed in await asyncio.to_thread(_events_since, ctx, project, last):
+                    if missed.seq < event.seq:
+                        yield missed
+                        if revokes(missed, key_prefix):
+                            return
+            yield event
+            last = event.seq
+            if revokes(event, key_prefix):
+                return
+    finally:
+        unsubscribe()
+
+
+def _offer(queue: asyncio.Queue[Event], event: Event) -> None:
+    """Queue ``event`` unless the queue is full (the gap is filled from the store later)."""
+    if not queue.full():
+        queue.put_nowait(event)
+
+
+def _events_since(ctx: Context, project: str, seq: int) -> list[Event]:
+    """The next batch of ``project``'s events after ``seq``."""
+    with ctx.store.unit_of_work() as uow:
+        return list(uow.events_since(project, seq, limit=BATCH))
