@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
 
-from promptstage.rollout.statistics import (
+from promptstage.rollout.analysis.statistics import (
     DEFAULT_RAMP_BPS,
     ArmStats,
     CallStats,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from promptstage import server
+from promptstage.cli import serve as server
 from promptstage.cli.main import app
 from promptstage.errors import ConfigurationError
 from promptstage.settings import Settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -33,7 +34,10 @@ def fixed_salts(monkeypatch: pytest.MonkeyPatch) -> None:
     rollback at alpha 0.05) would make these tests fail once in a few hundred runs.
     """
     rng = random.Random(4)
-    monkeypatch.setattr(releases.secrets, "token_hex", lambda n: rng.randbytes(n).hex())
+    # Only the releases module's ids and salts: patching the global ``secrets.token_hex`` would
+    # also fix the names of the test databases and make them collide across runs.
+    seeded_secrets = SimpleNamespace(token_hex=lambda n: rng.randbytes(n).hex())
+    monkeypatch.setattr(releases, "secrets", seeded_secrets)
 
 
 def start(ctx: Context, **overrides: Any) -> Release:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .output import fail
+
+if TYPE_CHECKING:
+    from promptstage.settings import Settings
 
 
 def serve(
@@ -56,7 +59,6 @@ def serve(
         settings = Settings.from_env(host=host, port=port, database_url=database_url, demo=demo)
     except PromptstageError as exc:
         fail(f"{exc.message}")
-    from promptstage.server import run
     from promptstage.store.sql import database_errors
 
     from .db import redact
@@ -68,3 +70,65 @@ def serve(
             run(settings)
     except PromptstageError as exc:
         fail(f"{exc.message}")
+
+
+def run(settings: Settings) -> None:
+    """Migrate, bootstrap credentials, seed the demo if asked, print how to connect, serve.
+
+    Args:
+        settings: The server's settings (flags over env, see :func:`serve`).
+
+    Raises:
+        ConfigurationError: ``PROMPTSTAGE_ADMIN_KEY`` is set but is not a key's shape.
+    """
+    import uvicorn
+
+    from promptstage.errors import ConfigurationError
+    from promptstage.server import VERSION, create_app, open_store
+    from promptstage.service import demo, keys
+    from promptstage.service.bus import EventBus
+    from promptstage.service.context import Context
+    from promptstage.store.sql.engine import describe
+
+    store = open_store(settings)
+    try:
+        ctx = Context(store=store, bus=EventBus())
+        if settings.admin_key is not None and keys.split_token(settings.admin_key) is None:
+            raise ConfigurationError(
+                "PROMPTSTAGE_ADMIN_KEY must look like ps_<prefix>_<secret> "
+                "(letters and digits, no extra underscores)",
+                field="PROMPTSTAGE_ADMIN_KEY",
+            )
+        created = None
+        if settings.admin_key is None and not keys.has_any_key(ctx):
+            created = keys.create_instance_key(ctx, "bootstrap admin")
+        releasers = demo.seed_demo(ctx) if settings.demo else []
+        url = f"http://{settings.host}:{settings.port}"
+        lines = [
+            f"promptstage {VERSION} serving {url}  (API docs: {url}/docs)",
+            f"  store: {describe(settings.database_url)}",
+        ]
+        if settings.admin_key is not None:
+            lines.append(f"  admin key (PROMPTSTAGE_ADMIN_KEY): {settings.admin_key}")
+        elif created is not None:
+            lines.append(f"  admin key (shown once, store it now): {created}")
+        else:
+            lines.append(
+                "  admin key: created on first start and shown then; "
+                "set PROMPTSTAGE_ADMIN_KEY to use a fixed one"
+            )
+        if settings.demo:
+            lines.append(f"  demo project: {demo.PROJECT}")
+        for name, token in zip(demo.RELEASERS, releasers, strict=False):
+            lines.append(f"  demo releaser {name} (four-eyes; shown once, store it now): {token}")
+        print("\n".join(lines), flush=True)
+        app = create_app(settings, store=store)
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+    finally:
+        store.close()

@@ -165,7 +165,7 @@ class SharedUnits:
     are correlated (some users rate more harshly than others); ignoring that would understate
     the variance of Δ̂ when many users return. The store's cells are ``(step, arm)``; the
     statistics' are ``(stratum index, side)`` with side ``"canary"`` or ``"control"``
-    (:func:`promptstage.rollout.sequential.stratified_sequence`).
+    (:func:`promptstage.rollout.analysis.sequential.stratified_sequence`).
 
     Attributes:
         first: The earlier cell.
@@ -210,7 +210,8 @@ def compared_arms(release: Release) -> tuple[str, ...]:
     Every unit-keyed call on the baseline version in the release's population: the equal-size
     ``control`` arm and the rest of its traffic (``baseline``). With targeting rules the
     ``baseline`` arm also holds users the rules do not match, so only ``control`` is compared.
-    Unitless calls never count (they have no unit). See :mod:`promptstage.rollout.statistics`.
+    Unitless calls never count (they have no unit).
+    See :mod:`promptstage.rollout.analysis.statistics`.
     """
     return ("control",) if release.targeting else ("control", "baseline")
 
@@ -255,7 +256,7 @@ def parse_steps(strategy: str, raw: Any) -> tuple[ReleaseStep, ...]:
     ``steps`` is a list whose items are a weight in basis points (``500``) or an object
     ``{"weight_bps", "min_duration_seconds"?, "min_units"?}``. ``canary`` and ``ab`` take
     exactly one step. The weights' order and range are checked by the caller with
-    :func:`promptstage.rollout.ramp.validate_steps`.
+    :func:`promptstage.rollout.analysis.ramp.validate_steps`.
     """
     if raw is None:
         return tuple(ReleaseStep(w) for w in default_weights(strategy))

@@ -1,6 +1,8 @@
 """Pure rollout logic shared by the server and the SDK: bucketing, targeting, resolution.
 
 Nothing here does I/O, reads a clock or draws random numbers; salts come from the caller.
+The release controller's statistics and ramp policy, off this hot path, live in
+:mod:`promptstage.rollout.analysis`.
 """
 
 from __future__ import annotations

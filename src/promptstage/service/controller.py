@@ -5,8 +5,9 @@
 (:func:`run_forever`). For each running release it
 
 1. reads the per-arm, per-unit sums of its metrics from the store (aggregated in SQL);
-2. evaluates every guardrail with :mod:`promptstage.rollout.statistics` (confidence sequence,
-   fast path, sample-ratio check) and asks :func:`promptstage.rollout.ramp.next_step` what to do;
+2. evaluates every guardrail with :mod:`promptstage.rollout.analysis.statistics` (confidence
+   sequence, fast path, sample-ratio check) and asks
+   :func:`promptstage.rollout.analysis.ramp.next_step` what to do;
 3. stores the look (n, means, interval, decision and reason per guardrail) and acts, in one
    transaction, as ``system:release-controller``: ``rollback`` (immediate, candidate 0 %),
    ``pause`` (sample-ratio mismatch, flagged ``srm``), ``advance`` to the next step,
@@ -27,7 +28,7 @@ from typing import Final
 
 from promptstage.domain.releases import CONTROLLER_ACTOR, Release, ReleaseLook, ReleaseMetrics
 from promptstage.errors import PromptstageError
-from promptstage.rollout.statistics import DEFAULT_N_STAR, StepDecision, next_step
+from promptstage.rollout.analysis.statistics import DEFAULT_N_STAR, StepDecision, next_step
 from promptstage.store.base import Leadership
 
 from .context import Context, change

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
 
+from promptstage.domain.events import EventType, StreamSignal
 from promptstage.domain.models import Event
 
 from .context import Context
@@ -28,7 +28,7 @@ class Notice:
     """A message without an id: ``hello`` opens every stream with the current sequence
     number; ``reset`` tells a client ahead of the server to start again from ``seq``."""
 
-    name: Literal["hello", "reset"]
+    name: StreamSignal
     seq: int
 
 
@@ -55,7 +55,7 @@ def revokes(event: Event, key_prefix: str | None) -> bool:
     """True when ``event`` revokes the key ``key_prefix``: a stream opened with it must end (its
     client then reconnects and is refused), not keep serving changes to a revoked key."""
     return (
-        event.type == "key.revoked"
+        event.type == EventType.KEY_REVOKED
         and key_prefix is not None
         and isinstance(event.data, dict)
         and event.data.get("prefix") == key_prefix
@@ -104,10 +104,10 @@ async def event_stream(
     unsubscribe = ctx.bus.subscribe(on_event)
     try:
         current = await asyncio.to_thread(current_seq, ctx, project)
-        yield Notice("hello", current)
+        yield Notice(StreamSignal.HELLO, current)
         last = current if position is None else position
         if position is not None and position > current:
-            yield Notice("reset", current)
+            yield Notice(StreamSignal.RESET, current)
             last = current
         while last < current:
             batch = await asyncio.to_thread(_events_since, ctx, project, last)

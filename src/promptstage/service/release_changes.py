@@ -3,7 +3,7 @@ audit row and its ``release.changed`` outbox event, all in the caller's transact
 
 Every path that changes a release goes through :func:`apply_action`: the API's manual actions,
 the controller's decisions, and a label rollback ending the label's release. The transition
-itself is decided by :func:`promptstage.rollout.ramp.transition` (409 when not allowed).
+itself is decided by :func:`promptstage.rollout.analysis.ramp.transition` (409 when not allowed).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from promptstage.domain.events import AuditAction, EventType, outbox_event
 from promptstage.domain.releases import Release, ReleaseChange
 from promptstage.domain.wire import release_runtime_json, version_json
 from promptstage.errors import ConflictError
-from promptstage.rollout.ramp import ReleaseAction, ReleaseState, transition
+from promptstage.rollout.analysis.ramp import ReleaseAction, ReleaseState, transition
 from promptstage.store.base import UnitOfWork
 
 from .context import Change

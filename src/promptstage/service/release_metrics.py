@@ -1,6 +1,6 @@
 """From the store's per-arm sums to a look: guardrails, per-metric statistics, SRM, decision.
 
-The arithmetic is :mod:`promptstage.rollout.statistics`; this module only chooses the
+The arithmetic is :mod:`promptstage.rollout.analysis.statistics`; this module only chooses the
 guardrails (the release's own, or the defaults) and feeds them the sums the store aggregated.
 """
 
@@ -19,7 +19,7 @@ from promptstage.domain.releases import (
     harmful_direction,
 )
 from promptstage.errors import InvalidInputError
-from promptstage.rollout.statistics import (
+from promptstage.rollout.analysis.statistics import (
     DEFAULT_N_STAR,
     ArmStats,
     CallStats,

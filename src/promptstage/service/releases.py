@@ -26,8 +26,8 @@ from promptstage.domain.releases import (
     parse_unit_attribute,
 )
 from promptstage.errors import ConflictError, InvalidInputError, NotFoundError
+from promptstage.rollout.analysis.ramp import validate_steps
 from promptstage.rollout.bucketing import HASH_VERSION
-from promptstage.rollout.ramp import validate_steps
 from promptstage.rollout.targeting import validate_rules
 from promptstage.store.base import UnitOfWork
 

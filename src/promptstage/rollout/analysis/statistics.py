@@ -4,9 +4,10 @@ Everything here is pure (no I/O, no clock, no randomness) and uses only :mod:`ma
 controller reads the cumulative per-step, per-arm sums from the store, the clock, and the
 release, and calls :func:`evaluate`, :func:`sample_ratio` and :func:`next_step`; it applies the
 answer with :func:`transition`. The code lives in four modules re-exported here:
-:mod:`~promptstage.rollout.sequential` (per-arm summaries, the confidence sequence),
-:mod:`~promptstage.rollout.guardrails` (a look's decision), :mod:`~promptstage.rollout.srm`
-(sample-ratio mismatch) and :mod:`~promptstage.rollout.ramp` (state machine, ramp policy).
+:mod:`~promptstage.rollout.analysis.sequential` (per-arm summaries, the confidence sequence),
+:mod:`~promptstage.rollout.analysis.guardrails` (a look's decision),
+:mod:`~promptstage.rollout.analysis.srm` (sample-ratio mismatch) and
+:mod:`~promptstage.rollout.analysis.ramp` (state machine, ramp policy).
 
 1. What is compared
 -------------------
@@ -21,11 +22,11 @@ answer with :func:`transition`. The code lives in four modules re-exported here:
   with the hour (time of day, traffic mix) hits both sides alike. Across steps it is not: the
   canary's units come mostly from the later, larger steps and the rest of the traffic's from
   the earlier ones, so pooling the steps would read drift as an effect (in the simulations of
-  ``shared/reference/rollouts.md`` §8, and in ``tests/rollout/test_simulation.py``, the pooled
-  comparison falsely rolled back 100 % of null ramps). So Δ̂ is the canary-weighted mean of the
-  steps' differences (:func:`~promptstage.rollout.sequential.stratified_sequence`): the
-  equal-size control arm achieves the same balance by growing with the canary, at twice the
-  variance.
+  ``shared/reference/rollouts.md`` §8, and in ``tests/rollout/analysis/test_simulation.py``,
+  the pooled comparison falsely rolled back 100 % of null ramps). So Δ̂ is the canary-weighted
+  mean of the steps' differences
+  (:func:`~promptstage.rollout.analysis.sequential.stratified_sequence`): the equal-size control
+  arm achieves the same balance by growing with the canary, at twice the variance.
 * **Unit.** The analysis unit is the bucketing unit (user, else conversation): calls of one
   unit are correlated and are never counted as independent observations.
 * **Per-unit value.** For each metric a unit contributes *the mean of its calls' values*:
@@ -129,7 +130,7 @@ Releases that must not promote themselves (``ab``) pass ``auto_promote=False``.
 
 6. Measured behaviour
 ---------------------
-``tests/rollout/test_simulation.py`` runs seeded simulations of whole releases through
+``tests/rollout/analysis/test_simulation.py`` runs seeded simulations of whole releases through
 :func:`evaluate` (one rated call per unit, 2 000 rated units per look over all traffic, new units
 on both sides at every look, per-step sums as the store returns them) and prints these figures
 (``pytest -s``); ranges are over 8 further seeds:
@@ -161,7 +162,7 @@ References:
 
 from __future__ import annotations
 
-from promptstage.rollout.guardrails import (
+from promptstage.rollout.analysis.guardrails import (
     DEFAULT_ALPHA,
     CallStats,
     Guardrail,
@@ -173,7 +174,7 @@ from promptstage.rollout.guardrails import (
     MetricStats,
     evaluate,
 )
-from promptstage.rollout.ramp import (
+from promptstage.rollout.analysis.ramp import (
     DEFAULT_RAMP_BPS,
     TERMINAL_STATES,
     ReleaseAction,
@@ -185,7 +186,7 @@ from promptstage.rollout.ramp import (
     transition,
     validate_steps,
 )
-from promptstage.rollout.sequential import (
+from promptstage.rollout.analysis.sequential import (
     DEFAULT_N_STAR,
     ArmStats,
     Interval,
@@ -196,7 +197,7 @@ from promptstage.rollout.sequential import (
     mixture_rho,
     stratified_sequence,
 )
-from promptstage.rollout.srm import (
+from promptstage.rollout.analysis.srm import (
     SRM_MIN_UNITS,
     SRM_THRESHOLD,
     SampleRatio,

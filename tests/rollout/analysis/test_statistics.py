@@ -12,7 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from promptstage.errors import InvalidInputError
-from promptstage.rollout.statistics import (
+from promptstage.rollout.analysis.statistics import (
     DEFAULT_N_STAR,
     ArmStats,
     SharedUnits,
@@ -476,7 +476,7 @@ def test_sample_ratio_rejects_bad_input(kwargs: dict[str, float]) -> None:
 
 def test_statistics_import_no_numeric_or_io_library() -> None:
     code = (
-        "import sys, promptstage.rollout.statistics\n"
+        "import sys, promptstage.rollout.analysis.statistics\n"
         "bad = {'numpy', 'scipy', 'httpx', 'sqlalchemy', 'socket', 'sqlite3'} & set(sys.modules)\n"
         "print(sorted(bad))"
     )

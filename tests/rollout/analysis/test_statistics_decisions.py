@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from promptstage.errors import ConflictError, InvalidInputError
-from promptstage.rollout.statistics import (
+from promptstage.rollout.analysis.statistics import (
     DEFAULT_RAMP_BPS,
     TERMINAL_STATES,
     ArmStats,

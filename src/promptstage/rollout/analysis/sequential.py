@@ -1,7 +1,8 @@
 """Per-arm summaries and the one-sided anytime-valid confidence sequence (SPEC §7).
 
-The method, its formula and every choice are explained in :mod:`promptstage.rollout.statistics`;
-this module holds the arithmetic. In short, for Δ = mean(canary) - mean(control)::
+The method, its formula and every choice are explained in
+:mod:`promptstage.rollout.analysis.statistics`; this module holds the arithmetic. In short,
+for Δ = mean(canary) - mean(control)::
 
     Δ̂   = x̄_canary - x̄_control
     SE² = s²_canary / n_canary + s²_control / n_control          (Welch)
@@ -239,7 +240,7 @@ def confidence_sequence(
     arXiv:2103.06476; the normal-mixture boundary SPEC §7 cites as their eq. 134), in the
     one-sided form GrowthBook's ``gbstats`` uses for safe rollouts
     (``SequentialOneSidedTreatment{Greater,Lesser}TTest``), with the Welch variance of Δ̂.
-    See :mod:`promptstage.rollout.statistics` for the formula and the choices.
+    See :mod:`promptstage.rollout.analysis.statistics` for the formula and the choices.
 
     Args:
         canary: Per-unit summary of the canary arm.

@@ -2,7 +2,8 @@
 
 A look takes every guardrail of a release and the cumulative per-arm statistics of its metric
 since the release started, and says ``rollback``, ``advance_allowed`` or ``hold``, with a reason
-per guardrail and overall. The rules are explained in :mod:`promptstage.rollout.statistics`.
+per guardrail and overall. The rules are explained in
+:mod:`promptstage.rollout.analysis.statistics`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from promptstage.errors import InvalidInputError
-from promptstage.rollout.sequential import (
+from promptstage.rollout.analysis.sequential import (
     DEFAULT_N_STAR,
     ArmStats,
     Interval,
@@ -21,7 +22,7 @@ from promptstage.rollout.sequential import (
     Stratum,
     stratified_sequence,
 )
-from promptstage.rollout.srm import SampleRatio
+from promptstage.rollout.analysis.srm import SampleRatio
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -164,9 +165,10 @@ class MetricStats:
         control: Per-unit summary of the side compared with it (over all steps).
         canary_calls: Per-call summary of the canary, for the fast path (optional).
         strata: The same two sides per ramp step; when given, Δ̂ and its variance are
-            stratified by step (:func:`~promptstage.rollout.sequential.stratified_sequence`),
-            otherwise ``canary`` is compared with ``control`` directly. ``canary`` and
-            ``control`` are still what the ``min_units`` gate counts and the look shows.
+            stratified by step
+            (:func:`~promptstage.rollout.analysis.sequential.stratified_sequence`), otherwise
+            ``canary`` is compared with ``control`` directly. ``canary`` and ``control`` are
+            still what the ``min_units`` gate counts and the look shows.
         shared: Units seen in two strata, for the covariance of their means (see
             :class:`~promptstage.domain.releases.SharedUnits`).
     """

@@ -1,8 +1,8 @@
 """Release states, their transitions, and the ramp policy (SPEC §2, §7).
 
 Both are data in, data out: the controller reads the release, the clock and a
-:class:`~promptstage.rollout.guardrails.Look`, asks :func:`next_step` what to do, and applies the
-answer through :func:`transition` in one unit of work.
+:class:`~promptstage.rollout.analysis.guardrails.Look`, asks :func:`next_step` what to do, and
+applies the answer through :func:`transition` in one unit of work.
 
 State machine (``*`` marks a final state)::
 
@@ -27,8 +27,8 @@ from types import MappingProxyType
 from typing import Final, Literal, get_args
 
 from promptstage.errors import ConflictError, InvalidInputError
+from promptstage.rollout.analysis.guardrails import Look
 from promptstage.rollout.bucketing import BUCKETS, CONTROL_START
-from promptstage.rollout.guardrails import Look
 
 __all__ = [
     "DEFAULT_RAMP_BPS",

@@ -3,7 +3,8 @@
 Each simulated release is a sequence of looks. Between looks, new units arrive in every range of
 the bucket space (bucketing.py) at its share of traffic: the canary ``[0, w)``, the equal-size
 control arm ``[5000, 5000 + w)`` and the rest of the traffic on the baseline version; one rated
-call each. Every look runs :func:`promptstage.rollout.statistics.evaluate` on the cumulative
+call each. Every look runs :func:`promptstage.rollout.analysis.statistics.evaluate` on the
+cumulative
 per-step sums, exactly as the controller does: per ramp step, the canary against every unit on
 the baseline version in that step (control arm and baseline), or against the control arm alone
 for a release with targeting rules. numpy draws the per-look binomial / multinomial sums (a
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from promptstage.rollout.statistics import (
+from promptstage.rollout.analysis.statistics import (
     ArmStats,
     CallStats,
     Guardrail,
