@@ -11,10 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from promptstage.domain.events import AuditAction
 from promptstage.domain.models import Version
 from promptstage.store.base import UnitOfWork
 
-PromotionPath = Literal["label.move", "release.start", "release.promote"]
+# How a candidate gets to serve: named by the audit action that promotes it.
+PromotionPath = Literal[
+    AuditAction.LABEL_MOVE, AuditAction.RELEASE_START, AuditAction.RELEASE_PROMOTE
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,13 +87,15 @@ def promote(ch: Change, step: MoveTo | Expose) -> LabelMove | Release:
             release.prompt,
             release.label,
             step.target,
-            "release.start",
+            AuditAction.RELEASE_START,
             ch.actor,
             step.change_request,
             release.id,
         )
     else:
-        path: PromotionPath = "label.move" if step.release_id is None else "release.promote"
+        path: PromotionPath = (
+            AuditAction.LABEL_MOVE if step.release_id is None else AuditAction.RELEASE_PROMOTE
+        )
         candidate = Candidate(
             ch.project,
             step.prompt,
