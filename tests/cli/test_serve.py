@@ -20,7 +20,7 @@ CLEAN_ENV: dict[str, str | None] = dict.fromkeys(
 
 @pytest.fixture
 def captured(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
-    """Replace ``promptstage.server.run`` with a recorder of the settings it gets."""
+    """Replace ``promptstage.cli.serve.run`` with a recorder of the settings it gets."""
     calls: list[Settings] = []
     monkeypatch.setattr(server, "run", calls.append)
     return calls

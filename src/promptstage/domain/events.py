@@ -12,7 +12,7 @@ type                emitted by                                   read by
 =================== ============================================ ==============================
 ``prompt.created``  ``service/prompts.create_prompt``            snapshot delta, SDK
 ``version.created`` ``service/prompts.write_version``            snapshot delta, SDK
-``label.moved``     ``service/labels.apply_move``                snapshot delta, SDK, webhooks
+``label.moved``     ``service/promotion.promote``, ``roll_back`` snapshot delta, SDK, webhooks
 ``label.deleted``   ``service/labels.delete_label``              snapshot delta, SDK, webhooks
 ``release.changed`` ``service/release_changes.record_release``   snapshot delta, SDK, webhooks
 ``key.created``     ``service/keys.create_key``                  snapshot delta (ignores it)
