@@ -64,13 +64,14 @@ class ProjectState:
             )
         return body
 
-    def template(self, prompt: str, number: int) -> CompiledTemplate:
-        """The compiled template of version ``number`` of ``prompt``, compiled on first use."""
+    def template(self, prompt: str, number: int, max_bytes: int) -> CompiledTemplate:
+        """The compiled template of version ``number`` of ``prompt``, compiled on first use,
+        rendering at most ``max_bytes`` (one server has one limit)."""
         key = (prompt, number)
         found = self.compiled.get(key)
         if found is None:
             v = self.versions[key]
             found = self.compiled[key] = CompiledTemplate(
-                v.type, v.template, v.variables, v.includes
+                v.type, v.template, v.variables, v.includes, max_bytes=max_bytes
             )
         return found

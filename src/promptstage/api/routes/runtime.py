@@ -77,7 +77,7 @@ async def resolve(
         "includes": v.includes,
     }
     if render:
-        template = state.template(name, v.number)
+        template = state.template(name, v.number, ctx(request).max_rendered_bytes)
         body["rendered"] = template.render(_typed(variables, template.declared))
     return Response(
         json.dumps(body, ensure_ascii=False, separators=(",", ":")), media_type="application/json"
