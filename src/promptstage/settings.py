@@ -34,8 +34,9 @@ class Settings:
     admin_key: str | None = field(
         default=None,
         metadata={
-            "doc": "Instance admin API key (`ps_<prefix>_<secret>`). Unset: the first start of an "
-            "empty database creates one and prints it once."
+            "doc": "Instance admin API key (`ps_<prefix>_<secret>`); the start banner shows its "
+            "prefix only. Unset: the first start of an empty database creates one and prints it "
+            "once."
         },
     )
     audit_signing_key: str | None = field(
