@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from promptstage.domain.models import Version
-from promptstage.domain.template import CompiledTemplate
+from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES, CompiledTemplate
 from promptstage.rollout.resolve import ActiveRelease
 
 from .snapshot_body import SNAPSHOT_FORMAT, Fragments, assemble_body
@@ -64,7 +64,9 @@ class ProjectState:
             )
         return body
 
-    def template(self, prompt: str, number: int, max_bytes: int) -> CompiledTemplate:
+    def template(
+        self, prompt: str, number: int, max_bytes: int = DEFAULT_MAX_RENDERED_BYTES
+    ) -> CompiledTemplate:
         """The compiled template of version ``number`` of ``prompt``, compiled on first use,
         rendering at most ``max_bytes`` (one server has one limit)."""
         key = (prompt, number)
