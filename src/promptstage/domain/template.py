@@ -229,6 +229,7 @@ class CompiledTemplate:
         "_counts",
         "_literal",
         "_parts",
+        "_refused",
         "_tally",
         "declared",
         "max_bytes",
@@ -257,7 +258,8 @@ class CompiledTemplate:
         self._counts = tuple(tally.vars.items())
         self.placeholders = frozenset(tally.vars)
         self._parts: Any = ()
-        if tally.size() > max_bytes:
+        self._refused = tally.size() > max_bytes
+        if self._refused:
             return  # never built: check_size() (and so render()) says why
         if type_ == "text":
             self._parts = expander.inline(roots[0], 0)
@@ -308,7 +310,8 @@ class CompiledTemplate:
                 raise TemplateError(f"missing required variable {name!r}", field=name)
             else:
                 strings[name] = ""
-        self.check_size()
+        if self._refused:
+            self.check_size()
         size = self._literal
         for name, count in self._counts:
             size += count * _utf8_len(strings[name])
