@@ -24,6 +24,7 @@ $(DEV_KEY_FILE):
 	@chmod 600 $@
 
 run: $(STAMP) $(DEV_KEY_FILE) ## serve on 127.0.0.1:8700 (SQLite), seeded with the demo project
+	@echo "the full admin key is in $(DEV_KEY_FILE) (the banner shows its prefix only)"
 	PROMPTSTAGE_ADMIN_KEY="$$(cat $(DEV_KEY_FILE))" $(BIN)/promptstage serve --demo
 
 test: $(STAMP) ## run the whole test suite

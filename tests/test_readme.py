@@ -75,7 +75,8 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     finally:
         server.terminate()
         out, _ = server.communicate(timeout=10)
-        assert key in out, "serve must print the admin key"
+        assert key not in out, "serve must not print a key it was given"
+        assert f"ps_{key.split('_')[1]}_… (prefix only)" in out, "serve names the key it uses"
 
 
 def test_readme_quickstart_runs_as_written(demo_server: tuple[int, Path]) -> None:

@@ -70,6 +70,7 @@ def create_app(
         clock=clock or utc_now,
         gate=gate or OpenGate(),
         tracer=tracer or NoTracer(),
+        max_rendered_bytes=settings.max_rendered_bytes,
     )
 
     propagator = Propagator(ctx)

@@ -34,8 +34,9 @@ class Settings:
     admin_key: str | None = field(
         default=None,
         metadata={
-            "doc": "Instance admin API key (`ps_<prefix>_<secret>`). Unset: the first start of an "
-            "empty database creates one and prints it once."
+            "doc": "Instance admin API key (`ps_<prefix>_<secret>`); the start banner shows its "
+            "prefix only. Unset: the first start of an empty database creates one and prints it "
+            "once."
         },
     )
     audit_signing_key: str | None = field(
@@ -66,6 +67,15 @@ class Settings:
     sse_heartbeat_seconds: float = field(
         default=15.0,
         metadata={"doc": "Interval of `: heartbeat` comments on idle /events streams."},
+    )
+    max_rendered_bytes: int = field(
+        default=1024 * 1024,
+        metadata={
+            "doc": "Largest rendered prompt in UTF-8 bytes (default 1 MiB). A version whose "
+            "expansion (includes expanded, each placeholder as `{{name}}`) is larger is refused "
+            "when written (422 naming the include); `/resolve?render=1` refuses a render over "
+            "it (422 naming the include or the variable) without building it."
+        },
     )
     call_retention_days: float = field(
         default=30.0,

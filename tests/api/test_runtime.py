@@ -259,7 +259,11 @@ def test_events_start_with_hello_and_replay_since(seeded: Seeded, server_url: st
     assert [int(e["id"]) for e in replayed] == list(range(1, current + 1))
     kinds = [e["event"] for e in replayed]
     assert kinds.count("prompt.created") == 3 and kinds.count("version.created") == 5
-    assert kinds.count("label.moved") == 3 and kinds.count("key.revoked") == 1
+    assert kinds.count("label.moved") == 3
+    # Issue 11, defect 6: the seed's 5 key creations and 1 revocation keep their numbers but
+    # reach a runtime stream withheld, with nothing of the key in them.
+    assert kinds.count("withheld") == 6 and not {"key.created", "key.revoked"} & set(kinds)
+    assert all(e["data"] == {} for e in replayed if e["event"] == "withheld")
     moved = [e["data"] for e in replayed if e["event"] == "label.moved"]
     assert [(m["label"], m["version"], m["previous"]) for m in moved] == [
         ("prod", 1, None),
@@ -267,6 +271,26 @@ def test_events_start_with_hello_and_replay_since(seeded: Seeded, server_url: st
         ("staging", 3, None),
     ]
     assert moved[1]["version_data"]["template"] == "Hi {{ name }}!"
+
+
+@pytest.mark.parametrize(
+    ("role", "sees_keys"),
+    [("runtime", False), ("editor", False), ("releaser", False), ("admin", True)],
+)
+def test_events_show_key_management_to_admin_keys_only(
+    seeded: Seeded, server_url: str, role: str, sees_keys: bool
+) -> None:
+    current = seeded.admin.ok("GET", f"{P}/snapshot")["seq"]
+    events = read_events(server_url, seeded.keys[role], 1 + current, params={"since": 0})
+    replayed = events[1:]
+    assert [int(e["id"]) for e in replayed] == list(range(1, current + 1))
+    kinds = [e["event"] for e in replayed]
+    if sees_keys:
+        assert kinds.count("key.created") == 5 and kinds.count("key.revoked") == 1
+        assert "withheld" not in kinds
+    else:
+        assert kinds.count("withheld") == 6 and "key.created" not in kinds
+        assert not [e for e in replayed if "prefix" in e["data"] or "role" in e["data"]]
 
 
 def test_events_replay_from_last_event_id(seeded: Seeded, server_url: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -109,3 +110,39 @@ def test_db_upgrade_unreachable_database(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", url], env=CLEAN_ENV)
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ")
+
+
+def banner(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> str:
+    """What ``run`` prints before serving (uvicorn is not started)."""
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    server.run(settings)
+    out: str = capsys.readouterr().out
+    return out
+
+
+def test_an_admin_key_the_operator_set_is_printed_by_its_prefix_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    # Issue 11, defect 8: the key set in PROMPTSTAGE_ADMIN_KEY was printed in full on every
+    # start, so it landed in production logs.
+    key = "ps_ab12cd34ef56_" + "0123456789abcdef" * 4
+    settings = Settings(admin_key=key, database_url=f"sqlite:///{tmp_path}/x.db")
+    for _ in range(2):
+        out = banner(settings, monkeypatch, capsys)
+        assert key not in out and "0123456789abcdef" not in out
+        assert "  admin key (PROMPTSTAGE_ADMIN_KEY): ps_ab12cd34ef56_… (prefix only)" in out
+
+
+def test_a_generated_admin_key_is_printed_once_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/x.db")
+    first = banner(settings, monkeypatch, capsys)
+    line = next(x for x in first.splitlines() if "admin key (shown once, store it now): " in x)
+    key = line.split(": ", 1)[1].strip()
+    assert key.startswith("ps_") and key.count("_") == 2 and len(key.split("_")[2]) == 64
+    again = banner(settings, monkeypatch, capsys)
+    assert key not in again and key.split("_")[2] not in again
+    assert "admin key: created on first start and shown then" in again

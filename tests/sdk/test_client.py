@@ -70,6 +70,18 @@ def test_duplicates_are_skipped_and_unknown_events_advance(make_client, server):
     assert prod_version(ps) == 1
 
 
+def test_withheld_events_advance_without_a_refetch(make_client, server):
+    # Issue 11, defect 6: a runtime stream gets key events as `withheld` with their number.
+    ps = make_client()
+    assert wait_for(lambda: server.streams == 1)
+    server.push(sse("withheld", {}, 2))
+    server.push(sse("withheld", {}, 3))
+    server.push(sse("label.moved", {**MOVE, "version_data": V3}, 4))
+    assert wait_for(lambda: prod_version(ps) == 3)
+    assert ps.status().last_seq == 4
+    assert server.count("/snapshot") == 1  # no gap seen: nothing refetched
+
+
 @pytest.mark.parametrize("frame", [sse("reset", {"seq": 5}), sse("key.revoked", {"p": 1}, 9)])
 def test_reset_or_gap_refetches_the_snapshot(make_client, server, frame):
     ps = make_client()

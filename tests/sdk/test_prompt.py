@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import tracemalloc
 
 import pytest
 
@@ -10,7 +11,7 @@ from promptstage.errors import ConfigurationError, TemplateError
 from promptstage.sdk.prompt import FALLBACK_ARM, ResolvedPrompt, for_call, from_fallback
 from promptstage.sdk.state import build_state
 
-from .helpers import PROJECT, basic_snapshot
+from .helpers import PROJECT, basic_snapshot, snapshot, var, version
 
 
 @pytest.fixture
@@ -91,3 +92,29 @@ def test_fallback_chat_and_dict_with_config():
 def test_fallback_rejects_unusable_values(bad):
     with pytest.raises(ConfigurationError, match="fallback"):
         from_fallback("b", "prod", bad)
+
+
+def test_render_never_builds_a_text_over_the_limit():
+    # Issue 11, defect 3: a 37 KB version including a 100 KB version 2,000 times (200 MB).
+    big = version("agent.system", 1, "{{> shared.tone@1 }}" * 2_000 + "{{ user }}")
+    big["variables"] = [var("user")]
+    big["digest"] = version("agent.system", 1, big["template"], variables=[var("user")])["digest"]
+    big["includes"] = {"shared.tone@1": "x" * 100_000}
+    router = version("router.intent", 1, "{{ text }}" * 1_000, variables=[var("text")])
+    snap = snapshot([big, router], {"agent.system": {"prod": 1}, "router.intent": {"prod": 1}})
+    tracemalloc.start()
+    try:
+        state = build_state(snap, PROJECT, source="bootstrap")
+        p = state.entries[("agent.system", "prod")].base
+        assert p.version == 1  # still served: only rendering it is refused
+        with pytest.raises(TemplateError, match=r"`shared\.tone@1` appears 2,000 times"):
+            p.render(user="Ana")
+        routed = state.entries[("router.intent", "prod")].base
+        with pytest.raises(TemplateError, match=r"variable 'text' .* appears 1,000 times") as err:
+            routed.render(text="y" * 1_000_000)  # 1 GB if it were built
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert err.value.field == "text"
+    assert peak < 20_000_000, f"render must stop before building ({peak} bytes allocated)"
+    assert routed.render_text(text="y") == "y" * 1_000

@@ -1,5 +1,6 @@
 """The event stream protocol (service/event_stream.py) on a real store: hello, replay, reset,
-gap-fill from the store, de-duplication, heartbeats and the end on the stream key's revocation."""
+gap-fill from the store, de-duplication, heartbeats, the end on the stream key's revocation, and
+what each role is shown (issue 11, defect 6: key-management events reach admin streams only)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,19 @@ from typing import Any
 
 import pytest
 
-from promptstage.domain.models import Event
+from promptstage.domain.models import Event, Role
 from promptstage.errors import NotFoundError
 from promptstage.service import keys, prompts
 from promptstage.service.bus import EventBus
 from promptstage.service.context import Context
-from promptstage.service.event_stream import Frame, Heartbeat, Notice, current_seq, event_stream
+from promptstage.service.event_stream import (
+    Frame,
+    Heartbeat,
+    Notice,
+    Withheld,
+    current_seq,
+    event_stream,
+)
 
 MODEL = {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06"}
 WAIT = 5.0  # seconds a frame may take before the test fails instead of hanging
@@ -43,6 +51,7 @@ def stream(
     position: int | None,
     *,
     key_prefix: str | None = None,
+    role: Role = Role.admin,
     heartbeat_seconds: float = WAIT,
     is_disconnected: Callable[[], Awaitable[bool]] = never_disconnected,
 ) -> AsyncGenerator[Frame, None]:
@@ -51,6 +60,7 @@ def stream(
         project,
         position,
         key_prefix=key_prefix,
+        role=role,
         heartbeat_seconds=heartbeat_seconds,
         is_disconnected=is_disconnected,
     )
@@ -70,7 +80,16 @@ async def drained(frames: AsyncGenerator[Frame, None]) -> list[Frame]:
 
 
 def seqs(frames: list[Frame]) -> list[int]:
-    return [f.seq for f in frames if isinstance(f, Event)]
+    return [f.seq for f in frames if isinstance(f, Event | Withheld)]
+
+
+def shown(frames: list[Frame]) -> list[tuple[int, str]]:
+    """``(seq, type)`` of each numbered frame; a withheld event reads ``"withheld"``."""
+    return [
+        (f.seq, f.type if isinstance(f, Event) else "withheld")
+        for f in frames
+        if isinstance(f, Event | Withheld)
+    ]
 
 
 def run(body: Callable[[], Awaitable[Any]]) -> Any:
@@ -239,5 +258,82 @@ def test_subscribed_only_while_iterated_and_an_unknown_project_is_refused(
         with pytest.raises(NotFoundError):
             await take(stream(ctx, "no-such-project", None), 1)
         assert ctx.bus._subscribers == []
+
+    run(body)
+
+
+KEY_EVENTS = ("key.created", "key.revoked")
+
+
+@pytest.mark.parametrize(
+    ("role", "sees_keys"),
+    [(Role.runtime, False), (Role.editor, False), (Role.releaser, False), (Role.admin, True)],
+)
+def test_key_events_reach_admin_streams_only_replayed_and_live(
+    ctx: Context, project: str, role: Role, sees_keys: bool
+) -> None:
+    current = make_project(ctx, project)
+    replayed_key, _ = keys.create_key(ctx, "test", project, "ci", "admin")
+    keys.revoke_key(ctx, "test", project, replayed_key.prefix)
+
+    async def body() -> None:
+        frames = stream(ctx, project, current, role=role)
+        first = await take(frames, 3)
+        live_key, _ = keys.create_key(ctx, "test", project, "ops", "admin")
+        add_version(ctx, project, "live")
+        rest = await take(frames, 2)
+        await frames.aclose()
+        numbered = [f for f in first + rest if not isinstance(f, Notice)]
+        assert seqs(numbered) == list(range(current + 1, current + 5))  # no number skipped
+        types = [t for _, t in shown(numbered)]
+        key_frames = [f for f in numbered if isinstance(f, Event) and f.type in KEY_EVENTS]
+        if sees_keys:
+            assert types == ["key.created", "key.revoked", "key.created", "version.created"]
+            assert key_frames[-1].data["prefix"] == live_key.prefix
+        else:
+            assert types == ["withheld", "withheld", "withheld", "version.created"]
+            assert key_frames == []
+            assert all(f == Withheld(f.seq) for f in numbered if isinstance(f, Withheld))
+
+    run(body)
+
+
+def test_a_runtime_stream_ends_at_its_own_revocation_without_seeing_it(
+    ctx: Context, project: str
+) -> None:
+    current = make_project(ctx, project)
+    own, _ = keys.create_key(ctx, "test", project, "own", "runtime")
+    other, _ = keys.create_key(ctx, "test", project, "other", "runtime")
+
+    async def body() -> None:
+        frames = stream(ctx, project, None, key_prefix=own.prefix, role=Role.runtime)
+        assert await take(frames, 1) == [Notice("hello", current + 2)]
+        keys.revoke_key(ctx, "test", project, other.prefix)
+        assert await take(frames, 1) == [Withheld(current + 3)]  # the stream goes on
+        keys.revoke_key(ctx, "test", project, own.prefix)
+        add_version(ctx, project, "after")
+        assert await drained(frames) == [Withheld(current + 4)]  # then it ends
+
+    run(body)
+
+
+def test_the_gap_fill_counts_withheld_events_and_does_not_replay_them_again(
+    ctx: Context, project: str
+) -> None:
+    current = make_project(ctx, project)
+    other = Context(store=ctx.store, bus=EventBus(), clock=ctx.clock)
+
+    async def body() -> None:
+        frames = stream(ctx, project, None, role=Role.runtime)
+        assert await take(frames, 1) == [Notice("hello", current)]
+        keys.create_key(other, "test", project, "elsewhere", "admin")  # never heard live
+        add_version(ctx, project, "here")
+        assert shown(await take(frames, 2)) == [
+            (current + 1, "withheld"),
+            (current + 2, "version.created"),
+        ]
+        add_version(ctx, project, "next")  # no second replay of the withheld one
+        assert shown(await take(frames, 1)) == [(current + 3, "version.created")]
+        await frames.aclose()
 
     run(body)

@@ -59,7 +59,9 @@ ROUTES: dict[tuple[str, str], Need] = {
     ),
     ("GET", f"{PR}/resolve"): Need("runtime"),
     ("GET", f"{P}/snapshot"): Need("runtime"),
-    ("GET", f"{P}/events"): Need("runtime"),
+    ("GET", f"{P}/events"): Need(
+        "runtime", "`key.*` events reach admin keys only; other keys get them as `withheld`"
+    ),
     ("POST", f"{P}/calls"): Need("runtime"),
     ("GET", f"{P}/calls"): Need("editor"),
     ("POST", f"{P}/scores"): Need("runtime"),

@@ -75,6 +75,10 @@ def serve(
 def run(settings: Settings) -> None:
     """Migrate, bootstrap credentials, seed the demo if asked, print how to connect, serve.
 
+    The banner shows a key set in ``PROMPTSTAGE_ADMIN_KEY`` by its prefix only (start logs are
+    kept); a key created on the first start is shown in full, that once, or it could never be
+    used.
+
     Args:
         settings: The server's settings (flags over env, see :func:`serve`).
 
@@ -93,7 +97,8 @@ def run(settings: Settings) -> None:
     store = open_store(settings)
     try:
         ctx = Context(store=store, bus=EventBus())
-        if settings.admin_key is not None and keys.split_token(settings.admin_key) is None:
+        supplied = None if settings.admin_key is None else keys.split_token(settings.admin_key)
+        if settings.admin_key is not None and supplied is None:
             raise ConfigurationError(
                 "PROMPTSTAGE_ADMIN_KEY must look like ps_<prefix>_<secret> "
                 "(letters and digits, no extra underscores)",
@@ -108,8 +113,9 @@ def run(settings: Settings) -> None:
             f"promptstage {VERSION} serving {url}  (API docs: {url}/docs)",
             f"  store: {describe(settings.database_url)}",
         ]
-        if settings.admin_key is not None:
-            lines.append(f"  admin key (PROMPTSTAGE_ADMIN_KEY): {settings.admin_key}")
+        if supplied is not None:
+            # The operator has the key already; in full it would land in every start's logs.
+            lines.append(f"  admin key (PROMPTSTAGE_ADMIN_KEY): ps_{supplied[0]}_… (prefix only)")
         elif created is not None:
             lines.append(f"  admin key (shown once, store it now): {created}")
         else:

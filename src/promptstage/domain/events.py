@@ -28,9 +28,12 @@ Webhook-only names (``domain/webhooks.subscriptions_of`` derives them; never in 
 ``release.changed`` whose release is ``rolled_back``).
 
 Stream signals (:class:`StreamSignal`) are SSE frames of the ``/events`` route that are not
-outbox events, both with ``{"seq": <current>}``: ``hello`` opens every stream, ``reset`` says
+outbox events; ``hello`` and ``reset`` carry ``{"seq": <current>}``: ``hello`` opens every stream, ``reset`` says
 the client's position is ahead of the server's or older than the events it keeps, so the
 client must refetch ``/snapshot`` (docs/protocol.md); the SDK (``sdk/core.py``) reads both.
+``withheld`` (``id:`` set, data ``{}``) stands for an event the stream's key may not see (the
+``key.*`` events on non-admin streams, ``service/event_stream.visible``); the SDK ignores it
+as an unknown type and its position moves on.
 
 Audit actions (:class:`AuditAction`) name the audit rows ``Change.record`` writes: one per kind
 of change, read by ``service/evidence.py`` (``version.create``) and by change requests
@@ -72,10 +75,12 @@ class EventType(StrEnum):
 
 
 class StreamSignal(StrEnum):
-    """SSE frames of ``/events`` that carry no outbox event (no ``id:``)."""
+    """SSE frames of ``/events`` that carry no outbox event: ``hello`` and ``reset`` have no
+    ``id:``; ``withheld`` has the ``id:`` of an event the stream's role may not see, and ``{}``."""
 
     HELLO = "hello"
     RESET = "reset"
+    WITHHELD = "withheld"
 
 
 class AuditAction(StrEnum):

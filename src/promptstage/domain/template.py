@@ -4,6 +4,12 @@ Nothing in a template is executed. A placeholder is replaced by the caller's val
 they are, other JSON values as compact JSON). ``\\{{`` is a literal ``{{``; ``escape`` applies
 that to any text so that ``render(escape(s)) == s``. Includes name a version number, never a
 label, so a version's meaning cannot change after it is written.
+
+The rendered size is bounded (``max_bytes``, UTF-8 bytes; the caller passes its limit). The size
+of a template's expansion is counted without building it: each include is parsed and counted
+once, however often it appears, so a fan-out of includes (``a`` includes ``b`` 100 times, ``b``
+includes ``c`` 100 times...) costs the size of its parts, not of its expansion. A placeholder
+counts as written in its tight form ``{{name}}``; at render time, as its value.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from promptstage.errors import TemplateError
@@ -20,6 +26,7 @@ from .names import PROMPT_NAME, VARIABLE_NAME, variable_name
 
 MAX_TEMPLATE_BYTES = 256 * 1024
 MAX_INCLUDE_DEPTH = 8
+DEFAULT_MAX_RENDERED_BYTES = 1024 * 1024
 CHAT_ROLES = ("system", "developer", "user", "assistant", "tool")
 JSON_TYPES = ("string", "number", "integer", "boolean", "object", "array")
 
@@ -212,9 +219,23 @@ IncludeLookup = Callable[[Include], "tuple[str, Any] | None"]
 
 
 class CompiledTemplate:
-    """A version's template parsed once, with its includes inlined, ready to render fast."""
+    """A version's template parsed once, with its includes inlined, ready to render fast.
 
-    __slots__ = ("_parts", "declared", "placeholders", "type")
+    The expansion is measured before it is inlined: one over ``max_bytes`` is never built, and
+    every render of it raises the error :meth:`check_size` raises.
+    """
+
+    __slots__ = (
+        "_counts",
+        "_literal",
+        "_parts",
+        "_refused",
+        "_tally",
+        "declared",
+        "max_bytes",
+        "placeholders",
+        "type",
+    )
 
     def __init__(
         self,
@@ -222,28 +243,58 @@ class CompiledTemplate:
         template: Any,
         variables: Sequence[Mapping[str, Any]],
         includes: Mapping[str, str],
+        *,
+        max_bytes: int = DEFAULT_MAX_RENDERED_BYTES,
     ) -> None:
         self.type = type_
+        self.max_bytes = max_bytes
         self.declared: dict[str, Mapping[str, Any]] = {v["name"]: v for v in variables}
-        used: set[str] = set()
+        expander = _Expander(includes)
+        roots = [parse(text, where) for text, where in texts(type_, template)]
+        self._tally = tally = _Tally()
+        for segments in roots:
+            tally.add(expander.tally(segments, 0), 1)
+        self._literal = tally.literal
+        self._counts = tuple(tally.vars.items())
+        self.placeholders = frozenset(tally.vars)
+        self._parts: Any = ()
+        self._refused = tally.size() > max_bytes
+        if self._refused:
+            return  # never built: check_size() (and so render()) says why
         if type_ == "text":
-            self._parts: Any = _inline(parse(template), includes, used, 0)
+            self._parts = expander.inline(roots[0], 0)
         else:
             self._parts = [
-                (
-                    m["role"],
-                    _inline(parse(m["content"], f"template[{i}].content"), includes, used, 0),
-                )
-                for i, m in enumerate(template)
+                (m["role"], expander.inline(segments, 0))
+                for m, segments in zip(template, roots, strict=True)
             ]
-        self.placeholders = frozenset(used)
+
+    @property
+    def expanded_size(self) -> int:
+        """UTF-8 bytes of the expansion, each placeholder counted as ``{{name}}``."""
+        return self._tally.size()
+
+    def check_size(self) -> None:
+        """Raise when the expansion is over ``max_bytes``.
+
+        Raises:
+            TemplateError: naming the include whose copies make the expansion too large.
+        """
+        error = _oversize(self._tally, self.max_bytes)
+        if error is not None:
+            raise error
 
     def render(self, values: Mapping[str, Any]) -> Any:
         """Render with ``values``: a string for text prompts, a list of messages for chat.
 
+        The rendered size is counted before anything is joined: a render over ``max_bytes``
+        raises without building the string.
+
         Raises:
             TemplateError: a required variable is missing, a value is not declared, or a
-                value has the wrong JSON type; the error names the variable.
+                value has the wrong JSON type; the error names the variable. The expansion or
+                the rendered text is over ``max_bytes``; the error names the include or the
+                variable that makes it so.
         """
         for name in values:
             if name not in self.declared:
@@ -259,27 +310,187 @@ class CompiledTemplate:
                 raise TemplateError(f"missing required variable {name!r}", field=name)
             else:
                 strings[name] = ""
+        if self._refused:
+            self.check_size()
+        size = self._literal
+        for name, count in self._counts:
+            size += count * _utf8_len(strings[name])
+        if size > self.max_bytes:
+            raise self._too_large(size, strings)
         if self.type == "text":
             return _join(self._parts, strings)
         return [{"role": role, "content": _join(parts, strings)} for role, parts in self._parts]
 
+    def _too_large(self, size: int, strings: Mapping[str, str]) -> TemplateError:
+        """The error of a render over the limit, naming the variable that adds the most."""
+        name, count = max(self._counts, key=lambda nc: nc[1] * _utf8_len(strings[nc[0]]))
+        return TemplateError(
+            f"rendering makes {size:,} bytes, over the {human_bytes(self.max_bytes)} limit: "
+            f"variable {name!r} ({human_bytes(_utf8_len(strings[name]))}) appears {count:,} "
+            "times; pass a shorter value",
+            field=name,
+        )
 
-def _inline(
-    segments: tuple[Segment, ...], includes: Mapping[str, str], used: set[str], depth: int
-) -> tuple[str | Var, ...]:
-    out: list[str | Var] = []
-    for seg in segments:
-        if isinstance(seg, Include):
-            if depth >= MAX_INCLUDE_DEPTH or seg.key not in includes:
-                raise TemplateError(
-                    f"include {seg.key} cannot be resolved", field="template", include=seg.key
-                )
-            out.extend(_inline(parse(includes[seg.key], seg.key), includes, used, depth + 1))
-        else:
-            if isinstance(seg, Var):
-                used.add(seg.name)
-            out.append(seg)
-    return tuple(out)
+
+def expanded_size(type_: str, template: Any, includes: Mapping[str, str]) -> int:
+    """UTF-8 bytes of ``template`` with its includes expanded, each placeholder as ``{{name}}``.
+
+    Counted without building the expansion: each include is parsed and counted once.
+
+    Raises:
+        TemplateError: an include cannot be resolved (missing, or nested too deep).
+    """
+    return _tally_of(type_, template, includes).size()
+
+
+def check_expansion(type_: str, template: Any, includes: Mapping[str, str], max_bytes: int) -> None:
+    """Refuse a template whose expansion (see :func:`expanded_size`) is over ``max_bytes``.
+
+    Raises:
+        TemplateError: naming the include whose copies make it too large, e.g. "the include
+            `shared.tone@1` appears 2,000 times: the expansion is 190.7 MiB, over the 1 MiB
+            limit"; or an include cannot be resolved.
+    """
+    error = _oversize(_tally_of(type_, template, includes), max_bytes)
+    if error is not None:
+        raise error
+
+
+def human_bytes(size: int) -> str:
+    """``size`` in binary units with one decimal: ``10 B``, ``9.8 KiB``, ``1 MiB``."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    text = f"{value:,.1f}".removesuffix(".0") if unit != "B" else f"{size:,}"
+    return f"{text} {unit}"
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What an expansion holds: literal bytes, and how often each placeholder and include
+    appears in it (transitively)."""
+
+    literal: int = 0
+    vars: dict[str, int] = field(default_factory=dict)
+    includes: dict[str, int] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)  # expanded size of each include
+
+    def add(self, other: _Tally, times: int) -> None:
+        """Add ``times`` copies of ``other``."""
+        self.literal += other.literal * times
+        for name, n in other.vars.items():
+            self.vars[name] = self.vars.get(name, 0) + n * times
+        for key, n in other.includes.items():
+            self.includes[key] = self.includes.get(key, 0) + n * times
+        self.sizes.update(other.sizes)
+
+    def size(self) -> int:
+        """Bytes of the expansion with each placeholder as ``{{name}}``."""
+        return self.literal + sum(n * (_utf8_len(name) + 4) for name, n in self.vars.items())
+
+
+class _Expander:
+    """Resolves includes: parses each once, and counts and inlines each once per depth."""
+
+    def __init__(self, includes: Mapping[str, str]) -> None:
+        self.includes = includes
+        self._parsed: dict[str, tuple[Segment, ...]] = {}
+        self._tallies: dict[tuple[str, int], _Tally] = {}
+        self._inlined: dict[tuple[str, int], tuple[str | Var, ...]] = {}
+
+    def _segments(self, inc: Include, depth: int) -> tuple[Segment, ...]:
+        """The parsed template of an include met at ``depth``."""
+        if depth >= MAX_INCLUDE_DEPTH or inc.key not in self.includes:
+            raise TemplateError(
+                f"include {inc.key} cannot be resolved", field="template", include=inc.key
+            )
+        found = self._parsed.get(inc.key)
+        if found is None:
+            found = self._parsed[inc.key] = parse(self.includes[inc.key], inc.key)
+        return found
+
+    def tally(self, segments: tuple[Segment, ...], depth: int) -> _Tally:
+        """Count ``segments`` at ``depth``, each distinct include once."""
+        out = _Tally()
+        repeats: dict[Include, int] = {}
+        for seg in segments:
+            if isinstance(seg, str):
+                out.literal += _utf8_len(seg)
+            elif isinstance(seg, Var):
+                out.vars[seg.name] = out.vars.get(seg.name, 0) + 1
+            else:
+                repeats[seg] = repeats.get(seg, 0) + 1
+        for inc, times in repeats.items():
+            memo = (inc.key, depth)
+            inner = self._tallies.get(memo)
+            if inner is None:
+                inner = self.tally(self._segments(inc, depth), depth + 1)
+                self._tallies[memo] = inner
+            out.add(inner, times)
+            out.includes[inc.key] = out.includes.get(inc.key, 0) + times
+            out.sizes[inc.key] = inner.size()
+        return out
+
+    def inline(self, segments: tuple[Segment, ...], depth: int) -> tuple[str | Var, ...]:
+        """``segments`` with every include replaced by its (memoised) inlined parts."""
+        out: list[str | Var] = []
+        for seg in segments:
+            if isinstance(seg, Include):
+                memo = (seg.key, depth)
+                inner = self._inlined.get(memo)
+                if inner is None:
+                    inner = self.inline(self._segments(seg, depth), depth + 1)
+                    self._inlined[memo] = inner
+                out.extend(inner)
+            else:
+                out.append(seg)
+        return tuple(out)
+
+
+def _tally_of(type_: str, template: Any, includes: Mapping[str, str]) -> _Tally:
+    """The tally of a whole (text or chat) template."""
+    expander = _Expander(includes)
+    tally = _Tally()
+    for text, where in texts(type_, template):
+        tally.add(expander.tally(parse(text, where), 0), 1)
+    return tally
+
+
+def _oversize(tally: _Tally, max_bytes: int) -> TemplateError | None:
+    """The error of an expansion over ``max_bytes``, or ``None``.
+
+    It names the include whose copies add the most among those that fit the limit on their own
+    (the larger one on a tie): the place where repetition, not one big part, blows it up.
+    """
+    size = tally.size()
+    if size <= max_bytes:
+        return None
+    limit = f"over the {human_bytes(max_bytes)} limit"
+    candidates = [
+        (tally.includes[key] * tally.sizes[key], tally.sizes[key], key)
+        for key in tally.includes
+        if tally.sizes[key] <= max_bytes
+    ] or [(tally.includes[k] * tally.sizes[k], tally.sizes[k], k) for k in tally.includes]
+    if not candidates:
+        return TemplateError(
+            f"template: the expansion is {human_bytes(size)}, {limit}; make it shorter",
+            field="template",
+        )
+    _, _, key = max(candidates)
+    count = tally.includes[key]
+    return TemplateError(
+        f"template: the include `{key}` appears {count:,} times: the expansion is "
+        f"{human_bytes(size)}, {limit}; include it fewer times or split the prompt",
+        field="template",
+        include=key,
+    )
+
+
+def _utf8_len(text: str) -> int:
+    """Bytes of ``text`` in UTF-8 (without encoding it when it is ASCII)."""
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def _join(parts: tuple[str | Var, ...], strings: Mapping[str, str]) -> str:

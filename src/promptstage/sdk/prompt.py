@@ -82,7 +82,9 @@ class ResolvedPrompt:
 
         Raises:
             TemplateError: A required variable is missing, a value is not declared, or it has
-                the wrong type; the message names the variable.
+                the wrong type; the message names the variable. Or the text would be over
+                1 MiB (``DEFAULT_MAX_RENDERED_BYTES``): the message names the include or the
+                variable that makes it so, and the text is never built.
         """
         compiled = self._compiled
         if compiled is None:

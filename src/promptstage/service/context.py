@@ -12,6 +12,7 @@ from typing import Any
 from promptstage.domain.events import AuditAction, EventType
 from promptstage.domain.governance import ProjectSettings
 from promptstage.domain.models import Event
+from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES
 from promptstage.errors import ConflictError, NotFoundError
 from promptstage.store.base import Store, UnitOfWork
 
@@ -32,7 +33,8 @@ class Context:
 
     ``gate`` is asked by the promotion door before a label serves a new version
     (``service/promotion.py``); ``tracer`` opens spans around writes and promotions. Both
-    default to no-ops.
+    default to no-ops. ``max_rendered_bytes`` bounds a version's expansion when it is written
+    (``Settings.max_rendered_bytes``).
     """
 
     store: Store
@@ -40,6 +42,7 @@ class Context:
     clock: Clock = utc_now
     gate: Gate = field(default_factory=OpenGate)
     tracer: Tracer = field(default_factory=NoTracer)
+    max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES
 
 
 class Change:

@@ -4,17 +4,21 @@ A stream opens with ``hello`` (the project's current sequence number), then repl
 client missed since its position (or ``reset`` when it claims to be ahead of the server), then
 follows the bus live: events arrive once each, in sequence order, with gaps filled from the
 store. It ends when an event revokes the key it was opened with, or when the client is gone.
+What a stream shows depends on the role of its key (:func:`visible`): key-management events
+reach admin keys only; other streams get them as ``Withheld`` (the number, nothing else), so
+their positions move on without a gap and ``Last-Event-ID`` resumes as before.
 This module decides what to send; the HTTP route turns each frame into Server-Sent Events bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from promptstage.domain.events import EventType, StreamSignal
-from promptstage.domain.models import Event
+from promptstage.domain.models import Event, Role
 
 from .context import Context
 from .prompts import require_project
@@ -37,7 +41,34 @@ class Heartbeat:
     """Nothing happened for a while; the connection is kept open."""
 
 
-Frame = Event | Notice | Heartbeat
+@dataclass(frozen=True, slots=True)
+class Withheld:
+    """Event number ``seq``, which this stream's role may not see: sent as its number only, so
+    the client's position moves on (a skipped number would read as missed events)."""
+
+    seq: int
+
+
+Frame = Event | Withheld | Notice | Heartbeat
+
+LEAST_ROLE: Final[Mapping[str, Role]] = {
+    # Key management is for those who manage keys (GET /keys needs admin): a runtime key must
+    # not learn the roles and prefixes of admin keys.
+    EventType.KEY_CREATED: Role.admin,
+    EventType.KEY_REVOKED: Role.admin,
+}
+"""The least role that sees an event type; every other type is runtime data (prompts,
+versions, labels, releases), seen by every key."""
+
+
+def visible(event: Event, role: Role) -> bool:
+    """True when a stream opened with a key of ``role`` may see ``event`` whole."""
+    return role.rank >= LEAST_ROLE.get(event.type, Role.runtime).rank
+
+
+def _shown(event: Event, role: Role) -> Event | Withheld:
+    """``event`` as a stream of ``role`` gets it."""
+    return event if visible(event, role) else Withheld(event.seq)
 
 
 def current_seq(ctx: Context, project: str) -> int:
@@ -68,6 +99,7 @@ async def event_stream(
     position: int | None,
     *,
     key_prefix: str | None,
+    role: Role,
     heartbeat_seconds: float,
     is_disconnected: Callable[[], Awaitable[bool]],
 ) -> AsyncGenerator[Frame, None]:
@@ -82,13 +114,17 @@ async def event_stream(
         project: The project to follow.
         position: The last sequence number the client has seen; ``None``: only new events.
         key_prefix: The prefix of the key the stream was opened with; the stream ends after
-            the event revoking it. ``None``: no key to watch.
+            the event revoking it (withheld too, for a role that may not see it). ``None``: no
+            key to watch.
+        role: The role of that key: the events it may not see (:func:`visible`) are yielded
+            as ``Withheld``.
         heartbeat_seconds: How long without an event before a ``Heartbeat`` is yielded.
         is_disconnected: Asked when a heartbeat is due; ``True`` ends the stream.
 
     Yields:
         ``Notice("hello")`` first, ``Notice("reset")`` when ``position`` is ahead of the
-        project, then each ``Event`` once, in sequence order, and ``Heartbeat`` when idle.
+        project, then each ``Event`` (or ``Withheld``) once, in sequence order, and
+        ``Heartbeat`` when idle.
 
     Raises:
         NotFoundError: the project does not exist (checked when iteration starts).
@@ -114,7 +150,7 @@ async def event_stream(
             if not batch:
                 break
             for event in batch:
-                yield event
+                yield _shown(event, role)
                 last = event.seq
                 if revokes(event, key_prefix):
                     return
@@ -131,10 +167,10 @@ async def event_stream(
             if event.seq > last + 1:  # missed some (queue overflow, other replica): replay
                 for missed in await asyncio.to_thread(_events_since, ctx, project, last):
                     if missed.seq < event.seq:
-                        yield missed
+                        yield _shown(missed, role)
                         if revokes(missed, key_prefix):
                             return
-            yield event
+            yield _shown(event, role)
             last = event.seq
             if revokes(event, key_prefix):
                 return

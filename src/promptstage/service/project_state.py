@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from promptstage.domain.models import Version
-from promptstage.domain.template import CompiledTemplate
+from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES, CompiledTemplate
 from promptstage.rollout.resolve import ActiveRelease
 
 from .snapshot_body import SNAPSHOT_FORMAT, Fragments, assemble_body
@@ -64,13 +64,16 @@ class ProjectState:
             )
         return body
 
-    def template(self, prompt: str, number: int) -> CompiledTemplate:
-        """The compiled template of version ``number`` of ``prompt``, compiled on first use."""
+    def template(
+        self, prompt: str, number: int, max_bytes: int = DEFAULT_MAX_RENDERED_BYTES
+    ) -> CompiledTemplate:
+        """The compiled template of version ``number`` of ``prompt``, compiled on first use,
+        rendering at most ``max_bytes`` (one server has one limit)."""
         key = (prompt, number)
         found = self.compiled.get(key)
         if found is None:
             v = self.versions[key]
             found = self.compiled[key] = CompiledTemplate(
-                v.type, v.template, v.variables, v.includes
+                v.type, v.template, v.variables, v.includes, max_bytes=max_bytes
             )
         return found

@@ -161,13 +161,18 @@ def write_version(
             uow, project, prompt, found.type, normalized_template, next_number
         )
         if variables is None:
-            compiled = CompiledTemplate(found.type, normalized_template, [], includes)
+            compiled = CompiledTemplate(
+                found.type, normalized_template, [], includes, max_bytes=ctx.max_rendered_bytes
+            )
             declared = [
                 {"name": n, "type": None, "required": True} for n in sorted(compiled.placeholders)
             ]
         else:
             declared = parse_variables(variables)
-        compiled = CompiledTemplate(found.type, normalized_template, declared, includes)
+        compiled = CompiledTemplate(
+            found.type, normalized_template, declared, includes, max_bytes=ctx.max_rendered_bytes
+        )
+        compiled.check_size()  # before a version no render could serve is stored
         undeclared = sorted(compiled.placeholders - set(compiled.declared))
         if undeclared:
             raise TemplateError(

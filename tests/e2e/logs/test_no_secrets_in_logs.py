@@ -4,8 +4,10 @@
 ``promptstage`` loggers at DEBUG; the test creates keys and a webhook, authenticates, fails
 authentication in every way (wrong secret, unknown key, malformed, revoked), gets blocked, and
 then searches everything the process printed for any secret. The one intended exception is the
-start banner, which prints the admin key once so that a first start can be used at all; that line
-is removed explicitly (and must be there) before the search.
+start banner of a first start, which prints the key it created once so that it can be used at
+all; that line is removed explicitly (and must be there) before the search. A key the operator
+set (``PROMPTSTAGE_ADMIN_KEY``) is printed by its prefix only, so its banner line is searched
+too (issue 11, defect 8).
 """
 
 from __future__ import annotations
@@ -182,7 +184,12 @@ def test_no_secret_in_the_server_output(tmp_path: Path, fixed_admin_key: bool) -
         _stop(process)
     lines = log.read_text().splitlines()
     banner_lines = [line for line in lines if any(marker in line for marker in BANNER_MARKERS)]
-    assert len(banner_lines) == 1 and admin in banner_lines[0]  # shown once, on purpose
+    assert len(banner_lines) == 1
+    if fixed_admin_key:  # the operator has it: the prefix says which key, nothing more
+        assert banner_lines[0].endswith(f"ps_{admin.split('_')[1]}_… (prefix only)")
+        banner_lines = []
+    else:
+        assert admin in banner_lines[0]  # created now: shown once, on purpose
     rest = "\n".join(line for line in lines if line not in banner_lines)
     assert "blocking 127.0.0.1" in rest  # the debug-level run did log (and log about keys)
     leaked = [

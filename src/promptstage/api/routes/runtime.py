@@ -14,9 +14,17 @@ from starlette.concurrency import run_in_threadpool
 
 from promptstage.api.deps import Runtime, ctx
 from promptstage.api.inputs import check_params
+from promptstage.domain.events import StreamSignal
 from promptstage.domain.models import Event
 from promptstage.errors import InvalidInputError
-from promptstage.service.event_stream import Frame, Heartbeat, Notice, current_seq, event_stream
+from promptstage.service.event_stream import (
+    Frame,
+    Heartbeat,
+    Notice,
+    Withheld,
+    current_seq,
+    event_stream,
+)
 from promptstage.service.snapshot import ProjectState, StateCache, resolve_label
 
 router = APIRouter(
@@ -77,7 +85,7 @@ async def resolve(
         "includes": v.includes,
     }
     if render:
-        template = state.template(name, v.number)
+        template = state.template(name, v.number, ctx(request).max_rendered_bytes)
         body["rendered"] = template.render(_typed(variables, template.declared))
     return Response(
         json.dumps(body, ensure_ascii=False, separators=(",", ":")), media_type="application/json"
@@ -123,6 +131,8 @@ def _frame(frame: Frame) -> bytes:
         case Event():
             data = json.dumps(frame.data, ensure_ascii=False, separators=(",", ":"))
             return f"id: {frame.seq}\nevent: {frame.type}\ndata: {data}\n\n".encode()
+        case Withheld():
+            return f"id: {frame.seq}\nevent: {StreamSignal.WITHHELD}\ndata: {{}}\n\n".encode()
         case Notice():
             data = json.dumps({"seq": frame.seq}, separators=(",", ":"))
             return f"event: {frame.name}\ndata: {data}\n\n".encode()
@@ -159,6 +169,7 @@ async def events(
         project,
         position,
         key_prefix=who.key_prefix,
+        role=who.role,
         heartbeat_seconds=request.app.state.settings.sse_heartbeat_seconds,
         is_disconnected=request.is_disconnected,
     )
