@@ -481,7 +481,8 @@ def _oversize(tally: _Tally, max_bytes: int) -> TemplateError | None:
     _, _, key = max(candidates)
     count = tally.includes[key]
     return TemplateError(
-        f"template: the include `{key}` appears {count:,} times: the expansion is "
+        f"template: the include `{key}` appears {count:,} time{'' if count == 1 else 's'}: "
+        f"the expansion is "
         f"{human_bytes(size)}, {limit}; include it fewer times or split the prompt",
         field="template",
         include=key,
