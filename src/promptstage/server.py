@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from promptstage.api import errors
+from promptstage.api.client_ip import ClientAddress, TrustedProxies
 from promptstage.api.headers import SecurityHeaders
 from promptstage.api.limits import BodyLimit
 from promptstage.api.metrics import Metrics, MetricsMiddleware
@@ -136,4 +137,5 @@ def create_app(
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(ClientAddress, trusted=TrustedProxies(settings.trusted_proxies))
     return app
