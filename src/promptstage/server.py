@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from promptstage.api import errors
+from promptstage.api import errors, idempotency
+from promptstage.api.client_ip import ClientAddress, TrustedProxies
 from promptstage.api.headers import SecurityHeaders
 from promptstage.api.limits import BodyLimit
 from promptstage.api.metrics import Metrics, MetricsMiddleware
@@ -30,6 +31,7 @@ from promptstage.service import webhooks as webhook_service
 from promptstage.service.bus import EventBus
 from promptstage.service.context import Clock, Context, utc_now
 from promptstage.service.gate import Gate, OpenGate
+from promptstage.service.idempotency import RecordingStore
 from promptstage.service.keys import Authenticator
 from promptstage.service.propagation import Propagator
 from promptstage.service.snapshot import StateCache
@@ -65,7 +67,7 @@ def create_app(
     owns_store = store is None
     the_store = store if store is not None else open_store(settings)
     ctx = Context(
-        store=the_store,
+        store=RecordingStore(the_store),
         bus=EventBus(),
         clock=clock or utc_now,
         gate=gate or OpenGate(),
@@ -126,6 +128,7 @@ def create_app(
         governance,
     ):
         app.include_router(module.router)
+    idempotency.install(app, ctx=ctx, authenticator=app.state.authenticator)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.state.rate_limiter = make_limiter(settings.redis_url)
     app.add_middleware(
@@ -137,4 +140,5 @@ def create_app(
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(ClientAddress, trusted=TrustedProxies(settings.trusted_proxies))
     return app

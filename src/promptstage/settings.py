@@ -165,6 +165,15 @@ class Settings:
             "is not limited."
         },
     )
+    trusted_proxies: str = field(
+        default="127.0.0.1",
+        metadata={
+            "doc": "Proxies whose `X-Forwarded-For` is believed: comma-separated addresses and "
+            "networks (`10.0.0.0/8`). The client IP (rate limits, metrics) is the right-most "
+            "hop that is not one of them. `*`: any peer is a proxy and only the entry it "
+            "appended counts. Replaces uvicorn's `FORWARDED_ALLOW_IPS`, which is not read."
+        },
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

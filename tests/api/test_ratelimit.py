@@ -378,3 +378,36 @@ def test_redis_down_fails_open_with_a_warning(
             assert call(app, "GET", BASE, token=random_token()).status_code == 401
     warnings = [r for r in caplog.records if "Redis is unreachable" in r.getMessage()]
     assert len(warnings) == 1  # once, then Redis is left alone for a few seconds
+
+
+# -- client address behind a proxy (issue 11, defect 7) ----------------------------------------
+
+
+@pytest.mark.parametrize("trusted", ["127.0.0.1", "10.0.0.0/8,127.0.0.1", "*"])
+def test_rotating_x_forwarded_for_through_a_trusted_proxy_stays_blocked(
+    make_clocked_app: Callable[..., FastAPI], call: Caller, clock: FakeClock, trusted: str
+) -> None:
+    """A client that writes a new left-most X-Forwarded-For entry on each request is still one
+    client: the proxy (127.0.0.1, trusted) appends the address it saw, and that is what counts.
+
+    Reproduces issue 11 defect 7: uvicorn's ``FORWARDED_ALLOW_IPS=*`` took the left-most entry,
+    so each spoofed value was a fresh, unblocked client.
+    """
+    app = make_clocked_app(clock, rate_limit_auth_failures=3, trusted_proxies=trusted)
+    attacker = "203.0.113.7"
+
+    def via_proxy(token: str, forwarded_for: str) -> int:
+        headers = {"X-Forwarded-For": forwarded_for}
+        return call(app, "GET", BASE, token=token, headers=headers).status_code
+
+    spoofed = [via_proxy(random_token(), f"{random_ip()}, {attacker}") for _ in range(3)]
+    assert spoofed == [401, 401, 401]
+    assert via_proxy(ADMIN_KEY, f"{random_ip()}, {attacker}") == 429  # a new entry does not help
+    assert via_proxy(ADMIN_KEY, attacker) == 429
+    assert via_proxy(ADMIN_KEY, "198.51.100.9") == 200  # another client behind the proxy is not
+    direct = call(
+        app, "GET", BASE, token=ADMIN_KEY, ip="198.51.100.10", headers={"X-Forwarded-For": attacker}
+    )
+    assert direct.status_code == (
+        200 if trusted != "*" else 429
+    )  # an untrusted peer's header is ignored

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
+import typer
 
+from promptstage.cli import http as http_module
 from promptstage.cli.db import redact
-from promptstage.cli.http import error_message
+from promptstage.cli.http import ApiClient, error_message
 from promptstage.cli.promptfile import PromptFileError, load_prompt_file
 
 
@@ -104,3 +108,57 @@ def test_prompt_file_bodies(tmp_path: Path) -> None:
         "variables": [],
         "message": "m",
     }
+
+
+def _client(handler: Callable[[httpx.Request], httpx.Response]) -> ApiClient:
+    return ApiClient("http://ps.test", "ps_a_b", transport=httpx.MockTransport(handler))
+
+
+def test_writes_carry_one_idempotency_key_across_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write whose answer was lost is sent again with the same key (the server replays the
+    first answer, issue 11 defect 9); each command request gets its own key."""
+    monkeypatch.setattr(http_module.time, "sleep", lambda seconds: None)
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Idempotency-Key"))
+        if len(seen) == 1:
+            raise httpx.ReadTimeout("lost", request=request)
+        if len(seen) == 2:
+            return httpx.Response(502, text="bad gateway")
+        return httpx.Response(201, json={"ok": True})
+
+    client = _client(handler)
+    assert client.post("/api/v1/projects", {"name": "x"}).status == 201
+    assert len(seen) == 3 and seen[0] is not None and len(set(seen)) == 1
+    client.put("/api/v1/projects/x/settings", {})
+    assert seen[3] is not None and seen[3] != seen[0]
+
+
+def test_a_running_first_attempt_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(http_module.time, "sleep", waits.append)
+    answers = [
+        httpx.Response(
+            409,
+            headers={"Retry-After": "3"},
+            json={"error": {"code": "conflict", "message": "running", "field": "Idempotency-Key"}},
+        ),
+        httpx.Response(201, json={"ok": True}, headers={"Idempotent-Replayed": "true"}),
+    ]
+    client = _client(lambda request: answers.pop(0))
+    assert client.post("/api/v1/projects", {"name": "x"}).status == 201
+    assert waits == [3.0]
+
+
+def test_deletes_are_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_module.time, "sleep", lambda seconds: None)
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(503, json={"error": {"code": "unavailable", "message": "down"}})
+
+    with pytest.raises(typer.Exit):
+        _client(handler).delete("/api/v1/projects/x/keys/abc")
+    assert len(calls) == 1 and "Idempotency-Key" not in calls[0].headers

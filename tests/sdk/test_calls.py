@@ -187,3 +187,18 @@ def test_fallback_calls_are_not_sent():
     with Call(rec, from_fallback("x", "prod", "Hi"), None):
         pass
     assert encode(rec.outbox.take(1), PROJECT) == []
+
+
+def test_a_resent_score_body_carries_the_same_idempotency_key(prompt):
+    """Scores have no id: a score body sent again after a lost answer must not store them
+    twice, so it carries a key derived from its bytes (issue 11, defect 9). Calls carry ids,
+    which the server already deduplicates, and need no key."""
+    rec, _ = recorder()
+    rec.score("abc", "csat", 1, "user")
+    with Call(rec, prompt, {"clinic": "Ana"}) as call:
+        call.finish(output="ok")
+    chunks = {chunk.kind: chunk for chunk in encode(rec.outbox.take(10), PROJECT)}
+    score_key = chunks["score"].headers()["Idempotency-Key"]
+    again = encode([chunks["score"].records[0]], PROJECT)[0].headers()["Idempotency-Key"]
+    assert again == score_key and score_key.startswith("scores-")
+    assert "Idempotency-Key" not in chunks["call"].headers()

@@ -3,20 +3,33 @@
 Error responses (``{"error": {"code", "message", "field"}}``) exit with code 1 and the server's
 message on stderr (with ``--json``, the error document is also printed on stdout); an
 unreachable server exits with code 2 and a hint to start it. No traceback reaches the user.
+
+Every ``POST`` and ``PUT`` carries an ``Idempotency-Key``, made once per command request and
+sent again on each retry, so retrying a write whose answer was lost (a timeout, a dropped
+connection, a 502-504 from a proxy) never writes twice: the server answers with the first
+result. Reads are retried the same way; ``DELETE`` is never retried.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from promptstage.domain.idempotency import HEADER as IDEMPOTENCY_HEADER
+
 from .output import fail, print_json
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 USER_AGENT = "promptstage-cli"
+RETRIES = 2  # further attempts after the first, for reads and keyed writes
+BACKOFF = 0.5  # seconds before the first retry, doubled after each
+MAX_WAIT = 10.0  # longest wait for a Retry-After
+RETRY_STATUSES = frozenset({502, 503, 504})
 
 Params = Mapping[str, str | int] | Sequence[tuple[str, str | int]]
 
@@ -41,6 +54,8 @@ class ApiClient:
         api_key: sent as ``Authorization: Bearer <api_key>``.
         timeout: per-request timeouts.
         echo_errors: also print an error response's JSON document on stdout (``--json``).
+        retries: further attempts of a read or a keyed write after a transient failure.
+        transport: the httpx transport (tests pass a mock one).
     """
 
     def __init__(
@@ -50,14 +65,18 @@ class ApiClient:
         *,
         timeout: httpx.Timeout = TIMEOUT,
         echo_errors: bool = False,
+        retries: int = RETRIES,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.echo_errors = echo_errors
+        self.retries = retries
         try:
             self._http = httpx.Client(
                 base_url=self.base_url,
                 timeout=timeout,
                 headers={"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT},
+                transport=transport,
             )
         except (httpx.InvalidURL, ValueError) as exc:
             fail(f"invalid server URL {base_url!r} ({exc}); pass --url or set PROMPTSTAGE_URL", 2)
@@ -115,7 +134,7 @@ class ApiClient:
         if params is not None:
             query.extend(params.items() if isinstance(params, Mapping) else params)
         try:
-            response = self._http.request(method, path, json=body, params=query or None)
+            response = self._send(method, path, body, query or None)
         except httpx.TimeoutException:
             fail(f"the server at {self.base_url} did not answer in time ({method} {path})", 2)
         except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.NetworkError):
@@ -133,6 +152,48 @@ class ApiClient:
                 print_json(decoded)
             fail(error_message(response.status_code, decoded, response.text))
         return ApiResponse(response.status_code, decoded)
+
+    def _send(self, method: str, path: str, body: Any, query: Any) -> httpx.Response:
+        """Send, retrying reads and keyed writes after a transient failure with one key."""
+        headers = {IDEMPOTENCY_HEADER: str(uuid.uuid4())} if method in ("POST", "PUT") else {}
+        retries = self.retries if headers or method in ("GET", "HEAD") else 0
+        for attempt in range(retries + 1):
+            wait = BACKOFF * 2**attempt
+            try:
+                response = self._http.request(
+                    method, path, json=body, params=query, headers=headers
+                )
+            except httpx.ConnectError:
+                raise  # nothing was sent; a server that is down stays down for a while
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError):
+                if attempt == retries:
+                    raise
+            else:
+                later = _retry_after(response)
+                if attempt == retries or later is None:
+                    return response
+                wait = max(wait, later)
+            time.sleep(min(wait, MAX_WAIT))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait before sending again, or ``None`` when the answer is final: a gateway
+    error, or the server still running the first attempt of this key (409 + Retry-After)."""
+    try:
+        seconds = float(response.headers.get("Retry-After", "0"))
+    except ValueError:  # an HTTP date: not worth parsing for a wait capped at MAX_WAIT
+        seconds = 0.0
+    if response.status_code in RETRY_STATUSES:
+        return seconds
+    if response.status_code == 409 and "Retry-After" in response.headers:
+        try:
+            field = response.json()["error"]["field"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        if field == IDEMPOTENCY_HEADER:
+            return seconds
+    return None
 
 
 def _decode(response: httpx.Response) -> Any:

@@ -135,6 +135,7 @@ def run(settings: Settings) -> None:
             port=settings.port,
             log_level=settings.log_level,
             access_log=False,
+            proxy_headers=False,  # the app reads X-Forwarded-For itself (api/client_ip.py)
         )
     finally:
         store.close()

@@ -305,7 +305,7 @@ class AsyncClient(ClientBase):
                 resp = await http.post(
                     url,
                     content=chunk.body,
-                    headers={"Content-Type": "application/json"},
+                    headers=chunk.headers(),
                     timeout=timeout,
                 )
                 status, detail = resp.status_code, resp.text

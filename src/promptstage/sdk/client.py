@@ -294,7 +294,7 @@ class Client(ClientBase):
                 resp = http.post(
                     url,
                     content=chunk.body,
-                    headers={"Content-Type": "application/json"},
+                    headers=chunk.headers(),
                     timeout=timeout,
                 )
                 status, detail = resp.status_code, resp.text

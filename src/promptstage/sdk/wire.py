@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from promptstage.domain.idempotency import HEADER as IDEMPOTENCY_HEADER
+
 from .calls import CALL, SCORE, Record
 from .prompt import ResolvedPrompt
 
@@ -34,6 +36,19 @@ class Chunk:
     kind: str
     records: list[Record]
     body: bytes
+
+    def headers(self) -> dict[str, str]:
+        """The request headers of this body.
+
+        Calls carry their ids, and the server skips an id it already stored, so a resent call
+        batch never duplicates. Scores have no id: a score body carries an ``Idempotency-Key``
+        derived from its bytes, so the same body sent again after a lost answer is answered
+        from the first send instead of storing the scores twice.
+        """
+        headers = {"Content-Type": "application/json"}
+        if self.kind == SCORE:
+            headers[IDEMPOTENCY_HEADER] = "scores-" + hashlib.sha256(self.body).hexdigest()
+        return headers
 
 
 def unit_hash(project: str, unit: str) -> str:

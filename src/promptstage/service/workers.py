@@ -1,6 +1,6 @@
 """The background jobs a server runs beside its API, described in one list and run as one.
 
-:func:`build_jobs` is that list: call-log pruning, and, on the replica that holds the leader
+:func:`build_jobs` is that list: call-log and idempotency-key pruning, and, on the replica that holds the leader
 lock, the release controller and webhook delivery. A new job (an eval runner, a span exporter)
 is one more :class:`Job` line there. :func:`running` starts the store watcher and every job, and
 on shutdown cancels and awaits the jobs, releases the leadership, closes what the jobs opened
@@ -23,7 +23,7 @@ from typing import Any
 from promptstage.errors import PromptstageError
 from promptstage.store.base import Leadership, Store
 
-from . import controller
+from . import controller, idempotency
 from . import webhooks as webhook_service
 from .calls import prune_calls
 from .context import Context
@@ -75,7 +75,18 @@ def build_jobs(
         The jobs, for :func:`running`.
     """
     return [
-        Job("call-pruning", partial(prune_calls_forever, ctx, call_retention_days)),
+        Job(
+            "call-pruning",
+            partial(
+                prune_forever,
+                f"calls older than {call_retention_days} days",
+                partial(prune_calls, ctx, call_retention_days),
+            ),
+        ),
+        Job(
+            "idempotency-pruning",
+            partial(prune_forever, "expired idempotency keys", partial(idempotency.prune, ctx)),
+        ),
         Job(
             "release-controller",
             partial(controller.run_forever, ctx, leadership, controller_interval),
@@ -118,23 +129,19 @@ async def running(
             await asyncio.to_thread(stop_watching)
 
 
-async def prune_calls_forever(ctx: Context, retention_days: float) -> None:
-    """Apply the call-log retention once an hour (first pass a minute after start).
+async def prune_forever(what: str, prune: Callable[[], int]) -> None:
+    """Run a retention pass once an hour (first pass a minute after start).
 
     Args:
-        ctx: The service context.
-        retention_days: Calls older than this many days are removed.
+        what: What ``prune`` removes, for the log (``calls older than 30 days``).
+        prune: Deletes what is past its retention; returns how many rows it removed.
     """
     await asyncio.sleep(60)
     while True:
         try:
-            removed = await asyncio.to_thread(prune_calls, ctx, retention_days)
+            removed = await asyncio.to_thread(prune)
             if removed:
-                log.info(
-                    "retention: removed %d calls older than %s days",
-                    removed,
-                    retention_days,
-                )
+                log.info("retention: removed %d %s", removed, what)
         except PromptstageError as exc:
             log.warning("retention pass failed: %s", exc.message)
         await asyncio.sleep(3600)

@@ -8,7 +8,7 @@ numbers, the audit chain and event sequence numbers never fork.
 
 ``UnitOfWork`` is the union of one repository Protocol per concern, mirroring the modules of
 ``store/sql/``: ``CatalogRepo``, ``LedgerRepo``, ``CallsRepo``, ``ReleasesRepo``,
-``WebhooksRepo`` and ``GovernanceRepo``. A helper that needs only one of them says so in its
+``WebhooksRepo``, ``GovernanceRepo`` and ``IdempotencyRepo``. A helper that needs only one of them says so in its
 signature, so what it may touch is visible there.
 
 Repositories return domain objects; nothing here mentions SQLAlchemy.
@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from promptstage.domain.calls import CallFilter, CallRecord, Score
 from promptstage.domain.governance import ChangeRequest, ProjectSettings
+from promptstage.domain.idempotency import IdempotencyRecord, StoredResponse
 from promptstage.domain.models import (
     ApiKey,
     AuditRecord,
@@ -276,8 +277,50 @@ class GovernanceRepo(Protocol):
         ...
 
 
+class IdempotencyRepo(Protocol):
+    """Claims of ``Idempotency-Key`` values and the answers they replay. Every change but the
+    first claim is conditional on ``owner``, so an attempt whose claim was taken over can
+    neither apply nor finish it."""
+
+    def claim_idempotency(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        """Insert ``record`` unless ``(scope, key)`` is taken: ``None`` when inserted, else the
+        record already there (concurrent claims: exactly one inserts)."""
+        ...
+
+    def replace_idempotency(self, owner: str, record: IdempotencyRecord) -> bool:
+        """Replace the claim held by ``owner`` (expired or abandoned) with ``record``;
+        ``False`` if another attempt changed it first."""
+        ...
+
+    def mark_idempotency_applied(self, scope: str, key: str, owner: str) -> bool:
+        """Record that the attempt ``owner`` committed a write (in that write's transaction);
+        ``False`` if the claim is not ``owner``'s any more."""
+        ...
+
+    def finish_idempotency(
+        self, scope: str, key: str, owner: str, response: StoredResponse
+    ) -> bool:
+        """Store the answer of the attempt ``owner``; ``False`` if the claim is not its."""
+        ...
+
+    def release_idempotency(self, scope: str, key: str, owner: str) -> None:
+        """Drop ``owner``'s claim if nothing was applied under it (a retry may run again)."""
+        ...
+
+    def delete_idempotency_before(self, at: datetime) -> int:
+        """Delete claims taken before ``at``; the number deleted."""
+        ...
+
+
 class UnitOfWork(
-    CatalogRepo, LedgerRepo, CallsRepo, ReleasesRepo, WebhooksRepo, GovernanceRepo, Protocol
+    CatalogRepo,
+    LedgerRepo,
+    CallsRepo,
+    ReleasesRepo,
+    WebhooksRepo,
+    GovernanceRepo,
+    IdempotencyRepo,
+    Protocol,
 ):
     """One transaction over every repository: it commits or rolls back as a whole."""
 

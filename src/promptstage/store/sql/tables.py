@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -336,4 +337,20 @@ change_requests = Table(
     Column("decision_reason", Text, nullable=False),
     ForeignKeyConstraint(["project"], ["projects.name"]),
     Index(None, "project", "state", "created_at"),
+)
+
+# Idempotency keys: one claim per (caller and operation, key), with the answer it replays.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(160), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(HASH), nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("applied", Boolean, nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("headers", Json, nullable=True),
+    Column("body", LargeBinary, nullable=True),
+    Index(None, "created_at"),
 )

@@ -13,6 +13,7 @@ from . import rows
 from .calls import CallsRepository
 from .catalog import CatalogRepository
 from .governance import GovernanceRepository
+from .idempotency import IdempotencyRepository
 from .ledger import LedgerRepository
 from .releases import ReleasesRepository
 from .tables import labels, prompts, releases, versions
@@ -26,6 +27,7 @@ class SqlUnitOfWork(
     ReleasesRepository,
     WebhooksRepository,
     GovernanceRepository,
+    IdempotencyRepository,
 ):
     """One transaction on one connection; built by ``SqlStore.unit_of_work``."""
 
@@ -93,6 +95,7 @@ if TYPE_CHECKING:
         releases: ReleasesRepository,
         webhooks: WebhooksRepository,
         governance: GovernanceRepository,
+        idempotency: IdempotencyRepository,
     ) -> tuple[
         base.CatalogRepo,
         base.LedgerRepo,
@@ -100,5 +103,6 @@ if TYPE_CHECKING:
         base.ReleasesRepo,
         base.WebhooksRepo,
         base.GovernanceRepo,
+        base.IdempotencyRepo,
     ]:
-        return catalog, ledger, calls, releases, webhooks, governance
+        return catalog, ledger, calls, releases, webhooks, governance, idempotency
