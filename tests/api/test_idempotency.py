@@ -32,9 +32,25 @@ def test_a_retried_key_creation_makes_one_key(seeded: Seeded) -> None:
     first = admin.post(f"{P}/keys", json={"role": "runtime", "name": "agent"}, headers=headers)
     again = admin.post(f"{P}/keys", json={"role": "runtime", "name": "agent"}, headers=headers)
     assert first.status_code == again.status_code == 201
-    assert again.json() == first.json()  # the same token, shown again to the same caller
     assert again.headers[REPLAYED] == "true" and REPLAYED not in first.headers
     assert len(admin.ok("GET", f"{P}/keys")["items"]) == before + 1
+    # The token is shown once: a replay answers the same key without it (nothing stores it).
+    assert first.json()["token"] and again.json() == {**first.json(), "token": None}
+    assert again.headers["Idempotent-Redacted"] == "token"
+
+
+def test_no_secret_is_kept_in_the_idempotency_table(seeded: Seeded, make_store: Any) -> None:
+    admin, headers = seeded.admin, _key()
+    token = admin.ok(
+        "POST", f"{P}/keys", 201, json={"role": "runtime", "name": "a"}, headers=headers
+    )["token"]
+    hook = {"url": "https://hooks.example.com/ps", "events": ["label.moved"]}
+    secret = admin.ok("POST", f"{P}/webhooks", 201, json=hook, headers=_key())["secret"]
+    store = make_store()
+    with store.engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT body FROM idempotency_keys").fetchall()
+    stored = b"".join(bytes(row[0]) for row in rows if row[0] is not None)
+    assert len(rows) >= 2 and token.encode() not in stored and secret.encode() not in stored
 
 
 def test_a_retried_rollback_moves_the_label_once(seeded: Seeded) -> None:
@@ -129,7 +145,7 @@ def test_two_concurrent_requests_with_one_key_run_once(seeded: Seeded) -> None:
 
     answers = admin.runner.run(both())
     assert {r.status_code for r in answers} <= {201, 409}
-    made = {r.json()["token"] for r in answers if r.status_code == 201}
+    made = {r.json()["prefix"] for r in answers if r.status_code == 201}
     assert len(made) == 1
     for r in answers:
         if r.status_code == 409:

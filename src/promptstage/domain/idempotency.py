@@ -6,7 +6,9 @@ Pure data and rules; the store keeps the records and ``service/idempotency.py`` 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,6 +21,10 @@ TTL = timedelta(hours=24)  # a key answers with its first result this long
 LEASE = timedelta(seconds=60)  # how long an attempt may run; unfinished after it, it is dead
 # The response headers a replay repeats (the rest are the server's own, set afresh).
 KEPT_HEADERS = frozenset({"content-type", "etag", "location"})
+# Answer fields that carry a secret shown once (a key's token, a webhook's HMAC secret): never
+# stored, so the idempotency table holds no credential; a replay answers them as null.
+SECRET_FIELDS = ("token", "secret")
+REDACTED_HEADER = "Idempotent-Redacted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +34,7 @@ class StoredResponse:
     Attributes:
         status: The HTTP status code.
         headers: The response headers worth repeating (``KEPT_HEADERS``), lower-case names.
-        body: The response body, byte for byte.
+        body: The response body, byte for byte (less its secrets: :func:`without_secrets`).
     """
 
     status: int
@@ -97,3 +103,20 @@ def request_hash(method: str, path: str, query: bytes, body: bytes) -> str:
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
+
+
+def without_secrets(response: StoredResponse) -> StoredResponse:
+    """``response`` as it may be stored: its top-level ``SECRET_FIELDS`` set to null, named in
+    an ``Idempotent-Redacted`` header (the secret was shown once, in the first answer)."""
+    if not response.body.startswith(b"{"):
+        return response
+    try:
+        data = json.loads(response.body)
+    except ValueError:
+        return response
+    hidden = [name for name in SECRET_FIELDS if isinstance(data, dict) and data.get(name)]
+    if not hidden:
+        return response
+    body = json.dumps({**data, **dict.fromkeys(hidden)}, ensure_ascii=False, separators=(",", ":"))
+    headers = (*response.headers, (REDACTED_HEADER.lower(), ", ".join(hidden)))
+    return dataclasses.replace(response, headers=headers, body=body.encode())

@@ -29,6 +29,7 @@ from promptstage.domain.idempotency import (
     TTL,
     IdempotencyRecord,
     StoredResponse,
+    without_secrets,
 )
 from promptstage.errors import ConflictError, InvalidInputError
 from promptstage.store.base import Leadership, Store, UnitOfWork
@@ -110,7 +111,8 @@ def begin(ctx: Context, scope: str, key: str, request_hash: str) -> Claim | Stor
 
 
 def finish(ctx: Context, claim: Claim, response: StoredResponse) -> None:
-    """Store the attempt's answer, or drop its claim if it failed (5xx) before writing.
+    """Store the attempt's answer (never its secrets), or drop its claim if it failed (5xx)
+    before writing.
 
     A server error of an attempt that applied nothing is forgotten, so a retry runs again; one
     that applied a write is kept, since running it again would write twice.
@@ -118,7 +120,7 @@ def finish(ctx: Context, claim: Claim, response: StoredResponse) -> None:
     with ctx.store.unit_of_work(write=True) as uow:
         if response.status >= 500:
             uow.release_idempotency(claim.scope, claim.key, claim.owner)
-        uow.finish_idempotency(claim.scope, claim.key, claim.owner, response)
+        uow.finish_idempotency(claim.scope, claim.key, claim.owner, without_secrets(response))
 
 
 def abandon(ctx: Context, claim: Claim) -> None:
