@@ -2,7 +2,8 @@
 
 Both are data in, data out: the controller reads the release, the clock and a
 :class:`~promptstage.rollout.analysis.guardrails.Look`, asks :func:`next_step` what to do, and
-applies the answer through :func:`transition` in one unit of work.
+applies the answer through :func:`transition` in one unit of work. A hold for lack of data
+becomes a rollback (or a pause) at the step's bake deadline: :func:`at_bake_deadline`.
 
 State machine (``*`` marks a final state)::
 
