@@ -98,6 +98,7 @@ def test_start_and_read(clients: dict[str, Client]) -> None:
         body["state"] == "running" and body["weight_bps"] == 500 and body["baseline_version"] == 1
     )
     assert body["history"][0]["action"] == "start" and body["looks"] == []
+    assert body["on_insufficient_data"] == "rollback"  # the default: missing data is an alarm
     rid = body["id"]
     listed = clients["editor"].ok("GET", f"{P}/releases?state=running&prompt=greet")
     assert [r["id"] for r in listed["items"]] == [rid] and listed["next_cursor"] is None
@@ -121,6 +122,14 @@ def test_start_and_read(clients: dict[str, Client]) -> None:
         "items": [],
         "next_cursor": None,
     }
+
+
+def test_start_with_on_insufficient_data_pause(clients: dict[str, Client]) -> None:
+    body = {**START, "on_insufficient_data": "pause"}
+    started = clients["releaser"].ok("POST", f"{P}/releases", 201, json=body)
+    assert started["on_insufficient_data"] == "pause"
+    found = clients["editor"].ok("GET", f"{P}/releases/{started['id']}")
+    assert found["on_insufficient_data"] == "pause"
 
 
 @pytest.mark.parametrize(
@@ -157,6 +166,7 @@ def test_starting_needs_the_releaser_role(
             "targeting.rules[0].operator",
         ),
         ({**START, "guardrails": [{"metric": "1bad"}]}, 422, "guardrails[0].metric"),
+        ({**START, "on_insufficient_data": "hold"}, 422, "on_insufficient_data"),
         ({k: v for k, v in START.items() if k != "strategy"}, 422, "strategy"),
     ],
 )

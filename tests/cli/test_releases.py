@@ -116,6 +116,25 @@ def test_rollback_abort_and_errors(run: Any) -> None:
     assert missing.exit_code == 1 and "no release" in missing.output
 
 
+def test_start_says_what_insufficient_data_does(run: Any) -> None:
+    started = run(
+        "--json",
+        "release",
+        "start",
+        "booking.system",
+        "prod",
+        "2",
+        "--on-insufficient-data",
+        "pause",
+    )
+    assert started.exit_code == 0, started.output
+    assert json.loads(started.output)["on_insufficient_data"] == "pause"
+    rid = json.loads(started.output)["id"]
+    assert "rolled_back" in run("release", "rollback", rid).output
+    bad = run("release", "start", "booking.system", "prod", "2", "--on-insufficient-data", "wait")
+    assert bad.exit_code == 1 and "on_insufficient_data must be rollback or pause" in bad.output
+
+
 def test_demo_traffic_rolls_a_worse_candidate_back(run: Any, project: str) -> None:
     result = run(
         "demo", "traffic", "--project", project, "--rate", "1000", "--duration", "20", "--seed", "7"

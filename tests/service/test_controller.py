@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from promptstage.domain.releases import CONTROLLER_ACTOR, Release
+from promptstage.rollout.analysis import ramp
 from promptstage.service import controller, releases
+from promptstage.service.bus import EventBus
 from promptstage.service.context import Context
+from promptstage.store.sql import SqlStore
 from support import releases as helpers
 from support.releases import PROJECT, PROMPT, USER, FakeClock, audit_rows, bernoulli, traffic
 
@@ -56,7 +61,8 @@ def current(ctx: Context, release: Release) -> Release:
 
 
 def look(ctx: Context) -> controller.Outcome:
-    (outcome,) = controller.run_once(ctx)
+    """One pass at the test's clock (by default the controller reads the database's)."""
+    (outcome,) = controller.run_once(ctx, ctx.clock())
     return outcome
 
 
@@ -156,17 +162,152 @@ def test_a_good_candidate_ramps_step_by_step_and_completes(
     assert metrics == {"error_rate", "thumbs_down"}  # the defaults: error_rate + every score
 
 
-def test_insufficient_data_holds_and_never_promotes(seeded: Context, clock: FakeClock) -> None:
-    r = start(seeded)
+def test_insufficient_data_rolls_back_at_the_bake_deadline(
+    seeded: Context, clock: FakeClock, published: list[Any]
+) -> None:
+    """Defect 4 of issue 11: with too little data the release used to hold for ever."""
+    r = start(seeded)  # one step, minimum duration 1 h: the bake deadline is 4 h
     assert look(seeded).decision == "hold"
     stored = releases.list_looks(seeded, PROJECT, r.id)[0][0]
     assert "no data for error_rate" in stored.data["reason"]
     traffic(seeded, r, units=400, seed=4)  # ~20 units per arm
-    clock.advance(10 * HOUR)
+    clock.advance(4 * HOUR - 1)
     outcome = look(seeded)
     assert (outcome.decision, outcome.action) == ("hold", "hold")
-    assert "not enough data" in outcome.reason
+    assert "not enough data" in outcome.reason and "bake deadline" in outcome.reason
     assert current(seeded, r).state == "running"
+    clock.advance(1)
+    outcome = look(seeded)
+    assert (outcome.decision, outcome.action) == ("hold", "rollback"), outcome.reason
+    assert "after 4 h (deadline 4 x 1 h)" in outcome.reason
+    assert "error_rate" in outcome.reason
+    found = current(seeded, r)
+    assert (found.state, found.weight_bps) == ("rolled_back", 0)
+    assert labels_of(seeded)["prod"] == 1
+    last = audit_rows(seeded)[-1]
+    assert (last.actor, last.action) == (CONTROLLER_ACTOR, "release.rollback")
+    assert "after 4 h (deadline 4 x 1 h)" in last.reason
+    assert published[-1].data["release"]["state"] == "rolled_back"
+
+
+def test_no_rated_units_names_the_metric_in_the_reason(seeded: Context, clock: FakeClock) -> None:
+    r = start(seeded, guardrails=[{"metric": "thumbs_down"}])
+    traffic(seeded, r, units=4000, seed=4)  # calls but no thumbs_down score at all
+    clock.advance(4 * HOUR)
+    outcome = look(seeded)
+    assert outcome.action == "rollback"
+    assert "no rated units on thumbs_down after 4 h (deadline 4 x 1 h)" in outcome.reason
+
+
+def test_insufficient_data_pauses_when_the_release_says_so(
+    seeded: Context, clock: FakeClock
+) -> None:
+    r = start(seeded, on_insufficient_data="pause")
+    assert r.on_insufficient_data == "pause"
+    clock.advance(4 * HOUR)
+    outcome = look(seeded)
+    assert outcome.action == "pause", outcome.reason
+    found = current(seeded, r)
+    assert (found.state, found.flags, found.weight_bps) == ("paused", ("insufficient_data",), 500)
+    _, history, _ = releases.get_release(seeded, PROJECT, r.id)
+    assert (history[-1].actor, history[-1].action) == (CONTROLLER_ACTOR, "pause")
+    assert "no rated units on error_rate after 4 h" in history[-1].reason
+    assert labels_of(seeded)["prod"] == 1
+
+
+def test_the_step_unit_gate_is_insufficient_data_too(seeded: Context, clock: FakeClock) -> None:
+    r = start(
+        seeded,
+        guardrails=[],
+        steps=[{"weight_bps": 500, "min_duration_seconds": HOUR, "min_units": 500}],
+    )
+    traffic(seeded, r, units=400, seed=5)
+    clock.advance(4 * HOUR)
+    outcome = look(seeded)
+    assert outcome.action == "rollback" and "the step needs 500 per arm" in outcome.reason
+
+
+def test_a_zero_duration_step_gets_the_floor_not_an_instant_rollback(
+    seeded: Context, clock: FakeClock
+) -> None:
+    floor = ramp.MIN_BAKE_DEADLINE_SECONDS
+    r = start(seeded, steps=[{"weight_bps": 500, "min_duration_seconds": 0}])
+    assert look(seeded).action == "hold"  # the first look, before any traffic could arrive
+    clock.advance(floor - 1)
+    assert look(seeded).action == "hold"
+    clock.advance(1)
+    outcome = look(seeded)
+    assert outcome.action == "rollback" and "the floor" in outcome.reason
+    assert current(seeded, r).state == "rolled_back"
+
+
+def test_releases_with_data_are_not_touched_by_the_deadline(
+    seeded: Context, clock: FakeClock
+) -> None:
+    r = start(seeded, strategy="ab", steps=[{"weight_bps": 5000, "min_duration_seconds": 60}])
+    traffic(seeded, r, units=1000, seed=8)
+    clock.advance(100 * HOUR)
+    outcome = look(seeded)
+    assert (outcome.decision, outcome.action) == ("advance_allowed", "hold")
+    assert current(seeded, r).state == "running"
+
+
+def db_now(ctx: Context) -> datetime:
+    with ctx.store.unit_of_work() as uow:
+        return uow.database_now()
+
+
+def test_a_restarted_controller_re_arms_the_deadline_from_the_database_clock(
+    seeded: Context, release_store: SqlStore, clock: FakeClock
+) -> None:
+    """Fault test 12: the deadline lives in the database, not in the controller's memory."""
+    clock.now = db_now(seeded) - timedelta(hours=3, minutes=59)
+    r = start(seeded)  # the API wrote the step's start nearly 4 h ago, by the database's clock
+    (first,) = controller.run_once(seeded)  # the database's time: still before the deadline
+    assert first.action == "hold" and "bake deadline" in first.reason
+    # The controller process dies; a new one starts on the same database. Its own clock says no
+    # time has passed since the release started (it could be anything: it is not used).
+    restarted = Context(store=release_store, bus=EventBus(), clock=FakeClock(clock.now))
+    # Two minutes pass on the database's clock: moving the stored start back is the same.
+    with release_store.unit_of_work(write=True) as uow:
+        found = uow.get_release(PROJECT, r.id)
+        assert found is not None
+        uow.update_release(
+            replace(found, step_started_at=found.step_started_at - timedelta(minutes=2))
+        )
+    (outcome,) = controller.run_once(restarted)
+    assert outcome.action == "rollback", outcome.reason
+    assert "(deadline 4 x 1 h)" in outcome.reason
+    assert current(seeded, r).state == "rolled_back"
+    last = audit_rows(seeded)[-1]
+    assert (last.actor, last.action) == (CONTROLLER_ACTOR, "release.rollback")
+
+
+def test_a_process_clock_hours_ahead_does_not_roll_back_early(
+    seeded: Context, release_store: SqlStore, clock: FakeClock
+) -> None:
+    """Fault test 13: a replica whose clock runs 10 h ahead measures nothing on it."""
+    clock.now = db_now(seeded)
+    r = start(seeded)
+    ahead = Context(
+        store=release_store, bus=EventBus(), clock=FakeClock(clock.now + timedelta(hours=10))
+    )
+    (outcome,) = controller.run_once(ahead)
+    assert outcome.action == "hold", outcome.reason
+    assert current(seeded, r).state == "running"
+
+
+def test_a_process_clock_hours_behind_does_not_roll_back_late(
+    seeded: Context, release_store: SqlStore, clock: FakeClock
+) -> None:
+    clock.now = db_now(seeded) - timedelta(hours=5)
+    r = start(seeded)
+    behind = Context(
+        store=release_store, bus=EventBus(), clock=FakeClock(clock.now - timedelta(hours=10))
+    )
+    (outcome,) = controller.run_once(behind)
+    assert outcome.action == "rollback", outcome.reason
+    assert current(seeded, r).state == "rolled_back"
 
 
 def test_the_step_needs_its_own_minimum_of_units(seeded: Context, clock: FakeClock) -> None:

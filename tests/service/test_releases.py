@@ -59,6 +59,14 @@ def test_start_uses_the_strategy_defaults(
     assert r.hash_version == 1 and len(r.salt) == 16
     assert r.steps[0].min_duration_seconds == 3600 and r.steps[0].min_units == 100
     assert r.auto_rollback is True and r.guardrails is None and r.unit_attribute == "user_id"
+    assert r.on_insufficient_data == "rollback"
+
+
+@pytest.mark.parametrize("policy", ["rollback", "pause"])
+def test_on_insufficient_data_is_stored_with_the_release(seeded: Context, policy: str) -> None:
+    r = start(seeded, on_insufficient_data=policy)
+    found, _, _ = releases.get_release(seeded, PROJECT, r.id)
+    assert r.on_insufficient_data == found.on_insufficient_data == policy
 
 
 def test_each_release_gets_its_own_salt(seeded: Context) -> None:
@@ -130,6 +138,8 @@ def test_start_records_history_audit_and_event(seeded: Context, published: list[
             "guardrails[0].colour",
         ),
         ({"auto_rollback": "yes"}, InvalidInputError, "auto_rollback"),
+        ({"on_insufficient_data": "hold"}, InvalidInputError, "on_insufficient_data"),
+        ({"on_insufficient_data": None}, InvalidInputError, "on_insufficient_data"),
     ],
 )
 def test_start_refuses_bad_requests_and_stores_nothing(

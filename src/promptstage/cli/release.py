@@ -112,6 +112,14 @@ def start(
             "--auto-rollback/--no-auto-rollback", help="Roll back on a regression (else pause)."
         ),
     ] = True,
+    on_insufficient_data: Annotated[
+        str | None,
+        typer.Option(
+            "--on-insufficient-data",
+            help="rollback or pause: what a step still short of data does at its bake deadline "
+            "(4 x its minimum duration, at least 10 min; default rollback).",
+        ),
+    ] = None,
     unit_attribute: Annotated[
         str | None,
         typer.Option(
@@ -157,6 +165,8 @@ def start(
         body["guardrails"] = [_guardrail(g) for g in guardrail]
     if not auto_rollback:
         body["auto_rollback"] = False
+    if on_insufficient_data is not None:
+        body["on_insufficient_data"] = on_insufficient_data
     if unit_attribute is not None:
         body["unit_attribute"] = unit_attribute
     if reason is not None:

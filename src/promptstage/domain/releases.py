@@ -30,6 +30,9 @@ MAX_DURATION_SECONDS: Final = 30 * 86400.0
 
 CONTROLLER_ACTOR: Final = "system:release-controller"
 
+ON_INSUFFICIENT_DATA: Final = ("rollback", "pause")
+DEFAULT_ON_INSUFFICIENT_DATA: Final = "rollback"
+
 
 @dataclass(frozen=True, slots=True)
 class ReleaseStep:
@@ -62,6 +65,8 @@ class Release:
     ``guardrails`` holds the JSON form of the guardrails asked for at creation, or ``None``
     when none were given (the controller then guards ``error_rate`` and every score name with
     data). ``flags`` holds health flags such as ``"srm"`` (sample-ratio mismatch).
+    ``on_insufficient_data`` (``rollback`` or ``pause``) is what the controller does when a step
+    reaches its bake deadline without enough data.
     """
 
     id: str
@@ -88,6 +93,7 @@ class Release:
     updated_at: datetime
     step_started_at: datetime
     ended_at: datetime | None = None
+    on_insufficient_data: str = DEFAULT_ON_INSUFFICIENT_DATA
 
     @property
     def active(self) -> bool:

@@ -135,6 +135,7 @@ def release_json(r: Release) -> dict[str, Any]:
         "targeting": r.targeting,
         "guardrails": list(r.guardrails) if r.guardrails is not None else None,
         "auto_rollback": r.auto_rollback,
+        "on_insufficient_data": r.on_insufficient_data,
         "flags": list(r.flags),
         "reason": r.reason,
         "created_by": r.created_by,

@@ -14,8 +14,16 @@
    ``complete`` (promote: the label moves), or ``hold``.
 
 Missing data never promotes: a guardrail without ``min_units`` units per arm holds the release,
-and so does a step whose own ``min_units`` is not reached. With ``auto_rollback`` off a
-regression pauses the release and flags it ``regressed`` instead of rolling it back.
+and so does a step whose own ``min_units`` is not reached. Nor does it hold for ever: a step
+still short of data at its bake deadline (4 x its minimum duration, at least 10 min:
+:func:`promptstage.rollout.analysis.ramp.bake_deadline`) rolls back, or pauses flagged
+``insufficient_data`` when the release says ``on_insufficient_data: pause``. With
+``auto_rollback`` off a regression pauses the release and flags it ``regressed`` instead of
+rolling it back.
+
+Time is the database's: a pass reads the database's clock once (``database_now``) and measures
+every step from its stored ``step_started_at``, so a restarted controller re-arms each deadline
+where it was, and a replica whose own clock runs hours ahead does not roll back early.
 """
 
 from __future__ import annotations
@@ -24,10 +32,11 @@ import asyncio
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Final
+from typing import Final, cast
 
 from promptstage.domain.releases import CONTROLLER_ACTOR, Release, ReleaseLook, ReleaseMetrics
 from promptstage.errors import PromptstageError
+from promptstage.rollout.analysis.ramp import OnInsufficientData, at_bake_deadline, missing_data
 from promptstage.rollout.analysis.statistics import DEFAULT_N_STAR, StepDecision, next_step
 from promptstage.store.base import Leadership
 
@@ -53,7 +62,8 @@ class Outcome:
 
 
 def decide(release: Release, analysis: Analysis, now: datetime) -> StepDecision:
-    """The step decision for ``release`` after ``analysis``, with the step's own unit gate."""
+    """The step decision for ``release`` after ``analysis``, with the step's own unit gate and
+    its bake deadline; ``now`` is the database's time of the look."""
     step = release.step
     elapsed = (now - release.step_started_at).total_seconds()
     decision = next_step(
@@ -64,16 +74,20 @@ def decide(release: Release, analysis: Analysis, now: datetime) -> StepDecision:
         analysis.look,
         auto_promote=release.strategy != "ab",
     )
+    missing = missing_data(analysis.look)
     if decision.action in ("advance", "complete"):
         canary = analysis.units.get("canary", 0)
         control = analysis.units.get("control", 0)
         if min(canary, control) < step.min_units:
-            return StepDecision(
+            missing = (
+                f"canary has {canary} and control {control} units, the step needs "
+                f"{step.min_units} per arm"
+            )
+            decision = StepDecision(
                 "hold",
                 release.step_index,
                 release.weight_bps,
-                f"hold at step {release.step_index + 1}: canary has {canary} and control "
-                f"{control} units, the step needs {step.min_units} per arm",
+                f"hold at step {release.step_index + 1}: {missing}",
             )
     if decision.action == "rollback" and not release.auto_rollback:
         return StepDecision(
@@ -81,8 +95,15 @@ def decide(release: Release, analysis: Analysis, now: datetime) -> StepDecision:
             release.step_index,
             release.weight_bps,
             f"pause (auto_rollback is off): {decision.reason}",
+            flag="regressed",
         )
-    return decision
+    return at_bake_deadline(
+        decision,
+        missing=missing,
+        step_started_at_seconds_ago=elapsed,
+        min_duration_s=step.min_duration_seconds,
+        on_insufficient_data=cast(OnInsufficientData, release.on_insufficient_data),
+    )
 
 
 def look_at(
@@ -133,7 +154,7 @@ def look_at(
         if action == "rollback":
             apply_action(ch, current, "rollback", reason=decision.reason)
         elif action == "pause":
-            flag = "srm" if analysis.look.unhealthy else "regressed"
+            flag = decision.flag or ("srm" if analysis.look.unhealthy else "regressed")
             flags = tuple(dict.fromkeys((*current.flags, flag)))
             apply_action(ch, current, "pause", reason=decision.reason, flags=flags)
         elif action == "advance":
@@ -151,17 +172,19 @@ def run_once(
     """Look once at every running release of every project.
 
     Args:
-        ctx: The service context; its clock is used when ``now`` is not given.
-        now: The time of the look (tests pass it to control step durations).
+        ctx: The service context.
+        now: The time of the look; by default the database's current time, read once for the
+            pass, so that step durations and bake deadlines never depend on this process's
+            clock (tests pass it to control step durations).
         n_star: Tuning parameter of the confidence sequences.
 
     Returns:
         One outcome per release looked at. A release whose look fails is logged and skipped;
         the others are still looked at.
     """
-    at = now if now is not None else ctx.clock()
     with ctx.store.unit_of_work() as uow:
         work = uow.running_releases()
+        at = now if now is not None else uow.database_now()
     by_project: dict[str, list[Release]] = {}
     for release in work:
         by_project.setdefault(release.project, []).append(release)

@@ -17,6 +17,8 @@ from promptstage.domain import names
 from promptstage.domain.governance import ProjectSettings
 from promptstage.domain.models import iso_utc
 from promptstage.domain.releases import (
+    DEFAULT_ON_INSUFFICIENT_DATA,
+    ON_INSUFFICIENT_DATA,
     STATES,
     Release,
     ReleaseChange,
@@ -69,6 +71,7 @@ class ReleasePlan:
     guardrails: Any
     auto_rollback: bool
     reason: str
+    on_insufficient_data: str = DEFAULT_ON_INSUFFICIENT_DATA
 
 
 def plan_release(
@@ -83,6 +86,7 @@ def plan_release(
     guardrails: Any = None,
     auto_rollback: Any = True,
     reason: Any = None,
+    on_insufficient_data: Any = DEFAULT_ON_INSUFFICIENT_DATA,
 ) -> ReleasePlan:
     """Validate a release request without touching the store.
 
@@ -114,6 +118,12 @@ def plan_release(
     guards = parse_guardrails(guardrails)
     if not isinstance(auto_rollback, bool):
         raise InvalidInputError("auto_rollback must be true or false", field="auto_rollback")
+    if on_insufficient_data not in ON_INSUFFICIENT_DATA:
+        raise InvalidInputError(
+            f"on_insufficient_data must be rollback or pause, got {on_insufficient_data!r}; "
+            "it says what a step still short of data does at its bake deadline",
+            field="on_insufficient_data",
+        )
     return ReleasePlan(
         prompt,
         label,
@@ -126,6 +136,7 @@ def plan_release(
         guards,
         auto_rollback,
         _reason(reason),
+        on_insufficient_data,
     )
 
 
@@ -214,6 +225,7 @@ def start_in(
         created_at=ch.at,
         updated_at=ch.at,
         step_started_at=ch.at,
+        on_insufficient_data=plan.on_insufficient_data,
     )
     return promotion.promote(ch, Expose(release, target, why, bypass, change_request))
 

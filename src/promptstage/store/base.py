@@ -220,6 +220,12 @@ class ReleasesRepo(Protocol):
         """``release_metrics`` of several releases of one project, in one pass."""
         ...
 
+    # the controller's clock ---------------------------------------------------------------
+    def database_now(self) -> datetime:
+        """The database's current time (aware, UTC): what bake deadlines are measured on, so
+        that a restarted or skewed process agrees with the one that started the step."""
+        ...
+
 
 class WebhooksRepo(Protocol):
     """Webhook subscriptions and the queue of their deliveries."""

@@ -51,6 +51,12 @@ class ReleaseIn(Body):
     auto_rollback: bool = Field(
         default=True, description="Roll back automatically on a regression (else pause)"
     )
+    on_insufficient_data: str = Field(
+        default="rollback",
+        description="rollback or pause: what a step still short of data does at its bake deadline "
+        "(4 x its minimum duration, at least 600 s)",
+        examples=["rollback"],
+    )
     reason: str | None = None
 
 

@@ -2,7 +2,8 @@
 
 Both are data in, data out: the controller reads the release, the clock and a
 :class:`~promptstage.rollout.analysis.guardrails.Look`, asks :func:`next_step` what to do, and
-applies the answer through :func:`transition` in one unit of work.
+applies the answer through :func:`transition` in one unit of work. A hold for lack of data
+becomes a rollback (or a pause) at the step's bake deadline: :func:`at_bake_deadline`.
 
 State machine (``*`` marks a final state)::
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Final, Literal, get_args
 
@@ -31,13 +32,21 @@ from promptstage.rollout.analysis.guardrails import Look
 from promptstage.rollout.bucketing import BUCKETS, CONTROL_START
 
 __all__ = [
+    "BAKE_DEADLINE_FACTOR",
+    "DEFAULT_ON_INSUFFICIENT_DATA",
     "DEFAULT_RAMP_BPS",
+    "MIN_BAKE_DEADLINE_SECONDS",
+    "ON_INSUFFICIENT_DATA",
     "TERMINAL_STATES",
+    "OnInsufficientData",
     "ReleaseAction",
     "ReleaseState",
     "StepAction",
     "StepDecision",
     "allowed_actions",
+    "at_bake_deadline",
+    "bake_deadline",
+    "missing_data",
     "next_step",
     "transition",
     "validate_steps",
@@ -46,6 +55,18 @@ __all__ = [
 ReleaseState = Literal["running", "paused", "completed", "rolled_back", "aborted"]
 ReleaseAction = Literal["advance", "pause", "resume", "promote", "rollback", "abort"]
 StepAction = Literal["advance", "hold", "complete", "rollback", "pause"]
+OnInsufficientData = Literal["rollback", "pause"]
+
+ON_INSUFFICIENT_DATA: Final = ("rollback", "pause")
+"""What a release does when its step reaches the bake deadline without enough data."""
+DEFAULT_ON_INSUFFICIENT_DATA: Final = "rollback"
+"""The default: missing data is an alarm (AWS AppConfig rolls back on ``INSUFFICIENT_DATA``)."""
+BAKE_DEADLINE_FACTOR: Final = 4
+"""A step's bake deadline is this many times its minimum duration..."""
+MIN_BAKE_DEADLINE_SECONDS: Final = 600.0
+"""...and never less than this: ten looks at the default controller interval, and AppConfig's
+default final bake time, so that a step with no minimum duration is not rolled back on its first
+look, before any traffic could reach it."""
 
 DEFAULT_RAMP_BPS: Final = (500, 2_500, 5_000, 10_000)
 """The default ramp, 5 → 25 → 50 → 100 %, in basis points."""
@@ -158,12 +179,15 @@ class StepDecision:
         step_index: The step the release is at after the action.
         weight_bps: The canary weight after the action (0 after a rollback, 10000 when complete).
         reason: A sentence for the decision log.
+        flag: For ``pause``: why, kept on the release (``srm``, ``regressed``,
+            ``insufficient_data``); ``None`` otherwise.
     """
 
     action: StepAction
     step_index: int
     weight_bps: int
     reason: str
+    flag: str | None = None
 
     @property
     def release_action(self) -> ReleaseAction | None:
@@ -242,7 +266,9 @@ def next_step(
     if look.decision == "rollback":
         return StepDecision("rollback", current_index, 0, look.reason)
     if look.unhealthy:
-        return StepDecision("pause", current_index, weight, f"pause at {where}: {look.reason}")
+        return StepDecision(
+            "pause", current_index, weight, f"pause at {where}: {look.reason}", flag="srm"
+        )
     elapsed = max(step_started_at_seconds_ago, 0.0)
     if elapsed < min_duration_s:
         return StepDecision(
@@ -275,4 +301,127 @@ def next_step(
         current_index + 1,
         following,
         f"advance from {where} to {_pct(following)}: minimum duration passed, guardrails ok",
+    )
+
+
+def _span(seconds: float) -> str:
+    """Format a duration for a reason sentence: ``4 h``, ``10 min``, ``45 s``."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.4g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.4g} min"
+    return f"{seconds:.4g} s"
+
+
+def bake_deadline(min_duration_s: float) -> float:
+    """Seconds a step may run without enough data before :func:`at_bake_deadline` acts.
+
+    ``BAKE_DEADLINE_FACTOR`` (4) times the step's minimum duration, and at least
+    ``MIN_BAKE_DEADLINE_SECONDS`` (10 min): a step with a minimum duration of 0 gets the floor,
+    not a deadline of 0. Never shorter than the minimum duration itself, so a step cannot reach
+    its deadline while it still holds for its duration.
+
+    Raises:
+        InvalidInputError: ``min_duration_s`` is not a finite number >= 0.
+    """
+    if not (math.isfinite(min_duration_s) and min_duration_s >= 0):
+        raise InvalidInputError(
+            f"min_duration_s must be a finite number >= 0, got {min_duration_s!r}",
+            field="min_duration_s",
+        )
+    return max(BAKE_DEADLINE_FACTOR * min_duration_s, MIN_BAKE_DEADLINE_SECONDS)
+
+
+def _deadline_text(min_duration_s: float) -> str:
+    """How the deadline was set, for a reason: ``4 x 1 h`` or ``10 min, the floor``."""
+    if BAKE_DEADLINE_FACTOR * min_duration_s >= MIN_BAKE_DEADLINE_SECONDS:
+        return f"{BAKE_DEADLINE_FACTOR} x {_span(min_duration_s)}"
+    return f"{_span(MIN_BAKE_DEADLINE_SECONDS)}, the floor for short steps"
+
+
+def missing_data(look: Look) -> str | None:
+    """Say what data a look lacked, or ``None`` when it did not hold for lack of data.
+
+    A look holds for lack of data when it is healthy and at least one guardrail is
+    ``insufficient`` (no value for its metric, or fewer than ``min_units`` units in an arm).
+    A look held for a sample-ratio mismatch is unhealthy, not short of data.
+    """
+    if look.decision != "hold" or look.unhealthy:
+        return None
+    parts = []
+    for result in look.results:
+        if result.decision != "insufficient":
+            continue
+        metric, canary, control = result.guardrail.metric, result.canary.n, result.control.n
+        if canary == 0 and control == 0:
+            parts.append(f"no rated units on {metric}")
+        else:
+            parts.append(
+                f"{metric}: canary has {canary} and control {control} rated units, "
+                f"need {result.guardrail.min_units} per arm"
+            )
+    return "; ".join(parts) or None
+
+
+def at_bake_deadline(
+    decision: StepDecision,
+    *,
+    missing: str | None,
+    step_started_at_seconds_ago: float,
+    min_duration_s: float,
+    on_insufficient_data: OnInsufficientData = DEFAULT_ON_INSUFFICIENT_DATA,
+) -> StepDecision:
+    """Turn a hold for lack of data into a rollback or a pause once the step's deadline passed.
+
+    Missing data is an alarm, as in AWS AppConfig (``INSUFFICIENT_DATA`` rolls back): a step
+    that still lacks data :func:`bake_deadline` seconds after it started rolls back (candidate
+    0 %) or, with ``on_insufficient_data="pause"``, pauses with the flag ``insufficient_data``
+    (the split stays; a person decides). Before the deadline the hold stands and its reason says
+    when the deadline falls. Any other decision (and a hold with nothing missing: the step's
+    minimum duration, an A/B test that never promotes) is returned unchanged.
+
+    Args:
+        decision: The decision so far (:func:`next_step`, plus the caller's own unit gate).
+        missing: What data the step lacks (:func:`missing_data`), or ``None``.
+        step_started_at_seconds_ago: Seconds since the step started, on the database's clock
+            (a negative value, from clock skew, counts as 0: a late deadline, never an early one).
+        min_duration_s: The step's minimum duration, in seconds.
+        on_insufficient_data: ``rollback`` (default) or ``pause``.
+
+    Returns:
+        The decision to apply.
+
+    Raises:
+        InvalidInputError: ``on_insufficient_data`` is not ``rollback`` or ``pause``, or a
+            duration is not a number.
+    """
+    if on_insufficient_data not in ON_INSUFFICIENT_DATA:
+        raise InvalidInputError(
+            f"on_insufficient_data must be rollback or pause, got {on_insufficient_data!r}",
+            field="on_insufficient_data",
+        )
+    if math.isnan(step_started_at_seconds_ago):
+        raise InvalidInputError(
+            "step_started_at_seconds_ago is NaN", field="step_started_at_seconds_ago"
+        )
+    deadline = bake_deadline(min_duration_s)
+    if decision.action != "hold" or missing is None:
+        return decision
+    how = _deadline_text(min_duration_s)
+    elapsed = max(step_started_at_seconds_ago, 0.0)
+    if elapsed < deadline:
+        then = "rolls back" if on_insufficient_data == "rollback" else "pauses"
+        return replace(
+            decision,
+            reason=f"{decision.reason}; {then} if still short at the bake deadline ({how})",
+        )
+    why = f"{missing} after {_span(elapsed)} (deadline {how})"
+    if on_insufficient_data == "rollback":
+        return StepDecision("rollback", decision.step_index, 0, f"rollback: {why}")
+    return StepDecision(
+        "pause",
+        decision.step_index,
+        decision.weight_bps,
+        f"pause (on_insufficient_data is pause): {why}",
+        flag="insufficient_data",
     )

@@ -126,7 +126,10 @@ After each look: rollback if the look says so (at any time); pause if unhealthy;
 step is younger than its minimum duration or the look says hold; else advance to the next step,
 or complete (promote) after the last step or when the next step is 100 % (no control arm is left
 above 50 %, so steps strictly between 50 % and 100 % are rejected by :func:`validate_steps`).
-Releases that must not promote themselves (``ab``) pass ``auto_promote=False``.
+Releases that must not promote themselves (``ab``) pass ``auto_promote=False``. A hold for lack
+of data does not last for ever: at the step's bake deadline (4 x its minimum duration, at least
+10 min) :func:`~promptstage.rollout.analysis.ramp.at_bake_deadline` turns it into a rollback, or
+a pause flagged ``insufficient_data``; decisions on releases with data are unchanged.
 
 6. Measured behaviour
 ---------------------

@@ -8,7 +8,7 @@ look reads a handful of rows per release however many calls were logged: see
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Float, and_, case, cast, distinct, func, literal, or_, select, update
@@ -67,6 +67,7 @@ def _row(r: Release) -> dict[str, Any]:
         "step_started_at": utc(r.step_started_at),
         "ended_at": utc(r.ended_at) if r.ended_at else None,
         "active_label": _active_label(r),
+        "on_insufficient_data": r.on_insufficient_data,
     }
 
 
@@ -99,6 +100,7 @@ def _to_release(row: Any) -> Release:
         updated_at=row.updated_at,
         step_started_at=row.step_started_at,
         ended_at=row.ended_at,
+        on_insufficient_data=row.on_insufficient_data,
     )
 
 
@@ -122,6 +124,21 @@ def _f(value: Any) -> float:
 
 class ReleasesRepository(UnitOfWorkBase):
     """Releases and what the controller records about them."""
+
+    # the controller's clock ---------------------------------------------------------------
+    def database_now(self) -> datetime:
+        """The database server's wall clock, in UTC (Postgres ``clock_timestamp()``).
+
+        SQLite runs inside this process, so its ``'now'`` is the host's clock; read through
+        SQLite all the same, with millisecond precision, so both backends take one path.
+        """
+        if self._conn.dialect.name == "postgresql":
+            found = self._conn.execute(select(func.clock_timestamp())).scalar_one()
+            return utc(found)
+        text = self._conn.execute(
+            select(func.strftime("%Y-%m-%d %H:%M:%f", literal("now")))
+        ).scalar_one()
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
     # releases -----------------------------------------------------------------------------
     def add_release(self, release: Release) -> None:

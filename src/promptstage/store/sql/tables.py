@@ -241,6 +241,8 @@ releases = Table(
     # "prompt/label" while running or paused, NULL once ended: at most one active release per
     # label, enforced by the database too (NULLs never collide in a unique constraint).
     Column("active_label", String(2 * NAME + 1), nullable=True),
+    # Migration 0006: what a step without enough data does at its bake deadline.
+    Column("on_insufficient_data", String(16), nullable=False, server_default="rollback"),
     ForeignKeyConstraint(["project", "prompt"], ["prompts.project", "prompts.name"]),
     UniqueConstraint("project", "active_label"),
     Index(None, "project", "state"),
