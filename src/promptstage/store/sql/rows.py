@@ -102,7 +102,8 @@ def to_key(row: Row[Any]) -> ApiKey:
         created_at=row.created_at,
         created_by=row.created_by,
         revoked_at=row.revoked_at,
-        owner=row.principal,
+        # "" is the key's own principal (key:<prefix>), as ApiKey spells it
+        owner="" if row.principal == f"key:{row.prefix}" else row.principal,
         expires_at=row.expires_at,
     )
 
