@@ -111,6 +111,11 @@ def test_keys_need_an_existing_principal_when_one_is_named(world: World) -> None
         "admin", "POST", f"{P}/principals", 422, json={"name": "Al Ice", "kind": "person"}
     )
     assert bad["error"]["field"] == "name"
+    reserved = {"name": "instance-admin", "kind": "service"}
+    assert (
+        "reserved"
+        in world.ok("admin", "POST", f"{P}/principals", 422, json=reserved)["error"]["message"]
+    )
     world.ok("admin", "POST", f"{P}/principals", 201, json={"name": "dave", "kind": "person"})
     world.ok("admin", "POST", f"{P}/principals", 409, json={"name": "dave", "kind": "person"})
     names = [p["name"] for p in world.ok("admin", "GET", f"{P}/principals")["items"]]

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from .models import iso_utc
 
+INSTANCE_ADMIN = "instance-admin"  # the actor of PROMPTSTAGE_ADMIN_KEY; no principal may take it
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _ACTOR = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]{0,62}) \(key:(?P<prefix>[0-9a-z]+)\)$")
 

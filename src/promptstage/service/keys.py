@@ -19,7 +19,12 @@ from typing import Any, Literal
 from promptstage.domain.events import AuditAction, EventType, outbox_event
 from promptstage.domain.governance import ProjectSettings
 from promptstage.domain.models import ApiKey, Role
-from promptstage.domain.principals import PrincipalKind, PrincipalRecord, own_principal
+from promptstage.domain.principals import (
+    INSTANCE_ADMIN,
+    PrincipalKind,
+    PrincipalRecord,
+    own_principal,
+)
 from promptstage.domain.wire import key_json
 from promptstage.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
 
@@ -28,7 +33,6 @@ from .context import Change, Context, change
 from .key_lifetime import check_not_expired, grace, key_expiry
 
 TOKEN_PREFIX = "ps_"
-INSTANCE_ADMIN = "instance-admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +113,7 @@ def create_key(
         settings = ch.uow.project_settings(project) or ProjectSettings()
         if principal is None:
             owner = own_principal(prefix)
-            principals.add_own_principal(ch, ch.uow, project, owner)
+            principals.add_own_principal(ch, owner)
             kind = PrincipalKind.person
         else:
             found = principals.issue_to(ch, principal)
@@ -176,11 +180,13 @@ def rotate_key(
         else:
             ch.uow.revoke_key(prefix, ch.at)
             retired = replace(old, revoked_at=ch.at)
+        revoked = outbox_event(EventType.KEY_REVOKED, {"prefix": prefix, "role": old.role.value})
         ch.record(
             AuditAction.KEY_ROTATE,
             f"key:{prefix}",
             before=key_json(old),
             after={**key_json(retired), "successor": new_prefix},
+            event=None if wait else revoked,  # streams of a key revoked at once close now
         )
     if authenticator is not None:
         authenticator.forget(prefix)

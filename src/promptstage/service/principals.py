@@ -7,6 +7,7 @@ from typing import Any
 
 from promptstage.domain.events import AuditAction
 from promptstage.domain.principals import (
+    INSTANCE_ADMIN,
     NAME_PATTERN,
     PrincipalKind,
     PrincipalRecord,
@@ -25,6 +26,11 @@ def principal_name(value: Any, field: str = "name") -> str:
     Raises:
         InvalidInputError: naming ``field``.
     """
+    if value == INSTANCE_ADMIN:
+        raise InvalidInputError(
+            f"{field} {INSTANCE_ADMIN!r} is reserved for the instance admin key; pick another",
+            field=field,
+        )
     if not isinstance(value, str) or not NAME_PATTERN.match(value):
         raise InvalidInputError(
             f"{field} must be 1-63 characters of a-z, 0-9, '.', '_' or '-', starting with a "
@@ -88,9 +94,9 @@ def issue_to(ch: Change, name: str) -> PrincipalRecord:
     return found
 
 
-def add_own_principal(ch: Change, uow: LedgerRepo, project: str | None, name: str) -> None:
+def add_own_principal(ch: Change, name: str) -> None:
     """Record the principal of a key issued without one (a person named ``key:<prefix>``)."""
-    uow.add_principal(PrincipalRecord(project, name, PrincipalKind.person, ch.at, ch.actor))
+    ch.uow.add_principal(PrincipalRecord(ch.project, name, PrincipalKind.person, ch.at, ch.actor))
 
 
 def same_principal(actor: str, other: str) -> bool:
