@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from promptstage.store.sql.tables import versions
 from support import governance as governance_helpers
-from support.governance import G, P, World
+from support.governance import MODEL, G, P, World
 
 # The governance fixtures (tests/support/governance.py), resolved here before this folder's conftest.
 database_url = governance_helpers.database_url
@@ -176,9 +176,10 @@ def test_protected_labels_are_configurable(world: World) -> None:
     assert world.ok("admin", "GET", f"{P}/settings") == {
         "protected_labels": ["prod"],
         "four_eyes": True,
+        "max_key_lifetime_days": None,
     }
     world.ok("releaser", "GET", f"{P}/settings", 403)
-    new = {"protected_labels": ["staging"], "four_eyes": True}
+    new = {"protected_labels": ["staging"], "four_eyes": True, "max_key_lifetime_days": None}
     assert world.ok("admin", "PUT", f"{P}/settings", json=new) == new
     world.ok("editor", "PUT", f"{G}/labels/prod", json={"version": 2})  # no longer protected
     world.ok("editor", "PUT", f"{G}/labels/staging", 403, json={"version": 2})
@@ -256,3 +257,82 @@ def test_a_move_decided_under_settings_that_changed_meanwhile_is_refused(tmp_pat
             assert "beta" not in uow.get_labels("race", "p")
     finally:
         store.close()
+
+
+# Principals (issue 11, defect 1): four-eyes counts people, never keys ---------------------
+
+
+def _principal(w: World, name: str, kind: str = "person") -> None:
+    w.ok("admin", "POST", f"{P}/principals", 201, json={"name": name, "kind": kind})
+
+
+def _issue(w: World, who: str, principal: str, role: str = "releaser") -> str:
+    body = w.ok("admin", "POST", f"{P}/keys", 201, json={"role": role, "principal": principal})
+    assert body["principal"] == principal
+    w.keys[who] = body["token"]
+    prefix: str = body["prefix"]
+    return prefix
+
+
+def test_a_second_key_of_the_same_person_cannot_approve_her_own_request(world: World) -> None:
+    _principal(world, "alice")
+    first = _issue(world, "alice1", "alice")
+    _issue(world, "alice2", "alice")
+    cr = _request(world, who="alice1")
+    assert cr["requested_by"] == f"alice (key:{first})"
+    path = f"{P}/change-requests/{cr['id']}"
+    error = world.ok("alice2", "POST", f"{path}/approve", 403)["error"]
+    assert "alice" in error["message"] and "same principal" in error["message"]
+    world.ok("alice2", "POST", f"{path}/reject", 403)
+    assert world.label() == 1
+
+
+def test_the_author_of_a_version_cannot_approve_it_with_another_key(world: World) -> None:
+    _principal(world, "bob")
+    _issue(world, "bob-writer", "bob", role="editor")
+    _issue(world, "bob-releaser", "bob")
+    version = world.ok(
+        "bob-writer",
+        "POST",
+        f"{G}/versions",
+        201,
+        json={"template": "Hi v4", "config": {"model": MODEL}},
+    )["version"]
+    cr = _request(world, version=version)  # opened by another principal
+    error = world.ok("bob-releaser", "POST", f"{P}/change-requests/{cr['id']}/approve", 403)
+    assert "written by bob" in error["error"]["message"]
+    assert world.label() == 1
+    world.ok("releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve")  # someone else may
+    assert world.label() == version
+
+
+def test_a_service_account_can_neither_approve_nor_reject(world: World) -> None:
+    _principal(world, "booking-agent", kind="service")
+    _issue(world, "agent", "booking-agent")
+    cr = _request(world)
+    path = f"{P}/change-requests/{cr['id']}"
+    for action in ("approve", "reject"):
+        error = world.ok("agent", "POST", f"{path}/{action}", 403)["error"]
+        assert "service account" in error["message"]
+    assert world.label() == 1
+
+
+def test_the_audit_trail_and_label_history_name_the_principal_beside_the_key(
+    world: World,
+) -> None:
+    _principal(world, "alice")
+    _principal(world, "bob")
+    a = _issue(world, "alice", "alice")
+    b = _issue(world, "bob", "bob")
+    cr = _request(world, who="alice")
+    world.ok("bob", "POST", f"{P}/change-requests/{cr['id']}/approve")
+    rows = _audit(world)
+    assert rows[0]["actor"] == f"bob (key:{b})" and rows[0]["action"] == "label.move"
+    opened = next(r for r in rows if r["action"] == "change_request.open")
+    assert opened["actor"] == f"alice (key:{a})"
+    listed = world.ok("bob", "GET", f"{P}/change-requests")["items"]
+    decided = next(c for c in listed if c["id"] == cr["id"])
+    assert decided["decided_by"] == f"bob (key:{b})"
+    history = world.ok("instance", "GET", f"{G}/labels/prod/history")["items"]
+    assert history[0]["actor"] == f"bob (key:{b})"
+    assert world.ok("instance", "GET", f"{P}/audit/verify")["ok"] is True

@@ -59,3 +59,25 @@ def test_editor_cannot_manage_keys(cli: CliRun) -> None:
     result = cli("key", "list", env={"PROMPTSTAGE_API_KEY": token})
     assert result.exit_code == 1
     assert "[permission_denied]" in result.stderr
+
+
+def test_principals_keys_for_them_and_rotation(cli: CliRun) -> None:
+    made = cli("principal", "create", "alice")
+    assert made.exit_code == 0 and "created person alice" in made.stdout
+    assert cli("principal", "create", "bot", "--kind", "robot").exit_code == 2
+    listed = cli("principal", "list")
+    assert "alice" in listed.stdout and "person" in listed.stdout
+    created = json.loads(
+        cli(
+            "--json", "key", "create", "--role", "releaser", "--principal", "alice",
+            "--expires-at", "2099-01-01T00:00:00Z",
+        ).stdout
+    )  # fmt: skip
+    assert created["principal"] == "alice" and created["expires_at"].startswith("2099-01-01")
+    rotated = cli("key", "rotate", created["prefix"], "--grace-seconds", "60")
+    assert rotated.exit_code == 0, rotated.output
+    assert f"rotated key {created['prefix']}" in rotated.stdout and "alice" in rotated.stdout
+    token = next(line for line in rotated.stdout.splitlines() if line.startswith("ps_"))
+    assert cli("prompt", "list", env={"PROMPTSTAGE_API_KEY": token}).exit_code == 0
+    unknown = cli("key", "create", "--role", "editor", "--principal", "nobody")
+    assert unknown.exit_code == 1 and "principal create" in unknown.stderr

@@ -21,6 +21,8 @@ def test_the_demo_seeds_two_releasers_once(tmp_path: Path) -> None:
         with store.unit_of_work() as uow:
             keys = uow.list_keys(demo.PROJECT)
             assert sorted(k.name for k in keys if k.role is Role.releaser) == ["alice", "bob"]
+            assert sorted(k.principal for k in keys) == ["alice", "bob"]  # two people
+            assert {p.kind.value for p in uow.list_principals(demo.PROJECT)} == {"person"}
             assert all(uow.get_key(t.split("_")[1]) is not None for t in tokens)
             assert all(t.split("_")[2] not in uow.get_key(t.split("_")[1])[1] for t in tokens)  # type: ignore[index]
     finally:

@@ -72,3 +72,33 @@ class RollbackIn(Body):
 class KeyIn(Body):
     name: str | None = None
     role: Literal["runtime", "editor", "releaser", "admin"]
+    principal: str | None = Field(
+        default=None,
+        description="The person or service account the key is issued to (create it first); "
+        "omitted: the key gets a principal of its own named key:<prefix>",
+        examples=["alice"],
+    )
+    expires_at: str | None = Field(
+        default=None,
+        description="When the key stops working (ISO-8601 with a time zone); the project's "
+        "max_key_lifetime_days bounds it for people",
+        examples=["2026-06-30T00:00:00Z"],
+    )
+
+
+class PrincipalIn(Body):
+    name: str = Field(description="a-z, 0-9, '.', '_', '-'", examples=["alice"])
+    kind: Literal["person", "service"] = Field(
+        description="A person may approve others' changes; a service account never may"
+    )
+
+
+class RotateIn(Body):
+    grace_seconds: int | None = Field(
+        default=None,
+        description="How long the old key keeps working (default 3600; 0 revokes it at once)",
+    )
+    expires_at: str | None = Field(
+        default=None,
+        description="The successor's expiry (default: the old key's lifetime again)",
+    )

@@ -21,6 +21,7 @@ from . import (
     demo,
     keys,
     labels,
+    principals,
     projects,
     prompts,
     release,
@@ -38,6 +39,7 @@ app = typer.Typer(
 )
 app.add_typer(projects.app, name="project")
 app.add_typer(keys.app, name="key")
+app.add_typer(principals.app, name="principal")
 app.add_typer(prompts.app, name="prompt")
 app.add_typer(labels.app, name="label")
 app.add_typer(audit.app, name="audit")

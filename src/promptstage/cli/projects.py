@@ -66,21 +66,34 @@ def settings(
             help="Moves and releases of protected labels need a second releaser.",
         ),
     ] = None,
+    max_key_days: Annotated[
+        int | None,
+        typer.Option(
+            "--max-key-days",
+            help="The longest a person's key may live, in days (0: no limit).",
+        ),
+    ] = None,
 ) -> None:
     """Show the project's protected labels and four-eyes; change them with options (admin)."""
     state = get_state(ctx)
     path = state.project_path("/settings")
     current: dict[str, Any] = state.client().get(path).body
-    if protect is not None or four_eyes is not None:
+    if protect is not None or four_eyes is not None or max_key_days is not None:
+        lifetime = current.get("max_key_lifetime_days") if max_key_days is None else max_key_days
         wanted = {
             "protected_labels": list(protect)
             if protect is not None
             else current["protected_labels"],
             "four_eyes": four_eyes if four_eyes is not None else current["four_eyes"],
+            "max_key_lifetime_days": lifetime or None,
         }
         current = state.client().put(path, wanted).body
     if state.json_output:
         print_json(current)
         return
     labels = ", ".join(current["protected_labels"]) or "(none)"
-    say(f"protected labels: {labels}; four-eyes: {'on' if current['four_eyes'] else 'off'}")
+    days = current.get("max_key_lifetime_days")
+    say(
+        f"protected labels: {labels}; four-eyes: {'on' if current['four_eyes'] else 'off'}; "
+        f"max key lifetime: {f'{days} days' if days else 'none'}"
+    )

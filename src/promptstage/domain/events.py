@@ -102,6 +102,8 @@ class AuditAction(StrEnum):
     RELEASE_ABORT = "release.abort"
     KEY_CREATE = "key.create"
     KEY_REVOKE = "key.revoke"
+    KEY_ROTATE = "key.rotate"
+    PRINCIPAL_CREATE = "principal.create"
     WEBHOOK_CREATE = "webhook.create"
     WEBHOOK_DELETE = "webhook.delete"
     CHANGE_REQUEST_OPEN = "change_request.open"

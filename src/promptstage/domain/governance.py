@@ -23,10 +23,12 @@ MAX_PROTECTED = 50
 
 @dataclass(frozen=True, slots=True)
 class ProjectSettings:
-    """What a project protects: labels needing ``releaser``, and whether four-eyes is on."""
+    """What a project protects: labels needing ``releaser``, whether four-eyes is on, and the
+    longest lifetime a key of a person may have."""
 
     protected_labels: tuple[str, ...] = DEFAULT_PROTECTED
     four_eyes: bool = True
+    max_key_lifetime_days: int | None = None  # the longest a person's key may live; None: any
 
     def protects(self, label: str) -> bool:
         return label in self.protected_labels

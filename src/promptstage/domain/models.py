@@ -148,7 +148,17 @@ class ApiKey:
     created_at: datetime
     created_by: str
     revoked_at: datetime | None = None
+    owner: str = ""  # the principal's name; "" reads as the key's own principal, key:<prefix>
+    expires_at: datetime | None = None
 
     @property
     def principal(self) -> str:
-        return f"key:{self.prefix}"
+        """The name of the principal the key was issued to."""
+        return self.owner or f"key:{self.prefix}"
+
+    @property
+    def actor(self) -> str:
+        """What the audit trail records for a request made with this key."""
+        if self.principal == f"key:{self.prefix}":
+            return self.principal
+        return f"{self.principal} (key:{self.prefix})"

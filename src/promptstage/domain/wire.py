@@ -80,6 +80,8 @@ def key_json(k: ApiKey) -> dict[str, Any]:
         "created_at": iso_utc(k.created_at),
         "created_by": k.created_by,
         "revoked_at": iso_utc(k.revoked_at) if k.revoked_at else None,
+        "principal": k.principal,
+        "expires_at": iso_utc(k.expires_at) if k.expires_at else None,
     }
 
 

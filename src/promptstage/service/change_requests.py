@@ -18,6 +18,7 @@ from promptstage.domain import names
 from promptstage.domain.events import AuditAction
 from promptstage.domain.governance import STATES, ChangeRequest
 from promptstage.domain.models import AuditRecord, iso_utc
+from promptstage.domain.principals import principal_of
 from promptstage.errors import (
     ConflictError,
     InvalidInputError,
@@ -29,6 +30,7 @@ from promptstage.store.base import GovernanceRepo
 from .context import Change, Context, change
 from .labels import move_in
 from .pagination import check_limit, decode_time_cursor, page
+from .principals import require_person, same_principal
 from .prompts import require_project, require_prompt, require_version
 from .releases import plan_release, start_in
 
@@ -204,12 +206,14 @@ def _require_open(ch: Change, request_id: str) -> ChangeRequest:
         raise ConflictError(
             f"change request {request_id} is {state}, not open{hint}", field="id", state=state
         )
-    if found.requested_by == ch.actor:
+    if same_principal(found.requested_by, ch.actor):  # principals, never keys
         raise PermissionDeniedError(
-            f"change request {request_id} was opened by {ch.actor}: four-eyes needs a different "
-            "releaser to decide it",
+            f"change request {request_id} was opened by {found.requested_by}: four-eyes needs "
+            f"a different releaser than {principal_of(ch.actor)} (another key of the same "
+            "principal does not count) to decide it",
             field="Authorization",
         )
+    require_person(ch.uow, ch.project, ch.actor, request_id)
     return found
 
 
@@ -229,10 +233,11 @@ def approve(
     with change(ctx, project, actor) as ch:
         found = _require_open(ch, request_id)
         target = require_version(ch.uow, project, found.prompt, found.version)
-        if target.author == actor:
+        if same_principal(target.author, actor):
             raise PermissionDeniedError(
-                f"version {found.version} of {found.prompt!r} was written by {actor}: four-eyes "
-                "needs a releaser other than its author to approve it",
+                f"version {found.version} of {found.prompt!r} was written by {target.author}: "
+                f"four-eyes needs a releaser other than its author {principal_of(actor)} (with "
+                "any of their keys) to approve it",
                 field="Authorization",
             )
         if target.digest != found.digest:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import keys, labels, prompts
+from promptstage.domain.principals import PrincipalKind
+
+from . import keys, labels, principals, prompts
 from .context import Context
 
 PROJECT = "clinic"
@@ -265,7 +267,12 @@ def seed_demo(ctx: Context) -> list[str]:
         prompts.create_project(
             ctx, ACTOR, PROJECT, "Demo: a clinic's booking, support and sales agents"
         )
-        tokens = [keys.create_key(ctx, ACTOR, PROJECT, name, "releaser")[1] for name in RELEASERS]
+        for name in RELEASERS:  # two people, so four-eyes in the demo is two people
+            principals.create_principal(ctx, ACTOR, PROJECT, name, PrincipalKind.person)
+        tokens = [
+            keys.create_key(ctx, ACTOR, PROJECT, name, "releaser", principal=name)[1]
+            for name in RELEASERS
+        ]
     for spec in DEMO:
         with ctx.store.unit_of_work() as uow:
             found = uow.get_prompt(PROJECT, spec["name"])

@@ -27,6 +27,7 @@ from promptstage.errors import InvalidInputError, NotFoundError, PermissionDenie
 from . import change_requests, labels, releases
 from .access import check, label_role
 from .context import Context, change
+from .key_lifetime import max_key_lifetime
 from .keys import Principal
 
 BREAK_GLASS = "break_glass"
@@ -62,11 +63,14 @@ def get_settings(ctx: Context, project: str) -> ProjectSettings:
     return found
 
 
-def parse_settings(protected_labels: Any, four_eyes: Any) -> ProjectSettings:
+def parse_settings(
+    protected_labels: Any, four_eyes: Any, max_key_lifetime_days: Any = None
+) -> ProjectSettings:
     """Validate the body of ``PUT .../settings``.
 
     Raises:
-        InvalidInputError: naming ``protected_labels[i]`` or ``four_eyes``.
+        InvalidInputError: naming ``protected_labels[i]``, ``four_eyes`` or
+            ``max_key_lifetime_days``.
     """
     if not isinstance(protected_labels, list) or len(protected_labels) > MAX_PROTECTED:
         raise InvalidInputError(
@@ -80,7 +84,7 @@ def parse_settings(protected_labels: Any, four_eyes: Any) -> ProjectSettings:
             seen.append(label)
     if not isinstance(four_eyes, bool):
         raise InvalidInputError("four_eyes must be true or false", field="four_eyes")
-    return ProjectSettings(tuple(seen), four_eyes)
+    return ProjectSettings(tuple(seen), four_eyes, max_key_lifetime(max_key_lifetime_days))
 
 
 def update_settings(
@@ -101,7 +105,11 @@ def update_settings(
 
 def settings_json(settings: ProjectSettings) -> dict[str, Any]:
     """The wire form of the settings."""
-    return {"protected_labels": list(settings.protected_labels), "four_eyes": settings.four_eyes}
+    return {
+        "protected_labels": list(settings.protected_labels),
+        "four_eyes": settings.four_eyes,
+        "max_key_lifetime_days": settings.max_key_lifetime_days,
+    }
 
 
 def bypass_for(

@@ -12,24 +12,34 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal
 
 from promptstage.domain.events import AuditAction, EventType, outbox_event
+from promptstage.domain.governance import ProjectSettings
 from promptstage.domain.models import ApiKey, Role
+from promptstage.domain.principals import (
+    INSTANCE_ADMIN,
+    PrincipalKind,
+    PrincipalRecord,
+    own_principal,
+)
 from promptstage.domain.wire import key_json
-from promptstage.errors import AuthenticationError, InvalidInputError, NotFoundError
+from promptstage.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
 
+from . import principals
 from .context import Change, Context, change
+from .key_lifetime import check_not_expired, grace, key_expiry
 
 TOKEN_PREFIX = "ps_"
-INSTANCE_ADMIN = "instance-admin"
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: ``actor`` goes into the audit trail; ``project`` is ``None`` for an
-    instance-level key, which may act on every project."""
+    """Who is calling: ``actor`` goes into the audit trail (``alice (key:<prefix>)``, the
+    principal's name beside the key's prefix); ``project`` is ``None`` for an instance-level
+    key, which may act on every project."""
 
     actor: str
     role: Role
@@ -73,17 +83,122 @@ def _key_name(name: str | None) -> str:
 
 
 def create_key(
-    ctx: Context, actor: str, project: str, name: str | None, role: str
+    ctx: Context,
+    actor: str,
+    project: str,
+    name: str | None,
+    role: str,
+    *,
+    principal: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a project key; the token is returned here and never again."""
+    """Create a project key issued to ``principal``; the token is returned here and never again.
+
+    Args:
+        principal: an existing principal of the project; ``None`` gives the key a principal of
+            its own named ``key:<prefix>`` (a person), as every key had before principals.
+        expires_at: when the key stops working; the project's ``max_key_lifetime_days`` bounds
+            it (and sets it when omitted) for keys of people.
+
+    Raises:
+        InvalidInputError: naming ``role``, ``name``, ``principal`` or ``expires_at``.
+        NotFoundError: the project or the principal does not exist.
+    """
     key_role = _role(role)
     key_label = _key_name(name)
+    if principal is not None:
+        principals.principal_name(principal, "principal")
     token, prefix, secret = new_token()
     with change(ctx, project, actor) as ch:
-        key = ApiKey(prefix, project, prefix, key_label, key_role, ch.at, actor)
+        settings = ch.uow.project_settings(project) or ProjectSettings()
+        if principal is None:
+            owner = own_principal(prefix)
+            principals.add_own_principal(ch, owner)
+            kind = PrincipalKind.person
+        else:
+            found = principals.issue_to(ch, principal)
+            owner, kind = found.name, found.kind
+        expiry = key_expiry(settings, kind, expires_at, ch.at)
+        key = ApiKey(
+            prefix, project, prefix, key_label, key_role, ch.at, actor, None, owner, expiry
+        )
         ch.uow.add_key(key, hash_secret(secret))
         _audit_key(ch, AuditAction.KEY_CREATE, key, before=None)
     return key, token
+
+
+def rotate_key(
+    ctx: Context,
+    actor: str,
+    project: str,
+    prefix: str,
+    *,
+    grace_seconds: Any = None,
+    expires_at: datetime | None = None,
+    authenticator: Authenticator | None = None,
+) -> tuple[ApiKey, str, ApiKey]:
+    """Issue a successor of a key (same principal, role and name) and retire the old one.
+
+    The old key keeps working for ``grace_seconds`` (default one hour; ``0`` revokes it at
+    once), so deployments can switch to the successor without an outage.
+
+    Returns:
+        ``(successor, its token, the old key as it now stands)``.
+
+    Raises:
+        InvalidInputError: naming ``grace_seconds`` or ``expires_at``.
+        NotFoundError: the project has no such key.
+        ConflictError: the key is revoked or expired already.
+    """
+    wait = grace(grace_seconds)
+    token, new_prefix, secret = new_token()
+    with change(ctx, project, actor) as ch:
+        old = _project_key(ch, project, prefix)
+        if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= ch.at):
+            raise ConflictError(
+                f"key {prefix} is revoked or expired: create a new key instead of rotating it",
+                field="prefix",
+            )
+        settings = ch.uow.project_settings(project) or ProjectSettings()
+        found = ch.uow.get_principal(project, old.principal)
+        kind = found.kind if found is not None else PrincipalKind.person
+        if expires_at is None and old.expires_at is not None:
+            expires_at = ch.at + (old.expires_at - old.created_at)  # the same lifetime again
+        expiry = key_expiry(settings, kind, expires_at, ch.at)
+        successor = ApiKey(
+            new_prefix, project, new_prefix, old.name, old.role, ch.at, actor, None,
+            old.principal, expiry,
+        )  # fmt: skip
+        ch.uow.add_key(successor, hash_secret(secret))
+        _audit_key(ch, AuditAction.KEY_CREATE, successor, before=None)
+        if wait:
+            until = ch.at + wait
+            if old.expires_at is not None and old.expires_at < until:
+                until = old.expires_at
+            ch.uow.set_key_expiry(prefix, until)
+            retired = replace(old, expires_at=until)
+        else:
+            ch.uow.revoke_key(prefix, ch.at)
+            retired = replace(old, revoked_at=ch.at)
+        revoked = outbox_event(EventType.KEY_REVOKED, {"prefix": prefix, "role": old.role.value})
+        ch.record(
+            AuditAction.KEY_ROTATE,
+            f"key:{prefix}",
+            before=key_json(old),
+            after={**key_json(retired), "successor": new_prefix},
+            event=None if wait else revoked,  # streams of a key revoked at once close now
+        )
+    if authenticator is not None:
+        authenticator.forget(prefix)
+    return successor, token, retired
+
+
+def _project_key(ch: Change, project: str, prefix: str) -> ApiKey:
+    """The key ``prefix`` of ``project``, or ``NotFoundError`` naming ``prefix``."""
+    found = ch.uow.get_key(prefix)
+    if found is None or found[0].project != project:
+        raise NotFoundError(f"project {project!r} has no key {prefix!r}", field="prefix")
+    return found[0]
 
 
 _KeyEvent = Literal[EventType.KEY_CREATED, EventType.KEY_REVOKED]
@@ -106,9 +221,14 @@ def _audit_key(
 def create_instance_key(ctx: Context, name: str) -> str:
     """Create an instance admin key (used on the first start of an empty database)."""
     token, prefix, secret = new_token()
+    at = ctx.clock()
+    owner = own_principal(prefix)
     with ctx.store.unit_of_work(write=True) as uow:
+        uow.add_principal(
+            PrincipalRecord(None, owner, PrincipalKind.person, at, "system:bootstrap")
+        )
         uow.add_key(
-            ApiKey(prefix, None, prefix, name, Role.admin, ctx.clock(), "system:bootstrap"),
+            ApiKey(prefix, None, prefix, name, Role.admin, at, "system:bootstrap", None, owner),
             hash_secret(secret),
         )
     return token
@@ -128,22 +248,10 @@ def revoke_key(
     ctx: Context, actor: str, project: str, prefix: str, authenticator: Authenticator | None = None
 ) -> ApiKey:
     with change(ctx, project, actor) as ch:
-        found = ch.uow.get_key(prefix)
-        if found is None or found[0].project != project:
-            raise NotFoundError(f"project {project!r} has no key {prefix!r}", field="prefix")
-        key = found[0]
+        key = _project_key(ch, project, prefix)
         if key.revoked_at is None:
             ch.uow.revoke_key(prefix, ch.at)
-            revoked = ApiKey(
-                key.id,
-                key.project,
-                key.prefix,
-                key.name,
-                key.role,
-                key.created_at,
-                key.created_by,
-                ch.at,
-            )
+            revoked = replace(key, revoked_at=ch.at)
             _audit_key(ch, AuditAction.KEY_REVOKE, revoked, before=key_json(key))
             key = revoked
     if authenticator is not None:
@@ -210,7 +318,9 @@ class Authenticator:
             raise AuthenticationError(
                 f"API key {prefix} was revoked; ask an admin for a new one", field="Authorization"
             )
-        return Principal(key.principal, key.role, key.project, prefix)
+        # Judged on every request, cached or not: a cached key is never served past expiry.
+        check_not_expired(key, self._ctx.clock())
+        return Principal(key.actor, key.role, key.project, prefix)
 
     def _cached(self, prefix: str) -> tuple[ApiKey | None, str]:
         with self._lock:

@@ -34,6 +34,7 @@ from promptstage.domain.models import (
     Prompt,
     Version,
 )
+from promptstage.domain.principals import PrincipalRecord
 from promptstage.domain.releases import Release, ReleaseChange, ReleaseLook, ReleaseMetrics
 from promptstage.domain.webhooks import Delivery, Webhook
 
@@ -141,6 +142,22 @@ class LedgerRepo(Protocol):
     def list_keys(self, project: str | None) -> list[ApiKey]: ...
     def revoke_key(self, prefix: str, at: datetime) -> None: ...
     def count_keys(self) -> int: ...
+    def set_key_expiry(self, prefix: str, expires_at: datetime) -> None:
+        """Set when the key stops working (a rotation's grace period)."""
+        ...
+
+    # principals ---------------------------------------------------------------------------
+    def add_principal(self, principal: PrincipalRecord) -> None:
+        """Store a principal; ``ConflictError`` when its name is taken in its scope."""
+        ...
+
+    def get_principal(self, project: str | None, name: str) -> PrincipalRecord | None:
+        """The principal ``name`` of ``project`` (``None``: instance-level), or ``None``."""
+        ...
+
+    def list_principals(self, project: str | None) -> list[PrincipalRecord]:
+        """Principals of ``project`` (``None``: instance-level ones), by name."""
+        ...
 
 
 class CallsRepo(Protocol):

@@ -29,6 +29,11 @@ class SettingsIn(Body):
         default=True,
         description="Moves and releases of protected labels need a second releaser's approval",
     )
+    max_key_lifetime_days: int | None = Field(
+        default=None,
+        description="The longest a key of a person may live, in days (null: no limit); "
+        "service accounts' keys are not bound by it",
+    )
 
 
 class DecisionIn(Body):
@@ -42,7 +47,9 @@ def get_settings(project: str, who: Admin, request: Request) -> dict[str, Any]:
 
 @router.put("/settings", summary="Set the project's protected labels and four-eyes")
 def put_settings(project: str, body: SettingsIn, who: Admin, request: Request) -> dict[str, Any]:
-    wanted = governance.parse_settings(body.protected_labels, body.four_eyes)
+    wanted = governance.parse_settings(
+        body.protected_labels, body.four_eyes, body.max_key_lifetime_days
+    )
     return governance.settings_json(
         governance.update_settings(ctx(request), who.actor, project, wanted)
     )

@@ -40,13 +40,15 @@ class GovernanceRepository(UnitOfWorkBase):
 
     def project_settings(self, project: str) -> ProjectSettings | None:
         """The project's governance settings, or ``None`` when the project does not exist."""
-        stmt = select(projects.c.protected_labels, projects.c.four_eyes).where(
-            projects.c.name == project
-        )
+        stmt = select(
+            projects.c.protected_labels, projects.c.four_eyes, projects.c.max_key_lifetime_days
+        ).where(projects.c.name == project)
         row = self._conn.execute(stmt).first()
         if row is None:
             return None
-        return ProjectSettings(tuple(row.protected_labels), bool(row.four_eyes))
+        return ProjectSettings(
+            tuple(row.protected_labels), bool(row.four_eyes), row.max_key_lifetime_days
+        )
 
     def set_project_settings(self, project: str, settings: ProjectSettings) -> None:
         """Replace the project's governance settings."""
@@ -57,6 +59,7 @@ class GovernanceRepository(UnitOfWorkBase):
             .values(
                 protected_labels=list(settings.protected_labels),
                 four_eyes=settings.four_eyes,
+                max_key_lifetime_days=settings.max_key_lifetime_days,
             )
         )
 

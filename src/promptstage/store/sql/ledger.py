@@ -11,10 +11,11 @@ from sqlalchemy import func, select, update
 
 from promptstage.domain.audit import GENESIS, chain_hash
 from promptstage.domain.models import ApiKey, AuditRecord, Event
+from promptstage.domain.principals import PrincipalRecord
 from promptstage.errors import NotFoundError
 
 from . import rows
-from .tables import api_keys, audit, events, projects
+from .tables import api_keys, audit, events, principals, projects
 from .uow_base import UnitOfWorkBase, utc
 
 NOTIFY_CHANNEL = "promptstage_events"
@@ -144,7 +145,8 @@ class LedgerRepository(UnitOfWorkBase):
         stmt = api_keys.insert().values(
             id=key.id, project=key.project, prefix=key.prefix, name=key.name,
             role=key.role.value, secret_hash=secret_hash, created_at=key.created_at,
-            created_by=key.created_by, revoked_at=key.revoked_at,
+            created_by=key.created_by, revoked_at=key.revoked_at, principal=key.principal,
+            expires_at=key.expires_at,
         )  # fmt: skip
         project = key.project
         self._insert(
@@ -184,3 +186,44 @@ class LedgerRepository(UnitOfWorkBase):
     def count_keys(self) -> int:
         """Every key ever added, revoked ones included."""
         return int(self._conn.execute(select(func.count()).select_from(api_keys)).scalar_one())
+
+    def set_key_expiry(self, prefix: str, expires_at: datetime) -> None:
+        """Set when the key stops working (a rotation's grace period)."""
+        self._require_write("set_key_expiry")
+        stmt = update(api_keys).where(api_keys.c.prefix == prefix).values(expires_at=expires_at)
+        if self._conn.execute(stmt).rowcount == 0:
+            raise NotFoundError(f"no API key with prefix {prefix!r}")
+
+    # principals ---------------------------------------------------------------------------
+    def add_principal(self, principal: PrincipalRecord) -> None:
+        """Store a principal; ``ConflictError`` when its name is taken in its scope."""
+        self._require_write("add_principal")
+        project = principal.project
+        stmt = principals.insert().values(
+            id=f"{project or ''}/{principal.name}", project=project, name=principal.name,
+            kind=principal.kind.value, created_at=principal.created_at,
+            created_by=principal.created_by,
+        )  # fmt: skip
+        self._insert(
+            stmt,
+            conflict=f"a principal named {principal.name!r} already exists; pick another name",
+            missing=(
+                (lambda: self._project_exists(project), f"project {project!r} does not exist")
+                if project is not None
+                else None
+            ),
+        )
+
+    def get_principal(self, project: str | None, name: str) -> PrincipalRecord | None:
+        """The principal ``name`` of ``project`` (``None``: instance-level), or ``None``."""
+        stmt = select(principals).where(principals.c.id == f"{project or ''}/{name}")
+        row = self._conn.execute(stmt).first()
+        return None if row is None else rows.to_principal(row)
+
+    def list_principals(self, project: str | None) -> list[PrincipalRecord]:
+        """Principals of ``project`` (``None``: instance-level ones), by name."""
+        scope = (
+            principals.c.project.is_(None) if project is None else principals.c.project == project
+        )
+        stmt = select(principals).where(scope).order_by(principals.c.name)
+        return [rows.to_principal(row) for row in self._conn.execute(stmt)]

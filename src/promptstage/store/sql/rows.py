@@ -16,6 +16,7 @@ from promptstage.domain.models import (
     Role,
     Version,
 )
+from promptstage.domain.principals import PrincipalKind, PrincipalRecord
 
 
 def to_project(row: Row[Any]) -> Project:
@@ -101,4 +102,18 @@ def to_key(row: Row[Any]) -> ApiKey:
         created_at=row.created_at,
         created_by=row.created_by,
         revoked_at=row.revoked_at,
+        # "" is the key's own principal (key:<prefix>), as ApiKey spells it
+        owner="" if row.principal == f"key:{row.prefix}" else row.principal,
+        expires_at=row.expires_at,
+    )
+
+
+def to_principal(row: Row[Any]) -> PrincipalRecord:
+    """A ``principals`` row as a ``PrincipalRecord``."""
+    return PrincipalRecord(
+        project=row.project,
+        name=row.name,
+        kind=PrincipalKind(row.kind),
+        created_at=row.created_at,
+        created_by=row.created_by,
     )

@@ -54,6 +54,8 @@ projects = Table(
     # Governance (0004): labels that need a releaser, and whether their changes need a second one.
     Column("protected_labels", Json, nullable=False, server_default=text("'[\"prod\"]'")),
     Column("four_eyes", Boolean, nullable=False, server_default=true()),
+    # Keys (0005): the longest lifetime a person's key may have, in days (None: no limit).
+    Column("max_key_lifetime_days", Integer, nullable=True),
 )
 
 prompts = Table(
@@ -161,8 +163,26 @@ api_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", Text, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
+    # Principals (0005): whose key this is (a principal's name in the key's scope), and expiry.
+    Column("principal", Text, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),
     ForeignKeyConstraint(["project"], ["projects.name"]),
     UniqueConstraint("prefix"),
+    Index(None, "project"),
+)
+
+# The people and service accounts keys are issued to; ``id`` is ``<project>/<name>`` (an empty
+# project for an instance-level principal), so a name is unique in its scope on every backend.
+principals = Table(
+    "principals",
+    metadata,
+    Column("id", String(256), primary_key=True),
+    Column("project", String(NAME), nullable=True),
+    Column("name", String(NAME), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    ForeignKeyConstraint(["project"], ["projects.name"]),
     Index(None, "project"),
 )
 
