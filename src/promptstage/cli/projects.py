@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .change import say_request
 from .output import print_json, say, table
 from .state import get_state
 
@@ -81,6 +82,9 @@ def settings(
         current = state.client().put(path, wanted).body
     if state.json_output:
         print_json(current)
+        return
+    if "change_request" in current:  # a weakening under four-eyes waits for another admin
+        say_request(current)
         return
     labels = ", ".join(current["protected_labels"]) or "(none)"
     say(f"protected labels: {labels}; four-eyes: {'on' if current['four_eyes'] else 'off'}")
