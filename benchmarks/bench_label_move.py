@@ -109,8 +109,9 @@ def http_round(url: str, moves: int, folder: Path) -> dict[str, dict[str, float]
             other = 1 if start != 1 else 2
 
             def move(i: int) -> None:
-                target = other if i % 2 == 0 else start
-                status, data, _ = client.request("PUT", MOVE_PATH, {"version": target})
+                target, current = (other, start) if i % 2 == 0 else (start, other)
+                body = {"version": target, "expected_version": current}  # prod needs the CAS
+                status, data, _ = client.request("PUT", MOVE_PATH, body)
                 if status != 200 or b'"changed":true' not in data:
                     raise RuntimeError(f"move -> {status}: {data[:200]!r}")
 

@@ -116,7 +116,11 @@ def _setup(http: c.Http) -> tuple[str, int, int]:
         numbers.append(
             http.json("POST", f"{base}/prompts/{PROMPT}/versions", body, expect=201)["version"]
         )
-    http.json("PUT", f"{base}/prompts/{PROMPT}/labels/{LABEL}", {"version": numbers[0]})
+    http.json(
+        "PUT",
+        f"{base}/prompts/{PROMPT}/labels/{LABEL}",
+        {"version": numbers[0], "expected_version": None},
+    )
     token = http.json("POST", f"{base}/keys", {"role": "runtime", "name": "bench"}, expect=201)[
         "token"
     ]
@@ -184,10 +188,10 @@ def run(clients: int, procs: int, moves: int) -> dict[str, Any]:
                 put_rtt: list[float] = []
                 path = f"/api/v1/projects/{PROJECT}/prompts/{PROMPT}/labels/{LABEL}"
                 for i in range(moves):
-                    target = v2 if i % 2 == 0 else v1
+                    target, current = (v2, v1) if i % 2 == 0 else (v1, v2)
                     http = _warm(http, server.port, admin)  # the PUT goes on a live connection
                     t0 = time.monotonic()
-                    http.json("PUT", path, {"version": target})
+                    http.json("PUT", path, {"version": target, "expected_version": current})
                     put_rtt.append(time.monotonic() - t0)
                     for p in pipes:
                         p.send(("expect", target, t0))

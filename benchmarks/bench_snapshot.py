@@ -443,8 +443,12 @@ def http_figures(url: str, prompts: int, folder: Path) -> dict[str, float]:
                     raise RuntimeError(f"expected 304, got {status}")
                 revalidate.append(seconds)
             after_move = []
+            prompt_path = move_path.rsplit("/labels/", 1)[0]
+            current = client.json("GET", prompt_path)["labels"]["prod"]
             for i in range(2 if big else 20):
-                client.json("PUT", move_path, {"version": VERSIONS - 1 - (i % 2 == 0)})
+                target = VERSIONS - 1 - (i % 2 == 0)
+                client.json("PUT", move_path, {"version": target, "expected_version": current})
+                current = target
                 after_move.append(get()[0])
         finally:
             client.close()

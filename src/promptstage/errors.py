@@ -13,6 +13,7 @@ Every error carries a stable ``code``, the HTTP ``status_code`` the API answers 
     ├── NotFoundError             unknown project, prompt, label, version...  (404)
     ├── ConflictError             state changed under you                     (409)
     │   └── VersionMismatchError    compare-and-set on a label failed         (409)
+    ├── PreconditionRequiredError a protected label move says not what it replaces (428)
     ├── PayloadTooLargeError      body or template over the limit             (413)
     ├── RateLimitedError          too many requests                           (429)
     ├── ServiceUnavailableError   the store cannot be reached                 (503)
@@ -36,6 +37,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PreconditionRequiredError",
     "PromptUnavailableError",
     "PromptstageError",
     "RateLimitedError",
@@ -108,6 +110,11 @@ class ConflictError(PromptstageError):
 
 class VersionMismatchError(ConflictError):
     code = "version_mismatch"
+
+
+class PreconditionRequiredError(PromptstageError):
+    code = "precondition_required"
+    status_code = 428
 
 
 class PayloadTooLargeError(PromptstageError):

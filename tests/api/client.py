@@ -117,11 +117,11 @@ class Seeded:
                 "config": {"model": MODEL},
             },
         )
-        for label, version in (("prod", 1), ("prod", 2), ("staging", 3)):
+        for label, version, expected in (("prod", 1, None), ("prod", 2, 1), ("staging", 3, None)):
             admin.ok(
                 "PUT",
                 f"{p}/prompts/greet/labels/{label}",
-                json={"version": version, "reason": "seed"},
+                json={"version": version, "expected_version": expected, "reason": "seed"},
             )
         for role in ("runtime", "editor", "releaser", "admin"):
             seeded.keys[role] = seeded.make_key(role)

@@ -20,7 +20,11 @@ def _request(
     w: World, version: int = 2, who: str = "releaser", **extra: object
 ) -> dict[str, object]:
     body = w.ok(
-        who, "PUT", f"{G}/labels/prod", 202, json={"version": version, "reason": "ship", **extra}
+        who,
+        "PUT",
+        f"{G}/labels/prod",
+        202,
+        json={"version": version, "reason": "ship", "expected_version": 1, **extra},
     )
     cr: dict[str, object] = body["change_request"]
     return cr
@@ -89,7 +93,9 @@ def test_approval_applies_the_move_with_its_audit_row_and_event_at_once(world: W
 
 def test_approval_after_the_label_moved_meanwhile_is_a_conflict(world: World) -> None:
     cr = _request(world, expected_version=1)
-    world.ok("instance", "PUT", f"{G}/labels/prod", json={"version": 3})  # break-glass
+    world.ok(
+        "instance", "PUT", f"{G}/labels/prod", json={"version": 3, "expected_version": 1}
+    )  # break-glass
     error = world.ok("releaser2", "POST", f"{P}/change-requests/{cr['id']}/approve", 409)["error"]
     assert error["field"] == "expected_version"
     assert world.label() == 3
@@ -150,7 +156,7 @@ def test_rollback_needs_no_approval_and_is_flagged(world: World) -> None:
 
 
 def test_the_instance_admin_key_is_break_glass_and_flagged(world: World) -> None:
-    world.ok("instance", "PUT", f"{G}/labels/prod", json={"version": 2})
+    world.ok("instance", "PUT", f"{G}/labels/prod", json={"version": 2, "expected_version": 1})
     assert world.label() == 2
     assert _audit(world)[0]["after"] == {"version": 2, "four_eyes_bypass": "break_glass"}
 
@@ -180,14 +186,19 @@ def test_protected_labels_are_configurable(world: World) -> None:
     }
     world.ok("releaser", "GET", f"{P}/settings", 403)
     new = {"protected_labels": ["staging"], "four_eyes": True, "max_key_lifetime_days": None}
-    assert world.ok("admin", "PUT", f"{P}/settings", json=new) == new
+    # Unprotecting prod weakens governance: break-glass here (a project admin's opens a request).
+    assert world.ok("instance", "PUT", f"{P}/settings", json=new) == new
     world.ok("editor", "PUT", f"{G}/labels/prod", json={"version": 2})  # no longer protected
     world.ok("editor", "PUT", f"{G}/labels/staging", 403, json={"version": 2})
-    world.ok("releaser", "PUT", f"{G}/labels/staging", 202, json={"version": 2})
+    cas = {"version": 2, "expected_version": 1}
+    world.ok("releaser", "PUT", f"{G}/labels/staging", 202, json=cas)
     world.ok(
-        "admin", "PUT", f"{P}/settings", json={"protected_labels": ["staging"], "four_eyes": False}
+        "instance",
+        "PUT",
+        f"{P}/settings",
+        json={"protected_labels": ["staging"], "four_eyes": False},
     )
-    world.ok("releaser", "PUT", f"{G}/labels/staging", json={"version": 3})
+    world.ok("releaser", "PUT", f"{G}/labels/staging", json={"version": 3, "expected_version": 1})
     assert world.label("staging") == 3
     error = world.ok(
         "admin",
@@ -336,3 +347,108 @@ def test_the_audit_trail_and_label_history_name_the_principal_beside_the_key(
     history = world.ok("instance", "GET", f"{G}/labels/prod/history")["items"]
     assert history[0]["actor"] == f"bob (key:{b})"
     assert world.ok("instance", "GET", f"{P}/audit/verify")["ok"] is True
+
+
+# -- weakening governance is itself four-eyes (issue 11, defect 2) -------------------------------
+
+OFF = {"protected_labels": ["prod"], "four_eyes": False, "max_key_lifetime_days": None}
+
+
+def _second_admin(w: World) -> None:
+    w.keys["admin2"] = w.ok("instance", "POST", f"{P}/keys", 201, json={"role": "admin"})["token"]
+
+
+def test_one_admin_cannot_switch_four_eyes_off_ship_prod_and_switch_it_back(world: World) -> None:
+    # The walk-around: four-eyes off, move prod, four-eyes on; each step answered 200 before.
+    body = world.ok("admin", "PUT", f"{P}/settings", 202, json=OFF)
+    cr = body["change_request"]
+    assert (cr["kind"], cr["state"]) == ("project.settings", "open")
+    assert cr["params"] == {
+        "before": {"protected_labels": ["prod"], "four_eyes": True, "max_key_lifetime_days": None},
+        "after": OFF,
+    }
+    assert world.ok("admin", "GET", f"{P}/settings")["four_eyes"] is True
+    world.ok("admin", "PUT", f"{G}/labels/prod", 202, json={"version": 2, "expected_version": 1})
+    assert world.label() == 1
+    assert _audit(world)[1]["action"] == "change_request.open"
+
+
+def test_unprotecting_a_label_is_weakening_too(world: World) -> None:
+    unprotect = {"protected_labels": [], "four_eyes": True, "reason": "tidy"}
+    body = world.ok("admin", "PUT", f"{P}/settings", 202, json=unprotect)
+    assert body["change_request"]["params"]["after"]["protected_labels"] == []
+    assert body["change_request"]["reason"] == "tidy"
+    world.ok("editor", "PUT", f"{G}/labels/prod", 403, json={"version": 2, "expected_version": 1})
+
+
+def test_strengthening_applies_at_once(world: World) -> None:
+    stronger = {
+        "protected_labels": ["prod", "staging"],
+        "four_eyes": True,
+        "max_key_lifetime_days": None,
+    }
+    assert world.ok("admin", "PUT", f"{P}/settings", json=stronger) == stronger
+    assert _audit(world)[0]["action"] == "project.settings"
+
+
+def test_another_admin_approves_a_weakening_and_only_then_it_applies(world: World) -> None:
+    _second_admin(world)
+    cr = world.ok("admin", "PUT", f"{P}/settings", 202, json=OFF)["change_request"]
+    approve = f"{P}/change-requests/{cr['id']}/approve"
+    error = world.ok("releaser", "POST", approve, 403)["error"]
+    assert error["details"]["needed_role"] == "admin"
+    world.ok("releaser", "POST", f"{P}/change-requests/{cr['id']}/reject", 403)
+    assert "different" in world.ok("admin", "POST", approve, 403)["error"]["message"]
+    body = world.ok("admin2", "POST", approve, json={"reason": "agreed"})
+    assert body["applied"] == {"settings": OFF}
+    assert world.ok("admin", "GET", f"{P}/settings") == OFF
+    rows = _audit(world)
+    assert [r["action"] for r in rows[:2]] == ["project.settings", "change_request.approve"]
+    assert rows[0]["after"] == OFF and rows[0]["reason"] == f"change request {cr['id']}"
+
+
+def test_a_weakening_approved_after_the_settings_changed_meanwhile_is_a_conflict(
+    world: World,
+) -> None:
+    _second_admin(world)
+    cr = world.ok("admin", "PUT", f"{P}/settings", 202, json=OFF)["change_request"]
+    stronger = {
+        "protected_labels": ["prod", "staging"],
+        "four_eyes": True,
+        "max_key_lifetime_days": None,
+    }
+    world.ok("admin", "PUT", f"{P}/settings", json=stronger)
+    error = world.ok("admin2", "POST", f"{P}/change-requests/{cr['id']}/approve", 409)["error"]
+    assert error["field"] == "settings"
+    assert world.ok("admin", "GET", f"{P}/settings") == stronger
+
+
+def test_the_instance_admin_key_weakens_at_once_flagged_as_break_glass(world: World) -> None:
+    assert world.ok("instance", "PUT", f"{P}/settings", json=OFF) == OFF
+    row = _audit(world)[0]
+    assert row["action"] == "project.settings"
+    assert row["after"] == {**OFF, "four_eyes_bypass": "break_glass"}
+
+
+def test_with_four_eyes_already_off_settings_apply_at_once(world: World) -> None:
+    world.ok("instance", "PUT", f"{P}/settings", json=OFF)
+    unprotected = {"protected_labels": [], "four_eyes": False, "max_key_lifetime_days": None}
+    assert world.ok("admin", "PUT", f"{P}/settings", json=unprotected) == unprotected
+
+
+def test_a_request_for_a_new_label_records_that_it_must_not_exist(world: World) -> None:
+    stronger = {"protected_labels": ["prod", "canary"], "four_eyes": True}
+    world.ok("admin", "PUT", f"{P}/settings", json=stronger)
+    body = world.ok(
+        "releaser",
+        "PUT",
+        f"{G}/labels/canary",
+        202,
+        json={"version": 2, "expected_version": None},
+    )
+    canary = body["change_request"]
+    assert canary["params"] == {"expect_absent": True}
+    world.ok("instance", "PUT", f"{G}/labels/canary", json={"version": 1, "expected_version": None})
+    error = world.ok("releaser2", "POST", f"{P}/change-requests/{canary['id']}/approve", 409)
+    assert error["error"]["field"] == "expected_version"
+    assert world.label("canary") == 1

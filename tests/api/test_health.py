@@ -39,7 +39,7 @@ def test_openapi_lists_the_rest_table(admin: Api) -> None:
         f"{base}/prompts/{{name}}/versions": {"get", "post"},
         f"{base}/prompts/{{name}}/versions/{{number}}": {"get"},
         f"{base}/prompts/{{name}}/diff": {"get"},
-        f"{base}/prompts/{{name}}/labels/{{label}}": {"put", "delete"},
+        f"{base}/prompts/{{name}}/labels/{{label}}": {"get", "put", "delete"},
         f"{base}/prompts/{{name}}/labels/{{label}}/history": {"get"},
         f"{base}/prompts/{{name}}/labels/{{label}}/rollback": {"post"},
         f"{base}/prompts/{{name}}/resolve": {"get"},

@@ -30,7 +30,9 @@ def test_move_a_label(seeded: Seeded) -> None:
 
 def test_moving_to_the_current_version_changes_nothing(seeded: Seeded) -> None:
     before = seeded.state()
-    body = seeded.client("releaser").ok("PUT", f"{G}/labels/prod", json={"version": 2})
+    body = seeded.client("releaser").ok(
+        "PUT", f"{G}/labels/prod", json={"version": 2, "expected_version": 2}
+    )
     assert (body["changed"], body["move"]) == (False, None)
     assert seeded.state() == before
 
@@ -79,7 +81,7 @@ def test_delete_a_label(seeded: Seeded) -> None:
 
 def test_history_is_newest_first_and_paged(seeded: Seeded) -> None:
     releaser = seeded.client("releaser")
-    releaser.ok("PUT", f"{G}/labels/prod", json={"version": 3})
+    releaser.ok("PUT", f"{G}/labels/prod", json={"version": 3, "expected_version": 2})
     releaser.ok("POST", f"{G}/labels/prod/rollback")
     items = seeded.admin.ok("GET", f"{G}/labels/prod/history")["items"]
     assert [(m["kind"], m["version"], m["previous"]) for m in items] == [
@@ -155,3 +157,42 @@ def test_label_moves_follow_new_versions_only_for_latest(seeded: Seeded) -> None
         },
     )
     assert labels(seeded) == {"prod": 2, "staging": 3, "latest": 4}
+
+
+# -- compare-and-set is required on protected labels (issue 11, defect 5) ------------------------
+
+
+def test_a_protected_label_is_never_overwritten_blindly(seeded: Seeded) -> None:
+    response = seeded.client("releaser").put(f"{G}/labels/prod", json={"version": 3})
+    assert response.status_code == 428
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("precondition_required", "expected_version")
+    assert "expected_version" in error["message"] and "If-Match" in error["message"]
+    assert labels(seeded)["prod"] == 2
+    # The instance admin key too: break-glass skips four-eyes, not compare-and-set.
+    assert seeded.admin.put(f"{G}/labels/prod", json={"version": 3}).status_code == 428
+    # An unprotected label may still be moved without a precondition.
+    seeded.client("editor").ok("PUT", f"{G}/labels/canary", json={"version": 1})
+
+
+def test_if_match_with_the_labels_etag_is_the_precondition(seeded: Seeded) -> None:
+    releaser = seeded.client("releaser")
+    got = releaser.get(f"{G}/labels/prod")
+    assert got.status_code == 200, got.text
+    assert got.json() == {"prompt": "greet", "label": "prod", "version": 2}
+    assert got.headers["etag"] == '"2"'
+    moved = releaser.put(f"{G}/labels/prod", json={"version": 3}, headers={"If-Match": '"2"'})
+    assert moved.status_code == 200 and moved.json()["move"]["previous"] == 2
+    assert moved.headers["etag"] == '"3"'
+    stale = releaser.put(f"{G}/labels/prod", json={"version": 1}, headers={"If-Match": '"2"'})
+    assert stale.status_code == 409
+    assert stale.json()["error"]["details"] == {"current_version": 3}
+    for bad in ("*", 'W/"3"', "3", '"3", "4"'):
+        response = releaser.put(f"{G}/labels/prod", json={"version": 1}, headers={"If-Match": bad})
+        assert response.status_code == 422 and response.json()["error"]["field"] == "If-Match"
+    both = releaser.put(
+        f"{G}/labels/prod", json={"version": 1, "expected_version": 2}, headers={"If-Match": '"3"'}
+    )
+    assert both.status_code == 422 and both.json()["error"]["field"] == "If-Match"
+    assert labels(seeded)["prod"] == 3
+    assert releaser.get(f"{G}/labels/nope").status_code == 404

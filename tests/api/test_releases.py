@@ -74,7 +74,9 @@ def clients(database_url: str) -> Iterator[dict[str, Client]]:
                 201,
                 json={"template": f"Hi v{n}", "config": {"model": MODEL}},
             )
-        admin.ok("PUT", f"{P}/prompts/greet/labels/prod", json={"version": 1})
+        admin.ok(
+            "PUT", f"{P}/prompts/greet/labels/prod", json={"version": 1, "expected_version": None}
+        )
         out = {"admin": admin, "anonymous": Client(runner, app, None)}
         for role in ("runtime", "editor", "releaser"):
             token = admin.ok("POST", f"{P}/keys", 201, json={"role": role})["token"]
@@ -188,7 +190,9 @@ def test_conflicts_and_actions(clients: dict[str, Client]) -> None:
         error_of(conflict)["code"] == "conflict"
         and error_of(conflict)["details"]["release_id"] == rid
     )
-    moved = rel.call("PUT", f"{P}/prompts/greet/labels/prod", 409, json={"version": 3})
+    moved = rel.call(
+        "PUT", f"{P}/prompts/greet/labels/prod", 409, json={"version": 3, "expected_version": 1}
+    )
     assert "active release" in error_of(moved)["message"]
     assert rel.ok("POST", f"{P}/releases/{rid}/advance")["weight_bps"] == 2500
     paused = rel.ok("POST", f"{P}/releases/{rid}/pause", json={"reason": "lunch"})

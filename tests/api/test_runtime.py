@@ -158,7 +158,9 @@ def test_snapshot_etag_and_304(seeded: Seeded) -> None:
 def test_a_label_move_changes_etag_and_body(seeded: Seeded) -> None:
     runtime = seeded.client("runtime")
     before = runtime.get(f"{P}/snapshot")
-    seeded.client("releaser").ok("PUT", f"{G}/labels/prod", json={"version": 1})
+    seeded.client("releaser").ok(
+        "PUT", f"{G}/labels/prod", json={"version": 1, "expected_version": 2}
+    )
     after = runtime.get(f"{P}/snapshot", headers={"If-None-Match": before.headers["etag"]})
     assert after.status_code == 200
     assert after.headers["etag"] != before.headers["etag"]
@@ -173,7 +175,7 @@ def test_snapshot_follows_changes_made_through_another_replica(
     runtime = seeded.client("runtime")
     etag = runtime.get(f"{P}/snapshot").headers["etag"]
     replica = Api(seeded.admin.runner, make_app(), ADMIN_KEY)
-    replica.ok("PUT", f"{G}/labels/prod", json={"version": 3})
+    replica.ok("PUT", f"{G}/labels/prod", json={"version": 3, "expected_version": 2})
     response = runtime.get(f"{P}/snapshot", headers={"If-None-Match": etag})
     assert response.status_code == 200
     assert response.json()["prompts"]["greet"]["labels"]["prod"] == 3

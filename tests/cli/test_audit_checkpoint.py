@@ -82,7 +82,8 @@ def project(server: Server) -> str:
         http.post(f"{base}/{name}/prompts/greet/versions", json=version).raise_for_status()
         for label in ("staging", "prod"):
             http.put(
-                f"{base}/{name}/prompts/greet/labels/{label}", json={"version": 1}
+                f"{base}/{name}/prompts/greet/labels/{label}",
+                json={"version": 1, "expected_version": None},
             ).raise_for_status()
     return name
 

@@ -106,3 +106,16 @@ def test_rollback_without_history_is_a_clean_error(cli: CliRun, three_versions: 
 def test_history_of_unknown_prompt(cli: CliRun) -> None:
     result = cli("label", "history", "nope", "prod")
     assert result.exit_code == 1 and "[not_found]" in result.stderr
+
+
+def test_set_without_expected_sends_the_version_it_read(cli: CliRun, three_versions: str) -> None:
+    # prod is protected: the server refuses a move that does not say what it replaces (428).
+    first = cli("label", "set", three_versions, "prod", "1")
+    assert first.exit_code == 0, first.output
+    assert "prod does not exist yet; moving it to version 1" in first.stdout
+    second = cli("label", "set", three_versions, "prod", "2")
+    assert second.exit_code == 0, second.output
+    assert "prod points at version 1; moving it to version 2" in second.stdout
+    assert "prod -> version 2 (was 1)" in second.stdout
+    body = json.loads(cli("--json", "label", "set", three_versions, "prod", "3").stdout)
+    assert body["move"]["previous"] == 2

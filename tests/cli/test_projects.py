@@ -42,3 +42,27 @@ def test_invalid_name_names_the_problem(cli: CliRun) -> None:
     result = cli("project", "create", "Not Valid")
     assert result.exit_code == 1
     assert "error:" in result.stderr
+
+
+def _admin_key(cli: CliRun) -> str:
+    created = json.loads(cli("--json", "key", "create", "--role", "admin", "--name", "ann").stdout)
+    token: str = created["token"]
+    return token
+
+
+def test_settings_strengthen_at_once_and_a_weakening_waits_for_another_admin(
+    cli: CliRun,
+) -> None:
+    ann = {"PROMPTSTAGE_API_KEY": _admin_key(cli)}
+    stronger = cli("project", "settings", "--protect", "prod", "--protect", "staging", env=ann)
+    assert stronger.exit_code == 0, stronger.output
+    assert "protected labels: prod, staging; four-eyes: on" in stronger.stdout
+    weaker = cli("project", "settings", "--no-four-eyes", env=ann)
+    assert weaker.exit_code == 0, weaker.output
+    assert "weakens governance" in weaker.stdout and "another admin" in weaker.stdout
+    shown = json.loads(cli("--json", "project", "settings").stdout)
+    assert shown == {
+        "protected_labels": ["prod", "staging"],
+        "four_eyes": True,
+        "max_key_lifetime_days": None,
+    }

@@ -31,7 +31,11 @@ def project(server: Server) -> str:
             201,
             json={"template": f"v{n}", "config": {"model": MODEL}},
         )
-    server.api("PUT", f"{p}/prompts/booking.system/labels/prod", json={"version": 1})
+    server.api(
+        "PUT",
+        f"{p}/prompts/booking.system/labels/prod",
+        json={"version": 1, "expected_version": None},
+    )
     return name
 
 

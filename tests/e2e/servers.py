@@ -189,9 +189,11 @@ class Api:
         return int(out["version"])
 
     def move(self, project: str, name: str, label: str, version: int) -> None:
-        """Point ``label`` at ``version``."""
+        """Point ``label`` at ``version`` (compare-and-set on the label as read just before)."""
+        path = f"/api/v1/projects/{project}/prompts/{name}"
+        current = self._call("GET", path)["labels"].get(label)
         self._call(
-            "PUT", f"/api/v1/projects/{project}/prompts/{name}/labels/{label}", {"version": version}
+            "PUT", f"{path}/labels/{label}", {"version": version, "expected_version": current}
         )
 
     def key(self, project: str, role: str = "runtime") -> tuple[str, str]:

@@ -100,7 +100,9 @@ def world(database_url: str) -> Iterator[World]:
             json={"template": f"Hi v{n}", "config": {"model": MODEL}},
         )
     for label in ("prod", "staging"):
-        w.ok("instance", "PUT", f"{G}/labels/{label}", json={"version": 1})
+        w.ok(
+            "instance", "PUT", f"{G}/labels/{label}", json={"version": 1, "expected_version": None}
+        )
     for name, role in (
         ("runtime", "runtime"),
         ("editor", "editor"),

@@ -25,6 +25,7 @@ _STATUS_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
+    428: "precondition_required",
     429: "rate_limited",
 }
 

@@ -52,7 +52,11 @@ ROUTES: dict[tuple[str, str], Need] = {
     ("GET", f"{PR}/versions"): Need("editor"),
     ("GET", f"{PR}/versions/{{number}}"): Need("editor"),
     ("GET", f"{PR}/diff"): Need("editor"),
-    ("PUT", f"{PR}/labels/{{label}}"): Need("editor", f"{_PROTECTED}; {_FOUR_EYES}"),
+    ("GET", f"{PR}/labels/{{label}}"): Need("editor", "answers the label's ETag"),
+    ("PUT", f"{PR}/labels/{{label}}"): Need(
+        "editor",
+        f"{_PROTECTED}, with expected_version or If-Match (428 without); {_FOUR_EYES}",
+    ),
     ("DELETE", f"{PR}/labels/{{label}}"): Need(
         "editor", f"{_PROTECTED}; four-eyes on: instance admin key only (break-glass)"
     ),
@@ -83,13 +87,17 @@ ROUTES: dict[tuple[str, str], Need] = {
     ("DELETE", f"{P}/webhooks/{{webhook_id}}"): Need("admin"),
     ("GET", f"{P}/webhooks/{{webhook_id}}/deliveries"): Need("admin"),
     ("GET", f"{P}/settings"): Need("admin"),
-    ("PUT", f"{P}/settings"): Need("admin"),
+    ("PUT", f"{P}/settings"): Need(
+        "admin",
+        "a weakening under four-eyes: a project key gets 202 and a change request for another "
+        "admin; instance admin key: at once (break-glass)",
+    ),
     ("GET", f"{P}/change-requests"): Need("releaser"),
     ("POST", f"{P}/change-requests/{{request_id}}/approve"): Need(
-        "releaser", "not the requester, not the version's author (403)"
+        "releaser", "not the requester, not the version's author (403); admin for a settings change"
     ),
     ("POST", f"{P}/change-requests/{{request_id}}/reject"): Need(
-        "releaser", "not the requester (403)"
+        "releaser", "not the requester (403); admin for a settings change"
     ),
 }
 

@@ -20,6 +20,16 @@ RequestId = Annotated[
 def say_request(body: dict[str, Any]) -> None:
     """Report a 202 answer: the change request that a protected change opened."""
     cr = body["change_request"]
+    if cr["kind"] == "project.settings":
+        after = cr["params"]["after"]
+        labels = ", ".join(after["protected_labels"]) or "(none)"
+        say(
+            f"four-eyes: this weakens governance, so it opened change request {cr['id']} "
+            f"(protected labels: {labels}; four-eyes: {'on' if after['four_eyes'] else 'off'}); "
+            f"another admin runs `promptstage change approve {cr['id']}`",
+            style="yellow",
+        )
+        return
     say(
         f"four-eyes: opened change request {cr['id']} ({cr['kind']} {cr['prompt']}:{cr['label']} -> "
         f"version {cr['version']}); another releaser runs `promptstage change approve {cr['id']}`",

@@ -8,7 +8,7 @@ import typer
 
 from .change import say_request
 from .output import more, print_json, say, table
-from .state import get_state, quote
+from .state import CliState, get_state, quote
 
 app = typer.Typer(help="Move, roll back, inspect and remove labels.", no_args_is_help=True)
 
@@ -33,6 +33,19 @@ def say_move(label: str, body: dict[str, Any]) -> None:
         say(f"{label} already at version {body.get('version')} (unchanged)")
 
 
+def current_version(state: CliState, prompt: str, label: str) -> int | None:
+    """The version ``label`` of ``prompt`` points at now (``None``: no such label yet)."""
+    labels = state.client().get(state.prompt_path(prompt)).get("labels") or {}
+    found = labels.get(label)
+    return found if isinstance(found, int) else None
+
+
+def replacing(label: str, current: int | None, version: int) -> str:
+    """What a move of ``label`` to ``version`` replaces, in words."""
+    now = "does not exist yet" if current is None else f"points at version {current}"
+    return f"{label} {now}; moving it to version {version} only if that still holds"
+
+
 def _expected(value: str | None) -> str | None:
     """Accept a version number or ``none`` for ``--expected``."""
     if value is None or value == "none" or (value.isdigit() and int(value) >= 1):
@@ -54,15 +67,24 @@ def set_(
             "--expected",
             metavar="N|none",
             callback=_expected,
-            help="Compare-and-set: only move if the label points at N now ('none': does not exist yet).",
+            help="Compare-and-set: only move if the label points at N now ('none': does not "
+            "exist yet). Default: the version it points at when the command reads it.",
         ),
     ] = None,
     reason: Reason = None,
 ) -> None:
-    """Move LABEL of PROMPT to VERSION (fails with exit 1 if --expected does not match)."""
+    """Move LABEL of PROMPT to VERSION, only if it still points where it did (compare-and-set).
+
+    Without --expected, the label's current version is read first and sent as the
+    precondition (protected labels require one); fails with exit 1 if it moved meanwhile.
+    """
     state = get_state(ctx)
     body: dict[str, Any] = {"version": version}
-    if expected is not None:
+    if expected is None:
+        body["expected_version"] = current_version(state, prompt, label)
+        if not state.json_output:
+            say(replacing(label, body["expected_version"], version))
+    else:
         body["expected_version"] = None if expected == "none" else int(expected)
     if reason is not None:
         body["reason"] = reason

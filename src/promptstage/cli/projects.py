@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .change import say_request
 from .output import print_json, say, table
 from .state import get_state
 
@@ -90,6 +91,9 @@ def settings(
         current = state.client().put(path, wanted).body
     if state.json_output:
         print_json(current)
+        return
+    if "change_request" in current:  # a weakening under four-eyes waits for another admin
+        say_request(current)
         return
     labels = ", ".join(current["protected_labels"]) or "(none)"
     days = current.get("max_key_lifetime_days")

@@ -263,7 +263,9 @@ def push(
     number = written.get("version")
     moved = None
     if label is not None:
-        body: dict[str, Any] = {"version": number}
+        # Compare-and-set against the label as read above (protected labels require it).
+        labels = existing.get("labels") or {}
+        body: dict[str, Any] = {"version": number, "expected_version": labels.get(label)}
         if message is not None:
             body["reason"] = message
         moved = client.put(state.prompt_path(spec.name, f"/labels/{quote(label)}"), body)

@@ -1,7 +1,8 @@
 """Governance values: a project's protected labels and four-eyes switch, and change requests.
 
 A change request is a protected change (a label move or a release start) waiting for a second
-releaser. It is bound to the target version's content digest, so what gets approved is exactly
+releaser, or a change of the settings that weakens them (``weakenings``) waiting for a second
+admin. It is bound to the target version's content digest, so what gets approved is exactly
 what was reviewed. Its state is derived from the clock as well as stored: an ``open`` request
 whose ``expires_at`` has passed reads as ``expired`` without anyone writing it.
 """
@@ -16,7 +17,11 @@ from .events import AuditAction
 from .models import iso_utc
 
 DEFAULT_PROTECTED = ("prod",)
-KINDS = (AuditAction.LABEL_MOVE, AuditAction.RELEASE_START)  # the audit action it applies
+KINDS = (  # the audit action it applies
+    AuditAction.LABEL_MOVE,
+    AuditAction.RELEASE_START,
+    AuditAction.PROJECT_SETTINGS,
+)
 STATES = ("open", "approved", "rejected", "expired")
 MAX_PROTECTED = 50
 
@@ -38,19 +43,58 @@ class ProjectSettings:
         return self.four_eyes and label in self.protected_labels
 
 
+def weakenings(before: ProjectSettings, after: ProjectSettings) -> list[str]:
+    """What ``after`` gives up that ``before`` enforced, one phrase each; empty: not weaker.
+
+    A change that only adds protection is not weaker, whatever else it reorders. Each setting
+    that can loosen governance (a gate threshold, when there is one) adds its comparison here.
+    """
+    found = []
+    if before.four_eyes and not after.four_eyes:
+        found.append("four_eyes turned off")
+    unprotected = [label for label in before.protected_labels if not after.protects(label)]
+    if unprotected:
+        found.append(f"labels no longer protected: {', '.join(unprotected)}")
+    old, new = before.max_key_lifetime_days, after.max_key_lifetime_days
+    if old is not None and (new is None or new > old):
+        found.append(f"people's keys may live longer: {old} -> {new or 'no limit'} days")
+    return found
+
+
+def settings_json(settings: ProjectSettings) -> dict[str, Any]:
+    """The wire form of the settings (also a settings change request's ``params``)."""
+    return {
+        "protected_labels": list(settings.protected_labels),
+        "four_eyes": settings.four_eyes,
+        "max_key_lifetime_days": settings.max_key_lifetime_days,
+    }
+
+
+def settings_from_json(data: dict[str, Any]) -> ProjectSettings:
+    """The settings whose wire form is ``data`` (as stored by ``settings_json``)."""
+    return ProjectSettings(
+        tuple(data["protected_labels"]),
+        bool(data["four_eyes"]),
+        data.get("max_key_lifetime_days"),  # absent in requests opened before the setting
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeRequest:
-    """A protected change waiting for (or decided by) a second releaser."""
+    """A protected change waiting for (or decided by) a second releaser (a second admin for
+    ``project.settings``, whose ``prompt``, ``label`` and ``digest`` are ``""`` and ``version`` 0)."""
 
     id: str
     project: str
-    kind: str  # label.move | release.start
+    kind: str  # label.move | release.start | project.settings
     prompt: str
     label: str
     version: int  # the label's target, or the release's candidate
     digest: str  # the content digest of ``version`` when the request was opened
     expected_version: int | None  # the label must still point here on approval (if given)
-    params: dict[str, Any]  # release.start: the release's fields; label.move: {}
+    # release.start: the release's fields; label.move: {} or {"expect_absent": true};
+    # project.settings: {"before": ..., "after": ...} (settings_json), before must still hold
+    params: dict[str, Any]
     reason: str
     requested_by: str
     created_at: datetime

@@ -6,6 +6,9 @@ request time. Approval re-checks both inside the same transaction that applies t
 a mismatch answers 409 and leaves the request open (nothing is written), so the approver can
 reject it and the requester open a new one. Expiry is read, not written: an open request
 past ``expires_at`` reads as ``expired`` and can no longer be approved.
+
+A ``project.settings`` request (a weakening of the governance settings) is bound the same way
+to the settings it was opened against: approving it after they changed answers 409.
 """
 
 from __future__ import annotations
@@ -16,7 +19,13 @@ from typing import Any
 
 from promptstage.domain import names
 from promptstage.domain.events import AuditAction
-from promptstage.domain.governance import STATES, ChangeRequest
+from promptstage.domain.governance import (
+    STATES,
+    ChangeRequest,
+    ProjectSettings,
+    settings_from_json,
+    settings_json,
+)
 from promptstage.domain.models import AuditRecord, iso_utc
 from promptstage.domain.principals import principal_of
 from promptstage.errors import (
@@ -31,6 +40,7 @@ from .context import Change, Context, change
 from .labels import move_in
 from .pagination import check_limit, decode_time_cursor, page
 from .principals import require_person, same_principal
+from .project_settings import write_settings
 from .prompts import require_project, require_prompt, require_version
 from .releases import plan_release, start_in
 
@@ -108,8 +118,13 @@ def open_label_move(
     expected_version: int | None,
     reason: str | None,
     ttl: timedelta,
+    expect_absent: bool = False,
 ) -> ChangeRequest:
-    """Open a request to point ``label`` at ``version``; nothing else changes."""
+    """Open a request to point ``label`` at ``version``; nothing else changes.
+
+    The precondition (``expected_version``, or ``expect_absent``) is recorded and re-checked
+    when the request is approved.
+    """
     names.label_name(label)
     why = _reason(reason)
     with change(ctx, project, actor) as ch:
@@ -125,7 +140,7 @@ def open_label_move(
                 version,
                 target.digest,
                 expected_version,
-                {},
+                {"expect_absent": True} if expect_absent else {},
                 why,
                 ttl,
             ),
@@ -162,6 +177,24 @@ def open_release_start(
                 ttl,
             ),
         )
+
+
+def open_settings_change(
+    ctx: Context,
+    actor: str,
+    project: str,
+    before: ProjectSettings,
+    after: ProjectSettings,
+    *,
+    reason: str | None,
+    ttl: timedelta,
+) -> ChangeRequest:
+    """Open a request to replace the project's settings ``before`` with ``after``."""
+    why = _reason(reason)
+    with change(ctx, project, actor, settings_seen=before) as ch:
+        params = {"before": settings_json(before), "after": settings_json(after)}
+        request = _new(ch, AuditAction.PROJECT_SETTINGS, "", "", 0, "", None, params, why, ttl)
+        return _open(ch, request)
 
 
 def list_requests(
@@ -232,6 +265,8 @@ def approve(
     why = _reason(reason)
     with change(ctx, project, actor) as ch:
         found = _require_open(ch, request_id)
+        if found.kind == AuditAction.PROJECT_SETTINGS:
+            return _approve_settings(ch, found, why)
         target = require_version(ch.uow, project, found.prompt, found.version)
         if same_principal(target.author, actor):
             raise PermissionDeniedError(
@@ -246,14 +281,7 @@ def approve(
                 f"was opened for ({found.digest}); reject it and open a new request",
                 field="digest",
             )
-        ch.uow.decide_change_request(project, found.id, "approved", actor, ch.at, why)
-        ch.record(
-            AuditAction.CHANGE_REQUEST_APPROVE,
-            f"change_request:{found.id}",
-            before={"state": "open"},
-            after={"state": "approved", "digest": found.digest, "requested_by": found.requested_by},
-            reason=why,
-        )
+        _mark_approved(ch, found, why)
         applied: dict[str, Any]
         if found.kind == AuditAction.LABEL_MOVE:
             move = move_in(
@@ -262,7 +290,7 @@ def approve(
                 found.label,
                 found.version,
                 found.expected_version,
-                False,
+                bool(found.params.get("expect_absent")),
                 found.reason or f"change request {found.id}",
                 change_request=found.id,
             )
@@ -282,6 +310,36 @@ def approve(
         decided = ch.uow.get_change_request(project, found.id)
     assert decided is not None
     return decided, applied
+
+
+def _mark_approved(ch: Change, found: ChangeRequest, why: str) -> None:
+    """Store the approval of ``found`` and its audit row."""
+    ch.uow.decide_change_request(ch.project, found.id, "approved", ch.actor, ch.at, why)
+    ch.record(
+        AuditAction.CHANGE_REQUEST_APPROVE,
+        f"change_request:{found.id}",
+        before={"state": "open"},
+        after={"state": "approved", "digest": found.digest, "requested_by": found.requested_by},
+        reason=why,
+    )
+
+
+def _approve_settings(
+    ch: Change, found: ChangeRequest, why: str
+) -> tuple[ChangeRequest, dict[str, Any]]:
+    """Approve a ``project.settings`` request: its settings replace the ones it was opened on."""
+    if ch.uow.project_settings(ch.project) != settings_from_json(found.params["before"]):
+        raise ConflictError(
+            f"the settings of project {ch.project!r} changed since change request {found.id} was "
+            "opened; reject it and open a new one against the current settings",
+            field="settings",
+        )
+    _mark_approved(ch, found, why)
+    after = settings_from_json(found.params["after"])
+    write_settings(ch, after, reason=found.reason or f"change request {found.id}")
+    decided = ch.uow.get_change_request(ch.project, found.id)
+    assert decided is not None
+    return decided, {"settings": settings_json(after)}
 
 
 def reject(

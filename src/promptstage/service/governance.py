@@ -3,12 +3,20 @@
 The settings say which labels are protected and whether four-eyes is on. Protected labels need
 the ``releaser`` role to move, remove, roll back or release. With four-eyes on, a
 project-scoped key's move or release of a protected label opens a change request instead
-(``change_requests``); the instance admin key is break-glass (docs/security.md).
+(``change_requests``); the instance admin key is break-glass (docs/security.md). A move of a
+protected label must say what it replaces (``expected_version``): a blind overwrite is refused
+with 428.
 
-``propose_move`` and ``propose_release`` decide "apply now, or open a change request" and
-return :class:`Applied` or :class:`Opened`; ``remove_label`` and ``roll_back_label`` apply
-the same checks to the other label changes. The API's routes and the admin UI call these and
-hold no policy of their own.
+Changing the settings is governed too: with four-eyes on, a project admin's change that weakens
+them (``domain.governance.weakenings``) opens a ``project.settings`` change request that another
+admin decides; a change that only strengthens them applies at once, and so does the instance
+admin key's (break-glass, flagged in the audit).
+
+``propose_move``, ``propose_release`` and ``propose_settings`` decide "apply now, or open a
+change request" and return :class:`Applied` or :class:`Opened`; ``remove_label`` and
+``roll_back_label`` apply the same checks to the other label changes, and ``approve_request``
+and ``reject_request`` check who may decide a request. The API's routes and the admin UI call
+these and hold no policy of their own.
 """
 
 from __future__ import annotations
@@ -19,16 +27,27 @@ from typing import Any, Generic, TypeVar
 
 from promptstage.domain import names
 from promptstage.domain.events import AuditAction
-from promptstage.domain.governance import MAX_PROTECTED, ChangeRequest, ProjectSettings
+from promptstage.domain.governance import (
+    MAX_PROTECTED,
+    ChangeRequest,
+    ProjectSettings,
+    weakenings,
+)
 from promptstage.domain.models import LabelMove, Role
 from promptstage.domain.releases import Release
-from promptstage.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from promptstage.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionRequiredError,
+)
 
 from . import change_requests, labels, releases
 from .access import check, label_role
 from .context import Context, change
 from .key_lifetime import max_key_lifetime
 from .keys import Principal
+from .project_settings import write_settings
 
 BREAK_GLASS = "break_glass"
 ROLLBACK = "rollback"
@@ -88,28 +107,102 @@ def parse_settings(
 
 
 def update_settings(
-    ctx: Context, actor: str, project: str, settings: ProjectSettings
+    ctx: Context,
+    actor: str,
+    project: str,
+    settings: ProjectSettings,
+    *,
+    reason: str | None = None,
+    bypass: str | None = None,
+    settings_seen: ProjectSettings | None = None,
 ) -> ProjectSettings:
-    """Replace the project's governance settings; audited as ``project.settings``."""
-    with change(ctx, project, actor) as ch:
-        before = ch.uow.project_settings(project)
-        ch.uow.set_project_settings(project, settings)
-        ch.record(
-            AuditAction.PROJECT_SETTINGS,
-            f"project:{project}",
-            before=settings_json(before) if before else None,
-            after=settings_json(settings),
-        )
+    """Replace the project's governance settings now; audited as ``project.settings``.
+
+    No policy: a front end calls :func:`propose_settings`, which decides whether this may
+    apply at once. ``bypass`` flags the audit row (``break_glass``).
+    """
+    why = _settings_reason(reason)
+    with change(ctx, project, actor, settings_seen=settings_seen) as ch:
+        write_settings(ch, settings, reason=why, bypass=bypass)
     return settings
 
 
-def settings_json(settings: ProjectSettings) -> dict[str, Any]:
-    """The wire form of the settings."""
-    return {
-        "protected_labels": list(settings.protected_labels),
-        "four_eyes": settings.four_eyes,
-        "max_key_lifetime_days": settings.max_key_lifetime_days,
-    }
+def _settings_reason(reason: str | None) -> str:
+    """A settings change's reason, checked like a change request's."""
+    if reason is None:
+        return ""
+    if not isinstance(reason, str) or len(reason) > change_requests.MAX_REASON:
+        raise InvalidInputError(
+            f"reason must be a string of at most {change_requests.MAX_REASON} characters",
+            field="reason",
+        )
+    return reason
+
+
+def propose_settings(
+    ctx: Context,
+    who: Principal,
+    project: str,
+    wanted: ProjectSettings,
+    *,
+    reason: str | None,
+    ttl: timedelta,
+) -> Applied[ProjectSettings] | Opened:
+    """Apply ``wanted`` now, or open a ``project.settings`` change request if it weakens
+    governance under four-eyes.
+
+    Strengthening (more protected labels, four-eyes on) applies at once. Weakening (four-eyes
+    off, a label unprotected) needs a second admin's approval while four-eyes is on; the
+    instance admin key applies it at once as break-glass, flagged in the audit row.
+
+    Raises:
+        PermissionDeniedError: ``who`` is not an admin of ``project``.
+    """
+    check(who, project, Role.admin)
+    current = get_settings(ctx, project)
+    weaker = current.four_eyes and bool(weakenings(current, wanted))
+    if weaker and who.project is not None:
+        return Opened(
+            change_requests.open_settings_change(
+                ctx, who.actor, project, current, wanted, reason=reason, ttl=ttl
+            )
+        )
+    bypass = BREAK_GLASS if weaker else None
+    return Applied(
+        update_settings(
+            ctx, who.actor, project, wanted, reason=reason, bypass=bypass, settings_seen=current
+        )
+    )
+
+
+def _check_decider(ctx: Context, who: Principal, project: str, request_id: str) -> None:
+    """A ``project.settings`` request is decided by an admin (the route checked releaser)."""
+    with ctx.store.unit_of_work() as uow:
+        found = uow.get_change_request(project, request_id) if len(request_id) <= 40 else None
+    if found is not None and found.kind == AuditAction.PROJECT_SETTINGS:
+        check(who, project, Role.admin)
+
+
+def approve_request(
+    ctx: Context, who: Principal, project: str, request_id: str, reason: Any = None
+) -> tuple[ChangeRequest, dict[str, Any]]:
+    """Approve a change request and apply it (``change_requests.approve``).
+
+    Raises:
+        PermissionDeniedError: ``who`` may not decide it (a settings change needs an admin).
+    """
+    check(who, project, Role.releaser)
+    _check_decider(ctx, who, project, request_id)
+    return change_requests.approve(ctx, who.actor, project, request_id, reason)
+
+
+def reject_request(
+    ctx: Context, who: Principal, project: str, request_id: str, reason: Any = None
+) -> ChangeRequest:
+    """Reject a change request (``change_requests.reject``), checked as ``approve_request``."""
+    check(who, project, Role.releaser)
+    _check_decider(ctx, who, project, request_id)
+    return change_requests.reject(ctx, who.actor, project, request_id, reason)
 
 
 def bypass_for(
@@ -144,6 +237,20 @@ def _opens_request(settings: ProjectSettings, who: Principal, label: str) -> boo
     return settings.needs_approval(label) and who.project is not None
 
 
+def _require_precondition(
+    settings: ProjectSettings, label: str, expected_version: int | None, expect_absent: bool
+) -> None:
+    """A protected label is only moved by a caller who says what it replaces."""
+    if settings.protects(label) and expected_version is None and not expect_absent:
+        raise PreconditionRequiredError(
+            f"label {label!r} is protected: say which version it points at now, so a move made "
+            'meanwhile is not overwritten; send "expected_version": <that version> (or null if '
+            "the label does not exist yet), or the header If-Match with the label's ETag "
+            "(GET .../labels/{label})",
+            field="expected_version",
+        )
+
+
 def propose_move(
     ctx: Context,
     who: Principal,
@@ -159,10 +266,15 @@ def propose_move(
 ) -> Applied[LabelMove | None] | Opened:
     """Move ``label`` to ``version`` now, or open a change request where four-eyes applies.
 
+    A protected label needs a precondition (``expected_version``, or ``expect_absent``); an
+    opened request records it and its approval re-checks it.
+
     Raises:
         PermissionDeniedError: ``who`` may not change ``label``.
+        PreconditionRequiredError: ``label`` is protected and no precondition was given (428).
     """
     settings = check_label(ctx, who, project, label)
+    _require_precondition(settings, label, expected_version, expect_absent)
     if _opens_request(settings, who, label):
         return Opened(
             change_requests.open_label_move(
@@ -173,6 +285,7 @@ def propose_move(
                 label,
                 version,
                 expected_version=expected_version,
+                expect_absent=expect_absent,
                 reason=reason,
                 ttl=ttl,
             )

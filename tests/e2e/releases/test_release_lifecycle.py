@@ -47,7 +47,9 @@ def project(server: Server) -> str:
             201,
             json={"template": f"v{n}", "config": {"model": MODEL}},
         )
-    server.api("PUT", f"{p}/prompts/agent/labels/prod", json={"version": 1})
+    server.api(
+        "PUT", f"{p}/prompts/agent/labels/prod", json={"version": 1, "expected_version": None}
+    )
     return name
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
-from promptstage.api.deps import Admin, Limit, Releaser, ctx
+from promptstage.api.deps import Admin, Limit, Releaser, change_request_ttl, ctx
 from promptstage.api.inputs import check_params
 from promptstage.api.schemas import Body
-from promptstage.domain.governance import DEFAULT_PROTECTED, change_request_json
+from promptstage.domain.governance import DEFAULT_PROTECTED, change_request_json, settings_json
 from promptstage.service import change_requests as svc
 from promptstage.service import governance
 
@@ -34,6 +34,9 @@ class SettingsIn(Body):
         description="The longest a key of a person may live, in days (null: no limit); "
         "service accounts' keys are not bound by it",
     )
+    reason: str | None = Field(
+        default=None, description="Why (kept in the audit trail and on the change request)"
+    )
 
 
 class DecisionIn(Body):
@@ -42,17 +45,33 @@ class DecisionIn(Body):
 
 @router.get("/settings", summary="Protected labels and four-eyes of the project")
 def get_settings(project: str, who: Admin, request: Request) -> dict[str, Any]:
-    return governance.settings_json(governance.get_settings(ctx(request), project))
+    return settings_json(governance.get_settings(ctx(request), project))
 
 
-@router.put("/settings", summary="Set the project's protected labels and four-eyes")
-def put_settings(project: str, body: SettingsIn, who: Admin, request: Request) -> dict[str, Any]:
+@router.put(
+    "/settings",
+    summary="Set the project's protected labels and four-eyes (202: a weakening waits for another admin)",
+    responses={
+        202: {
+            "description": "Four-eyes: the change weakens governance, so a change request was "
+            'opened for another admin (`{"change_request": {...}}`); nothing changed yet'
+        }
+    },
+)
+def put_settings(
+    project: str, body: SettingsIn, who: Admin, request: Request, response: Response
+) -> dict[str, Any]:
+    context = ctx(request)
     wanted = governance.parse_settings(
         body.protected_labels, body.four_eyes, body.max_key_lifetime_days
     )
-    return governance.settings_json(
-        governance.update_settings(ctx(request), who.actor, project, wanted)
+    outcome = governance.propose_settings(
+        context, who, project, wanted, reason=body.reason, ttl=change_request_ttl(request)
     )
+    if isinstance(outcome, governance.Opened):
+        response.status_code = 202
+        return {"change_request": change_request_json(outcome.change_request, context.clock())}
+    return settings_json(outcome.value)
 
 
 @router.get("/change-requests", summary="Four-eyes change requests, newest first (filter by state)")
@@ -74,14 +93,14 @@ def list_change_requests(
 
 @router.post(
     "/change-requests/{request_id}/approve",
-    summary="Approve a change request and apply it (another releaser)",
+    summary="Approve a change request and apply it (another releaser; another admin for settings)",
 )
 def approve(
     project: str, request_id: str, who: Releaser, request: Request, body: DecisionIn | None = None
 ) -> dict[str, Any]:
     context = ctx(request)
-    decided, applied = svc.approve(
-        context, who.actor, project, request_id, (body or DecisionIn()).reason
+    decided, applied = governance.approve_request(
+        context, who, project, request_id, (body or DecisionIn()).reason
     )
     return {"change_request": change_request_json(decided, context.clock()), "applied": applied}
 
@@ -93,5 +112,7 @@ def reject(
     project: str, request_id: str, who: Releaser, request: Request, body: DecisionIn | None = None
 ) -> dict[str, Any]:
     context = ctx(request)
-    decided = svc.reject(context, who.actor, project, request_id, (body or DecisionIn()).reason)
+    decided = governance.reject_request(
+        context, who, project, request_id, (body or DecisionIn()).reason
+    )
     return {"change_request": change_request_json(decided, context.clock())}

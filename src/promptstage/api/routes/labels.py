@@ -1,10 +1,15 @@
-"""Labels: move with compare-and-set, remove, history, rollback."""
+"""Labels: read (with its ETag), move with compare-and-set, remove, history, rollback.
+
+A label's ETag is its version number in quotes (``"3"``): ``If-Match: "3"`` on a move is the
+same precondition as ``"expected_version": 3``.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from promptstage.api.deps import Caller, Limit, change_request_ttl, ctx
 from promptstage.api.inputs import check_params
@@ -12,6 +17,7 @@ from promptstage.api.schemas import LabelMoveIn, RollbackIn
 from promptstage.domain.governance import change_request_json
 from promptstage.domain.models import Role
 from promptstage.domain.wire import move_json
+from promptstage.errors import InvalidInputError, NotFoundError
 from promptstage.service import governance
 from promptstage.service import labels as svc
 from promptstage.service import prompts as prompts_svc
@@ -23,17 +29,67 @@ router = APIRouter(
     dependencies=[Depends(check_params)],
 )
 
-FOUR_EYES_202: dict[int | str, dict[str, Any]] = {
+MOVE_ANSWERS: dict[int | str, dict[str, Any]] = {
     202: {
         "description": 'Four-eyes: a change request was opened (`{"change_request": {...}}`); nothing changed yet'
-    }
+    },
+    428: {
+        "description": "A protected label needs `expected_version` or `If-Match` (the label's ETag)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    },
 }
+
+
+def label_etag(version: int) -> str:
+    """The ETag of a label pointing at ``version``."""
+    return f'"{version}"'
+
+
+def _if_match_version(if_match: str) -> int:
+    """The version an ``If-Match`` header names: exactly one strong label ETag."""
+    tag = if_match.strip()
+    inner = tag[1:-1] if len(tag) >= 3 and tag[0] == tag[-1] == '"' else ""
+    if not inner.isdigit() or int(inner) < 1:
+        raise InvalidInputError(
+            f'If-Match must be one label ETag, e.g. "3" as GET .../labels/{{label}} answers, '
+            f"got {if_match[:40]!r}",
+            field="If-Match",
+        )
+    return int(inner)
+
+
+def _precondition(body: LabelMoveIn, if_match: str | None) -> tuple[int | None, bool]:
+    """``(expected_version, expect_absent)`` from the body and the ``If-Match`` header."""
+    given = "expected_version" in body.model_fields_set
+    if if_match is None:
+        return body.expected_version, given and body.expected_version is None
+    version = _if_match_version(if_match)
+    if given and body.expected_version != version:
+        raise InvalidInputError(
+            f"If-Match names version {version} but expected_version is {body.expected_version}: "
+            "send one of them",
+            field="If-Match",
+        )
+    return version, False
+
+
+@router.get("/{label}", summary="The version a label points at (ETag: the label's ETag)")
+def get(project: str, name: str, label: str, who: Caller, request: Request) -> Response:
+    check(who, project, Role.editor)
+    _, labels = prompts_svc.get_prompt(ctx(request), project, name)
+    version = labels.get(label)
+    if version is None:
+        raise NotFoundError(f"prompt {name!r} has no label {label!r}", field="label")
+    return JSONResponse(
+        {"prompt": name, "label": label, "version": version},
+        headers={"ETag": label_etag(version)},
+    )
 
 
 @router.put(
     "/{label}",
     summary="Move a label to a version (202: a change request under four-eyes)",
-    responses=FOUR_EYES_202,
+    responses=MOVE_ANSWERS,
 )
 def move(
     project: str,
@@ -43,8 +99,12 @@ def move(
     who: Caller,
     request: Request,
     response: Response,
+    if_match: Annotated[
+        str | None, Header(description="The label's ETag: the same as expected_version")
+    ] = None,
 ) -> dict[str, Any]:
     context = ctx(request)
+    expected_version, expect_absent = _precondition(body, if_match)
     outcome = governance.propose_move(
         context,
         who,
@@ -52,8 +112,8 @@ def move(
         name,
         label,
         body.version,
-        expected_version=body.expected_version,
-        expect_absent="expected_version" in body.model_fields_set and body.expected_version is None,
+        expected_version=expected_version,
+        expect_absent=expect_absent,
         reason=body.reason,
         ttl=change_request_ttl(request),
     )
@@ -61,6 +121,7 @@ def move(
         response.status_code = 202
         return {"change_request": change_request_json(outcome.change_request, context.clock())}
     move = outcome.value
+    response.headers["ETag"] = label_etag(body.version)
     return {
         "prompt": name,
         "label": label,
