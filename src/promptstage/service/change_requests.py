@@ -36,7 +36,7 @@ from promptstage.errors import (
 )
 from promptstage.store.base import GovernanceRepo
 
-from .context import Change, Context, change
+from .context import Change, Context, change, parse_reason
 from .labels import move_in
 from .pagination import check_limit, decode_time_cursor, page
 from .principals import require_person, same_principal
@@ -44,18 +44,7 @@ from .project_settings import write_settings
 from .prompts import require_project, require_prompt, require_version
 from .releases import plan_release, start_in
 
-MAX_REASON = 1000
 APPLIED_ACTIONS = (AuditAction.LABEL_MOVE, AuditAction.RELEASE_START)
-
-
-def _reason(reason: Any) -> str:
-    if reason is None:
-        return ""
-    if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise InvalidInputError(
-            f"reason must be a string of at most {MAX_REASON} characters", field="reason"
-        )
-    return reason
 
 
 def _open(ch: Change, request: ChangeRequest) -> ChangeRequest:
@@ -126,7 +115,7 @@ def open_label_move(
     when the request is approved.
     """
     names.label_name(label)
-    why = _reason(reason)
+    why = parse_reason(reason)
     with change(ctx, project, actor) as ch:
         require_prompt(ch.uow, project, prompt)
         target = require_version(ch.uow, project, prompt, version)
@@ -190,7 +179,7 @@ def open_settings_change(
     ttl: timedelta,
 ) -> ChangeRequest:
     """Open a request to replace the project's settings ``before`` with ``after``."""
-    why = _reason(reason)
+    why = parse_reason(reason)
     with change(ctx, project, actor, settings_seen=before) as ch:
         params = {"before": settings_json(before), "after": settings_json(after)}
         request = _new(ch, AuditAction.PROJECT_SETTINGS, "", "", 0, "", None, params, why, ttl)
@@ -262,7 +251,7 @@ def approve(
         PermissionDeniedError: the approver opened the request or wrote the target version.
         ConflictError: the request is not open, or the version or label changed since (409).
     """
-    why = _reason(reason)
+    why = parse_reason(reason)
     with change(ctx, project, actor) as ch:
         found = _require_open(ch, request_id)
         if found.kind == AuditAction.PROJECT_SETTINGS:
@@ -346,7 +335,7 @@ def reject(
     ctx: Context, actor: str, project: str, request_id: str, reason: Any = None
 ) -> ChangeRequest:
     """Reject an open request (by a releaser other than its requester); nothing else changes."""
-    why = _reason(reason)
+    why = parse_reason(reason)
     with change(ctx, project, actor) as ch:
         found = _require_open(ch, request_id)
         ch.uow.decide_change_request(project, found.id, "rejected", actor, ch.at, why)

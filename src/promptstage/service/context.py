@@ -13,7 +13,7 @@ from promptstage.domain.events import AuditAction, EventType
 from promptstage.domain.governance import ProjectSettings
 from promptstage.domain.models import Event
 from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES
-from promptstage.errors import ConflictError, NotFoundError
+from promptstage.errors import ConflictError, InvalidInputError, NotFoundError
 from promptstage.store.base import Store, UnitOfWork
 
 from .bus import EventBus
@@ -21,6 +21,22 @@ from .gate import Gate, OpenGate
 from .tracing import NoTracer, Tracer
 
 Clock = Callable[[], datetime]
+MAX_REASON = 1000  # characters of the free-text reason a change may carry
+
+
+def parse_reason(reason: object) -> str:
+    """The reason a change carries: ``""`` when none was given.
+
+    Raises:
+        InvalidInputError: ``reason`` is not text, or longer than ``MAX_REASON``.
+    """
+    if reason is None:
+        return ""
+    if not isinstance(reason, str) or len(reason) > MAX_REASON:
+        raise InvalidInputError(
+            f"reason must be a string of at most {MAX_REASON} characters", field="reason"
+        )
+    return reason
 
 
 def utc_now() -> datetime:

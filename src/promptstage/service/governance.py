@@ -44,7 +44,7 @@ from promptstage.errors import (
 
 from . import change_requests, labels, releases
 from .access import check, label_role
-from .context import Context, change
+from .context import Context, change, parse_reason
 from .key_lifetime import max_key_lifetime
 from .keys import Principal
 from .project_settings import write_settings
@@ -121,22 +121,10 @@ def update_settings(
     No policy: a front end calls :func:`propose_settings`, which decides whether this may
     apply at once. ``bypass`` flags the audit row (``break_glass``).
     """
-    why = _settings_reason(reason)
+    why = parse_reason(reason)
     with change(ctx, project, actor, settings_seen=settings_seen) as ch:
         write_settings(ch, settings, reason=why, bypass=bypass)
     return settings
-
-
-def _settings_reason(reason: str | None) -> str:
-    """A settings change's reason, checked like a change request's."""
-    if reason is None:
-        return ""
-    if not isinstance(reason, str) or len(reason) > change_requests.MAX_REASON:
-        raise InvalidInputError(
-            f"reason must be a string of at most {change_requests.MAX_REASON} characters",
-            field="reason",
-        )
-    return reason
 
 
 def propose_settings(

@@ -13,23 +13,11 @@ from promptstage.errors import (
     VersionMismatchError,
 )
 
-from .context import Change, Context, change
+from .context import Change, Context, change, parse_reason
 from .pagination import check_limit, decode_cursor, page
 from .promotion import MoveTo, bypass_after, promote, roll_back
 from .prompts import require_prompt, require_version
 from .release_changes import end_active_release
-
-MAX_REASON = 1000
-
-
-def _reason(reason: str | None) -> str:
-    if reason is None:
-        return ""
-    if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise InvalidInputError(
-            f"reason must be a string of at most {MAX_REASON} characters", field="reason"
-        )
-    return reason
 
 
 def move_label(
@@ -55,7 +43,7 @@ def move_label(
         VersionMismatchError: ``expected_version`` was given and the label points elsewhere.
     """
     names.label_name(label)
-    why = _reason(reason)
+    why = parse_reason(reason)
     with change(ctx, project, actor, settings_seen=settings_seen) as ch:
         return move_in(ch, prompt, label, version, expected_version, expect_absent, why, bypass)
 
@@ -119,7 +107,7 @@ def delete_label(
 ) -> None:
     """Remove ``label``; ``bypass`` flags the audit row as in ``promotion.MoveTo``."""
     names.label_name(label)
-    why = _reason(reason)
+    why = parse_reason(reason)
     with change(ctx, project, actor, settings_seen=settings_seen) as ch:
         require_prompt(ch.uow, project, prompt)
         _no_active_release(ch, prompt, label, "remove")
@@ -164,7 +152,7 @@ def rollback_label(
     ``to_version`` the label also moves there.
     """
     names.label_name(label)
-    why = _reason(reason)
+    why = parse_reason(reason)
     with change(ctx, project, actor, settings_seen=settings_seen) as ch:
         require_prompt(ch.uow, project, prompt)
         current = ch.uow.get_labels(project, prompt).get(label)

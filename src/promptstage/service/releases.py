@@ -34,7 +34,7 @@ from promptstage.rollout.targeting import validate_rules
 from promptstage.store.base import UnitOfWork
 
 from . import promotion
-from .context import Change, Context, change
+from .context import Change, Context, change, parse_reason
 from .pagination import check_limit, decode_cursor, decode_time_cursor, page
 from .promotion import Expose, MoveTo
 from .prompts import require_project, require_prompt, require_version
@@ -42,18 +42,7 @@ from .release_changes import FULL, apply_action
 from .release_metrics import Analysis, analyse, parse_guardrails
 
 ACTIONS = ("advance", "pause", "resume", "promote", "rollback", "abort")
-MAX_REASON = 1000
 CONTROL_MAX_BPS = 5000
-
-
-def _reason(reason: Any) -> str:
-    if reason is None:
-        return ""
-    if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise InvalidInputError(
-            f"reason must be a string of at most {MAX_REASON} characters", field="reason"
-        )
-    return reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +124,7 @@ def plan_release(
         rules,
         guards,
         auto_rollback,
-        _reason(reason),
+        parse_reason(reason),
         on_insufficient_data,
     )
 
@@ -272,7 +261,7 @@ def act(
         raise InvalidInputError(
             f"unknown action {action!r}; one of {', '.join(ACTIONS)}", field="action"
         )
-    why = _reason(reason)
+    why = parse_reason(reason)
     with change(ctx, project, actor) as ch:
         release = require_release(ch.uow, project, release_id)
         if action == "promote":
