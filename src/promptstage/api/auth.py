@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from promptstage.domain.models import Role
+from promptstage.errors import PromptstageError
 from promptstage.service.access import check
 from promptstage.service.keys import Authenticator, Principal
 
@@ -27,6 +28,21 @@ async def authenticate(authenticator: Authenticator, token: str | None) -> Princ
     if found is None:
         found = await run_in_threadpool(authenticator.authenticate, token)
     return found
+
+
+async def key_holder(
+    authenticator: Authenticator, headers: Iterable[tuple[bytes, bytes]]
+) -> Principal | None:
+    """The principal of the key in raw ASGI ``headers``, or ``None`` when there is none or it
+    does not authenticate (for middleware: the route itself answers the 401)."""
+    header = next((v.decode("latin-1") for k, v in headers if k == b"authorization"), None)
+    token = bearer_token(header)
+    if not token:
+        return None
+    try:
+        return await authenticate(authenticator, token)
+    except PromptstageError:
+        return None
 
 
 async def principal(request: Request) -> Principal:

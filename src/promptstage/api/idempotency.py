@@ -14,8 +14,9 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from promptstage.api.auth import authenticate, bearer_token
+from promptstage.api.auth import key_holder
 from promptstage.api.errors import error_response
+from promptstage.api.limits import replaying
 from promptstage.api.metrics import ASGIApp, Receive, Scope, Send
 from promptstage.domain.idempotency import (
     HEADER,
@@ -89,15 +90,8 @@ class Idempotency:
     async def _caller(self, headers: Any) -> str | None:
         """Who the request's key is (its prefix, or the actor of a key without one) if it
         authenticates."""
-        header = next((v.decode("latin-1") for k, v in headers if k == b"authorization"), None)
-        token = bearer_token(header)
-        if not token:
-            return None
-        try:
-            who = await authenticate(self.authenticator, token)
-        except PromptstageError:
-            return None
-        return who.key_prefix or who.actor
+        who = await key_holder(self.authenticator, headers)
+        return None if who is None else who.key_prefix or who.actor
 
     async def _run(
         self, claim: idempotency.Claim, scope: Scope, receive: Receive, send: Send
@@ -143,16 +137,7 @@ async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
         if not message.get("more_body", False):
             break
     body = b"".join(chunks)
-    sent = False
-
-    async def replay() -> MutableMapping[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return body, replay
+    return body, replaying(body, receive)
 
 
 def _replay(stored: StoredResponse) -> Response:

@@ -75,13 +75,19 @@ class BodyLimit:
                 return
             if document is not None:
                 scope[strict_json.PARSED] = document
-        sent = False
+        await app(scope, replaying(body, receive), send)
 
-        async def replay() -> MutableMapping[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
 
-        await app(scope, replay, send)
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the app ``body`` (already read from ``receive``) as one
+    message, then whatever ``receive`` brings next (a disconnect)."""
+    sent = False
+
+    async def replay() -> MutableMapping[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -24,10 +24,9 @@ from typing import Any, Protocol
 
 from fastapi.responses import JSONResponse
 
-from promptstage.api.auth import authenticate, bearer_token
+from promptstage.api.auth import key_holder
 from promptstage.api.errors import error_response
 from promptstage.api.metrics import ASGIApp, Receive, Scope, Send
-from promptstage.errors import PromptstageError
 from promptstage.service.keys import Authenticator
 from promptstage.settings import Settings
 
@@ -309,18 +308,8 @@ class RateLimit:
 
     async def _key_prefix(self, scope: Scope) -> str | None:
         """The prefix of the request's key if it authenticates (the app answers 401 otherwise)."""
-        header = next(
-            (v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"authorization"),
-            None,
-        )
-        token = bearer_token(header)
-        if not token:
-            return None
-        try:
-            who = await authenticate(self.authenticator, token)
-        except PromptstageError:
-            return None
-        return who.key_prefix
+        who = await key_holder(self.authenticator, scope.get("headers", ()))
+        return None if who is None else who.key_prefix
 
     async def _auth_failed(self, ip: str, now: float) -> None:
         """Count a 401 against ``ip``; block it locally once its bucket is empty."""
