@@ -12,6 +12,7 @@ import pytest
 
 from promptstage.domain.models import Event, Role
 from promptstage.errors import NotFoundError
+from promptstage.service import event_stream as event_stream_module
 from promptstage.service import keys, prompts
 from promptstage.service.bus import EventBus
 from promptstage.service.context import Context
@@ -152,6 +153,29 @@ def test_gap_fill_from_the_store_when_a_live_event_skips_numbers(
         add_version(other, project, "elsewhere 2")
         add_version(ctx, project, "here")
         assert seqs(await take(frames, 3)) == [current + 1, current + 2, current + 3]
+        await frames.aclose()
+
+    run(body)
+
+
+@pytest.mark.parametrize("position", [None, "behind"])
+def test_replay_and_gap_fill_read_every_batch(
+    ctx: Context, project: str, position: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More missed events than one store read returns: every batch is read, none is skipped.
+    monkeypatch.setattr(event_stream_module, "BATCH", 2)
+    current = make_project(ctx, project)
+    start = 0 if position == "behind" else None
+    other = Context(store=ctx.store, bus=EventBus(), clock=ctx.clock)
+
+    async def body() -> None:
+        frames = stream(ctx, project, start)
+        missed = list(range(1, current + 1)) if start == 0 else []
+        assert seqs(await take(frames, 1 + len(missed))) == missed
+        for n in range(5):
+            add_version(other, project, f"elsewhere {n}")
+        add_version(ctx, project, "here")
+        assert seqs(await take(frames, 6)) == list(range(current + 1, current + 7))
         await frames.aclose()
 
     run(body)

@@ -145,15 +145,11 @@ async def event_stream(
         if position is not None and position > current:
             yield Notice(StreamSignal.RESET, current)
             last = current
-        while last < current:
-            batch = await asyncio.to_thread(_events_since, ctx, project, last)
-            if not batch:
-                break
-            for event in batch:
-                yield _shown(event, role)
-                last = event.seq
-                if revokes(event, key_prefix):
-                    return
+        async for event in _stored(ctx, project, last, current):
+            yield _shown(event, role)
+            last = event.seq
+            if revokes(event, key_prefix):
+                return
         while True:
             try:
                 event = await asyncio.wait_for(queue.get(), timeout=heartbeat_seconds)
@@ -164,12 +160,12 @@ async def event_stream(
                 continue
             if event.seq <= last:  # already sent (replayed, or published twice)
                 continue
-            if event.seq > last + 1:  # missed some (queue overflow, other replica): replay
-                for missed in await asyncio.to_thread(_events_since, ctx, project, last):
-                    if missed.seq < event.seq:
-                        yield _shown(missed, role)
-                        if revokes(missed, key_prefix):
-                            return
+            # Missed some (queue overflow, another replica's commits): replay them from the store.
+            async for missed in _stored(ctx, project, last, event.seq - 1):
+                yield _shown(missed, role)
+                last = missed.seq
+                if revokes(missed, key_prefix):
+                    return
             yield _shown(event, role)
             last = event.seq
             if revokes(event, key_prefix):
@@ -182,6 +178,22 @@ def _offer(queue: asyncio.Queue[Event], event: Event) -> None:
     """Queue ``event`` unless the queue is full (the gap is filled from the store later)."""
     if not queue.full():
         queue.put_nowait(event)
+
+
+async def _stored(
+    ctx: Context, project: str, after: int, through: int
+) -> AsyncGenerator[Event, None]:
+    """``project``'s stored events numbered ``after`` + 1 to ``through``, read ``BATCH`` at a
+    time until all are read (or the store has no more)."""
+    while after < through:
+        batch = await asyncio.to_thread(_events_since, ctx, project, after)
+        if not batch:
+            return
+        for event in batch:
+            if event.seq > through:
+                return
+            yield event
+            after = event.seq
 
 
 def _events_since(ctx: Context, project: str, seq: int) -> list[Event]:
