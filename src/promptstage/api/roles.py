@@ -127,6 +127,8 @@ def render_markdown() -> str:
         "person), which is how every key worked before principals; issue keys to named people so",
         "that two keys of one person count once. Migration 0005 gave every existing key such a",
         "principal, named after the key (`key:<prefix>`, the actor its audit rows already show).",
+        "Principals are compared by name: a name is one person across the instance and its",
+        "projects (the stricter reading), and `instance-admin` is reserved for the instance key.",
         "",
         "Keys may expire (`expires_at`); a project's `max_key_lifetime_days` bounds the keys of",
         "people. `POST .../keys/{prefix}/rotate` (`promptstage key rotate`) issues a successor to",
