@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from promptstage import Client
-from promptstage.errors import ConfigurationError, NotFoundError
+from promptstage.errors import ConfigurationError, NotFoundError, TemplateError
 
 from .helpers import FAST, PROJECT, V3, basic_snapshot, moved_snapshot, sse, wait_for
 
@@ -195,6 +195,7 @@ def test_snapshot_helper_is_consistent():
         ({"poll_interval": 0}, "poll_interval"),
         ({"init_timeout": -1}, "init_timeout"),
         ({"queue_size": 0}, "queue_size"),
+        ({"max_rendered_bytes": 0}, "max_rendered_bytes"),
         ({"timeout": "5"}, "timeout"),
     ],
 )
@@ -209,3 +210,15 @@ def test_bad_url_and_project_are_configuration_errors():
         Client("127.0.0.1:8700", PROJECT, "k")
     with pytest.raises(ConfigurationError, match="not a valid name"):
         Client("http://promptstage.test", "Bad Project", "k")
+
+
+def test_max_rendered_bytes_bounds_what_the_client_renders_fallbacks_included():
+    options = {"init_timeout": 0.1, "stream": False, "max_rendered_bytes": 64}
+    with Client("http://127.0.0.1:9", PROJECT, "k", bootstrap=basic_snapshot(), **options) as ps:
+        with pytest.raises(TemplateError, match="over the 64 B limit"):
+            ps.get("booking.system").render(clinic="c" * 100)
+        assert ps.get("booking.system").render(clinic="c")
+    with Client("http://127.0.0.1:9", PROJECT, "k", **options) as empty:  # holds nothing
+        fallback = empty.get("router.intent", fallback="Route: {{ text }}")
+        with pytest.raises(TemplateError, match="over the 64 B limit"):
+            fallback.render(text="y" * 100)

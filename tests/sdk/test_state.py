@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from promptstage.errors import IntegrityError, NotFoundError
+from promptstage.errors import IntegrityError, NotFoundError, TemplateError
 from promptstage.sdk.events import apply_event
 from promptstage.sdk.state import build_state
 
@@ -220,3 +220,20 @@ def test_etag_follows_the_sequence_number():
     opaque = build(etag="W/xyz")
     new, _ = apply_event(opaque, "key.revoked", {"prefix": "abc"}, 2)
     assert new is not None and new.etag is None
+
+
+def test_the_render_limit_travels_with_the_state_to_versions_that_arrive_later():
+    # Client(max_rendered_bytes=...) for a server whose PROMPTSTAGE_MAX_RENDERED_BYTES differs:
+    # versions from the snapshot and from later events render under the same limit.
+    state = build_state(basic_snapshot(), PROJECT, source="bootstrap", max_rendered_bytes=64)
+    clinic = "c" * 100
+    with pytest.raises(TemplateError, match="over the 64 B limit"):
+        state.entries[("booking.system", "prod")].base.render(clinic=clinic)
+    moved = {"prompt": "booking.system", "label": "prod", "version": 3, "previous": 1}
+    new, _ = apply_event(state, "label.moved", {**moved, "version_data": V3}, 2)
+    assert new is not None and new.max_rendered_bytes == 64
+    with pytest.raises(TemplateError, match="over the 64 B limit"):
+        new.entries[("booking.system", "prod")].base.render(clinic=clinic)
+    roomy = build_state(basic_snapshot(), PROJECT, source="bootstrap", max_rendered_bytes=4096)
+    rendered = roomy.entries[("booking.system", "prod")].base.render(clinic=clinic)
+    assert clinic in rendered[0]["content"]

@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import httpx
 
+from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES
+
 from .base import ClientBase
 from .calls import CALL, Record
 from .core import Action, Failure
@@ -67,6 +69,7 @@ class AsyncClient(ClientBase):
         backoff_reset_after: float = 60.0,
         auth_retry_interval: float = 300.0,
         close_timeout: float = 5.0,
+        max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES,
     ) -> None:
         options = Options(
             base_url,
@@ -88,6 +91,7 @@ class AsyncClient(ClientBase):
             backoff_reset_after=backoff_reset_after,
             auth_retry_interval=auth_retry_interval,
             close_timeout=close_timeout,
+            max_rendered_bytes=max_rendered_bytes,
         )
         self._transport = transport
         self._loop: asyncio.AbstractEventLoop | None = None

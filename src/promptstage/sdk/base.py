@@ -51,7 +51,13 @@ class ClientBase:
             found = read_lkg(opts.cache_path)
             if found is not None:
                 try:
-                    return build_state(found[0], opts.project, source="lkg", etag=found[1])
+                    return build_state(
+                        found[0],
+                        opts.project,
+                        source="lkg",
+                        etag=found[1],
+                        max_rendered_bytes=opts.max_rendered_bytes,
+                    )
                 except IntegrityError as exc:
                     log.warning(
                         "promptstage: ignoring last-known-good file %s: %s", opts.cache_path, exc
@@ -60,7 +66,12 @@ class ClientBase:
             snapshot = load_bootstrap(opts.bootstrap)
             if snapshot is not None:
                 try:
-                    return build_state(snapshot, opts.project, source="bootstrap")
+                    return build_state(
+                        snapshot,
+                        opts.project,
+                        source="bootstrap",
+                        max_rendered_bytes=opts.max_rendered_bytes,
+                    )
                 except IntegrityError as exc:
                     log.error("promptstage: ignoring bootstrap: %s", exc)
         return None
@@ -120,7 +131,11 @@ class ClientBase:
         if state is not None:
             raise state.not_found(name, label)
         if fallback is not None:
-            return for_call(from_fallback(name, label, fallback), unit, context)
+            return for_call(
+                from_fallback(name, label, fallback, self._core.opts.max_rendered_bytes),
+                unit,
+                context,
+            )
         raise PromptUnavailableError(
             f"cannot serve prompt {name!r} (label {label!r}): nothing is held yet: "
             f"{self._core.unavailable_reason()}. Pass fallback= to serve a default meanwhile, "

@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 import httpx
 
+from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES
+
 from .base import ClientBase
 from .calls import CALL, Record
 from .core import Action, Failure
@@ -63,6 +65,8 @@ class Client(ClientBase):
         backoff_reset_after: A stream healthy this long resets the backoff.
         auth_retry_interval: Retry delay after 401/403/404 (retrying fast cannot help).
         close_timeout: Longest :meth:`close` waits to flush.
+        max_rendered_bytes: Longest text ``render()`` builds, in UTF-8 bytes; match the
+            server's ``PROMPTSTAGE_MAX_RENDERED_BYTES`` if it was raised (default 1 MiB).
     """
 
     def __init__(
@@ -88,6 +92,7 @@ class Client(ClientBase):
         backoff_reset_after: float = 60.0,
         auth_retry_interval: float = 300.0,
         close_timeout: float = 5.0,
+        max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES,
     ) -> None:
         options = Options(
             base_url,
@@ -109,6 +114,7 @@ class Client(ClientBase):
             backoff_reset_after=backoff_reset_after,
             auth_retry_interval=auth_retry_interval,
             close_timeout=close_timeout,
+            max_rendered_bytes=max_rendered_bytes,
         )
         self._stop = threading.Event()
         self._wake = threading.Event()

@@ -149,6 +149,7 @@ class SyncCore:
                 source="server",
                 etag=headers.get("etag"),
                 previous=self.state,
+                max_rendered_bytes=self.opts.max_rendered_bytes,
             )
         except IntegrityError as exc:
             raise Failure(f"snapshot {exc.message}; keeping the state held", "integrity") from None

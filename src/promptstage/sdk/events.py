@@ -77,7 +77,7 @@ def _version_created(
     name = _field(data, "prompt", str, event)
     raw = _field(data, "version", Mapping, event)
     number = _field(raw, "version", int, event)
-    vd = version_data(f"{name}@{number}", raw, state.versions)
+    vd = version_data(f"{name}@{number}", raw, state.versions, state.max_rendered_bytes)
     old = state.prompts.get(name)
     type_ = old["type"] if old is not None else raw["type"]
     labels = with_latest(old["labels"] if old is not None else {}, number)
@@ -96,7 +96,12 @@ def _label_moved(state: State, data: Mapping[str, Any], seq: int, event: str) ->
     if raw is None and key in state.versions:
         new_versions = {}
     else:
-        vd = version_data(key, _field(data, "version_data", Mapping, event), state.versions)
+        vd = version_data(
+            key,
+            _field(data, "version_data", Mapping, event),
+            state.versions,
+            state.max_rendered_bytes,
+        )
         new_versions = {key: vd}
     old = state.prompts.get(name)
     type_ = old["type"] if old is not None else state_type(new_versions, key)
@@ -162,7 +167,10 @@ def _release_changed(
         raise IntegrityError(
             f"rejected event {event}: release.versions must be an object", field="versions"
         )
-    new_versions = {key: version_data(key, v, state.versions) for key, v in carried.items()}
+    new_versions = {
+        key: version_data(key, v, state.versions, state.max_rendered_bytes)
+        for key, v in carried.items()
+    }
     release = {k: v for k, v in raw.items() if k != "versions"}
     try:
         ActiveRelease.from_dict(release, path="release")

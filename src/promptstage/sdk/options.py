@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 
 from promptstage.domain.names import project_name
+from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES
 from promptstage.errors import ConfigurationError, InvalidInputError
 
 __all__ = ["DEFAULT_TIMEOUT", "USER_AGENT", "Options", "Redactor"]
@@ -47,6 +48,7 @@ class Options:
     auth_retry_interval: float = 300.0
     close_timeout: float = 5.0
     lkg_write_interval: float = 1.0
+    max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_url, str) or not self.base_url.startswith(
@@ -73,7 +75,7 @@ class Options:
             ):
                 rule = "> 0" if positive else ">= 0"
                 raise ConfigurationError(f"{name} must be a number of seconds {rule}", field=name)
-        for name in ("queue_size", "batch_size"):
+        for name in ("queue_size", "batch_size", "max_rendered_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigurationError(f"{name} must be an integer >= 1", field=name)

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from promptstage.domain.config import Config, ModelRef, parse_config
 from promptstage.domain.template import (
+    DEFAULT_MAX_RENDERED_BYTES,
     CompiledTemplate,
     Var,
     check_template,
@@ -83,8 +84,8 @@ class ResolvedPrompt:
         Raises:
             TemplateError: A required variable is missing, a value is not declared, or it has
                 the wrong type; the message names the variable. Or the text would be over
-                1 MiB (``DEFAULT_MAX_RENDERED_BYTES``): the message names the include or the
-                variable that makes it so, and the text is never built.
+                the client's ``max_rendered_bytes`` (1 MiB by default): the message names
+                the include or the variable that makes it so, and the text is never built.
         """
         compiled = self._compiled
         if compiled is None:
@@ -164,7 +165,9 @@ _EMPTY_CONFIG = Config(
 )
 
 
-def from_fallback(name: str, label: str, fallback: Any) -> ResolvedPrompt:
+def from_fallback(
+    name: str, label: str, fallback: Any, max_bytes: int = DEFAULT_MAX_RENDERED_BYTES
+) -> ResolvedPrompt:
     """Wrap the caller's ``fallback=`` into a prompt with ``version=None``, ``arm="fallback"``.
 
     Args:
@@ -174,6 +177,7 @@ def from_fallback(name: str, label: str, fallback: Any) -> ResolvedPrompt:
             prompt), or a dict ``{"template", "type"?, "variables"?, "config"?}`` where
             ``config`` has the shape of a version's config (``{"model": {...}, ...}``).
             Without declared ``variables`` every placeholder is a required string-or-JSON input.
+        max_bytes: The longest text its ``render()`` builds (the client's ``max_rendered_bytes``).
 
     Raises:
         ConfigurationError: The fallback has none of these shapes or does not parse.
@@ -207,7 +211,7 @@ def from_fallback(name: str, label: str, fallback: Any) -> ResolvedPrompt:
         config = (
             Config.from_dict(parse_config(spec["config"])) if "config" in spec else _EMPTY_CONFIG
         )
-        compiled = CompiledTemplate(type_, template, variables, {})
+        compiled = CompiledTemplate(type_, template, variables, {}, max_bytes=max_bytes)
     except InvalidInputError as exc:
         raise ConfigurationError(
             f"fallback for {name!r} is not usable: {exc.message}", field="fallback"

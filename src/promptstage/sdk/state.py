@@ -20,7 +20,7 @@ from typing import Any, Final
 from promptstage.domain.canonical import version_digest
 from promptstage.domain.config import Config
 from promptstage.domain.names import LATEST
-from promptstage.domain.template import CompiledTemplate
+from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES, CompiledTemplate
 from promptstage.errors import IntegrityError, InvalidInputError, NotFoundError
 from promptstage.rollout.resolve import ActiveRelease, Resolution
 
@@ -89,6 +89,7 @@ class State:
     versions: Mapping[str, VersionData]
     releases: Mapping[tuple[str, str], Mapping[str, Any]]
     entries: Mapping[tuple[str, str], Entry]
+    max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES  # what versions are compiled with
 
     def to_snapshot(self) -> dict[str, Any]:
         """The snapshot wire form of this state (for the last-known-good file)."""
@@ -126,8 +127,14 @@ def _fail(where: str, why: str) -> IntegrityError:
     return IntegrityError(f"rejected payload: {where}: {why}", field=where)
 
 
-def version_data(key: str, raw: Any, known: Mapping[str, VersionData]) -> VersionData:
-    """Verify one version's wire form (digest recomputed) and compile it.
+def version_data(
+    key: str,
+    raw: Any,
+    known: Mapping[str, VersionData],
+    max_bytes: int = DEFAULT_MAX_RENDERED_BYTES,
+) -> VersionData:
+    """Verify one version's wire form (digest recomputed) and compile it; its renders are
+    bounded by ``max_bytes``.
 
     A version already held with the same key and digest is returned as held: its content was
     verified when it arrived, and the held copy is used rather than the new bytes.
@@ -164,7 +171,7 @@ def version_data(key: str, raw: Any, known: Mapping[str, VersionData]) -> Versio
     includes = raw.get("includes") or {}
     try:
         typed = Config.from_dict(config)
-        compiled = CompiledTemplate(type_, template, variables, includes)
+        compiled = CompiledTemplate(type_, template, variables, includes, max_bytes=max_bytes)
     except (InvalidInputError, KeyError, TypeError, AttributeError) as exc:
         raise _fail(key, f"version does not compile ({exc})") from None
     return VersionData(key, actual, dict(raw), typed, compiled)
@@ -256,6 +263,7 @@ def build_state(
     source: str,
     etag: str | None = None,
     previous: State | None = None,
+    max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES,
 ) -> State:
     """Verify a whole snapshot and precompute everything ``get`` needs.
 
@@ -265,6 +273,7 @@ def build_state(
         source: ``"server"``, ``"lkg"`` or ``"bootstrap"``.
         etag: The response's ``ETag``, sent back as ``If-None-Match``.
         previous: The state held now; versions it already verified are reused.
+        max_rendered_bytes: The longest text a version of this state renders.
 
     Raises:
         IntegrityError: Anything is malformed or any digest does not match.
@@ -287,7 +296,9 @@ def build_state(
     if not isinstance(releases_in, list):
         raise _fail("snapshot.releases", "must be a list")
     known = previous.versions if previous is not None else {}
-    versions = {key: version_data(key, raw, known) for key, raw in versions_in.items()}
+    versions = {
+        key: version_data(key, raw, known, max_rendered_bytes) for key, raw in versions_in.items()
+    }
     prompts: dict[str, Mapping[str, Any]] = {}
     for name, p in prompts_in.items():
         labels = p.get("labels") if isinstance(p, Mapping) else None
@@ -302,7 +313,9 @@ def build_state(
     entries: dict[tuple[str, str], Entry] = {}
     for name, p in prompts.items():
         entries.update(_entries_of(name, p["labels"], versions, releases))
-    return State(project, seq, etag, source, prompts, versions, releases, entries)
+    return State(
+        project, seq, etag, source, prompts, versions, releases, entries, max_rendered_bytes
+    )
 
 
 def replace_prompt(
@@ -344,7 +357,17 @@ def replace_prompt(
     entries.update(_entries_of(name, prompt["labels"], versions, releases))
     # The server's ETag is the quoted sequence number; keep revalidating if that holds.
     etag = f'"{seq}"' if state.etag == f'"{state.seq}"' else None
-    return State(state.project, seq, etag, state.source, prompts, versions, releases, entries)
+    return State(
+        state.project,
+        seq,
+        etag,
+        state.source,
+        prompts,
+        versions,
+        releases,
+        entries,
+        state.max_rendered_bytes,
+    )
 
 
 def advance(state: State, seq: int) -> State:
@@ -359,6 +382,7 @@ def advance(state: State, seq: int) -> State:
         state.versions,
         state.releases,
         state.entries,
+        state.max_rendered_bytes,
     )
 
 
