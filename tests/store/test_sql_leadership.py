@@ -52,12 +52,14 @@ def test_postgres_advisory_lock_moves_to_another_replica(releases_postgres_url: 
 @pytest.mark.postgres
 def test_a_lost_connection_loses_the_lock_and_retries(releases_postgres_url: str) -> None:
     one, two = SqlStore.from_url(releases_postgres_url), SqlStore.from_url(releases_postgres_url)
+    first, second = one.leadership("ctl"), two.leadership("ctl")
     try:
-        first, second = one.leadership("ctl"), two.leadership("ctl")
         assert first.acquire()
         with two.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            # The timeout makes it wait until the backend has exited: its lock is gone then
+            # (without it, the termination races the next acquire).
             conn.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' "
                 "AND pid <> pg_backend_pid() AND database = "
                 "(SELECT oid FROM pg_database WHERE datname = current_database())"
             )
@@ -67,5 +69,7 @@ def test_a_lost_connection_loses_the_lock_and_retries(releases_postgres_url: str
         assert first.acquire()
         first.release()
     finally:
+        first.release()  # a failed assertion must not leave a lock-holding connection behind
+        second.release()
         one.close()
         two.close()
