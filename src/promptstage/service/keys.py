@@ -31,6 +31,7 @@ from promptstage.errors import AuthenticationError, ConflictError, InvalidInputE
 from . import principals
 from .context import Change, Context, change
 from .key_lifetime import check_not_expired, grace, key_expiry
+from .prompts import require_project
 
 TOKEN_PREFIX = "ps_"
 
@@ -240,7 +241,13 @@ def has_any_key(ctx: Context) -> bool:
 
 
 def list_keys(ctx: Context, project: str) -> list[ApiKey]:
+    """The project's keys (never their secrets).
+
+    Raises:
+        NotFoundError: the project does not exist.
+    """
     with ctx.store.unit_of_work() as uow:
+        require_project(uow, project)
         return uow.list_keys(project)
 
 

@@ -18,6 +18,7 @@ from promptstage.errors import InvalidInputError, NotFoundError, PermissionDenie
 from promptstage.store.base import LedgerRepo
 
 from .context import Change, Context, change
+from .prompts import require_project
 
 
 def principal_name(value: Any, field: str = "name") -> str:
@@ -73,8 +74,13 @@ def create_principal(
 
 
 def list_principals(ctx: Context, project: str) -> list[PrincipalRecord]:
-    """The project's principals, by name."""
+    """The project's principals, by name.
+
+    Raises:
+        NotFoundError: the project does not exist.
+    """
     with ctx.store.unit_of_work() as uow:
+        require_project(uow, project)
         return uow.list_principals(project)
 
 

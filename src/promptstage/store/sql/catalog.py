@@ -62,10 +62,7 @@ class CatalogRepository(UnitOfWorkBase):
         self._insert(
             stmt,
             conflict=f"prompt {prompt.name!r} already exists in project {prompt.project!r}",
-            missing=(
-                lambda: self._project_exists(prompt.project),
-                f"project {prompt.project!r} does not exist",
-            ),
+            missing=self._project_missing(prompt.project),
         )
 
     def get_prompt(self, project: str, name: str) -> Prompt | None:

@@ -148,15 +148,10 @@ class LedgerRepository(UnitOfWorkBase):
             created_by=key.created_by, revoked_at=key.revoked_at, principal=key.principal,
             expires_at=key.expires_at,
         )  # fmt: skip
-        project = key.project
         self._insert(
             stmt,
             conflict=f"an API key with id {key.id!r} or prefix {key.prefix!r} already exists",
-            missing=(
-                (lambda: self._project_exists(project), f"project {project!r} does not exist")
-                if project is not None
-                else None
-            ),
+            missing=self._project_missing(key.project),
         )
 
     def get_key(self, prefix: str) -> tuple[ApiKey, str] | None:
@@ -207,11 +202,7 @@ class LedgerRepository(UnitOfWorkBase):
         self._insert(
             stmt,
             conflict=f"a principal named {principal.name!r} already exists; pick another name",
-            missing=(
-                (lambda: self._project_exists(project), f"project {project!r} does not exist")
-                if project is not None
-                else None
-            ),
+            missing=self._project_missing(project),
         )
 
     def get_principal(self, project: str | None, name: str) -> PrincipalRecord | None:

@@ -53,6 +53,12 @@ class UnitOfWorkBase:
                 raise NotFoundError(missing[1]) from exc
             raise ConflictError(conflict) from exc
 
+    def _project_missing(self, project: str | None) -> tuple[Callable[[], bool], str] | None:
+        """``_insert``'s ``missing`` for a row of ``project`` (``None``: instance-level, none)."""
+        if project is None:
+            return None
+        return (lambda: self._project_exists(project), f"project {project!r} does not exist")
+
     def _project_exists(self, name: str) -> bool:
         stmt = select(projects.c.name).where(projects.c.name == name)
         return self._conn.execute(stmt).first() is not None

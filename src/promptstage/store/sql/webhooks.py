@@ -60,10 +60,7 @@ class WebhooksRepository(UnitOfWorkBase):
                 cursor_seq=hook.cursor_seq,
             ),
             conflict=f"a webhook with id {hook.id!r} already exists",
-            missing=(
-                lambda: self._project_exists(hook.project),
-                f"project {hook.project!r} does not exist",
-            ),
+            missing=self._project_missing(hook.project),
         )
 
     def get_webhook(self, project: str, webhook_id: str) -> Webhook | None:
