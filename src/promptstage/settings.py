@@ -121,8 +121,30 @@ class Settings:
             "and cannot be approved (open a new one)."
         },
     )
+    ui_session_idle_minutes: float = field(
+        default=30.0,
+        metadata={
+            "doc": "Minutes an admin UI session survives without a request; then it must sign "
+            "in again."
+        },
+    )
+    ui_session_absolute_hours: float = field(
+        default=12.0,
+        metadata={
+            "doc": "Hours an admin UI session lasts at most from its sign-in, however active."
+        },
+    )
     demo: bool = field(
         default=False, metadata={"doc": "Seed the demo project `clinic` at start (idempotent)."}
+    )
+    demo_password: str | None = field(
+        default=None,
+        repr=False,  # a secret: never in logs or tracebacks
+        metadata={
+            "doc": "Password of the demo UI users (`erin`, `alice`, `bob`) set when the demo is "
+            "first seeded. Unset: the first seeding generates one and the start banner prints it "
+            "once (`promptstage user passwd` resets it)."
+        },
     )
     log_level: str = field(
         default="info", metadata={"doc": "Log level: debug, info, warning, error."}

@@ -44,10 +44,11 @@ def test_build_jobs_lists_pruning_then_the_leader_jobs(ctx: Context) -> None:
     assert [(job.name, job.needs_leadership) for job in jobs] == [
         ("call-pruning", False),
         ("idempotency-pruning", False),
+        ("session-pruning", False),
         ("release-controller", True),
         ("webhook-delivery", True),
     ]
-    assert jobs[3].close == sender.close
+    assert jobs[4].close == sender.close
 
 
 def test_running_starts_every_job_and_stops_them_in_order() -> None:

@@ -1,6 +1,6 @@
 """The background jobs a server runs beside its API, described in one list and run as one.
 
-:func:`build_jobs` is that list: call-log and idempotency-key pruning, and, on the replica that holds the leader
+:func:`build_jobs` is that list: call-log, idempotency-key and UI-session pruning, and, on the replica that holds the leader
 lock, the release controller and webhook delivery. A new job (an eval runner, a span exporter)
 is one more :class:`Job` line there. :func:`running` starts the store watcher and every job, and
 on shutdown cancels and awaits the jobs, releases the leadership, closes what the jobs opened
@@ -23,7 +23,7 @@ from typing import Any
 from promptstage.errors import PromptstageError
 from promptstage.store.base import Leadership, Store
 
-from . import controller, idempotency
+from . import controller, idempotency, sessions
 from . import webhooks as webhook_service
 from .calls import prune_calls
 from .context import Context
@@ -86,6 +86,10 @@ def build_jobs(
         Job(
             "idempotency-pruning",
             partial(prune_forever, "expired idempotency keys", partial(idempotency.prune, ctx)),
+        ),
+        Job(
+            "session-pruning",
+            partial(prune_forever, "ended UI sessions", partial(sessions.prune_sessions, ctx)),
         ),
         Job(
             "release-controller",

@@ -8,7 +8,7 @@ numbers, the audit chain and event sequence numbers never fork.
 
 ``UnitOfWork`` is the union of one repository Protocol per concern, mirroring the modules of
 ``store/sql/``: ``CatalogRepo``, ``LedgerRepo``, ``CallsRepo``, ``ReleasesRepo``,
-``WebhooksRepo``, ``GovernanceRepo`` and ``IdempotencyRepo``. A helper that needs only one of them says so in its
+``WebhooksRepo``, ``GovernanceRepo``, ``IdempotencyRepo`` and ``UsersRepo``. A helper that needs only one of them says so in its
 signature, so what it may touch is visible there.
 
 Repositories return domain objects; nothing here mentions SQLAlchemy.
@@ -32,10 +32,12 @@ from promptstage.domain.models import (
     LabelMove,
     Project,
     Prompt,
+    Role,
     Version,
 )
 from promptstage.domain.principals import PrincipalRecord
 from promptstage.domain.releases import Release, ReleaseChange, ReleaseLook, ReleaseMetrics
+from promptstage.domain.users import Membership, SessionRecord, UserCredential
 from promptstage.domain.webhooks import Delivery, Webhook
 
 
@@ -335,6 +337,58 @@ class IdempotencyRepo(Protocol):
         ...
 
 
+class UsersRepo(Protocol):
+    """People who sign in to the UI: one password hash per principal name (instance-wide), a
+    role per project, and sessions stored under the SHA-256 of their token."""
+
+    # credentials --------------------------------------------------------------------------
+    def get_credential(self, name: str) -> UserCredential | None:
+        """The password hash of ``name``, or ``None`` when it has none."""
+        ...
+
+    def set_credential(self, credential: UserCredential) -> None:
+        """Store ``credential``, replacing the hash of that name if it had one."""
+        ...
+
+    # memberships --------------------------------------------------------------------------
+    def set_membership(self, membership: Membership) -> None:
+        """Grant ``membership.role`` in its project (replacing a role held there);
+        ``NotFoundError`` if the project does not exist."""
+        ...
+
+    def get_membership(self, project: str, name: str) -> Membership | None: ...
+    def delete_membership(self, project: str, name: str) -> bool:
+        """Remove ``name``'s role in ``project``; ``False`` if it had none."""
+        ...
+
+    def memberships_of(self, name: str) -> dict[str, Role]:
+        """Every project where ``name`` has a role, with that role."""
+        ...
+
+    def list_memberships(self, project: str) -> list[Membership]:
+        """The memberships of ``project``, by name."""
+        ...
+
+    # sessions -----------------------------------------------------------------------------
+    def add_session(self, session: SessionRecord) -> None: ...
+    def get_session(self, key: str) -> SessionRecord | None: ...
+    def touch_session(self, key: str, at: datetime) -> None:
+        """Record activity on session ``key`` at ``at``."""
+        ...
+
+    def revoke_session(self, key: str, at: datetime) -> bool:
+        """Revoke session ``key``; ``False`` if unknown or revoked already."""
+        ...
+
+    def revoke_sessions_of(self, name: str, at: datetime) -> int:
+        """Revoke every live session of ``name``; how many were revoked."""
+        ...
+
+    def delete_sessions_before(self, at: datetime) -> int:
+        """Delete sessions that expired or were revoked before ``at``; how many."""
+        ...
+
+
 class UnitOfWork(
     CatalogRepo,
     LedgerRepo,
@@ -343,6 +397,7 @@ class UnitOfWork(
     WebhooksRepo,
     GovernanceRepo,
     IdempotencyRepo,
+    UsersRepo,
     Protocol,
 ):
     """One transaction over every repository: it commits or rolls back as a whole."""

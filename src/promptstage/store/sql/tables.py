@@ -376,3 +376,40 @@ idempotency_keys = Table(
     Column("body", LargeBinary, nullable=True),
     Index(None, "created_at"),
 )
+
+# Users of the admin UI: one password per principal name, a role per project, sessions stored
+# under the SHA-256 of their token.
+user_credentials = Table(
+    "user_credentials",
+    metadata,
+    Column("name", String(NAME), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("password_changed_at", UtcDateTime, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("project", String(NAME), primary_key=True),
+    Column("name", String(NAME), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    ForeignKeyConstraint(["project"], ["projects.name"]),
+    Index(None, "name"),
+)
+
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("key", String(HASH), primary_key=True),
+    Column("name", String(NAME), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Index(None, "name"),
+    Index(None, "expires_at"),
+)

@@ -17,6 +17,7 @@ from .idempotency import IdempotencyRepository
 from .ledger import LedgerRepository
 from .releases import ReleasesRepository
 from .tables import labels, prompts, releases, versions
+from .users import UsersRepository
 from .webhooks import WebhooksRepository
 
 
@@ -28,6 +29,7 @@ class SqlUnitOfWork(
     WebhooksRepository,
     GovernanceRepository,
     IdempotencyRepository,
+    UsersRepository,
 ):
     """One transaction on one connection; built by ``SqlStore.unit_of_work``."""
 
@@ -96,6 +98,7 @@ if TYPE_CHECKING:
         webhooks: WebhooksRepository,
         governance: GovernanceRepository,
         idempotency: IdempotencyRepository,
+        users: UsersRepository,
     ) -> tuple[
         base.CatalogRepo,
         base.LedgerRepo,
@@ -104,5 +107,6 @@ if TYPE_CHECKING:
         base.WebhooksRepo,
         base.GovernanceRepo,
         base.IdempotencyRepo,
+        base.UsersRepo,
     ]:
-        return catalog, ledger, calls, releases, webhooks, governance, idempotency
+        return catalog, ledger, calls, releases, webhooks, governance, idempotency, users
