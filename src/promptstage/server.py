@@ -23,6 +23,7 @@ from promptstage.api.routes import (
     prompts,
     releases,
     runtime,
+    users,
     webhooks,
 )
 from promptstage.domain.webhooks import HostPolicy
@@ -126,6 +127,7 @@ def create_app(
         releases,
         webhooks,
         governance,
+        users,
     ):
         app.include_router(module.router)
     idempotency.install(app, ctx=ctx, authenticator=app.state.authenticator)

@@ -102,3 +102,25 @@ class RotateIn(Body):
         default=None,
         description="The successor's expiry (default: the old key's lifetime again)",
     )
+
+
+class UserIn(Body):
+    name: str = Field(
+        description="The person's principal name: a-z, 0-9, '.', '_', '-'", examples=["erin"]
+    )
+    role: Literal["editor", "releaser", "admin"] = Field(
+        description="Her role in this project ('runtime' is for SDK keys: nobody signs in with it)"
+    )
+    password: str | None = Field(
+        default=None,
+        description="Her password (at least 12 characters); required unless she has one "
+        "already (from another project), in which case it must be left out",
+    )
+
+
+class UserRoleIn(Body):
+    role: Literal["editor", "releaser", "admin"]
+
+
+class PasswordIn(Body):
+    password: str = Field(description="The new password (at least 12 characters)")

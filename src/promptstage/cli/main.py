@@ -27,6 +27,7 @@ from . import (
     release,
     resolve,
     serve,
+    users,
 )
 from .state import DEFAULT_URL, CliState
 
@@ -40,6 +41,7 @@ app = typer.Typer(
 app.add_typer(projects.app, name="project")
 app.add_typer(keys.app, name="key")
 app.add_typer(principals.app, name="principal")
+app.add_typer(users.app, name="user")
 app.add_typer(prompts.app, name="prompt")
 app.add_typer(labels.app, name="label")
 app.add_typer(audit.app, name="audit")
