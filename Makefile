@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEV_KEY_FILE := .promptstage/dev-admin-key
+DEMO_PASSWORD_FILE := .promptstage/demo-password
 
 .DEFAULT_GOAL := help
 .PHONY: help run test check bench fmt fuzz clean
@@ -23,9 +24,14 @@ $(DEV_KEY_FILE):
 	@$(PYTHON) -c 'import secrets; print(f"ps_{secrets.token_hex(6)}_{secrets.token_hex(32)}")' > $@
 	@chmod 600 $@
 
-run: $(STAMP) $(DEV_KEY_FILE) ## serve on 127.0.0.1:8700 (SQLite), seeded with the demo project
+$(DEMO_PASSWORD_FILE):
+	@mkdir -p $(dir $@)
+	@$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(18))' > $@
+	@chmod 600 $@
+
+run: $(STAMP) $(DEV_KEY_FILE) $(DEMO_PASSWORD_FILE) ## serve on 127.0.0.1:8700 (SQLite), seeded with the demo project
 	@echo "the full admin key is in $(DEV_KEY_FILE) (the banner shows its prefix only)"
-	PROMPTSTAGE_ADMIN_KEY="$$(cat $(DEV_KEY_FILE))" $(BIN)/promptstage serve --demo
+	PROMPTSTAGE_ADMIN_KEY="$$(cat $(DEV_KEY_FILE))" PROMPTSTAGE_DEMO_PASSWORD="$$(cat $(DEMO_PASSWORD_FILE))" $(BIN)/promptstage serve --demo
 
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/pytest

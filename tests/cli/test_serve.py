@@ -146,3 +146,37 @@ def test_a_generated_admin_key_is_printed_once_in_full(
     again = banner(settings, monkeypatch, capsys)
     assert key not in again and key.split("_")[2] not in again
     assert "admin key: created on first start and shown then" in again
+
+
+def test_the_demo_banner_shows_the_ui_and_a_generated_password_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/x.db", demo=True, port=8711)
+    first = banner(settings, monkeypatch, capsys)
+    assert "  admin UI: http://127.0.0.1:8711/ui/" in first
+    assert "  demo UI users: erin (editor), alice (releaser), bob (releaser)" in first
+    line = next(x for x in first.splitlines() if x.startswith("  demo password (shown once"))
+    assert "promptstage user passwd" in line
+    password = line.rsplit(": ", 1)[1]
+    assert len(password) >= 12
+    again = banner(settings, monkeypatch, capsys)
+    assert password not in again and "demo password: shown when first seeded" in again
+
+
+def test_the_demo_banner_shows_a_password_the_operator_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/x.db", demo=True, demo_password="demo passphrase 42"
+    )
+    for _ in range(2):
+        out = banner(settings, monkeypatch, capsys)
+        assert "  demo password (PROMPTSTAGE_DEMO_PASSWORD): demo passphrase 42" in out
+
+
+def test_a_weak_demo_password_is_a_configuration_error(tmp_path: Path) -> None:
+    env = {**CLEAN_ENV, "PROMPTSTAGE_DEMO_PASSWORD": "short"}
+    url = f"sqlite:///{tmp_path}/x.db"
+    result = CliRunner().invoke(app, ["serve", "--demo", "--database-url", url], env=env)
+    assert result.exit_code == 1
+    assert "PROMPTSTAGE_DEMO_PASSWORD" in result.stderr and "12" in result.stderr

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from promptstage.domain.models import Role
-from promptstage.service import demo
+from promptstage.service import demo, sessions, users
 from promptstage.service.bus import EventBus
 from promptstage.service.context import Context
 from promptstage.store.sql import SqlStore
@@ -25,5 +26,40 @@ def test_the_demo_seeds_two_releasers_once(tmp_path: Path) -> None:
             assert {p.kind.value for p in uow.list_principals(demo.PROJECT)} == {"person"}
             assert all(uow.get_key(t.split("_")[1]) is not None for t in tokens)
             assert all(t.split("_")[2] not in uow.get_key(t.split("_")[1])[1] for t in tokens)  # type: ignore[index]
+    finally:
+        store.close()
+
+
+def test_the_demo_ui_users_are_seeded_once_with_a_generated_password(tmp_path: Path) -> None:
+    store = SqlStore.from_url(f"sqlite:///{tmp_path / 'd.db'}", migrate=True)
+    try:
+        ctx = Context(store=store, bus=EventBus())
+        demo.seed_demo(ctx)
+        shown = demo.seed_demo_users(ctx, None)
+        assert shown is not None and len(shown) >= 12
+        assert demo.seed_demo_users(ctx, None) is None  # shown once, then never again
+        listed = users.list_users(ctx, demo.PROJECT)
+        assert [(u.name, u.role.value) for u in listed] == [
+            ("alice", "releaser"),
+            ("bob", "releaser"),
+            ("erin", "editor"),
+        ]
+        for name, _ in demo.UI_USERS:
+            signed = sessions.sign_in(ctx, name, shown, absolute=timedelta(hours=1))
+            assert signed.user.name == name
+        assert demo.seed_demo_users(ctx, "some other passphrase") is None  # kept, not reset
+    finally:
+        store.close()
+
+
+def test_a_given_demo_password_is_used_and_shown_every_start(tmp_path: Path) -> None:
+    store = SqlStore.from_url(f"sqlite:///{tmp_path / 'd.db'}", migrate=True)
+    try:
+        ctx = Context(store=store, bus=EventBus())
+        demo.seed_demo(ctx)
+        given = "demo passphrase 42"
+        assert demo.seed_demo_users(ctx, given) == given
+        assert demo.seed_demo_users(ctx, given) == given
+        sessions.sign_in(ctx, "erin", given, absolute=timedelta(hours=1))
     finally:
         store.close()

@@ -9,6 +9,7 @@ import typer
 from .output import fail
 
 if TYPE_CHECKING:
+    from promptstage.service.context import Context
     from promptstage.settings import Settings
 
 
@@ -108,6 +109,7 @@ def run(settings: Settings) -> None:
         if settings.admin_key is None and not keys.has_any_key(ctx):
             created = keys.create_instance_key(ctx, "bootstrap admin")
         releasers = demo.seed_demo(ctx) if settings.demo else []
+        demo_password = _seed_demo_users(ctx, settings) if settings.demo else None
         url = f"http://{settings.host}:{settings.port}"
         lines = [
             f"promptstage {VERSION} serving {url}  (API docs: {url}/docs)",
@@ -123,8 +125,10 @@ def run(settings: Settings) -> None:
                 "  admin key: created on first start and shown then; "
                 "set PROMPTSTAGE_ADMIN_KEY to use a fixed one"
             )
+        lines.append(f"  admin UI: {url}/ui/")
         if settings.demo:
             lines.append(f"  demo project: {demo.PROJECT}")
+            lines.extend(_demo_user_lines(settings, demo_password))
         for name, token in zip(demo.RELEASERS, releasers, strict=False):
             lines.append(f"  demo releaser {name} (four-eyes; shown once, store it now): {token}")
         print("\n".join(lines), flush=True)
@@ -139,3 +143,40 @@ def run(settings: Settings) -> None:
         )
     finally:
         store.close()
+
+
+def _seed_demo_users(ctx: Context, settings: Settings) -> str | None:
+    """Seed the demo's UI users; the password to show (see ``demo.seed_demo_users``).
+
+    Raises:
+        ConfigurationError: ``PROMPTSTAGE_DEMO_PASSWORD`` breaks the password policy.
+    """
+    from promptstage.errors import ConfigurationError, InvalidInputError
+    from promptstage.service import demo
+
+    try:
+        return demo.seed_demo_users(ctx, settings.demo_password)
+    except InvalidInputError as exc:
+        raise ConfigurationError(
+            f"PROMPTSTAGE_DEMO_PASSWORD: {exc.message}", field="PROMPTSTAGE_DEMO_PASSWORD"
+        ) from None
+
+
+def _demo_user_lines(settings: Settings, password: str | None) -> list[str]:
+    """The banner's lines about the demo's UI users and their password."""
+    from promptstage.service import demo
+
+    people = ", ".join(f"{name} ({role})" for name, role in demo.UI_USERS)
+    lines = [f"  demo UI users: {people}"]
+    if password is not None and settings.demo_password is None:
+        lines.append(
+            f"  demo password (shown once, store it now; `promptstage user passwd` resets it): "
+            f"{password}"
+        )
+    elif password is not None:
+        lines.append(f"  demo password (PROMPTSTAGE_DEMO_PASSWORD): {password}")
+    else:
+        lines.append(
+            "  demo password: shown when first seeded; `promptstage user passwd NAME` resets it"
+        )
+    return lines

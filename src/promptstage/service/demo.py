@@ -10,12 +10,14 @@ from typing import Any
 
 from promptstage.domain.principals import PrincipalKind
 
-from . import keys, labels, principals, prompts
+from . import keys, labels, passwords, principals, prompts, users
 from .context import Context
 
 PROJECT = "clinic"
 RELEASERS = ("alice", "bob")  # two releasers: one requests, the other approves
 ACTOR = "system:demo-seed"
+# The people who sign in to the UI: an editor and the two releasers, so four-eyes works at once.
+UI_USERS = (("erin", "editor"), ("alice", "releaser"), ("bob", "releaser"))
 
 _ROUTER_TOOLS: list[dict[str, Any]] = []
 _BOOKING_TOOLS = [
@@ -308,3 +310,40 @@ def seed_demo(ctx: Context) -> list[str]:
                     reason="demo seed",
                 )
     return tokens
+
+
+def seed_demo_users(ctx: Context, password: str | None) -> str | None:
+    """Create the demo's UI users (``UI_USERS``) in the demo project if missing (idempotent).
+
+    A user who exists keeps her password: re-seeding never undoes a ``user passwd``.
+
+    Args:
+        password: the demo password (``Settings.demo_password``); ``None``: one is generated
+            when a user has to be created.
+
+    Returns:
+        The password to show: ``password`` when it signs the demo users in, or the generated
+        one when this call created them; ``None`` when it cannot be told (they were created
+        before, with another password).
+
+    Raises:
+        InvalidInputError: naming ``password``: it breaks the password policy.
+    """
+    generated = None
+    for name, role in UI_USERS:
+        with ctx.store.unit_of_work() as uow:
+            credential = uow.get_credential(name)
+            member = uow.get_membership(PROJECT, name) is not None
+        if member:
+            continue
+        if credential is not None:
+            users.grant(ctx, ACTOR, PROJECT, name, role)
+            continue
+        if password is None and generated is None:
+            generated = passwords.generate()
+        users.create_user(ctx, ACTOR, PROJECT, name, password or generated, role)
+    if password is None:
+        return generated
+    with ctx.store.unit_of_work() as uow:
+        stored = uow.get_credential(UI_USERS[0][0])
+    return password if stored and passwords.verify(stored.password_hash, password) else None
