@@ -143,7 +143,7 @@ class Settings:
         metadata={
             "doc": "Password of the demo UI users (`erin`, `alice`, `bob`) set when the demo is "
             "first seeded. Unset: the first seeding generates one and the start banner prints it "
-            "once (`promptstage user passwd` resets it)."
+            "once (`promptstage user passwd` resets it). Set: never printed."
         },
     )
     log_level: str = field(

@@ -163,15 +163,18 @@ def test_the_demo_banner_shows_the_ui_and_a_generated_password_once(
     assert password not in again and "demo password: shown when first seeded" in again
 
 
-def test_the_demo_banner_shows_a_password_the_operator_set(
+def test_a_demo_password_the_operator_set_is_never_printed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/x.db", demo=True, demo_password="demo passphrase 42"
-    )
+    url = f"sqlite:///{tmp_path}/x.db"
+    settings = Settings(database_url=url, demo=True, demo_password="demo passphrase 42")
     for _ in range(2):
         out = banner(settings, monkeypatch, capsys)
-        assert "  demo password (PROMPTSTAGE_DEMO_PASSWORD): demo passphrase 42" in out
+        assert "demo passphrase 42" not in out
+        assert "  demo password: the value of PROMPTSTAGE_DEMO_PASSWORD" in out
+    changed = Settings(database_url=url, demo=True, demo_password="another passphrase")
+    out = banner(changed, monkeypatch, capsys)
+    assert "another passphrase" not in out and "not PROMPTSTAGE_DEMO_PASSWORD" in out
 
 
 def test_a_weak_demo_password_is_a_configuration_error(tmp_path: Path) -> None:

@@ -231,3 +231,10 @@ def test_four_eyes_counts_alice_in_the_ui_and_with_her_key_as_one_person(
             governance.approve_request(people, alice, PROJECT, request_id)
     decided, _ = governance.approve_request(people, bob_ui.principal(PROJECT), PROJECT, request_id)
     assert decided.state == "approved" and decided.decided_by == "bob (ui)"
+
+
+@pytest.mark.parametrize("name", ["", "Erin", "x\x00y", "a" * 200])
+def test_a_malformed_name_gets_the_same_refusal(people: Context, name: str) -> None:
+    with pytest.raises(AuthenticationError) as raised:
+        sessions.sign_in(people, name, PASSWORD, absolute=ABSOLUTE)
+    assert raised.value.message == sessions.BAD_SIGN_IN

@@ -163,20 +163,29 @@ def _seed_demo_users(ctx: Context, settings: Settings) -> str | None:
 
 
 def _demo_user_lines(settings: Settings, password: str | None) -> list[str]:
-    """The banner's lines about the demo's UI users and their password."""
+    """The banner's lines about the demo's UI users and their password.
+
+    A generated password is shown once, in full (the only way to learn it). One the operator
+    set in ``PROMPTSTAGE_DEMO_PASSWORD`` is not printed, like the admin key: start logs are
+    kept; the banner says where it is.
+    """
     from promptstage.service import demo
 
     people = ", ".join(f"{name} ({role})" for name, role in demo.UI_USERS)
     lines = [f"  demo UI users: {people}"]
-    if password is not None and settings.demo_password is None:
-        lines.append(
-            f"  demo password (shown once, store it now; `promptstage user passwd` resets it): "
-            f"{password}"
-        )
+    resets = "`promptstage user passwd NAME` resets it"
+    if settings.demo_password is None and password is not None:
+        lines.append(f"  demo password (shown once, store it now; {resets}): {password}")
+    elif settings.demo_password is None:
+        lines.append(f"  demo password: shown when first seeded; {resets}")
     elif password is not None:
-        lines.append(f"  demo password (PROMPTSTAGE_DEMO_PASSWORD): {password}")
+        lines.append(
+            "  demo password: the value of PROMPTSTAGE_DEMO_PASSWORD "
+            "(make run: in .promptstage/demo-password)"
+        )
     else:
         lines.append(
-            "  demo password: shown when first seeded; `promptstage user passwd NAME` resets it"
+            "  demo password: the one set when the demo was first seeded (not "
+            f"PROMPTSTAGE_DEMO_PASSWORD); {resets}"
         )
     return lines

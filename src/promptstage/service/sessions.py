@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from promptstage.domain.models import Role
-from promptstage.domain.principals import INSTANCE_ADMIN, ui_actor
+from promptstage.domain.principals import INSTANCE_ADMIN, NAME_PATTERN, ui_actor
 from promptstage.domain.users import SessionRecord
 from promptstage.errors import AuthenticationError, PermissionDeniedError
 
@@ -113,7 +113,7 @@ def sign_in(ctx: Context, name: str, password: str, *, absolute: timedelta) -> N
     """
     if not isinstance(name, str) or not isinstance(password, str):
         raise AuthenticationError(BAD_SIGN_IN, field="password")
-    if len(password) > passwords.MAX_LENGTH:
+    if not NAME_PATTERN.match(name) or len(password) > passwords.MAX_LENGTH:
         passwords.verify(None, "")  # the same time as any refusal
         raise AuthenticationError(BAD_SIGN_IN, field="password")
     with ctx.store.unit_of_work() as uow:
