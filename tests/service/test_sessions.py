@@ -238,3 +238,21 @@ def test_a_malformed_name_gets_the_same_refusal(people: Context, name: str) -> N
     with pytest.raises(AuthenticationError) as raised:
         sessions.sign_in(people, name, PASSWORD, absolute=ABSOLUTE)
     assert raised.value.message == sessions.BAD_SIGN_IN
+
+
+def test_a_weaker_hash_is_upgraded_at_sign_in(people: Context) -> None:
+    from argon2 import PasswordHasher
+
+    from promptstage.domain.users import UserCredential
+
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    with people.store.unit_of_work(write=True) as uow:
+        uow.set_credential(UserCredential("erin", weak, helpers.T0, USER, helpers.T0))
+    assert passwords.needs_rehash(weak)
+    sessions.sign_in(people, "erin", PASSWORD, absolute=ABSOLUTE)
+    with people.store.unit_of_work() as uow:
+        stored = uow.get_credential("erin")
+    assert stored is not None and stored.password_hash != weak
+    assert not passwords.needs_rehash(stored.password_hash)
+    assert stored.password_hash.startswith("$argon2id$")
+    assert passwords.verify(stored.password_hash, PASSWORD)
