@@ -119,9 +119,10 @@ def sign_in(ctx: Context, name: str, password: str, *, absolute: timedelta) -> N
     with ctx.store.unit_of_work() as uow:
         credential = uow.get_credential(name)
         roles = uow.memberships_of(name) if credential is not None else {}
-    if not passwords.verify(None if credential is None else credential.password_hash, password):
+    # An unknown name is verified against a decoy hash: the same work as a wrong password.
+    matches = passwords.verify(None if credential is None else credential.password_hash, password)
+    if credential is None or not matches:
         raise AuthenticationError(BAD_SIGN_IN, field="password")
-    assert credential is not None  # verify() is False without a stored hash
     if not roles:
         raise AuthenticationError(
             f"{name} has no role in any project, so there is nothing to sign in to; ask an "
@@ -129,10 +130,10 @@ def sign_in(ctx: Context, name: str, password: str, *, absolute: timedelta) -> N
             field="name",
         )
     if passwords.needs_rehash(credential.password_hash):
+        rehashed = passwords.hash_password(password)  # slow: outside the transaction
         with ctx.store.unit_of_work(write=True) as uow:
-            current_hash = uow.get_credential(name)
-            if current_hash is not None and current_hash.password_hash == credential.password_hash:
-                rehashed = passwords.hash_password(password)
+            now = uow.get_credential(name)
+            if now is not None and now.password_hash == credential.password_hash:  # unchanged
                 uow.set_credential(replace(credential, password_hash=rehashed))
     return _open(ctx, name, roles, absolute)
 
