@@ -12,7 +12,7 @@ from promptstage.api.client_ip import ClientAddress, TrustedProxies
 from promptstage.api.headers import SecurityHeaders
 from promptstage.api.limits import BodyLimit
 from promptstage.api.metrics import Metrics, MetricsMiddleware
-from promptstage.api.ratelimit import RateLimit, limits_from, make_limiter
+from promptstage.api.ratelimit import AuthFailures, RateLimit, limits_from, make_limiter
 from promptstage.api.routes import (
     admin,
     audit,
@@ -39,6 +39,7 @@ from promptstage.service.snapshot import StateCache
 from promptstage.service.tracing import NoTracer, Tracer
 from promptstage.settings import Settings
 from promptstage.store.base import Store
+from promptstage.ui import app as ui
 
 VERSION = "0.1.0"
 
@@ -133,12 +134,16 @@ def create_app(
     idempotency.install(app, ctx=ctx, authenticator=app.state.authenticator)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.state.rate_limiter = make_limiter(settings.redis_url)
+    limits = limits_from(settings)
+    failures = AuthFailures(app.state.rate_limiter, limits)
+    ui.install(app, settings, ctx=ctx, authenticator=app.state.authenticator, failures=failures)
     app.add_middleware(
         RateLimit,
-        limits=limits_from(settings),
+        limits=limits,
         limiter=app.state.rate_limiter,
         authenticator=app.state.authenticator,
         clock=ctx.clock,
+        failures=failures,
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -231,6 +231,48 @@ class Limits:
     reads_per_key: int = 0
 
 
+class AuthFailures:
+    """Failed authentications per client IP: API keys answered 401 and refused UI sign-ins
+    count against one budget (``auth:<ip>``), so neither door is a way around the other.
+
+    Once an IP's bucket is empty it is blocked locally until the bucket refills; the bucket
+    itself lives in the shared limiter (memory, or Redis across replicas).
+    """
+
+    def __init__(self, limiter: Limiter, limits: Limits) -> None:
+        self.limiter = limiter
+        self.limits = limits
+        self._blocked: dict[str, float] = {}  # ip -> time its block ends
+
+    def blocked_for(self, ip: str, now: float) -> float:
+        """Seconds ``ip`` stays blocked (0 when it is not)."""
+        until = self._blocked.get(ip)
+        if until is None:
+            return 0.0
+        if until > now:
+            return until - now
+        del self._blocked[ip]
+        return 0.0
+
+    async def failed(self, ip: str, now: float) -> float:
+        """Count a failed authentication of ``ip``; the seconds it is now blocked (0: not)."""
+        limits = self.limits
+        if not limits.auth_failures:
+            return 0.0
+        decision = await self.limiter.hit(f"auth:{ip}", limits.auth_failures, limits.period, now)
+        if decision.retry_after > 0:
+            if len(self._blocked) >= MAX_MEMORY_BUCKETS:
+                self._blocked = {k: v for k, v in self._blocked.items() if v > now}
+            if ip not in self._blocked:
+                log.warning(
+                    "blocking %s for %.0f s after too many failed authentications",
+                    ip,
+                    decision.retry_after,
+                )
+            self._blocked[ip] = now + decision.retry_after
+        return decision.retry_after
+
+
 class RateLimit:
     """ASGI middleware enforcing :class:`Limits` on ``/api/`` paths with ``429`` + ``Retry-After``.
 
@@ -247,13 +289,14 @@ class RateLimit:
         limiter: Limiter,
         authenticator: Authenticator,
         clock: Callable[[], datetime],
+        failures: AuthFailures | None = None,
     ) -> None:
         self.app = app
         self.limits = limits
         self.limiter = limiter
         self.authenticator = authenticator
         self.clock = clock
-        self._blocked: dict[str, float] = {}  # ip -> time its auth-failure block ends
+        self.failures = failures or AuthFailures(limiter, limits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -282,16 +325,14 @@ class RateLimit:
 
         await self.app(scope, receive, watch)
         if status == 401:
-            await self._auth_failed(ip, now)
+            await self.failures.failed(ip, now)
 
     async def _check(self, scope: Scope, ip: str, now: float) -> JSONResponse | None:
         """The 429 to answer instead of handling the request, or ``None`` to let it through."""
         limits, method = self.limits, scope["method"]
-        blocked = self._blocked.get(ip)
-        if blocked is not None:
-            if blocked > now:
-                return _too_many(blocked - now, f"too many failed authentications from {ip}")
-            del self._blocked[ip]
+        blocked = self.failures.blocked_for(ip, now)
+        if blocked:
+            return _too_many(blocked, f"too many failed authentications from {ip}")
         kind = kind_of(method, scope["path"])
         per_key = limits.writes_per_key if kind == "writes" else limits.reads_per_key if kind else 0
         if kind == "writes" and limits.writes_per_ip:
@@ -310,21 +351,6 @@ class RateLimit:
         """The prefix of the request's key if it authenticates (the app answers 401 otherwise)."""
         who = await key_holder(self.authenticator, scope.get("headers", ()))
         return None if who is None else who.key_prefix
-
-    async def _auth_failed(self, ip: str, now: float) -> None:
-        """Count a 401 against ``ip``; block it locally once its bucket is empty."""
-        limits = self.limits
-        decision = await self.limiter.hit(f"auth:{ip}", limits.auth_failures, limits.period, now)
-        if decision.retry_after > 0:
-            if len(self._blocked) >= MAX_MEMORY_BUCKETS:
-                self._blocked = {k: v for k, v in self._blocked.items() if v > now}
-            if ip not in self._blocked:
-                log.warning(
-                    "blocking %s for %.0f s after too many failed authentications",
-                    ip,
-                    decision.retry_after,
-                )
-            self._blocked[ip] = now + decision.retry_after
 
     def _closing(self, receive: Receive) -> Receive:
         """Wrap the lifespan ``receive`` to close the limiter's connections at shutdown."""

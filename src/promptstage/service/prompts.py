@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from promptstage.domain import names
@@ -53,6 +54,16 @@ def create_project(ctx: Context, actor: str, name: str, description: str | None 
             after={"name": name, "description": desc},
         )
     return project
+
+
+def list_projects(ctx: Context, visible: Collection[str] | None = None) -> list[Project]:
+    """The projects, by name; only those in ``visible`` when it is given (a person sees the
+    projects they hold a role in; the instance admin every one)."""
+    with ctx.store.unit_of_work() as uow:
+        projects = uow.list_projects()
+    if visible is None:
+        return projects
+    return [p for p in projects if p.name in visible]
 
 
 def require_project(uow: CatalogRepo, project: str) -> Project:

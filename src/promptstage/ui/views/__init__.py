@@ -1,0 +1,38 @@
+"""The UI's pages, one module per area; ``ROUTERS`` is what ``ui.app`` mounts, in order."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import (
+    admin,
+    approvals,
+    audit,
+    auth,
+    calls,
+    editor,
+    home,
+    labels,
+    overview,
+    prompts,
+    quality,
+    releases,
+)
+
+ROUTERS: tuple[APIRouter, ...] = tuple(
+    module.router
+    for module in (
+        auth,
+        home,
+        overview,
+        prompts,
+        editor,
+        labels,
+        approvals,
+        releases,
+        quality,
+        audit,
+        calls,
+        admin,
+    )
+)

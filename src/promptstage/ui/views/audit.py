@@ -1,0 +1,7 @@
+"""The audit trail, filtered and paginated, and the chain verification."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
