@@ -67,3 +67,28 @@ def test_an_unknown_provider_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError) as caught:
         open_provider("bard", ProviderConfig(), environ={})
     assert caught.value.field == "config.model.provider" and "openai" in caught.value.message
+
+
+def test_provider_config_from_the_settings_environment() -> None:
+    from promptstage.evals.providers import Provider, RetryPolicy
+    from promptstage.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "PROMPTSTAGE_EVAL_OPENAI_BASE_URL": "http://127.0.0.1:8790/v1",
+            "PROMPTSTAGE_EVAL_OPENAI_API_KEY_ENV": "LOCAL_KEY",
+            "PROMPTSTAGE_EVAL_TIMEOUT_SECONDS": "2.5",
+            "PROMPTSTAGE_EVAL_MAX_ATTEMPTS": "2",
+            "PROMPTSTAGE_EVAL_PRICES": "fake-refuse=1/2",
+        }
+    )
+    config = ProviderConfig.from_settings(settings)
+    assert config.openai_base_url == "http://127.0.0.1:8790/v1"
+    assert config.policy == RetryPolicy(max_attempts=2, timeout_seconds=2.5)
+    assert config.prices["fake-refuse"].output_per_million == 2
+    assert settings.eval_concurrency == 8
+    for kind in ("openai", "anthropic"):
+        client = open_provider(kind, config, environ={"LOCAL_KEY": KEY, "ANTHROPIC_API_KEY": KEY})
+        assert isinstance(client, Provider) and client.name == kind
+    with pytest.raises(ConfigurationError):
+        ProviderConfig.from_settings(Settings(eval_prices="gpt-4o"))

@@ -11,7 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 from promptstage.domain.config import Config, ModelRef
 
 from .retry import retry_after_seconds
-from .types import ErrorKind, Outcome, ProviderError, ToolCall
+from .types import ErrorKind, Outcome, ProviderError, RenderedPrompt, ToolCall
 
 # Keys a snapshot's params may not set: the provider builds them, and a stream is not parsed.
 RESERVED_PARAMS = frozenset({"model", "messages", "system", "tools", "stream"})
@@ -26,9 +26,9 @@ class Provider(Protocol):
     name: str
 
     async def complete(
-        self, prompt: Any, config: Config, *, model: ModelRef | None = None
+        self, prompt: RenderedPrompt, config: Config, *, model: ModelRef | None = None
     ) -> Outcome:
-        """Send ``prompt`` (a ``RenderedPrompt``) with ``config``'s params and tools to
+        """Send ``prompt`` with ``config``'s params and tools to
         ``model`` (default: ``config.model``)."""
         ...
 
@@ -100,7 +100,10 @@ def classify(
         message = f"HTTP {status}: {detail}"
         if status in (401, 403):
             kind = ErrorKind.AUTH
-            message += " (check the key in the variable PROMPTSTAGE_EVAL_*_API_KEY_ENV names)"
+            message += (
+                " (check the API key in the environment variable that "
+                f"PROMPTSTAGE_EVAL_{provider.upper()}_API_KEY_ENV names)"
+            )
         elif status == 429:
             kind = ErrorKind.RATE_LIMITED
         elif status >= 500 or status == 408:
