@@ -15,21 +15,21 @@ from .providers_helpers import PROMPT, config, provider
 
 @pytest.mark.parametrize(("kind", "concurrency"), [("openai", 4), ("anthropic", 3), ("openai", 1)])
 def test_the_server_never_sees_more_than_the_limit_in_flight(kind: str, concurrency: int) -> None:
-    with running_fake_model("slow", slow_seconds=0.05) as server:
+    with running_fake_model("slow", slow_seconds=0.2) as server:
 
         async def main() -> list[object]:
             client = provider(kind, server)
             try:
                 cases = [
-                    lambda: client.complete(PROMPT, config("fake-slow", kind)) for _ in range(16)
+                    lambda: client.complete(PROMPT, config("fake-slow", kind)) for _ in range(8)
                 ]
                 return await run_all(cases, concurrency)
             finally:
                 await client.aclose()
 
         results = asyncio.run(main())
-        assert server.state.requests == 16
-        # 16 cases of 50 ms each: every slot fills, and never one more
+        assert server.state.requests == 8
+        # 8 cases of 200 ms each: every slot fills, and never one more
         assert server.state.max_in_flight == concurrency
     assert all(isinstance(r, Completion) for r in results)
 
