@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "promptstage needs Python 3.11+")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[server,postgres,dev]'
+	$(BIN)/python -m pip install -q -e '.[server,postgres,eval,dev]'
 	@touch $(STAMP)
 
 $(DEV_KEY_FILE):

@@ -197,6 +197,69 @@ class Settings:
         },
     )
 
+    eval_openai_base_url: str = field(
+        default="https://api.openai.com/v1",
+        metadata={
+            "doc": "Base URL of the OpenAI-compatible chat-completions endpoint eval runs call "
+            "for the providers openai, azure, vllm, ollama and litellm (Azure: "
+            "`https://RESOURCE.openai.azure.com/openai/v1/`; Ollama: `http://127.0.0.1:11434/v1`)."
+        },
+    )
+    eval_openai_api_key_env: str = field(
+        default="OPENAI_API_KEY",
+        metadata={
+            "doc": "Name of the environment variable that holds the OpenAI-compatible API key "
+            "(the key itself is never a setting, stored or logged). Blank: send no key."
+        },
+    )
+    eval_anthropic_base_url: str = field(
+        default="https://api.anthropic.com",
+        metadata={"doc": "Base URL of the Anthropic Messages API eval runs call."},
+    )
+    eval_anthropic_api_key_env: str = field(
+        default="ANTHROPIC_API_KEY",
+        metadata={
+            "doc": "Name of the environment variable that holds the Anthropic API key. "
+            "Blank: send no key."
+        },
+    )
+    eval_timeout_seconds: float = field(
+        default=60.0,
+        metadata={
+            "doc": "Bound of one model call attempt; a call that times out is not retried "
+            "and its case fails closed (`timeout`)."
+        },
+    )
+    eval_max_attempts: int = field(
+        default=4,
+        metadata={"doc": "Attempts per model call on 429, 5xx and connection errors (1: none)."},
+    )
+    eval_backoff_seconds: float = field(
+        default=1.0,
+        metadata={
+            "doc": "Wait before the second attempt when the provider sent no Retry-After; "
+            "doubled after each failure, up to half of it taken off at random (jitter)."
+        },
+    )
+    eval_max_wait_seconds: float = field(
+        default=60.0,
+        metadata={
+            "doc": "Longest wait between two attempts; a Retry-After above it ends the call "
+            "as `rate_limited` instead of holding the run."
+        },
+    )
+    eval_concurrency: int = field(
+        default=8, metadata={"doc": "Model calls one eval run keeps in flight at most."}
+    )
+    eval_prices: str = field(
+        default="",
+        metadata={
+            "doc": "Token prices in USD per million, `model=input/output` separated by commas "
+            "(`gpt-4o=2.50/10.00`); they add to and override the built-in list. A model in "
+            "neither has no cost (unknown, not 0)."
+        },
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read ``PROMPTSTAGE_*`` variables, then apply non-``None`` ``overrides`` (CLI flags).

@@ -19,6 +19,7 @@ from . import (
     change,
     db,
     demo,
+    dev,
     keys,
     labels,
     principals,
@@ -50,6 +51,7 @@ app.add_typer(release.app, name="release")
 app.add_typer(demo.app, name="demo")
 app.add_typer(calls.app, name="calls")
 app.add_typer(change.app, name="change")
+app.add_typer(dev.app, name="dev")
 app.command("serve")(serve.serve)
 app.command("resolve")(resolve.resolve)
 
