@@ -35,7 +35,7 @@ _LEET = str.maketrans(
 )  # fmt: skip
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
-_HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}[\s:]?){4,}")
+_HEX_RUN = re.compile(r"\b(?:[0-9a-fA-F]{2}){4,}\b|\b[0-9a-fA-F]{2}(?:[ :][0-9a-fA-F]{2}){3,}\b")
 MAX_DECODED_RUNS = 200
 
 
@@ -53,11 +53,8 @@ def rot13(text: str) -> str:
 
 
 def _printable(data: bytes) -> str | None:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if not text or sum(ch.isprintable() or ch.isspace() for ch in text) < 0.9 * len(text):
+    text = data.decode("utf-8", errors="replace")
+    if not text or sum(ch != "\ufffd" and (ch.isprintable() or ch.isspace()) for ch in text) < 0.8 * len(text):
         return None
     return text
 
@@ -94,10 +91,6 @@ def decodings(text: str) -> Iterator[tuple[str, str]]:
         if found >= MAX_DECODED_RUNS:
             break
     for match in _HEX_RUN.finditer(text):
-        digits = re.sub(r"[\s:]", "", match.group(0))
-        try:
-            decoded = _printable(bytes.fromhex(digits[: len(digits) // 2 * 2]))
-        except ValueError:
-            decoded = None
+        decoded = _printable(bytes.fromhex(re.sub(r"[ :]", "", match.group(0))))
         if decoded is not None:
             yield f"hex at offset {match.start()}", decoded

@@ -143,10 +143,24 @@ def load_text(text: str, fmt: str) -> Any:
             raise v.invalid("suite", f"is not valid TOML: {exc}", "fix the TOML syntax") from None
     if fmt != "yaml":
         raise v.invalid("format", f"{fmt!r} is not a suite format", "use yaml or toml")
+    if text.lstrip().startswith("{"):  # JSON: parsed as JSON, so \uD83D\uDE00 pairs combine
+        try:
+            return json.loads(text, object_pairs_hook=_no_duplicates)
+        except json.JSONDecodeError:
+            pass  # flow-style YAML; the YAML parser reports any error
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise v.invalid("suite", f"is not valid YAML: {exc}".replace("\n", " "), "fix the YAML syntax") from None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise v.invalid("suite", f"key {key!r} appears twice in one object", "keep one")
+        out[key] = value
+    return out
 
 
 def parse_suite(text: str, fmt: str = "yaml", *, allow_builtin: bool = False) -> Suite:

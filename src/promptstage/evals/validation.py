@@ -28,10 +28,19 @@ def mapping(value: Any, path: str, allowed: Iterable[str], required: Iterable[st
     return value
 
 
+def _encodable(value: str, path: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise invalid(path, f"has a lone surrogate at character {exc.start}", "write the character itself, not a \\uD8xx escape") from None
+    return value
+
+
 def text(value: Any, path: str, *, max_chars: int, allow_empty: bool = False) -> str:
-    """``value`` as a string of at most ``max_chars`` characters."""
+    """``value`` as a UTF-8-encodable string of at most ``max_chars`` characters."""
     if not isinstance(value, str):
         raise invalid(path, f"expected a string, got {type(value).__name__}", "quote the value")
+    _encodable(value, path)
     if not value and not allow_empty:
         raise invalid(path, "is empty", "write a non-empty string")
     if len(value) > max_chars:
@@ -73,7 +82,9 @@ def json_value(value: Any, path: str, depth: int = 0) -> Any:
     """``value`` if it is plain JSON (no dates, no NaN, string keys), at most 32 levels deep."""
     if depth > 32:
         raise invalid(path, "is nested more than 32 levels deep", "flatten it")
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        return _encodable(value, path)
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
@@ -85,5 +96,6 @@ def json_value(value: Any, path: str, depth: int = 0) -> Any:
         for key in value:
             if not isinstance(key, str):
                 raise invalid(path, f"key {key!r} is not a string", "quote the key")
+            _encodable(key, path)
         return {k: json_value(v, f"{path}.{k}", depth + 1) for k, v in value.items()}
     raise invalid(path, f"{type(value).__name__} is not a JSON value", "use strings, numbers, booleans, lists and mappings (quote dates)")
