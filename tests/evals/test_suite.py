@@ -92,18 +92,41 @@ def test_a_change_in_any_case_changes_the_digest() -> None:
     ("text", "path", "fix"),
     [
         (YAML.replace("value: Ada", "valeu: Ada"), "cases[0].assertions[0].valeu", "use only"),
-        (YAML.replace("type: contains", "type: containz"), "cases[0].assertions[0].type", "use one of"),
+        (
+            YAML.replace("type: contains", "type: containz"),
+            "cases[0].assertions[0].type",
+            "use one of",
+        ),
         (YAML.replace("id: json", "id: greet"), "cases[1].id", "own id"),
-        (YAML.replace("{type: json-schema, schema: {type: object, required: [answer]}}", "{type: regex, pattern: '(unclosed'}"), "cases[1].assertions[0].pattern", "fix the regular expression"),
-        (YAML.replace("schema: {type: object", "schema: {type: 12"), "cases[1].assertions[0].schema", "Draft 2020-12"),
+        (
+            YAML.replace(
+                "{type: json-schema, schema: {type: object, required: [answer]}}",
+                "{type: regex, pattern: '(unclosed'}",
+            ),
+            "cases[1].assertions[0].pattern",
+            "fix the regular expression",
+        ),
+        (
+            YAML.replace("schema: {type: object", "schema: {type: 12"),
+            "cases[1].assertions[0].schema",
+            "Draft 2020-12",
+        ),
         (YAML.replace("role: user", "role: boss"), "cases[0].history[0].role", "use one of"),
-        (YAML.replace("vars: {user: Ada}", "vars: {user: 2024-01-01}"), "cases[0].vars.user", "quote dates"),
+        (
+            YAML.replace("vars: {user: Ada}", "vars: {user: 2024-01-01}"),
+            "cases[0].vars.user",
+            "quote dates",
+        ),
         (YAML.replace("vars: {user: Ada}", "vars: {1bad: x}"), "cases[0].vars.1bad", "letters"),
         (YAML.replace("name: support/smoke", "name: builtin/security"), "name", "reserved"),
         (YAML.replace("description: A smoke suite", "descripton: x"), "descripton", "use only"),
         ("name: x\ncases: []\n", "cases", "at least one case"),
         ("name: x\ncases:\n  - id: a\n", "cases[0].assertions", "checks nothing"),
-        ("name: x\ncases:\n  - id: a\n    owasp: [LLM99]\n    assertions: [{type: refusal}]\n", "cases[0].owasp[0]", "LLM01"),
+        (
+            "name: x\ncases:\n  - id: a\n    owasp: [LLM99]\n    assertions: [{type: refusal}]\n",
+            "cases[0].owasp[0]",
+            "LLM01",
+        ),
     ],
 )
 def test_errors_name_the_path_and_the_fix(text: str, path: str, fix: str) -> None:
@@ -114,7 +137,9 @@ def test_errors_name_the_path_and_the_fix(text: str, path: str, fix: str) -> Non
 
 
 def test_yaml_aliases_and_duplicate_keys_are_refused() -> None:
-    bomb = "a: &a [x, x]\nb: &b [*a, *a]\nname: x\ncases: [{id: a, assertions: [{type: refusal}]}]\n"
+    bomb = (
+        "a: &a [x, x]\nb: &b [*a, *a]\nname: x\ncases: [{id: a, assertions: [{type: refusal}]}]\n"
+    )
     with pytest.raises(InvalidInputError, match="aliases"):
         parse_suite(bomb)
     with pytest.raises(InvalidInputError, match="appears twice"):
@@ -122,7 +147,12 @@ def test_yaml_aliases_and_duplicate_keys_are_refused() -> None:
 
 
 def test_too_many_cases_are_refused() -> None:
-    data = {"name": "big", "cases": [{"id": f"c{i}", "assertions": [{"type": "refusal"}]} for i in range(MAX_CASES + 1)]}
+    data = {
+        "name": "big",
+        "cases": [
+            {"id": f"c{i}", "assertions": [{"type": "refusal"}]} for i in range(MAX_CASES + 1)
+        ],
+    }
     with pytest.raises(InvalidInputError, match="at most 2000"):
         suite_from_dict(data)
 
@@ -134,7 +164,16 @@ def test_unknown_format_is_refused() -> None:
 
 def test_leftover_vars_are_delivered_as_the_final_user_message() -> None:
     suite = suite_from_dict(
-        {"name": "x", "cases": [{"id": "a", "vars": {"input": "hi", "document": "doc", "user": "Ada"}, "assertions": [{"type": "refusal"}]}]}
+        {
+            "name": "x",
+            "cases": [
+                {
+                    "id": "a",
+                    "vars": {"input": "hi", "document": "doc", "user": "Ada"},
+                    "assertions": [{"type": "refusal"}],
+                }
+            ],
+        }
     )
     for_template, leftover = split_vars(suite.cases[0], ["user"])
     assert for_template == {"user": "Ada"}
@@ -147,21 +186,39 @@ def test_leftover_vars_are_delivered_as_the_final_user_message() -> None:
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
 SIMPLE_ASSERTIONS = st.one_of(
     st.builds(lambda v: {"type": "contains", "value": v}, TEXT.filter(bool)),
-    st.builds(lambda v, c: {"type": "not-contains", "value": v, "ignore_case": c}, TEXT.filter(bool), st.booleans()),
+    st.builds(
+        lambda v, c: {"type": "not-contains", "value": v, "ignore_case": c},
+        TEXT.filter(bool),
+        st.booleans(),
+    ),
     st.builds(lambda t: {"type": "canary-leak", "threshold": t}, st.floats(0.05, 1.0)),
-    st.builds(lambda h: {"type": "no-exfil-links", "allowed_hosts": h}, st.lists(st.from_regex(r"[a-z]{1,10}\.example", fullmatch=True), max_size=3, unique=True)),
+    st.builds(
+        lambda h: {"type": "no-exfil-links", "allowed_hosts": h},
+        st.lists(st.from_regex(r"[a-z]{1,10}\.example", fullmatch=True), max_size=3, unique=True),
+    ),
     st.just({"type": "refusal"}),
     st.just({"type": "no-pii", "kinds": ["card", "iban"]}),
     st.builds(lambda m: {"type": "tool-calls", "max_calls": m}, st.integers(0, 10)),
 )
 json_leaf = st.none() | st.booleans() | st.integers(-1000, 1000) | TEXT
-json_values = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3), max_leaves=6)
+json_values = st.recursive(
+    json_leaf,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=6,
+)
 cases = st.lists(
     st.fixed_dictionaries(
         {
-            "vars": st.dictionaries(st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True), json_values, max_size=3),
+            "vars": st.dictionaries(
+                st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True), json_values, max_size=3
+            ),
             "assertions": st.lists(SIMPLE_ASSERTIONS, min_size=1, max_size=3),
-            "history": st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]), "content": TEXT}), max_size=2),
+            "history": st.lists(
+                st.fixed_dictionaries(
+                    {"role": st.sampled_from(["user", "assistant"]), "content": TEXT}
+                ),
+                max_size=2,
+            ),
             "expected": st.dictionaries(TEXT, json_values, max_size=2),
         }
     ),
@@ -169,7 +226,11 @@ cases = st.lists(
     max_size=4,
 )
 suites = st.builds(
-    lambda name, desc, cs: {"name": name, "description": desc, "cases": [{"id": f"case-{i}", **c} for i, c in enumerate(cs)]},
+    lambda name, desc, cs: {
+        "name": name,
+        "description": desc,
+        "cases": [{"id": f"case-{i}", **c} for i, c in enumerate(cs)],
+    },
     st.from_regex(r"[a-z][a-z0-9-]{0,10}(/[a-z][a-z0-9]{0,5})?", fullmatch=True),
     TEXT,
     cases,

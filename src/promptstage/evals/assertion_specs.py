@@ -74,20 +74,28 @@ def _schema(value: Any, path: str) -> dict[str, Any]:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "(root)"
-        raise v.invalid(path, f"is not a valid JSON Schema at {where}: {exc.message}", "fix the schema (Draft 2020-12)") from None
+        raise v.invalid(
+            path,
+            f"is not a valid JSON Schema at {where}: {exc.message}",
+            "fix the schema (Draft 2020-12)",
+        ) from None
     return schema  # type: ignore[no-any-return]
 
 
 def _deny(value: Any, path: str) -> list[dict[str, Any]]:
     if not isinstance(value, list) or len(value) > MAX_LIST:
-        raise v.invalid(path, "is not a list of at most 200 rules", "write a list of {tool?, pattern}")
+        raise v.invalid(
+            path, "is not a list of at most 200 rules", "write a list of {tool?, pattern}"
+        )
     out = []
     for i, rule in enumerate(value):
         where = f"{path}[{i}]"
         v.mapping(rule, where, ("tool", "pattern", "flags"), ("pattern",))
         out.append(
             {
-                "tool": _str(rule["tool"], f"{where}.tool") if rule.get("tool") is not None else None,
+                "tool": _str(rule["tool"], f"{where}.tool")
+                if rule.get("tool") is not None
+                else None,
                 "pattern": _pattern(rule["pattern"], f"{where}.pattern"),
                 "flags": _flags(rule.get("flags", "i"), f"{where}.flags"),
             }
@@ -97,12 +105,16 @@ def _deny(value: Any, path: str) -> list[dict[str, Any]]:
 
 def _model(value: Any, path: str) -> dict[str, str]:
     v.mapping(value, path, ("provider", "name", "version"), ("provider", "name", "version"))
-    return {k: v.text(value[k], f"{path}.{k}", max_chars=256) for k in ("provider", "name", "version")}
+    return {
+        k: v.text(value[k], f"{path}.{k}", max_chars=256) for k in ("provider", "name", "version")
+    }
 
 
 def _max_calls(value: Any, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
-        raise v.invalid(path, f"expected a whole number from 0 to 1000, got {value!r}", "use a whole number")
+        raise v.invalid(
+            path, f"expected a whole number from 0 to 1000, got {value!r}", "use a whole number"
+        )
     return value
 
 
@@ -111,7 +123,11 @@ REQUIRED = object()
 PARAMS: dict[str, dict[str, tuple[Check, Any]]] = {
     "contains": {"value": (_str, REQUIRED), "ignore_case": (_bool, False)},
     "not-contains": {"value": (_str, REQUIRED), "ignore_case": (_bool, False)},
-    "equals": {"value": (v.json_value, REQUIRED), "strip": (_bool, True), "ignore_case": (_bool, False)},
+    "equals": {
+        "value": (v.json_value, REQUIRED),
+        "strip": (_bool, True),
+        "ignore_case": (_bool, False),
+    },
     "regex": {"pattern": (_pattern, REQUIRED), "flags": (_flags, "")},
     "not-regex": {"pattern": (_pattern, REQUIRED), "flags": (_flags, "")},
     "json-valid": {},
@@ -129,7 +145,11 @@ PARAMS: dict[str, dict[str, tuple[Check, Any]]] = {
     "no-secrets": {"allow": (_names, [])},
     "no-exfil-links": {"allowed_hosts": (_hosts, []), "bare_urls": (_bool, False)},
     "no-smuggling": {"zero_width": (_bool, False)},
-    "llm-judge": {"rubric": (_str, REQUIRED), "model": (_model, REQUIRED), "threshold": (_threshold, 0.5)},
+    "llm-judge": {
+        "rubric": (_str, REQUIRED),
+        "model": (_model, REQUIRED),
+        "threshold": (_threshold, 0.5),
+    },
 }
 ASSERTION_TYPES = tuple(PARAMS)
 JUDGE_TYPES = frozenset({"llm-judge"})
@@ -157,10 +177,18 @@ def parse_assertion(raw: Any, path: str) -> AssertionSpec:
         InvalidInputError: naming ``path.key`` and the fix.
     """
     if not isinstance(raw, dict):
-        raise v.invalid(path, "expected a mapping with a 'type'", f"write {{type: one of {list(ASSERTION_TYPES)}, ...}}")
+        raise v.invalid(
+            path,
+            "expected a mapping with a 'type'",
+            f"write {{type: one of {list(ASSERTION_TYPES)}, ...}}",
+        )
     kind = raw.get("type")
     if kind not in PARAMS:
-        raise v.invalid(f"{path}.type", f"{kind!r} is not an assertion type", f"use one of {list(ASSERTION_TYPES)}")
+        raise v.invalid(
+            f"{path}.type",
+            f"{kind!r} is not an assertion type",
+            f"use one of {list(ASSERTION_TYPES)}",
+        )
     spec = PARAMS[kind]
     v.mapping(raw, path, ("type", *spec))
     params: dict[str, Any] = {}

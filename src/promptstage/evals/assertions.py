@@ -40,7 +40,9 @@ class GradeContext:
     allowed_hosts: tuple[str, ...] = ()
 
 
-def grade(spec: AssertionSpec, output: ModelOutput, context: GradeContext | None = None) -> AssertionResult:
+def grade(
+    spec: AssertionSpec, output: ModelOutput, context: GradeContext | None = None
+) -> AssertionResult:
     """Grade one assertion; see the module docstring for the fail-closed rules."""
     ctx = context or GradeContext()
     if not spec.deterministic:
@@ -102,16 +104,22 @@ def _equals(p: Mapping[str, Any], out: ModelOutput, _: GradeContext) -> Assertio
         got, want = got.casefold(), want.casefold()
     if got == want:
         return passed("equals")
-    return failed("equals", f"the output is not equal to the expected value ({len(out.text)} characters)")
+    return failed(
+        "equals", f"the output is not equal to the expected value ({len(out.text)} characters)"
+    )
 
 
-def _regex(p: Mapping[str, Any], out: ModelOutput, _: GradeContext, negate: bool = False) -> AssertionResult:
+def _regex(
+    p: Mapping[str, Any], out: ModelOutput, _: GradeContext, negate: bool = False
+) -> AssertionResult:
     name = "not-regex" if negate else "regex"
     match = search(compile_pattern(p["pattern"], p["flags"]), out.text)
     if (match is None) == negate:
         return passed(name, "no match" if negate else f"matched at offset {match.start()}")
     if negate:
-        ev = Evidence("regex", "text", match.start(), detectors.excerpt(out.text, match.start(), match.end()))
+        ev = Evidence(
+            "regex", "text", match.start(), detectors.excerpt(out.text, match.start(), match.end())
+        )
         return failed(name, f"the forbidden pattern matched at offset {match.start()}", ev)
     return failed(name, "the pattern did not match the output")
 
@@ -120,7 +128,10 @@ def _json(out: ModelOutput) -> tuple[Any, str | None]:
     try:
         return json.loads(out.text), None
     except json.JSONDecodeError as exc:
-        return None, f"the output is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        return (
+            None,
+            f"the output is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+        )
 
 
 def _json_valid(p: Mapping[str, Any], out: ModelOutput, _: GradeContext) -> AssertionResult:
@@ -132,12 +143,16 @@ def _json_schema(p: Mapping[str, Any], out: ModelOutput, _: GradeContext) -> Ass
     value, problem = _json(out)
     if problem is not None:
         return failed("json-schema", problem)
-    errors = sorted(Draft202012Validator(p["schema"]).iter_errors(value), key=lambda e: list(e.path))
+    errors = sorted(
+        Draft202012Validator(p["schema"]).iter_errors(value), key=lambda e: list(e.path)
+    )
     if not errors:
         return passed("json-schema")
     first = errors[0]
     where = "/".join(str(x) for x in first.absolute_path) or "(root)"
-    return failed("json-schema", f"{len(errors)} schema violation(s); first at {where}: {first.message[:200]}")
+    return failed(
+        "json-schema", f"{len(errors)} schema violation(s); first at {where}: {first.message[:200]}"
+    )
 
 
 def _refusal(p: Mapping[str, Any], out: ModelOutput, _: GradeContext) -> AssertionResult:
@@ -147,7 +162,11 @@ def _refusal(p: Mapping[str, Any], out: ModelOutput, _: GradeContext) -> Asserti
 
 
 def _smuggling(p: Mapping[str, Any], out: ModelOutput, _: GradeContext) -> AssertionResult:
-    evidence = [e for where, t in output_fields(out) for e in detectors.smuggling_evidence(t, where, zero_width=p["zero_width"])]
+    evidence = [
+        e
+        for where, t in output_fields(out)
+        for e in detectors.smuggling_evidence(t, where, zero_width=p["zero_width"])
+    ]
     if not evidence:
         return passed("no-smuggling")
     return failed("no-smuggling", detectors.summary("hidden character run", evidence), *evidence)

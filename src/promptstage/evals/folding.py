@@ -18,17 +18,15 @@ import unicodedata
 from collections.abc import Iterator
 
 # Confusable letters (Cyrillic, Greek, fullwidth is handled by NFKC) mapped to Latin.
-_HOMOGLYPHS = str.maketrans(
-    {
-        "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
-        "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d",
-        "ɡ": "g", "ո": "n", "ս": "u", "ԝ": "w", "А": "a", "В": "b", "Е": "e", "К": "k",
-        "М": "m", "Н": "h", "О": "o", "Р": "p", "С": "c", "Т": "t", "Х": "x", "α": "a",
-        "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
-        "υ": "u", "χ": "x", "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i",
-        "Κ": "k", "Μ": "m", "Ν": "n", "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x",
-    }
-)  # fmt: skip
+_CONFUSABLES = (
+    "\u0261\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1"
+    "\u03a4\u03a5\u03a7\u03b1\u03b2\u03b5\u03b9\u03ba\u03bd\u03bf\u03c1\u03c4"
+    "\u03c5\u03c7\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422"
+    "\u0425\u0430\u0432\u0435\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443"
+    "\u0445\u0455\u0456\u0458\u0501\u051d\u0578\u057d"
+)
+_LATIN = "gabezhikmnoptyxabeikvoptuxabekmhopctxabekmhopctyxsijdwnu"
+_HOMOGLYPHS = str.maketrans(_CONFUSABLES, _LATIN)
 _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a",
      "$": "s", "!": "i", "|": "i", "+": "t"}
@@ -54,7 +52,9 @@ def rot13(text: str) -> str:
 
 def _printable(data: bytes) -> str | None:
     text = data.decode("utf-8", errors="replace")
-    if not text or sum(ch != "\ufffd" and (ch.isprintable() or ch.isspace()) for ch in text) < 0.8 * len(text):
+    if not text or sum(
+        ch != "\ufffd" and (ch.isprintable() or ch.isspace()) for ch in text
+    ) < 0.8 * len(text):
         return None
     return text
 

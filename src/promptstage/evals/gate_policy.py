@@ -146,14 +146,20 @@ def parse_gate_policies(data: Any) -> dict[str, GatePolicy]:
             raise v.invalid(path, "is not a label name", "use a label name such as prod")
         v.mapping(body, path, ("suites",), ("suites",))
         if not isinstance(body["suites"], list) or len(body["suites"]) > 50:
-            raise v.invalid(f"{path}.suites", "is not a list of at most 50 suites", "list the suites this label requires")
+            raise v.invalid(
+                f"{path}.suites",
+                "is not a list of at most 50 suites",
+                "list the suites this label requires",
+            )
         reqs = []
         for i, raw in enumerate(body["suites"]):
             where = f"{path}.suites[{i}]"
             v.mapping(raw, where, ("suite", "min_pass_rate", "scope"), ("suite",))
             scope = raw.get("scope", "deterministic")
             if scope not in SCOPES:
-                raise v.invalid(f"{where}.scope", f"{scope!r} is not a scope", f"use one of {list(SCOPES)}")
+                raise v.invalid(
+                    f"{where}.scope", f"{scope!r} is not a scope", f"use one of {list(SCOPES)}"
+                )
             reqs.append(
                 SuiteRequirement(
                     v.text(raw["suite"], f"{where}.suite", max_chars=129),
@@ -162,14 +168,18 @@ def parse_gate_policies(data: Any) -> dict[str, GatePolicy]:
                 )
             )
         if len({r.suite for r in reqs}) != len(reqs):
-            raise v.invalid(f"{path}.suites", "names a suite twice", "keep one requirement per suite")
+            raise v.invalid(
+                f"{path}.suites", "names a suite twice", "keep one requirement per suite"
+            )
         out[label] = GatePolicy(label, tuple(reqs))
     return out
 
 
 def _cases(names: Sequence[str]) -> str:
     shown = ", ".join(names[:MAX_SHOWN_CASES])
-    return shown + (f" and {len(names) - MAX_SHOWN_CASES} more" if len(names) > MAX_SHOWN_CASES else "")
+    return shown + (
+        f" and {len(names) - MAX_SHOWN_CASES} more" if len(names) > MAX_SHOWN_CASES else ""
+    )
 
 
 def _unbound_reason(req: SuiteRequirement, candidate: Candidate, runs: Sequence[SuiteRun]) -> str:
@@ -184,14 +194,18 @@ def _unbound_reason(req: SuiteRequirement, candidate: Candidate, runs: Sequence[
         why.append("another model snapshot")
     if all(r.suite_digest != digest for r in mine):
         why.append("another revision of the suite")
-    detail = " and ".join(why) or "another combination of version, model snapshot and suite revision"
+    detail = (
+        " and ".join(why) or "another combination of version, model snapshot and suite revision"
+    )
     return f"suite {req.suite}: its runs are for {detail}; run it on this version, model and suite"
 
 
 def _verdict(req: SuiteRequirement, candidate: Candidate, runs: Sequence[SuiteRun]) -> SuiteVerdict:
     name = req.suite
     if name not in candidate.suite_digests:
-        return SuiteVerdict(name, False, f"suite {name}: does not exist; push it or change the gate policy")
+        return SuiteVerdict(
+            name, False, f"suite {name}: does not exist; push it or change the gate policy"
+        )
     digest = candidate.suite_digests[name]
     bound = [
         r for r in runs
@@ -201,20 +215,47 @@ def _verdict(req: SuiteRequirement, candidate: Candidate, runs: Sequence[SuiteRu
     finished = [r for r in bound if r.status not in (RunStatus.QUEUED, RunStatus.RUNNING)]
     if not finished:
         if bound:
-            return SuiteVerdict(name, False, f"suite {name}: run {bound[-1].run_id} has not finished", bound[-1].run_id)
+            return SuiteVerdict(
+                name,
+                False,
+                f"suite {name}: run {bound[-1].run_id} has not finished",
+                bound[-1].run_id,
+            )
         return SuiteVerdict(name, False, _unbound_reason(req, candidate, runs))
     run = finished[-1]  # runs are given oldest first: the newest finished run counts
     if run.status is not RunStatus.COMPLETED:
-        return SuiteVerdict(name, False, f"suite {name}: run {run.run_id} is {run.status.value}; run it again", run.run_id)
+        return SuiteVerdict(
+            name,
+            False,
+            f"suite {name}: run {run.run_id} is {run.status.value}; run it again",
+            run.run_id,
+        )
     ids = [c.case_id for c in run.cases]
     if len(set(ids)) != len(ids) or len(ids) != run.total_cases:
-        return SuiteVerdict(name, False, f"suite {name}: run {run.run_id} has {len(set(ids))} of {run.total_cases} case results", run.run_id)
+        return SuiteVerdict(
+            name,
+            False,
+            f"suite {name}: run {run.run_id} has {len(set(ids))} of {run.total_cases} case results",
+            run.run_id,
+        )
     errors = [c.case_id for c in run.cases if c.error]
     if errors:
-        return SuiteVerdict(name, False, f"suite {name}: grader error in {_cases(errors)}", run.run_id, failing_cases=tuple(errors))
+        return SuiteVerdict(
+            name,
+            False,
+            f"suite {name}: grader error in {_cases(errors)}",
+            run.run_id,
+            failing_cases=tuple(errors),
+        )
     judged = [c.case_id for c in run.cases if c.needs_judge]
     if judged:
-        return SuiteVerdict(name, False, f"suite {name}: the judge has not answered for {_cases(judged)}", run.run_id, failing_cases=tuple(judged))
+        return SuiteVerdict(
+            name,
+            False,
+            f"suite {name}: the judge has not answered for {_cases(judged)}",
+            run.run_id,
+            failing_cases=tuple(judged),
+        )
     if req.scope == "deterministic":
         counted = [c for c in run.cases if c.has_deterministic]
         failing = [c.case_id for c in counted if not c.deterministic_passed]
@@ -231,7 +272,14 @@ def _verdict(req: SuiteRequirement, candidate: Candidate, runs: Sequence[SuiteRu
             f"suite {name}: {rate:.1%} of {len(counted)} cases passed, {req.min_pass_rate:.0%} required; failing: {_cases(failing)}",
             run.run_id, rate, tuple(failing),
         )  # fmt: skip
-    return SuiteVerdict(name, True, f"suite {name}: {rate:.1%} passed (run {run.run_id})", run.run_id, rate, tuple(failing))
+    return SuiteVerdict(
+        name,
+        True,
+        f"suite {name}: {rate:.1%} passed (run {run.run_id})",
+        run.run_id,
+        rate,
+        tuple(failing),
+    )
 
 
 def decide(

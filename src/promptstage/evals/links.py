@@ -16,7 +16,10 @@ from urllib.parse import urlsplit
 _MD_IMAGE = re.compile(r"!\[[^\]\n]{0,1000}\]\(\s*<?([^)\s>]{1,4000})")
 _MD_LINK = re.compile(r"(?<!!)\[[^\]\n]{0,1000}\]\(\s*<?([^)\s>]{1,4000})")
 _MD_REF = re.compile(r"^\s{0,3}\[[^\]\n]{1,200}\]:\s*<?(\S{1,4000}?)>?(?:\s|$)", re.MULTILINE)
-_HTML = re.compile(r"<(img|a|iframe|script|link|source|video|audio)\b[^>]{0,2000}?\b(?:src|href)\s*=\s*[\"']?([^\"'\s>]{1,4000})", re.IGNORECASE)
+_HTML = re.compile(
+    r"<(img|a|iframe|script|link|source|video|audio)\b[^>]{0,2000}?\b(?:src|href)\s*=\s*[\"']?([^\"'\s>]{1,4000})",
+    re.IGNORECASE,
+)
 _BARE = re.compile(r"\bhttps?://[^\s<>()\"']{1,4000}")
 
 

@@ -67,7 +67,9 @@ class AssertionResult:
             raise ValueError("an assertion result with an error or an open judge cannot pass")
 
 
-def failed(name: str, message: str, *evidence: Evidence, score: float | None = None) -> AssertionResult:
+def failed(
+    name: str, message: str, *evidence: Evidence, score: float | None = None
+) -> AssertionResult:
     """A failed result with its evidence."""
     return AssertionResult(name, False, message, tuple(evidence), score=score)
 

@@ -8,6 +8,7 @@ Stripe keys, AWS secret access keys next to their name, and bearer tokens.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,12 +45,27 @@ class SecretMatch:
     value: str
 
 
+def _is_plugin(attribute: Any) -> bool:
+    from detect_secrets.plugins.base import BasePlugin
+
+    return (
+        inspect.isclass(attribute)
+        and issubclass(attribute, BasePlugin)
+        and isinstance(attribute.__dict__.get("secret_type"), str)
+    )
+
+
 @lru_cache(maxsize=1)
 def _plugins() -> tuple[Any, ...]:
-    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    """One instance of every built-in detect-secrets plugin. Imported from the package
+    directly: detect-secrets' own registry also loads custom plugins named in its global
+    settings (from files), which an in-memory scanner must not do."""
+    from detect_secrets import plugins
+    from detect_secrets.util.importlib import import_types_from_package
 
-    mapping: dict[str, Any] = get_mapping_from_secret_type_to_class()
-    return tuple(cls() for kind, cls in mapping.items() if kind not in _SKIPPED_PLUGINS)
+    classes = import_types_from_package(plugins, filter=lambda x: not _is_plugin(x))
+    unique = {cls.secret_type: cls for cls in classes}
+    return tuple(cls() for kind, cls in sorted(unique.items()) if kind not in _SKIPPED_PLUGINS)
 
 
 def find_secrets(text: str) -> Iterator[SecretMatch]:

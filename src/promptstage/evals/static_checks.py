@@ -94,7 +94,9 @@ def parse_static_policy(data: Mapping[str, Any]) -> StaticPolicy:
         if kind not in FINDING_KINDS:
             raise v.invalid(kind, "is not a static check", f"use one of {list(FINDING_KINDS)}")
         if severity not in SEVERITIES:
-            raise v.invalid(kind, f"{severity!r} is not a severity", f"use one of {list(SEVERITIES)}")
+            raise v.invalid(
+                kind, f"{severity!r} is not a severity", f"use one of {list(SEVERITIES)}"
+            )
     return StaticPolicy(dict(data))
 
 
@@ -133,7 +135,9 @@ class _Collector:
         self.policy = policy
         self.out: list[Finding] = []
 
-    def add(self, kind: str, where: str, text: str | None, offset: int | None, message: str) -> None:
+    def add(
+        self, kind: str, where: str, text: str | None, offset: int | None, message: str
+    ) -> None:
         severity = self.policy.severity(kind)
         if severity == "off":
             return
@@ -146,22 +150,52 @@ class _Collector:
 def _scan_text(c: _Collector, where: str, text: str, *, pii: bool) -> None:
     try:
         for s in find_secrets(text):
-            c.add("secret", where, text, s.start, f"{s.kind} ({redact(s.value)}) at offset {s.start}: remove it from the prompt and pass it to your application from a secret store; rotate it, it has been seen")
+            c.add(
+                "secret",
+                where,
+                text,
+                s.start,
+                f"{s.kind} ({redact(s.value)}) at offset {s.start}: remove it from the prompt and pass it to your application from a secret store; rotate it, it has been seen",
+            )
     except Exception as exc:  # fail closed: a scanner that fails blocks like a secret
-        c.add("secret", where, None, None, f"the secret scanner failed ({type(exc).__name__}); the text could not be cleared: retry, or report this")
+        c.add(
+            "secret",
+            where,
+            None,
+            None,
+            f"the secret scanner failed ({type(exc).__name__}); the text could not be cleared: retry, or report this",
+        )
     for run in find_smuggling(text, zero_width=True):
         kind = _SMUGGLING_KIND[run.kind]
         spelled = f" spelling {run.decoded[:40]!r}" if run.decoded else ""
-        c.add(kind, where, text, run.start, f"{run.end - run.start} {run.kind} character(s){spelled} at offset {run.start}: delete them (they are invisible to reviewers)")
+        c.add(
+            kind,
+            where,
+            text,
+            run.start,
+            f"{run.end - run.start} {run.kind} character(s){spelled} at offset {run.start}: delete them (they are invisible to reviewers)",
+        )
     if pii:
         for m in find_pii(text):
-            c.add("pii", where, text, m.start, f"{m.kind} {redact(m.value)} at offset {m.start}: replace it with a variable or an obviously fake value (real customer data must not sit in a prompt)")
+            c.add(
+                "pii",
+                where,
+                text,
+                m.start,
+                f"{m.kind} {redact(m.value)} at offset {m.start}: replace it with a variable or an obviously fake value (real customer data must not sit in a prompt)",
+            )
 
 
 def _declared(variables: Any) -> dict[str, int]:
     out: dict[str, int] = {}
     for i, item in enumerate(variables or []):
-        name = item if isinstance(item, str) else item.get("name") if isinstance(item, Mapping) else None
+        name = (
+            item
+            if isinstance(item, str)
+            else item.get("name")
+            if isinstance(item, Mapping)
+            else None
+        )
         if isinstance(name, str):
             out.setdefault(name, i)
     return out
@@ -185,10 +219,22 @@ def _check_variables(c: _Collector, fields: Mapping[str, Any]) -> None:
     declared = _declared(fields.get("variables"))
     for name, (where, text, at) in sorted(used.items()):
         if name not in declared:
-            c.add("undeclared-variable", where, text, at, f"{{{{ {name} }}}} is used but not declared: add {{name: {name}}} to variables")
+            c.add(
+                "undeclared-variable",
+                where,
+                text,
+                at,
+                f"{{{{ {name} }}}} is used but not declared: add {{name: {name}}} to variables",
+            )
     for name, i in sorted(declared.items()):
         if name not in used:
-            c.add("unused-variable", f"variables[{i}]", None, None, f"variable {name!r} is declared but no template uses it: remove it or use {{{{ {name} }}}}")
+            c.add(
+                "unused-variable",
+                f"variables[{i}]",
+                None,
+                None,
+                f"variable {name!r} is declared but no template uses it: remove it or use {{{{ {name} }}}}",
+            )
 
 
 def _check_tools(c: _Collector, config: Mapping[str, Any]) -> None:
@@ -203,10 +249,18 @@ def _check_tools(c: _Collector, config: Mapping[str, Any]) -> None:
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:
             at = "/".join(str(p) for p in exc.path) or "(root)"
-            c.add("invalid-tool-schema", where, None, None, f"not a valid JSON Schema (2020-12) at {at}: {exc.message[:200]}; fix the schema so tool arguments can be checked")
+            c.add(
+                "invalid-tool-schema",
+                where,
+                None,
+                None,
+                f"not a valid JSON Schema (2020-12) at {at}: {exc.message[:200]}; fix the schema so tool arguments can be checked",
+            )
 
 
-def findings(version_fields: Mapping[str, Any], policy: StaticPolicy = DEFAULT_STATIC_POLICY) -> list[Finding]:
+def findings(
+    version_fields: Mapping[str, Any], policy: StaticPolicy = DEFAULT_STATIC_POLICY
+) -> list[Finding]:
     """Every finding on a version about to be written.
 
     Args:
@@ -215,7 +269,9 @@ def findings(version_fields: Mapping[str, Any], policy: StaticPolicy = DEFAULT_S
         policy: severity per kind.
     """
     c = _Collector(policy)
-    for where, text in _template_texts(version_fields.get("type", "text"), version_fields.get("template")):
+    for where, text in _template_texts(
+        version_fields.get("type", "text"), version_fields.get("template")
+    ):
         _scan_text(c, where, text, pii=True)
     config = version_fields.get("config") or {}
     for where, text in _strings(config, "config"):

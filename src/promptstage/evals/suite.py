@@ -40,7 +40,17 @@ HISTORY_ROLES = ("system", "developer", "user", "assistant", "tool")
 BUILTIN_PREFIX = "builtin/"
 
 _SUITE_KEYS = ("name", "description", "defaults", "judge", "cases")
-_CASE_KEYS = ("id", "description", "family", "owasp", "tags", "vars", "history", "expected", "assertions")
+_CASE_KEYS = (
+    "id",
+    "description",
+    "family",
+    "owasp",
+    "tags",
+    "vars",
+    "history",
+    "expected",
+    "assertions",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +121,10 @@ class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.constructor.ConstructorError(
-                None, None, "aliases (*name) are not allowed in a suite; repeat the value", event.start_mark
+                None,
+                None,
+                "aliases (*name) are not allowed in a suite; repeat the value",
+                event.start_mark,
             )
         return super().compose_node(parent, index)
 
@@ -135,7 +148,11 @@ _StrictLoader.add_constructor(
 def load_text(text: str, fmt: str) -> Any:
     """Parse suite text as ``yaml`` (JSON is YAML) or ``toml``; errors name the line."""
     if len(text.encode("utf-8")) > MAX_SUITE_BYTES:
-        raise v.invalid("suite", f"is larger than {MAX_SUITE_BYTES // (1024 * 1024)} MiB", "split it into several suites")
+        raise v.invalid(
+            "suite",
+            f"is larger than {MAX_SUITE_BYTES // (1024 * 1024)} MiB",
+            "split it into several suites",
+        )
     if fmt == "toml":
         try:
             return tomllib.loads(text)
@@ -149,9 +166,11 @@ def load_text(text: str, fmt: str) -> Any:
         except json.JSONDecodeError:
             pass  # flow-style YAML; the YAML parser reports any error
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
-        raise v.invalid("suite", f"is not valid YAML: {exc}".replace("\n", " "), "fix the YAML syntax") from None
+        raise v.invalid(
+            "suite", f"is not valid YAML: {exc}".replace("\n", " "), "fix the YAML syntax"
+        ) from None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -175,9 +194,15 @@ def parse_suite(text: str, fmt: str = "yaml", *, allow_builtin: bool = False) ->
 def _name(value: Any, allow_builtin: bool) -> str:
     name = v.text(value, "name", max_chars=129)
     if not SUITE_NAME.fullmatch(name):
-        raise v.invalid("name", f"{name!r} is not a suite name", "use lowercase letters, digits, '.', '_', '-' and at most one '/' (team/suite)")
+        raise v.invalid(
+            "name",
+            f"{name!r} is not a suite name",
+            "use lowercase letters, digits, '.', '_', '-' and at most one '/' (team/suite)",
+        )
     if name.startswith(BUILTIN_PREFIX) and not allow_builtin:
-        raise v.invalid("name", f"{name!r} uses the reserved prefix 'builtin/'", "choose another name")
+        raise v.invalid(
+            "name", f"{name!r} uses the reserved prefix 'builtin/'", "choose another name"
+        )
     return name
 
 
@@ -185,10 +210,20 @@ def _judge(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     v.mapping(value, "judge", ("model", "rubric"), ("model",))
-    model = v.mapping(value["model"], "judge.model", ("provider", "name", "version"), ("provider", "name", "version"))
+    model = v.mapping(
+        value["model"],
+        "judge.model",
+        ("provider", "name", "version"),
+        ("provider", "name", "version"),
+    )
     return {
-        "model": {k: v.text(model[k], f"judge.model.{k}", max_chars=256) for k in ("provider", "name", "version")},
-        "rubric": v.text(value.get("rubric", ""), "judge.rubric", max_chars=MAX_TEXT, allow_empty=True),
+        "model": {
+            k: v.text(model[k], f"judge.model.{k}", max_chars=256)
+            for k in ("provider", "name", "version")
+        },
+        "rubric": v.text(
+            value.get("rubric", ""), "judge.rubric", max_chars=MAX_TEXT, allow_empty=True
+        ),
     }
 
 
@@ -198,11 +233,17 @@ def _assertions(value: Any, path: str, judge: dict[str, Any] | None) -> tuple[As
     if not isinstance(value, list):
         raise v.invalid(path, "is not a list", "write a list of {type, ...} assertions")
     if len(value) > MAX_ASSERTIONS:
-        raise v.invalid(path, f"has {len(value)} assertions", f"keep it to at most {MAX_ASSERTIONS}")
+        raise v.invalid(
+            path, f"has {len(value)} assertions", f"keep it to at most {MAX_ASSERTIONS}"
+        )
     out = []
     for i, raw in enumerate(value):
         if isinstance(raw, dict) and raw.get("type") == "llm-judge" and judge is not None:
-            raw = {"model": judge["model"], **({"rubric": judge["rubric"]} if judge["rubric"] else {}), **raw}
+            raw = {
+                "model": judge["model"],
+                **({"rubric": judge["rubric"]} if judge["rubric"] else {}),
+                **raw,
+            }
         out.append(parse_assertion(raw, f"{path}[{i}]"))
     return tuple(out)
 
@@ -211,11 +252,17 @@ def _vars(value: Any, path: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict) or len(value) > MAX_VARS:
-        raise v.invalid(path, f"is not a mapping of at most {MAX_VARS} variables", "write name: value pairs")
+        raise v.invalid(
+            path, f"is not a mapping of at most {MAX_VARS} variables", "write name: value pairs"
+        )
     out = {}
     for key, item in value.items():
         if not isinstance(key, str) or not VARIABLE_NAME.fullmatch(key):
-            raise v.invalid(f"{path}.{key}", "is not a variable name", "use letters, digits and '_', starting with a letter or '_'")
+            raise v.invalid(
+                f"{path}.{key}",
+                "is not a variable name",
+                "use letters, digits and '_', starting with a letter or '_'",
+            )
         out[key] = v.json_value(item, f"{path}.{key}")
         if len(json.dumps(out[key], ensure_ascii=False).encode("utf-8")) > MAX_VALUE_BYTES:
             raise v.invalid(f"{path}.{key}", "is larger than 64 KiB", "shorten the value")
@@ -226,14 +273,29 @@ def _history(value: Any, path: str) -> tuple[dict[str, str], ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or len(value) > MAX_HISTORY:
-        raise v.invalid(path, f"is not a list of at most {MAX_HISTORY} messages", "write a list of {role, content}")
+        raise v.invalid(
+            path,
+            f"is not a list of at most {MAX_HISTORY} messages",
+            "write a list of {role, content}",
+        )
     out = []
     for i, message in enumerate(value):
         where = f"{path}[{i}]"
         v.mapping(message, where, ("role", "content"), ("role", "content"))
         if message["role"] not in HISTORY_ROLES:
-            raise v.invalid(f"{where}.role", f"{message['role']!r} is not a role", f"use one of {list(HISTORY_ROLES)}")
-        out.append({"role": message["role"], "content": v.text(message["content"], f"{where}.content", max_chars=MAX_TEXT, allow_empty=True)})
+            raise v.invalid(
+                f"{where}.role",
+                f"{message['role']!r} is not a role",
+                f"use one of {list(HISTORY_ROLES)}",
+            )
+        out.append(
+            {
+                "role": message["role"],
+                "content": v.text(
+                    message["content"], f"{where}.content", max_chars=MAX_TEXT, allow_empty=True
+                ),
+            }
+        )
     return tuple(out)
 
 
@@ -241,19 +303,33 @@ def _case(raw: Any, path: str, judge: dict[str, Any] | None, has_defaults: bool)
     v.mapping(raw, path, _CASE_KEYS, ("id",))
     case_id = v.text(raw["id"], f"{path}.id", max_chars=128)
     if not CASE_ID.fullmatch(case_id):
-        raise v.invalid(f"{path}.id", f"{case_id!r} is not a case id", "use letters, digits, '.', '_' and '-'")
+        raise v.invalid(
+            f"{path}.id", f"{case_id!r} is not a case id", "use letters, digits, '.', '_' and '-'"
+        )
     assertions = _assertions(raw.get("assertions"), f"{path}.assertions", judge)
     if not assertions and not has_defaults:
-        raise v.invalid(f"{path}.assertions", "the case checks nothing", "add at least one assertion (or suite defaults)")
+        raise v.invalid(
+            f"{path}.assertions",
+            "the case checks nothing",
+            "add at least one assertion (or suite defaults)",
+        )
     expected = raw.get("expected") or {}
     if not isinstance(expected, dict):
-        raise v.invalid(f"{path}.expected", "is not a mapping", "write expected properties as name: value")
+        raise v.invalid(
+            f"{path}.expected", "is not a mapping", "write expected properties as name: value"
+        )
     family = raw.get("family")
     return Case(
         id=case_id,
-        description=v.text(raw.get("description", ""), f"{path}.description", max_chars=2000, allow_empty=True),
+        description=v.text(
+            raw.get("description", ""), f"{path}.description", max_chars=2000, allow_empty=True
+        ),
         family=None if family is None else v.text(family, f"{path}.family", max_chars=64),
-        owasp=tuple(v.string_list(raw.get("owasp", []), f"{path}.owasp", max_items=10, max_chars=5, choices=OWASP_IDS)),
+        owasp=tuple(
+            v.string_list(
+                raw.get("owasp", []), f"{path}.owasp", max_items=10, max_chars=5, choices=OWASP_IDS
+            )
+        ),
         tags=tuple(v.string_list(raw.get("tags", []), f"{path}.tags", max_items=20, max_chars=64)),
         vars=_vars(raw.get("vars"), f"{path}.vars"),
         history=_history(raw.get("history"), f"{path}.history"),
@@ -273,16 +349,26 @@ def suite_from_dict(data: Any, *, allow_builtin: bool = False) -> Suite:
     if not isinstance(cases_raw, list) or not cases_raw:
         raise v.invalid("cases", "is not a non-empty list", "add at least one case")
     if len(cases_raw) > MAX_CASES:
-        raise v.invalid("cases", f"has {len(cases_raw)} cases", f"keep it to at most {MAX_CASES} (split the suite)")
+        raise v.invalid(
+            "cases",
+            f"has {len(cases_raw)} cases",
+            f"keep it to at most {MAX_CASES} (split the suite)",
+        )
     cases: list[Case] = []
     seen: dict[str, int] = {}
     for i, raw in enumerate(cases_raw):
         case = _case(raw, f"cases[{i}]", judge, bool(default_assertions))
         if case.id in seen:
-            raise v.invalid(f"cases[{i}].id", f"{case.id!r} is also the id of cases[{seen[case.id]}]", "give every case its own id")
+            raise v.invalid(
+                f"cases[{i}].id",
+                f"{case.id!r} is also the id of cases[{seen[case.id]}]",
+                "give every case its own id",
+            )
         seen[case.id] = i
         cases.append(case)
-    description = v.text(data.get("description", ""), "description", max_chars=2000, allow_empty=True)
+    description = v.text(
+        data.get("description", ""), "description", max_chars=2000, allow_empty=True
+    )
     body = {
         "name": name,
         "description": description,
@@ -303,11 +389,15 @@ class _NoAliasDumper(yaml.SafeDumper):  # type: ignore[misc]
 def dump_suite(suite: Suite | Mapping[str, Any]) -> str:
     """A suite (or a suite mapping) as YAML; ``parse_suite(dump_suite(s)) == s``."""
     data = suite.to_dict() if isinstance(suite, Suite) else dict(suite)
-    text: str = yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=False, width=100)
+    text: str = yaml.dump(
+        data, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=False, width=100
+    )
     return text
 
 
-def split_vars(case: Case, declared: Mapping[str, Any] | list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def split_vars(
+    case: Case, declared: Mapping[str, Any] | list[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The runner's delivery contract: ``(values for the template, leftover vars)``.
 
     Variables the version declares are rendered into its template; the rest are delivered by

@@ -13,14 +13,24 @@ def invalid(path: str, problem: str, fix: str) -> InvalidInputError:
     return InvalidInputError(f"{path}: {problem}; {fix}", field=path)
 
 
-def mapping(value: Any, path: str, allowed: Iterable[str], required: Iterable[str] = ()) -> dict[str, Any]:
+def mapping(
+    value: Any, path: str, allowed: Iterable[str], required: Iterable[str] = ()
+) -> dict[str, Any]:
     """``value`` as a dict with only ``allowed`` keys and every ``required`` one."""
     allowed = tuple(allowed)
     if not isinstance(value, dict):
-        raise invalid(path, f"expected a mapping, got {type(value).__name__}", f"write it as a mapping with keys {list(allowed)}")
+        raise invalid(
+            path,
+            f"expected a mapping, got {type(value).__name__}",
+            f"write it as a mapping with keys {list(allowed)}",
+        )
     unknown = sorted(str(k) for k in value if k not in allowed)
     if unknown:
-        raise invalid(f"{path}.{unknown[0]}" if path else unknown[0], "unknown key", f"use only {list(allowed)} (check the spelling)")
+        raise invalid(
+            f"{path}.{unknown[0]}" if path else unknown[0],
+            "unknown key",
+            f"use only {list(allowed)} (check the spelling)",
+        )
     for key in required:
         if key not in value:
             where = f"{path}.{key}" if path else key
@@ -32,7 +42,11 @@ def _encodable(value: str, path: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise invalid(path, f"has a lone surrogate at character {exc.start}", "write the character itself, not a \\uD8xx escape") from None
+        raise invalid(
+            path,
+            f"has a lone surrogate at character {exc.start}",
+            "write the character itself, not a \\uD8xx escape",
+        ) from None
     return value
 
 
@@ -56,14 +70,22 @@ def boolean(value: Any, path: str) -> bool:
 
 def number(value: Any, path: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise invalid(path, f"expected a number from {low} to {high}, got {value!r}", f"use a number in [{low}, {high}]")
+        raise invalid(
+            path,
+            f"expected a number from {low} to {high}, got {value!r}",
+            f"use a number in [{low}, {high}]",
+        )
     return float(value)
 
 
-def string_list(value: Any, path: str, *, max_items: int, max_chars: int, choices: Iterable[str] | None = None) -> list[str]:
+def string_list(
+    value: Any, path: str, *, max_items: int, max_chars: int, choices: Iterable[str] | None = None
+) -> list[str]:
     """A list of distinct strings (optionally from ``choices``)."""
     if not isinstance(value, list):
-        raise invalid(path, f"expected a list, got {type(value).__name__}", "write a list of strings")
+        raise invalid(
+            path, f"expected a list, got {type(value).__name__}", "write a list of strings"
+        )
     if len(value) > max_items:
         raise invalid(path, f"has {len(value)} items", f"keep it to at most {max_items}")
     options = None if choices is None else tuple(choices)
@@ -71,7 +93,9 @@ def string_list(value: Any, path: str, *, max_items: int, max_chars: int, choice
     for i, item in enumerate(value):
         item = text(item, f"{path}[{i}]", max_chars=max_chars)
         if options is not None and item not in options:
-            raise invalid(f"{path}[{i}]", f"{item!r} is not a known value", f"use one of {list(options)}")
+            raise invalid(
+                f"{path}[{i}]", f"{item!r} is not a known value", f"use one of {list(options)}"
+            )
         if item in out:
             raise invalid(f"{path}[{i}]", f"{item!r} is listed twice", "remove the duplicate")
         out.append(item)
@@ -98,4 +122,8 @@ def json_value(value: Any, path: str, depth: int = 0) -> Any:
                 raise invalid(path, f"key {key!r} is not a string", "quote the key")
             _encodable(key, path)
         return {k: json_value(v, f"{path}.{k}", depth + 1) for k, v in value.items()}
-    raise invalid(path, f"{type(value).__name__} is not a JSON value", "use strings, numbers, booleans, lists and mappings (quote dates)")
+    raise invalid(
+        path,
+        f"{type(value).__name__} is not a JSON value",
+        "use strings, numbers, booleans, lists and mappings (quote dates)",
+    )
