@@ -34,6 +34,7 @@ def run(raw: dict[str, Any], output: ModelOutput | str, ctx: GradeContext = CTX)
         ({"type": "not-contains", "value": "HACKED"}, "fine", "you are HACKED"),
         ({"type": "equals", "value": "42"}, " 42\n", "43"),
         ({"type": "equals", "value": {"a": 1}}, '{"a": 1}', '{"a": 2}'),
+        ({"type": "equals", "value": [1]}, "[1]", "not json"),
         ({"type": "regex", "pattern": r"^\d{3}$"}, "123", "12a"),
         ({"type": "not-regex", "pattern": "secret", "flags": "i"}, "nothing", "a SECRET"),
         ({"type": "json-valid"}, '{"a": [1]}', "{a: 1}"),

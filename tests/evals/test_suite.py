@@ -11,14 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from promptstage.errors import InvalidInputError
-from promptstage.evals.suite import (
-    MAX_CASES,
-    dump_suite,
-    leftover_message,
-    parse_suite,
-    split_vars,
-    suite_from_dict,
-)
+from promptstage.evals.delivery import leftover_message, split_vars
+from promptstage.evals.suite import MAX_CASES, dump_suite, parse_suite, suite_from_dict
 
 YAML = """
 name: support/smoke

@@ -99,7 +99,12 @@ def _equals(p: Mapping[str, Any], out: ModelOutput, _: GradeContext) -> Assertio
     want = p["value"]
     got: Any = out.text.strip() if p["strip"] else out.text
     if not isinstance(want, str):
-        got = json.loads(got)
+        try:
+            got = json.loads(got)
+        except json.JSONDecodeError:
+            return failed(
+                "equals", "the output is not JSON, so it cannot equal the expected JSON value"
+            )
     elif p["ignore_case"]:
         got, want = got.casefold(), want.casefold()
     if got == want:

@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import yaml
 
 from promptstage.domain.canonical import sha256_digest
 from promptstage.domain.names import VARIABLE_NAME
 
 from . import validation as v
 from .assertion_specs import AssertionSpec, parse_assertion
+from .suite_text import dump_yaml, load_text
 
-MAX_SUITE_BYTES = 8 * 1024 * 1024
 MAX_CASES = 2_000
 MAX_ASSERTIONS = 50
 MAX_VARS = 100
@@ -112,74 +108,6 @@ class Suite:
         return frozenset(
             c.id for c in self.cases if any(a.deterministic for a in self.assertions_for(c))
         )
-
-
-class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """SafeLoader without aliases (no billion-laughs expansion) and without duplicate keys."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                "aliases (*name) are not allowed in a suite; repeat the value",
-                event.start_mark,
-            )
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice; keep one", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(
-    "tag:yaml.org,2002:map", lambda loader, node: loader.construct_mapping(node, deep=True)
-)
-
-
-def load_text(text: str, fmt: str) -> Any:
-    """Parse suite text as ``yaml`` (JSON is YAML) or ``toml``; errors name the line."""
-    if len(text.encode("utf-8")) > MAX_SUITE_BYTES:
-        raise v.invalid(
-            "suite",
-            f"is larger than {MAX_SUITE_BYTES // (1024 * 1024)} MiB",
-            "split it into several suites",
-        )
-    if fmt == "toml":
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise v.invalid("suite", f"is not valid TOML: {exc}", "fix the TOML syntax") from None
-    if fmt != "yaml":
-        raise v.invalid("format", f"{fmt!r} is not a suite format", "use yaml or toml")
-    if text.lstrip().startswith("{"):  # JSON: parsed as JSON, so \uD83D\uDE00 pairs combine
-        try:
-            return json.loads(text, object_pairs_hook=_no_duplicates)
-        except json.JSONDecodeError:
-            pass  # flow-style YAML; the YAML parser reports any error
-    try:
-        return yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        raise v.invalid(
-            "suite", f"is not valid YAML: {exc}".replace("\n", " "), "fix the YAML syntax"
-        ) from None
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise v.invalid("suite", f"key {key!r} appears twice in one object", "keep one")
-        out[key] = value
-    return out
 
 
 def parse_suite(text: str, fmt: str = "yaml", *, allow_builtin: bool = False) -> Suite:
@@ -379,48 +307,6 @@ def suite_from_dict(data: Any, *, allow_builtin: bool = False) -> Suite:
     return Suite(name, description, default_assertions, judge, tuple(cases), sha256_digest(body))
 
 
-class _NoAliasDumper(yaml.SafeDumper):  # type: ignore[misc]
-    """SafeDumper that repeats shared values instead of writing aliases (which we refuse)."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def dump_suite(suite: Suite | Mapping[str, Any]) -> str:
-    """A suite (or a suite mapping) as YAML; ``parse_suite(dump_suite(s)) == s``."""
-    data = suite.to_dict() if isinstance(suite, Suite) else dict(suite)
-    text: str = yaml.dump(
-        data, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=False, width=100
-    )
-    return text
-
-
-def split_vars(
-    case: Case, declared: Mapping[str, Any] | list[str]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The runner's delivery contract: ``(values for the template, leftover vars)``.
-
-    Variables the version declares are rendered into its template; the rest are delivered by
-    ``leftover_message`` as the final user message (``input`` as written, others as labelled
-    blocks), so a probe reaches a prompt whose variable names it does not know.
-    """
-    names = set(declared)
-    return (
-        {k: val for k, val in case.vars.items() if k in names},
-        {k: val for k, val in case.vars.items() if k not in names},
-    )
-
-
-def leftover_message(leftover: Mapping[str, Any]) -> str | None:
-    """The final user message for the leftover vars, or ``None`` when there are none."""
-    if not leftover:
-        return None
-    parts = []
-    for key in sorted(k for k in leftover if k != "input"):
-        value = leftover[key]
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        parts.append(f"<{key}>\n{text}\n</{key}>")
-    if "input" in leftover:
-        value = leftover["input"]
-        parts.append(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-    return "\n\n".join(parts)
+def dump_suite(suite: Suite) -> str:
+    """The normalized suite as YAML; ``parse_suite(dump_suite(s)) == s``."""
+    return dump_yaml(suite.to_dict())
