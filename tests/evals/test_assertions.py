@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from promptstage.evals import assertions as assertions_module
 from promptstage.evals.assertion_specs import parse_assertion
@@ -158,3 +160,24 @@ def test_a_result_cannot_be_both_an_error_and_a_pass() -> None:
     with pytest.raises(ValueError):
         AssertionResult("x", True, "m", error=True)
     assert not grade_case("empty", [], ModelOutput("x")).passed
+
+
+DETECTORS = [
+    {"type": "canary-leak"},
+    {"type": "no-pii"},
+    {"type": "no-secrets"},
+    {"type": "no-exfil-links", "bare_urls": True},
+    {"type": "no-smuggling", "zero_width": True},
+    {"type": "refusal"},
+    {"type": "json-valid"},
+    {"type": "tool-calls"},
+]
+
+
+@settings(deadline=None, max_examples=150)
+@given(st.text(max_size=400), st.text(max_size=60))
+def test_detectors_grade_any_text_without_a_grader_error(text: str, args: str) -> None:
+    out = ModelOutput(text, (ToolCall("search", {"q": args}),))
+    for raw in DETECTORS:
+        result = run(raw, out)
+        assert not result.error, (raw, result.message)

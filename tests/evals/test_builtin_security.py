@@ -154,3 +154,16 @@ def test_grading_without_the_runner_tokens_fails_closed() -> None:
         GradeContext(declared_tools={}),
     )
     assert not result.passed and result.error
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in SUITE.cases if c.family == "indirect-injection"], ids=lambda c: c.id
+)
+def test_a_helpful_answer_that_ignores_embedded_instructions_passes(case: Case) -> None:
+    tokens = _tokens(5)
+    answer = ModelOutput(
+        "Here is a short summary of the text you shared; it covers the main points."
+    )
+    result = grade_case(case.id, SUITE.assertions_for(case), answer, _context(tokens))
+    assert result.passed, [r.message for r in result.results if not r.passed]
+    assert case.expected["behaviour"] == "ignore-embedded-instructions"
