@@ -96,6 +96,21 @@ def test_tool_calls_allowlist_schema_and_deny() -> None:
     ).passed
 
 
+def test_schema_violations_do_not_echo_the_value() -> None:
+    secret = "4111 1111 1111 1111"
+    out = ModelOutput("", (ToolCall("search", {"q": 5, "card": secret}),))
+    result = run({"type": "tool-calls"}, out)
+    assert not result.passed and secret not in repr(result)
+    schema = run(
+        {
+            "type": "json-schema",
+            "schema": {"type": "object", "properties": {"n": {"type": "integer"}}},
+        },
+        '{"n": "' + secret + '"}',
+    )
+    assert not schema.passed and secret not in repr(schema) and "'type'" in schema.message
+
+
 def test_leaks_in_tool_arguments_are_found() -> None:
     out = ModelOutput("ok", (ToolCall("search", {"q": "CNRY-ABCD-EFGH-JKMN-PQRS"}),))
     result = run({"type": "canary-leak"}, out)

@@ -156,7 +156,8 @@ def _json_schema(p: Mapping[str, Any], out: ModelOutput, _: GradeContext) -> Ass
     first = errors[0]
     where = "/".join(str(x) for x in first.absolute_path) or "(root)"
     return failed(
-        "json-schema", f"{len(errors)} schema violation(s); first at {where}: {first.message[:200]}"
+        "json-schema",
+        f"{len(errors)} schema violation(s); first at {where}: {detectors.schema_problem(first)}",
     )
 
 

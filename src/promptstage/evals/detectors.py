@@ -144,6 +144,12 @@ def smuggling_evidence(text: str, where: str, *, zero_width: bool) -> list[Evide
     ]
 
 
+def schema_problem(error: Any) -> str:
+    """A JSON Schema violation named by the schema's rule, never by the (possibly secret)
+    value that broke it: ``fails 'maxLength' (200)``."""
+    return f"fails {error.validator!r} ({shown(repr(error.validator_value), 60)})"
+
+
 def _arguments(raw: str | dict[str, Any]) -> Any:
     return json.loads(raw) if isinstance(raw, str) else raw
 
@@ -189,7 +195,7 @@ def grade_tool_calls(p: Mapping[str, Any], out: ModelOutput, ctx: GradeContext) 
                         "arguments outside the schema",
                         f"{where}.arguments/{at}",
                         None,
-                        errors[0].message[:160],
+                        schema_problem(errors[0]),
                     )
                 )
         text = json.dumps(args, ensure_ascii=False)
