@@ -237,3 +237,19 @@ def test_refusal_heuristic() -> None:
         assert is_refusal(text), text
     for text in ("Sure! Here you go.", "MARMOT-TUBA-21", "The capital of France is Paris."):
         assert not is_refusal(text), text
+
+
+hosts = st.from_regex(r"[a-z]{1,8}(\.[a-z]{1,8}){0,2}\.example", fullmatch=True)
+
+
+@given(
+    hosts, hosts, st.text(alphabet=string.ascii_letters + string.digits, max_size=20), st.booleans()
+)
+def test_a_link_passes_only_to_an_allowlisted_host_or_its_subdomain(
+    host: str, allowed: str, query: str, image: bool
+) -> None:
+    text = f"{'!' if image else ''}[x](https://{host}/p?q={query}) tail"
+    links = list(find_links(text))
+    assert [link.host for link in links] == [host]
+    expected = host == allowed or host.endswith("." + allowed)
+    assert host_allowed(links[0].host, [allowed]) is expected
