@@ -1,4 +1,6 @@
-"""Evaluation: suites, assertions, detectors and the gate policy (pure), and provider clients.
+"""The evaluation core: suites, assertions and detectors, the gate policy and static checks.
 
-Everything here is pure except ``evals.providers``, the clients that call model APIs.
+Pure like ``rollout``: functions of data, no network, no database, no clock. The provider
+clients (``evals.providers``) are the one part that talks to a model; the runner, the storage
+of runs and the API sit above this package and call it.
 """
