@@ -41,9 +41,13 @@ def _chromium_missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium per test module.
+
+    Not per session: Playwright's sync API keeps an asyncio loop running in the main thread
+    while it is open, which would break every later test that calls ``asyncio.run``.
+    """
     missing = _chromium_missing()
     if missing:
         pytest.skip(missing)
