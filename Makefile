@@ -7,7 +7,7 @@ DEV_KEY_FILE := .promptstage/dev-admin-key
 DEMO_PASSWORD_FILE := .promptstage/demo-password
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check bench fmt fuzz clean
+.PHONY: help run test check bench fmt fuzz screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -37,8 +37,8 @@ test: $(STAMP) ## run the whole test suite
 	$(BIN)/pytest
 
 check: $(STAMP) ## lint, format-check, type-check and check the import layers
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -46,8 +46,11 @@ bench: $(STAMP) ## run the benchmarks (figures go to docs/performance.md)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 fmt: $(STAMP) ## format and auto-fix
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks scripts
+	$(BIN)/ruff check --fix src tests benchmarks scripts
+
+screenshots: $(STAMP) ## screenshots of every admin UI page for docs/ui.md (needs /usr/bin/chromium)
+	$(BIN)/python scripts/screenshots.py
 
 fuzz: $(STAMP) ## long schemathesis run against a real server (FUZZ_EXAMPLES=200 per operation)
 	cd tests && ../$(BIN)/python -m e2e.fuzz.long_run $(or $(FUZZ_EXAMPLES),200)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -19,25 +19,17 @@ from . import detectors
 from .assertion_specs import AssertionSpec
 from .canary import PLACEHOLDER, fill
 from .detectors import output_fields
-from .results import AssertionResult, CaseResult, Evidence, ModelOutput, errored, failed, passed
+from .results import (
+    AssertionResult,
+    CaseResult,
+    Evidence,
+    GradeContext,
+    ModelOutput,
+    errored,
+    failed,
+    passed,
+)
 from .safe_regex import compile_pattern, search
-
-
-@dataclass(frozen=True, slots=True)
-class GradeContext:
-    """What the runner knows about a run that assertions need.
-
-    Attributes:
-        tokens: the run's canary tokens by name (``canary``, ``canary.previous_session``...).
-        declared_tools: tool name -> JSON Schema of its arguments, from the version's
-            dependency snapshot; ``None`` when unknown (a ``tool-calls`` assertion without its
-            own ``allowed`` list then fails closed).
-        allowed_hosts: hosts links may point to, added to each assertion's own list.
-    """
-
-    tokens: Mapping[str, str] = field(default_factory=dict)
-    declared_tools: Mapping[str, Mapping[str, Any]] | None = None
-    allowed_hosts: tuple[str, ...] = ()
 
 
 def grade(

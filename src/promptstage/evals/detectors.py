@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jsonschema import Draft202012Validator
 
@@ -17,13 +17,18 @@ from .canary import leak_score
 from .links import find_links, host_allowed
 from .pii import find_pii
 from .refusal import is_refusal
-from .results import AssertionResult, Evidence, ModelOutput, failed, passed, redact
+from .results import (
+    AssertionResult,
+    Evidence,
+    GradeContext,
+    ModelOutput,
+    failed,
+    passed,
+    redact,
+)
 from .safe_regex import compile_pattern, search
 from .secrets_scan import find_secrets
 from .smuggling import find_smuggling
-
-if TYPE_CHECKING:
-    from .assertions import GradeContext
 
 __all__ = ["is_refusal"]
 MAX_EVIDENCE = 20

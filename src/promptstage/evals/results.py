@@ -7,6 +7,7 @@ runner has not graded yet is ``needs_judge=True`` and ``passed=False``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,3 +115,20 @@ class CaseResult:
         """Whether every deterministic assertion passed (judged ones are not counted)."""
         det = [r for r in self.results if r.deterministic]
         return bool(det) and all(r.passed for r in det)
+
+
+@dataclass(frozen=True, slots=True)
+class GradeContext:
+    """What the runner knows about a run that assertions need.
+
+    Attributes:
+        tokens: the run's canary tokens by name (``canary``, ``canary.previous_session``...).
+        declared_tools: tool name -> JSON Schema of its arguments, from the version's
+            dependency snapshot; ``None`` when unknown (a ``tool-calls`` assertion without its
+            own ``allowed`` list then fails closed).
+        allowed_hosts: hosts links may point to, added to each assertion's own list.
+    """
+
+    tokens: Mapping[str, str] = field(default_factory=dict)
+    declared_tools: Mapping[str, Mapping[str, Any]] | None = None
+    allowed_hosts: tuple[str, ...] = ()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -15,30 +13,10 @@ from promptstage.service.keys import Authenticator
 from promptstage.settings import Settings
 
 from . import errors
+from .config import FailureGuard, UiConfig
 from .views import ROUTERS
 
 PREFIX = "/ui"
-
-
-class FailureGuard(Protocol):
-    """Failed authentications per client IP, shared with the API's keys (``api/ratelimit.py``
-    ``AuthFailures``): a refused sign-in counts like a refused key."""
-
-    def blocked_for(self, ip: str, now: float) -> float: ...
-
-    async def failed(self, ip: str, now: float) -> float: ...
-
-
-@dataclass(frozen=True, slots=True)
-class UiConfig:
-    """What the views need besides the request: built once by :func:`install`."""
-
-    ctx: Context
-    authenticator: Authenticator
-    failures: FailureGuard
-    idle: timedelta
-    absolute: timedelta
-    max_rendered_bytes: int
 
 
 def create_ui(config: UiConfig) -> FastAPI:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
@@ -26,8 +26,7 @@ from promptstage.service import sessions
 from promptstage.service.keys import Principal
 from promptstage.service.sessions import SessionUser
 
-if TYPE_CHECKING:
-    from .app import UiConfig
+from .config import UiConfig
 
 COOKIE = "promptstage_session"
 SIGN_IN_COOKIE = "promptstage_sign_in"  # the double-submit token of the sign-in form

@@ -1,0 +1,32 @@
+"""What the UI's views need besides the request, built once by ``ui.app.install``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from promptstage.service.context import Context
+from promptstage.service.keys import Authenticator
+
+
+class FailureGuard(Protocol):
+    """Failed authentications per client IP, shared with the API's keys (``api/ratelimit.py``
+    ``AuthFailures``): a refused sign-in counts like a refused key."""
+
+    def blocked_for(self, ip: str, now: float) -> float: ...
+
+    async def failed(self, ip: str, now: float) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UiConfig:
+    """The service context, the key authenticator (the instance admin signs in with a key),
+    the failed-sign-in guard, the session lifetimes and the render bound."""
+
+    ctx: Context
+    authenticator: Authenticator
+    failures: FailureGuard
+    idle: timedelta
+    absolute: timedelta
+    max_rendered_bytes: int
