@@ -39,6 +39,8 @@ class UiConfig:
     idle: timedelta
     absolute: timedelta
     max_rendered_bytes: int
+    change_request_ttl: timedelta = timedelta(hours=24)
+    """How long a change request opened from the UI stays open (``change_request_ttl_hours``)."""
 
 
 def create_ui(config: UiConfig) -> FastAPI:
@@ -69,6 +71,7 @@ def install(
         idle=timedelta(minutes=settings.ui_session_idle_minutes),
         absolute=timedelta(hours=settings.ui_session_absolute_hours),
         max_rendered_bytes=settings.max_rendered_bytes,
+        change_request_ttl=timedelta(hours=settings.change_request_ttl_hours),
     )
 
     def to_ui() -> RedirectResponse:
