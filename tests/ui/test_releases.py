@@ -275,3 +275,14 @@ def test_quality_figures_from_seeded_calls(seeded: Ui, browser: TestClient) -> N
     assert re.search(r'<th scope="row">staging</th><td>30</td>', text)
     assert "csat" in text and 'class="chart series-chart"' in text
     assert browser.get(f"/ui/p/{PROJECT}/prompts/greet/quality?days=0").status_code == 422
+
+
+def test_a_second_release_of_the_label_is_refused_inline(seeded: Ui, browser: TestClient) -> None:
+    first = _start(seeded, strategy="canary")
+    token = signed(browser, "alice")
+    answer = post(browser, token)
+    assert answer.status_code == 409
+    assert re.search(
+        r'<p class="error">[^<]*already has an active release[^<]*' + first, answer.text
+    )
+    assert 'name="label"' in answer.text  # the form is still there, filled in

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from promptstage.domain.models import Role
 from promptstage.domain.releases import STATES
-from promptstage.errors import InvalidInputError
+from promptstage.errors import ConflictError, InvalidInputError, NotFoundError
 from promptstage.service import governance, prompts, release_reads
 from promptstage.service import releases as svc
 from promptstage.service.keys import Principal
@@ -27,6 +27,10 @@ router = APIRouter()
 
 STRATEGY_DEFAULTS = {"canary": "5", "ramp": "5, 25, 50, 100", "ab": "50"}
 PAGE = 25
+FORM_FIELDS = frozenset(
+    {"label", "candidate_version", "steps", "strategy", "min_duration", "unit_attribute",
+     "guardrails", "reason", "targeting", "targeting_json"}
+)  # fmt: skip
 
 
 def _base(project: str, *parts: str) -> str:
@@ -218,6 +222,7 @@ async def post_release(request: Request, project: str, name: str, user: Writer) 
     group, json_error = _targeting(form, state)
     op = str(form.get("op", "refresh"))
     errors: dict[str, str] = {}
+    status = 422
     if json_error:
         errors["targeting_json"] = json_error
     preview = None
@@ -242,9 +247,12 @@ async def post_release(request: Request, project: str, name: str, user: Writer) 
                 fields,
                 ttl=config(request).change_request_ttl,
             )
-        except InvalidInputError as exc:
+        except (InvalidInputError, NotFoundError, ConflictError) as exc:
+            # Shown next to the field it names (a refusal of the role stays an error page).
             key = rb.field_of(exc.field) or (exc.field or "form").split(".")[0].split("[")[0]
-            errors[key] = exc.message
+            shown = key in FORM_FIELDS or key.startswith(("r:", "g:", "tol:"))
+            errors[key if shown else "form"] = exc.message
+            status = exc.status_code
         else:
             if isinstance(outcome, governance.Opened):
                 cr = outcome.change_request
@@ -268,7 +276,7 @@ async def post_release(request: Request, project: str, name: str, user: Writer) 
         group,
         errors=errors,
         preview=preview,
-        status_code=422 if errors else 200,
+        status_code=status if errors else 200,
     )
     return page
 
