@@ -286,3 +286,29 @@ def test_a_second_release_of_the_label_is_refused_inline(seeded: Ui, browser: Te
         r'<p class="error">[^<]*already has an active release[^<]*' + first, answer.text
     )
     assert 'name="label"' in answer.text  # the form is still there, filled in
+
+
+def test_panel_draws_each_guardrail_interval_and_refreshes_as_a_fragment(
+    seeded: Ui, browser: TestClient
+) -> None:
+    release_id = _start(seeded, strategy="canary", guardrails=[{"metric": "error_rate"}])
+    at = seeded.clock().isoformat()
+    records = [
+        {"id": f"r{i}", "prompt": "greet", "label": "staging", "version": 2 if arm == "canary" else 1,
+         "digest": "sha256:" + "0" * 64, "release_id": release_id, "arm": arm, "unit_hash": f"{arm}-u{i}",
+         "error": "boom" if arm == "canary" and i % 2 else None, "at": at}
+        for arm in ("canary", "control") for i in range(12)
+    ]  # fmt: skip
+    calls.ingest_calls(seeded.ctx, PROJECT, {"calls": records})
+    signed(browser, "erin")
+    url = f"/ui/p/{PROJECT}/releases/{release_id}"
+    page = browser.get(url)
+    assert page.status_code == 200
+    assert '<svg class="chart interval-chart" role="img"' in page.text
+    assert (
+        "error_rate: estimated difference 0.5" in page.text
+    )  # 6 of 12 canary units erred, none of control
+    assert re.search(r"canary \(candidate\)</th><td>v2</td><td>12</td>", page.text)
+    fragment = browser.get(url, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.text and "interval-chart" in fragment.text
