@@ -312,3 +312,14 @@ def test_panel_draws_each_guardrail_interval_and_refreshes_as_a_fragment(
     fragment = browser.get(url, headers={"HX-Request": "true"})
     assert fragment.status_code == 200
     assert "<html" not in fragment.text and "interval-chart" in fragment.text
+
+
+def test_unticked_auto_rollback_and_pause_on_missing_data_are_kept(
+    seeded: Ui, browser: TestClient
+) -> None:
+    token = signed(browser, "alice")
+    answer = post(browser, token, auto_rollback_sent="1", on_insufficient_data="pause")
+    assert answer.status_code == 303, answer.text
+    (release,) = svc.list_releases(seeded.ctx, PROJECT)[0]
+    assert release.auto_rollback is False and release.on_insufficient_data == "pause"
+    assert release.guardrails is None  # none ticked: the controller's defaults
