@@ -4,6 +4,7 @@ actions. Policy (roles, four-eyes, states) is in ``service/``; this module shape
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -53,6 +54,8 @@ def _percent_steps(text: str, strategy: str, minutes: str, units: str) -> list[A
             continue
         try:
             percent = float(chunk)
+            if not math.isfinite(percent):
+                raise ValueError(chunk)
         except ValueError:
             raise InvalidInputError(
                 f"steps: {chunk.strip()!r} is not a percentage; write e.g. 5, 25, 50, 100",
