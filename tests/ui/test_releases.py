@@ -104,6 +104,9 @@ def test_errors_show_next_to_the_field_and_nothing_starts(seeded: Ui, browser: T
     for share in ("nan", "inf", "five"):
         answer = post(browser, token, percent_canary=share)
         assert answer.status_code == 422 and "is not a percentage" in answer.text
+    for tol in ("nan", "x"):
+        answer = post(browser, token, guard=["csat"], **{"tol:csat": tol})
+        assert answer.status_code == 422 and "tolerance" in answer.text
     answer = post(browser, token, version="1")
     assert answer.status_code == 422 and "already points at" in answer.text
     assert svc.list_releases(seeded.ctx, PROJECT)[0] == []
