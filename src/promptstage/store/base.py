@@ -7,7 +7,7 @@ A writing unit of work first calls ``lock_project``, which serializes writers of
 numbers, the audit chain and event sequence numbers never fork.
 
 ``UnitOfWork`` is the union of one repository Protocol per concern, mirroring the modules of
-``store/sql/``: ``CatalogRepo``, ``LedgerRepo``, ``CallsRepo``, ``ReleasesRepo``,
+``store/sql/``: ``CatalogRepo``, ``LedgerRepo``, ``CallsRepo``, ``QualityRepo``, ``ReleasesRepo``,
 ``WebhooksRepo``, ``GovernanceRepo``, ``IdempotencyRepo`` and ``UsersRepo``. A helper that needs only one of them says so in its
 signature, so what it may touch is visible there.
 
@@ -36,6 +36,7 @@ from promptstage.domain.models import (
     Version,
 )
 from promptstage.domain.principals import PrincipalRecord
+from promptstage.domain.quality import Grouping, QualityBucket
 from promptstage.domain.releases import Release, ReleaseChange, ReleaseLook, ReleaseMetrics
 from promptstage.domain.users import Membership, SessionRecord, UserCredential
 from promptstage.domain.webhooks import Delivery, Webhook
@@ -182,6 +183,21 @@ class CallsRepo(Protocol):
     def scores_of(self, project: str, call_id: str) -> list[Score]: ...
     def delete_calls_before(self, at: datetime) -> int:
         """Retention: remove calls (and their scores) older than ``at`` in every project."""
+        ...
+
+
+class QualityRepo(Protocol):
+    """Read-only aggregates of the call log for the quality page (``store/sql/quality.py``)."""
+
+    def quality_buckets(
+        self, project: str, prompt: str, group: Grouping, bounds: Sequence[datetime]
+    ) -> list[QualityBucket]:
+        """Per ``group`` (version or label) and per time bucket ``bounds[i] <= at <
+        bounds[i + 1]``: calls, errors, nearest-rank latency p50/p95/p99, tokens, cost, scores."""
+        ...
+
+    def score_names(self, project: str, prompt: str, since: datetime) -> list[str]:
+        """The score names attached to ``prompt``'s calls made at or after ``since``."""
         ...
 
 
@@ -393,6 +409,7 @@ class UnitOfWork(
     CatalogRepo,
     LedgerRepo,
     CallsRepo,
+    QualityRepo,
     ReleasesRepo,
     WebhooksRepo,
     GovernanceRepo,

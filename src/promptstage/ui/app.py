@@ -47,6 +47,7 @@ def install(
         idle=timedelta(minutes=settings.ui_session_idle_minutes),
         absolute=timedelta(hours=settings.ui_session_absolute_hours),
         max_rendered_bytes=settings.max_rendered_bytes,
+        change_request_ttl=timedelta(hours=settings.change_request_ttl_hours),
     )
 
     def to_ui() -> RedirectResponse:

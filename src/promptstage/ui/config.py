@@ -22,7 +22,8 @@ class FailureGuard(Protocol):
 @dataclass(frozen=True, slots=True)
 class UiConfig:
     """The service context, the key authenticator (the instance admin signs in with a key),
-    the failed-sign-in guard, the session lifetimes and the render bound."""
+    the failed-sign-in guard, the session lifetimes, the render bound and the settings the
+    services take as arguments."""
 
     ctx: Context
     authenticator: Authenticator
@@ -30,3 +31,5 @@ class UiConfig:
     idle: timedelta
     absolute: timedelta
     max_rendered_bytes: int
+    change_request_ttl: timedelta
+    """How long a change request opened from the UI stays open (``change_request_ttl_hours``)."""

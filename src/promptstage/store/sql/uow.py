@@ -15,6 +15,7 @@ from .catalog import CatalogRepository
 from .governance import GovernanceRepository
 from .idempotency import IdempotencyRepository
 from .ledger import LedgerRepository
+from .quality import QualityRepository
 from .releases import ReleasesRepository
 from .tables import labels, prompts, releases, versions
 from .users import UsersRepository
@@ -25,6 +26,7 @@ class SqlUnitOfWork(
     CatalogRepository,
     LedgerRepository,
     CallsRepository,
+    QualityRepository,
     ReleasesRepository,
     WebhooksRepository,
     GovernanceRepository,
@@ -94,6 +96,7 @@ if TYPE_CHECKING:
         catalog: CatalogRepository,
         ledger: LedgerRepository,
         calls: CallsRepository,
+        quality: QualityRepository,
         releases: ReleasesRepository,
         webhooks: WebhooksRepository,
         governance: GovernanceRepository,
@@ -103,10 +106,11 @@ if TYPE_CHECKING:
         base.CatalogRepo,
         base.LedgerRepo,
         base.CallsRepo,
+        base.QualityRepo,
         base.ReleasesRepo,
         base.WebhooksRepo,
         base.GovernanceRepo,
         base.IdempotencyRepo,
         base.UsersRepo,
     ]:
-        return catalog, ledger, calls, releases, webhooks, governance, idempotency, users
+        return catalog, ledger, calls, quality, releases, webhooks, governance, idempotency, users
