@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from promptstage.domain.webhooks import HostPolicy
 from promptstage.service.context import Context
 from promptstage.service.keys import Authenticator
 from promptstage.settings import Settings
@@ -39,6 +40,8 @@ class UiConfig:
     idle: timedelta
     absolute: timedelta
     max_rendered_bytes: int
+    change_request_ttl: timedelta = timedelta(hours=72)
+    webhook_policy: HostPolicy = HostPolicy()
 
 
 def create_ui(config: UiConfig) -> FastAPI:
@@ -69,6 +72,8 @@ def install(
         idle=timedelta(minutes=settings.ui_session_idle_minutes),
         absolute=timedelta(hours=settings.ui_session_absolute_hours),
         max_rendered_bytes=settings.max_rendered_bytes,
+        change_request_ttl=timedelta(hours=settings.change_request_ttl_hours),
+        webhook_policy=HostPolicy.parse(settings.webhook_allowed_hosts),
     )
 
     def to_ui() -> RedirectResponse:
