@@ -7,16 +7,17 @@ from datetime import timedelta
 from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from fastapi.testclient import TestClient
-from support.audit import tamper
 
 from promptstage.service import audit, calls, labels, prompts
 from promptstage.service.context import Context
 from promptstage.store.sql import SqlStore
+from support.audit import tamper
 
-from .conftest import PROJECT, Ui, csrf_of, sign_in
+from .conftest import ADMIN_KEY, PROJECT, Ui, csrf_of, sign_in, sign_in_token
 
 CONFIG = {"model": {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06"}}
 VARIABLES = [{"name": "name", "type": "string", "required": True}]
@@ -112,9 +113,7 @@ def test_a_bad_filter_is_shown_next_to_its_field(browser: TestClient) -> None:
     page = browser.get("/ui/p/shop/audit", params={"since": "yesterday"})
     assert page.status_code == 422
     assert 'id="e-since"' in page.text and "since must be an ISO-8601 date" in page.text
-    page = browser.get(
-        "/ui/p/shop/audit", params={"since": "2026-12-07", "until": "2026-12-06"}
-    )
+    page = browser.get("/ui/p/shop/audit", params={"since": "2026-12-07", "until": "2026-12-06"})
     assert page.status_code == 422 and 'id="e-until"' in page.text
     page = browser.get("/ui/p/shop/audit", params={"action": "label.teleport"})
     assert page.status_code == 422 and 'id="e-action"' in page.text
@@ -137,7 +136,11 @@ def test_verify_shows_where_a_tampered_chain_breaks(
     _prompt(ui.ctx)
     raw = SqlStore.from_url(f"sqlite:///{tmp_path / 'ui.sqlite'}")  # the file make_ui opened
     try:
-        tamper(raw, "UPDATE audit SET reason = 'nothing to see' WHERE project = :p AND seq = 3", p=PROJECT)
+        tamper(
+            raw,
+            "UPDATE audit SET reason = 'nothing to see' WHERE project = :p AND seq = 3",
+            p=PROJECT,
+        )
     finally:
         raw.close()
     sign_in(browser, "erin")
@@ -190,7 +193,9 @@ def test_a_call_page_replays_the_exact_version_with_its_variables(
         latency_ms=321.5, tokens_in=12, tokens_out=7, cost=0.0021, release_id="rel_1",
         arm="canary", context={"tier": "gold"},
     )  # fmt: skip
-    calls.ingest_scores(ui.ctx, PROJECT, {"scores": [{"call_id": "call-1", "name": "csat", "value": 4}]})
+    calls.ingest_scores(
+        ui.ctx, PROJECT, {"scores": [{"call_id": "call-1", "name": "csat", "value": 4}]}
+    )
     sign_in(browser, "erin")
     page = browser.get("/ui/p/shop/calls/call-1").text
     assert '<pre class="rendered">Hello Ada #1</pre>' in page
@@ -243,3 +248,158 @@ def test_an_unknown_call_is_a_not_found_page(browser: TestClient) -> None:
     sign_in(browser, "erin")
     page = browser.get("/ui/p/shop/calls/nope")
     assert page.status_code == 404 and "no call" in page.text
+
+
+# admin -------------------------------------------------------------------------------------
+ADMIN = "/ui/p/shop/admin"
+
+
+def _audit_of(ui: Ui, action: str) -> list[Any]:
+    """The rows of ``action`` the test made (not the fixture's ``test`` actor)."""
+    rows = audit.list_audit(ui.ctx, PROJECT, 500)[0]
+    return [r for r in rows if r.action == action and r.actor != "test"]
+
+
+@pytest.mark.parametrize("name", ["erin", "alice"])
+def test_only_admins_see_the_admin_page(browser: TestClient, name: str) -> None:
+    sign_in(browser, name)
+    page = browser.get(ADMIN)
+    assert page.status_code == 403
+    assert "are for its admins" in page.text and "Create key" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/keys", {"role": "admin"}),
+        ("/users", {"name": "mallory", "password": "x" * 20, "role": "admin"}),
+        ("/users/erin/role", {"role": "admin"}),
+        ("/users/ada/password", {"password": "y" * 20}),
+        ("/settings", {"protected_labels": "", "four_eyes": ""}),
+        ("/webhooks", {"url": "https://hooks.example.com/x"}),
+    ],
+)
+def test_a_forced_admin_action_by_a_releaser_is_refused_with_a_page(
+    ui: Ui, browser: TestClient, path: str, data: dict[str, str]
+) -> None:
+    sign_in(browser, "alice")
+    before = len(audit.list_audit(ui.ctx, PROJECT, 500)[0])
+    answer = browser.post(ADMIN + path, data={"csrf": csrf_of(browser), **data})
+    assert answer.status_code == 403
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "are for its admins" in answer.text
+    assert len(audit.list_audit(ui.ctx, PROJECT, 500)[0]) == before  # nothing changed
+
+
+def test_an_admin_manages_people_audited_as_herself(ui: Ui, browser: TestClient) -> None:
+    sign_in(browser, "ada")
+    page = browser.get(ADMIN)
+    assert page.status_code == 200 and "erin" in page.text
+    made = _post(
+        browser,
+        ADMIN + "/users",
+        {"name": "pat", "password": "tulip marble canyon 42", "role": "editor"},
+        ADMIN,
+    )
+    assert made.status_code == 303
+    assert _post(browser, ADMIN + "/users/pat/role", {"role": "releaser"}, ADMIN).status_code == 303
+    assert (
+        _post(
+            browser, ADMIN + "/users/pat/password", {"password": "violet harbor engine 7"}, ADMIN
+        ).status_code
+        == 303
+    )
+    assert _post(browser, ADMIN + "/users/pat/revoke", {}, ADMIN).status_code == 303
+    for action in ("user.create", "user.role", "user.password", "user.revoke"):
+        rows = _audit_of(ui, action)
+        assert [r.actor for r in rows] == ["ada (ui)"], action
+    assert "tulip marble" not in str(_audit_of(ui, "user.create")[0].after)
+
+
+def test_a_refused_form_shows_the_error_next_to_the_field(ui: Ui, browser: TestClient) -> None:
+    sign_in(browser, "ada")
+    answer = _post(
+        browser, ADMIN + "/users", {"name": "pat", "password": "short", "role": "editor"}, ADMIN
+    )
+    assert answer.status_code == 422
+    assert 'id="e-user-password"' in answer.text and 'value="pat"' in answer.text
+    assert _audit_of(ui, "user.create") == []
+
+
+def test_a_created_key_token_is_shown_exactly_once(ui: Ui, browser: TestClient) -> None:
+    sign_in(browser, "ada")
+    _post(browser, ADMIN + "/principals", {"name": "booking-agent", "kind": "service"}, ADMIN)
+    answer = _post(
+        browser, ADMIN + "/keys",
+        {"name": "agent", "role": "runtime", "principal": "booking-agent", "expires": "2027-01-31"},
+        ADMIN,
+    )  # fmt: skip
+    assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+    tokens = re.findall(r"ps_[0-9a-f]{12}_[0-9a-f]{64}", answer.text)
+    assert len(tokens) == 1 and answer.text.count(tokens[0]) == 1
+    token = tokens[0]
+    prefix = token.split("_")[1]
+    listing = browser.get(ADMIN).text
+    assert prefix in listing and token not in listing and token.split("_")[2] not in listing
+    assert "2027-01-31" in listing and "booking-agent" in listing
+    created = _audit_of(ui, "key.create")
+    assert [r.actor for r in created] == ["ada (ui)"] and token not in str(created[0].after)
+    assert ui.app.state.authenticator.authenticate(token).role.value == "runtime"
+    assert _post(browser, ADMIN + f"/keys/{prefix}/revoke", {}, ADMIN).status_code == 303
+    assert [r.actor for r in _audit_of(ui, "key.revoke")] == ["ada (ui)"]
+    assert "revoked" in browser.get(ADMIN).text
+
+
+def test_weakening_governance_opens_a_request_and_strengthening_applies(
+    ui: Ui, browser: TestClient
+) -> None:
+    sign_in(browser, "ada")
+    stronger = {"protected_labels": "prod, staging", "four_eyes": "on", "reason": "more care"}
+    assert _post(browser, ADMIN + "/settings", stronger, ADMIN).status_code == 303
+    page = browser.get(ADMIN).text
+    assert 'value="prod, staging"' in page
+    weaker = {"protected_labels": "prod", "four_eyes": "on", "reason": "less"}
+    answer = _post(browser, ADMIN + "/settings", weaker, ADMIN)
+    assert answer.status_code == 303 and "/ui/p/shop/approvals/cr_" in answer.headers["location"]
+    assert 'value="prod, staging"' in browser.get(ADMIN).text  # nothing changed yet
+    assert "Opened change request" in unquote(answer.cookies.get("promptstage_notice") or "")
+    opened = _audit_of(ui, "change_request.open")
+    assert [r.actor for r in opened] == ["ada (ui)"]
+
+
+def test_webhooks_are_created_with_a_secret_shown_once_and_deleted(
+    ui: Ui, browser: TestClient
+) -> None:
+    sign_in(browser, "ada")
+    answer = _post(
+        browser, ADMIN + "/webhooks",
+        {"url": "https://hooks.example.com/ps", "events": ["label.moved", "release.changed"]},
+        ADMIN,
+    )  # fmt: skip
+    assert answer.status_code == 200
+    secret = re.search(r"whsec_[0-9a-f]{48}", answer.text)
+    assert secret is not None and answer.text.count(secret.group(0)) == 1
+    listing = browser.get(ADMIN).text
+    assert "https://hooks.example.com/ps" in listing and secret.group(0) not in listing
+    assert "label.moved, release.changed" in listing and "none yet" in listing
+    hook_id = re.search(r"Delete webhook (wh_[0-9a-f]+)", listing)
+    assert hook_id is not None
+    assert (
+        _post(browser, ADMIN + f"/webhooks/{hook_id.group(1)}/delete", {}, ADMIN).status_code == 303
+    )
+    assert "hooks.example.com" not in browser.get(ADMIN).text
+    assert [r.actor for r in _audit_of(ui, "webhook.delete")] == ["ada (ui)"]
+    refused = _post(browser, ADMIN + "/webhooks", {"url": "http://127.0.0.1/x"}, ADMIN)
+    assert refused.status_code == 422 and 'id="e-webhook-url"' in refused.text
+
+
+def test_the_instance_admin_administers_any_project(ui: Ui, browser: TestClient) -> None:
+    token = sign_in_token(browser)
+    signed = browser.post("/ui/sign-in/key", data={"csrf": token, "key": ADMIN_KEY, "next": "/ui/"})
+    assert signed.status_code == 303
+    assert browser.get(ADMIN).status_code == 200
+    answer = _post(
+        browser, ADMIN + "/users/erin/password", {"password": "amber lantern river 9"}, ADMIN
+    )
+    assert answer.status_code == 303
+    assert [r.actor for r in _audit_of(ui, "user.password")] == ["instance-admin"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
@@ -41,7 +41,7 @@ class UiConfig:
     absolute: timedelta
     max_rendered_bytes: int
     change_request_ttl: timedelta = timedelta(hours=72)
-    webhook_policy: HostPolicy = HostPolicy()
+    webhook_policy: HostPolicy = field(default_factory=HostPolicy)
 
 
 def create_ui(config: UiConfig) -> FastAPI:

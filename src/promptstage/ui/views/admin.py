@@ -203,7 +203,12 @@ def create_key(
     expires: FormText = "",
 ) -> Response:
     who = admin_of(user, project)
-    values = {"key.name": name, "key.role": role, "key.principal": principal, "key.expires": expires}
+    values = {
+        "key.name": name,
+        "key.role": role,
+        "key.principal": principal,
+        "key.expires": expires,
+    }
     try:
         expires_at = evidence.parse_bound(expires or None, "expires_at")
         key, token = keys.create_key(
