@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import pytest
 from fastapi.testclient import TestClient
 
-from promptstage.service import audit, calls, labels, prompts
+from promptstage.service import audit, calls, labels, prompts, users
 from promptstage.service.context import Context
 from promptstage.store.sql import SqlStore
 from support.audit import tamper
@@ -403,3 +403,16 @@ def test_the_instance_admin_administers_any_project(ui: Ui, browser: TestClient)
     )
     assert answer.status_code == 303
     assert [r.actor for r in _audit_of(ui, "user.password")] == ["instance-admin"]
+
+
+def test_a_project_admin_cannot_reset_the_password_of_someone_from_another_project(
+    ui: Ui, browser: TestClient
+) -> None:
+    prompts.create_project(ui.ctx, "test", "other")
+    users.grant(ui.ctx, "test", "other", "erin", "editor")
+    sign_in(browser, "ada")
+    answer = _post(
+        browser, ADMIN + "/users/erin/password", {"password": "amber lantern river 9"}, ADMIN
+    )
+    assert answer.status_code == 403 and "only the instance admin" in answer.text
+    assert _audit_of(ui, "user.password") == []
