@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .canonical import canonical_json
@@ -40,6 +41,27 @@ def chain_hash(prev_hash: str, chained: dict[str, Any]) -> str:
     """
     digest = hashlib.sha256(prev_hash.encode("ascii") + canonical_json(chained)).hexdigest()
     return "sha256:" + digest
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit rows to list; ``None`` fields do not filter.
+
+    Attributes:
+        actor: the actor exactly, or a principal's name, which matches every actor of hers
+            (``alice`` matches ``alice (ui)`` and ``alice (key:<prefix>)``).
+        action: an ``AuditAction`` value, exactly.
+        prompt: rows about this prompt: its creation, its versions, its labels, its releases
+            and its change requests.
+        since: rows at or after this instant.
+        until: rows before this instant.
+    """
+
+    actor: str | None = None
+    action: str | None = None
+    prompt: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

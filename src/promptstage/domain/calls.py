@@ -56,11 +56,16 @@ class Score:
 
 @dataclass(frozen=True, slots=True)
 class CallFilter:
+    """Which calls to list; ``None`` fields do not filter. ``since`` is inclusive, ``until``
+    exclusive."""
+
     prompt: str | None = None
     version: int | None = None
     release_id: str | None = None
     arm: str | None = None
     since: datetime | None = None
+    label: str | None = None
+    until: datetime | None = None
 
 
 class _Item:

@@ -2,30 +2,69 @@
 
 from __future__ import annotations
 
-from promptstage.domain.audit import Anchor, ChainReport, verify_chain
+import dataclasses
+
+from promptstage.domain.audit import Anchor, AuditFilter, ChainReport, verify_chain
 from promptstage.domain.checkpoint import SIGNING_KEY_ENV, Checkpoint, sign_checkpoint
+from promptstage.domain.events import AuditAction
 from promptstage.domain.models import AuditRecord, iso_utc
-from promptstage.errors import ConfigurationError, ConflictError, ServiceUnavailableError
+from promptstage.errors import (
+    ConfigurationError,
+    ConflictError,
+    InvalidInputError,
+    ServiceUnavailableError,
+)
 
 from .context import Context
-from .pagination import check_limit, decode_cursor, page
+from .pagination import check_limit, decode_cursor, page, utc_bound
 from .prompts import require_project
 
 
 def list_audit(
-    ctx: Context, project: str, limit: int = 100, cursor: str | None = None
+    ctx: Context,
+    project: str,
+    limit: int = 100,
+    cursor: str | None = None,
+    where: AuditFilter | None = None,
 ) -> tuple[list[AuditRecord], str | None]:
-    """One page of the audit trail, newest first.
+    """One page of the audit trail, newest first, filtered by ``where``.
 
     Returns:
         The rows and the cursor of the next page (``None`` on the last one).
+
+    Raises:
+        InvalidInputError: naming ``action`` (not an audit action), ``until`` (not after
+            ``since``), ``limit`` or ``cursor``.
     """
     check_limit(limit)
     before = decode_cursor(cursor, int)
+    if where is not None:
+        where = check_audit_filter(where)
     with ctx.store.unit_of_work() as uow:
         require_project(uow, project)
-        rows = uow.list_audit(project, limit=limit + 1, before=before)
+        rows = uow.list_audit(project, limit=limit + 1, before=before, where=where)
     return page(rows, limit, lambda r: r.seq)
+
+
+def check_audit_filter(where: AuditFilter) -> AuditFilter:
+    """Validate a filter: a known action, and bounds in order (a bare time means UTC).
+
+    Raises:
+        InvalidInputError: naming ``action`` or ``until``.
+    """
+    if where.action is not None and where.action not in {a.value for a in AuditAction}:
+        raise InvalidInputError(
+            f"action must be one of {', '.join(a.value for a in AuditAction)}; "
+            f"got {where.action!r}",
+            field="action",
+        )
+    since, until = utc_bound(where.since), utc_bound(where.until)
+    if since is not None and until is not None and until <= since:
+        raise InvalidInputError(
+            "until must be after since (the range is [since, until)); swap or widen them",
+            field="until",
+        )
+    return dataclasses.replace(where, since=since, until=until)
 
 
 def verify(ctx: Context, project: str, checkpoint: Anchor | None = None) -> ChainReport:

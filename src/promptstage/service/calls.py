@@ -4,15 +4,17 @@ exact version they used."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from promptstage.domain.calls import CallFilter, CallRecord, Score, parse_call, parse_score
 from promptstage.domain.models import Version, iso_utc
-from promptstage.errors import InvalidInputError, NotFoundError
+from promptstage.domain.template import CompiledTemplate
+from promptstage.errors import InvalidInputError, NotFoundError, PromptstageError
 
 from .context import Context
-from .pagination import check_limit, decode_time_cursor, page
+from .pagination import check_limit, decode_time_cursor, page, utc_bound
 from .prompts import require_project
 
 MAX_BATCH = 1000
@@ -51,9 +53,19 @@ def ingest_scores(ctx: Context, project: str, body: Any) -> dict[str, int]:
 def list_calls(
     ctx: Context, project: str, where: CallFilter, limit: int = 100, cursor: str | None = None
 ) -> tuple[list[CallRecord], str | None]:
+    """One page of the call log, newest first, filtered by ``where``.
+
+    Raises:
+        InvalidInputError: naming ``until`` (not after ``since``), ``limit`` or ``cursor``.
+    """
     check_limit(limit)
-    if where.since is not None and where.since.tzinfo is None:  # a bare date or time means UTC
-        where = dataclasses.replace(where, since=where.since.replace(tzinfo=UTC))
+    # a bare date or time means UTC
+    where = dataclasses.replace(where, since=utc_bound(where.since), until=utc_bound(where.until))
+    if where.since is not None and where.until is not None and where.until <= where.since:
+        raise InvalidInputError(
+            "until must be after since (the range is [since, until)); swap or widen them",
+            field="until",
+        )
     before = decode_time_cursor(cursor)
     with ctx.store.unit_of_work() as uow:
         require_project(uow, project)
@@ -73,6 +85,58 @@ def get_call(
         version = uow.get_version(project, call.prompt, call.version)
         scores = uow.scores_of(project, call_id)
     return call, version, scores
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A call's prompt rendered again from its exact version and logged variables.
+
+    Attributes:
+        rendered: the text (text prompts) or the ``[{role, content}]`` messages (chat); ``None``
+            when it could not be rendered.
+        problem: why it could not be rendered (or why it may differ from what was sent).
+        variables_logged: whether the call logged its variables at all.
+    """
+
+    rendered: Any
+    problem: str | None
+    variables_logged: bool
+
+
+def replay(call: CallRecord, version: Version | None, max_bytes: int) -> Replay:
+    """Render ``version`` with ``call``'s logged variables, as the SDK rendered it.
+
+    Never raises for a call that cannot be replayed: :attr:`Replay.problem` says why.
+    """
+    logged = call.variables is not None
+    if version is None:
+        problem = (
+            f"version {call.version} of prompt {call.prompt!r} no longer exists (the prompt was "
+            "removed), so the call cannot be rendered again"
+        )
+        return Replay(None, problem, logged)
+    values = call.variables or {}
+    if "_truncated" in values:
+        problem = (
+            "the call's variables were truncated when logged "
+            f"({values['_truncated']}), so it cannot be rendered exactly"
+        )
+        return Replay(None, problem, logged)
+    try:
+        rendered = CompiledTemplate(
+            version.type, version.template, version.variables, version.includes,
+            max_bytes=max_bytes,
+        ).render(values)  # fmt: skip
+    except PromptstageError as exc:
+        if not logged:
+            problem = (
+                "the call logged no variables, so it cannot be rendered again (pass variables= "
+                "to Client.call, and keep them in your redact hook, to make calls replayable)"
+            )
+        else:
+            problem = f"cannot render the call again: {exc.message}"
+        return Replay(None, problem, logged)
+    return Replay(rendered, None, logged)
 
 
 def prune_calls(ctx: Context, retention_days: float) -> int:

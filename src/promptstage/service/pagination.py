@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from promptstage.errors import InvalidInputError
@@ -80,3 +80,10 @@ def page(items: list[Any], limit: int, position_of: Any) -> tuple[list[Any], str
         items = items[:limit]
         return items, encode_cursor(position_of(items[-1]))
     return items, None
+
+
+def utc_bound(value: datetime | None) -> datetime | None:
+    """A time bound of a filter; one without an offset means UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from promptstage.domain.audit import AuditFilter
 from promptstage.domain.calls import CallFilter, CallRecord, Score
 from promptstage.domain.governance import ChangeRequest, ProjectSettings
 from promptstage.domain.idempotency import IdempotencyRecord, StoredResponse
@@ -117,8 +118,10 @@ class LedgerRepo(Protocol):
         """Chain a new audit row onto the project's head (caller holds the project lock)."""
         ...
 
-    def list_audit(self, project: str, *, limit: int, before: int | None) -> list[AuditRecord]:
-        """Audit rows newest first, starting below sequence ``before``."""
+    def list_audit(
+        self, project: str, *, limit: int, before: int | None, where: AuditFilter | None = None
+    ) -> list[AuditRecord]:
+        """Audit rows newest first, starting below sequence ``before``, filtered by ``where``."""
         ...
 
     def iter_audit(self, project: str) -> Iterator[AuditRecord]:

@@ -8,6 +8,8 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from promptstage.domain.webhooks import HostPolicy
+from promptstage.domain.webhooks import HostPolicy
 from promptstage.service.context import Context
 from promptstage.service.keys import Authenticator
 from promptstage.settings import Settings
@@ -48,6 +50,7 @@ def install(
         absolute=timedelta(hours=settings.ui_session_absolute_hours),
         max_rendered_bytes=settings.max_rendered_bytes,
         change_request_ttl=timedelta(hours=settings.change_request_ttl_hours),
+        webhook_policy=HostPolicy.parse(settings.webhook_allowed_hosts),
     )
 
     def to_ui() -> RedirectResponse:

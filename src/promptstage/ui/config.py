@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from promptstage.domain.webhooks import HostPolicy
 from promptstage.service.context import Context
 from promptstage.service.keys import Authenticator
 
@@ -33,3 +34,5 @@ class UiConfig:
     max_rendered_bytes: int
     change_request_ttl: timedelta
     """How long a change request opened from the UI stays open (``change_request_ttl_hours``)."""
+    webhook_policy: HostPolicy
+    """Where webhooks may point (``webhook_allowed_hosts``)."""

@@ -136,8 +136,12 @@ class CallsRepository(UnitOfWorkBase):
             conditions.append(calls.c.release_id == where.release_id)
         if where.arm is not None:
             conditions.append(calls.c.arm == where.arm)
+        if where.label is not None:
+            conditions.append(calls.c.label == where.label)
         if where.since is not None:
             conditions.append(calls.c.at >= utc(where.since))
+        if where.until is not None:
+            conditions.append(calls.c.at < utc(where.until))
         if before is not None:
             at, call_id = before
             conditions.append(

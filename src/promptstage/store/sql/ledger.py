@@ -9,12 +9,13 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from promptstage.domain.audit import GENESIS, chain_hash
+from promptstage.domain.audit import GENESIS, AuditFilter, chain_hash
 from promptstage.domain.models import ApiKey, AuditRecord, Event
 from promptstage.domain.principals import PrincipalRecord
 from promptstage.errors import NotFoundError
 
 from . import rows
+from .audit_filter import audit_conditions
 from .tables import api_keys, audit, events, principals, projects
 from .uow_base import UnitOfWorkBase, utc
 
@@ -73,9 +74,13 @@ class LedgerRepository(UnitOfWorkBase):
         )
         return record
 
-    def list_audit(self, project: str, *, limit: int, before: int | None) -> list[AuditRecord]:
-        """Audit rows newest first, below sequence ``before``."""
+    def list_audit(
+        self, project: str, *, limit: int, before: int | None, where: AuditFilter | None = None
+    ) -> list[AuditRecord]:
+        """Audit rows newest first, below sequence ``before``, filtered by ``where``."""
         stmt = select(audit).where(audit.c.project == project)
+        if where is not None:
+            stmt = stmt.where(*audit_conditions(project, where))
         if before is not None:
             stmt = stmt.where(audit.c.seq < before)
         stmt = stmt.order_by(audit.c.seq.desc()).limit(limit)
