@@ -220,7 +220,7 @@ def check_label(ctx: Context, who: Principal, project: str, label: str) -> Proje
     return settings
 
 
-def _opens_request(settings: ProjectSettings, who: Principal, label: str) -> bool:
+def opens_request(settings: ProjectSettings, who: Principal, label: str) -> bool:
     """Four-eyes applies: a protected label, and a project key (the instance key is break-glass)."""
     return settings.needs_approval(label) and who.project is not None
 
@@ -263,7 +263,7 @@ def propose_move(
     """
     settings = check_label(ctx, who, project, label)
     _require_precondition(settings, label, expected_version, expect_absent)
-    if _opens_request(settings, who, label):
+    if opens_request(settings, who, label):
         return Opened(
             change_requests.open_label_move(
                 ctx,
@@ -303,7 +303,7 @@ def propose_release(
     """
     settings = get_settings(ctx, project)
     label = fields["label"]
-    if _opens_request(settings, who, label):
+    if opens_request(settings, who, label):
         return Opened(change_requests.open_release_start(ctx, who.actor, project, fields, ttl=ttl))
     bypass = bypass_for(settings, label, instance_key=who.project is None)
     release = releases.start_release(
@@ -321,7 +321,7 @@ def remove_label(
         PermissionDeniedError: ``who`` may not remove ``label``.
     """
     settings = check_label(ctx, who, project, label)
-    if _opens_request(settings, who, label):
+    if opens_request(settings, who, label):
         raise PermissionDeniedError(
             f"label {label!r} is protected and project {project!r} has four-eyes on: removing it "
             "needs the instance admin key (break-glass), or turn four_eyes off in the project settings",

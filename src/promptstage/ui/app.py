@@ -39,6 +39,7 @@ class UiConfig:
     idle: timedelta
     absolute: timedelta
     max_rendered_bytes: int
+    change_request_ttl: timedelta = timedelta(hours=24)  # how long a change request stays open
 
 
 def create_ui(config: UiConfig) -> FastAPI:
@@ -69,6 +70,7 @@ def install(
         idle=timedelta(minutes=settings.ui_session_idle_minutes),
         absolute=timedelta(hours=settings.ui_session_absolute_hours),
         max_rendered_bytes=settings.max_rendered_bytes,
+        change_request_ttl=timedelta(hours=settings.change_request_ttl_hours),
     )
 
     def to_ui() -> RedirectResponse:
