@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from fastapi.testclient import TestClient
@@ -42,27 +43,23 @@ def as_user(client: TestClient, name: str, page: str = "/ui/") -> str:
     return csrf_of(client, page)
 
 
-def hidden_fields(html: str) -> dict[str, str]:
+def hidden_fields(page: str) -> dict[str, str]:
     """The fields of the page's forms as a browser would send them (inputs, textareas, the
     selected options, checked boxes); the last form wins where names repeat."""
     fields: dict[str, str] = {}
-    for tag in re.finditer(r"<input([^>]*)>", html):
+    for tag in re.finditer(r"<input([^>]*)>", page):
         attrs = dict(re.findall(r'(\w[\w-]*)="([^"]*)"', tag.group(1)))
         if "name" not in attrs or attrs.get("type") in ("submit",):
             continue
         if attrs.get("type") == "checkbox" and "checked" not in tag.group(1):
             continue
-        fields[attrs["name"]] = _unescape(attrs.get("value", ""))
-    for area in re.finditer(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S):
-        fields[area.group(1)] = _unescape(area.group(2))
-    for select in re.finditer(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
+        fields[attrs["name"]] = html.unescape(attrs.get("value", ""))
+    for area in re.finditer(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', page, re.S):
+        fields[area.group(1)] = html.unescape(area.group(2))
+    for select in re.finditer(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', page, re.S):
         chosen = re.search(r'<option value="([^"]*)" selected>', select.group(2))
         first = re.search(r'<option value="([^"]*)"', select.group(2))
-        fields[select.group(1)] = _unescape((chosen or first).group(1) if (chosen or first) else "")
+        fields[select.group(1)] = html.unescape(
+            (chosen or first).group(1) if (chosen or first) else ""
+        )
     return fields
-
-
-def _unescape(text: str) -> str:
-    import html
-
-    return html.unescape(text)

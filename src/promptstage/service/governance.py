@@ -163,12 +163,22 @@ def propose_settings(
     )
 
 
+def check_decider_role(who: Principal, project: str, request: ChangeRequest | None) -> None:
+    """A change request is decided by a releaser; a ``project.settings`` one by an admin.
+
+    Raises:
+        PermissionDeniedError: naming the role needed.
+    """
+    check(who, project, Role.releaser)
+    if request is not None and request.kind == AuditAction.PROJECT_SETTINGS:
+        check(who, project, Role.admin)
+
+
 def _check_decider(ctx: Context, who: Principal, project: str, request_id: str) -> None:
-    """A ``project.settings`` request is decided by an admin (the route checked releaser)."""
+    check(who, project, Role.releaser)
     with ctx.store.unit_of_work() as uow:
         found = uow.get_change_request(project, request_id) if len(request_id) <= 40 else None
-    if found is not None and found.kind == AuditAction.PROJECT_SETTINGS:
-        check(who, project, Role.admin)
+    check_decider_role(who, project, found)
 
 
 def approve_request(
@@ -179,7 +189,6 @@ def approve_request(
     Raises:
         PermissionDeniedError: ``who`` may not decide it (a settings change needs an admin).
     """
-    check(who, project, Role.releaser)
     _check_decider(ctx, who, project, request_id)
     return change_requests.approve(ctx, who.actor, project, request_id, reason)
 
@@ -188,7 +197,6 @@ def reject_request(
     ctx: Context, who: Principal, project: str, request_id: str, reason: Any = None
 ) -> ChangeRequest:
     """Reject a change request (``change_requests.reject``), checked as ``approve_request``."""
-    check(who, project, Role.releaser)
     _check_decider(ctx, who, project, request_id)
     return change_requests.reject(ctx, who.actor, project, request_id, reason)
 

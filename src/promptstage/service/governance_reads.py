@@ -5,7 +5,6 @@ of a forced request never disagree."""
 
 from __future__ import annotations
 
-from promptstage.domain.events import AuditAction
 from promptstage.domain.governance import ChangeRequest
 from promptstage.domain.models import Role
 from promptstage.errors import NotFoundError, PermissionDeniedError
@@ -13,7 +12,7 @@ from promptstage.errors import NotFoundError, PermissionDeniedError
 from . import change_requests
 from .access import check
 from .context import Context
-from .governance import check_label, get_settings, opens_request
+from .governance import check_decider_role, check_label, get_settings, opens_request
 from .keys import Principal
 
 
@@ -41,9 +40,7 @@ def may_decide(
     of a forced request never disagree. The request's state is not judged here.
     """
     try:
-        check(who, project, Role.releaser)
-        if request.kind == AuditAction.PROJECT_SETTINGS:
-            check(who, project, Role.admin)
+        check_decider_role(who, project, request)
     except PermissionDeniedError as exc:
         return exc.message
     with ctx.store.unit_of_work() as uow:
