@@ -315,3 +315,23 @@ def test_may_decide_gives_the_refusal_the_approval_would_raise(ui: Ui, browser: 
     refusal = governance_reads.may_decide(ui.ctx, author, PROJECT, found)
     assert refusal is not None and "other than its author" in refusal
     assert governance_reads.may_decide(ui.ctx, author, PROJECT, found, approving=False) is None
+
+
+def test_prompt_text_never_becomes_markup_in_the_editor_preview_or_diff(
+    ui: Ui, browser: TestClient
+) -> None:
+    seed(ui.ctx)
+    as_user(browser, "erin")
+    form = _editor_form(browser)
+    attack = "</textarea><script>alert(1)</script>{{ who }}"
+    review = browser.post(EDITOR, data={**form, "template": attack, "action": "review"})
+    shown = browser.post(
+        f"{EDITOR}/preview",
+        data={**form, "template": attack, "sample_0": "<img src=x onerror=alert(2)>"},
+        headers={"HX-Request": "true"},
+    )
+    back = browser.post(EDITOR, data={**form, "template": attack, "action": "edit"})
+    for page in (review.text, shown.text, back.text):
+        assert "<script>alert(1)" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in review.text
+    assert "&lt;img src=x onerror=alert(2)&gt;" in shown.text

@@ -237,12 +237,9 @@ def _require_open(ch: Change, request_id: str) -> ChangeRequest:
 def decider_refusal(
     uow: UnitOfWork, project: str, actor: str, found: ChangeRequest, *, approving: bool
 ) -> PermissionDeniedError | None:
-    """Why ``actor`` may not decide ``found`` (four-eyes), or ``None``.
-
-    The requester never decides her own request, nor does a service account; approving a
-    label move or a release also needs someone other than the target version's author. The
-    approval and the approvals page both ask this, so they never disagree.
-    """
+    """Why ``actor`` may not decide ``found`` (four-eyes), or ``None``: not its requester, not
+    a service account, and (approving a move or a release) not the target version's author.
+    The approval and the approvals page both ask this, so they never disagree."""
     if same_principal(found.requested_by, actor):  # principals, never keys
         return PermissionDeniedError(
             f"change request {found.id} was opened by {found.requested_by}: four-eyes needs "
