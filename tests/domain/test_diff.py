@@ -152,3 +152,8 @@ def test_variable_changes_are_listed_per_variable() -> None:
         "c.required": "added",
         "c.type": "added",
     }
+
+
+def test_a_last_line_without_a_newline_stays_its_own_line() -> None:
+    lines = diff_versions(make_version(1, "Hi."), make_version(2, "Hey."))["template"].splitlines()
+    assert lines[-2:] == ["-Hi.", "+Hey."]

@@ -193,3 +193,45 @@ def parse_config(value: Any) -> dict[str, Any]:
         "postprocess": _pinned(obj.get("postprocess"), "config.postprocess", "name"),
         "metadata": metadata,
     }
+
+
+_SCHEMA_TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
+
+
+def check_tool_schemas(tools: list[dict[str, Any]]) -> None:
+    """Check each tool's ``parameters`` has the shape of a JSON Schema for function calling:
+    ``type`` a JSON Schema type, ``properties`` an object of schemas, ``required`` a list of
+    property names. (``parse_config`` checks only that it is an object.)
+
+    Raises:
+        InvalidInputError: naming ``config.tools[i].parameters...``.
+    """
+    for i, tool in enumerate(tools):
+        field = f"config.tools[{i}].parameters"
+        schema = tool["parameters"]
+        kind = schema.get("type", "object")
+        if kind not in _SCHEMA_TYPES:
+            raise InvalidInputError(
+                f"{field}.type {kind!r} is not a JSON Schema type; use one of {list(_SCHEMA_TYPES)}",
+                field=field,
+            )
+        properties = schema.get("properties", {})
+        if not isinstance(properties, dict) or not all(
+            isinstance(p, dict) for p in properties.values()
+        ):
+            raise InvalidInputError(
+                f'{field}.properties must map each argument to a schema, e.g. {{"city": {{"type": "string"}}}}',
+                field=field,
+            )
+        required = schema.get("required", [])
+        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+            raise InvalidInputError(
+                f"{field}.required must be a list of property names", field=field
+            )
+        missing = [r for r in required if properties and r not in properties]
+        if missing:
+            raise InvalidInputError(
+                f"{field}.required names {missing}, which are not in its properties; add them "
+                "to properties or remove them from required",
+                field=field,
+            )

@@ -13,7 +13,11 @@ _MISSING = object()
 
 def _template_text(version: Version) -> list[str]:
     if version.type == "text":
-        return str(version.template).splitlines(keepends=True)
+        # Every line ends with a newline, the last one too: "-a" and "+b" stay two lines.
+        return [
+            line if line.endswith("\n") else line + "\n"
+            for line in str(version.template).splitlines(keepends=True)
+        ]
     lines: list[str] = []
     for message in version.template:
         lines.append(f"[{message['role']}]\n")

@@ -34,12 +34,12 @@ from promptstage.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from promptstage.store.base import GovernanceRepo
+from promptstage.store.base import GovernanceRepo, UnitOfWork
 
 from .context import Change, Context, change, parse_reason
 from .labels import move_in
 from .pagination import check_limit, decode_time_cursor, page
-from .principals import require_person, same_principal
+from .principals import not_a_person, same_principal
 from .project_settings import write_settings
 from .prompts import require_project, require_prompt, require_version
 from .releases import plan_release, start_in
@@ -228,15 +228,37 @@ def _require_open(ch: Change, request_id: str) -> ChangeRequest:
         raise ConflictError(
             f"change request {request_id} is {state}, not open{hint}", field="id", state=state
         )
-    if same_principal(found.requested_by, ch.actor):  # principals, never keys
-        raise PermissionDeniedError(
-            f"change request {request_id} was opened by {found.requested_by}: four-eyes needs "
-            f"a different releaser than {principal_of(ch.actor)} (another key of the same "
+    refusal = decider_refusal(ch.uow, ch.project, ch.actor, found, approving=False)
+    if refusal is not None:
+        raise refusal
+    return found
+
+
+def decider_refusal(
+    uow: UnitOfWork, project: str, actor: str, found: ChangeRequest, *, approving: bool
+) -> PermissionDeniedError | None:
+    """Why ``actor`` may not decide ``found`` (four-eyes), or ``None``: not its requester, not
+    a service account, and (approving a move or a release) not the target version's author.
+    The approval and the approvals page both ask this, so they never disagree."""
+    if same_principal(found.requested_by, actor):  # principals, never keys
+        return PermissionDeniedError(
+            f"change request {found.id} was opened by {found.requested_by}: four-eyes needs "
+            f"a different releaser than {principal_of(actor)} (another key of the same "
             "principal does not count) to decide it",
             field="Authorization",
         )
-    require_person(ch.uow, ch.project, ch.actor, request_id)
-    return found
+    refusal = not_a_person(uow, project, actor, found.id)
+    if refusal is not None or not approving or found.kind == AuditAction.PROJECT_SETTINGS:
+        return refusal
+    target = uow.get_version(project, found.prompt, found.version)
+    if target is not None and same_principal(target.author, actor):
+        return PermissionDeniedError(
+            f"version {found.version} of {found.prompt!r} was written by {target.author}: "
+            f"four-eyes needs a releaser other than its author {principal_of(actor)} (with "
+            "any of their keys) to approve it",
+            field="Authorization",
+        )
+    return None
 
 
 def approve(
@@ -257,13 +279,9 @@ def approve(
         if found.kind == AuditAction.PROJECT_SETTINGS:
             return _approve_settings(ch, found, why)
         target = require_version(ch.uow, project, found.prompt, found.version)
-        if same_principal(target.author, actor):
-            raise PermissionDeniedError(
-                f"version {found.version} of {found.prompt!r} was written by {target.author}: "
-                f"four-eyes needs a releaser other than its author {principal_of(actor)} (with "
-                "any of their keys) to approve it",
-                field="Authorization",
-            )
+        refusal = decider_refusal(ch.uow, project, actor, found, approving=True)
+        if refusal is not None:
+            raise refusal
         if target.digest != found.digest:
             raise ConflictError(
                 f"version {found.version} of {found.prompt!r} no longer has the digest this request "

@@ -18,6 +18,7 @@ from promptstage.store.base import Store, UnitOfWork
 
 from .bus import EventBus
 from .gate import Gate, OpenGate
+from .subscribers import Subscribers
 from .tracing import NoTracer, Tracer
 
 Clock = Callable[[], datetime]
@@ -50,7 +51,8 @@ class Context:
     ``gate`` is asked by the promotion door before a label serves a new version
     (``service/promotion.py``); ``tracer`` opens spans around writes and promotions. Both
     default to no-ops. ``max_rendered_bytes`` bounds a version's expansion when it is written
-    (``Settings.max_rendered_bytes``).
+    (``Settings.max_rendered_bytes``). ``subscribers`` are this process's open event streams
+    (``service/subscribers.py``).
     """
 
     store: Store
@@ -59,6 +61,7 @@ class Context:
     gate: Gate = field(default_factory=OpenGate)
     tracer: Tracer = field(default_factory=NoTracer)
     max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES
+    subscribers: Subscribers = field(default_factory=Subscribers)
 
 
 class Change:

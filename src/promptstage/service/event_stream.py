@@ -7,6 +7,8 @@ store. It ends when an event revokes the key it was opened with, or when the cli
 What a stream shows depends on the role of its key (:func:`visible`): key-management events
 reach admin keys only; other streams get them as ``Withheld`` (the number, nothing else), so
 their positions move on without a gap and ``Last-Event-ID`` resumes as before.
+Every open stream is in ``ctx.subscribers`` with the last sequence number it was sent
+(``service/subscribers.py``), so the UI can say how many connected clients have a change.
 This module decides what to send; the HTTP route turns each frame into Server-Sent Events bytes.
 """
 
@@ -22,6 +24,7 @@ from promptstage.domain.models import Event, Role
 
 from .context import Context
 from .prompts import require_project
+from .subscribers import Propagation
 
 QUEUE_SIZE = 10_000  # live events buffered per stream; beyond it they are read back from the store
 BATCH = 1_000  # events read from the store at a time
@@ -138,16 +141,21 @@ async def event_stream(
 
     # Subscribe first, then read the position: nothing committed in between is lost.
     unsubscribe = ctx.bus.subscribe(on_event)
+    stream: int | None = None
     try:
         current = await asyncio.to_thread(current_seq, ctx, project)
-        yield Notice(StreamSignal.HELLO, current)
         last = current if position is None else position
         if position is not None and position > current:
-            yield Notice(StreamSignal.RESET, current)
             last = current
+        # Known to the registry from hello on, at the position the client holds.
+        stream = ctx.subscribers.register(project, last)
+        yield Notice(StreamSignal.HELLO, current)
+        if position is not None and position > current:
+            yield Notice(StreamSignal.RESET, current)
         async for event in _stored(ctx, project, last, current):
             yield _shown(event, role)
             last = event.seq
+            ctx.subscribers.sent(stream, last)
             if revokes(event, key_prefix):
                 return
         while True:
@@ -164,13 +172,17 @@ async def event_stream(
             async for missed in _stored(ctx, project, last, event.seq - 1):
                 yield _shown(missed, role)
                 last = missed.seq
+                ctx.subscribers.sent(stream, last)
                 if revokes(missed, key_prefix):
                     return
             yield _shown(event, role)
             last = event.seq
+            ctx.subscribers.sent(stream, last)
             if revokes(event, key_prefix):
                 return
     finally:
+        if stream is not None:
+            ctx.subscribers.unregister(stream)
         unsubscribe()
 
 
@@ -200,3 +212,9 @@ def _events_since(ctx: Context, project: str, seq: int) -> list[Event]:
     """The next batch of ``project``'s events after ``seq``."""
     with ctx.store.unit_of_work() as uow:
         return list(uow.events_since(project, seq, limit=BATCH))
+
+
+def propagation(ctx: Context, project: str, seq: int) -> Propagation:
+    """How many of this process's open streams follow ``project`` (``connected``), and how many
+    of them were sent event ``seq`` or a later one (``up_to_date``)."""
+    return ctx.subscribers.count(project, seq)

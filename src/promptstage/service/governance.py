@@ -163,12 +163,22 @@ def propose_settings(
     )
 
 
+def check_decider_role(who: Principal, project: str, request: ChangeRequest | None) -> None:
+    """A change request is decided by a releaser; a ``project.settings`` one by an admin.
+
+    Raises:
+        PermissionDeniedError: naming the role needed.
+    """
+    check(who, project, Role.releaser)
+    if request is not None and request.kind == AuditAction.PROJECT_SETTINGS:
+        check(who, project, Role.admin)
+
+
 def _check_decider(ctx: Context, who: Principal, project: str, request_id: str) -> None:
-    """A ``project.settings`` request is decided by an admin (the route checked releaser)."""
+    check(who, project, Role.releaser)
     with ctx.store.unit_of_work() as uow:
         found = uow.get_change_request(project, request_id) if len(request_id) <= 40 else None
-    if found is not None and found.kind == AuditAction.PROJECT_SETTINGS:
-        check(who, project, Role.admin)
+    check_decider_role(who, project, found)
 
 
 def approve_request(
@@ -179,7 +189,6 @@ def approve_request(
     Raises:
         PermissionDeniedError: ``who`` may not decide it (a settings change needs an admin).
     """
-    check(who, project, Role.releaser)
     _check_decider(ctx, who, project, request_id)
     return change_requests.approve(ctx, who.actor, project, request_id, reason)
 
@@ -188,7 +197,6 @@ def reject_request(
     ctx: Context, who: Principal, project: str, request_id: str, reason: Any = None
 ) -> ChangeRequest:
     """Reject a change request (``change_requests.reject``), checked as ``approve_request``."""
-    check(who, project, Role.releaser)
     _check_decider(ctx, who, project, request_id)
     return change_requests.reject(ctx, who.actor, project, request_id, reason)
 
@@ -220,7 +228,7 @@ def check_label(ctx: Context, who: Principal, project: str, label: str) -> Proje
     return settings
 
 
-def _opens_request(settings: ProjectSettings, who: Principal, label: str) -> bool:
+def opens_request(settings: ProjectSettings, who: Principal, label: str) -> bool:
     """Four-eyes applies: a protected label, and a project key (the instance key is break-glass)."""
     return settings.needs_approval(label) and who.project is not None
 
@@ -263,7 +271,7 @@ def propose_move(
     """
     settings = check_label(ctx, who, project, label)
     _require_precondition(settings, label, expected_version, expect_absent)
-    if _opens_request(settings, who, label):
+    if opens_request(settings, who, label):
         return Opened(
             change_requests.open_label_move(
                 ctx,
@@ -303,7 +311,7 @@ def propose_release(
     """
     settings = get_settings(ctx, project)
     label = fields["label"]
-    if _opens_request(settings, who, label):
+    if opens_request(settings, who, label):
         return Opened(change_requests.open_release_start(ctx, who.actor, project, fields, ttl=ttl))
     bypass = bypass_for(settings, label, instance_key=who.project is None)
     release = releases.start_release(
@@ -321,7 +329,7 @@ def remove_label(
         PermissionDeniedError: ``who`` may not remove ``label``.
     """
     settings = check_label(ctx, who, project, label)
-    if _opens_request(settings, who, label):
+    if opens_request(settings, who, label):
         raise PermissionDeniedError(
             f"label {label!r} is protected and project {project!r} has four-eyes on: removing it "
             "needs the instance admin key (break-glass), or turn four_eyes off in the project settings",

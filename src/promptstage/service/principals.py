@@ -110,17 +110,16 @@ def same_principal(actor: str, other: str) -> bool:
     return principal_of(actor) == principal_of(other)
 
 
-def require_person(uow: LedgerRepo, project: str, actor: str, request_id: str) -> None:
-    """Refuse a service account's decision on a change request.
-
-    Raises:
-        PermissionDeniedError: the actor's principal is a service account.
-    """
+def not_a_person(
+    uow: LedgerRepo, project: str, actor: str, request_id: str
+) -> PermissionDeniedError | None:
+    """The refusal of a service account's decision on a change request, or ``None``."""
     name = principal_of(actor)
     found = uow.get_principal(project, name) or uow.get_principal(None, name)
     if found is not None and found.kind is PrincipalKind.service:
-        raise PermissionDeniedError(
+        return PermissionDeniedError(
             f"{name} is a service account: only a person may approve or reject change request "
             f"{request_id}",
             field="Authorization",
         )
+    return None

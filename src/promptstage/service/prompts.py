@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from promptstage.domain import names
@@ -165,50 +166,13 @@ def write_version(
     normalized_config = parse_config(config)
     with change(ctx, project, actor) as ch:
         uow = ch.uow
-        found = require_prompt(uow, project, prompt)
-        normalized_template = check_template(found.type, template)
-        next_number = found.latest_version + 1
-        includes = _resolve_includes(
-            uow, project, prompt, found.type, normalized_template, next_number
+        version = draft_in(
+            ctx, uow, project, prompt, template, variables, normalized_config, actor, msg, ch.at
         )
-        if variables is None:
-            compiled = CompiledTemplate(
-                found.type, normalized_template, [], includes, max_bytes=ctx.max_rendered_bytes
-            )
-            declared = [
-                {"name": n, "type": None, "required": True} for n in sorted(compiled.placeholders)
-            ]
-        else:
-            declared = parse_variables(variables)
-        compiled = CompiledTemplate(
-            found.type, normalized_template, declared, includes, max_bytes=ctx.max_rendered_bytes
-        )
-        compiled.check_size()  # before a version no render could serve is stored
-        undeclared = sorted(compiled.placeholders - set(compiled.declared))
-        if undeclared:
-            raise TemplateError(
-                f"template uses {undeclared} but variables does not declare them; declare them, "
-                "or omit variables to declare every placeholder as a required string",
-                field="variables",
-            )
-        digest = version_digest(found.type, normalized_template, declared, normalized_config)
-        existing = uow.get_version_by_digest(project, prompt, digest)
+        existing = uow.get_version_by_digest(project, prompt, version.digest)
         if existing is not None:
             return existing, False
-        version = Version(
-            prompt=prompt,
-            number=next_number,
-            digest=digest,
-            type=found.type,
-            template=normalized_template,
-            variables=declared,
-            config=normalized_config,
-            author=actor,
-            message=msg,
-            parent=found.latest_version or None,
-            created_at=ch.at,
-            includes=includes,
-        )
+        next_number, digest = version.number, version.digest
         uow.add_version(project, version)
         body = version_json(version)
         ch.record(
@@ -219,6 +183,65 @@ def write_version(
             event=outbox_event(EventType.VERSION_CREATED, {"prompt": prompt, "version": body}),
         )
     return version, True
+
+
+def draft_in(
+    ctx: Context,
+    uow: CatalogRepo,
+    project: str,
+    prompt: str,
+    template: Any,
+    variables: Any,
+    normalized_config: dict[str, Any],
+    actor: str,
+    message: str,
+    at: datetime,
+) -> Version:
+    """The version ``write_version`` would write next, checked exactly as it checks it, but not
+    stored (the editor's preview and review read it too).
+
+    Raises:
+        InvalidInputError: naming the field (``template``, ``variables[i]...``).
+        NotFoundError: the prompt does not exist.
+    """
+    found = require_prompt(uow, project, prompt)
+    normalized_template = check_template(found.type, template)
+    next_number = found.latest_version + 1
+    includes = _resolve_includes(uow, project, prompt, found.type, normalized_template, next_number)
+    if variables is None:
+        compiled = CompiledTemplate(
+            found.type, normalized_template, [], includes, max_bytes=ctx.max_rendered_bytes
+        )
+        declared = [
+            {"name": n, "type": None, "required": True} for n in sorted(compiled.placeholders)
+        ]
+    else:
+        declared = parse_variables(variables)
+    compiled = CompiledTemplate(
+        found.type, normalized_template, declared, includes, max_bytes=ctx.max_rendered_bytes
+    )
+    compiled.check_size()  # before a version no render could serve is stored
+    undeclared = sorted(compiled.placeholders - set(compiled.declared))
+    if undeclared:
+        raise TemplateError(
+            f"template uses {undeclared} but variables does not declare them; declare them, "
+            "or omit variables to declare every placeholder as a required string",
+            field="variables",
+        )
+    return Version(
+        prompt=prompt,
+        number=next_number,
+        digest=version_digest(found.type, normalized_template, declared, normalized_config),
+        type=found.type,
+        template=normalized_template,
+        variables=declared,
+        config=normalized_config,
+        author=actor,
+        message=message,
+        parent=found.latest_version or None,
+        created_at=at,
+        includes=includes,
+    )
 
 
 def _resolve_includes(

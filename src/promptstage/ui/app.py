@@ -9,7 +9,6 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from promptstage.domain.webhooks import HostPolicy
-from promptstage.domain.webhooks import HostPolicy
 from promptstage.service.context import Context
 from promptstage.service.keys import Authenticator
 from promptstage.settings import Settings
