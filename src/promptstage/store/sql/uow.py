@@ -15,6 +15,7 @@ from .catalog import CatalogRepository
 from .governance import GovernanceRepository
 from .idempotency import IdempotencyRepository
 from .ledger import LedgerRepository
+from .overview import OverviewRepository
 from .releases import ReleasesRepository
 from .tables import labels, prompts, releases, versions
 from .users import UsersRepository
@@ -30,6 +31,7 @@ class SqlUnitOfWork(
     GovernanceRepository,
     IdempotencyRepository,
     UsersRepository,
+    OverviewRepository,
 ):
     """One transaction on one connection; built by ``SqlStore.unit_of_work``."""
 
@@ -99,6 +101,7 @@ if TYPE_CHECKING:
         governance: GovernanceRepository,
         idempotency: IdempotencyRepository,
         users: UsersRepository,
+        overview: OverviewRepository,
     ) -> tuple[
         base.CatalogRepo,
         base.LedgerRepo,
@@ -108,5 +111,16 @@ if TYPE_CHECKING:
         base.GovernanceRepo,
         base.IdempotencyRepo,
         base.UsersRepo,
+        base.OverviewRepo,
     ]:
-        return catalog, ledger, calls, releases, webhooks, governance, idempotency, users
+        return (
+            catalog,
+            ledger,
+            calls,
+            releases,
+            webhooks,
+            governance,
+            idempotency,
+            users,
+            overview,
+        )
