@@ -236,3 +236,13 @@ def test_prompt_text_is_escaped_everywhere(ui: Ui) -> None:
         text = client.get(path).text
         assert "<script>alert" not in text and "<img src=x" not in text and "<b>t</b>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in client.get("/ui/p/shop").text
+
+
+def test_a_new_label_becomes_a_column_at_once(shop: Ui) -> None:
+    """The labels in use are remembered per event sequence: a move adds its column at once."""
+    client = _signed_in(shop, "erin")
+    assert '<th scope="col">qa</th>' not in client.get("/ui/p/shop").text
+    labels.move_label(shop.ctx, "erin (ui)", PROJECT, "triage", "qa", 1)
+    assert '<th scope="col">qa</th>' in client.get("/ui/p/shop").text
+    labels.delete_label(shop.ctx, "erin (ui)", PROJECT, "triage", "qa")
+    assert '<th scope="col">qa</th>' not in client.get("/ui/p/shop").text

@@ -12,6 +12,8 @@ its own.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -20,6 +22,7 @@ from promptstage.domain import names
 from promptstage.domain.models import LabelMove, Project, Prompt, Role
 from promptstage.domain.releases import Release
 from promptstage.errors import InvalidInputError
+from promptstage.store.base import OverviewRepo, Store
 
 from . import access
 from .context import Context
@@ -153,6 +156,34 @@ def order_labels(in_use: Collection[str]) -> tuple[str, ...]:
     return (*first, *sorted(set(in_use) - set(first)))
 
 
+class _InUse:
+    """The labels in use per project, remembered with the project's event sequence.
+
+    Reading them means scanning every label of the project (the one read of the overview
+    that grows with its size); a label only appears or disappears with an event, so while the
+    sequence (one primary-key read) is unchanged the remembered answer is still right, on
+    every replica. Held per store, so two stores (tests) never share an answer.
+    """
+
+    def __init__(self) -> None:
+        self._by_store: weakref.WeakKeyDictionary[Store, dict[str, tuple[int, tuple[str, ...]]]]
+        self._by_store = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, store: Store, uow: OverviewRepo, seq: int, project: str) -> tuple[str, ...]:
+        with self._lock:
+            known = self._by_store.setdefault(store, {}).get(project)
+        if known is not None and known[0] == seq:
+            return known[1]
+        found = order_labels(uow.labels_in_use(project))
+        with self._lock:
+            self._by_store[store][project] = (seq, found)
+        return found
+
+
+_in_use = _InUse()
+
+
 def overview(
     ctx: Context,
     who: Principal,
@@ -182,7 +213,7 @@ def overview(
             after=after,
         )
         prompts, next_cursor = page(found, limit, lambda p: p.name)
-        in_use = order_labels(uow.labels_in_use(project))
+        in_use = _in_use.get(ctx.store, uow, uow.last_event_seq(project), project)
         page_names = [p.name for p in prompts]
         labels = uow.labels_of(project, page_names)
         moves = uow.last_label_moves(project, page_names)

@@ -8,7 +8,8 @@ numbers, the audit chain and event sequence numbers never fork.
 
 ``UnitOfWork`` is the union of one repository Protocol per concern, mirroring the modules of
 ``store/sql/``: ``CatalogRepo``, ``LedgerRepo``, ``CallsRepo``, ``ReleasesRepo``,
-``WebhooksRepo``, ``GovernanceRepo``, ``IdempotencyRepo`` and ``UsersRepo``. A helper that needs only one of them says so in its
+``WebhooksRepo``, ``GovernanceRepo``, ``IdempotencyRepo``, ``UsersRepo`` and
+``OverviewRepo`` (the admin UI's reads). A helper that needs only one of them says so in its
 signature, so what it may touch is visible there.
 
 Repositories return domain objects; nothing here mentions SQLAlchemy.
