@@ -18,6 +18,45 @@ from .releases import _to_release
 from .tables import label_moves, labels, prompts, releases
 from .uow_base import UnitOfWorkBase
 
+# Built once: these run on every overview page, where building and hashing a statement would
+# cost as much as running it. Lists of names are expanding parameters.
+_PROJECT = bindparam("project")
+_PROMPTS = bindparam("prompts", expanding=True)
+
+_LABELS_OF = select(labels.c.prompt, labels.c.label, labels.c.version).where(
+    labels.c.project == _PROJECT, labels.c.prompt.in_(_PROMPTS)
+)
+
+_LAST_MOVES = select(label_moves).where(
+    label_moves.c.id.in_(
+        select(func.max(label_moves.c.id))
+        .where(label_moves.c.project == _PROJECT, label_moves.c.prompt.in_(_PROMPTS))
+        .group_by(label_moves.c.prompt, label_moves.c.label)
+    )
+)
+
+_RANKED = (
+    select(
+        releases,
+        func.row_number()
+        .over(
+            partition_by=(releases.c.prompt, releases.c.label),
+            order_by=(releases.c.created_at.desc(), releases.c.id.desc()),
+        )
+        .label("rank"),
+    )
+    .where(releases.c.project == _PROJECT, releases.c.prompt.in_(_PROMPTS))
+    .subquery("ranked")
+)
+_LATEST_RELEASES = select(_RANKED).where(_RANKED.c.rank == 1)
+
+_LABELS_IN_USE = (
+    select(labels.c.label)
+    .where(labels.c.project == _PROJECT)
+    .group_by(labels.c.label)
+    .order_by(labels.c.label)
+)
+
 
 class OverviewRepository(UnitOfWorkBase):
     """Reads for the overview and prompt pages (``store.base.OverviewRepo``)."""
@@ -65,23 +104,15 @@ class OverviewRepository(UnitOfWorkBase):
 
     def labels_in_use(self, project: str) -> list[str]:
         """The distinct labels of ``project``, by name."""
-        stmt = (
-            select(labels.c.label)
-            .where(labels.c.project == project)
-            .group_by(labels.c.label)
-            .order_by(labels.c.label)
-        )
-        return [row.label for row in self._conn.execute(stmt)]
+        return [row.label for row in self._conn.execute(_LABELS_IN_USE, {"project": project})]
 
     def labels_of(self, project: str, prompts: Sequence[str]) -> dict[str, dict[str, int]]:
         """``prompt -> label -> version`` for ``prompts``."""
         found: dict[str, dict[str, int]] = {}
         if not prompts:
             return found
-        stmt = select(labels.c.prompt, labels.c.label, labels.c.version).where(
-            labels.c.project == project, labels.c.prompt.in_(list(prompts))
-        )
-        for row in self._conn.execute(stmt):
+        params = {"project": project, "prompts": list(prompts)}
+        for row in self._conn.execute(_LABELS_OF, params):
             found.setdefault(row.prompt, {})[row.label] = row.version
         return found
 
@@ -92,14 +123,10 @@ class OverviewRepository(UnitOfWorkBase):
         the ``(project, prompt, label, id)`` index."""
         if not prompts:
             return {}
-        newest = (
-            select(func.max(label_moves.c.id))
-            .where(label_moves.c.project == project, label_moves.c.prompt.in_(list(prompts)))
-            .group_by(label_moves.c.prompt, label_moves.c.label)
-        )
-        stmt = select(label_moves).where(label_moves.c.id.in_(newest))
+        params = {"project": project, "prompts": list(prompts)}
         return {
-            (row.prompt, row.label): rows.to_label_move(row) for row in self._conn.execute(stmt)
+            (row.prompt, row.label): rows.to_label_move(row)
+            for row in self._conn.execute(_LAST_MOVES, params)
         }
 
     def latest_releases(
@@ -108,22 +135,9 @@ class OverviewRepository(UnitOfWorkBase):
         """The newest release (by creation time, then id) of each ``(prompt, label)``."""
         if not prompts:
             return {}
-        rank = (
-            func.row_number()
-            .over(
-                partition_by=(releases.c.prompt, releases.c.label),
-                order_by=(releases.c.created_at.desc(), releases.c.id.desc()),
-            )
-            .label("rank")
-        )
-        ranked = (
-            select(releases, rank)
-            .where(releases.c.project == project, releases.c.prompt.in_(list(prompts)))
-            .subquery("ranked")
-        )
-        stmt = select(ranked).where(ranked.c.rank == 1)
+        params = {"project": project, "prompts": list(prompts)}
         out: dict[tuple[str, str], Release] = {}
-        for row in self._conn.execute(stmt):
+        for row in self._conn.execute(_LATEST_RELEASES, params):
             release = _to_release(row)
             out[(release.prompt, release.label)] = release
         return out
