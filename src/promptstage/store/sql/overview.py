@@ -6,7 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, bindparam, case, cast, exists, func, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    String,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from promptstage.domain.models import LabelMove, Prompt
@@ -20,8 +30,8 @@ from .uow_base import UnitOfWorkBase
 
 # Built once: these run on every overview page, where building and hashing a statement would
 # cost as much as running it. Lists of names are expanding parameters.
-_PROJECT = bindparam("project")
-_PROMPTS = bindparam("prompts", expanding=True)
+_PROJECT: BindParameter[str] = bindparam("project")
+_PROMPTS: BindParameter[list[str]] = bindparam("prompts", expanding=True)
 
 _LABELS_OF = select(labels.c.prompt, labels.c.label, labels.c.version).where(
     labels.c.project == _PROJECT, labels.c.prompt.in_(_PROMPTS)
