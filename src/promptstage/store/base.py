@@ -8,7 +8,8 @@ numbers, the audit chain and event sequence numbers never fork.
 
 ``UnitOfWork`` is the union of one repository Protocol per concern, mirroring the modules of
 ``store/sql/``: ``CatalogRepo``, ``LedgerRepo``, ``CallsRepo``, ``QualityRepo``, ``ReleasesRepo``,
-``WebhooksRepo``, ``GovernanceRepo``, ``IdempotencyRepo`` and ``UsersRepo``. A helper that needs only one of them says so in its
+``WebhooksRepo``, ``GovernanceRepo``, ``IdempotencyRepo``, ``UsersRepo`` and
+``OverviewRepo`` (the admin UI's reads). A helper that needs only one of them says so in its
 signature, so what it may touch is visible there.
 
 Repositories return domain objects; nothing here mentions SQLAlchemy.
@@ -408,6 +409,58 @@ class UsersRepo(Protocol):
         ...
 
 
+class OverviewRepo(Protocol):
+    """Reads of the admin UI's overview and prompt pages: a filtered page of prompts, and for
+    the prompts of one page their labels, the last move of each label and each label's latest
+    release, every one a single query whatever the page holds."""
+
+    def search_prompts(
+        self,
+        project: str,
+        *,
+        contains: str | None,
+        tag: str | None,
+        label: str | None,
+        limit: int,
+        after: str | None,
+    ) -> list[Prompt]:
+        """Prompts by name after ``after``: whose name contains ``contains`` (ignoring case),
+        that carry ``tag``, that have ``label`` (``latest``: any version); ``None`` filters
+        nothing."""
+        ...
+
+    def labels_in_use(self, project: str) -> list[str]:
+        """Every label set on some prompt of ``project``, by name."""
+        ...
+
+    def labels_of(self, project: str, prompts: Sequence[str]) -> dict[str, dict[str, int]]:
+        """``prompt -> label -> version`` of ``prompts`` (those without labels are absent)."""
+        ...
+
+    def last_label_moves(
+        self, project: str, prompts: Sequence[str]
+    ) -> dict[tuple[str, str], LabelMove]:
+        """The newest move of every ``(prompt, label)`` of ``prompts`` that has one."""
+        ...
+
+    def latest_releases(
+        self, project: str, prompts: Sequence[str]
+    ) -> dict[tuple[str, str], Release]:
+        """The newest release of every ``(prompt, label)`` of ``prompts`` that had one."""
+        ...
+
+    def prompt_moves(
+        self, project: str, prompt: str, *, limit: int, before: int | None
+    ) -> list[tuple[int, LabelMove]]:
+        """Moves of every label of ``prompt`` newest first as ``(id, move)``, below ``before``."""
+        ...
+
+    def prompt_counts(self, projects: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """``project -> (prompts, agents)``; an agent is the part of a prompt's name before its
+        first dot (a name without a dot is an agent of its own)."""
+        ...
+
+
 class UnitOfWork(
     CatalogRepo,
     LedgerRepo,
@@ -418,6 +471,7 @@ class UnitOfWork(
     GovernanceRepo,
     IdempotencyRepo,
     UsersRepo,
+    OverviewRepo,
     Protocol,
 ):
     """One transaction over every repository: it commits or rolls back as a whole."""

@@ -31,10 +31,9 @@ def create_project(body: ProjectIn, who: Caller, request: Request) -> dict[str, 
 
 @router.get("/api/v1/projects", summary="Projects this key can see")
 def list_projects(who: Caller, request: Request) -> dict[str, Any]:
-    with ctx(request).store.unit_of_work() as uow:
-        projects = uow.list_projects()
-    visible = [p for p in projects if who.project is None or p.name == who.project]
-    return {"items": [project_json(p) for p in visible], "next_cursor": None}
+    visible = None if who.project is None else {who.project}
+    projects = prompts_svc.list_projects(ctx(request), visible)
+    return {"items": [project_json(p) for p in projects], "next_cursor": None}
 
 
 @router.post(

@@ -15,6 +15,7 @@ from .catalog import CatalogRepository
 from .governance import GovernanceRepository
 from .idempotency import IdempotencyRepository
 from .ledger import LedgerRepository
+from .overview import OverviewRepository
 from .quality import QualityRepository
 from .releases import ReleasesRepository
 from .tables import labels, prompts, releases, versions
@@ -32,6 +33,7 @@ class SqlUnitOfWork(
     GovernanceRepository,
     IdempotencyRepository,
     UsersRepository,
+    OverviewRepository,
 ):
     """One transaction on one connection; built by ``SqlStore.unit_of_work``."""
 
@@ -102,6 +104,7 @@ if TYPE_CHECKING:
         governance: GovernanceRepository,
         idempotency: IdempotencyRepository,
         users: UsersRepository,
+        overview: OverviewRepository,
     ) -> tuple[
         base.CatalogRepo,
         base.LedgerRepo,
@@ -112,5 +115,17 @@ if TYPE_CHECKING:
         base.GovernanceRepo,
         base.IdempotencyRepo,
         base.UsersRepo,
+        base.OverviewRepo,
     ]:
-        return catalog, ledger, calls, quality, releases, webhooks, governance, idempotency, users
+        return (
+            catalog,
+            ledger,
+            calls,
+            quality,
+            releases,
+            webhooks,
+            governance,
+            idempotency,
+            users,
+            overview,
+        )
