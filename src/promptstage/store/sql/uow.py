@@ -12,6 +12,7 @@ from promptstage.store.base import SnapshotRows
 from . import rows
 from .calls import CallsRepository
 from .catalog import CatalogRepository
+from .evals import EvalsRepository
 from .governance import GovernanceRepository
 from .idempotency import IdempotencyRepository
 from .ledger import LedgerRepository
@@ -30,6 +31,7 @@ class SqlUnitOfWork(
     GovernanceRepository,
     IdempotencyRepository,
     UsersRepository,
+    EvalsRepository,
 ):
     """One transaction on one connection; built by ``SqlStore.unit_of_work``."""
 
@@ -99,6 +101,7 @@ if TYPE_CHECKING:
         governance: GovernanceRepository,
         idempotency: IdempotencyRepository,
         users: UsersRepository,
+        evals: EvalsRepository,
     ) -> tuple[
         base.CatalogRepo,
         base.LedgerRepo,
@@ -108,5 +111,6 @@ if TYPE_CHECKING:
         base.GovernanceRepo,
         base.IdempotencyRepo,
         base.UsersRepo,
+        base.EvalsRepo,
     ]:
-        return catalog, ledger, calls, releases, webhooks, governance, idempotency, users
+        return catalog, ledger, calls, releases, webhooks, governance, idempotency, users, evals
