@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support.fake_model import FakeModel, running_fake_model
 
 from promptstage.domain.evals import EvalRunStatus
 from promptstage.errors import ConflictError, InvalidInputError
@@ -24,6 +23,7 @@ from promptstage.service import eval_runs, eval_suites, prompts
 from promptstage.service.context import Context
 from promptstage.service.eval_cases import fresh_tokens, run_case
 from promptstage.service.eval_runner import EvalRunner, RunnerOptions
+from support.fake_model import FakeModel, running_fake_model
 
 SUITE = """
 name: probes
@@ -63,7 +63,9 @@ def runner(ctx: Context, fake: FakeModel, *, timeout: float = 5.0, **options: An
         prices=price_table("fake-refuse=1/2,fake-obey=1/2"),
     )
     opts = {"concurrency": 4, "poll_seconds": 0.05, "stale_seconds": 30.0, **options}
-    return EvalRunner(ctx, lambda name: open_provider(name, config, environ={}), RunnerOptions(**opts))
+    return EvalRunner(
+        ctx, lambda name: open_provider(name, config, environ={}), RunnerOptions(**opts)
+    )
 
 
 def setup(ctx: Context, project: str, suite: str = SUITE) -> None:
@@ -216,7 +218,7 @@ def test_progress_is_visible_and_a_run_can_be_cancelled(
 
     seen = asyncio.run(scenario())
     assert ("running", 1) in seen  # progress while running
-    final, cases, _ = eval_runs.get_run(ctx, project, run.id)
+    final, _, _ = eval_runs.get_run(ctx, project, run.id)
     assert final.status is EvalRunStatus.CANCELLED and final.done < final.total
     with pytest.raises(ConflictError):
         eval_runs.cancel_run(ctx, "bob", project, run.id)
@@ -232,7 +234,7 @@ def test_an_abandoned_run_is_interrupted_and_resume_runs_only_the_missing_cases(
     dead = runner(ctx, fake)
     with ctx.store.unit_of_work(write=True) as uow:  # a process claimed it, stored one case, died
         assert uow.claim_eval_run(run.id, dead.owner, uow.database_now())
-    _, suite, target, _ = dead._prepare(run.id)  # noqa: SLF001
+    _, suite, target, _ = dead._prepare(run.id)
 
     async def first_case() -> None:
         provider = dead.providers("openai")
@@ -240,7 +242,7 @@ def test_an_abandoned_run_is_interrupted_and_resume_runs_only_the_missing_cases(
             provider, suite, target, run.id, 0, suite.cases[0], fresh_tokens(suite), ctx.clock()
         )
         await provider.aclose()
-        assert dead._store(record)  # noqa: SLF001
+        assert dead._store(record)
 
     asyncio.run(first_case())
     fresh = runner(ctx, fake, stale_seconds=0.0)

@@ -78,14 +78,19 @@ def test_a_run_is_claimed_once_and_counts_its_cases(store: SqlStore) -> None:
         assert not uow.claim_eval_run("r1", "other", at(5))  # two replicas never share a run
         assert not uow.add_eval_case("other", _case("r1", "a", 0))  # not its claim
         assert uow.add_eval_case("me", _case("r1", "a", 0))
-        assert uow.add_eval_case("me", _case("r1", "b", 1, passed=False, error="HTTP 500", cost=None))
+        assert uow.add_eval_case(
+            "me", _case("r1", "b", 1, passed=False, error="HTTP 500", cost=None)
+        )
         assert uow.heartbeat_eval_run("r1", "me", at(6))
         assert not uow.heartbeat_eval_run("r1", "other", at(6))
     with store.unit_of_work() as uow:
         run = uow.get_eval_run("r1")
         assert run is not None
         assert (run.status, run.done, run.passed_cases, run.error_cases) == (
-            EvalRunStatus.RUNNING, 2, 1, 1
+            EvalRunStatus.RUNNING,
+            2,
+            1,
+            1,
         )
         assert (run.tokens_in, run.tokens_out, run.cost) == (20, 10, pytest.approx(0.001))
         assert run.started_at == at(5) and run.owner == "me"

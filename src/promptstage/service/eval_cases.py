@@ -162,7 +162,9 @@ async def run_case(
     started = time.monotonic()
     outcome = await provider.complete(prompt, target.config, model=target.model)
     if isinstance(outcome, ProviderError):
-        message = f"provider {outcome.kind.value} after {outcome.attempts} attempt(s): {outcome.message}"
+        message = (
+            f"provider {outcome.kind.value} after {outcome.attempts} attempt(s): {outcome.message}"
+        )
         return dataclasses.replace(
             _errored(base, request, message),
             latency_ms=round((time.monotonic() - started) * 1000, 3),

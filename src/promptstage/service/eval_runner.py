@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -62,6 +63,7 @@ class EvalRunner:
         self.providers = providers
         self.options = options or RunnerOptions()
         self.owner = f"runner_{secrets.token_hex(8)}"
+        self._next_sweep = 0.0
 
     # the loop -----------------------------------------------------------------------------
     async def run_forever(self) -> None:
@@ -76,7 +78,9 @@ class EvalRunner:
     async def run_once(self) -> int:
         """One pass: mark abandoned runs interrupted, then run every run this runner claims;
         how many it ran."""
-        await asyncio.to_thread(self.interrupt_stale)
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + max(self.options.stale_seconds / 3, 0.05)
+            await asyncio.to_thread(self.interrupt_stale)
         ran = 0
         while True:
             run_id = await asyncio.to_thread(self._claim_next)
@@ -97,6 +101,9 @@ class EvalRunner:
         return ids
 
     def _claim_next(self) -> str | None:
+        with self.ctx.store.unit_of_work() as uow:  # most passes find nothing: read first
+            if not uow.queued_eval_runs(limit=1):
+                return None
         with self.ctx.store.unit_of_work(write=True) as uow:
             now = uow.database_now()
             for run_id in uow.queued_eval_runs(limit=10):

@@ -28,7 +28,7 @@ from promptstage.store.base import EvalsRepo
 from .context import Context, change
 from .eval_suites import load_suite
 from .pagination import check_limit, decode_cursor, decode_time_cursor, encode_cursor, page
-from .prompts import require_project, require_version
+from .prompts import require_project, require_prompt, require_version
 
 MAX_CASES_PAGE = 500
 _GATE_STATUS = {
@@ -104,6 +104,7 @@ def start_run(
     override = parse_model(model)
     with change(ctx, project, actor) as ch:
         view = load_suite(ch.uow, project, name, wanted)
+        require_prompt(ch.uow, project, prompt_name)
         target = require_version(ch.uow, project, prompt_name, number)
         params = dict(target.config.get("params") or {})
         used = override or dict(target.config["model"])
@@ -136,7 +137,9 @@ def start_run(
 
 def _suite_version(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VERSION:
-        raise InvalidInputError("suite_version must be a suite version number", field="suite_version")
+        raise InvalidInputError(
+            "suite_version must be a suite version number", field="suite_version"
+        )
     return value
 
 

@@ -394,4 +394,7 @@ class EvalsRepository(UnitOfWorkBase):
 
     def eval_case_ids(self, run_id: str) -> set[str]:
         t = eval_case_results
-        return {row.case_id for row in self._conn.execute(select(t.c.case_id).where(t.c.run_id == run_id))}
+        return {
+            row.case_id
+            for row in self._conn.execute(select(t.c.case_id).where(t.c.run_id == run_id))
+        }

@@ -62,9 +62,7 @@ def upgrade() -> None:
             ["project"], ["projects.name"], name="fk_eval_suites_project_projects"
         ),
         sa.PrimaryKeyConstraint("project", "name", "version", name="pk_eval_suites"),
-        sa.UniqueConstraint(
-            "project", "name", "digest", name="uq_eval_suites_project_name_digest"
-        ),
+        sa.UniqueConstraint("project", "name", "digest", name="uq_eval_suites_project_name_digest"),
     )
     op.create_table(
         "eval_runs",
