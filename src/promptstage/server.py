@@ -55,23 +55,6 @@ def open_store(settings: Settings) -> Store:
     return SqlStore.from_url(settings.database_url)
 
 
-def eval_runner(ctx: Context, settings: Settings) -> EvalRunner:
-    """The eval runner job, with the provider clients built from ``settings`` (the only place
-    the eval settings are read: ``service/`` never imports them)."""
-    config = ProviderConfig.from_settings(settings)
-    hosts = tuple(h.strip() for h in settings.eval_allowed_hosts.split(",") if h.strip())
-    return EvalRunner(
-        ctx,
-        lambda provider: open_provider(provider, config),
-        RunnerOptions(
-            concurrency=settings.eval_concurrency,
-            poll_seconds=settings.eval_poll_seconds,
-            stale_seconds=settings.eval_run_stale_seconds,
-            allowed_hosts=hosts,
-        ),
-    )
-
-
 def create_app(
     settings: Settings,
     *,
@@ -98,6 +81,9 @@ def create_app(
     )
 
     propagator = Propagator(ctx)
+    # The eval runner's provider clients, from the settings read here at the edge (service/
+    # never imports settings); API keys are read from the environment when a client opens.
+    eval_providers = ProviderConfig.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,7 +101,18 @@ def create_app(
             controller_interval=settings.controller_interval,
             webhook_poll_seconds=settings.webhook_poll_seconds,
             call_retention_days=settings.call_retention_days,
-            eval_runner=eval_runner(ctx, settings),
+            eval_runner=EvalRunner(
+                ctx,
+                lambda provider: open_provider(provider, eval_providers),
+                RunnerOptions(
+                    concurrency=settings.eval_concurrency,
+                    poll_seconds=settings.eval_poll_seconds,
+                    stale_seconds=settings.eval_run_stale_seconds,
+                    allowed_hosts=tuple(
+                        h.strip() for h in settings.eval_allowed_hosts.split(",") if h.strip()
+                    ),
+                ),
+            ),
         )
         try:
             async with workers.running(the_store, propagator, jobs, leadership):
