@@ -86,8 +86,17 @@ def setup(ctx: Context, project: str, suite: str = SUITE) -> None:
     eval_suites.push_suite(ctx, "ana", project, suite)
 
 
-def run_to_end(ctx: Context, project: str, fake: FakeModel, behaviour: str | None, **kw: Any):  # type: ignore[no-untyped-def]
+def run_to_end(  # type: ignore[no-untyped-def]
+    ctx: Context,
+    project: str,
+    fake: FakeModel,
+    behaviour: str | None,
+    model_provider: str | None = None,
+    **kw: Any,
+):
     model = None if behaviour is None else {**MODEL, "name": f"fake-{behaviour}"}
+    if model_provider is not None:
+        model = {**(model or MODEL), "provider": model_provider}
     run = eval_runs.start_run(
         ctx, "ana", project, suite="probes", prompt="support", version=1, model=model
     )
@@ -269,3 +278,34 @@ def test_start_refuses_bad_input(ctx: Context, project: str) -> None:
             ctx, "ana", project, suite="s", prompt="p", version=1,
             model={"provider": "mystery", "name": "x", "version": "1"},
         )  # fmt: skip
+
+
+def test_the_anthropic_client_runs_a_suite_too(ctx: Context, project: str, fake: FakeModel) -> None:
+    setup(ctx, project)
+    run, cases, _ = run_to_end(ctx, project, fake, None, model_provider="anthropic")
+    assert run.status is EvalRunStatus.PASSED, [c.error for c in cases]
+    assert run.model["provider"] == "anthropic" and run.tokens_in > 0
+
+
+def test_no_provider_credential_is_stored(ctx: Context, project: str, store: Any) -> None:
+    key = "sk-test-" + "k3y" * 12
+    with running_fake_model("refuse", api_key=key) as fake:
+        setup(ctx, project)
+        run = eval_runs.start_run(ctx, "ana", project, suite="probes", prompt="support", version=1)
+        config = ProviderConfig(
+            openai_base_url=fake.openai_base_url,
+            openai_api_key_env="EVAL_KEY",
+            policy=RetryPolicy(max_attempts=1, timeout_seconds=5),
+        )
+        keyed = EvalRunner(
+            ctx,
+            lambda name: open_provider(name, config, environ={"EVAL_KEY": key}),
+            RunnerOptions(poll_seconds=0.05),
+        )
+        assert asyncio.run(keyed.run_once()) == 1
+    done, _, _ = eval_runs.get_run(ctx, project, run.id)
+    assert done.status is EvalRunStatus.PASSED  # the key reached the model...
+    with store.engine.connect() as connection:  # ...and no stored row holds it
+        for table in ("eval_runs", "eval_case_results", "eval_suites", "audit"):
+            rows = connection.exec_driver_sql(f"SELECT * FROM {table}").fetchall()
+            assert rows and key not in repr(rows)
