@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from store_factories import at, seed
 
 from promptstage.domain.evals import EvalCaseRecord, EvalRun, EvalRunStatus, EvalSuiteRecord
@@ -151,3 +154,48 @@ def test_runs_by_version_digest_and_pages(store: SqlStore) -> None:
             "clinic", suite="smoke", prompt="greet", limit=5, before=(at(3), "c")
         )
         assert [r.id for r in rest] == ["b", "a"]
+
+
+_outcome = st.tuples(
+    st.sampled_from(["passed", "failed", "error"]),
+    st.integers(0, 10_000),
+    st.one_of(st.none(), st.floats(0, 1, allow_nan=False)),
+    st.booleans(),  # written by the run's owner (True) or by another runner (False)
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(outcomes=st.lists(_outcome, max_size=12))
+def test_progress_counts_exactly_the_owners_cases(
+    store: SqlStore, outcomes: list[tuple[str, int, float | None, bool]]
+) -> None:
+    with store.unit_of_work(write=True) as uow:
+        if uow.get_project("clinic") is None:
+            uow.create_project("clinic", "a project", at())
+    run_id = f"prop-{uuid.uuid4().hex[:12]}"
+    with store.unit_of_work(write=True) as uow:
+        uow.add_eval_run(_run(run_id, total=len(outcomes)))
+        assert uow.claim_eval_run(run_id, "me", at(1))
+    for i, (kind, tokens, cost, mine) in enumerate(outcomes):
+        case = _case(
+            run_id, f"c{i}", i, passed=kind == "passed", error="boom" if kind == "error" else None,
+            tokens_in=tokens, tokens_out=1, cost=cost,
+        )  # fmt: skip
+        with store.unit_of_work(write=True) as uow:
+            assert uow.add_eval_case("me" if mine else "intruder", case) is mine
+    accepted = [o for o in outcomes if o[3]]
+    with store.unit_of_work() as uow:
+        run = uow.get_eval_run(run_id)
+        assert run is not None
+        assert (run.done, run.passed_cases, run.failed_cases, run.error_cases) == (
+            len(accepted),
+            sum(o[0] == "passed" for o in accepted),
+            sum(o[0] == "failed" for o in accepted),
+            sum(o[0] == "error" for o in accepted),
+        )
+        assert run.tokens_in == sum(o[1] for o in accepted)
+        costs = [o[2] for o in accepted if o[2] is not None]
+        assert run.cost == (pytest.approx(sum(costs)) if costs else None)
+        assert len(uow.eval_case_ids(run_id)) == len(accepted)

@@ -73,6 +73,8 @@ class EvalRunner:
                 await self.run_once()
             except PromptstageError as exc:
                 log.warning("eval runner pass failed: %s", exc.message)
+            except Exception:  # the job outlives a bad pass; the run it held ends as error
+                log.exception("eval runner pass failed")
             await asyncio.sleep(self.options.poll_seconds)
 
     async def run_once(self) -> int:
@@ -118,6 +120,11 @@ class EvalRunner:
             run, suite, target, done = await asyncio.to_thread(self._prepare, run_id)
         except PromptstageError as exc:
             await asyncio.to_thread(self._finish, run_id, EvalRunStatus.ERROR, exc.message)
+            return
+        except Exception as exc:  # a stored row we cannot read: an error run, never a pass
+            log.exception("eval run %s could not be prepared", run_id)
+            message = f"the run could not be prepared: {type(exc).__name__}"
+            await asyncio.to_thread(self._finish, run_id, EvalRunStatus.ERROR, message)
             return
         try:
             provider = self.providers(run.model["provider"])
