@@ -309,3 +309,34 @@ def test_no_provider_credential_is_stored(ctx: Context, project: str, store: Any
         for table in ("eval_runs", "eval_case_results", "eval_suites", "audit"):
             rows = connection.exec_driver_sql(f"SELECT * FROM {table}").fetchall()
             assert rows and key not in repr(rows)
+
+
+def test_two_runners_never_run_the_same_run(ctx: Context, project: str, fake: FakeModel) -> None:
+    setup(ctx, project)
+    ids = [
+        eval_runs.start_run(ctx, "ana", project, suite="probes", prompt="support", version=1).id
+        for _ in range(4)
+    ]
+
+    async def both() -> list[int]:
+        return list(
+            await asyncio.gather(runner(ctx, fake).run_once(), runner(ctx, fake).run_once())
+        )
+
+    assert sum(asyncio.run(both())) == 4  # each run was claimed by exactly one runner
+    for run_id in ids:
+        run, cases, _ = eval_runs.get_run(ctx, project, run_id)
+        assert run.status is EvalRunStatus.PASSED and len(cases) == run.done == 3
+
+
+def test_a_missing_api_key_ends_the_run_in_error(
+    ctx: Context, project: str, fake: FakeModel
+) -> None:
+    setup(ctx, project)
+    run = eval_runs.start_run(ctx, "ana", project, suite="probes", prompt="support", version=1)
+    config = ProviderConfig(openai_base_url=fake.openai_base_url, openai_api_key_env="NO_SUCH_KEY")
+    keyless = EvalRunner(ctx, lambda name: open_provider(name, config, environ={}))
+    assert asyncio.run(keyless.run_once()) == 1
+    done, cases, _ = eval_runs.get_run(ctx, project, run.id)
+    assert done.status is EvalRunStatus.ERROR and cases == []
+    assert done.error is not None and "NO_SUCH_KEY" in done.error
