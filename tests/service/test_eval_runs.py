@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from promptstage.domain.evals import EvalRunStatus
-from promptstage.errors import ConflictError, InvalidInputError
+from promptstage.errors import ConfigurationError, ConflictError, InvalidInputError
 from promptstage.evals.gate_policy import (
     Candidate,
     GatePolicy,
@@ -254,7 +254,7 @@ def test_an_abandoned_run_is_interrupted_and_resume_runs_only_the_missing_cases(
         assert dead._store(record)
 
     asyncio.run(first_case())
-    fresh = runner(ctx, fake, stale_seconds=0.0)
+    fresh = runner(ctx, fake, stale_seconds=0.001)
     assert fresh.interrupt_stale() == [run.id]
     now, cases, _ = eval_runs.get_run(ctx, project, run.id)
     assert now.status is EvalRunStatus.INTERRUPTED and now.done == 1
@@ -340,3 +340,17 @@ def test_a_missing_api_key_ends_the_run_in_error(
     done, cases, _ = eval_runs.get_run(ctx, project, run.id)
     assert done.status is EvalRunStatus.ERROR and cases == []
     assert done.error is not None and "NO_SUCH_KEY" in done.error
+
+
+@pytest.mark.parametrize(
+    ("option", "setting"),
+    [
+        ({"concurrency": 0}, "PROMPTSTAGE_EVAL_CONCURRENCY"),
+        ({"poll_seconds": 0}, "PROMPTSTAGE_EVAL_POLL_SECONDS"),
+        ({"stale_seconds": -1}, "PROMPTSTAGE_EVAL_RUN_STALE_SECONDS"),
+    ],
+)
+def test_runner_options_are_checked(option: dict[str, float], setting: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        RunnerOptions(**option)  # type: ignore[arg-type]
+    assert caught.value.field == setting

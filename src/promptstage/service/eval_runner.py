@@ -24,7 +24,7 @@ from datetime import timedelta
 from functools import partial
 
 from promptstage.domain.evals import EvalCaseRecord, EvalRun, EvalRunStatus
-from promptstage.errors import PromptstageError
+from promptstage.errors import ConfigurationError, PromptstageError
 from promptstage.evals.providers import Provider, run_all
 from promptstage.evals.suite import Case, Suite, suite_from_dict
 
@@ -47,6 +47,15 @@ class RunnerOptions:
     poll_seconds: float = 1.0
     stale_seconds: float = 30.0
     allowed_hosts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for value, setting in (
+            (self.concurrency, "PROMPTSTAGE_EVAL_CONCURRENCY"),
+            (self.poll_seconds, "PROMPTSTAGE_EVAL_POLL_SECONDS"),
+            (self.stale_seconds, "PROMPTSTAGE_EVAL_RUN_STALE_SECONDS"),
+        ):
+            if not value > 0:
+                raise ConfigurationError(f"{setting} must be above 0 (got {value})", field=setting)
 
 
 class _Lost(Exception):
