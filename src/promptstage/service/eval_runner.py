@@ -137,8 +137,9 @@ class EvalRunner:
             return
         try:
             provider = self.providers(run.model["provider"])
-        except PromptstageError as exc:
-            await asyncio.to_thread(self._finish, run_id, EvalRunStatus.ERROR, exc.message)
+        except Exception as exc:  # unknown provider, unset key variable: an error run
+            message = exc.message if isinstance(exc, PromptstageError) else type(exc).__name__
+            await asyncio.to_thread(self._finish, run_id, EvalRunStatus.ERROR, message)
             return
         work = asyncio.create_task(self._cases(run, suite, target, done, provider))
         beat = asyncio.create_task(self._beat(run_id, work))
