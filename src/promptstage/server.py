@@ -17,6 +17,7 @@ from promptstage.api.routes import (
     admin,
     audit,
     calls,
+    evals,
     governance,
     health,
     labels,
@@ -27,10 +28,12 @@ from promptstage.api.routes import (
     webhooks,
 )
 from promptstage.domain.webhooks import HostPolicy
+from promptstage.evals.providers import ProviderConfig, open_provider
 from promptstage.service import controller, workers
 from promptstage.service import webhooks as webhook_service
 from promptstage.service.bus import EventBus
 from promptstage.service.context import Clock, Context, utc_now
+from promptstage.service.eval_runner import EvalRunner, RunnerOptions
 from promptstage.service.gate import Gate, OpenGate
 from promptstage.service.idempotency import RecordingStore
 from promptstage.service.keys import Authenticator
@@ -78,6 +81,9 @@ def create_app(
     )
 
     propagator = Propagator(ctx)
+    # The eval runner's provider clients, from the settings read here at the edge (service/
+    # never imports settings); API keys are read from the environment when a client opens.
+    eval_providers = ProviderConfig.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,6 +101,18 @@ def create_app(
             controller_interval=settings.controller_interval,
             webhook_poll_seconds=settings.webhook_poll_seconds,
             call_retention_days=settings.call_retention_days,
+            eval_runner=EvalRunner(
+                ctx,
+                lambda provider: open_provider(provider, eval_providers),
+                RunnerOptions(
+                    concurrency=settings.eval_concurrency,
+                    poll_seconds=settings.eval_poll_seconds,
+                    stale_seconds=settings.eval_run_stale_seconds,
+                    allowed_hosts=tuple(
+                        h.strip() for h in settings.eval_allowed_hosts.split(",") if h.strip()
+                    ),
+                ),
+            ),
         )
         try:
             async with workers.running(the_store, propagator, jobs, leadership):
@@ -129,6 +147,7 @@ def create_app(
         webhooks,
         governance,
         users,
+        evals,
     ):
         app.include_router(module.router)
     idempotency.install(app, ctx=ctx, authenticator=app.state.authenticator)

@@ -259,6 +259,24 @@ class Settings:
             "neither has no cost (unknown, not 0)."
         },
     )
+    eval_run_stale_seconds: float = field(
+        default=30.0,
+        metadata={
+            "doc": "A running eval run whose runner has not reported for this long belonged to "
+            "a server that stopped: it is marked `interrupted` (never passed) and can be "
+            "resumed. The runner reports every third of it."
+        },
+    )
+    eval_poll_seconds: float = field(
+        default=1.0, metadata={"doc": "Seconds between the eval runner's looks for queued runs."}
+    )
+    eval_allowed_hosts: str = field(
+        default="",
+        metadata={
+            "doc": "Hosts (comma-separated) that links in a model's output may point to in "
+            "every eval run, added to each `no-exfil-links` assertion's own list."
+        },
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

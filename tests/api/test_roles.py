@@ -29,6 +29,8 @@ PARAMS = {
     "release_id": "rel_x",
     "webhook_id": "wh_x",
     "request_id": "cr_x",
+    "run_id": "run_x",
+    "replay_id": "replay_x",
 }
 # Valid bodies where the handler (not a dependency) checks the role, so 422 cannot hide a 403.
 BODIES: dict[tuple[str, str], Any] = {

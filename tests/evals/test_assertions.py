@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from promptstage.evals import assertions as assertions_module
 from promptstage.evals.assertion_specs import parse_assertion
-from promptstage.evals.assertions import GradeContext, grade, grade_case
-from promptstage.evals.results import AssertionResult, ModelOutput, ToolCall
+from promptstage.evals.assertions import grade, grade_case
+from promptstage.evals.results import AssertionResult, GradeContext, ModelOutput, ToolCall
 
 SEARCH = {
     "type": "object",

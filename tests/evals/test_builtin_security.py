@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from promptstage.evals.assertions import GradeContext, grade_case
+from promptstage.evals.assertions import grade_case
 from promptstage.evals.builtin import builtin_suite
 from promptstage.evals.canary import fill, make_canary, required_tokens
-from promptstage.evals.results import ModelOutput, ToolCall
+from promptstage.evals.results import GradeContext, ModelOutput, ToolCall
 from promptstage.evals.suite import OWASP_IDS, Case
 
 SUITE = builtin_suite("builtin/security")

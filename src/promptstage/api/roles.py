@@ -106,6 +106,16 @@ ROUTES: dict[tuple[str, str], Need] = {
     ("POST", f"{P}/change-requests/{{request_id}}/reject"): Need(
         "releaser", "not the requester (403); admin for a settings change"
     ),
+    ("POST", f"{P}/evals/suites"): Need("editor"),
+    ("GET", f"{P}/evals/suites"): Need("editor"),
+    ("GET", f"{P}/evals/suites/{{name}}"): Need("editor"),
+    ("POST", f"{P}/evals/runs"): Need("editor"),
+    ("GET", f"{P}/evals/runs"): Need("editor"),
+    ("GET", f"{P}/evals/runs/{{run_id}}"): Need("editor"),
+    ("POST", f"{P}/evals/runs/{{run_id}}/cancel"): Need("editor"),
+    ("POST", f"{P}/evals/runs/{{run_id}}/resume"): Need("editor"),
+    ("POST", f"{P}/evals/replays"): Need("editor"),
+    ("GET", f"{P}/evals/replays/{{replay_id}}"): Need("editor"),
 }
 
 

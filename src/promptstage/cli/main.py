@@ -20,6 +20,7 @@ from . import (
     db,
     demo,
     dev,
+    evals,
     keys,
     labels,
     principals,
@@ -52,6 +53,7 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(calls.app, name="calls")
 app.add_typer(change.app, name="change")
 app.add_typer(dev.app, name="dev")
+app.add_typer(evals.app, name="eval")
 app.command("serve")(serve.serve)
 app.command("resolve")(resolve.resolve)
 

@@ -113,6 +113,11 @@ class AuditAction(StrEnum):
     CHANGE_REQUEST_OPEN = "change_request.open"
     CHANGE_REQUEST_APPROVE = "change_request.approve"
     CHANGE_REQUEST_REJECT = "change_request.reject"
+    EVAL_SUITE_PUSH = "eval.suite_push"
+    EVAL_RUN_START = "eval.run_start"
+    EVAL_RUN_CANCEL = "eval.run_cancel"
+    EVAL_RUN_RESUME = "eval.run_resume"
+    EVAL_REPLAY_START = "eval.replay_start"
 
 
 class PromptCreated(TypedDict):

@@ -1,7 +1,7 @@
 """The background jobs a server runs beside its API, described in one list and run as one.
 
 :func:`build_jobs` is that list: call-log, idempotency-key and UI-session pruning, and, on the replica that holds the leader
-lock, the release controller and webhook delivery. A new job (an eval runner, a span exporter)
+lock, the release controller and webhook delivery; the eval runner on every replica (claim-based). A new job (an eval runner, a span exporter)
 is one more :class:`Job` line there. :func:`running` starts the store watcher and every job, and
 on shutdown cancels and awaits the jobs, releases the leadership, closes what the jobs opened
 and stops the watcher, in that order.
@@ -27,6 +27,7 @@ from . import controller, idempotency, sessions
 from . import webhooks as webhook_service
 from .calls import prune_calls
 from .context import Context
+from .eval_runner import EvalRunner
 from .propagation import Propagator
 
 # The name these messages have always been logged under (they lived in server.py).
@@ -59,6 +60,7 @@ def build_jobs(
     controller_interval: float,
     webhook_poll_seconds: float,
     call_retention_days: float,
+    eval_runner: EvalRunner | None = None,
 ) -> list[Job]:
     """The server's background jobs, in the order they start.
 
@@ -70,11 +72,13 @@ def build_jobs(
         controller_interval: Seconds between release-controller looks.
         webhook_poll_seconds: Seconds between webhook delivery passes.
         call_retention_days: Age after which logged calls are pruned.
+        eval_runner: Executes queued eval runs (every replica runs one: a run is claimed
+            with a conditional update, so two replicas never run the same run); ``None``: none.
 
     Returns:
         The jobs, for :func:`running`.
     """
-    return [
+    jobs = [
         Job(
             "call-pruning",
             partial(
@@ -103,6 +107,9 @@ def build_jobs(
             close=sender.close,
         ),
     ]
+    if eval_runner is not None:
+        jobs.append(Job("eval-runner", eval_runner.run_forever))
+    return jobs
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ numbers, the audit chain and event sequence numbers never fork.
 
 ``UnitOfWork`` is the union of one repository Protocol per concern, mirroring the modules of
 ``store/sql/``: ``CatalogRepo``, ``LedgerRepo``, ``CallsRepo``, ``QualityRepo``, ``ReleasesRepo``,
-``WebhooksRepo``, ``GovernanceRepo``, ``IdempotencyRepo``, ``UsersRepo`` and
+``WebhooksRepo``, ``GovernanceRepo``, ``IdempotencyRepo``, ``UsersRepo``, ``EvalsRepo`` and
 ``OverviewRepo`` (the admin UI's reads). A helper that needs only one of them says so in its
 signature, so what it may touch is visible there.
 
@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from promptstage.domain.audit import AuditFilter
 from promptstage.domain.calls import CallFilter, CallRecord, Score
+from promptstage.domain.evals import EvalCaseRecord, EvalRun, EvalRunStatus, EvalSuiteRecord
 from promptstage.domain.governance import ChangeRequest, ProjectSettings
 from promptstage.domain.idempotency import IdempotencyRecord, StoredResponse
 from promptstage.domain.models import (
@@ -461,6 +462,105 @@ class OverviewRepo(Protocol):
         ...
 
 
+class EvalsRepo(Protocol):
+    """Eval suites (immutable, digested versions per project), runs bound to (version digest,
+    model snapshot, suite digest), and every graded case. A runner claims a queued run with a
+    conditional update, so two replicas never run the same run; every later write of the
+    runner is conditional on its claim."""
+
+    # suites -------------------------------------------------------------------------------
+    def add_eval_suite(self, suite: EvalSuiteRecord) -> None:
+        """Insert a suite version; ``ConflictError`` if that version or digest exists."""
+        ...
+
+    def get_eval_suite(
+        self, project: str, name: str, version: int | None = None
+    ) -> EvalSuiteRecord | None:
+        """Version ``version`` of a suite, or its newest when ``version`` is ``None``."""
+        ...
+
+    def get_eval_suite_by_digest(
+        self, project: str, name: str, digest: str
+    ) -> EvalSuiteRecord | None: ...
+    def list_eval_suites(self, project: str) -> list[EvalSuiteRecord]:
+        """The newest version of each of the project's suites, by name."""
+        ...
+
+    def list_eval_suite_versions(self, project: str, name: str) -> list[EvalSuiteRecord]:
+        """Every version of a suite, newest first."""
+        ...
+
+    # runs ---------------------------------------------------------------------------------
+    def add_eval_run(self, run: EvalRun) -> None: ...
+    def get_eval_run(self, run_id: str) -> EvalRun | None: ...
+    def list_eval_runs(
+        self,
+        project: str,
+        *,
+        suite: str | None,
+        prompt: str | None,
+        limit: int,
+        before: tuple[datetime, str] | None,
+    ) -> list[EvalRun]:
+        """Runs newest first, below the ``(created_at, id)`` position ``before``."""
+        ...
+
+    def eval_runs_of_version(self, project: str, version_digest: str) -> list[EvalRun]:
+        """Every suite run (not replay runs) of a version digest, oldest first."""
+        ...
+
+    def eval_runs_of_replay(self, project: str, replay_id: str) -> list[EvalRun]:
+        """The baseline and candidate runs of a replay."""
+        ...
+
+    def queued_eval_runs(self, *, limit: int) -> list[str]:
+        """Ids of queued runs of every project, oldest first."""
+        ...
+
+    def claim_eval_run(self, run_id: str, owner: str, at: datetime) -> bool:
+        """Move a queued run to running for ``owner``; ``False`` if another claimed it first."""
+        ...
+
+    def heartbeat_eval_run(self, run_id: str, owner: str, at: datetime) -> bool:
+        """Refresh ``owner``'s claim; ``False`` when the run no longer runs for it."""
+        ...
+
+    def add_eval_case(self, owner: str, case: EvalCaseRecord) -> bool:
+        """Store a graded case and count it in the run's progress, only while the run is
+        running for ``owner``; ``False`` (nothing written) otherwise."""
+        ...
+
+    def finish_eval_run(
+        self, run_id: str, owner: str, status: EvalRunStatus, at: datetime, error: str | None
+    ) -> bool:
+        """End ``owner``'s running run with ``status``; ``False`` if it is not running for it."""
+        ...
+
+    def set_eval_run_status(
+        self,
+        run_id: str,
+        from_states: Sequence[EvalRunStatus],
+        status: EvalRunStatus,
+        at: datetime,
+    ) -> bool:
+        """Move a run in one of ``from_states`` to ``status`` (cancel, resume), dropping the
+        runner's claim; ``False`` if it was in another state."""
+        ...
+
+    def interrupt_stale_eval_runs(self, heartbeat_before: datetime, at: datetime) -> list[str]:
+        """Mark ``interrupted`` every running run not heard from since ``heartbeat_before``."""
+        ...
+
+    # cases --------------------------------------------------------------------------------
+    def list_eval_cases(
+        self, run_id: str, *, limit: int, after: int | None = None
+    ) -> list[EvalCaseRecord]:
+        """A run's cases in suite order, starting after index ``after``."""
+        ...
+
+    def eval_case_ids(self, run_id: str) -> set[str]: ...
+
+
 class UnitOfWork(
     CatalogRepo,
     LedgerRepo,
@@ -472,6 +572,7 @@ class UnitOfWork(
     IdempotencyRepo,
     UsersRepo,
     OverviewRepo,
+    EvalsRepo,
     Protocol,
 ):
     """One transaction over every repository: it commits or rolls back as a whole."""

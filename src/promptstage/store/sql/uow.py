@@ -12,6 +12,7 @@ from promptstage.store.base import SnapshotRows
 from . import rows
 from .calls import CallsRepository
 from .catalog import CatalogRepository
+from .evals import EvalsRepository
 from .governance import GovernanceRepository
 from .idempotency import IdempotencyRepository
 from .ledger import LedgerRepository
@@ -34,6 +35,7 @@ class SqlUnitOfWork(
     IdempotencyRepository,
     UsersRepository,
     OverviewRepository,
+    EvalsRepository,
 ):
     """One transaction on one connection; built by ``SqlStore.unit_of_work``."""
 
@@ -105,6 +107,7 @@ if TYPE_CHECKING:
         idempotency: IdempotencyRepository,
         users: UsersRepository,
         overview: OverviewRepository,
+        evals: EvalsRepository,
     ) -> tuple[
         base.CatalogRepo,
         base.LedgerRepo,
@@ -116,6 +119,7 @@ if TYPE_CHECKING:
         base.IdempotencyRepo,
         base.UsersRepo,
         base.OverviewRepo,
+        base.EvalsRepo,
     ]:
         return (
             catalog,
@@ -128,4 +132,5 @@ if TYPE_CHECKING:
             idempotency,
             users,
             overview,
+            evals,
         )
