@@ -31,6 +31,7 @@ CHROMIUM = os.environ.get("PROMPTSTAGE_TEST_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "demo-password-for-screenshots"
 PROJECT = "clinic"
 PROMPT = "booking.system"
+MAX_HEIGHT = 1400  # pixels of a long page kept: the top is what the docs show
 
 
 def _free_port() -> int:
@@ -128,8 +129,8 @@ def give_the_demo_some_life(url: str, admin_key: str) -> dict[str, Any]:
     now = datetime.now(UTC)
     calls, scores = [], []
     for i in range(400):
-        arm = "candidate" if i % 10 == 0 else "baseline"
-        version = new["version"] if arm == "candidate" else release["baseline_version"]
+        arm = "canary" if i % 10 == 0 else "control" if i % 10 == 1 else "baseline"
+        version = new["version"] if arm == "canary" else release["baseline_version"]
         call_id = uuid.uuid4().hex
         calls.append(
             {
@@ -211,7 +212,12 @@ def shoot(url: str, admin_key: str, made: dict[str, Any]) -> list[Path]:
             page.goto(path)
             page.wait_for_load_state("networkidle")
             target = OUT / f"{name}.png"
-            page.screenshot(path=str(target), full_page=True)
+            height = min(page.evaluate("document.body.scrollHeight"), MAX_HEIGHT)
+            page.screenshot(
+                path=str(target),
+                full_page=True,
+                clip={"x": 0, "y": 0, "width": 1360, "height": height},
+            )
             saved.append(target)
         browser.close()
     return saved

@@ -26,9 +26,9 @@ def _free_port() -> int:
 
 
 def quickstart_script() -> str:
-    """Every ```sh block of the README's Quickstart section, in order."""
+    """Every ```sh block of the README's CLI and API quickstart, in order."""
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    section = readme.split("## Quickstart: the CLI and the API", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
     assert blocks, "the README quickstart has no ```sh blocks"
     return "\n".join(blocks)
