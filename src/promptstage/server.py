@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -31,6 +32,7 @@ from promptstage.service import controller, workers
 from promptstage.service import webhooks as webhook_service
 from promptstage.service.bus import EventBus
 from promptstage.service.context import Clock, Context, utc_now
+from promptstage.service.eval_gate import EvalGate, RunSource, default_run_source
 from promptstage.service.gate import Gate, OpenGate
 from promptstage.service.idempotency import RecordingStore
 from promptstage.service.keys import Authenticator
@@ -42,6 +44,11 @@ from promptstage.store.base import Store
 from promptstage.ui import app as ui
 
 VERSION = "0.1.0"
+EVAL_GATE_OFF = (
+    "the evaluation gate is OFF (PROMPTSTAGE_EVAL_GATE=0): versions reach gated labels such as "
+    "prod without passing their eval suites; turn it on outside development"
+)
+log = logging.getLogger("promptstage.server")
 
 
 def open_store(settings: Settings) -> Store:
@@ -52,6 +59,14 @@ def open_store(settings: Settings) -> Store:
     return SqlStore.from_url(settings.database_url)
 
 
+def build_gate(settings: Settings, run_source: RunSource | None = None) -> Gate:
+    """The promotion gate ``settings`` ask for: the evaluation gate, or (off) an open one."""
+    if not settings.eval_gate:
+        log.warning(EVAL_GATE_OFF)
+        return OpenGate()
+    return EvalGate(run_source if run_source is not None else default_run_source())
+
+
 def create_app(
     settings: Settings,
     *,
@@ -59,20 +74,25 @@ def create_app(
     clock: Clock | None = None,
     gate: Gate | None = None,
     tracer: Tracer | None = None,
+    run_source: RunSource | None = None,
 ) -> FastAPI:
     """Build the ASGI application.
 
     ``store`` and ``clock`` are injectable for tests; ``gate`` is what the promotion door asks
-    before a label serves a new version (default: every candidate passes), ``tracer`` what
-    opens spans around writes and promotions (default: none).
+    before a label serves a new version (default: the evaluation gate reading ``run_source``,
+    or the eval runs service when none is given; every candidate passes when
+    ``settings.eval_gate`` is off, with a loud warning), ``tracer`` what opens spans around
+    writes and promotions (default: none).
     """
+    if gate is None:
+        gate = build_gate(settings, run_source)
     owns_store = store is None
     the_store = store if store is not None else open_store(settings)
     ctx = Context(
         store=RecordingStore(the_store),
         bus=EventBus(),
         clock=clock or utc_now,
-        gate=gate or OpenGate(),
+        gate=gate,
         tracer=tracer or NoTracer(),
         max_rendered_bytes=settings.max_rendered_bytes,
     )

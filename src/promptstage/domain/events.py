@@ -113,6 +113,7 @@ class AuditAction(StrEnum):
     CHANGE_REQUEST_OPEN = "change_request.open"
     CHANGE_REQUEST_APPROVE = "change_request.approve"
     CHANGE_REQUEST_REJECT = "change_request.reject"
+    GATE_OVERRIDE = "gate.override"
 
 
 class PromptCreated(TypedDict):

@@ -42,9 +42,9 @@ from promptstage.errors import (
     PreconditionRequiredError,
 )
 
-from . import change_requests, labels, releases
+from . import change_requests, eval_policy, labels, releases
 from .access import check, label_role
-from .context import Context, change, parse_reason
+from .context import MAX_REASON, Context, change, parse_reason
 from .key_lifetime import max_key_lifetime
 from .keys import Principal
 from .project_settings import write_settings
@@ -83,13 +83,20 @@ def get_settings(ctx: Context, project: str) -> ProjectSettings:
 
 
 def parse_settings(
-    protected_labels: Any, four_eyes: Any, max_key_lifetime_days: Any = None
+    protected_labels: Any,
+    four_eyes: Any,
+    max_key_lifetime_days: Any = None,
+    gate_policy: Any = None,
+    static_policy: Any = None,
 ) -> ProjectSettings:
     """Validate the body of ``PUT .../settings``.
 
+    ``gate_policy`` and ``static_policy`` are validated by ``service.eval_policy`` (``None``:
+    the defaults).
+
     Raises:
-        InvalidInputError: naming ``protected_labels[i]``, ``four_eyes`` or
-            ``max_key_lifetime_days``.
+        InvalidInputError: naming ``protected_labels[i]``, ``four_eyes``,
+            ``max_key_lifetime_days``, ``gate_policy...`` or ``static_policy...``.
     """
     if not isinstance(protected_labels, list) or len(protected_labels) > MAX_PROTECTED:
         raise InvalidInputError(
@@ -103,7 +110,13 @@ def parse_settings(
             seen.append(label)
     if not isinstance(four_eyes, bool):
         raise InvalidInputError("four_eyes must be true or false", field="four_eyes")
-    return ProjectSettings(tuple(seen), four_eyes, max_key_lifetime(max_key_lifetime_days))
+    return ProjectSettings(
+        tuple(seen),
+        four_eyes,
+        max_key_lifetime(max_key_lifetime_days),
+        eval_policy.parse_gate_policy(gate_policy),
+        eval_policy.parse_static(static_policy),
+    )
 
 
 def update_settings(
@@ -139,8 +152,9 @@ def propose_settings(
     """Apply ``wanted`` now, or open a ``project.settings`` change request if it weakens
     governance under four-eyes.
 
-    Strengthening (more protected labels, four-eyes on) applies at once. Weakening (four-eyes
-    off, a label unprotected) needs a second admin's approval while four-eyes is on; the
+    Strengthening (more protected labels, four-eyes on, a stricter gate) applies at once.
+    Weakening (four-eyes off, a label unprotected, a gate or static check loosened:
+    ``eval_policy.weakenings``) needs a second admin's approval while four-eyes is on; the
     instance admin key applies it at once as break-glass, flagged in the audit row.
 
     Raises:
@@ -148,7 +162,8 @@ def propose_settings(
     """
     check(who, project, Role.admin)
     current = get_settings(ctx, project)
-    weaker = current.four_eyes and bool(weakenings(current, wanted))
+    given_up = weakenings(current, wanted) + eval_policy.weakenings(current, wanted)
+    weaker = current.four_eyes and bool(given_up)
     if weaker and who.project is not None:
         return Opened(
             change_requests.open_settings_change(
@@ -220,6 +235,25 @@ def check_label(ctx: Context, who: Principal, project: str, label: str) -> Proje
     return settings
 
 
+def parse_override(who: Principal, project: str, override_gate: Any) -> str | None:
+    """An admin's reason to promote despite the evaluation gate (``None``: no override).
+
+    Raises:
+        PermissionDeniedError: ``who`` is not an admin of ``project`` (403 naming the role).
+        InvalidInputError: the reason is empty or not text.
+    """
+    if override_gate is None:
+        return None
+    check(who, project, Role.admin)
+    if not isinstance(override_gate, str) or not override_gate.strip():
+        raise InvalidInputError(
+            "override_gate.reason must say why the evaluation gate is overridden "
+            f"(1 to {MAX_REASON} characters); it is kept in the audit trail",
+            field="override_gate.reason",
+        )
+    return parse_reason(override_gate)
+
+
 def _opens_request(settings: ProjectSettings, who: Principal, label: str) -> bool:
     """Four-eyes applies: a protected label, and a project key (the instance key is break-glass)."""
     return settings.needs_approval(label) and who.project is not None
@@ -251,17 +285,22 @@ def propose_move(
     expect_absent: bool,
     reason: str | None,
     ttl: timedelta,
+    override_gate: Any = None,
 ) -> Applied[LabelMove | None] | Opened:
     """Move ``label`` to ``version`` now, or open a change request where four-eyes applies.
 
     A protected label needs a precondition (``expected_version``, or ``expect_absent``); an
-    opened request records it and its approval re-checks it.
+    opened request records it and its approval re-checks it. ``override_gate`` (an admin's
+    reason) promotes despite the evaluation gate, audited as ``gate.override``.
 
     Raises:
-        PermissionDeniedError: ``who`` may not change ``label``.
+        PermissionDeniedError: ``who`` may not change ``label``, or asks to override the gate
+            without the admin role.
         PreconditionRequiredError: ``label`` is protected and no precondition was given (428).
+        GateRefusedError: the evaluation gate refuses the version (409).
     """
     settings = check_label(ctx, who, project, label)
+    override = parse_override(who, project, override_gate)
     _require_precondition(settings, label, expected_version, expect_absent)
     if _opens_request(settings, who, label):
         return Opened(
@@ -276,6 +315,7 @@ def propose_move(
                 expect_absent=expect_absent,
                 reason=reason,
                 ttl=ttl,
+                override_gate=override,
             )
         )
     move = labels.move_label(
@@ -290,24 +330,43 @@ def propose_move(
         reason=reason,
         bypass=bypass_for(settings, label, instance_key=who.project is None),
         settings_seen=settings,
+        override=override,
     )
     return Applied(move)
 
 
 def propose_release(
-    ctx: Context, who: Principal, project: str, fields: dict[str, Any], *, ttl: timedelta
+    ctx: Context,
+    who: Principal,
+    project: str,
+    fields: dict[str, Any],
+    *,
+    ttl: timedelta,
+    override_gate: Any = None,
 ) -> Applied[Release] | Opened:
     """Start a release now, or open a change request where four-eyes applies.
 
     ``fields`` are ``releases.plan_release``'s keywords; ``who`` holds the releaser role.
+    ``override_gate`` as in :func:`propose_move`.
     """
+    override = parse_override(who, project, override_gate)
     settings = get_settings(ctx, project)
     label = fields["label"]
     if _opens_request(settings, who, label):
-        return Opened(change_requests.open_release_start(ctx, who.actor, project, fields, ttl=ttl))
+        return Opened(
+            change_requests.open_release_start(
+                ctx, who.actor, project, fields, ttl=ttl, override_gate=override
+            )
+        )
     bypass = bypass_for(settings, label, instance_key=who.project is None)
     release = releases.start_release(
-        ctx, who.actor, project, bypass=bypass, settings_seen=settings, **fields
+        ctx,
+        who.actor,
+        project,
+        bypass=bypass,
+        settings_seen=settings,
+        override=override,
+        **fields,
     )
     return Applied(release)
 
