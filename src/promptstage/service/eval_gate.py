@@ -155,7 +155,7 @@ def evidence_json(assessment: Assessment) -> dict[str, Any]:
     }
 
 
-def _failure(label: str, exc: Exception) -> GateDecision:
+def failure(label: str, exc: Exception) -> GateDecision:
     """The decision of a gate that failed: blocked, naming the failure (our own errors by
     their message, anything else by its type only: no internals in an answer)."""
     what = exc.message if isinstance(exc, PromptstageError) else type(exc).__name__
@@ -256,7 +256,7 @@ class EvalGate:
             started_under = _release_override(uow, candidate)
         except Exception as exc:  # fail closed: a gate that cannot decide refuses
             log.exception("evaluation gate failed for %s", candidate.prompt)
-            decision, started_under = _failure(candidate.label, exc), None
+            decision, started_under = failure(candidate.label, exc), None
         shown = (
             evidence_json(assessment)
             if assessment is not None and assessment.decision is decision

@@ -34,6 +34,17 @@ class SettingsIn(Body):
         description="The longest a key of a person may live, in days (null: no limit); "
         "service accounts' keys are not bound by it",
     )
+    gate_policy: dict[str, Any] | None = Field(
+        default=None,
+        description="The evaluation gate per label: {labels: {LABEL: {suites: [{suite, "
+        "min_pass_rate?, scope?}]}}} (null: the default, prod needs builtin/security at 100 % "
+        "of its deterministic probes); loosening it is a weakening (four-eyes)",
+    )
+    static_policy: dict[str, Any] | None = Field(
+        default=None,
+        description="Severity of each static check on version writes, {kind: block|warn|off} "
+        "(null: secrets and invisible or bidi characters block, the rest warn)",
+    )
     reason: str | None = Field(
         default=None, description="Why (kept in the audit trail and on the change request)"
     )
@@ -63,7 +74,11 @@ def put_settings(
 ) -> dict[str, Any]:
     context = ctx(request)
     wanted = governance.parse_settings(
-        body.protected_labels, body.four_eyes, body.max_key_lifetime_days
+        body.protected_labels,
+        body.four_eyes,
+        body.max_key_lifetime_days,
+        body.gate_policy,
+        body.static_policy,
     )
     outcome = governance.propose_settings(
         context, who, project, wanted, reason=body.reason, ttl=change_request_ttl(request)
