@@ -116,9 +116,7 @@ def test_a_grader_error_blocks(seeded: Context, runs: MemoryRuns) -> None:
     assert f"grader error in {first.case_id}" in refused(seeded).message
 
 
-def test_a_judge_that_did_not_answer_blocks(
-    seeded: Context, runs: MemoryRuns
-) -> None:
+def test_a_judge_that_did_not_answer_blocks(seeded: Context, runs: MemoryRuns) -> None:
     run = passing(seeded, runs, 3)
     unjudged = dataclasses.replace(run.cases[0], needs_judge=True)
     runs.runs_by_project[PROJECT] = [dataclasses.replace(run, cases=(unjudged, *run.cases[1:]))]
@@ -214,9 +212,10 @@ def test_an_approved_move_is_gated(seeded: Context, runs: MemoryRuns) -> None:
     with pytest.raises(GateRefusedError):
         change_requests.approve(seeded, APPROVER, PROJECT, opened.id)
     assert prod(seeded) == 1
-    assert change_requests.list_requests(
-        seeded, PROJECT, state="open", limit=10, cursor=None
-    )[0][0].id == opened.id
+    assert (
+        change_requests.list_requests(seeded, PROJECT, state="open", limit=10, cursor=None)[0][0].id
+        == opened.id
+    )
 
 
 def test_an_approved_release_start_is_gated(seeded: Context, runs: MemoryRuns) -> None:
@@ -348,4 +347,3 @@ def test_a_project_policy_gates_other_labels(seeded: Context, runs: MemoryRuns) 
     labels.move_label(seeded, USER, PROJECT, PROMPT, "prod", 3)  # prod is no longer gated
     with pytest.raises(GateRefusedError):
         labels.move_label(seeded, USER, PROJECT, PROMPT, "staging", 3)
-

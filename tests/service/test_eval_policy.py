@@ -15,7 +15,7 @@ from promptstage.domain.governance import ProjectSettings, settings_from_json, s
 from promptstage.domain.models import Role
 from promptstage.errors import InvalidInputError, PermissionDeniedError
 from promptstage.evals.gate_policy import DEFAULT_POLICIES, SECURITY_SUITE
-from promptstage.service import change_requests, governance
+from promptstage.service import change_requests, eval_gate, governance
 from promptstage.service.context import Context
 from promptstage.service.eval_policy import (
     gate_policies,
@@ -61,7 +61,9 @@ def test_the_default_gate_is_prod_on_the_security_suite_at_100_percent() -> None
 
 def test_a_bad_policy_is_refused_naming_the_field() -> None:
     with pytest.raises(InvalidInputError) as caught:
-        parse_gate_policy({"labels": {"prod": {"suites": [{"suite": SECURITY_SUITE, "scope": "x"}]}}})
+        parse_gate_policy(
+            {"labels": {"prod": {"suites": [{"suite": SECURITY_SUITE, "scope": "x"}]}}}
+        )
     assert caught.value.field == "gate_policy.labels.prod.suites[0].scope"
     with pytest.raises(InvalidInputError) as caught:
         parse_static({"secret": "maybe"})
@@ -167,5 +169,5 @@ def test_an_override_needs_the_admin_role(seeded: Context) -> None:
 
 def test_an_override_needs_a_reason(seeded: Context) -> None:
     with pytest.raises(InvalidInputError) as caught:
-        governance.parse_override(ADMIN, PROJECT, "  ")
+        eval_gate.parse_override(ADMIN, PROJECT, "  ")
     assert caught.value.field == "override_gate.reason"

@@ -83,9 +83,7 @@ def test_invisible_and_bidi_characters_block_the_write(
     assert "delete them" in error.message and "line 1 column 4" in error.message
 
 
-def test_pii_only_warns_and_the_version_is_stored_with_the_warning(
-    ctx: Context, chat: str
-) -> None:
+def test_pii_only_warns_and_the_version_is_stored_with_the_warning(ctx: Context, chat: str) -> None:
     written = write(ctx, chat, f"Example: the customer paid with {CARD}.")
     assert written.created and stored(ctx, chat)[0] == 1
     (warning,) = written.warnings

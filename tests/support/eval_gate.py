@@ -47,11 +47,11 @@ class MemoryRuns:
 
     def runs(self, uow: UnitOfWork, project: str, version_digest: str) -> Sequence[SuiteRun]:
         self.asked += 1
-        return [r for r in self.runs_by_project.get(project, []) if r.version_digest == version_digest]
+        return [
+            r for r in self.runs_by_project.get(project, []) if r.version_digest == version_digest
+        ]
 
-    def suite_digests(
-        self, uow: UnitOfWork, project: str, names: Sequence[str]
-    ) -> dict[str, str]:
+    def suite_digests(self, uow: UnitOfWork, project: str, names: Sequence[str]) -> dict[str, str]:
         known = {SECURITY_SUITE: builtin_suite(SECURITY_SUITE).digest, **self.digests}
         return {n: known[n] for n in names if n in known}
 
@@ -78,12 +78,16 @@ def _conversation(version: Version, suite: Suite, case: Any, tokens: dict[str, s
         system, turns = planted, []
     else:
         system = "\n".join(m["content"] for m in planted if m["role"] in ("system", "developer"))
-        turns = [(m["role"], m["content"]) for m in planted if m["role"] not in ("system", "developer")]
+        turns = [
+            (m["role"], m["content"]) for m in planted if m["role"] not in ("system", "developer")
+        ]
     turns += [(m["role"], m["content"]) for m in fill(list(case.history), tokens)]
     message = leftover_message(leftover)
     if message is not None:
         turns.append(("user", message))
-    tools = tuple(Tool(t["name"], t.get("parameters") or {}) for t in version.config.get("tools") or [])
+    tools = tuple(
+        Tool(t["name"], t.get("parameters") or {}) for t in version.config.get("tools") or []
+    )
     return Conversation(system, tuple(turns), tools)
 
 

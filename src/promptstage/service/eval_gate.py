@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from promptstage.domain.events import AuditAction
-from promptstage.domain.models import Version
+from promptstage.domain.models import Role, Version
 from promptstage.errors import (
     ConfigurationError,
     GateRefusedError,
+    InvalidInputError,
     NotFoundError,
     PromptstageError,
 )
@@ -44,8 +45,11 @@ from promptstage.evals.gate_policy import (
 )
 from promptstage.store.base import UnitOfWork
 
+from .access import check
+from .context import MAX_REASON, parse_reason
 from .eval_policy import gate_policies
 from .gate import Candidate, GateReport
+from .keys import Principal
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +61,7 @@ class RunSource(Protocol):
         """Every finished, failed, interrupted or cancelled run of that version, oldest first."""
         ...
 
-    def suite_digests(
-        self, uow: UnitOfWork, project: str, names: Sequence[str]
-    ) -> dict[str, str]:
+    def suite_digests(self, uow: UnitOfWork, project: str, names: Sequence[str]) -> dict[str, str]:
         """The current digest of each named suite that exists (built-ins included)."""
         ...
 
@@ -175,9 +177,7 @@ class _ModuleRunSource:
         runs: Sequence[SuiteRun] = self.module.suite_runs(uow, project, version_digest)
         return runs
 
-    def suite_digests(
-        self, uow: UnitOfWork, project: str, names: Sequence[str]
-    ) -> dict[str, str]:
+    def suite_digests(self, uow: UnitOfWork, project: str, names: Sequence[str]) -> dict[str, str]:
         digests: dict[str, str] = self.module.suite_digests(uow, project, names)
         return digests
 
@@ -196,9 +196,7 @@ class _NoRunStore:
     def runs(self, uow: UnitOfWork, project: str, version_digest: str) -> Sequence[SuiteRun]:
         raise self._missing()
 
-    def suite_digests(
-        self, uow: UnitOfWork, project: str, names: Sequence[str]
-    ) -> dict[str, str]:
+    def suite_digests(self, uow: UnitOfWork, project: str, names: Sequence[str]) -> dict[str, str]:
         raise self._missing()
 
 
@@ -292,3 +290,22 @@ def _refusal(candidate: Candidate, decision: GateDecision) -> GateRefusedError:
         reasons=list(decision.reasons),
         verdicts=[verdict_json(v) for v in decision.verdicts],
     )
+
+
+def parse_override(who: Principal, project: str, override_gate: Any) -> str | None:
+    """An admin's reason to promote despite the evaluation gate (``None``: no override).
+
+    Raises:
+        PermissionDeniedError: ``who`` is not an admin of ``project`` (403 naming the role).
+        InvalidInputError: the reason is empty or not text.
+    """
+    if override_gate is None:
+        return None
+    check(who, project, Role.admin)
+    if not isinstance(override_gate, str) or not override_gate.strip():
+        raise InvalidInputError(
+            "override_gate.reason must say why the evaluation gate is overridden "
+            f"(1 to {MAX_REASON} characters); it is kept in the audit trail",
+            field="override_gate.reason",
+        )
+    return parse_reason(override_gate)

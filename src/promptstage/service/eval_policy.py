@@ -131,7 +131,5 @@ def weakenings(before: ProjectSettings, after: ProjectSettings) -> list[str]:
     was, will = static_policy(before), static_policy(after)
     for kind in DEFAULT_SEVERITIES:
         if _RANK[will.severity(kind)] < _RANK[was.severity(kind)]:
-            found.append(
-                f"static check {kind}: {was.severity(kind)} -> {will.severity(kind)}"
-            )
+            found.append(f"static check {kind}: {was.severity(kind)} -> {will.severity(kind)}")
     return found

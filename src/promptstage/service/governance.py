@@ -21,14 +21,14 @@ these and hold no policy of their own.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
-from promptstage.domain import names
 from promptstage.domain.events import AuditAction
 from promptstage.domain.governance import (
-    MAX_PROTECTED,
     ChangeRequest,
     ProjectSettings,
     weakenings,
@@ -36,20 +36,20 @@ from promptstage.domain.governance import (
 from promptstage.domain.models import LabelMove, Role
 from promptstage.domain.releases import Release
 from promptstage.errors import (
-    InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
     PreconditionRequiredError,
 )
 
-from . import change_requests, eval_policy, labels, releases
+from . import change_requests, eval_gate, eval_policy, labels, releases
 from .access import check, label_role
-from .context import MAX_REASON, Context, change, parse_reason
-from .key_lifetime import max_key_lifetime
+from .context import Context, change, parse_reason
 from .keys import Principal
+from .project_settings import parse_settings as parse_settings
 from .project_settings import write_settings
 
 BREAK_GLASS = "break_glass"
+KEEPABLE = ("gate_policy", "static_policy")  # omitted from a settings change: kept as they are
 ROLLBACK = "rollback"
 
 T = TypeVar("T")
@@ -82,43 +82,6 @@ def get_settings(ctx: Context, project: str) -> ProjectSettings:
     return found
 
 
-def parse_settings(
-    protected_labels: Any,
-    four_eyes: Any,
-    max_key_lifetime_days: Any = None,
-    gate_policy: Any = None,
-    static_policy: Any = None,
-) -> ProjectSettings:
-    """Validate the body of ``PUT .../settings``.
-
-    ``gate_policy`` and ``static_policy`` are validated by ``service.eval_policy`` (``None``:
-    the defaults).
-
-    Raises:
-        InvalidInputError: naming ``protected_labels[i]``, ``four_eyes``,
-            ``max_key_lifetime_days``, ``gate_policy...`` or ``static_policy...``.
-    """
-    if not isinstance(protected_labels, list) or len(protected_labels) > MAX_PROTECTED:
-        raise InvalidInputError(
-            f'protected_labels must be a list of at most {MAX_PROTECTED} label names, e.g. ["prod"]',
-            field="protected_labels",
-        )
-    seen: list[str] = []
-    for index, label in enumerate(protected_labels):
-        names.label_name(label, f"protected_labels[{index}]")
-        if label not in seen:
-            seen.append(label)
-    if not isinstance(four_eyes, bool):
-        raise InvalidInputError("four_eyes must be true or false", field="four_eyes")
-    return ProjectSettings(
-        tuple(seen),
-        four_eyes,
-        max_key_lifetime(max_key_lifetime_days),
-        eval_policy.parse_gate_policy(gate_policy),
-        eval_policy.parse_static(static_policy),
-    )
-
-
 def update_settings(
     ctx: Context,
     actor: str,
@@ -148,9 +111,13 @@ def propose_settings(
     *,
     reason: str | None,
     ttl: timedelta,
+    keep: Collection[str] = (),
 ) -> Applied[ProjectSettings] | Opened:
     """Apply ``wanted`` now, or open a ``project.settings`` change request if it weakens
     governance under four-eyes.
+
+    ``keep`` names settings the request did not give (``gate_policy``, ``static_policy``):
+    they keep their current values instead of going back to the defaults.
 
     Strengthening (more protected labels, four-eyes on, a stricter gate) applies at once.
     Weakening (four-eyes off, a label unprotected, a gate or static check loosened:
@@ -162,6 +129,8 @@ def propose_settings(
     """
     check(who, project, Role.admin)
     current = get_settings(ctx, project)
+    kept = {name: getattr(current, name) for name in keep if name in KEEPABLE}
+    wanted = dataclasses.replace(wanted, **kept) if kept else wanted
     given_up = weakenings(current, wanted) + eval_policy.weakenings(current, wanted)
     weaker = current.four_eyes and bool(given_up)
     if weaker and who.project is not None:
@@ -235,25 +204,6 @@ def check_label(ctx: Context, who: Principal, project: str, label: str) -> Proje
     return settings
 
 
-def parse_override(who: Principal, project: str, override_gate: Any) -> str | None:
-    """An admin's reason to promote despite the evaluation gate (``None``: no override).
-
-    Raises:
-        PermissionDeniedError: ``who`` is not an admin of ``project`` (403 naming the role).
-        InvalidInputError: the reason is empty or not text.
-    """
-    if override_gate is None:
-        return None
-    check(who, project, Role.admin)
-    if not isinstance(override_gate, str) or not override_gate.strip():
-        raise InvalidInputError(
-            "override_gate.reason must say why the evaluation gate is overridden "
-            f"(1 to {MAX_REASON} characters); it is kept in the audit trail",
-            field="override_gate.reason",
-        )
-    return parse_reason(override_gate)
-
-
 def _opens_request(settings: ProjectSettings, who: Principal, label: str) -> bool:
     """Four-eyes applies: a protected label, and a project key (the instance key is break-glass)."""
     return settings.needs_approval(label) and who.project is not None
@@ -300,7 +250,7 @@ def propose_move(
         GateRefusedError: the evaluation gate refuses the version (409).
     """
     settings = check_label(ctx, who, project, label)
-    override = parse_override(who, project, override_gate)
+    override = eval_gate.parse_override(who, project, override_gate)
     _require_precondition(settings, label, expected_version, expect_absent)
     if _opens_request(settings, who, label):
         return Opened(
@@ -349,7 +299,7 @@ def propose_release(
     ``fields`` are ``releases.plan_release``'s keywords; ``who`` holds the releaser role.
     ``override_gate`` as in :func:`propose_move`.
     """
-    override = parse_override(who, project, override_gate)
+    override = eval_gate.parse_override(who, project, override_gate)
     settings = get_settings(ctx, project)
     label = fields["label"]
     if _opens_request(settings, who, label):
