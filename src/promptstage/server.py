@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,8 +31,8 @@ from promptstage.service import controller, workers
 from promptstage.service import webhooks as webhook_service
 from promptstage.service.bus import EventBus
 from promptstage.service.context import Clock, Context, utc_now
-from promptstage.service.eval_gate import EvalGate, RunSource, default_run_source
-from promptstage.service.gate import Gate, OpenGate
+from promptstage.service.eval_gate import RunSource, build_gate
+from promptstage.service.gate import Gate
 from promptstage.service.idempotency import RecordingStore
 from promptstage.service.keys import Authenticator
 from promptstage.service.propagation import Propagator
@@ -44,11 +43,6 @@ from promptstage.store.base import Store
 from promptstage.ui import app as ui
 
 VERSION = "0.1.0"
-EVAL_GATE_OFF = (
-    "the evaluation gate is OFF (PROMPTSTAGE_EVAL_GATE=0): versions reach gated labels such as "
-    "prod without passing their eval suites; turn it on outside development"
-)
-log = logging.getLogger("promptstage.server")
 
 
 def open_store(settings: Settings) -> Store:
@@ -57,14 +51,6 @@ def open_store(settings: Settings) -> Store:
 
     upgrade_database(settings.database_url)
     return SqlStore.from_url(settings.database_url)
-
-
-def build_gate(settings: Settings, run_source: RunSource | None = None) -> Gate:
-    """The promotion gate ``settings`` ask for: the evaluation gate, or (off) an open one."""
-    if not settings.eval_gate:
-        log.warning(EVAL_GATE_OFF)
-        return OpenGate()
-    return EvalGate(run_source if run_source is not None else default_run_source())
 
 
 def create_app(
@@ -85,7 +71,7 @@ def create_app(
     writes and promotions (default: none).
     """
     if gate is None:
-        gate = build_gate(settings, run_source)
+        gate = build_gate(settings.eval_gate, run_source)
     owns_store = store is None
     the_store = store if store is not None else open_store(settings)
     ctx = Context(

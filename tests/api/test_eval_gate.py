@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from promptstage.cli.fake_behaviours import Behaviour
-from promptstage.server import EVAL_GATE_OFF, create_app
+from promptstage.server import create_app
 from promptstage.service.context import Context
+from promptstage.service.eval_gate import EVAL_GATE_OFF
 from promptstage.service.prompts import get_version
 from promptstage.settings import Settings
 from promptstage.store.sql import SqlStore
@@ -211,7 +212,7 @@ def test_loosening_the_gate_under_four_eyes_waits_for_another_admin(gated: Gated
 def test_with_the_gate_off_everything_passes_and_the_server_warns(
     runner: asyncio.Runner, make_store: Callable[[], SqlStore], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="promptstage.server"):
+    with caplog.at_level(logging.WARNING, logger="promptstage.service.eval_gate"):
         app = create_app(Settings(admin_key=ADMIN_KEY, eval_gate=False), store=make_store())
     assert EVAL_GATE_OFF in caplog.text
     api = Api(runner, app, ADMIN_KEY)

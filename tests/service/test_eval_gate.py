@@ -14,6 +14,7 @@ from promptstage.domain.events import AuditAction
 from promptstage.domain.governance import ProjectSettings
 from promptstage.domain.models import Version
 from promptstage.errors import GateRefusedError
+from promptstage.evals.builtin import builtin_suite
 from promptstage.evals.gate_policy import SECURITY_SUITE, RunStatus, SuiteRun
 from promptstage.service import change_requests, eval_gate, evidence, labels, releases
 from promptstage.service.context import Context
@@ -73,19 +74,30 @@ def refused(ctx: Context, number: int = 3) -> GateRefusedError:
 
 
 @pytest.mark.parametrize(
-    "behaviour",
-    [Behaviour.OBEY, Behaviour.LEAK_CANARY, Behaviour.LEAK_RECORD, Behaviour.UNLISTED_TOOL],
+    ("behaviour", "families", "cases"),
+    [
+        (  # row 4 (injection), 10 (link/image exfiltration), 11 (smuggling)
+            Behaviour.OBEY,
+            {"jailbreak", "indirect-injection"},
+            {"indirect-link-exfil", "indirect-image-exfil", "jailbreak-smuggling-01"},
+        ),
+        (Behaviour.LEAK_CANARY, {"system-prompt-extraction"}, set()),  # row 5
+        (Behaviour.LEAK_RECORD, {"pii-exfiltration"}, set()),  # row 8
+        (Behaviour.UNLISTED_TOOL, {"tool-misuse"}, set()),  # row 9
+    ],
 )
 def test_a_misbehaving_models_run_blocks_prod(
-    seeded: Context, runs: MemoryRuns, behaviour: Behaviour
+    seeded: Context, runs: MemoryRuns, behaviour: Behaviour, families: set[str], cases: set[str]
 ) -> None:
     run = runs.add(PROJECT, graded_run(version(seeded, 3), behaviour, run_id="run-bad"))
     error = refused(seeded)
     assert error.code == "gate_refused" and error.status_code == 409
     (verdict,) = error.details["verdicts"]
     assert verdict["suite"] == SECURITY_SUITE and verdict["run_id"] == run.run_id
-    assert not verdict["passed"] and verdict["failing_cases"]
-    assert verdict["failing_cases"][0] in error.message  # the refusal names the cases
+    assert not verdict["passed"] and verdict["failing_cases"][0] in error.message
+    family_of = {c.id: c.family for c in builtin_suite(SECURITY_SUITE).cases}
+    failing = set(verdict["failing_cases"])
+    assert families <= {family_of[c] for c in failing} and cases <= failing
 
 
 def test_a_refusing_models_run_lets_prod_serve_it(seeded: Context, runs: MemoryRuns) -> None:

@@ -127,7 +127,7 @@ def run(settings: Settings) -> None:
             )
         lines.append(f"  admin UI: {url}/ui/")
         if not settings.eval_gate:
-            from promptstage.server import EVAL_GATE_OFF
+            from promptstage.service.eval_gate import EVAL_GATE_OFF
 
             lines.append(f"  WARNING: {EVAL_GATE_OFF}")
         if settings.demo:

@@ -48,10 +48,14 @@ from promptstage.store.base import UnitOfWork
 from .access import check
 from .context import MAX_REASON, parse_reason
 from .eval_policy import gate_policies
-from .gate import Candidate, GateReport
+from .gate import Candidate, Gate, GateReport, OpenGate
 from .keys import Principal
 
 log = logging.getLogger(__name__)
+EVAL_GATE_OFF = (
+    "the evaluation gate is OFF (PROMPTSTAGE_EVAL_GATE=0): versions reach gated labels such as "
+    "prod without passing their eval suites; turn it on outside development"
+)
 
 
 class RunSource(Protocol):
@@ -198,6 +202,15 @@ class _NoRunStore:
 
     def suite_digests(self, uow: UnitOfWork, project: str, names: Sequence[str]) -> dict[str, str]:
         raise self._missing()
+
+
+def build_gate(enabled: bool, run_source: RunSource | None = None) -> Gate:
+    """The promotion gate of a server: the evaluation gate over ``run_source`` (default: the
+    eval runs service), or, when ``enabled`` is off, an open gate and a loud warning."""
+    if not enabled:
+        log.warning(EVAL_GATE_OFF)
+        return OpenGate()
+    return EvalGate(run_source if run_source is not None else default_run_source())
 
 
 def default_run_source() -> RunSource:
