@@ -91,10 +91,9 @@ def get_version(
 ) -> dict[str, Any]:
     context = ctx(request)
     version = svc.get_version(context, project, name, number)
-    return {
-        **version_json(version),
-        "gate": gate_status.gate_status(context, project, name, number),
-    }
+    status = gate_status.gate_status(context, project, name, number)
+    # Absent when the server runs without the evaluation gate (PROMPTSTAGE_EVAL_GATE=0).
+    return {**version_json(version), **({} if status is None else {"gate": status})}
 
 
 @router.get("/prompts/{name}/diff", summary="What changed between two versions")
