@@ -97,6 +97,8 @@ def http_round(url: str, moves: int, folder: Path) -> dict[str, dict[str, float]
         "PROMPTSTAGE_DATABASE_URL": url,
         "PROMPTSTAGE_ADMIN_KEY": token,
         "PROMPTSTAGE_LOG_LEVEL": "warning",
+        # The move's own cost: no eval runs are seeded, so the gate (default on) would refuse.
+        "PROMPTSTAGE_EVAL_GATE": "0",
     }
     engine = make_engine(url)
     try:

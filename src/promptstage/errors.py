@@ -12,7 +12,8 @@ Every error carries a stable ``code``, the HTTP ``status_code`` the API answers 
     ├── PermissionDeniedError     key lacks the role for this action          (403)
     ├── NotFoundError             unknown project, prompt, label, version...  (404)
     ├── ConflictError             state changed under you                     (409)
-    │   └── VersionMismatchError    compare-and-set on a label failed         (409)
+    │   ├── VersionMismatchError    compare-and-set on a label failed         (409)
+    │   └── GateRefusedError        the evaluation gate refused a promotion   (409)
     ├── PreconditionRequiredError a protected label move says not what it replaces (428)
     ├── PayloadTooLargeError      body or template over the limit             (413)
     ├── RateLimitedError          too many requests                           (429)
@@ -31,6 +32,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigurationError",
     "ConflictError",
+    "GateRefusedError",
     "IntegrityError",
     "InvalidInputError",
     "MalformedRequestError",
@@ -110,6 +112,12 @@ class ConflictError(PromptstageError):
 
 class VersionMismatchError(ConflictError):
     code = "version_mismatch"
+
+
+class GateRefusedError(ConflictError):
+    """The evaluation gate refused a promotion; ``details.verdicts`` say which suites and cases."""
+
+    code = "gate_refused"
 
 
 class PreconditionRequiredError(PromptstageError):

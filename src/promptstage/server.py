@@ -33,8 +33,9 @@ from promptstage.service import controller, workers
 from promptstage.service import webhooks as webhook_service
 from promptstage.service.bus import EventBus
 from promptstage.service.context import Clock, Context, utc_now
+from promptstage.service.eval_gate import RunSource, build_gate
 from promptstage.service.eval_runner import EvalRunner, RunnerOptions
-from promptstage.service.gate import Gate, OpenGate
+from promptstage.service.gate import Gate
 from promptstage.service.idempotency import RecordingStore
 from promptstage.service.keys import Authenticator
 from promptstage.service.propagation import Propagator
@@ -62,20 +63,25 @@ def create_app(
     clock: Clock | None = None,
     gate: Gate | None = None,
     tracer: Tracer | None = None,
+    run_source: RunSource | None = None,
 ) -> FastAPI:
     """Build the ASGI application.
 
     ``store`` and ``clock`` are injectable for tests; ``gate`` is what the promotion door asks
-    before a label serves a new version (default: every candidate passes), ``tracer`` what
-    opens spans around writes and promotions (default: none).
+    before a label serves a new version (default: the evaluation gate reading ``run_source``,
+    or the eval runs service when none is given; every candidate passes when
+    ``settings.eval_gate`` is off, with a loud warning), ``tracer`` what opens spans around
+    writes and promotions (default: none).
     """
+    if gate is None:
+        gate = build_gate(settings.eval_gate, run_source)
     owns_store = store is None
     the_store = store if store is not None else open_store(settings)
     ctx = Context(
         store=RecordingStore(the_store),
         bus=EventBus(),
         clock=clock or utc_now,
-        gate=gate or OpenGate(),
+        gate=gate,
         tracer=tracer or NoTracer(),
         max_rendered_bytes=settings.max_rendered_bytes,
     )

@@ -197,6 +197,15 @@ class Settings:
         },
     )
 
+    eval_gate: bool = field(
+        default=True,
+        metadata={
+            "doc": "The evaluation gate: a version reaches a gated label (default `prod`) only "
+            "after passing the project's required eval suites (docs/evals.md). Off (`0`): "
+            "every promotion passes, and the server says so loudly at start. For development "
+            "and tests of other features only."
+        },
+    )
     eval_openai_base_url: str = field(
         default="https://api.openai.com/v1",
         metadata={

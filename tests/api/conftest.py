@@ -38,7 +38,12 @@ def make_app(make_store: Callable[[], SqlStore]) -> Callable[..., FastAPI]:
     """``make_app(**settings)``: an app on the test's database (each call: a new store)."""
 
     def make(**settings: Any) -> FastAPI:
-        values: dict[str, Any] = {"admin_key": ADMIN_KEY, "state_check_seconds": 0.0, **settings}
+        values: dict[str, Any] = {
+            "admin_key": ADMIN_KEY,
+            "state_check_seconds": 0.0,
+            "eval_gate": False,  # tests of other features; gate tests turn it on
+            **settings,
+        }
         return create_app(Settings(**values), store=make_store())
 
     return make

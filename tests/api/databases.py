@@ -29,7 +29,13 @@ def _with_admin_app(url: str, use: Callable[[Api], Any]) -> Any:
     store = SqlStore.from_url(url, migrate=True)
     try:
         with asyncio.Runner() as each:
-            return use(Api(each, create_app(Settings(admin_key=ADMIN_KEY), store=store), ADMIN_KEY))
+            return use(
+                Api(
+                    each,
+                    create_app(Settings(admin_key=ADMIN_KEY, eval_gate=False), store=store),
+                    ADMIN_KEY,
+                )
+            )
     finally:
         store.close()
 

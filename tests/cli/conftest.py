@@ -36,7 +36,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     tmp = tmp_path_factory.mktemp("cli-server")
     database = tmp / "db.sqlite"
     admin_key = f"ps_{secrets.token_hex(6)}_{secrets.token_hex(32)}"
-    settings = Settings(database_url=f"sqlite:///{database}", admin_key=admin_key)
+    settings = Settings(database_url=f"sqlite:///{database}", admin_key=admin_key, eval_gate=False)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

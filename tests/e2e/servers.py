@@ -98,6 +98,7 @@ class ServerProcess:
             "PROMPTSTAGE_DATABASE_URL": self.database_url,
             "PROMPTSTAGE_SSE_HEARTBEAT_SECONDS": HEARTBEAT,
             "PROMPTSTAGE_LOG_LEVEL": "warning",
+            "PROMPTSTAGE_EVAL_GATE": "0",  # tests of other features; env= turns it on
             **self.extra_env,
         }
         log = self.folder / f"server-{self.port}-{self.starts}.log"

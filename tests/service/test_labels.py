@@ -96,7 +96,7 @@ def test_concurrent_moves_verify_through_the_api(ctx: Context, project: str) -> 
         list(pool.map(move, range(THREADS)))
 
     token = "ps_testadmin_" + "ab" * 32
-    app = create_app(Settings(admin_key=token), store=ctx.store)
+    app = create_app(Settings(admin_key=token, eval_gate=False), store=ctx.store)
 
     async def verify() -> httpx.Response:
         async with httpx.AsyncClient(

@@ -148,7 +148,9 @@ def make_api(store: SqlStore) -> Iterator[Callable[..., Api]]:
     with asyncio.Runner() as runner:
 
         def make(**settings: Any) -> Api:
-            app = create_app(Settings(admin_key=ADMIN_KEY, **settings), store=store)
+            app = create_app(
+                Settings(admin_key=ADMIN_KEY, eval_gate=False, **settings), store=store
+            )
             return Api(runner, app)
 
         yield make

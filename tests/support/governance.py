@@ -81,6 +81,7 @@ def world(database_url: str) -> Iterator[World]:
     settings = Settings(
         admin_key=ADMIN,
         state_check_seconds=0.0,
+        eval_gate=False,
         rate_limit_auth_failures=100_000,
         rate_limit_writes_per_key=100_000,
         rate_limit_writes_per_ip=100_000,

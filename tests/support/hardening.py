@@ -74,7 +74,12 @@ def make_clocked_app(make_store: Callable[[], SqlStore]) -> Callable[..., FastAP
     """``make_clocked_app(clock=None, **settings)``: an app on the test's database."""
 
     def make(clock: Callable[[], datetime] | None = None, **settings: Any) -> FastAPI:
-        values: dict[str, Any] = {"admin_key": ADMIN_KEY, "state_check_seconds": 0.0, **settings}
+        values: dict[str, Any] = {
+            "admin_key": ADMIN_KEY,
+            "state_check_seconds": 0.0,
+            "eval_gate": False,  # tests of other features
+            **settings,
+        }
         return create_app(Settings(**values), store=make_store(), clock=clock)
 
     return make

@@ -46,6 +46,7 @@ def running_server(database_url: str) -> Iterator[Server]:
     settings = Settings(
         database_url=database_url,
         admin_key=admin,
+        eval_gate=False,
         controller_interval=0.2,
         webhook_poll_seconds=0.1,
         webhook_backoff_seconds=0.1,

@@ -65,7 +65,12 @@ def make_ui(tmp_path: Path, clock: Clock) -> Iterator[Callable[..., Ui]]:
     def make(**settings: Any) -> Ui:
         store = SqlStore.from_url(f"sqlite:///{tmp_path / 'ui.sqlite'}", migrate=True)
         stores.append(store)
-        values: dict[str, Any] = {"admin_key": ADMIN_KEY, "state_check_seconds": 0.0, **settings}
+        values: dict[str, Any] = {
+            "admin_key": ADMIN_KEY,
+            "state_check_seconds": 0.0,
+            "eval_gate": False,  # tests of other features; gate tests turn it on
+            **settings,
+        }
         app = create_app(Settings(**values), store=store, clock=clock)
         ctx: Context = app.state.ctx
         if not any(p.name == PROJECT for p in prompts.list_projects(ctx)):

@@ -54,6 +54,12 @@ class VersionIn(Body):
     message: str | None = Field(default=None, description="Commit message")
 
 
+class OverrideGateIn(Body):
+    reason: str = Field(
+        description="Why the evaluation gate is overridden (admins only; audited as gate.override)"
+    )
+
+
 class LabelMoveIn(Body):
     version: int = Field(ge=1)
     expected_version: int | None = Field(
@@ -62,6 +68,10 @@ class LabelMoveIn(Body):
         description="Compare-and-set: the version the label must point at now (null: must not exist yet)",
     )
     reason: str | None = None
+    override_gate: OverrideGateIn | None = Field(
+        default=None,
+        description="Break-glass: promote although the evaluation gate refuses (admin role)",
+    )
 
 
 class RollbackIn(Body):

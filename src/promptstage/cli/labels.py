@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from .change import say_request
+from .gate import OverrideGate, override_body
 from .output import more, print_json, say, table
 from .state import CliState, get_state, quote
 
@@ -72,6 +73,7 @@ def set_(
         ),
     ] = None,
     reason: Reason = None,
+    override_gate: OverrideGate = None,
 ) -> None:
     """Move LABEL of PROMPT to VERSION, only if it still points where it did (compare-and-set).
 
@@ -88,6 +90,7 @@ def set_(
         body["expected_version"] = None if expected == "none" else int(expected)
     if reason is not None:
         body["reason"] = reason
+    body.update(override_body(override_gate))
     response = state.client().put(state.prompt_path(prompt, f"/labels/{quote(label)}"), body)
     if state.json_output:
         print_json(response.body)

@@ -1,13 +1,15 @@
 """``promptstage project``: create and list projects (creating one needs the instance admin key),
-and show or change a project's protected labels and four-eyes."""
+and show or change a project's protected labels, four-eyes and evaluation policies."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
 
 from .change import say_request
+from .gate import json_option
 from .output import print_json, say, table
 from .state import get_state
 
@@ -74,12 +76,35 @@ def settings(
             help="The longest a person's key may live, in days (0: no limit).",
         ),
     ] = None,
+    gate_policy: Annotated[
+        str | None,
+        typer.Option(
+            "--gate-policy",
+            help='The evaluation gate per label as JSON or @file.json: {"labels": {"prod": '
+            '{"suites": [{"suite": "builtin/security", "min_pass_rate": 1.0}]}}}; "null": the '
+            "default. Loosening it waits for another admin under four-eyes.",
+        ),
+    ] = None,
+    static_policy: Annotated[
+        str | None,
+        typer.Option(
+            "--static-policy",
+            help='Static check severities as JSON or @file.json, e.g. {"pii": "block"}; '
+            '"null": the default (secrets, invisible and bidi characters block).',
+        ),
+    ] = None,
 ) -> None:
-    """Show the project's protected labels and four-eyes; change them with options (admin)."""
+    """Show the project's protected labels, four-eyes and evaluation policies; change them
+    with options (admin)."""
     state = get_state(ctx)
     path = state.project_path("/settings")
     current: dict[str, Any] = state.client().get(path).body
-    if protect is not None or four_eyes is not None or max_key_days is not None:
+    policies: dict[str, Any] = {}
+    if gate_policy is not None:
+        policies["gate_policy"] = json_option(gate_policy, "--gate-policy")
+    if static_policy is not None:
+        policies["static_policy"] = json_option(static_policy, "--static-policy")
+    if protect is not None or four_eyes is not None or max_key_days is not None or policies:
         lifetime = current.get("max_key_lifetime_days") if max_key_days is None else max_key_days
         wanted = {
             "protected_labels": list(protect)
@@ -87,6 +112,7 @@ def settings(
             else current["protected_labels"],
             "four_eyes": four_eyes if four_eyes is not None else current["four_eyes"],
             "max_key_lifetime_days": lifetime or None,
+            **policies,  # omitted: the server keeps them
         }
         current = state.client().put(path, wanted).body
     if state.json_output:
@@ -101,3 +127,9 @@ def settings(
         f"protected labels: {labels}; four-eyes: {'on' if current['four_eyes'] else 'off'}; "
         f"max key lifetime: {f'{days} days' if days else 'none'}"
     )
+    gate = current.get("gate_policy")
+    say(
+        f"gate policy: {json.dumps(gate) if gate is not None else 'default (prod: builtin/security at 100 %)'}"
+    )
+    static = current.get("static_policy")
+    say(f"static checks: {json.dumps(static) if static is not None else 'default'}")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from .gate import say_gate, say_warnings
 from .labels import say_move
 from .output import console, fail, fields, more, print_json, say, short_digest, table
 from .promptfile import PromptFileError, load_prompt_file
@@ -83,15 +84,23 @@ def list_(ctx: typer.Context, limit: Limit = 100, cursor: Cursor = None) -> None
 
 
 @app.command("show")
-def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Prompt name.")]) -> None:
-    """Show a prompt: its labels and a summary of its latest version.
+def show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Prompt name.")],
+    version: Annotated[
+        int | None,
+        typer.Option("--version", "-v", min=1, help="Show this version (default: the latest)."),
+    ] = None,
+) -> None:
+    """Show a prompt: its labels and a summary of a version (the latest by default), with its
+    evaluation gate status per gated label.
 
     With --json: {"prompt": <GET prompts/NAME>, "latest": <GET prompts/NAME/versions/N> or null}.
     """
     state = get_state(ctx)
     client = state.client()
     prompt = client.get(state.prompt_path(name)).body
-    latest_number = prompt.get("latest_version")
+    latest_number = version or prompt.get("latest_version")
     latest = (
         client.get(state.prompt_path(name, f"/versions/{latest_number}")).body
         if latest_number
@@ -135,8 +144,9 @@ def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Prompt na
             ("message", latest.get("message")),
             ("created", latest.get("created_at")),
         ],
-        title=f"version {latest_number} (latest)",
+        title=f"version {latest_number}" + ("" if version else " (latest)"),
     )
+    say_gate(latest)
 
 
 @app.command("versions")
@@ -284,5 +294,6 @@ def push(
         say(f"{spec.name}: version {number} (new) {written.get('digest')}", style="green")
     else:
         say(f"{spec.name}: version {number} (unchanged: same digest) {written.get('digest')}")
+    say_warnings(written.body)
     if moved is not None and label is not None:
         say_move(label, moved.body)

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .change import say_request
+from .gate import OverrideGate, override_body
 from .output import cell, console, fail, fields, more, print_json, say, table
 from .state import CliState, get_state, quote
 
@@ -127,6 +128,7 @@ def start(
         ),
     ] = None,
     reason: Reason = None,
+    override_gate: OverrideGate = None,
 ) -> None:
     """Start a release of LABEL from its current version to CANDIDATE."""
     state = get_state(ctx)
@@ -171,6 +173,7 @@ def start(
         body["unit_attribute"] = unit_attribute
     if reason is not None:
         body["reason"] = reason
+    body.update(override_body(override_gate))
     response = state.client().post(state.project_path("/releases"), body)
     if state.json_output:
         print_json(response.body)

@@ -126,6 +126,10 @@ def run(settings: Settings) -> None:
                 "set PROMPTSTAGE_ADMIN_KEY to use a fixed one"
             )
         lines.append(f"  admin UI: {url}/ui/")
+        if not settings.eval_gate:
+            from promptstage.service.eval_gate import EVAL_GATE_OFF
+
+            lines.append(f"  WARNING: {EVAL_GATE_OFF}")
         if settings.demo:
             lines.append(f"  demo project: {demo.PROJECT}")
             lines.extend(_demo_user_lines(settings, demo_password))

@@ -118,6 +118,7 @@ class AuditAction(StrEnum):
     EVAL_RUN_CANCEL = "eval.run_cancel"
     EVAL_RUN_RESUME = "eval.run_resume"
     EVAL_REPLAY_START = "eval.replay_start"
+    GATE_OVERRIDE = "gate.override"
 
 
 class PromptCreated(TypedDict):

@@ -34,6 +34,12 @@ class ProjectSettings:
     protected_labels: tuple[str, ...] = DEFAULT_PROTECTED
     four_eyes: bool = True
     max_key_lifetime_days: int | None = None  # the longest a person's key may live; None: any
+    # The evaluation gate per label, ``{labels: {LABEL: {suites: [...]}}}`` as
+    # ``evals.gate_policy.parse_gate_policies`` reads it (normalised); None: the default gate.
+    gate_policy: dict[str, Any] | None = None
+    # Severity per static check kind, ``{kind: block|warn|off}`` (normalised, every kind
+    # named); None: the default (``evals.static_checks.DEFAULT_SEVERITIES``).
+    static_policy: dict[str, str] | None = None
 
     def protects(self, label: str) -> bool:
         return label in self.protected_labels
@@ -46,8 +52,9 @@ class ProjectSettings:
 def weakenings(before: ProjectSettings, after: ProjectSettings) -> list[str]:
     """What ``after`` gives up that ``before`` enforced, one phrase each; empty: not weaker.
 
-    A change that only adds protection is not weaker, whatever else it reorders. Each setting
-    that can loosen governance (a gate threshold, when there is one) adds its comparison here.
+    A change that only adds protection is not weaker, whatever else it reorders. The evaluation
+    gate and static check policies are compared by ``service.eval_policy.weakenings`` (they need
+    the evals defaults), which ``service.governance.propose_settings`` adds to these.
     """
     found = []
     if before.four_eyes and not after.four_eyes:
@@ -62,12 +69,21 @@ def weakenings(before: ProjectSettings, after: ProjectSettings) -> list[str]:
 
 
 def settings_json(settings: ProjectSettings) -> dict[str, Any]:
-    """The wire form of the settings (also a settings change request's ``params``)."""
-    return {
+    """The wire form of the settings (also a settings change request's ``params``).
+
+    ``gate_policy`` and ``static_policy`` appear only when the project set them (absent: the
+    defaults, docs/evals.md).
+    """
+    out: dict[str, Any] = {
         "protected_labels": list(settings.protected_labels),
         "four_eyes": settings.four_eyes,
         "max_key_lifetime_days": settings.max_key_lifetime_days,
     }
+    if settings.gate_policy is not None:
+        out["gate_policy"] = settings.gate_policy
+    if settings.static_policy is not None:
+        out["static_policy"] = settings.static_policy
+    return out
 
 
 def settings_from_json(data: dict[str, Any]) -> ProjectSettings:
@@ -76,6 +92,8 @@ def settings_from_json(data: dict[str, Any]) -> ProjectSettings:
         tuple(data["protected_labels"]),
         bool(data["four_eyes"]),
         data.get("max_key_lifetime_days"),  # absent in requests opened before the setting
+        data.get("gate_policy"),
+        data.get("static_policy"),
     )
 
 

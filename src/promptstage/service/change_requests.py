@@ -108,11 +108,12 @@ def open_label_move(
     reason: str | None,
     ttl: timedelta,
     expect_absent: bool = False,
+    override_gate: str | None = None,
 ) -> ChangeRequest:
     """Open a request to point ``label`` at ``version``; nothing else changes.
 
     The precondition (``expected_version``, or ``expect_absent``) is recorded and re-checked
-    when the request is approved.
+    when the request is approved; so is an admin's ``override_gate`` reason (applied with it).
     """
     names.label_name(label)
     why = parse_reason(reason)
@@ -129,17 +130,29 @@ def open_label_move(
                 version,
                 target.digest,
                 expected_version,
-                {"expect_absent": True} if expect_absent else {},
+                _with_override({"expect_absent": True} if expect_absent else {}, override_gate),
                 why,
                 ttl,
             ),
         )
 
 
+def _with_override(params: dict[str, Any], override_gate: str | None) -> dict[str, Any]:
+    """``params`` carrying an admin's gate override reason, if any."""
+    return params if override_gate is None else {**params, "override_gate": override_gate}
+
+
 def open_release_start(
-    ctx: Context, actor: str, project: str, fields: dict[str, Any], *, ttl: timedelta
+    ctx: Context,
+    actor: str,
+    project: str,
+    fields: dict[str, Any],
+    *,
+    ttl: timedelta,
+    override_gate: str | None = None,
 ) -> ChangeRequest:
-    """Open a request to start a release; ``fields`` are ``plan_release``'s keywords."""
+    """Open a request to start a release; ``fields`` are ``plan_release``'s keywords (and an
+    admin's ``override_gate`` reason, applied with the approval)."""
     plan = plan_release(**fields)
     with change(ctx, project, actor) as ch:
         require_prompt(ch.uow, project, plan.prompt)
@@ -161,7 +174,7 @@ def open_release_start(
                 plan.candidate_version,
                 target.digest,
                 baseline,
-                fields,
+                _with_override(fields, override_gate),
                 plan.reason,
                 ttl,
             ),
@@ -300,6 +313,7 @@ def approve(
                 bool(found.params.get("expect_absent")),
                 found.reason or f"change request {found.id}",
                 change_request=found.id,
+                override=found.params.get("override_gate"),
             )
             applied = {"moved": move is not None}
         else:
@@ -312,8 +326,11 @@ def approve(
                     field="expected_version",
                     current_version=current,
                 )
-            plan = plan_release(**found.params)
-            applied = {"release_id": start_in(ch, plan, change_request=found.id).id}
+            fields = {k: v for k, v in found.params.items() if k != "override_gate"}
+            override = found.params.get("override_gate")
+            plan = plan_release(**fields)
+            started = start_in(ch, plan, change_request=found.id, override=override)
+            applied = {"release_id": started.id}
         decided = ch.uow.get_change_request(project, found.id)
     assert decided is not None
     return decided, applied

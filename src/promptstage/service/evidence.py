@@ -9,7 +9,11 @@ ties it into the chain, and what the change meant:
   (``domain.diff.diff_versions``; the first version is diffed against an empty one);
 - ``approvals``: who approved it. Filled by an :data:`ApprovalsHook`; the default,
   ``change_requests.approvals``, lists the four-eyes change request a label move or release
-  start applied (approver, requester, version, digest); other changes have none.
+  start applied (approver, requester, version, digest); other changes have none;
+- ``eval_runs``: for a promotion the evaluation gate let through (label move, release start,
+  release promotion) and for a ``gate.override``, the eval runs that gated it (run ids, suites,
+  suite digests, statuses, pass rates) as the gate read them, through its ``RunSource``, in
+  the promoting transaction (kept in the audit row, so they are the runs of that moment).
 
 The chain is verified in the same read transaction, and the result travels with the export.
 """
@@ -39,7 +43,7 @@ from .prompts import require_project
 FORMATS = ("jsonl", "csv")
 COLUMNS = (
     "seq", "at", "actor", "action", "target", "reason", "before", "after",
-    "label_state", "version_diff", "approvals", "prev_hash", "hash",
+    "label_state", "version_diff", "approvals", "eval_runs", "prev_hash", "hash",
 )  # fmt: skip
 
 ApprovalsHook = Callable[[GovernanceRepo, AuditRecord], list[dict[str, Any]]]
@@ -99,10 +103,34 @@ def export_evidence(
                     "action": record.action, "target": record.target, "reason": record.reason,
                     "before": record.before, "after": record.after, "label_state": label_state,
                     "version_diff": replay.version_diff(record),
-                    "approvals": approvals(uow, record),
+                    "approvals": approvals(uow, record), "eval_runs": eval_runs(record),
                     "prev_hash": record.prev_hash, "hash": record.hash,
                 })  # fmt: skip
     return Evidence(records, report)
+
+
+def eval_runs(record: AuditRecord) -> dict[str, Any] | None:
+    """What the evaluation gate recorded about a change: ``{label, allowed, overridden,
+    version_digest, model_snapshot, runs}``, or ``None`` when the gate had nothing to say."""
+    after = record.after if isinstance(record.after, dict) else {}
+    if record.action == AuditAction.GATE_OVERRIDE:
+        return {
+            "label": after.get("label"),
+            "allowed": False,
+            "overridden": True,
+            "verdicts": after.get("verdicts", []),
+        }
+    gated = after.get("gate")
+    if not isinstance(gated, dict):
+        return None
+    return {
+        "label": gated.get("label"),
+        "allowed": gated.get("allowed"),
+        "overridden": bool(gated.get("overridden")),
+        "version_digest": gated.get("version_digest"),
+        "model_snapshot": gated.get("model_snapshot"),
+        "runs": gated.get("runs", []),
+    }
 
 
 class _Replay:
@@ -207,8 +235,8 @@ def to_jsonl(records: Iterable[dict[str, Any]]) -> str:
 def to_csv(records: Iterable[dict[str, Any]]) -> str:
     """A header row of :data:`COLUMNS`, then one row per change.
 
-    Nested values (``before``, ``after``, ``label_state``, ``version_diff``, ``approvals``)
-    are written as compact JSON text; missing values as empty cells.
+    Nested values (``before``, ``after``, ``label_state``, ``version_diff``, ``approvals``,
+    ``eval_runs``) are written as compact JSON text; missing values as empty cells.
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -21,14 +21,14 @@ these and hold no policy of their own.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
-from promptstage.domain import names
 from promptstage.domain.events import AuditAction
 from promptstage.domain.governance import (
-    MAX_PROTECTED,
     ChangeRequest,
     ProjectSettings,
     weakenings,
@@ -36,20 +36,20 @@ from promptstage.domain.governance import (
 from promptstage.domain.models import LabelMove, Role
 from promptstage.domain.releases import Release
 from promptstage.errors import (
-    InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
     PreconditionRequiredError,
 )
 
-from . import change_requests, labels, releases
+from . import change_requests, eval_gate, eval_policy, labels, releases
 from .access import check, label_role
 from .context import Context, change, parse_reason
-from .key_lifetime import max_key_lifetime
 from .keys import Principal
+from .project_settings import parse_settings as parse_settings
 from .project_settings import write_settings
 
 BREAK_GLASS = "break_glass"
+KEEPABLE = ("gate_policy", "static_policy")  # omitted from a settings change: kept as they are
 ROLLBACK = "rollback"
 
 T = TypeVar("T")
@@ -82,30 +82,6 @@ def get_settings(ctx: Context, project: str) -> ProjectSettings:
     return found
 
 
-def parse_settings(
-    protected_labels: Any, four_eyes: Any, max_key_lifetime_days: Any = None
-) -> ProjectSettings:
-    """Validate the body of ``PUT .../settings``.
-
-    Raises:
-        InvalidInputError: naming ``protected_labels[i]``, ``four_eyes`` or
-            ``max_key_lifetime_days``.
-    """
-    if not isinstance(protected_labels, list) or len(protected_labels) > MAX_PROTECTED:
-        raise InvalidInputError(
-            f'protected_labels must be a list of at most {MAX_PROTECTED} label names, e.g. ["prod"]',
-            field="protected_labels",
-        )
-    seen: list[str] = []
-    for index, label in enumerate(protected_labels):
-        names.label_name(label, f"protected_labels[{index}]")
-        if label not in seen:
-            seen.append(label)
-    if not isinstance(four_eyes, bool):
-        raise InvalidInputError("four_eyes must be true or false", field="four_eyes")
-    return ProjectSettings(tuple(seen), four_eyes, max_key_lifetime(max_key_lifetime_days))
-
-
 def update_settings(
     ctx: Context,
     actor: str,
@@ -135,12 +111,17 @@ def propose_settings(
     *,
     reason: str | None,
     ttl: timedelta,
+    keep: Collection[str] = (),
 ) -> Applied[ProjectSettings] | Opened:
     """Apply ``wanted`` now, or open a ``project.settings`` change request if it weakens
     governance under four-eyes.
 
-    Strengthening (more protected labels, four-eyes on) applies at once. Weakening (four-eyes
-    off, a label unprotected) needs a second admin's approval while four-eyes is on; the
+    ``keep`` names settings the request did not give (``gate_policy``, ``static_policy``):
+    they keep their current values instead of going back to the defaults.
+
+    Strengthening (more protected labels, four-eyes on, a stricter gate) applies at once.
+    Weakening (four-eyes off, a label unprotected, a gate or static check loosened:
+    ``eval_policy.weakenings``) needs a second admin's approval while four-eyes is on; the
     instance admin key applies it at once as break-glass, flagged in the audit row.
 
     Raises:
@@ -148,7 +129,10 @@ def propose_settings(
     """
     check(who, project, Role.admin)
     current = get_settings(ctx, project)
-    weaker = current.four_eyes and bool(weakenings(current, wanted))
+    kept = {name: getattr(current, name) for name in keep if name in KEEPABLE}
+    wanted = dataclasses.replace(wanted, **kept) if kept else wanted
+    given_up = weakenings(current, wanted) + eval_policy.weakenings(current, wanted)
+    weaker = current.four_eyes and bool(given_up)
     if weaker and who.project is not None:
         return Opened(
             change_requests.open_settings_change(
@@ -259,17 +243,22 @@ def propose_move(
     expect_absent: bool,
     reason: str | None,
     ttl: timedelta,
+    override_gate: Any = None,
 ) -> Applied[LabelMove | None] | Opened:
     """Move ``label`` to ``version`` now, or open a change request where four-eyes applies.
 
     A protected label needs a precondition (``expected_version``, or ``expect_absent``); an
-    opened request records it and its approval re-checks it.
+    opened request records it and its approval re-checks it. ``override_gate`` (an admin's
+    reason) promotes despite the evaluation gate, audited as ``gate.override``.
 
     Raises:
-        PermissionDeniedError: ``who`` may not change ``label``.
+        PermissionDeniedError: ``who`` may not change ``label``, or asks to override the gate
+            without the admin role.
         PreconditionRequiredError: ``label`` is protected and no precondition was given (428).
+        GateRefusedError: the evaluation gate refuses the version (409).
     """
     settings = check_label(ctx, who, project, label)
+    override = eval_gate.parse_override(who, project, override_gate)
     _require_precondition(settings, label, expected_version, expect_absent)
     if opens_request(settings, who, label):
         return Opened(
@@ -284,6 +273,7 @@ def propose_move(
                 expect_absent=expect_absent,
                 reason=reason,
                 ttl=ttl,
+                override_gate=override,
             )
         )
     move = labels.move_label(
@@ -298,24 +288,43 @@ def propose_move(
         reason=reason,
         bypass=bypass_for(settings, label, instance_key=who.project is None),
         settings_seen=settings,
+        override=override,
     )
     return Applied(move)
 
 
 def propose_release(
-    ctx: Context, who: Principal, project: str, fields: dict[str, Any], *, ttl: timedelta
+    ctx: Context,
+    who: Principal,
+    project: str,
+    fields: dict[str, Any],
+    *,
+    ttl: timedelta,
+    override_gate: Any = None,
 ) -> Applied[Release] | Opened:
     """Start a release now, or open a change request where four-eyes applies.
 
     ``fields`` are ``releases.plan_release``'s keywords; ``who`` holds the releaser role.
+    ``override_gate`` as in :func:`propose_move`.
     """
+    override = eval_gate.parse_override(who, project, override_gate)
     settings = get_settings(ctx, project)
     label = fields["label"]
     if opens_request(settings, who, label):
-        return Opened(change_requests.open_release_start(ctx, who.actor, project, fields, ttl=ttl))
+        return Opened(
+            change_requests.open_release_start(
+                ctx, who.actor, project, fields, ttl=ttl, override_gate=override
+            )
+        )
     bypass = bypass_for(settings, label, instance_key=who.project is None)
     release = releases.start_release(
-        ctx, who.actor, project, bypass=bypass, settings_seen=settings, **fields
+        ctx,
+        who.actor,
+        project,
+        bypass=bypass,
+        settings_seen=settings,
+        override=override,
+        **fields,
     )
     return Applied(release)
 

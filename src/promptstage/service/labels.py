@@ -33,11 +33,14 @@ def move_label(
     reason: str | None = None,
     bypass: str | None = None,
     settings_seen: ProjectSettings | None = None,
+    override: str | None = None,
 ) -> LabelMove | None:
     """Point ``label`` at ``version``; ``None`` when it already pointed there (no new event).
 
     ``bypass`` names why a protected label under four-eyes moves without an approval
     (``"break_glass"``); it is written into the audit row's ``after`` as ``four_eyes_bypass``.
+    ``override`` is an admin's reason to move despite the evaluation gate (the caller checked
+    the role).
 
     Raises:
         VersionMismatchError: ``expected_version`` was given and the label points elsewhere.
@@ -45,7 +48,10 @@ def move_label(
     names.label_name(label)
     why = parse_reason(reason)
     with change(ctx, project, actor, settings_seen=settings_seen) as ch:
-        return move_in(ch, prompt, label, version, expected_version, expect_absent, why, bypass)
+        return move_in(
+            ch, prompt, label, version, expected_version, expect_absent, why, bypass,
+            override=override,
+        )  # fmt: skip
 
 
 def move_in(
@@ -58,6 +64,7 @@ def move_in(
     why: str,
     bypass: str | None = None,
     change_request: str | None = None,
+    override: str | None = None,
 ) -> LabelMove | None:
     """``move_label`` inside the caller's transaction, through the promotion door.
 
@@ -76,7 +83,9 @@ def move_in(
     target = require_version(ch.uow, ch.project, prompt, version)
     if current == version:
         return None
-    return promote(ch, MoveTo(prompt, label, target, current, why, bypass, change_request))
+    return promote(
+        ch, MoveTo(prompt, label, target, current, why, bypass, change_request, override=override)
+    )
 
 
 def _no_active_release(ch: Change, prompt: str, label: str, what: str) -> None:

@@ -23,7 +23,7 @@ what a label serves, and every path above reaches the gate.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import overload
+from typing import Any, overload
 
 from promptstage.domain.events import AuditAction, EventType, outbox_event
 from promptstage.domain.models import LabelMove, Version
@@ -53,6 +53,7 @@ class MoveTo:
     bypass: str | None = None
     change_request: str | None = None
     release_id: str | None = None
+    override: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ class Expose:
     reason: str
     bypass: str | None = None
     change_request: str | None = None
+    override: str | None = None
 
 
 @overload
@@ -91,6 +93,7 @@ def promote(ch: Change, step: MoveTo | Expose) -> LabelMove | Release:
             ch.actor,
             step.change_request,
             release.id,
+            step.override,
         )
     else:
         path: PromotionPath = (
@@ -105,6 +108,7 @@ def promote(ch: Change, step: MoveTo | Expose) -> LabelMove | Release:
             ch.actor,
             step.change_request,
             step.release_id,
+            step.override,
         )
     attributes: dict[str, Attribute] = {
         "project": ch.project,
@@ -114,9 +118,18 @@ def promote(ch: Change, step: MoveTo | Expose) -> LabelMove | Release:
         "path": candidate.path,
     }
     with ch.ctx.tracer.span("promptstage.promote", attributes):
-        ch.ctx.gate.check(ch.uow, candidate)
+        report = ch.ctx.gate.check(ch.uow, candidate)
+        gated = None if report is None else report.evidence
+        if report is not None and report.overridden is not None:
+            ch.record(
+                AuditAction.GATE_OVERRIDE,
+                f"prompt:{candidate.prompt}@{candidate.version.number}",
+                before=None,
+                after=report.overridden,
+                reason=candidate.override or "",
+            )
         if isinstance(step, Expose):
-            return _expose(ch, step.release, step.reason, step.bypass)
+            return _expose(ch, step.release, step.reason, step.bypass, gated)
         return _move(
             ch,
             step.prompt,
@@ -126,6 +139,7 @@ def promote(ch: Change, step: MoveTo | Expose) -> LabelMove | Release:
             step.reason,
             "move",
             step.bypass,
+            gated,
         )
 
 
@@ -155,8 +169,12 @@ def _move(
     reason: str,
     kind: str,
     bypass: str | None,
+    gated: dict[str, Any] | None = None,
 ) -> LabelMove:
-    """Point the label at ``target`` and record the move, its audit row and its event."""
+    """Point the label at ``target`` and record the move, its audit row and its event.
+
+    ``gated`` (what the gate reported) is kept in the audit row's ``after.gate``.
+    """
     ch.uow.set_label(ch.project, prompt, label, target.number, ch.at)
     move = LabelMove(prompt, label, target.number, previous, ch.actor, reason, ch.at, kind)
     ch.uow.add_label_move(ch.project, move)
@@ -164,7 +182,7 @@ def _move(
         AuditAction(f"label.{kind}"),
         f"label:{prompt}/{label}",
         before={"version": previous},
-        after=bypass_after(target.number, bypass),
+        after=bypass_after(target.number, bypass, gated),
         reason=reason,
         event=outbox_event(
             EventType.LABEL_MOVED,
@@ -181,7 +199,13 @@ def _move(
     return move
 
 
-def _expose(ch: Change, release: Release, reason: str, bypass: str | None) -> Release:
+def _expose(
+    ch: Change,
+    release: Release,
+    reason: str,
+    bypass: str | None,
+    gated: dict[str, Any] | None = None,
+) -> Release:
     """Store the new release, its first history entry, its audit row and its event."""
     ch.uow.add_release(release)
     ch.uow.add_release_change(
@@ -189,12 +213,18 @@ def _expose(ch: Change, release: Release, reason: str, bypass: str | None) -> Re
             release.id, ch.at, ch.actor, "start", None, "running", 0, release.weight_bps, reason
         )
     )
-    record_release(ch, AuditAction.RELEASE_START, None, release, reason, bypass)
+    record_release(ch, AuditAction.RELEASE_START, None, release, reason, bypass, gated)
     return release
 
 
-def bypass_after(version: int | None, bypass: str | None) -> dict[str, object]:
-    """A label change's audit ``after``: the version, flagged with ``four_eyes_bypass`` if any."""
-    return (
-        {"version": version} if bypass is None else {"version": version, "four_eyes_bypass": bypass}
-    )
+def bypass_after(
+    version: int | None, bypass: str | None, gated: dict[str, Any] | None = None
+) -> dict[str, object]:
+    """A label change's audit ``after``: the version, flagged with ``four_eyes_bypass`` if any,
+    and what the gate reported (``gate``) if it reported anything."""
+    after: dict[str, object] = {"version": version}
+    if bypass is not None:
+        after["four_eyes_bypass"] = bypass
+    if gated is not None:
+        after["gate"] = gated
+    return after

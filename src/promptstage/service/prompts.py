@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,9 +21,11 @@ from promptstage.domain.template import (
 )
 from promptstage.domain.wire import prompt_json, version_json
 from promptstage.errors import ConflictError, InvalidInputError, NotFoundError, TemplateError
-from promptstage.store.base import CatalogRepo
+from promptstage.evals.static_checks import DEFAULT_STATIC_POLICY, Finding, blocking, findings
+from promptstage.store.base import CatalogRepo, UnitOfWork
 
 from .context import Change, Context, change
+from .eval_policy import static_policy
 from .pagination import check_limit, decode_cursor, page
 
 MAX_TAGS = 32
@@ -146,6 +149,15 @@ def list_prompts(
     return page(rows, limit, lambda p: p.name)
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A written (or found) version, and the static check findings that only warn."""
+
+    version: Version
+    created: bool
+    warnings: list[Finding] = field(default_factory=list)
+
+
 def write_version(
     ctx: Context,
     actor: str,
@@ -161,6 +173,86 @@ def write_version(
 
     Returns:
         ``(version, created)``; ``created`` is ``False`` when the content already existed.
+
+    Raises:
+        InvalidInputError: a static check blocks the write (see :func:`write_checked`).
+    """
+    written = write_checked(
+        ctx,
+        actor,
+        project,
+        prompt,
+        template=template,
+        variables=variables,
+        config=config,
+        message=message,
+    )
+    return written.version, written.created
+
+
+def _static_checks(
+    uow: UnitOfWork,
+    project: str,
+    type_: str,
+    template: Any,
+    variables: list[Any],
+    config: dict[str, Any],
+    includes: dict[str, str],
+) -> list[Finding]:
+    """The project's static checks on a version about to be written: the warnings.
+
+    Raises:
+        InvalidInputError: a finding blocks (422 naming the field, the position and the fix).
+    """
+    settings = uow.project_settings(project)
+    policy = static_policy(settings) if settings is not None else DEFAULT_STATIC_POLICY
+    fields = {
+        "type": type_,
+        "template": template,
+        "variables": variables,
+        "config": config,
+        "includes": includes,
+    }
+    found = findings(fields, policy)
+    blocked = blocking(found)
+    if blocked:
+        first = blocked[0]
+        shown = "; ".join(_where(f) + f.message for f in blocked[:5])
+        more = f" (and {len(blocked) - 5} more)" if len(blocked) > 5 else ""
+        raise InvalidInputError(
+            f"the version was not stored: {len(blocked)} static check finding(s) block it: "
+            f"{shown}{more}",
+            field=first.field,
+            findings=[f.to_dict() for f in blocked],
+        )
+    return [f for f in found if f.severity == "warn"]
+
+
+def _where(f: Finding) -> str:
+    if f.line is not None:
+        return f"{f.field} line {f.line} column {f.column}: "
+    return f"{f.field}: "
+
+
+def write_checked(
+    ctx: Context,
+    actor: str,
+    project: str,
+    prompt: str,
+    *,
+    template: Any,
+    variables: Any = None,
+    config: Any,
+    message: str | None = None,
+) -> Written:
+    """``write_version``, with the static checks' warnings (``Written.warnings``).
+
+    The project's static checks run before anything is stored (``evals.static_checks``, with
+    the severities of its settings): a blocking finding refuses the write.
+
+    Raises:
+        InvalidInputError: a static check blocks the write (422 naming the field, the
+            position and the fix; ``details.findings`` lists them); or the input is invalid.
     """
     msg = _short_text(message, "message")
     normalized_config = parse_config(config)
@@ -169,9 +261,18 @@ def write_version(
         version = draft_in(
             ctx, uow, project, prompt, template, variables, normalized_config, actor, msg, ch.at
         )
+        warnings = _static_checks(
+            uow,
+            project,
+            version.type,
+            version.template,
+            version.variables,
+            normalized_config,
+            version.includes,
+        )
         existing = uow.get_version_by_digest(project, prompt, version.digest)
         if existing is not None:
-            return existing, False
+            return Written(existing, False, warnings)
         next_number, digest = version.number, version.digest
         uow.add_version(project, version)
         body = version_json(version)
@@ -182,7 +283,7 @@ def write_version(
             after={"version": next_number, "digest": digest, "message": msg},
             event=outbox_event(EventType.VERSION_CREATED, {"prompt": prompt, "version": body}),
         )
-    return version, True
+    return Written(version, True, warnings)
 
 
 def draft_in(

@@ -104,12 +104,16 @@ def record_release(
     after: Release,
     reason: str,
     bypass: str | None = None,
+    gated: dict[str, Any] | None = None,
 ) -> None:
     """Write the audit row and the ``release.changed`` event of a release change.
 
-    ``bypass`` adds ``four_eyes_bypass`` to the audit row's ``after`` (see ``promotion.MoveTo``).
+    ``bypass`` adds ``four_eyes_bypass`` to the audit row's ``after`` (see ``promotion.MoveTo``);
+    ``gated``, what the promotion gate reported, adds ``gate``.
     """
-    flag = {} if bypass is None else {"four_eyes_bypass": bypass}
+    flag: dict[str, Any] = {} if bypass is None else {"four_eyes_bypass": bypass}
+    if gated is not None:
+        flag["gate"] = gated
     ch.record(
         action,
         f"release:{after.id}",

@@ -136,12 +136,14 @@ def start_release(
     *,
     bypass: str | None = None,
     settings_seen: ProjectSettings | None = None,
+    override: str | None = None,
     **fields: Any,
 ) -> Release:
     """Start a release of ``label`` from its current version to ``candidate_version``.
 
     ``fields`` are ``plan_release``'s keywords; ``bypass`` flags the audit row (``after.
-    four_eyes_bypass``) when a protected label under four-eyes is released without approval.
+    four_eyes_bypass``) when a protected label under four-eyes is released without approval;
+    ``override`` is an admin's reason to start it despite the evaluation gate.
 
     Raises:
         InvalidInputError: a field is wrong (named in ``field``, e.g. ``targeting.rules[0].operator``).
@@ -150,11 +152,15 @@ def start_release(
     """
     plan = plan_release(**fields)
     with change(ctx, project, actor, settings_seen=settings_seen) as ch:
-        return start_in(ch, plan, bypass)
+        return start_in(ch, plan, bypass, override=override)
 
 
 def start_in(
-    ch: Change, plan: ReleasePlan, bypass: str | None = None, change_request: str | None = None
+    ch: Change,
+    plan: ReleasePlan,
+    bypass: str | None = None,
+    change_request: str | None = None,
+    override: str | None = None,
 ) -> Release:
     """Start the release ``plan`` inside the caller's transaction, through the promotion door.
 
@@ -216,7 +222,7 @@ def start_in(
         step_started_at=ch.at,
         on_insufficient_data=plan.on_insufficient_data,
     )
-    return promotion.promote(ch, Expose(release, target, why, bypass, change_request))
+    return promotion.promote(ch, Expose(release, target, why, bypass, change_request, override))
 
 
 def require_release(uow: UnitOfWork, project: str, release_id: str) -> Release:

@@ -43,6 +43,7 @@ def live_server(directory: Path) -> Iterator[LiveServer]:
     settings = Settings(
         database_url=f"sqlite:///{directory / 'fuzz.db'}",
         admin_key=admin_key,
+        eval_gate=False,
         audit_signing_key=base64.b64encode(secrets.token_bytes(32)).decode(),
         rate_limit_auth_failures=0,
         rate_limit_writes_per_key=0,

@@ -34,6 +34,18 @@ class SettingsIn(Body):
         description="The longest a key of a person may live, in days (null: no limit); "
         "service accounts' keys are not bound by it",
     )
+    gate_policy: dict[str, Any] | None = Field(
+        default=None,
+        description="The evaluation gate per label: {labels: {LABEL: {suites: [{suite, "
+        "min_pass_rate?, scope?}]}}} (null: the default, prod needs builtin/security at 100 % "
+        "of its deterministic probes); omitted: kept as it is; loosening it is a weakening "
+        "(four-eyes)",
+    )
+    static_policy: dict[str, Any] | None = Field(
+        default=None,
+        description="Severity of each static check on version writes, {kind: block|warn|off} "
+        "(null: secrets and invisible or bidi characters block, the rest warn; omitted: kept)",
+    )
     reason: str | None = Field(
         default=None, description="Why (kept in the audit trail and on the change request)"
     )
@@ -63,10 +75,20 @@ def put_settings(
 ) -> dict[str, Any]:
     context = ctx(request)
     wanted = governance.parse_settings(
-        body.protected_labels, body.four_eyes, body.max_key_lifetime_days
+        body.protected_labels,
+        body.four_eyes,
+        body.max_key_lifetime_days,
+        body.gate_policy,
+        body.static_policy,
     )
     outcome = governance.propose_settings(
-        context, who, project, wanted, reason=body.reason, ttl=change_request_ttl(request)
+        context,
+        who,
+        project,
+        wanted,
+        reason=body.reason,
+        ttl=change_request_ttl(request),
+        keep=[name for name in governance.KEEPABLE if name not in body.model_fields_set],
     )
     if isinstance(outcome, governance.Opened):
         response.status_code = 202

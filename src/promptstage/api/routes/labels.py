@@ -33,6 +33,11 @@ MOVE_ANSWERS: dict[int | str, dict[str, Any]] = {
     202: {
         "description": 'Four-eyes: a change request was opened (`{"change_request": {...}}`); nothing changed yet'
     },
+    409: {
+        "description": "The label moved meanwhile (`version_mismatch`), or the evaluation gate "
+        "refuses the version (`gate_refused`: `details.verdicts` name the suites and cases)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    },
     428: {
         "description": "A protected label needs `expected_version` or `If-Match` (the label's ETag)",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -116,6 +121,7 @@ def move(
         expect_absent=expect_absent,
         reason=body.reason,
         ttl=change_request_ttl(request),
+        override_gate=body.override_gate.reason if body.override_gate else None,
     )
     if isinstance(outcome, governance.Opened):
         response.status_code = 202

@@ -10,6 +10,7 @@ from promptstage.api.deps import Editor, Limit, ctx
 from promptstage.api.inputs import check_params
 from promptstage.api.schemas import PromptIn, VersionIn
 from promptstage.domain.wire import prompt_json, release_json, version_json
+from promptstage.service import gate_status
 from promptstage.service import prompts as svc
 from promptstage.service import releases as releases_svc
 
@@ -41,11 +42,15 @@ def get_prompt(project: str, name: str, who: Editor, request: Request) -> dict[s
     return {**prompt_json(prompt), "labels": labels, "releases": [release_json(r) for r in active]}
 
 
-@router.post("/prompts/{name}/versions", status_code=201, summary="Write a version")
+@router.post(
+    "/prompts/{name}/versions",
+    status_code=201,
+    summary="Write a version (static checks first: 422 when one blocks, warnings returned)",
+)
 def write_version(
     project: str, name: str, body: VersionIn, who: Editor, request: Request, response: Response
 ) -> dict[str, Any]:
-    version, created = svc.write_version(
+    written = svc.write_checked(
         ctx(request),
         who.actor,
         project,
@@ -55,9 +60,13 @@ def write_version(
         config=body.config,
         message=body.message,
     )
-    if not created:
+    if not written.created:
         response.status_code = 200
-    return {**version_json(version), "created": created}
+    return {
+        **version_json(written.version),
+        "created": written.created,
+        "warnings": [f.to_dict() for f in written.warnings],
+    }
 
 
 @router.get("/prompts/{name}/versions", summary="List versions, newest first")
@@ -73,11 +82,18 @@ def list_versions(
     return {"items": [version_json(v) for v in items], "next_cursor": next_cursor}
 
 
-@router.get("/prompts/{name}/versions/{number}", summary="One version")
+@router.get(
+    "/prompts/{name}/versions/{number}",
+    summary="One version, with its evaluation gate status per gated label",
+)
 def get_version(
     project: str, name: str, number: int, who: Editor, request: Request
 ) -> dict[str, Any]:
-    return version_json(svc.get_version(ctx(request), project, name, number))
+    context = ctx(request)
+    version = svc.get_version(context, project, name, number)
+    status = gate_status.gate_status(context, project, name, number)
+    # Absent when the server runs without the evaluation gate (PROMPTSTAGE_EVAL_GATE=0).
+    return {**version_json(version), **({} if status is None else {"gate": status})}
 
 
 @router.get("/prompts/{name}/diff", summary="What changed between two versions")

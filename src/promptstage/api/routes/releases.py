@@ -10,7 +10,7 @@ from pydantic import Field
 
 from promptstage.api.deps import Editor, Limit, Releaser, change_request_ttl, ctx
 from promptstage.api.inputs import check_params
-from promptstage.api.schemas import Body
+from promptstage.api.schemas import Body, OverrideGateIn
 from promptstage.domain.governance import change_request_json
 from promptstage.domain.models import iso_utc
 from promptstage.domain.wire import look_json, release_change_json, release_json
@@ -58,6 +58,11 @@ class ReleaseIn(Body):
         examples=["rollback"],
     )
     reason: str | None = None
+    override_gate: OverrideGateIn | None = Field(
+        default=None,
+        description="Break-glass: start although the evaluation gate refuses the candidate "
+        "(admin role; audited as gate.override; the release may complete on it)",
+    )
 
 
 class ActionIn(Body):
@@ -86,9 +91,14 @@ def start(
     project: str, body: ReleaseIn, who: Releaser, request: Request, response: Response
 ) -> dict[str, Any]:
     context = ctx(request)
-    fields = body.model_dump(exclude_unset=True)
+    fields = body.model_dump(exclude_unset=True, exclude={"override_gate"})
     outcome = governance.propose_release(
-        context, who, project, fields, ttl=change_request_ttl(request)
+        context,
+        who,
+        project,
+        fields,
+        ttl=change_request_ttl(request),
+        override_gate=body.override_gate.reason if body.override_gate else None,
     )
     if isinstance(outcome, governance.Opened):
         response.status_code = 202

@@ -35,19 +35,37 @@ def _to_request(row: Any) -> ChangeRequest:
     )
 
 
+def _eval_policy(settings: ProjectSettings) -> dict[str, Any] | None:
+    """The ``eval_policy`` column of ``settings``: only the policies that were set."""
+    out: dict[str, Any] = {}
+    if settings.gate_policy is not None:
+        out["gate"] = settings.gate_policy
+    if settings.static_policy is not None:
+        out["static"] = settings.static_policy
+    return out or None
+
+
 class GovernanceRepository(UnitOfWorkBase):
     """Protected labels, four-eyes, and change requests."""
 
     def project_settings(self, project: str) -> ProjectSettings | None:
         """The project's governance settings, or ``None`` when the project does not exist."""
         stmt = select(
-            projects.c.protected_labels, projects.c.four_eyes, projects.c.max_key_lifetime_days
+            projects.c.protected_labels,
+            projects.c.four_eyes,
+            projects.c.max_key_lifetime_days,
+            projects.c.eval_policy,
         ).where(projects.c.name == project)
         row = self._conn.execute(stmt).first()
         if row is None:
             return None
+        evals = row.eval_policy or {}
         return ProjectSettings(
-            tuple(row.protected_labels), bool(row.four_eyes), row.max_key_lifetime_days
+            tuple(row.protected_labels),
+            bool(row.four_eyes),
+            row.max_key_lifetime_days,
+            evals.get("gate"),
+            evals.get("static"),
         )
 
     def set_project_settings(self, project: str, settings: ProjectSettings) -> None:
@@ -60,6 +78,7 @@ class GovernanceRepository(UnitOfWorkBase):
                 protected_labels=list(settings.protected_labels),
                 four_eyes=settings.four_eyes,
                 max_key_lifetime_days=settings.max_key_lifetime_days,
+                eval_policy=_eval_policy(settings),
             )
         )
 

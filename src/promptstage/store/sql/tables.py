@@ -56,6 +56,8 @@ projects = Table(
     Column("four_eyes", Boolean, nullable=False, server_default=true()),
     # Keys (0005): the longest lifetime a person's key may have, in days (None: no limit).
     Column("max_key_lifetime_days", Integer, nullable=True),
+    # Evals (0010): {"gate": gate policy, "static": static check policy}; null: the defaults.
+    Column("eval_policy", Json, nullable=True),
 )
 
 prompts = Table(
