@@ -16,6 +16,7 @@ from ..servers import ServerProcess
 
 CHROMIUM = os.environ.get("PROMPTSTAGE_TEST_CHROMIUM", "/usr/bin/chromium")
 DEMO_PASSWORD = "demo-password-for-tests"
+UI_SERVER_ENV = {"PROMPTSTAGE_DEMO": "true", "PROMPTSTAGE_DEMO_PASSWORD": DEMO_PASSWORD}
 # As root and on a closed network: no sandbox, no background connections to Google's hosts.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -69,7 +70,7 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
     server = ServerProcess(
         f"sqlite:///{folder / 'db.sqlite'}",
         folder,
-        env={"PROMPTSTAGE_DEMO": "true", "PROMPTSTAGE_DEMO_PASSWORD": DEMO_PASSWORD},
+        env=UI_SERVER_ENV,
     ).start()
     try:
         yield server
