@@ -164,3 +164,72 @@ def test_repro_4_returning_units_count_once_for_min_units(
     assert result.units is not None and result.units[0] == distinct
     assert result.decision == "insufficient"
     assert f"canary has {distinct} and control" in result.reason
+
+
+def _history_call(i: int, j: int, at: Any) -> CallRecord:
+    return CallRecord(
+        id=f"h{i}x{j}",
+        at=at,
+        prompt=PROMPT,
+        label="prod",
+        version=1,
+        digest="sha256:" + "0" * 64,
+        release_id=None,
+        arm="none",
+        unit_hash=f"hu-{i}",
+        context={},
+        variables=None,
+        output=None,
+        model=None,
+        latency_ms=None,
+        tokens_in=None,
+        tokens_out=None,
+        cost=None,
+        error=None,
+    )
+
+
+def test_variance_reduction_on_the_units_history(seeded: Context, clock: FakeClock) -> None:
+    users = 3000
+    rng = random.Random(21)
+    harsh = {i for i in range(users) if i % 4 == 0}  # a quarter of users rate harshly
+
+    def rate(i: int) -> float:
+        return 0.6 if i in harsh else 0.03
+
+    before = clock.now
+    records = [_history_call(i, j, before) for i in range(users) for j in range(4)]
+    marks = [
+        Score(
+            c.id,
+            "thumbs_down",
+            float(rng.random() < rate(int(c.id[1:].split("x")[0]))),
+            "user",
+            before,
+        )
+        for c in records
+    ]
+    with seeded.store.unit_of_work(write=True) as uow:
+        for k in range(0, len(records), 1000):
+            uow.add_calls(PROJECT, records[k : k + 1000])
+            uow.add_scores(PROJECT, marks[k : k + 1000])
+    clock.advance(60)
+    r = start(seeded, guardrails=[{"metric": "thumbs_down"}])
+    traffic(seeded, r, units=users, seed=8, users="u", arms=("canary", "control", "baseline"))
+    now = [
+        Score(
+            f"c8x{i}x0x{r.id[-6:]}", "thumbs_down", float(rng.random() < rate(i)), "user", clock.now
+        )
+        for i in range(users)
+    ]
+    with seeded.store.unit_of_work(write=True) as uow:
+        for k in range(0, len(now), 1000):
+            uow.add_scores(PROJECT, now[k : k + 1000])
+    clock.advance(60)
+    _, analysis, _ = releases.analysis(seeded, PROJECT, r.id)
+    body = analysis.to_dict()["guardrails"][0]
+    reduction = body["variance_reduction"]
+    assert reduction["applied"] and reduction["units_with_history"] == users
+    assert reduction["rho"] > 0.5
+    # the plain per-arm summaries are still what the look shows
+    assert body["canary"]["n"] + body["control"]["n"] == users

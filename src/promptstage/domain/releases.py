@@ -213,6 +213,10 @@ class ReleaseMetrics:
             (calls made in ``(since, until]``), when one was asked for (``window_read``).
         first_seen: ``step -> arm -> units`` first seen in that step and arm (each unit once,
             where it first appeared), for the sample-ratio test across all arms.
+        history: ``metric -> step -> arm -> (units with history, Σ X, Σ X², Σ X·Y, Σ Y)``
+            over the units with calls on the prompt before the release started (X: their
+            pre-release mean, Y: their value in the release), for the variance reduction.
+            Read for releases at their first step only.
     """
 
     units: dict[str, int] = field(default_factory=dict)
@@ -221,6 +225,9 @@ class ReleaseMetrics:
     distinct: dict[str, dict[str, int]] = field(default_factory=dict)
     window: dict[str, dict[str, tuple[int, float, float]]] = field(default_factory=dict)
     window_read: bool = False
+    history: dict[str, dict[int, dict[str, tuple[int, float, float, float, float]]]] = field(
+        default_factory=dict
+    )
     first_seen: dict[int, dict[str, int]] = field(default_factory=dict)
 
 

@@ -41,8 +41,9 @@ from promptstage.rollout.analysis.statistics import DEFAULT_N_STAR, StepDecision
 from promptstage.store.base import Leadership, UnitOfWork
 
 from .context import Context, change
+from .fast_window import FastWindow
 from .release_changes import apply_action
-from .release_metrics import Analysis, FastWindow, analyse
+from .release_metrics import Analysis, analyse
 from .releases import promote
 
 log = logging.getLogger("promptstage.controller")

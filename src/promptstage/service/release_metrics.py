@@ -7,8 +7,7 @@ guardrails (the release's own, or the defaults) and feeds them the sums the stor
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from typing import Any, Final
 
 from promptstage.domain.releases import (
@@ -21,6 +20,7 @@ from promptstage.domain.releases import (
 )
 from promptstage.errors import InvalidInputError
 from promptstage.rollout.analysis.budget import LATE_WEIGHT, ErrorBudget
+from promptstage.rollout.analysis.cuped import CovariateSums, Cuped, adjust
 from promptstage.rollout.analysis.fastpath import DEFAULT_FAST_MARGIN, CallSums, Window
 from promptstage.rollout.analysis.srm import sequential_sample_ratio
 from promptstage.rollout.analysis.statistics import (
@@ -35,6 +35,8 @@ from promptstage.rollout.analysis.statistics import (
     Stratum,
     evaluate,
 )
+
+from .fast_window import FastWindow
 
 BUILTIN_METRICS: Final = ("error_rate", "latency_ms", "cost")
 MAX_GUARDRAILS: Final = 20
@@ -231,6 +233,10 @@ def stats_by_metric(
             strata = tuple(
                 Stratum(_arm(t), _arm(c)) for t, c in zip(canary_steps, control_steps, strict=True)
             )
+            shared = _shared(metrics.cross.get(name, ()), order, compared)
+            cuped: Cuped | None = None
+            if name in metrics.history and not shared:
+                strata, cuped = _cuped(metrics, name, order, compared, canary_steps, control_steps)
             out[name] = MetricStats(
                 _arm(canary),
                 _arm(_add(control_steps)),
@@ -240,13 +246,39 @@ def stats_by_metric(
                     else None
                 ),
                 strata,
-                _shared(metrics.cross.get(name, ()), order, compared),
+                shared,
                 _window(metrics, name, tests or {}),
                 _distinct(metrics, name),
+                cuped,
             )
         except InvalidInputError:  # sums that cannot come from real values: treat as no data
             continue
     return out
+
+
+def _cuped(
+    metrics: ReleaseMetrics,
+    name: str,
+    order: list[int],
+    compared: tuple[str, ...],
+    canary_steps: list[ArmSums | None],
+    control_steps: list[ArmSums | None],
+) -> tuple[tuple[Stratum, ...], Cuped]:
+    """The strata adjusted on the units' pre-release history (:mod:`.cuped`)."""
+    history = metrics.history.get(name, {})
+
+    def cell(sums: ArmSums | None, step: int, arms: tuple[str, ...]) -> CovariateSums:
+        found = [history.get(step, {}).get(a) for a in arms]
+        h = [sum(x[i] for x in found if x is not None) for i in range(5)]
+        if sums is None:
+            return CovariateSums(0, 0.0, 0.0)
+        return CovariateSums(sums.units, sums.total, sums.total_sq, int(h[0]), *h[1:])
+
+    cells = [
+        (cell(t, s, ("canary",)), cell(c, s, compared))
+        for s, t, c in zip(order, canary_steps, control_steps, strict=True)
+    ]
+    return adjust(cells)
 
 
 def _distinct(metrics: ReleaseMetrics, name: str) -> tuple[int, int] | None:
@@ -279,44 +311,6 @@ def _shared(
         SharedUnits(first, second, int(units), a, b, ab)
         for (first, second), (units, a, b, ab) in sorted(totals.items())
     )
-
-
-@dataclass(frozen=True, slots=True)
-class FastWindow:
-    """Where the fast path's window starts, and how many windows each metric has tested.
-
-    Stored with every look (``fast_window_state``) so the next look continues from it: the
-    window is the calls made in ``(since, until]``, ``until`` being the look's time. It closes (the next one
-    starts at ``until``) when a fast path was tested in it; otherwise it grows.
-    """
-
-    since: datetime
-    until: datetime
-    tests: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def after(
-        cls, previous: Mapping[str, Any] | None, start: datetime, now: datetime
-    ) -> FastWindow:
-        """The window of a look at ``now`` after a look that stored ``previous`` (or none)."""
-        if not previous:  # the first window also holds a call made at the very start
-            return cls(start - timedelta(microseconds=1), now)
-        since = datetime.fromisoformat(str(previous["next_since"]))
-        tests = {str(k): int(v) for k, v in dict(previous.get("tests", {})).items()}
-        return cls(min(since, now), now, tests)
-
-    def next_state(self, look: Look) -> dict[str, Any]:
-        """The JSON the next look continues from."""
-        tested = [r.guardrail.metric for r in look.results if r.fast is not None and r.fast.tested]
-        tests = dict(self.tests)
-        for metric in tested:
-            tests[metric] = tests.get(metric, 0) + 1
-        return {
-            "since": self.since.isoformat(),
-            "until": self.until.isoformat(),
-            "next_since": (self.until if tested else self.since).isoformat(),
-            "tests": tests,
-        }
 
 
 @dataclass(frozen=True, slots=True)

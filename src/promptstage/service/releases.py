@@ -37,11 +37,12 @@ from promptstage.store.base import UnitOfWork
 
 from . import promotion
 from .context import Change, Context, change, parse_reason
+from .fast_window import FastWindow
 from .pagination import check_limit, decode_cursor, decode_time_cursor, page
 from .promotion import Expose, MoveTo
 from .prompts import require_project, require_prompt, require_version
 from .release_changes import FULL, apply_action
-from .release_metrics import Analysis, FastWindow, analyse, parse_guardrails, start_budget
+from .release_metrics import Analysis, analyse, parse_guardrails, start_budget
 
 ACTIONS = ("advance", "pause", "resume", "promote", "rollback", "abort")
 CONTROL_MAX_BPS = 5000

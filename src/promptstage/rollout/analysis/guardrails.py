@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 
 from promptstage.errors import InvalidInputError
 from promptstage.rollout.analysis.budget import ErrorBudget, fast_name
+from promptstage.rollout.analysis.cuped import Cuped
 from promptstage.rollout.analysis.fastpath import FastTest, Window, fast_test
 from promptstage.rollout.analysis.sequential import (
     DEFAULT_N_STAR,
@@ -193,6 +194,8 @@ class MetricStats:
         units: Distinct units ``(canary, control)`` with a value, over all steps; what the
             ``min_units`` gate and the sequence's ``n`` count. ``None``: the pooled ``n`` of
             ``canary`` and ``control`` (right when no unit is in two steps).
+        cuped: The variance reduction applied to ``strata``, if any (``canary`` and
+            ``control`` stay the plain summaries).
     """
 
     canary: ArmStats
@@ -202,6 +205,7 @@ class MetricStats:
     shared: tuple[SharedUnits, ...] = ()
     window: Window | None = None
     units: tuple[int, int] | None = None
+    cuped: Cuped | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +224,7 @@ class GuardrailResult:
         fast: The fast path's test of the window, when the guardrail has one and a window.
         window: The window it tested.
         units: Distinct units ``(canary, control)`` counted for ``min_units``.
+        cuped: The variance reduction behind ``interval``, if any.
     """
 
     guardrail: Guardrail
@@ -233,6 +238,7 @@ class GuardrailResult:
     fast: FastTest | None = None
     window: Window | None = None
     units: tuple[int, int] | None = None
+    cuped: Cuped | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored with a look."""
@@ -248,6 +254,7 @@ class GuardrailResult:
             "interval": self.interval.to_dict() if self.interval else None,
             "fast_path": self.fast_path,
             "canary_calls": {"calls": calls.calls, "mean": calls.mean} if calls else None,
+            "variance_reduction": self.cuped.to_dict() if self.cuped else None,
             "distinct_units": (
                 {"canary": self.units[0], "control": self.units[1]} if self.units else None
             ),
@@ -367,6 +374,7 @@ def _judge(
             fast,
             stats.window,
             stats.units,
+            stats.cuped,
         )
 
     if fast is not None and fast.fired:

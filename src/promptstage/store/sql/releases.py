@@ -25,6 +25,7 @@ from promptstage.domain.releases import (
 )
 from promptstage.errors import NotFoundError
 
+from .release_covariates import add_history
 from .tables import calls, release_history, release_looks, releases, scores
 from .uow_base import UnitOfWorkBase, utc
 
@@ -439,6 +440,17 @@ class ReleasesRepository(UnitOfWorkBase):
             self._first_seen(again, step, out)
             self._cross_calls(again, step, out)
             self._cross_scores(again, step, out)
+        for r in releases:  # one step: the units' history (for the variance reduction)
+            if r.id not in stepped:
+                only = (*where, calls.c.release_id == r.id)
+                add_history(
+                    self._conn,
+                    r,
+                    only,
+                    _unit_calls(only, step),
+                    _unit_scores(only, step),
+                    out[r.id],
+                )
         for rid, m in out.items():  # one step: every unit is first seen in it
             if rid not in stepped:
                 error_steps = m.metrics.get("error_rate", {})
@@ -549,33 +561,25 @@ class ReleasesRepository(UnitOfWorkBase):
     def _first_seen(
         self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]
     ) -> None:
-        """Units per (step, arm) where each unit was first seen (one count per unit)."""
-        u = _unit_calls(where, step).cte("unit_steps")
-        first = (
-            select(u.c.release_id, u.c.unit_hash, func.min(u.c.step).label("first"))
+        """Units per (step, arm) where each unit was first seen (one count per unit).
+
+        One pass: per unit, the smallest ``step * 4 + arm code`` is its first step and, within
+        it, its arm (canary before control before baseline, for a unit seen in two).
+        """
+        u = _unit_calls(where, step).subquery("unit_steps")
+        code = u.c.step * 4 + case((u.c.arm == "canary", 0), (u.c.arm == "control", 1), else_=2)
+        per_unit = (
+            select(u.c.release_id, func.min(code).label("k"))
             .group_by(u.c.release_id, u.c.unit_hash)
             .subquery("first")
         )
-        picked = (
-            select(u.c.release_id, u.c.unit_hash, u.c.step, func.min(u.c.arm).label("arm"))
-            .select_from(
-                u.join(
-                    first,
-                    and_(
-                        first.c.release_id == u.c.release_id,
-                        first.c.unit_hash == u.c.unit_hash,
-                        first.c.first == u.c.step,
-                    ),
-                )
-            )
-            .group_by(u.c.release_id, u.c.unit_hash, u.c.step)
-            .subquery("picked")
+        stmt = select(per_unit.c.release_id, per_unit.c.k, func.count()).group_by(
+            per_unit.c.release_id, per_unit.c.k
         )
-        stmt = select(picked.c.release_id, picked.c.step, picked.c.arm, func.count()).group_by(
-            picked.c.release_id, picked.c.step, picked.c.arm
-        )
-        for rid, at_step, arm, units in self._conn.execute(stmt):
-            out[rid].first_seen.setdefault(int(at_step), {})[arm] = int(units)
+        arms = ("canary", "control", "baseline")
+        for rid, k, units in self._conn.execute(stmt):
+            at_step, arm = divmod(int(k), 4)
+            out[rid].first_seen.setdefault(at_step, {})[arms[arm]] = int(units)
 
     def _step_of_call(self, release_ids: list[str]) -> Any:
         """SQL for the ramp step a call was made in: 0, or the step of the last advance before it."""
