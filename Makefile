@@ -40,7 +40,7 @@ bench: $(STAMP) ## run the benchmarks (figures go to docs/performance.md)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 sim: $(STAMP) ## full release-statistics simulation suite (fixed seeds; minutes; figures in docs/releases.md)
-	PROMPTSTAGE_SIM=full $(BIN)/pytest tests/rollout/analysis/test_sim_suite.py -q -s
+	PROMPTSTAGE_SIM=full $(BIN)/pytest tests/rollout/analysis/test_sim_suite.py -q -s -o timeout=0
 
 fmt: $(STAMP) ## format and auto-fix
 	$(BIN)/ruff format src tests benchmarks

@@ -233,3 +233,16 @@ def test_variance_reduction_on_the_units_history(seeded: Context, clock: FakeClo
     assert reduction["rho"] > 0.5
     # the plain per-arm summaries are still what the look shows
     assert body["canary"]["n"] + body["control"]["n"] == users
+
+
+def test_the_api_form_of_a_release_carries_its_error_budget(seeded: Context) -> None:
+    from promptstage.domain.wire import release_json
+
+    r = start(seeded, guardrails=[{"metric": "thumbs_down"}, {"metric": "error_rate"}])
+    body = release_json(r)
+    assert body["error_budget"]["k"] == pytest.approx(2.1)
+    assert [t["name"] for t in body["error_budget"]["tests"]] == [
+        "thumbs_down",
+        "error_rate",
+        "error_rate:fast",
+    ]
