@@ -6,6 +6,7 @@ spending and the budget's levels.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -213,3 +214,33 @@ def test_late_names_never_change_a_level_nor_exceed_alpha(names: list[str]) -> N
         levels = [budget.alpha_for(n) for n, _ in budget.tests]
         levels += [budget.alpha_for(n) for n in budget.late]
         assert math.fsum(levels) <= budget.alpha * (1 + 1e-12)
+
+
+# --- the window carried from look to look (state updates) --------------------------------------
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=40))
+def test_windows_are_disjoint_contiguous_and_counted(tested: list[bool]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from promptstage.rollout.analysis.fastpath import FastTest
+    from promptstage.rollout.analysis.statistics import GuardrailResult, Look
+    from promptstage.service.fast_window import FastWindow
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    guard = default_error_guardrail()
+    state = None
+    closed: list[tuple[datetime, datetime]] = []
+    for i, was_tested in enumerate(tested):
+        now = start + timedelta(minutes=i + 1)
+        window = FastWindow.after(state, start, now)
+        assert window.until == now and window.since < now
+        fast = FastTest(was_tested, False, 0.2, 1.0, 0.001, "", "")
+        empty = ArmStats(0, 0.0, 0.0)
+        result = GuardrailResult(guard, "ok", "", empty, empty, None, False, None, fast)
+        state = window.next_state(Look("hold", "", (result,), 0.05))
+        if was_tested:
+            closed.append((window.since, window.until))
+        assert state["tests"].get("error_rate", 0) == len(closed)
+    for (_, end), (begin, _) in itertools.pairwise(closed):
+        assert begin == end  # the next window starts where the last tested one ended
