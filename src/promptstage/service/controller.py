@@ -161,6 +161,14 @@ def look_at(
                 analysis.to_dict(),
             )
         )
+        budget = analysis.look.budget
+        if (
+            budget is not None
+            and current.error_budget is not None
+            and list(budget.late) != current.error_budget.get("late", [])
+        ):  # a score name first seen now: record its share before anything else
+            current = replace(current, error_budget=budget.to_dict(), updated_at=now)
+            ch.uow.update_release(current)
         action = decision.action
         if action == "rollback":
             apply_action(ch, current, "rollback", reason=decision.reason)
@@ -172,23 +180,8 @@ def look_at(
             apply_action(ch, current, "advance", reason=decision.reason)
         elif action == "complete":
             promote(ch, current, decision.reason)
-        else:  # hold: keep the latest reason (and any late score name's budget) on the release
-            budget = analysis.look.budget
-            stored = budget.to_dict() if budget and current.error_budget is not None else None
-            late_changed = (
-                stored is not None
-                and current.error_budget is not None
-                and (stored["late"] != current.error_budget.get("late", []))
-            )
-            if current.reason != decision.reason or late_changed:
-                ch.uow.update_release(
-                    replace(
-                        current,
-                        reason=decision.reason,
-                        updated_at=now,
-                        error_budget=stored if late_changed else current.error_budget,
-                    )
-                )
+        elif current.reason != decision.reason:  # hold: keep the latest reason on the release
+            ch.uow.update_release(replace(current, reason=decision.reason, updated_at=now))
     return Outcome(release.project, release.id, analysis.look.decision, action, decision.reason)
 
 
