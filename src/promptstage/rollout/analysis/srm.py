@@ -228,7 +228,8 @@ def sequential_sample_ratio(
         min_units: Fewest units in the canary and in the control arm before the check is made.
 
     Returns:
-        The result; ``canary`` and ``control`` are the units counted in those arms.
+        The result; ``canary`` and ``control`` are the units counted in those arms, ``chi2``
+        their one-look χ² against 1:1 (shown only; ``p_value`` is the anytime-valid one).
     """
     if len(strata) != len(shares):
         raise InvalidInputError("strata and shares must have one entry per step", field="shares")
@@ -273,6 +274,7 @@ def sequential_sample_ratio(
             log_bf,
         )
     p_value = 1.0 if log_bf <= 0 else math.exp(-log_bf) if math.isfinite(log_bf) else 0.0
+    chi2 = (canary - control) ** 2 / (canary + control)  # shown: canary vs control, 1:1
     mismatch = log_bf >= -math.log(threshold)
     verdict = (
         f"Bayes factor >= {1 / threshold:g}: sample-ratio mismatch"
@@ -287,7 +289,7 @@ def sequential_sample_ratio(
         canary,
         control,
         0.5,
-        0.0,
+        chi2,
         p_value,
         mismatch,
         True,
