@@ -7,7 +7,7 @@ DEV_KEY_FILE := .promptstage/dev-admin-key
 DEMO_PASSWORD_FILE := .promptstage/demo-password
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check bench fmt fuzz screenshots clean
+.PHONY: help run test check bench sim fmt fuzz screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ check: $(STAMP) ## lint, format-check, type-check and check the import layers
 
 bench: $(STAMP) ## run the benchmarks (figures go to docs/performance.md)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+sim: $(STAMP) ## full release-statistics simulation suite (fixed seeds; minutes; figures in docs/releases.md)
+	PROMPTSTAGE_SIM=full $(BIN)/pytest tests/rollout/analysis/test_sim_suite.py -q -s -o timeout=0
 
 fmt: $(STAMP) ## format and auto-fix
 	$(BIN)/ruff format src tests benchmarks scripts

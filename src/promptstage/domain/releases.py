@@ -66,7 +66,9 @@ class Release:
     when none were given (the controller then guards ``error_rate`` and every score name with
     data). ``flags`` holds health flags such as ``"srm"`` (sample-ratio mismatch).
     ``on_insufficient_data`` (``rollback`` or ``pause``) is what the controller does when a step
-    reaches its bake deadline without enough data.
+    reaches its bake deadline without enough data. ``error_budget`` is the JSON form of its
+    :class:`~promptstage.rollout.analysis.budget.ErrorBudget`, fixed at the start (``None`` for
+    releases started before migration 0009: their guardrails' own split is used).
     """
 
     id: str
@@ -94,6 +96,7 @@ class Release:
     step_started_at: datetime
     ended_at: datetime | None = None
     on_insufficient_data: str = DEFAULT_ON_INSUFFICIENT_DATA
+    error_budget: dict[str, Any] | None = None
 
     @property
     def active(self) -> bool:
@@ -203,11 +206,29 @@ class ReleaseMetrics:
             arms are ``canary`` and :func:`compared_arms`.
         cross: ``metric -> sums`` over the units seen in two steps, one entry per pair of
             (step, arm) cells that share units; empty while the release is at its first step.
+        distinct: ``metric -> side -> units``: distinct units with a value over the whole
+            release, side ``canary`` or ``control`` (every compared arm together). Filled once
+            the release is past its first step (before, the per-step counts are distinct).
+        window: ``metric -> side -> (calls, Σ value, Σ value²)`` over the fast path's window
+            (calls made in ``(since, until]``), when one was asked for (``window_read``).
+        first_seen: ``step -> arm -> units`` first seen in that step and arm (each unit once,
+            where it first appeared), for the sample-ratio test across all arms.
+        history: ``metric -> step -> arm -> (units with history, Σ X, Σ X², Σ X·Y, Σ Y)``
+            over the units with calls on the prompt before the release started (X: their
+            pre-release mean, Y: their value in the release), for the variance reduction.
+            Read for releases at their first step only.
     """
 
     units: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, dict[int, dict[str, ArmSums]]] = field(default_factory=dict)
     cross: dict[str, list[SharedUnits]] = field(default_factory=dict)
+    distinct: dict[str, dict[str, int]] = field(default_factory=dict)
+    window: dict[str, dict[str, tuple[int, float, float]]] = field(default_factory=dict)
+    window_read: bool = False
+    history: dict[str, dict[int, dict[str, tuple[int, float, float, float, float]]]] = field(
+        default_factory=dict
+    )
+    first_seen: dict[int, dict[str, int]] = field(default_factory=dict)
 
 
 def compared_arms(release: Release) -> tuple[str, ...]:

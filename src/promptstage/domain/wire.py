@@ -138,6 +138,7 @@ def release_json(r: Release) -> dict[str, Any]:
         "guardrails": list(r.guardrails) if r.guardrails is not None else None,
         "auto_rollback": r.auto_rollback,
         "on_insufficient_data": r.on_insufficient_data,
+        "error_budget": r.error_budget,
         "flags": list(r.flags),
         "reason": r.reason,
         "created_by": r.created_by,

@@ -38,9 +38,10 @@ from promptstage.domain.releases import CONTROLLER_ACTOR, Release, ReleaseLook, 
 from promptstage.errors import PromptstageError
 from promptstage.rollout.analysis.ramp import OnInsufficientData, at_bake_deadline, missing_data
 from promptstage.rollout.analysis.statistics import DEFAULT_N_STAR, StepDecision, next_step
-from promptstage.store.base import Leadership
+from promptstage.store.base import Leadership, UnitOfWork
 
 from .context import Context, change
+from .fast_window import FastWindow
 from .release_changes import apply_action
 from .release_metrics import Analysis, analyse
 from .releases import promote
@@ -106,22 +107,32 @@ def decide(release: Release, analysis: Analysis, now: datetime) -> StepDecision:
     )
 
 
+def window_of(uow: UnitOfWork, release: Release, now: datetime) -> FastWindow:
+    """The fast path's window for a look at ``now``: from where the latest look left it."""
+    latest = uow.list_looks(release.id, limit=1, before=None)
+    state = latest[0].data.get("fast_window_state") if latest else None
+    return FastWindow.after(state, release.created_at, now)
+
+
 def look_at(
     ctx: Context,
     release: Release,
     now: datetime,
     *,
     metrics: ReleaseMetrics | None = None,
+    window: FastWindow | None = None,
     n_star: float = DEFAULT_N_STAR,
 ) -> Outcome:
     """Evaluate one running release and apply the decision; see the module docstring.
 
-    ``metrics`` may be read beforehand (``run_once`` reads a project's releases in one pass).
+    ``metrics`` may be read beforehand (``run_once`` reads a project's releases in one pass,
+    with the fast path's ``window``).
     """
     if metrics is None:
         with ctx.store.unit_of_work() as uow:
-            metrics = uow.release_metrics(release)
-    analysis = analyse(release, metrics, n_star=n_star)
+            window = window_of(uow, release, now)
+            metrics = uow.release_metrics(release, (window.since, window.until))
+    analysis = analyse(release, metrics, n_star=n_star, window=window)
     decision = decide(release, analysis, now)
     with change(ctx, release.project, CONTROLLER_ACTOR) as ch:
         ch.at = now
@@ -150,6 +161,14 @@ def look_at(
                 analysis.to_dict(),
             )
         )
+        budget = analysis.look.budget
+        if (
+            budget is not None
+            and current.error_budget is not None
+            and list(budget.late) != current.error_budget.get("late", [])
+        ):  # a score name first seen now: record its share before anything else
+            current = replace(current, error_budget=budget.to_dict(), updated_at=now)
+            ch.uow.update_release(current)
         action = decision.action
         if action == "rollback":
             apply_action(ch, current, "rollback", reason=decision.reason)
@@ -192,14 +211,24 @@ def run_once(
     for project, group in by_project.items():
         try:
             with ctx.store.unit_of_work() as uow:
-                metrics = uow.releases_metrics(project, group)
+                windows = {r.id: window_of(uow, r, at) for r in group}
+                metrics = uow.releases_metrics(
+                    project, group, {rid: (w.since, w.until) for rid, w in windows.items()}
+                )
         except PromptstageError as exc:
             log.warning("controller could not read the metrics of %s: %s", project, exc.message)
             continue
         for release in group:
             try:
                 outcomes.append(
-                    look_at(ctx, release, at, metrics=metrics[release.id], n_star=n_star)
+                    look_at(
+                        ctx,
+                        release,
+                        at,
+                        metrics=metrics[release.id],
+                        window=windows[release.id],
+                        n_star=n_star,
+                    )
                 )
             except PromptstageError as exc:
                 log.warning("controller look at %s/%s failed: %s", project, release.id, exc.message)

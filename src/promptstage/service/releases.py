@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from promptstage.domain import names
@@ -28,6 +29,7 @@ from promptstage.domain.releases import (
     parse_unit_attribute,
 )
 from promptstage.errors import ConflictError, InvalidInputError, NotFoundError
+from promptstage.rollout.analysis.budget import HISTORY_DAYS
 from promptstage.rollout.analysis.ramp import validate_steps
 from promptstage.rollout.bucketing import HASH_VERSION
 from promptstage.rollout.targeting import validate_rules
@@ -35,11 +37,12 @@ from promptstage.store.base import UnitOfWork
 
 from . import promotion
 from .context import Change, Context, change, parse_reason
+from .fast_window import FastWindow
 from .pagination import check_limit, decode_cursor, decode_time_cursor, page
 from .promotion import Expose, MoveTo
 from .prompts import require_project, require_prompt, require_version
 from .release_changes import FULL, apply_action
-from .release_metrics import Analysis, analyse, parse_guardrails
+from .release_metrics import Analysis, analyse, parse_guardrails, start_budget
 
 ACTIONS = ("advance", "pause", "resume", "promote", "rollback", "abort")
 CONTROL_MAX_BPS = 5000
@@ -196,6 +199,11 @@ def start_in(
             field="label",
             release_id=active.id,
         )
+    seen: list[str] = []
+    if plan.guardrails is None:  # the defaults: budget every score name seen on the baseline
+        seen = ch.uow.score_names_before(
+            project, prompt, current, ch.at - timedelta(days=HISTORY_DAYS), ch.at
+        )
     release = Release(
         id=f"rel_{secrets.token_hex(8)}",
         project=project,
@@ -221,6 +229,7 @@ def start_in(
         updated_at=ch.at,
         step_started_at=ch.at,
         on_insufficient_data=plan.on_insufficient_data,
+        error_budget=start_budget(plan.guardrails, seen).to_dict(),
     )
     return promotion.promote(ch, Expose(release, target, why, bypass, change_request, override))
 
@@ -357,6 +366,8 @@ def analysis(
     it with the controller's latest stored look."""
     with ctx.store.unit_of_work() as uow:
         release = require_release(uow, project, release_id)
-        metrics = uow.release_metrics(release)
         latest = uow.list_looks(release.id, limit=1, before=None)
-    return release, analyse(release, metrics), latest[0] if latest else None
+        state = latest[0].data.get("fast_window_state") if latest else None
+        window = FastWindow.after(state, release.created_at, uow.database_now())
+        metrics = uow.release_metrics(release, (window.since, window.until))
+    return release, analyse(release, metrics, window=window), latest[0] if latest else None

@@ -17,7 +17,7 @@ Repositories return domain objects; nothing here mentions SQLAlchemy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -250,14 +250,27 @@ class ReleasesRepo(Protocol):
         """Looks newest first, starting below id ``before``."""
         ...
 
-    def release_metrics(self, release: Release) -> ReleaseMetrics:
-        """Per-step, per-arm sums of per-unit metric means, aggregated by the database."""
+    def release_metrics(
+        self, release: Release, window: tuple[datetime, datetime] | None = None
+    ) -> ReleaseMetrics:
+        """Per-step, per-arm sums of per-unit metric means, aggregated by the database; with
+        ``window`` ``(since, until)`` also the per-call sums of the calls made in
+        ``(since, until]``."""
         ...
 
     def releases_metrics(
-        self, project: str, releases: Sequence[Release]
+        self,
+        project: str,
+        releases: Sequence[Release],
+        windows: Mapping[str, tuple[datetime, datetime]] | None = None,
     ) -> dict[str, ReleaseMetrics]:
         """``release_metrics`` of several releases of one project, in one pass."""
+        ...
+
+    def score_names_before(
+        self, project: str, prompt: str, version: int, since: datetime, until: datetime
+    ) -> list[str]:
+        """Score names logged on a version by calls made in ``[since, until)`` (sorted)."""
         ...
 
     # the controller's clock ---------------------------------------------------------------

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from promptstage.rollout.analysis.fastpath import CallSums, Window
 from promptstage.rollout.analysis.statistics import (
     ArmStats,
     CallStats,
@@ -41,7 +42,9 @@ CANARY_WEIGHTS = np.full(LOOKS, 500)
 CSAT_VALUES = np.arange(1, 6)
 
 THUMBS = Guardrail("thumbs_down", "increase")
-ERRORS = Guardrail("error_rate", "increase", fast_threshold=0.20, fast_min_calls=50)
+ERRORS = Guardrail(
+    "error_rate", "increase", fast_threshold=0.20, fast_min_calls=50, fast_margin=0.05
+)
 CSAT = Guardrail("csat", "decrease")
 
 
@@ -157,7 +160,24 @@ def run(
                     sum(n_c), float(sum(x[r] for x in sc)), float(sum(x[r] for x in ssc))
                 )
                 calls = CallStats(canary.n, canary.mean) if a.fast_path_calls else None
-                stats[name] = MetricStats(canary, control, calls, strata)
+                window = (  # the fast path's window: the calls since the previous look
+                    Window(
+                        CallSums(
+                            int(layout.canary[look]),
+                            float(a.sum_t[r, look]),
+                            float(a.sumsq_t[r, look]),
+                        ),
+                        CallSums(
+                            int(layout.compared[look]),
+                            float(a.sum_c[r, look]),
+                            float(a.sumsq_c[r, look]),
+                        ),
+                        tests=look,
+                    )
+                    if a.fast_path_calls
+                    else None
+                )
+                stats[name] = MetricStats(canary, control, calls, strata, window=window)
             result = evaluate(guardrails, stats)
             if result.decision == "rollback":
                 fast = any(g.fast_path for g in result.results)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from promptstage.errors import ConflictError, InvalidInputError
+from promptstage.rollout.analysis.fastpath import CallSums, Window
 from promptstage.rollout.analysis.statistics import (
     DEFAULT_RAMP_BPS,
     TERMINAL_STATES,
@@ -32,12 +33,29 @@ def binary(n: int, rate: float) -> ArmStats:
     return ArmStats.from_sums(n, hits, hits)
 
 
-def metric(canary: ArmStats, control: ArmStats, calls: CallStats | None = None) -> MetricStats:
-    return MetricStats(canary, control, calls)
+def metric(
+    canary: ArmStats,
+    control: ArmStats,
+    calls: CallStats | None = None,
+    window: Window | None = None,
+) -> MetricStats:
+    return MetricStats(canary, control, calls, window=window)
+
+
+def binary_calls(calls: int, rate: float) -> CallSums:
+    hits = float(round(calls * rate))
+    return CallSums(calls, hits, hits)
+
+
+def window(canary: CallSums, control: CallSums, tests: int = 0) -> Window:
+    """The fast path's window: both sides' calls since the previous tested look."""
+    return Window(canary, control, tests)
 
 
 THUMBS = Guardrail("thumbs_down", "increase")
-ERRORS = Guardrail("error_rate", "increase", fast_threshold=0.20, fast_min_calls=50)
+ERRORS = Guardrail(
+    "error_rate", "increase", fast_threshold=0.20, fast_min_calls=50, fast_margin=0.05
+)
 CSAT = Guardrail("csat", "decrease", tolerance=0.1)
 
 
@@ -120,23 +138,31 @@ def test_improvement_never_rolls_back() -> None:
 
 
 def test_fast_path_fires_on_calls_before_the_minimum_sample() -> None:
-    stats = {"error_rate": metric(binary(20, 0.3), binary(20, 0.02), CallStats(64, 0.31))}
+    w = window(binary_calls(64, 0.31), binary_calls(1200, 0.02))
+    stats = {"error_rate": metric(binary(20, 0.3), binary(20, 0.02), CallStats(64, 0.31), w)}
     look = evaluate([ERRORS], stats)
     assert look.decision == "rollback"
     (result,) = look.results
     assert result.fast_path and result.decision == "regressed"
-    assert result.reason == "canary error_rate 0.310 > fast-path threshold 0.200 over 64 calls"
+    assert result.reason.startswith(
+        "canary error_rate 0.312 over 64 calls vs control 0.020 over 1200 calls in the window: "
+        "0.312 > fast-path bar 0.200 and exact-binomial p "
+    )
 
 
 def test_fast_path_needs_its_minimum_calls_and_the_harmful_side() -> None:
-    few = {"error_rate": metric(binary(20, 0.3), binary(20, 0.02), CallStats(49, 0.9))}
+    w = window(binary_calls(49, 0.9), binary_calls(1000, 0.02))
+    few = {"error_rate": metric(binary(20, 0.3), binary(20, 0.02), CallStats(49, 0.9), w)}
     assert evaluate([ERRORS], few).decision == "hold"
-    low = {"error_rate": metric(binary(200, 0.02), binary(200, 0.02), CallStats(500, 0.19))}
+    w = window(binary_calls(500, 0.19), binary_calls(9500, 0.02))
+    low = {"error_rate": metric(binary(200, 0.02), binary(200, 0.02), CallStats(500, 0.19), w)}
+    # far above the control, but under the 20 % threshold: not a fast-path case
     assert evaluate([ERRORS], low).decision == "advance_allowed"
     floor = Guardrail("csat", "decrease", fast_threshold=2.0)
-    bad = {"csat": metric(ArmStats(60, 1.5, 0.5), ArmStats(60, 4.0, 1.0), CallStats(60, 1.5))}
+    w = window(CallSums(60, 90.0, 150.0), CallSums(600, 2400.0, 10200.0))
+    bad = {"csat": metric(ArmStats(60, 1.5, 0.5), ArmStats(60, 4.0, 1.0), CallStats(60, 1.5), w)}
     result = evaluate([floor], bad).results[0]
-    assert result.fast_path and "< fast-path threshold 2.000 over 60 calls" in result.reason
+    assert result.fast_path and "< fast-path bar 2.000 and welch-z p " in result.reason
 
 
 def test_missing_or_thin_data_holds() -> None:
@@ -166,7 +192,12 @@ def test_one_missing_guardrail_blocks_the_advance() -> None:
 def test_rollback_wins_over_everything() -> None:
     stats = {
         "thumbs_down": metric(binary(500, 0.10), binary(500, 0.10)),
-        "error_rate": metric(binary(10, 0.5), binary(10, 0.0), CallStats(80, 0.5)),
+        "error_rate": metric(
+            binary(10, 0.5),
+            binary(10, 0.0),
+            CallStats(80, 0.5),
+            window(binary_calls(80, 0.5), binary_calls(1000, 0.02)),
+        ),
     }
     look = evaluate([THUMBS, CSAT, ERRORS], stats, srm=sample_ratio(2000, 1000))
     assert look.decision == "rollback" and look.unhealthy
@@ -190,7 +221,11 @@ def test_bonferroni_splits_alpha_over_guardrails() -> None:
     }
     look = evaluate([THUMBS, ERRORS, CSAT], stats, alpha=0.06)
     assert look.alpha == 0.06
-    assert [r.interval.alpha for r in look.results if r.interval] == pytest.approx([0.02] * 3)
+    # three confidence sequences (weight 1 each) and the error_rate fast path (weight 0.1)
+    each = 0.06 / 3.1
+    assert [r.interval.alpha for r in look.results if r.interval] == pytest.approx([each] * 3)
+    assert look.budget is not None
+    assert look.budget.alpha_for("error_rate:fast") == pytest.approx(0.006 / 3.1)
     assert look.decision == "advance_allowed"
 
 

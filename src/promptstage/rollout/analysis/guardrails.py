@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from promptstage.errors import InvalidInputError
+from promptstage.rollout.analysis.budget import ErrorBudget, fast_name
+from promptstage.rollout.analysis.cuped import Cuped
+from promptstage.rollout.analysis.fastpath import FastTest, Window, fast_test
 from promptstage.rollout.analysis.sequential import (
     DEFAULT_N_STAR,
     ArmStats,
@@ -79,7 +82,10 @@ class Guardrail:
             advance (at least 2).
         fast_threshold: Absolute level of the canary's per-call mean that rolls back at once
             (above it for ``increase``, below it for ``decrease``); ``None`` for no fast path.
-        fast_min_calls: Canary calls needed before the fast path can fire.
+        fast_min_calls: Canary calls needed in the window before the fast path can fire.
+        fast_margin: How far (metric units, >= 0) beyond the control's level in the same window
+            the canary must be, besides beyond ``fast_threshold``
+            (:mod:`~promptstage.rollout.analysis.fastpath`).
     """
 
     metric: str
@@ -88,6 +94,7 @@ class Guardrail:
     min_units: int = 100
     fast_threshold: float | None = None
     fast_min_calls: int = 50
+    fast_margin: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.metric, str) or not self.metric:
@@ -111,6 +118,16 @@ class Guardrail:
                 field="fast_threshold",
             )
         _int_at_least(self.fast_min_calls, 1, "fast_min_calls")
+        if not (
+            isinstance(self.fast_margin, int | float)
+            and not isinstance(self.fast_margin, bool)
+            and math.isfinite(self.fast_margin)
+            and self.fast_margin >= 0
+        ):
+            raise InvalidInputError(
+                f"fast_margin must be a finite number >= 0, got {self.fast_margin!r}",
+                field="fast_margin",
+            )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Guardrail:
@@ -135,6 +152,7 @@ class Guardrail:
             "min_units": self.min_units,
             "fast_threshold": self.fast_threshold,
             "fast_min_calls": self.fast_min_calls,
+            "fast_margin": self.fast_margin,
         }
 
 
@@ -171,6 +189,13 @@ class MetricStats:
             still what the ``min_units`` gate counts and the look shows.
         shared: Units seen in two strata, for the covariance of their means (see
             :class:`~promptstage.domain.releases.SharedUnits`).
+        window: Both sides' calls over the fast path's window; without it the fast path is
+            not tested (it never fires on the canary alone).
+        units: Distinct units ``(canary, control)`` with a value, over all steps; what the
+            ``min_units`` gate and the sequence's ``n`` count. ``None``: the pooled ``n`` of
+            ``canary`` and ``control`` (right when no unit is in two steps).
+        cuped: The variance reduction applied to ``strata``, if any (``canary`` and
+            ``control`` stay the plain summaries).
     """
 
     canary: ArmStats
@@ -178,6 +203,9 @@ class MetricStats:
     canary_calls: CallStats | None = None
     strata: tuple[Stratum, ...] = ()
     shared: tuple[SharedUnits, ...] = ()
+    window: Window | None = None
+    units: tuple[int, int] | None = None
+    cuped: Cuped | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +220,11 @@ class GuardrailResult:
         control: Control summary used.
         interval: The confidence sequence at this guardrail's alpha (``None`` without data).
         fast_path: True when the fast path decided ``"regressed"``.
-        canary_calls: The per-call summary the fast path saw, if any.
+        canary_calls: The canary's cumulative per-call summary, if any.
+        fast: The fast path's test of the window, when the guardrail has one and a window.
+        window: The window it tested.
+        units: Distinct units ``(canary, control)`` counted for ``min_units``.
+        cuped: The variance reduction behind ``interval``, if any.
     """
 
     guardrail: Guardrail
@@ -203,10 +235,15 @@ class GuardrailResult:
     interval: Interval | None
     fast_path: bool
     canary_calls: CallStats | None
+    fast: FastTest | None = None
+    window: Window | None = None
+    units: tuple[int, int] | None = None
+    cuped: Cuped | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored with a look."""
         calls = self.canary_calls
+        fast, window = self.fast, self.window
         return {
             "metric": self.guardrail.metric,
             "guardrail": self.guardrail.to_dict(),
@@ -217,6 +254,26 @@ class GuardrailResult:
             "interval": self.interval.to_dict() if self.interval else None,
             "fast_path": self.fast_path,
             "canary_calls": {"calls": calls.calls, "mean": calls.mean} if calls else None,
+            "variance_reduction": self.cuped.to_dict() if self.cuped else None,
+            "distinct_units": (
+                {"canary": self.units[0], "control": self.units[1]} if self.units else None
+            ),
+            "fast_window": (
+                {
+                    "canary": window.canary.to_dict(),
+                    "control": window.control.to_dict(),
+                    "test_index": window.tests + 1,
+                    "tested": fast.tested,
+                    "fired": fast.fired,
+                    "bar": fast.bar,
+                    "p_value": fast.p_value,
+                    "alpha": fast.alpha,
+                    "method": fast.method,
+                    "reason": fast.reason,
+                }
+                if fast is not None and window is not None
+                else None
+            ),
         }
 
 
@@ -228,9 +285,10 @@ class Look:
         decision: ``"rollback"``, ``"advance_allowed"`` or ``"hold"``.
         reason: A sentence for the decision log and the UI.
         results: One result per guardrail, in the guardrails' order.
-        alpha: The family-wise alpha; each guardrail used ``alpha / len(results)``.
+        alpha: The family-wise alpha, split over the tests by ``budget``.
         srm: The sample-ratio check, when one was passed.
         unhealthy: True when the sample ratio is mismatched: pause, promote nothing.
+        budget: The error budget the guardrails' levels came from.
     """
 
     decision: LookDecision
@@ -239,6 +297,7 @@ class Look:
     alpha: float
     srm: SampleRatio | None = None
     unhealthy: bool = False
+    budget: ErrorBudget | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored as the look's record."""
@@ -249,34 +308,35 @@ class Look:
             "unhealthy": self.unhealthy,
             "srm": self.srm.to_dict() if self.srm else None,
             "guardrails": [result.to_dict() for result in self.results],
+            "error_budget": self.budget.to_dict() if self.budget else None,
         }
 
 
 _EMPTY: Final = ArmStats(0, 0.0, 0.0)
 
 
-def _fast_path(guardrail: Guardrail, calls: CallStats | None) -> str | None:
-    """Return the reason when the canary's per-call level crosses the fast-path threshold."""
+def _fast(guardrail: Guardrail, window: Window | None, budget: ErrorBudget) -> FastTest | None:
+    """The fast path's test of the window, when the guardrail has one and a window was read."""
     threshold = guardrail.fast_threshold
-    if threshold is None or calls is None or calls.calls < guardrail.fast_min_calls:
+    if threshold is None or window is None:
         return None
-    if guardrail.harmful == "increase" and calls.mean > threshold:
-        op = ">"
-    elif guardrail.harmful == "decrease" and calls.mean < threshold:
-        op = "<"
-    else:
-        return None
-    return (
-        f"canary {guardrail.metric} {_num(calls.mean)} {op} fast-path threshold "
-        f"{_num(threshold)} over {calls.calls} calls"
+    return fast_test(
+        window,
+        harmful=guardrail.harmful,
+        threshold=threshold,
+        margin=guardrail.fast_margin,
+        min_calls=guardrail.fast_min_calls,
+        alpha=budget.alpha_for(fast_name(guardrail.metric)),
+        metric=guardrail.metric,
     )
 
 
 def _judge(
-    guardrail: Guardrail, stats: MetricStats | None, alpha: float, n_star: float
+    guardrail: Guardrail, stats: MetricStats | None, budget: ErrorBudget, n_star: float
 ) -> GuardrailResult:
-    """Decide one guardrail at its (Bonferroni) alpha."""
+    """Decide one guardrail at its level in the error budget."""
     metric = guardrail.metric
+    alpha = budget.alpha_for(metric)
     if stats is None:
         return GuardrailResult(
             guardrail,
@@ -289,7 +349,8 @@ def _judge(
             None,
         )
     canary, control, calls = stats.canary, stats.control, stats.canary_calls
-    fast = _fast_path(guardrail, calls)
+    fast = _fast(guardrail, stats.window, budget)
+    units = stats.units or (canary.n, control.n)
     increase = guardrail.harmful == "increase"
     interval = stratified_sequence(
         stats.strata or (Stratum(canary, control),),
@@ -297,21 +358,37 @@ def _judge(
         n_star=n_star,
         one_sided="lower" if increase else "upper",
         shared=stats.shared,
+        units=sum(units) if stats.units else None,
     )
-    if fast is not None:
-        return GuardrailResult(guardrail, "regressed", fast, canary, control, interval, True, calls)
+
+    def result(decision: GuardrailDecision, reason: str, fired: bool = False) -> GuardrailResult:
+        return GuardrailResult(
+            guardrail,
+            decision,
+            reason,
+            canary,
+            control,
+            interval,
+            fired,
+            calls,
+            fast,
+            stats.window,
+            stats.units,
+            stats.cuped,
+        )
+
+    if fast is not None and fast.fired:
+        return result("regressed", fast.reason, True)
     arms = (
         f"canary {_num(canary.mean)} vs control {_num(control.mean)}, "
-        f"Δ {_num(interval.delta, sign=True)}, {canary.n}/{control.n} units"
+        f"Δ {_num(interval.delta, sign=True)}, {units[0]}/{units[1]} units"
     )
-    if canary.n < guardrail.min_units or control.n < guardrail.min_units:
+    if units[0] < guardrail.min_units or units[1] < guardrail.min_units:
         reason = (
-            f"{metric}: canary has {canary.n} and control {control.n} units, "
+            f"{metric}: canary has {units[0]} and control {units[1]} units, "
             f"need {guardrail.min_units} per arm"
         )
-        return GuardrailResult(
-            guardrail, "insufficient", reason, canary, control, interval, False, calls
-        )
+        return result("insufficient", reason)
     if increase:
         shown = f"[{_num(interval.lower, sign=True)}, +inf)"
     else:
@@ -321,17 +398,13 @@ def _judge(
     )
     if increase and interval.lower > guardrail.tolerance:
         reason = f"interval {shown} lies above {bound}: {metric} increased ({arms})"
-        return GuardrailResult(
-            guardrail, "regressed", reason, canary, control, interval, False, calls
-        )
+        return result("regressed", reason)
     if not increase and interval.upper < -guardrail.tolerance:
         reason = f"interval {shown} lies below {bound}: {metric} decreased ({arms})"
-        return GuardrailResult(
-            guardrail, "regressed", reason, canary, control, interval, False, calls
-        )
+        return result("regressed", reason)
     side = "above" if increase else "below"
     reason = f"interval {shown} does not lie {side} {bound}: {metric} ok ({arms})"
-    return GuardrailResult(guardrail, "ok", reason, canary, control, interval, False, calls)
+    return result("ok", reason)
 
 
 def evaluate(
@@ -341,6 +414,7 @@ def evaluate(
     alpha: float = DEFAULT_ALPHA,
     n_star: float = DEFAULT_N_STAR,
     srm: SampleRatio | None = None,
+    budget: ErrorBudget | None = None,
 ) -> Look:
     """Decide one look of a release from its cumulative per-arm statistics.
 
@@ -348,10 +422,14 @@ def evaluate(
         guardrails: The release's guardrails.
         stats_by_metric: Cumulative statistics since the release started, by metric name. A
             guardrail whose metric is missing is ``"insufficient"``.
-        alpha: Family-wise one-sided error level; each guardrail uses ``alpha / k`` for ``k``
-            guardrails (Bonferroni).
+        alpha: Family-wise one-sided error level, used when no ``budget`` is given.
         n_star: Tuning parameter of the confidence sequences.
         srm: The sample-ratio check of this look, if made; a mismatch makes the look unhealthy.
+        budget: The release's error budget, fixed at its start
+            (:class:`~promptstage.rollout.analysis.budget.ErrorBudget`); by default the
+            guardrails' own (each confidence sequence weighs 1, each fast path 0.1). A
+            guardrail whose metric is not in it is added as a late name when the budget has a
+            reserve.
 
     Returns:
         ``rollback`` when any guardrail regressed (fast path, or the whole interval beyond δ on
@@ -360,9 +438,13 @@ def evaluate(
     """
     if not 0.0 < alpha < 0.5:
         raise InvalidInputError(f"alpha must be in (0, 0.5), got {alpha!r}", field="alpha")
-    k = max(len(guardrails), 1)
-    each = alpha / k
-    results = tuple(_judge(g, stats_by_metric.get(g.metric), each, n_star) for g in guardrails)
+    if budget is None:
+        budget = ErrorBudget.for_guardrails(
+            ((g.metric, g.fast_threshold is not None) for g in guardrails), alpha=alpha
+        )
+    alpha = budget.alpha
+    budget = budget.with_late(g.metric for g in guardrails)
+    results = tuple(_judge(g, stats_by_metric.get(g.metric), budget, n_star) for g in guardrails)
     unhealthy = srm is not None and srm.mismatch
     regressed = [r for r in results if r.decision == "regressed"]
     insufficient = [r for r in results if r.decision == "insufficient"]
@@ -378,8 +460,9 @@ def evaluate(
         reason = "hold: not enough data: " + "; ".join(r.reason for r in insufficient)
     elif results:
         decision = "advance_allowed"
-        reason = f"advance allowed: {len(results)} guardrail(s) ok at alpha {_num(each)} each"
+        levels = ", ".join(_num(budget.alpha_for(g.metric)) for g in guardrails)
+        reason = f"advance allowed: {len(results)} guardrail(s) ok at alpha {levels}"
     else:
         decision = "advance_allowed"
         reason = "advance allowed: the release has no guardrails"
-    return Look(decision, reason, results, alpha, srm, unhealthy)
+    return Look(decision, reason, results, alpha, srm, unhealthy, budget)

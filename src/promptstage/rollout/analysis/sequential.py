@@ -270,6 +270,7 @@ def stratified_sequence(
     n_star: float = DEFAULT_N_STAR,
     one_sided: Side,
     shared: Iterable[SharedUnits] = (),
+    units: int | None = None,
 ) -> Interval:
     """The confidence sequence of :func:`confidence_sequence` on a step-stratified Δ̂.
 
@@ -289,6 +290,8 @@ def stratified_sequence(
             (:class:`~promptstage.domain.releases.SharedUnits`). Their covariance terms are
             added to Var(Δ̂), the cluster-robust (per-unit) variance of the weighted sum; with
             no unit in two strata this is the Welch variance of each stratum, summed.
+        units: The distinct units on both sides, for the boundary's ``n``. By default the
+            strata's units are summed, which counts a unit seen in two steps twice.
 
     Returns:
         The interval; ``halfwidth = +inf`` when no stratum is kept. When no stratum has noise,
@@ -314,6 +317,8 @@ def stratified_sequence(
         halfwidth = math.inf
     else:
         se2 += 2.0 * sum(_covariance(strata, weights, pair) for pair in shared)
+        if units is not None:
+            n = max(min(units, n), 2)
         halfwidth = _halfwidth(max(se2, 0.0), n, alpha, rho)
     if one_sided == "lower":
         return Interval(delta - halfwidth, math.inf, delta, halfwidth, "lower", alpha)

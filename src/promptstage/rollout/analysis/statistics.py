@@ -94,13 +94,14 @@ Choices:
 A :class:`Guardrail` names a metric, its harmful direction, a tolerance δ ≥ 0 (metric units),
 ``min_units`` (default 100 per arm) and an optional fast path. Per guardrail, in order:
 
-1. **Fast path** → ``regressed``: the canary's *per-call* mean for the metric is beyond
-   ``fast_threshold`` (above it for ``increase``, below for ``decrease``) over at least
-   ``fast_min_calls`` canary calls (default 50). No statistics, no control needed: "canary
-   error_rate 0.310 > fast-path threshold 0.200 over 64 calls". It acts on calls, not units, so
-   that a broken candidate is caught on the first look whatever the unit mix.
-2. **Minimum sample** → ``insufficient`` while either side has fewer than ``min_units`` units
-   for the metric (summed over steps), or the metric has no data at all.
+1. **Fast path** → ``regressed``: over the window of calls since the last tested look, the
+   canary's per-call mean is beyond ``max(fast_threshold, control + fast_margin)`` and an
+   exact conditional binomial test (0/1 values; a Welch z-test otherwise) rejects at the
+   window's share of the fast path's error budget (:mod:`~promptstage.rollout.analysis.fastpath`).
+   It compares with the control over the same window, so an outage on both arms does not fire
+   it, and a spike that starts mid-release is not diluted by the calls before it.
+2. **Minimum sample** → ``insufficient`` while either side has fewer than ``min_units``
+   distinct units for the metric, or the metric has no data at all.
 3. **Interval beyond δ on the harmful side** → ``regressed``: for ``increase`` the lower bound
    is above +δ; for ``decrease`` the upper bound is below -δ.
 4. Otherwise → ``ok``.
@@ -110,15 +111,15 @@ mismatched (the look is then *unhealthy*) or any guardrail is ``insufficient`` (
 never allows an advance); else ``advance_allowed``. A release without guardrails is
 ``advance_allowed`` on every healthy look (a time-based ramp).
 
-4. Sample-ratio mismatch (:func:`sample_ratio`)
------------------------------------------------
-The canary and the control arm are equal-size by construction, so their distinct-unit counts
-``t`` and ``c`` over the release should be 1:1 up to chance. χ² with one degree of freedom
-against the expected share (1/2), p = ``erfc(sqrt(χ² / 2))`` (exact for 1 dof); p < 0.001 flags
-a mismatch, checked once each arm has ≥ 8 units (GrowthBook's health-check defaults). We test
-the canary against the control arm rather than against its share of all units because the rest
-of the traffic holds unitless calls and, with targeting rules, users outside the release, whose
-expected share is unknown. A mismatch pauses the release; nothing is promoted while it lasts.
+4. Sample-ratio mismatch (:func:`sequential_sample_ratio`)
+-------------------------------------------------------------
+Each unit counted once, where it first appeared, against the arms' expected shares (canary
+``w``, control ``w`` and, in the first step, the rest ``1 - 2w``); the Dirichlet-multinomial
+Bayes factor of Lindon & Malek (2022) is a test martingale, so flagging at 1/0.001 keeps the
+false-alarm rate at 0.001 however many looks are taken. :func:`sample_ratio` (χ², one look,
+canary vs control) is kept for comparison. A mismatch pauses the release; nothing is promoted
+while it lasts. The error budget (:mod:`~promptstage.rollout.analysis.budget`) and the variance
+reduction (:mod:`~promptstage.rollout.analysis.cuped`) are explained in their modules.
 
 5. The ramp (:func:`next_step`, :func:`transition`)
 ---------------------------------------------------
@@ -206,6 +207,7 @@ from promptstage.rollout.analysis.srm import (
     SampleRatio,
     chi2_sf_1dof,
     sample_ratio,
+    sequential_sample_ratio,
 )
 
 __all__ = [
@@ -240,6 +242,7 @@ __all__ = [
     "mixture_rho",
     "next_step",
     "sample_ratio",
+    "sequential_sample_ratio",
     "stratified_sequence",
     "transition",
     "validate_steps",

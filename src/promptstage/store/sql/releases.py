@@ -7,7 +7,7 @@ look reads a handful of rows per release however many calls were logged: see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from promptstage.domain.releases import (
 )
 from promptstage.errors import NotFoundError
 
+from .release_covariates import add_history
 from .tables import calls, release_history, release_looks, releases, scores
 from .uow_base import UnitOfWorkBase, utc
 
@@ -68,6 +69,7 @@ def _row(r: Release) -> dict[str, Any]:
         "ended_at": utc(r.ended_at) if r.ended_at else None,
         "active_label": _active_label(r),
         "on_insufficient_data": r.on_insufficient_data,
+        "error_budget": r.error_budget,
     }
 
 
@@ -101,6 +103,7 @@ def _to_release(row: Any) -> Release:
         step_started_at=row.step_started_at,
         ended_at=row.ended_at,
         on_insufficient_data=row.on_insufficient_data,
+        error_budget=row.error_budget,
     )
 
 
@@ -306,12 +309,44 @@ class ReleasesRepository(UnitOfWorkBase):
         return [_to_look(row) for row in self._conn.execute(stmt)]
 
     # metrics ------------------------------------------------------------------------------
-    def release_metrics(self, release: Release) -> ReleaseMetrics:
+    def score_names_before(
+        self, project: str, prompt: str, version: int, since: datetime, until: datetime
+    ) -> list[str]:
+        """Score names logged on ``version`` of ``prompt`` by calls made in ``[since, until)``.
+
+        What a release started without guardrails budgets for (sorted, at most 100).
+        """
+        joined = calls.join(
+            scores, and_(scores.c.project == calls.c.project, scores.c.call_id == calls.c.id)
+        )
+        stmt = (
+            select(scores.c.name)
+            .distinct()
+            .select_from(joined)
+            .where(
+                calls.c.project == project,
+                calls.c.prompt == prompt,
+                calls.c.version == version,
+                calls.c.at >= utc(since),
+                calls.c.at < utc(until),
+            )
+            .order_by(scores.c.name)
+            .limit(100)
+        )
+        return [str(name) for name in self._conn.execute(stmt).scalars()]
+
+    def release_metrics(
+        self, release: Release, window: tuple[datetime, datetime] | None = None
+    ) -> ReleaseMetrics:
         """Per-step, per-arm sums of one release's metrics (see :meth:`releases_metrics`)."""
-        return self.releases_metrics(release.project, [release])[release.id]
+        windows = {release.id: window} if window is not None else None
+        return self.releases_metrics(release.project, [release], windows)[release.id]
 
     def releases_metrics(
-        self, project: str, releases: Sequence[Release]
+        self,
+        project: str,
+        releases: Sequence[Release],
+        windows: Mapping[str, tuple[datetime, datetime]] | None = None,
     ) -> dict[str, ReleaseMetrics]:
         """Per-step, per-arm, per-unit sums of ``error_rate``, ``latency_ms``, ``cost`` and every score.
 
@@ -324,8 +359,12 @@ class ReleasesRepository(UnitOfWorkBase):
         (step, arm) cells, the sums over the units seen in both (:class:`SharedUnits`), and the
         distinct units per arm. All the releases are aggregated in the same statements, so a
         controller pass reads the project's calls and scores once, not per release.
+
+        ``windows`` maps a release id to ``(since, until)``: the per-call sums of each metric on
+        the canary and on the compared arms over the calls made in ``(since, until]`` (the fast
+        path's window, :attr:`ReleaseMetrics.window`).
         """
-        out = {r.id: ReleaseMetrics() for r in releases}
+        out = {r.id: ReleaseMetrics(window_read=r.id in (windows or {})) for r in releases}
         if not out:
             return out
         narrow = [r.id for r in releases if "baseline" not in compared_arms(r)]
@@ -391,13 +430,156 @@ class ReleasesRepository(UnitOfWorkBase):
                     ArmSums(int(row[13]), _f(row[14]), _f(row[15]), int(row[16]), _f(row[17])),
                 )
         self._score_metrics(where, step, out)
+        if windows:
+            self._windows(where, windows, out)
         if stepped:  # units that came back in a later step
             ids = sorted(stepped)
             again = (*where, calls.c.release_id.in_(ids))
             self._distinct_units(project, ids, out)
+            self._distinct_per_metric(again, out)
+            self._first_seen(again, step, out)
             self._cross_calls(again, step, out)
             self._cross_scores(again, step, out)
+        for r in releases:  # one step: the units' history (for the variance reduction)
+            if r.id not in stepped:
+                only = (*where, calls.c.release_id == r.id)
+                add_history(
+                    self._conn,
+                    r,
+                    only,
+                    _unit_calls(only, step),
+                    _unit_scores(only, step),
+                    out[r.id],
+                )
+        for rid, m in out.items():  # one step: every unit is first seen in it
+            if rid not in stepped:
+                error_steps = m.metrics.get("error_rate", {})
+                m.first_seen.update(
+                    {s: {a: x.units for a, x in arms.items()} for s, arms in error_steps.items()}
+                )
         return out
+
+    def _windows(
+        self,
+        where: tuple[Any, ...],
+        windows: Mapping[str, tuple[datetime, datetime]],
+        out: dict[str, ReleaseMetrics],
+    ) -> None:
+        """Per-call sums per metric and side over each release's ``(since, until]``."""
+        within = or_(
+            *(
+                and_(calls.c.release_id == rid, calls.c.at > utc(a), calls.c.at <= utc(b))
+                for rid, (a, b) in windows.items()
+                if rid in out
+            )
+        )
+        side = case((calls.c.arm == "canary", "canary"), else_="control").label("side")
+        errored = cast(case((calls.c.error.is_(None), 0), else_=1), Float)
+        lat, cost = calls.c.latency_ms, calls.c.cost
+        stmt = (
+            select(
+                calls.c.release_id,
+                side,
+                func.count(),
+                func.sum(errored),
+                func.count(lat),
+                func.sum(lat),
+                func.sum(lat * lat),
+                func.count(cost),
+                func.sum(cost),
+                func.sum(cost * cost),
+            )
+            .where(*where, within)
+            .group_by(calls.c.release_id, side)
+        )
+        for row in self._conn.execute(stmt):
+            w = out[row[0]].window
+            w.setdefault("error_rate", {})[row[1]] = (int(row[2]), _f(row[3]), _f(row[3]))
+            if row[4]:
+                w.setdefault("latency_ms", {})[row[1]] = (int(row[4]), _f(row[5]), _f(row[6]))
+            if row[7]:
+                w.setdefault("cost", {})[row[1]] = (int(row[7]), _f(row[8]), _f(row[9]))
+        joined = calls.join(
+            scores, and_(scores.c.project == calls.c.project, scores.c.call_id == calls.c.id)
+        )
+        value = scores.c.value
+        stmt = (
+            select(
+                calls.c.release_id,
+                side,
+                scores.c.name,
+                func.count(),
+                func.sum(value),
+                func.sum(value * value),
+            )
+            .select_from(joined)
+            .where(*where, within)
+            .group_by(calls.c.release_id, side, scores.c.name)
+        )
+        for row in self._conn.execute(stmt):
+            if row[2] in BUILTIN_METRICS:
+                continue
+            out[row[0]].window.setdefault(row[2], {})[row[1]] = (
+                int(row[3]),
+                _f(row[4]),
+                _f(row[5]),
+            )
+
+    def _distinct_per_metric(self, where: tuple[Any, ...], out: dict[str, ReleaseMetrics]) -> None:
+        """Distinct units with a value per metric and side over the whole release."""
+        side = case((calls.c.arm == "canary", "canary"), else_="control").label("side")
+        unit = calls.c.unit_hash
+        stmt = (
+            select(
+                calls.c.release_id,
+                side,
+                func.count(distinct(unit)),
+                func.count(distinct(case((calls.c.latency_ms.is_not(None), unit)))),
+                func.count(distinct(case((calls.c.cost.is_not(None), unit)))),
+            )
+            .where(*where)
+            .group_by(calls.c.release_id, side)
+        )
+        for row in self._conn.execute(stmt):
+            d = out[row[0]].distinct
+            for metric, units in zip(BUILTIN_METRICS_ORDER, row[2:5], strict=True):
+                if units:
+                    d.setdefault(metric, {})[row[1]] = int(units)
+        joined = calls.join(
+            scores, and_(scores.c.project == calls.c.project, scores.c.call_id == calls.c.id)
+        )
+        stmt = (
+            select(calls.c.release_id, side, scores.c.name, func.count(distinct(unit)))
+            .select_from(joined)
+            .where(*where)
+            .group_by(calls.c.release_id, side, scores.c.name)
+        )
+        for rid, at_side, name, units in self._conn.execute(stmt):
+            if name not in BUILTIN_METRICS:
+                out[rid].distinct.setdefault(name, {})[at_side] = int(units)
+
+    def _first_seen(
+        self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]
+    ) -> None:
+        """Units per (step, arm) where each unit was first seen (one count per unit).
+
+        One pass: per unit, the smallest ``step * 4 + arm code`` is its first step and, within
+        it, its arm (canary before control before baseline, for a unit seen in two).
+        """
+        u = _unit_calls(where, step).subquery("unit_steps")
+        code = u.c.step * 4 + case((u.c.arm == "canary", 0), (u.c.arm == "control", 1), else_=2)
+        per_unit = (
+            select(u.c.release_id, func.min(code).label("k"))
+            .group_by(u.c.release_id, u.c.unit_hash)
+            .subquery("first")
+        )
+        stmt = select(per_unit.c.release_id, per_unit.c.k, func.count()).group_by(
+            per_unit.c.release_id, per_unit.c.k
+        )
+        arms = ("canary", "control", "baseline")
+        for rid, k, units in self._conn.execute(stmt):
+            at_step, arm = divmod(int(k), 4)
+            out[rid].first_seen.setdefault(at_step, {})[arms[arm]] = int(units)
 
     def _step_of_call(self, release_ids: list[str]) -> Any:
         """SQL for the ramp step a call was made in: 0, or the step of the last advance before it."""

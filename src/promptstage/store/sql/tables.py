@@ -265,6 +265,8 @@ releases = Table(
     Column("active_label", String(2 * NAME + 1), nullable=True),
     # Migration 0006: what a step without enough data does at its bake deadline.
     Column("on_insufficient_data", String(16), nullable=False, server_default="rollback"),
+    # Migration 0011: the error budget (how alpha is split over the tests), fixed at the start.
+    Column("error_budget", Json, nullable=True),
     ForeignKeyConstraint(["project", "prompt"], ["prompts.project", "prompts.name"]),
     UniqueConstraint("project", "active_label"),
     Index(None, "project", "state"),
