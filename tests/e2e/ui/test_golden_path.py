@@ -99,6 +99,8 @@ def test_edit_canary_and_one_click_rollback(new_page: Any, ui_server: ServerProc
     finally:
         watcher.kill()
         watcher.wait(timeout=10)
+        assert watcher.stdout is not None
+        watcher.stdout.close()
     alice.get_by_text(f"serves version {previous}").first.wait_for()
 
     # The overview shows the old version on prod, and who moved it back, and why.
