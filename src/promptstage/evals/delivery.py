@@ -55,7 +55,9 @@ _STAND_IN_BY_TYPE: dict[str, Any] = {
 }
 
 
-def stand_ins(declared: Mapping[str, Mapping[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
+def stand_ins(
+    declared: Mapping[str, Mapping[str, Any]], given: Mapping[str, Any]
+) -> dict[str, Any]:
     """Values for the required declared variables a built-in probe does not set.
 
     A string (or untyped) variable renders as ``[NAME]``, so the stand-in is visible in the
