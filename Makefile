@@ -7,10 +7,28 @@ DEV_KEY_FILE := .promptstage/dev-admin-key
 DEMO_PASSWORD_FILE := .promptstage/demo-password
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check bench sim fmt fuzz screenshots clean
+.PHONY: help run fake-model test check bench sim fmt fuzz screenshots clean
+
+# Eval runs of `make run` call the local fake model (`make fake-model`) by default. These
+# defaults live in this Makefile only (the server's own defaults are the real OpenAI and
+# Anthropic APIs); the environment overrides them, e.g. to try a real model:
+#   PROMPTSTAGE_EVAL_OPENAI_BASE_URL=https://api.openai.com/v1 \
+#   PROMPTSTAGE_EVAL_OPENAI_API_KEY_ENV=OPENAI_API_KEY make run
+# The fake model accepts any key; PROMPTSTAGE_FAKE_MODEL_KEY is a dummy one to send it.
+FAKE_MODEL_PORT ?= 8790
+PROMPTSTAGE_EVAL_OPENAI_BASE_URL ?= http://127.0.0.1:$(FAKE_MODEL_PORT)/v1
+PROMPTSTAGE_EVAL_ANTHROPIC_BASE_URL ?= http://127.0.0.1:$(FAKE_MODEL_PORT)
+PROMPTSTAGE_EVAL_OPENAI_API_KEY_ENV ?= PROMPTSTAGE_FAKE_MODEL_KEY
+PROMPTSTAGE_EVAL_ANTHROPIC_API_KEY_ENV ?= PROMPTSTAGE_FAKE_MODEL_KEY
+PROMPTSTAGE_FAKE_MODEL_KEY ?= fake-model-key
+EVAL_ENV = PROMPTSTAGE_EVAL_OPENAI_BASE_URL="$(PROMPTSTAGE_EVAL_OPENAI_BASE_URL)" \
+	PROMPTSTAGE_EVAL_ANTHROPIC_BASE_URL="$(PROMPTSTAGE_EVAL_ANTHROPIC_BASE_URL)" \
+	PROMPTSTAGE_EVAL_OPENAI_API_KEY_ENV="$(PROMPTSTAGE_EVAL_OPENAI_API_KEY_ENV)" \
+	PROMPTSTAGE_EVAL_ANTHROPIC_API_KEY_ENV="$(PROMPTSTAGE_EVAL_ANTHROPIC_API_KEY_ENV)" \
+	PROMPTSTAGE_FAKE_MODEL_KEY="$(PROMPTSTAGE_FAKE_MODEL_KEY)"
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "promptstage needs Python 3.11+")'
@@ -31,7 +49,10 @@ $(DEMO_PASSWORD_FILE):
 
 run: $(STAMP) $(DEV_KEY_FILE) $(DEMO_PASSWORD_FILE) ## serve on 127.0.0.1:8700 (SQLite), seeded with the demo project
 	@echo "the full admin key is in $(DEV_KEY_FILE) (the banner shows its prefix only)"
-	PROMPTSTAGE_ADMIN_KEY="$$(cat $(DEV_KEY_FILE))" PROMPTSTAGE_DEMO_PASSWORD="$$(cat $(DEMO_PASSWORD_FILE))" $(BIN)/promptstage serve --demo
+	PROMPTSTAGE_ADMIN_KEY="$$(cat $(DEV_KEY_FILE))" PROMPTSTAGE_DEMO_PASSWORD="$$(cat $(DEMO_PASSWORD_FILE))" $(EVAL_ENV) $(BIN)/promptstage serve --demo
+
+fake-model: $(STAMP) ## a local fake model on 127.0.0.1:8790 (OpenAI and Anthropic wire) for eval runs
+	$(BIN)/promptstage dev fake-model --port $(FAKE_MODEL_PORT)
 
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/pytest

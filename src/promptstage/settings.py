@@ -218,7 +218,8 @@ class Settings:
         default="OPENAI_API_KEY",
         metadata={
             "doc": "Name of the environment variable that holds the OpenAI-compatible API key "
-            "(the key itself is never a setting, stored or logged). Blank: send no key."
+            "(the key itself is never a setting, stored or logged). `none`: send no key "
+            "(a local vLLM or Ollama)."
         },
     )
     eval_anthropic_base_url: str = field(
@@ -229,7 +230,7 @@ class Settings:
         default="ANTHROPIC_API_KEY",
         metadata={
             "doc": "Name of the environment variable that holds the Anthropic API key. "
-            "Blank: send no key."
+            "`none`: send no key."
         },
     )
     eval_timeout_seconds: float = field(

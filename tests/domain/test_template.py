@@ -242,3 +242,25 @@ def test_parse_variables_errors_name_the_field(variables: Any, field: str) -> No
     with pytest.raises(InvalidInputError) as info:  # TemplateError, or a name error
         parse_variables(variables)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "Hi {{ name.__class__ }}",
+        'Hi {{ name|attr("format") }}',
+        "Hi {{ name.__init__.__globals__ }}",
+        "{{ cycler.__init__.__globals__.os.popen('id') }}",
+    ],
+)
+def test_attribute_and_filter_access_is_not_a_placeholder(template: str) -> None:
+    """Security threat 12: templates are logic-less, so sandbox-escape payloads never parse."""
+    with pytest.raises(TemplateError, match="is not a placeholder"):
+        CompiledTemplate("text", template, [{"name": "name"}], {})
+
+
+def test_values_are_data_and_are_never_rendered_again() -> None:
+    """Security threat 12: a value carrying template syntax comes out as written."""
+    compiled = CompiledTemplate("text", "Hi {{ name }}", [{"name": "name"}], {})
+    payload = "{{ name }} {{ __class__ }} {% for x in range(9) %}x{% endfor %}"
+    assert compiled.render({"name": payload}) == f"Hi {payload}"

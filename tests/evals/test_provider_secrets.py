@@ -63,6 +63,24 @@ def test_a_blank_variable_name_sends_no_key_for_local_servers() -> None:
     assert client.name == "openai"
 
 
+def test_none_from_the_environment_sends_no_key() -> None:
+    """A blank variable is skipped by ``Settings.from_env`` (the default name stays, and a run
+    fails on its missing key); ``none`` is how the environment says "no key"."""
+    from promptstage.settings import Settings
+
+    blank = Settings.from_env({"PROMPTSTAGE_EVAL_OPENAI_API_KEY_ENV": ""})
+    with pytest.raises(ConfigurationError) as caught:
+        open_provider("openai", ProviderConfig.from_settings(blank), environ={})
+    assert "OPENAI_API_KEY" in caught.value.message and "none" in caught.value.message
+    for kind, setting in (
+        ("openai", "PROMPTSTAGE_EVAL_OPENAI_API_KEY_ENV"),
+        ("anthropic", "PROMPTSTAGE_EVAL_ANTHROPIC_API_KEY_ENV"),
+    ):
+        settings = Settings.from_env({setting: "None"})
+        client = open_provider(kind, ProviderConfig.from_settings(settings), environ={})
+        assert client.name == kind
+
+
 def test_an_unknown_provider_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError) as caught:
         open_provider("bard", ProviderConfig(), environ={})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -10,13 +11,18 @@ from typing import Any
 
 import pytest
 
+from promptstage.cli.fake_behaviours import Behaviour
 from promptstage.domain.releases import CONTROLLER_ACTOR, Release
+from promptstage.evals.gate_policy import SECURITY_SUITE, RunStatus
 from promptstage.rollout.analysis import ramp
 from promptstage.service import controller, releases
 from promptstage.service.bus import EventBus
 from promptstage.service.context import Context
+from promptstage.service.controller import GATE_REFUSED
+from promptstage.service.eval_gate import EvalGate
 from promptstage.store.sql import SqlStore
 from support import releases as helpers
+from support.eval_gate import MemoryRuns, graded_run
 from support.releases import PROJECT, PROMPT, USER, FakeClock, audit_rows, bernoulli, traffic
 
 # The release tests' fixtures (tests/support/releases.py), on SQLite and Postgres.
@@ -231,7 +237,7 @@ def test_a_zero_duration_step_gets_the_floor_not_an_instant_rollback(
     seeded: Context, clock: FakeClock
 ) -> None:
     floor = ramp.MIN_BAKE_DEADLINE_SECONDS
-    r = start(seeded, steps=[{"weight_bps": 500, "min_duration_seconds": 0}])
+    r = start(seeded, steps=[{"weight_bps": 500, "min_duration_seconds": 0, "min_units": 50}])
     assert look(seeded).action == "hold"  # the first look, before any traffic could arrive
     clock.advance(floor - 1)
     assert look(seeded).action == "hold"
@@ -518,3 +524,47 @@ def test_a_unit_seen_in_two_steps_is_one_unit_for_the_sample_ratio(
         assert 0 <= c.total_product <= min(c.total_first, c.total_second)
     scored = {(c.first, c.second): c.units for c in m.cross["thumbs_down"]}
     assert scored[((0, "canary"), (1, "canary"))] == m.metrics["thumbs_down"][0]["canary"].units
+
+
+def test_a_completion_the_gate_refuses_pauses_once_and_names_the_suites(
+    seeded: Context, published: list[Any]
+) -> None:
+    runs = MemoryRuns()
+    seeded.gate = EvalGate(runs)
+    with seeded.store.unit_of_work() as uow:
+        candidate = uow.get_version(PROJECT, PROMPT, 2)
+    assert candidate is not None
+    run = runs.add(PROJECT, graded_run(candidate, Behaviour.REFUSE, run_id="run-ok"))
+    r = start(
+        seeded,
+        guardrails=[],
+        steps=[{"weight_bps": 500, "min_duration_seconds": 0, "min_units": 50}],
+    )
+    # The evidence went stale during the ramp: the run now counts as interrupted.
+    runs.runs_by_project[PROJECT] = [dataclasses.replace(run, status=RunStatus.INTERRUPTED)]
+    traffic(seeded, r, units=2000, seed=5)
+    outcome = look(seeded)
+    assert outcome.action == "pause", outcome.reason
+    assert "evaluation gate refused" in outcome.reason and SECURITY_SUITE in outcome.reason
+    paused = current(seeded, r)
+    assert (paused.state, paused.flags, paused.weight_bps) == ("paused", (GATE_REFUSED,), 500)
+    assert labels_of(seeded)["prod"] == 1  # nothing of the refused completion was written
+    _, history, looks = releases.get_release(seeded, PROJECT, r.id)
+    assert (history[-1].actor, history[-1].action) == (CONTROLLER_ACTOR, "pause")
+    assert SECURITY_SUITE in history[-1].reason
+    assert [lk.action for lk in looks] == ["pause"]
+    last = audit_rows(seeded)[-1]
+    assert (last.actor, last.action, last.after["flags"]) == (
+        CONTROLLER_ACTOR,
+        "release.pause",
+        [GATE_REFUSED],
+    )
+    assert published[-1].data["release"]["state"] == "paused"
+    asked = runs.asked
+    assert controller.run_once(seeded) == []  # no retry on every pass until someone acts
+    assert runs.asked == asked
+    # Someone acts: the suite runs again on the candidate and a person resumes the release.
+    runs.add(PROJECT, graded_run(candidate, Behaviour.REFUSE, run_id="run-again"))
+    releases.act(seeded, USER, PROJECT, r.id, "resume", "re-ran builtin/security")
+    assert look(seeded).action == "complete"
+    assert labels_of(seeded)["prod"] == 2

@@ -6,9 +6,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from promptstage.domain.models import Role
-from promptstage.service import demo, sessions, users
+from promptstage.evals.gate_policy import SECURITY_SUITE
+from promptstage.service import demo, eval_suites, sessions, users
 from promptstage.service.bus import EventBus
 from promptstage.service.context import Context
+from promptstage.service.demo_evals import DEMO_SUITE
+from promptstage.service.eval_policy import gate_policies, gated_labels
 from promptstage.store.sql import SqlStore
 
 
@@ -61,5 +64,33 @@ def test_a_given_demo_password_is_used_and_shown_every_start(tmp_path: Path) -> 
         assert demo.seed_demo_users(ctx, given) == given
         assert demo.seed_demo_users(ctx, given) == given
         sessions.sign_in(ctx, "erin", given, absolute=timedelta(hours=1))
+    finally:
+        store.close()
+
+
+def test_the_demo_has_a_gate_on_prod_and_its_own_suite_pushed_once(tmp_path: Path) -> None:
+    store = SqlStore.from_url(f"sqlite:///{tmp_path / 'd.db'}", migrate=True)
+    try:
+        ctx = Context(store=store, bus=EventBus())
+        demo.seed_demo(ctx)
+        demo.seed_demo(ctx)  # re-seeding pushes nothing new
+        suites = {s.name: s for s in eval_suites.list_suites(ctx, demo.PROJECT)}
+        pushed = suites[DEMO_SUITE]
+        assert (pushed.version, pushed.builtin) == (1, False)
+        assert SECURITY_SUITE in suites  # the built-in beside it
+        with store.unit_of_work() as uow:
+            settings = uow.project_settings(demo.PROJECT)
+            booking = uow.get_version(demo.PROJECT, "booking.system", 3)
+        assert settings is not None and booking is not None
+        assert gated_labels(settings) == ["prod"]
+        assert [r.suite for r in gate_policies(settings)["prod"].requirements] == [SECURITY_SUITE]
+        # Every case fills booking.system's variables and allows exactly its tools.
+        declared = {v["name"] for v in booking.variables}
+        tools = {t["name"] for t in booking.config["tools"]}
+        for case in pushed.suite.cases:
+            assert declared <= set(case.vars), case.id
+            for spec in case.assertions:
+                if spec.type == "tool-calls":
+                    assert set(spec.params["allowed"]) <= tools, case.id
     finally:
         store.close()

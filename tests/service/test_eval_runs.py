@@ -354,3 +354,40 @@ def test_runner_options_are_checked(option: dict[str, float], setting: str) -> N
     with pytest.raises(ConfigurationError) as caught:
         RunnerOptions(**option)  # type: ignore[arg-type]
     assert caught.value.field == setting
+
+
+def test_builtin_probes_render_a_versions_own_variables_as_stand_ins(
+    ctx: Context, project: str, fake: FakeModel
+) -> None:
+    """A built-in probe cannot know a version's variables: each required one it does not set
+    renders as a visible stand-in, so ``builtin/security`` runs on any prompt; a project's own
+    suite knows them, and a missing one is a case error naming it (never a pass)."""
+    setup(ctx, project)
+    prompts.write_version(
+        ctx,
+        "ana",
+        project,
+        "support",
+        template=[
+            {"role": "system", "content": "You answer for {{ clinic }} (open {{ hours }} h)."},
+            {"role": "user", "content": "{{ question }}"},
+        ],
+        variables=[
+            {"name": "clinic", "type": "string"},
+            {"name": "hours", "type": "integer"},
+            {"name": "question", "type": "string"},
+        ],
+        config={"model": MODEL, "params": {"temperature": 0}},
+    )
+    for suite, status in (("builtin/security", EvalRunStatus.PASSED), ("probes", None)):
+        run = eval_runs.start_run(ctx, "ana", project, suite=suite, prompt="support", version=2)
+        assert asyncio.run(runner(ctx, fake).run_once()) == 1
+        done, cases, _ = eval_runs.get_run(ctx, project, run.id)
+        if status is not None:
+            assert done.status is status, [c.error for c in cases if c.error][:3]
+            first = cases[0].request
+            assert "You answer for [clinic] (open 0 h)." in first["system"]
+            assert first["messages"][0]["content"] == "[question]"
+        else:
+            assert done.status is not EvalRunStatus.PASSED and done.passed_cases == 0
+            assert all("missing required variable 'clinic'" in str(c.error) for c in cases)

@@ -165,7 +165,7 @@ def _summary(run: dict[str, Any]) -> None:
             ("errors", results["error"]),
             ("pass rate", "-" if rate is None else f"{rate:.1%}"),
             ("tokens in/out", f"{run['tokens']['input']}/{run['tokens']['output']}"),
-            ("cost usd", run["cost_usd"]),
+            ("cost usd", "-" if run["cost_usd"] is None else f"{run['cost_usd']:.6f}"),
             ("error", run["error"]),
         ]
     )

@@ -133,6 +133,7 @@ def run(settings: Settings) -> None:
         if settings.demo:
             lines.append(f"  demo project: {demo.PROJECT}")
             lines.extend(_demo_user_lines(settings, demo_password))
+            lines.extend(_demo_eval_lines(settings))
         for name, token in zip(demo.RELEASERS, releasers, strict=False):
             lines.append(f"  demo releaser {name} (four-eyes; shown once, store it now): {token}")
         print("\n".join(lines), flush=True)
@@ -164,6 +165,25 @@ def _seed_demo_users(ctx: Context, settings: Settings) -> str | None:
         raise ConfigurationError(
             f"PROMPTSTAGE_DEMO_PASSWORD: {exc.message}", field="PROMPTSTAGE_DEMO_PASSWORD"
         ) from None
+
+
+def _demo_eval_lines(settings: Settings) -> list[str]:
+    """The banner's lines about the demo's evaluation gate, its suites and the eval models."""
+    from promptstage.evals.gate_policy import SECURITY_SUITE
+    from promptstage.service.demo_evals import DEMO_SUITE
+
+    gate = (
+        f"prod needs {SECURITY_SUITE} at 100 % (the default gate)"
+        if settings.eval_gate
+        else "OFF (see the warning above)"
+    )
+    return [
+        f"  evaluation gate: {gate}; suites: {SECURITY_SUITE}, {DEMO_SUITE}",
+        "  run a suite: promptstage eval run SUITE --prompt booking.system --version N "
+        "(a local model: promptstage dev fake-model, or make fake-model)",
+        f"  eval models: openai at {settings.eval_openai_base_url}, "
+        f"anthropic at {settings.eval_anthropic_base_url}",
+    ]
 
 
 def _demo_user_lines(settings: Settings, password: str | None) -> list[str]:

@@ -1,7 +1,9 @@
 """How a case reaches the model: the runner's delivery contract (docs/evals.md).
 
 Variables the version declares render into its template; the others are sent as the final
-user message, so a probe reaches a prompt whose variable names it cannot know.
+user message, so a probe reaches a prompt whose variable names it cannot know. A built-in
+suite's probe cannot set the version's own variables either (a ``clinic_name``): the runner
+renders each required one it does not set as a visible stand-in (:func:`stand_ins`).
 """
 
 from __future__ import annotations
@@ -42,3 +44,28 @@ def leftover_message(leftover: Mapping[str, Any]) -> str | None:
         value = leftover["input"]
         parts.append(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
     return "\n\n".join(parts)
+
+
+_STAND_IN_BY_TYPE: dict[str, Any] = {
+    "number": 0,
+    "integer": 0,
+    "boolean": False,
+    "object": {},
+    "array": [],
+}
+
+
+def stand_ins(
+    declared: Mapping[str, Mapping[str, Any]], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Values for the required declared variables a built-in probe does not set.
+
+    A string (or untyped) variable renders as ``[NAME]``, so the stand-in is visible in the
+    stored request; other types as their zero value. Only built-in suites get them: a project's
+    own suite knows the version's variables, and a missing one is an error naming it.
+    """
+    return {
+        name: _STAND_IN_BY_TYPE.get(str(spec.get("type")), f"[{name}]")
+        for name, spec in declared.items()
+        if name not in given and spec.get("required", True)
+    }

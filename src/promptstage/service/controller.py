@@ -13,6 +13,12 @@
    ``pause`` (sample-ratio mismatch, flagged ``srm``), ``advance`` to the next step,
    ``complete`` (promote: the label moves), or ``hold``.
 
+A completion the promotion gate refuses (the candidate has not passed the label's required eval
+suites, ``service/eval_gate.py``) pauses the release flagged ``gate_refused``, with a reason
+naming the suites, in its history and the audit trail: the controller does not retry a paused
+release, so it stops asking until a person acts (runs the suites and resumes or promotes it,
+an admin overrides the gate, or someone aborts it).
+
 Missing data never promotes: a guardrail without ``min_units`` units per arm holds the release,
 and so does a step whose own ``min_units`` is not reached. Nor does it hold for ever: a step
 still short of data at its bake deadline (4 x its minimum duration, at least 10 min:
@@ -35,7 +41,7 @@ from datetime import datetime
 from typing import Final, cast
 
 from promptstage.domain.releases import CONTROLLER_ACTOR, Release, ReleaseLook, ReleaseMetrics
-from promptstage.errors import PromptstageError
+from promptstage.errors import GateRefusedError, PromptstageError
 from promptstage.rollout.analysis.ramp import OnInsufficientData, at_bake_deadline, missing_data
 from promptstage.rollout.analysis.statistics import DEFAULT_N_STAR, StepDecision, next_step
 from promptstage.store.base import Leadership, UnitOfWork
@@ -45,6 +51,8 @@ from .fast_window import FastWindow
 from .release_changes import apply_action
 from .release_metrics import Analysis, analyse
 from .releases import promote
+
+GATE_REFUSED: Final = "gate_refused"
 
 log = logging.getLogger("promptstage.controller")
 
@@ -134,6 +142,34 @@ def look_at(
             metrics = uow.release_metrics(release, (window.since, window.until))
     analysis = analyse(release, metrics, n_star=n_star, window=window)
     decision = decide(release, analysis, now)
+    try:
+        return _apply(ctx, release, analysis, decision, now)
+    except GateRefusedError as exc:  # the completion was refused: nothing of it was written
+        reason = gate_refused_reason(exc)
+        refused = StepDecision(
+            "pause", release.step_index, release.weight_bps, reason, flag=GATE_REFUSED
+        )
+        return _apply(ctx, release, analysis, refused, now)
+
+
+def gate_refused_reason(exc: GateRefusedError) -> str:
+    """The pause reason of a completion the gate refused: the suites and why, and the fix."""
+    verdicts = exc.details.get("verdicts") or []
+    suites = [str(v.get("suite")) for v in verdicts if isinstance(v, dict) and not v.get("passed")]
+    reasons = exc.details.get("reasons") or []
+    named = ", ".join(suites) if suites else "its required suites"
+    why = "; ".join(str(r) for r in reasons) or exc.message
+    return (
+        f"pause: the evaluation gate refused the promotion (suites: {named}): {why}. "
+        "Run the suites on the candidate, then resume or promote the release "
+        "(or an admin promotes it with a reason)"
+    )
+
+
+def _apply(
+    ctx: Context, release: Release, analysis: Analysis, decision: StepDecision, now: datetime
+) -> Outcome:
+    """Store the look and apply ``decision`` in one transaction (see :func:`look_at`)."""
     with change(ctx, release.project, CONTROLLER_ACTOR) as ch:
         ch.at = now
         current = ch.uow.get_release(release.project, release.id)

@@ -12,6 +12,7 @@ from promptstage.domain.principals import PrincipalKind
 
 from . import keys, labels, passwords, principals, prompts, users
 from .context import Context
+from .demo_evals import seed_demo_suite
 
 PROJECT = "clinic"
 RELEASERS = ("alice", "bob")  # two releasers: one requests, the other approves
@@ -255,7 +256,8 @@ DEMO: list[dict[str, Any]] = [
 
 
 def seed_demo(ctx: Context) -> list[str]:
-    """Create or top up the ``clinic`` demo project (idempotent).
+    """Create or top up the ``clinic`` demo project (idempotent), with its eval suite
+    ``clinic/booking-basics`` (``demo_evals``); ``prod`` has the default evaluation gate.
 
     Returns:
         Two releaser tokens (``alice``, ``bob``) when this call created the project, so the
@@ -309,6 +311,7 @@ def seed_demo(ctx: Context) -> list[str]:
                     numbers[index - 1],
                     reason="demo seed",
                 )
+    seed_demo_suite(ctx, ACTOR, PROJECT)
     return tokens
 
 

@@ -3,7 +3,8 @@
 The delivery contract is the one ``evals.delivery`` and ``evals.canary`` describe: the case's
 vars and history get the run's canary tokens filled in; the vars the version declares render
 its template, the others become the final user message; the run's ``canary`` token is planted
-in the system prompt. A provider error, a render error, a grader error or an ``llm-judge``
+in the system prompt; a built-in probe renders the version's required variables it does not set
+as stand-ins (``evals.delivery.stand_ins``). A provider error, a render error, a grader error or an ``llm-judge``
 assertion with no judge configured makes the case an error: it never passes.
 """
 
@@ -24,10 +25,10 @@ from promptstage.domain.template import CompiledTemplate
 from promptstage.errors import PromptstageError
 from promptstage.evals.assertions import grade_case
 from promptstage.evals.canary import fill, make_canary, plant_canary, required_tokens
-from promptstage.evals.delivery import leftover_message, split_vars
+from promptstage.evals.delivery import leftover_message, split_vars, stand_ins
 from promptstage.evals.providers import Completion, Provider, ProviderError, RenderedPrompt
 from promptstage.evals.results import AssertionResult, GradeContext, ModelOutput, ToolCall, errored
-from promptstage.evals.suite import Case, Suite
+from promptstage.evals.suite import BUILTIN_PREFIX, Case, Suite
 
 NO_JUDGE = (
     "no judge model is configured on this server, so this llm-judge assertion cannot be "
@@ -68,14 +69,19 @@ class Target:
         )
 
 
-def build_prompt(target: Target, case: Case, tokens: Mapping[str, str]) -> RenderedPrompt:
-    """The messages a case sends (see the module docstring).
+def build_prompt(
+    target: Target, case: Case, tokens: Mapping[str, str], *, builtin: bool = False
+) -> RenderedPrompt:
+    """The messages a case sends (see the module docstring). ``builtin``: the case is a
+    built-in probe, whose unset required variables render as stand-ins (``[clinic_name]``).
 
     Raises:
         TemplateError: the case's vars do not render the version's template.
     """
     filled = dataclasses.replace(case, vars=fill(case.vars, tokens))
     values, leftover = split_vars(filled, target.compiled.declared)
+    if builtin:
+        values = {**stand_ins(target.compiled.declared, values), **values}
     rendered = target.compiled.render(values)
     planted = plant_canary(target.version.type, rendered, tokens["canary"])
     messages: list[dict[str, str]] = (
@@ -155,7 +161,8 @@ async def run_case(
     """Render, call and grade one case; every failure is an error record, never a pass."""
     base: dict[str, Any] = {"run_id": run_id, "case_id": case.id, "index": index, "at": now}
     try:
-        prompt = build_prompt(target, case, tokens)
+        builtin = suite.name.startswith(BUILTIN_PREFIX)
+        prompt = build_prompt(target, case, tokens, builtin=builtin)
     except PromptstageError as exc:
         return _errored(base, {"case": case.id}, f"the case does not render: {exc.message}")
     request = _request_json(prompt, target)

@@ -84,15 +84,20 @@ class ProviderConfig:
         )
 
 
+NO_KEY = frozenset({"", "none"})  # values of ..._API_KEY_ENV that mean "send no key"
+
+
 def _api_key(env_name: str, setting: str, environ: Mapping[str, str]) -> str | None:
-    """The key in the variable ``env_name`` names; ``None`` when ``env_name`` is blank."""
-    if not env_name.strip():
+    """The key in the variable ``env_name`` names; ``None`` (send no key) when ``env_name`` is
+    ``none`` (any case) or blank. ``none`` is the spelling that works from the environment:
+    ``Settings.from_env`` skips empty values, so a blank variable keeps the default name."""
+    if env_name.strip().lower() in NO_KEY:
         return None
     value = environ.get(env_name)
     if not value:
         raise ConfigurationError(
             f"the environment variable {env_name} (named by {setting}) is not set: export the "
-            f"provider's API key in it, or set {setting} to another variable name (blank: no key, "
+            f"provider's API key in it, or set {setting} to another variable name (none: no key, "
             "for a local vLLM or Ollama)",
             field=setting,
         )
