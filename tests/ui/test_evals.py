@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from promptstage.service import prompts
+from promptstage.domain.models import Role
+from promptstage.errors import InvalidInputError
+from promptstage.service import eval_actions, prompts
 from promptstage.service.context import change
+from promptstage.service.keys import Principal
 from promptstage.service.project_settings import write_settings
 from support.fake_model import FakeModel, running_fake_model
 
@@ -290,3 +293,34 @@ def test_the_prompt_page_links_to_the_eval_pages(erin: tuple[TestClient, str]) -
     assert 'href="/ui/p/shop/evals/runs"' in page  # the nav link
     form = text(client.get(f"{EVALS}/replays/new?prompt=greet&candidate=2"))
     assert 'name="sample"' in form and 'value="greet"' in form
+
+
+def test_runs_filter_by_version_and_status_across_pages(gated: Ui) -> None:
+    who = Principal("erin", Role.editor, PROJECT, None)
+    made = []
+    for i in range(7):
+        gated.clock.advance(seconds=1)
+        made.append(
+            eval_actions.start_run(
+                gated.ctx, who, PROJECT, suite="builtin/security", prompt="greet",
+                version=1 + i % 2,
+            )
+        )  # fmt: skip
+    eval_actions.cancel_run(gated.ctx, who, PROJECT, made[2].id)
+    seen, cursor = [], None
+    while True:
+        page, cursor = eval_actions.runs(gated.ctx, who, PROJECT, version=1, limit=2, cursor=cursor)
+        seen += [r.id for r in page]
+        if cursor is None:
+            break
+    assert seen == [r.id for r in reversed(made) if r.version == 1]
+    cancelled, _ = eval_actions.runs(gated.ctx, who, PROJECT, status="cancelled")
+    assert [r.id for r in cancelled] == [made[2].id]
+    queued, _ = eval_actions.runs(gated.ctx, who, PROJECT, version=2, status="queued")
+    assert [r.id for r in queued] == [made[5].id, made[3].id, made[1].id]
+    with pytest.raises(InvalidInputError):
+        eval_actions.runs(gated.ctx, who, PROJECT, status="nope")
+    client = gated.client()
+    assert sign_in(client, "erin").status_code == 303
+    listed = text(client.get(f"{EVALS}/runs?version=2&status=queued"))
+    assert made[5].id in listed and made[4].id not in listed and made[2].id not in listed

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from promptstage.domain.evals import EvalCaseRecord, EvalRun
-from promptstage.domain.models import Role
-from promptstage.errors import ConflictError
+from promptstage.domain.evals import EvalCaseRecord, EvalRun, EvalRunStatus
+from promptstage.domain.models import Role, iso_utc
+from promptstage.errors import ConflictError, InvalidInputError
 
 from . import eval_replays, eval_runs, eval_suites
 from .access import check
@@ -20,6 +20,12 @@ from .context import Context
 from .eval_suites import SuiteView
 from .gate_status import gate_status
 from .keys import Principal
+from .pagination import encode_cursor
+
+STATUSES = tuple(s.value for s in EvalRunStatus)
+SCAN = 2000
+"""Runs one page of a version or status filter looks at, at most."""
+SCAN_BATCH = 200
 
 
 def label_gate(
@@ -55,10 +61,48 @@ def push_suite(
 
 
 def runs(
-    ctx: Context, who: Principal, project: str, **filters: Any
+    ctx: Context,
+    who: Principal,
+    project: str,
+    *,
+    prompt: str | None = None,
+    suite: str | None = None,
+    version: int | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> tuple[list[EvalRun], str | None]:
+    """Runs newest first, filtered by prompt and suite in the store and by version and status
+    while paging through it (at most :data:`SCAN` runs per page asked; the cursor then
+    continues the scan where it stopped, so a sparse filter pages on, never loses runs).
+
+    Raises:
+        InvalidInputError: an unknown status, or a malformed cursor.
+    """
     check(who, project, Role.editor)
-    return eval_runs.list_runs(ctx, project, **filters)
+    if status is not None and status not in STATUSES:
+        raise InvalidInputError(f"status must be one of {list(STATUSES)}", field="status")
+    if version is None and status is None:
+        return eval_runs.list_runs(
+            ctx, project, prompt=prompt, suite=suite, limit=limit, cursor=cursor
+        )
+    found: list[EvalRun] = []
+    scanned = 0
+    while True:
+        batch, cursor = eval_runs.list_runs(
+            ctx, project, prompt=prompt, suite=suite, limit=SCAN_BATCH, cursor=cursor
+        )
+        for index, run in enumerate(batch):
+            scanned += 1
+            if (version is None or run.version == version) and (
+                status is None or run.status.value == status
+            ):
+                found.append(run)
+            if len(found) == limit or scanned >= SCAN:
+                more = cursor is not None or index < len(batch) - 1
+                return found, encode_cursor([iso_utc(run.created_at), run.id]) if more else None
+        if cursor is None:
+            return found, None
 
 
 def run(

@@ -143,6 +143,8 @@ def runs_page(
     user: Viewer,
     prompt: Annotated[str, Query(max_length=129)] = "",
     suite: Annotated[str, Query(max_length=129)] = "",
+    version: Annotated[str, Query(max_length=20)] = "",
+    status: Annotated[str, Query(max_length=20)] = "",
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> Response:
     found, next_cursor = svc.runs(
@@ -151,10 +153,13 @@ def runs_page(
         project,
         prompt=prompt or None,
         suite=suite or None,
+        version=_number(version, "version", optional=True),
+        status=status or None,
         limit=50,
         cursor=cursor,
     )
-    filters = {k: v for k, v in (("prompt", prompt), ("suite", suite)) if v}
+    given = (("prompt", prompt), ("suite", suite), ("version", version), ("status", status))
+    filters = {k: v for k, v in given if v}
     base = evals_url(project, "runs")
     return render(
         request,
@@ -162,7 +167,8 @@ def runs_page(
         project=project,
         nav="evals",
         runs=[run_json(r) for r in found],
-        filters={"prompt": prompt, "suite": suite},
+        filters={"prompt": prompt, "suite": suite, "version": version, "status": status},
+        statuses=svc.STATUSES,
         first_url=(base + "?" + urlencode(filters)) if cursor else None,
         next_url=base + "?" + urlencode({**filters, "cursor": next_cursor})
         if next_cursor
