@@ -9,12 +9,13 @@ and the API key it uses never appears in what this module returns.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from promptstage.domain.config import Config, ModelRef
-from promptstage.domain.models import Role
+from promptstage.domain.models import Role, Version
 from promptstage.domain.template import CompiledTemplate
 from promptstage.errors import ConfigurationError, PromptstageError
 from promptstage.evals.providers import Provider, ProviderError, RenderedPrompt
@@ -69,9 +70,13 @@ async def try_version(
     """
     check(who, project, Role.editor)
     override = parse_model(dict(model)) if model else None
-    with ctx.store.unit_of_work() as uow:
-        require_prompt(uow, project, prompt)
-        version = require_version(uow, project, prompt, number)
+
+    def load() -> Version:
+        with ctx.store.unit_of_work() as uow:
+            require_prompt(uow, project, prompt)
+            return require_version(uow, project, prompt, number)
+
+    version = await asyncio.to_thread(load)  # a store read never blocks the event loop
     compiled = CompiledTemplate(
         version.type,
         version.template,
