@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 
 from promptstage.domain.models import Role
 from promptstage.errors import InvalidInputError
-from promptstage.service import eval_actions, prompts
+from promptstage.service import eval_actions, labels, prompts
+from promptstage.service.calls import ingest_calls
 from promptstage.service.context import change
 from promptstage.service.keys import Principal
 from promptstage.service.project_settings import write_settings
@@ -324,3 +325,79 @@ def test_runs_filter_by_version_and_status_across_pages(gated: Ui) -> None:
     assert sign_in(client, "erin").status_code == 303
     listed = text(client.get(f"{EVALS}/runs?version=2&status=queued"))
     assert made[5].id in listed and made[4].id not in listed and made[2].id not in listed
+
+
+def release_form(csrf: str, **fields: str) -> dict[str, str]:
+    return {
+        "csrf": csrf, "label": "prod", "version": "1", "strategy": "canary",
+        "percent_canary": "5", "op": "start", **fields,
+    }  # fmt: skip
+
+
+def test_a_release_the_gate_refuses_shows_the_box_and_an_admin_overrides(gated: Ui) -> None:
+    for client, csrf in signed_in(gated, "ada"):  # prod serves v2 (a release needs a baseline)
+        moved = client.post(
+            f"{PROMPT}/promote",
+            data={"csrf": csrf, "label": "prod", "version": "2", "expected": "",
+                  "override_gate": "baseline for the test"},
+        )  # fmt: skip
+        assert moved.status_code == 303
+    new = f"{PROMPT}/releases/new"
+    for client, csrf in signed_in(gated, "alice"):
+        refused = client.post(new, data=release_form(csrf))
+        assert refused.status_code == 409, refused.text
+        shown = text(refused)
+        assert 'data-testid="gate-box"' in shown and "builtin/security" in shown
+        assert "Override the gate" not in shown
+        forced = client.post(new, data=release_form(csrf, override_gate="please"))
+        assert forced.status_code == 403
+    for client, csrf in signed_in(gated, "ada"):
+        assert "Override the gate" in text(client.get(f"{new}?label=prod&version=1"))
+        started = client.post(new, data=release_form(csrf, override_gate="canary is safe"))
+        assert started.status_code == 303, started.text
+        assert "/releases/rel" in started.headers["location"]
+
+
+def test_a_replay_shows_baseline_and_candidate_side_by_side(
+    make_ui: Callable[..., Ui], fake: FakeModel
+) -> None:
+    ui = make_ui(
+        eval_openai_base_url=fake.openai_base_url,
+        eval_openai_api_key_env="",
+        eval_max_attempts=1,
+        eval_poll_seconds=0.05,
+    )
+    prompts.create_prompt(ui.ctx, "test", PROJECT, "greet", "text")
+    prod, _ = prompts.write_version(
+        ui.ctx, "test", PROJECT, "greet", template="Hello {{ who }}.", config={"model": MODEL}
+    )
+    prompts.write_version(
+        ui.ctx, "test", PROJECT, "greet", template="Hiya {{ who }}!",
+        config={"model": {**MODEL, "name": "fake-obey"}},
+    )  # fmt: skip
+    labels.move_label(ui.ctx, "test", PROJECT, "greet", "prod", 1)
+    logged = [
+        {"id": f"c{i}", "prompt": "greet", "label": "prod", "version": 1,
+         "digest": prod.digest, "variables": {"who": who}}
+        for i, who in enumerate(["Ada", "Bob"])
+    ]  # fmt: skip
+    assert ingest_calls(ui.ctx, PROJECT, {"calls": logged})["accepted"] == 2
+    for client, csrf in signed_in(ui, "erin"):
+        form = text(client.get(f"{EVALS}/replays/new?prompt=greet&candidate=2"))
+        assert 'value="greet"' in form and 'value="2"' in form
+        bad = client.post(
+            f"{EVALS}/replays",
+            data={"csrf": csrf, "prompt": "greet", "candidate": "2", "sample": "x"},
+        )
+        assert bad.status_code == 422 and "sample" in text(bad)
+        started = client.post(
+            f"{EVALS}/replays",
+            data={"csrf": csrf, "prompt": "greet", "candidate": "2", "sample": "2",
+                  "label": "prod", "suite": ""},
+        )  # fmt: skip
+        assert started.status_code == 303, started.text
+        url = str(started.headers["location"])
+        assert 'hx-trigger="every 2s"' in text(client.get(url))
+        final = wait_final(client, url)
+        assert "Baseline v1" in final and "Candidate v2" in final
+        assert "c0" in final and "c1" in final and "Mean latency" in final
