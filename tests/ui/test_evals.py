@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from promptstage.domain.models import Role
-from promptstage.errors import InvalidInputError
+from promptstage.errors import InvalidInputError, PermissionDeniedError
 from promptstage.service import eval_actions, labels, prompts
 from promptstage.service.calls import ingest_calls
 from promptstage.service.context import change
@@ -401,3 +401,21 @@ def test_a_replay_shows_baseline_and_candidate_side_by_side(
         final = wait_final(client, url)
         assert "Baseline v1" in final and "Candidate v2" in final
         assert "c0" in final and "c1" in final and "Mean latency" in final
+
+
+def test_eval_actions_need_the_editor_role(gated: Ui) -> None:
+    """The role rule the pages rely on lives in the service: a runtime principal (an SDK key)
+    is refused by every read and write the evals pages call."""
+    runtime = Principal("sdk (key:ps_1)", Role.runtime, PROJECT, "ps_1")
+    calls: list[Callable[[], object]] = [
+        lambda: eval_actions.suites(gated.ctx, runtime, PROJECT),
+        lambda: eval_actions.runs(gated.ctx, runtime, PROJECT),
+        lambda: eval_actions.push_suite(gated.ctx, runtime, PROJECT, SMOKE, "yaml"),
+        lambda: eval_actions.start_run(
+            gated.ctx, runtime, PROJECT, suite="builtin/security", prompt="greet", version=1
+        ),
+        lambda: eval_actions.start_required(gated.ctx, runtime, PROJECT, "greet", 1, "prod"),
+    ]
+    for call in calls:
+        with pytest.raises(PermissionDeniedError):
+            call()
