@@ -22,6 +22,7 @@ from promptstage.service.project_settings import write_settings
 from support.fake_model import FakeModel, running_fake_model
 
 from .conftest import PROJECT, Ui, csrf_of, sign_in
+from .ship_support import hidden_fields
 
 MODEL = {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06"}
 EVALS = f"/ui/p/{PROJECT}/evals"
@@ -419,3 +420,20 @@ def test_eval_actions_need_the_editor_role(gated: Ui) -> None:
     for call in calls:
         with pytest.raises(PermissionDeniedError):
             call()
+
+
+def test_the_editor_review_tries_the_draft_without_saving_it(
+    gated: Ui, erin: tuple[TestClient, str]
+) -> None:
+    client, _ = erin
+    form = hidden_fields(client.get(f"{PROMPT}/new?from=2").text)
+    assert form["model_name"] == "fake-obey"
+    draft = {**form, "template": "Howdy {{ who }}, draft here", "sample_0": "Ann"}
+    review = text(client.post(f"{PROMPT}/new", data={**draft, "action": "review"}))
+    assert "Try it: send the draft to its model" in review
+    tried = client.post(f"{PROMPT}/new", data={**draft, "action": "try"})
+    assert tried.status_code == 200, tried.text
+    shown = text(tried)
+    assert 'data-testid="playground-result"' in shown and "Howdy Ann, draft here" in shown
+    assert "Save version" in shown and SECRET not in shown
+    assert prompts.get_prompt(gated.ctx, PROJECT, "greet")[0].latest_version == 3  # not saved

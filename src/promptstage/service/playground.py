@@ -20,9 +20,10 @@ from promptstage.domain.template import CompiledTemplate
 from promptstage.errors import ConfigurationError, PromptstageError
 from promptstage.evals.providers import Provider, ProviderError, RenderedPrompt
 
+from . import drafts
 from .access import check
 from .context import Context
-from .drafts import sample_values
+from .drafts import Draft, sample_values
 from .eval_runs import parse_model
 from .keys import Principal
 from .prompts import require_prompt, require_version
@@ -77,6 +78,40 @@ async def try_version(
             return require_version(uow, project, prompt, number)
 
     version = await asyncio.to_thread(load)  # a store read never blocks the event loop
+    return await _call(version, samples, providers, override, max_rendered_bytes)
+
+
+async def try_draft(
+    ctx: Context,
+    who: Principal,
+    project: str,
+    prompt: str,
+    base: int,
+    draft: Draft,
+    samples: Mapping[str, str],
+    *,
+    providers: ProviderFactory | None,
+    max_rendered_bytes: int,
+) -> TryResult:
+    """Like :func:`try_version` for an unsaved draft (checked as ``drafts.review`` checks it,
+    against version ``base``), with the draft's own model. Nothing is written.
+
+    Raises:
+        PermissionDeniedError: ``who`` is not an editor of ``project``.
+        InvalidInputError: the draft or a sample is invalid, or the render fails.
+    """
+    check(who, project, Role.editor)
+    found = await asyncio.to_thread(drafts.review, ctx, who.actor, project, prompt, base, draft)
+    return await _call(found.version, samples, providers, None, max_rendered_bytes)
+
+
+async def _call(
+    version: Version,
+    samples: Mapping[str, str],
+    providers: ProviderFactory | None,
+    override: Mapping[str, str] | None,
+    max_rendered_bytes: int,
+) -> TryResult:
     compiled = CompiledTemplate(
         version.type,
         version.template,
