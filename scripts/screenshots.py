@@ -187,6 +187,13 @@ def shoot(url: str, admin_key: str, made: dict[str, Any]) -> list[Path]:
         "call": f"{p}/calls/{made['call']}",
         "audit": f"{p}/audit",
         "admin": f"{p}/admin",
+        # evals: the pages that need no model; a run page and a replay page need one (the
+        # fake model of `promptstage dev fake-model`), so they are left out here.
+        "evals-suites": f"{p}/evals/suites",
+        "evals-suite": f"{p}/evals/suites/builtin%2Fsecurity",
+        "evals-runs": f"{p}/evals/runs",
+        "evals-run-new": f"{p}/evals/runs/new?prompt={PROMPT}&version={made['version']}",
+        "playground": f"{p}/prompts/{PROMPT}/playground?version={made['version']}",
     }
     saved = []
     with sync_playwright() as pw:

@@ -161,7 +161,14 @@ def create_app(
     app.state.rate_limiter = make_limiter(settings.redis_url)
     limits = limits_from(settings)
     failures = AuthFailures(app.state.rate_limiter, limits)
-    ui.install(app, settings, ctx=ctx, authenticator=app.state.authenticator, failures=failures)
+    ui.install(
+        app,
+        settings,
+        ctx=ctx,
+        authenticator=app.state.authenticator,
+        failures=failures,
+        eval_providers=lambda provider: open_provider(provider, eval_providers),
+    )
     app.add_middleware(
         RateLimit,
         limits=limits,

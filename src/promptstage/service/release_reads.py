@@ -131,15 +131,24 @@ def allowed_actions(who: Principal, project: str, release: Release) -> tuple[str
 
 
 def start(
-    ctx: Context, who: Principal, project: str, fields: dict[str, Any], *, ttl: timedelta
+    ctx: Context,
+    who: Principal,
+    project: str,
+    fields: dict[str, Any],
+    *,
+    ttl: timedelta,
+    override_gate: Any = None,
 ) -> Applied[Release] | Opened:
     """Start a release as ``who`` (``governance.propose_release``), who needs ``releaser``.
 
     Raises:
-        PermissionDeniedError: ``who`` is not a releaser of ``project``.
+        PermissionDeniedError: ``who`` is not a releaser of ``project`` (or not an admin,
+            with ``override_gate``).
     """
     check(who, project, Role.releaser)
-    return governance.propose_release(ctx, who, project, fields, ttl=ttl)
+    return governance.propose_release(
+        ctx, who, project, fields, ttl=ttl, override_gate=override_gate
+    )
 
 
 def perform(

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from promptstage.domain.webhooks import HostPolicy
 from promptstage.service.context import Context
 from promptstage.service.keys import Authenticator
+from promptstage.service.playground import ProviderFactory
 from promptstage.settings import Settings
 
 from . import errors
@@ -39,6 +40,7 @@ def install(
     ctx: Context,
     authenticator: Authenticator,
     failures: FailureGuard,
+    eval_providers: ProviderFactory | None = None,
 ) -> None:
     """Mount the UI at ``/ui/`` and send ``/`` there."""
     config = UiConfig(
@@ -50,6 +52,7 @@ def install(
         max_rendered_bytes=settings.max_rendered_bytes,
         change_request_ttl=timedelta(hours=settings.change_request_ttl_hours),
         webhook_policy=HostPolicy.parse(settings.webhook_allowed_hosts),
+        eval_providers=eval_providers,
     )
 
     def to_ui() -> RedirectResponse:

@@ -9,6 +9,7 @@ from typing import Protocol
 from promptstage.domain.webhooks import HostPolicy
 from promptstage.service.context import Context
 from promptstage.service.keys import Authenticator
+from promptstage.service.playground import ProviderFactory
 
 
 class FailureGuard(Protocol):
@@ -36,3 +37,6 @@ class UiConfig:
     """How long a change request opened from the UI stays open (``change_request_ttl_hours``)."""
     webhook_policy: HostPolicy
     """Where webhooks may point (``webhook_allowed_hosts``)."""
+    eval_providers: ProviderFactory | None = None
+    """The playground's model clients (the eval runner's, built from the settings by
+    ``server.create_app``); ``None``: the playground says none is configured."""

@@ -11,12 +11,15 @@ from . import (
     auth,
     calls,
     editor,
+    evals,
     home,
     labels,
     overview,
+    playground,
     prompts,
     quality,
     releases,
+    replays,
 )
 
 ROUTERS: tuple[APIRouter, ...] = tuple(
@@ -33,6 +36,9 @@ ROUTERS: tuple[APIRouter, ...] = tuple(
         quality,
         audit,
         calls,
+        evals,
+        replays,
+        playground,
         admin,
     )
 )

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from promptstage.domain.models import Role
 from promptstage.errors import InvalidInputError
-from promptstage.service import drafts, prompts
+from promptstage.service import drafts, playground, prompts
 from promptstage.service.access import check
 
 from ..session import Viewer, Writer, acting, config
@@ -106,6 +106,8 @@ async def post_version(request: Request, user: Writer, project: str, name: str) 
         return await _preview_page(request, user, project, name, form)
     elif action == "review":
         return await _review(request, user, project, name, form)
+    elif action == "try":
+        return await _review(request, user, project, name, form, try_it=True)
     elif action == "save":
         return await _save(request, user, project, name, form)
     return _page(request, project, name, form)
@@ -147,14 +149,36 @@ async def live_preview(request: Request, user: Writer, project: str, name: str) 
 
 
 async def _review(
-    request: Request, user: Any, project: str, name: str, form: EditorForm
+    request: Request,
+    user: Any,
+    project: str,
+    name: str,
+    form: EditorForm,
+    *,
+    try_it: bool = False,
 ) -> Response:
+    """The review step; ``try_it`` also sends the draft to its model (the playground's
+    ``try_draft``) and shows the answer there."""
     who = acting(user, project)
+    ui = config(request)
+    tried = None
     try:
         draft = to_draft(form)
         found = await run_in_threadpool(
-            drafts.review, config(request).ctx, who.actor, project, name, form.base, draft
+            drafts.review, ui.ctx, who.actor, project, name, form.base, draft
         )
+        if try_it:
+            tried = await playground.try_draft(
+                ui.ctx,
+                who,
+                project,
+                name,
+                form.base,
+                draft,
+                samples(form),
+                providers=ui.eval_providers,
+                max_rendered_bytes=ui.max_rendered_bytes,
+            )
     except InvalidInputError as exc:
         return _page(request, project, name, form, errors=_errors(exc, form), status_code=422)
     return render(
@@ -166,6 +190,7 @@ async def _review(
         form=form,
         review=found,
         errors={},
+        result=tried,
     )
 
 

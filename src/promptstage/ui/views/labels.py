@@ -17,8 +17,21 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from promptstage.domain import names
-from promptstage.errors import InvalidInputError, NotFoundError, VersionMismatchError
-from promptstage.service import event_stream, governance, governance_reads, labels, prompts
+from promptstage.domain.models import Role
+from promptstage.errors import (
+    GateRefusedError,
+    InvalidInputError,
+    NotFoundError,
+    VersionMismatchError,
+)
+from promptstage.service import (
+    eval_actions,
+    event_stream,
+    governance,
+    governance_reads,
+    labels,
+    prompts,
+)
 
 from ..session import Viewer, Writer, acting, config
 from ..templating import is_htmx, redirect, render
@@ -62,6 +75,8 @@ def _promote_state(
         "refusal": None,
         "second_person": False,
         "versions": prompts.list_versions(ctx, project, name, limit=100)[0],
+        "gate": None,
+        "is_admin": who.role.allows(Role.admin),
     }
     if not label:
         return state
@@ -73,6 +88,7 @@ def _promote_state(
         state["diff"] = prompts.diff(ctx, project, name, current, target)
     state["refusal"] = governance_reads.label_refusal(ctx, who, project, label)
     state["second_person"] = governance_reads.needs_second_person(ctx, who, project, label)
+    state["gate"] = eval_actions.label_gate(ctx, project, name, target, label)
     return state
 
 
@@ -101,6 +117,7 @@ async def promote(
     version: Annotated[str, Form(max_length=20)],
     expected: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=1000)] = "",
+    override_gate: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     ui = config(request)
     who = acting(user, project)
@@ -121,10 +138,28 @@ async def promote(
             expect_absent=expected_version is None,
             reason=reason or None,
             ttl=ui.change_request_ttl,
+            override_gate=override_gate.strip() or None,
         )
 
     try:
         outcome = await run_in_threadpool(move)
+    except GateRefusedError as exc:
+        state = await run_in_threadpool(_promote_state, request, user, project, name, label, number)
+        state["gate"] = {
+            "allowed": False,
+            "reasons": exc.details.get("reasons", [exc.message]),
+            "verdicts": exc.details.get("verdicts", []),
+        }
+        return render(
+            request,
+            "promote.html",
+            status_code=409,
+            project=project,
+            nav="overview",
+            name=name,
+            gate_refused=exc.message,
+            **state,
+        )
     except VersionMismatchError as exc:
         state = await run_in_threadpool(_promote_state, request, user, project, name, label, number)
         return render(

@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from promptstage.domain.models import Role
 from promptstage.domain.releases import STATES
-from promptstage.errors import ConflictError, InvalidInputError, NotFoundError
-from promptstage.service import governance, prompts, release_reads
+from promptstage.errors import ConflictError, GateRefusedError, InvalidInputError, NotFoundError
+from promptstage.service import eval_actions, governance, prompts, release_reads
 from promptstage.service import releases as svc
 from promptstage.service.keys import Principal
 from promptstage.ui import rulebuilder as rb
@@ -93,6 +93,7 @@ def _form_state(form: dict[str, Any]) -> dict[str, Any]:
         "on_insufficient_data": form.get("on_insufficient_data", "rollback"),
         "reason": form.get("reason", ""),
         "targeting_source": form.get("targeting_source", "builder"),
+        "override_gate": form.get("override_gate", ""),
     }
 
 
@@ -181,9 +182,16 @@ def _render_form(
     errors: dict[str, str] | None = None,
     preview: release_reads.MatchPreview | None = None,
     status_code: int = 200,
+    gate: dict[str, Any] | None = None,
 ) -> Response:
     ctx = config(request).ctx
     prompt, labels = prompts.get_prompt(ctx, project, name)
+    version = str(state["version"]).strip()
+    if gate is None and state["label"] and version.isdigit():
+        try:
+            gate = eval_actions.label_gate(ctx, project, name, int(version), state["label"])
+        except NotFoundError:
+            gate = None
     choices = release_reads.metric_choices(ctx, who, project, name)
     return render(
         request,
@@ -201,6 +209,8 @@ def _render_form(
         errors=errors or {},
         preview=preview,
         can_start=who.role.allows(Role.releaser),
+        gate=gate,
+        is_admin=who.role.allows(Role.admin),
         action=_base(project, "prompts", name, "releases", "new"),
     )
 
@@ -229,6 +239,7 @@ async def post_release(request: Request, project: str, name: str, user: Writer) 
     if json_error:
         errors["targeting_json"] = json_error
     preview = None
+    gate = None
     ctx = config(request).ctx
     if op.startswith(("add-rule:", "add-group:", "remove:")):
         group = rb.apply(group, op)
@@ -249,7 +260,16 @@ async def post_release(request: Request, project: str, name: str, user: Writer) 
                 project,
                 fields,
                 ttl=config(request).change_request_ttl,
+                override_gate=state["override_gate"].strip() or None,
             )
+        except GateRefusedError as exc:
+            errors["form"] = exc.message
+            status = exc.status_code
+            gate = {
+                "allowed": False,
+                "reasons": exc.details.get("reasons", [exc.message]),
+                "verdicts": exc.details.get("verdicts", []),
+            }
         except (InvalidInputError, NotFoundError, ConflictError) as exc:
             # Shown next to the field it names (a refusal of the role stays an error page).
             key = rb.field_of(exc.field) or (exc.field or "form").split(".")[0].split("[")[0]
@@ -280,6 +300,7 @@ async def post_release(request: Request, project: str, name: str, user: Writer) 
         errors=errors,
         preview=preview,
         status_code=status if errors else 200,
+        gate=gate,
     )
     return page
 
