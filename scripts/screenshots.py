@@ -1,8 +1,9 @@
 """Screenshots of every admin UI page for docs/ui.md, taken from the demo data (`make screenshots`).
 
-Starts `promptstage serve --demo` on a throwaway SQLite file, gives the demo a little life through
-the public API (a new version, a running canary with logged calls and scores, an open change
-request), then signs in with Debian's Chromium through Playwright and saves one PNG per page in
+Starts `promptstage serve --demo` on a throwaway SQLite file with `promptstage dev fake-model` as
+the model of its eval runs, gives the demo a little life through the public API (a new version,
+a running canary with logged calls and scores, a finished run of the built-in security suite),
+then signs in with Debian's Chromium through Playwright and saves one PNG per page in
 docs/img/ui/. Nothing here is needed at run time; it only documents the pages.
 """
 
@@ -40,13 +41,50 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _wait_until_up(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"{what} did not start")
+        time.sleep(0.1)
+
+
 @contextmanager
-def demo_server(folder: Path) -> Iterator[tuple[str, str]]:
-    """A `promptstage serve --demo` process; yields its URL and the instance admin key."""
+def fake_model() -> Iterator[str]:
+    """`promptstage dev fake-model` (a model that refuses what it should): its base URL."""
+    port = _free_port()
+    exe = Path(sys.executable).with_name("promptstage")
+    proc = subprocess.Popen(
+        [str(exe), "dev", "fake-model", "--port", str(port), "--behaviour", "refuse"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, proc, "the fake model")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def demo_server(folder: Path, model_url: str) -> Iterator[tuple[str, str]]:
+    """A `promptstage serve --demo` process whose eval runs call the fake model at
+    ``model_url``; yields its URL and the instance admin key."""
     port = _free_port()
     key = f"ps_{secrets.token_hex(6)}_{secrets.token_hex(32)}"
     env = {
         **os.environ,
+        "PROMPTSTAGE_EVAL_OPENAI_BASE_URL": f"{model_url}/v1",
+        "PROMPTSTAGE_EVAL_ANTHROPIC_BASE_URL": model_url,
+        "PROMPTSTAGE_EVAL_OPENAI_API_KEY_ENV": "none",
+        "PROMPTSTAGE_EVAL_ANTHROPIC_API_KEY_ENV": "none",
         "PROMPTSTAGE_ADMIN_KEY": key,
         "PROMPTSTAGE_DATABASE_URL": f"sqlite:///{folder / 'demo.sqlite'}",
         "PROMPTSTAGE_DEMO": "true",
@@ -62,16 +100,7 @@ def demo_server(folder: Path) -> Iterator[tuple[str, str]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the demo server did not start")
-            time.sleep(0.1)
+        _wait_until_up(f"{url}/readyz", proc, "the demo server")
         yield url, key
     finally:
         proc.terminate()
@@ -161,7 +190,23 @@ def give_the_demo_some_life(url: str, admin_key: str) -> dict[str, Any]:
         )
     _ok(rt.post(f"{base}/calls", json={"calls": calls}))
     _ok(rt.post(f"{base}/scores", json={"scores": scores}))
-    return {"release": release["id"], "call": calls[-1]["id"], "version": new["version"]}
+    run = _ok(
+        admin.post(
+            f"{base}/evals/runs",
+            json={"suite": "builtin/security", "prompt": PROMPT, "version": new["version"]},
+        )
+    )
+    deadline = time.monotonic() + 120
+    while _ok(admin.get(f"{base}/evals/runs/{run['id']}"))["status"] in ("queued", "running"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the eval run did not finish")
+        time.sleep(0.5)
+    return {
+        "release": release["id"],
+        "call": calls[-1]["id"],
+        "version": new["version"],
+        "run": run["id"],
+    }
 
 
 def shoot(url: str, admin_key: str, made: dict[str, Any]) -> list[Path]:
@@ -187,11 +232,10 @@ def shoot(url: str, admin_key: str, made: dict[str, Any]) -> list[Path]:
         "call": f"{p}/calls/{made['call']}",
         "audit": f"{p}/audit",
         "admin": f"{p}/admin",
-        # evals: the pages that need no model; a run page and a replay page need one (the
-        # fake model of `promptstage dev fake-model`), so they are left out here.
         "evals-suites": f"{p}/evals/suites",
         "evals-suite": f"{p}/evals/suites/builtin%2Fsecurity",
         "evals-runs": f"{p}/evals/runs",
+        "evals-run": f"{p}/evals/runs/{made['run']}",
         "evals-run-new": f"{p}/evals/runs/new?prompt={PROMPT}&version={made['version']}",
         "playground": f"{p}/prompts/{PROMPT}/playground?version={made['version']}",
     }
@@ -231,7 +275,11 @@ def shoot(url: str, admin_key: str, made: dict[str, Any]) -> list[Path]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as folder, demo_server(Path(folder)) as (url, key):
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        fake_model() as model_url,
+        demo_server(Path(folder), model_url) as (url, key),
+    ):
         made = give_the_demo_some_life(url, key)
         for path in shoot(url, key, made):
             print(path.relative_to(ROOT))
