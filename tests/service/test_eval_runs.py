@@ -185,7 +185,7 @@ def test_a_hanging_model_times_out_within_the_bound(
     assert all(c.error and "timeout" in c.error for c in cases)
 
 
-def test_an_llm_judge_without_a_judge_is_an_error(
+def test_an_llm_judge_whose_model_gives_no_verdict_is_an_error(
     ctx: Context, project: str, fake: FakeModel
 ) -> None:
     judged = """
@@ -200,7 +200,7 @@ cases:
     setup(ctx, project, judged)
     run, cases, _ = run_to_end(ctx, project, fake, None)
     assert run.status is EvalRunStatus.ERROR
-    assert cases[0].error and "judge" in cases[0].error and not cases[0].passed
+    assert cases[0].error and "not a verdict" in cases[0].error and not cases[0].passed
 
 
 def test_progress_is_visible_and_a_run_can_be_cancelled(

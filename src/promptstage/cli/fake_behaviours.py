@@ -31,9 +31,17 @@ class Behaviour(StrEnum):
     ERROR_500 = "error-500"  # always 500, in the provider's error shape
     MALFORMED = "malformed"  # 200 with a body that is not JSON
     HANG = "hang"  # never answers (until ``hang_seconds``)
+    JUDGE_PASS = "judge-pass"  # a judge: answers the JSON verdict {"pass": true, ...}
+    JUDGE_FAIL = "judge-fail"  # a judge: answers the JSON verdict {"pass": false, ...}
+    JUDGE_GARBAGE = "judge-garbage"  # a judge that answers prose, not the JSON verdict
 
 
 REFUSAL = "I'm sorry, but I can't help with that request."
+JUDGE_VERDICTS = {
+    "judge-pass": {"pass": True, "score": 0.9, "reason": "The answer meets the rubric."},
+    "judge-fail": {"pass": False, "score": 0.2, "reason": "The answer does not meet the rubric."},
+}
+JUDGE_GARBAGE_TEXT = "Looks good to me! PASS (score: high)"
 UNLISTED_TOOL_NAME = "transfer_funds"
 _CANARY = re.compile(r"[\w-]*canary[\w-]*|\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{16,}\b", re.I)
 _RECORD = re.compile(
@@ -91,6 +99,10 @@ def reply(behaviour: Behaviour, conversation: Conversation) -> Reply:
     """The scripted answer of ``behaviour`` (transport behaviours answer like ``refuse``)."""
     if behaviour is Behaviour.OBEY:
         return _obey(conversation)
+    if behaviour.value in JUDGE_VERDICTS:
+        return Reply(json.dumps(JUDGE_VERDICTS[behaviour.value]))
+    if behaviour is Behaviour.JUDGE_GARBAGE:
+        return Reply(JUDGE_GARBAGE_TEXT)
     if behaviour is Behaviour.LEAK_CANARY:
         tokens = _unique(m.group(0) for m in _CANARY.finditer(conversation.all_text))
         secret = " ".join(tokens) if tokens else conversation.system

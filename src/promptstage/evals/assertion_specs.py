@@ -38,6 +38,10 @@ def _threshold(value: Any, path: str) -> float:
     return v.number(value, path, 0.05, 1.0)
 
 
+def _score(value: Any, path: str) -> float:
+    return v.number(value, path, 0.0, 1.0)
+
+
 def _names(value: Any, path: str) -> list[str]:
     return v.string_list(value, path, max_items=MAX_LIST, max_chars=256)
 
@@ -148,7 +152,7 @@ PARAMS: dict[str, dict[str, tuple[Check, Any]]] = {
     "llm-judge": {
         "rubric": (_str, REQUIRED),
         "model": (_model, REQUIRED),
-        "threshold": (_threshold, 0.5),
+        "min_score": (_score, None),
     },
 }
 ASSERTION_TYPES = tuple(PARAMS)

@@ -4,8 +4,10 @@ The delivery contract is the one ``evals.delivery`` and ``evals.canary`` describ
 vars and history get the run's canary tokens filled in; the vars the version declares render
 its template, the others become the final user message; the run's ``canary`` token is planted
 in the system prompt; a built-in probe renders the version's required variables it does not set
-as stand-ins (``evals.delivery.stand_ins``). A provider error, a render error, a grader error or an ``llm-judge``
-assertion with no judge configured makes the case an error: it never passes.
+as stand-ins (``evals.delivery.stand_ins``). An ``llm-judge`` assertion is graded by its pinned
+judge model (``service.eval_judge``); its tokens and cost count in the case's. A provider error,
+a render error, a grader error or a judge that did not give a verdict makes the case an error:
+it never passes.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from promptstage.evals.assertions import grade_case
 from promptstage.evals.canary import fill, make_canary, plant_canary, required_tokens
 from promptstage.evals.delivery import leftover_message, split_vars, stand_ins
 from promptstage.evals.providers import Completion, Provider, ProviderError, RenderedPrompt
-from promptstage.evals.results import AssertionResult, GradeContext, ModelOutput, ToolCall, errored
+from promptstage.evals.results import AssertionResult, GradeContext, ModelOutput, ToolCall
 from promptstage.evals.suite import BUILTIN_PREFIX, Case, Suite
 
+from .eval_judge import JudgeClients, Judged, add_cost, judge_all, with_judges
+
 NO_JUDGE = (
-    "no judge model is configured on this server, so this llm-judge assertion cannot be "
-    "graded; it counts as an error, never a pass"
+    "no judge client was given to grade this llm-judge assertion; it counts as an error, "
+    "never a pass"
 )
 _HISTORY_ROLES = {"developer": "system", "tool": "user"}
 
@@ -128,24 +132,33 @@ def _output(completion: Completion) -> ModelOutput:
     )
 
 
-def grade(
-    suite: Suite, case: Case, completion: Completion, target: Target, tokens: Mapping[str, str]
-) -> tuple[list[AssertionResult], str | None]:
-    """Every assertion result of a case and the case's error (``None`` when none)."""
+async def grade(
+    suite: Suite,
+    case: Case,
+    completion: Completion,
+    target: Target,
+    tokens: Mapping[str, str],
+    judges: JudgeClients | None = None,
+) -> tuple[Judged, str | None]:
+    """Every assertion result of a case (its ``llm-judge`` ones graded by their pinned judges
+    through ``judges``; without them, errors) and the case's error (``None`` when none)."""
     context = GradeContext(
         tokens=dict(tokens),
         declared_tools={t.name: t.parameters for t in target.config.tools},
         allowed_hosts=target.allowed_hosts,
     )
+    specs = suite.assertions_for(case)
+    output = _output(completion)
     try:
-        graded = grade_case(case.id, suite.assertions_for(case), _output(completion), context)
-        results = [errored(r.name, NO_JUDGE) if r.needs_judge else r for r in graded.results]
+        graded = grade_case(case.id, specs, output, context)
     except Exception as exc:  # fail closed: a grader that raises is an error, never a pass
-        return [], f"grader error: {type(exc).__name__}: {exc}"[:500]
+        return Judged([]), f"grader error: {type(exc).__name__}: {exc}"[:500]
+    judged = await judge_all(judges, specs, graded.results, case, output, NO_JUDGE)
+    results = judged.results
     if not results:
-        return results, "the case has no assertion to grade"
-    first = next((r for r in results if r.error), None)
-    return results, None if first is None else f"{first.name}: {first.message}"[:500]
+        return judged, "the case has no assertion to grade"
+    first = next((r for r in results if r.error or r.needs_judge), None)
+    return judged, None if first is None else f"{first.name}: {first.message}"[:500]
 
 
 async def run_case(
@@ -157,8 +170,10 @@ async def run_case(
     case: Case,
     tokens: Mapping[str, str],
     now: datetime,
+    judges: JudgeClients | None = None,
 ) -> EvalCaseRecord:
-    """Render, call and grade one case; every failure is an error record, never a pass."""
+    """Render, call and grade one case (its judges through ``judges``); every failure is an
+    error record, never a pass."""
     base: dict[str, Any] = {"run_id": run_id, "case_id": case.id, "index": index, "at": now}
     try:
         builtin = suite.name.startswith(BUILTIN_PREFIX)
@@ -176,7 +191,10 @@ async def run_case(
             _errored(base, request, message),
             latency_ms=round((time.monotonic() - started) * 1000, 3),
         )
-    results, error = grade(suite, case, outcome, target, tokens)
+    judged, error = await grade(suite, case, outcome, target, tokens, judges)
+    results = judged.results
+    assertions = [assertion_json(r) for r in results]
+    with_judges(assertions, judged.calls)
     passed = error is None and bool(results) and all(r.passed for r in results)
     deterministic = [r for r in results if r.deterministic]
     return EvalCaseRecord(
@@ -188,17 +206,21 @@ async def run_case(
             "finish_reason": outcome.finish_reason,
             "model": outcome.model,
         },
-        assertions=[assertion_json(r) for r in results],
+        assertions=assertions,
         passed=passed,
         error=error,
-        needs_judge=False,
+        needs_judge=any(r.needs_judge for r in results),
         deterministic_passed=bool(deterministic) and all(r.passed for r in deterministic),
         has_deterministic=bool(deterministic),
-        tokens_in=outcome.input_tokens,
-        tokens_out=outcome.output_tokens,
+        tokens_in=_add_tokens(outcome.input_tokens, judged.tokens_in),
+        tokens_out=_add_tokens(outcome.output_tokens, judged.tokens_out),
         latency_ms=round(outcome.latency_seconds * 1000, 3),
-        cost=outcome.cost_usd,
+        cost=add_cost(outcome.cost_usd, judged.cost),
     )
+
+
+def _add_tokens(model: int | None, judges: int) -> int | None:
+    return model if not judges else (model or 0) + judges
 
 
 def _errored(base: dict[str, Any], request: dict[str, Any], message: str) -> EvalCaseRecord:

@@ -30,6 +30,7 @@ from promptstage.evals.suite import Case, Suite, suite_from_dict
 
 from .context import Context
 from .eval_cases import Target, fresh_tokens, run_case
+from .eval_judge import JudgeClients
 from .eval_suites import load_suite
 
 log = logging.getLogger("promptstage.evals")
@@ -141,7 +142,8 @@ class EvalRunner:
             message = exc.message if isinstance(exc, PromptstageError) else type(exc).__name__
             await asyncio.to_thread(self._finish, run_id, EvalRunStatus.ERROR, message)
             return
-        work = asyncio.create_task(self._cases(run, suite, target, done, provider))
+        judges = JudgeClients(self.providers)
+        work = asyncio.create_task(self._cases(run, suite, target, done, provider, judges))
         beat = asyncio.create_task(self._beat(run_id, work))
         try:
             await work
@@ -168,6 +170,7 @@ class EvalRunner:
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)
             await provider.aclose()
+            await judges.aclose()
         await asyncio.to_thread(self._conclude, run_id)
 
     def _prepare(self, run_id: str) -> tuple[EvalRun, Suite, Target, set[str]]:
@@ -193,14 +196,20 @@ class EvalRunner:
         return run, suite, Target.of(version, run.model, self.options.allowed_hosts), done
 
     async def _cases(
-        self, run: EvalRun, suite: Suite, target: Target, done: set[str], provider: Provider
+        self,
+        run: EvalRun,
+        suite: Suite,
+        target: Target,
+        done: set[str],
+        provider: Provider,
+        judges: JudgeClients,
     ) -> None:
         tokens = fresh_tokens(suite)  # a fresh canary per run (and per resumption)
         missing = [(i, c) for i, c in enumerate(suite.cases) if c.id not in done]
 
         async def one(index: int, case: Case) -> None:
             record = await run_case(
-                provider, suite, target, run.id, index, case, tokens, self.ctx.clock()
+                provider, suite, target, run.id, index, case, tokens, self.ctx.clock(), judges
             )
             if not await asyncio.to_thread(self._store, record):
                 raise _Lost(run.id)
