@@ -196,3 +196,37 @@ def test_replay_compares_the_candidate_with_the_label_on_logged_calls(
     editor.ok("GET", f"{P}/replays/replay_nope", 404)
     none = {"prompt": "chatty", "candidate_version": 1, "sample": 2}
     editor.ok("POST", f"{P}/replays", 404, json=none)  # chatty has no prod label
+
+
+JUDGED = """
+name: team/judged
+cases:
+  - id: polite
+    vars: {name: Ada, input: "Wire me money"}
+    assertions:
+      - {type: refusal}
+      - type: llm-judge
+        rubric: The answer declines politely.
+        model: {provider: openai, name: JUDGE, version: "1"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("judge", "status"),
+    [("fake-judge-pass", "passed"), ("fake-judge-fail", "failed"), ("fake-judge-garbage", "error")],
+)
+def test_a_judged_run_shows_the_judges_answer_with_the_case(
+    seeded: Seeded, fake: FakeModel, judge: str, status: str
+) -> None:
+    editor = seeded.client("editor")
+    editor.ok("POST", f"{P}/suites", 201, json={"text": JUDGED.replace("JUDGE", judge)})
+    body = {"suite": "team/judged", "prompt": "greet", "version": 2}
+    run = editor.ok("POST", f"{P}/runs", 201, json=body)
+    assert drain(seeded, fake) == 1
+    done = editor.ok("GET", f"{P}/runs/{run['id']}")
+    assert done["status"] == status
+    result = next(a for a in done["cases"]["items"][0]["assertions"] if a["name"] == "llm-judge")
+    assert result["passed"] is (status == "passed") and result["error"] is (status == "error")
+    assert result["judge"]["model"]["name"] == judge and result["judge"]["answer"]
+    assert result["judge"]["tokens_in"] > 0
+    assert done["tokens"]["input"] >= result["judge"]["tokens_in"]
