@@ -53,7 +53,9 @@ def open_store(settings: Settings) -> Store:
     from promptstage.store.sql import SqlStore, upgrade_database
 
     upgrade_database(settings.database_url)
-    return SqlStore.from_url(settings.database_url)
+    return SqlStore.from_url(
+        settings.database_url, statement_timeout_ms=settings.statement_timeout_ms
+    )
 
 
 def create_app(
@@ -137,7 +139,10 @@ def create_app(
     app.state.ctx = ctx
     app.state.metrics = Metrics()
     app.state.authenticator = Authenticator(
-        ctx, admin_token=settings.admin_key, cache_seconds=settings.auth_cache_seconds
+        ctx,
+        admin_token=settings.admin_key,
+        cache_seconds=settings.auth_cache_seconds,
+        outage_grace_seconds=settings.auth_outage_grace_seconds,
     )
     app.state.state_cache = StateCache(ctx, settings.state_check_seconds)
     errors.install(app)

@@ -10,6 +10,9 @@ Modes (switch at any time with :meth:`FaultProxy.set_mode`; existing connections
 * ``rewrite``: like ``pass``, but server-to-client bytes ``old`` are replaced by ``new`` (same
   length, so ``Content-Length`` and chunk sizes stay valid): a tampered payload.
 
+:meth:`FaultProxy.set_latency` adds a delay before every chunk forwarded either way, in any mode
+that forwards (a slow network or a slow database link).
+
 It counts accepted connections and HTTP requests (request lines the client sent, whether or not
 they were delivered), so a test can check that a client does not hammer the server. Threads only; 127.0.0.1 only.
 """
@@ -20,6 +23,7 @@ import contextlib
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Literal
 
@@ -106,6 +110,7 @@ class FaultProxy:
         self._stopped = False
         self.connections = 0
         self.requests = 0
+        self.latency = 0.0
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -135,6 +140,10 @@ class FaultProxy:
         if mode == "reset":
             for conn in conns:
                 conn.close(hard=True)
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every chunk forwarded from now on by ``seconds`` (0: none)."""
+        self.latency = seconds
 
     def reset_connections(self) -> None:
         """Reset every open connection without changing the mode."""
@@ -242,6 +251,8 @@ class FaultProxy:
                     return
                 if not downstream:
                     self._count(data)  # when the client sends it, delivered or not
+                if self.latency:
+                    time.sleep(self.latency)
                 if not self._hold(conn):
                     return
                 if downstream:
