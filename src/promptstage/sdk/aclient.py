@@ -191,7 +191,7 @@ class AsyncClient(ClientBase):
             if outcome == "refetch" and quick_refetch:
                 quick_refetch = False
                 continue
-            await self._sleep(min(backoff.next(), opts.poll_interval))
+            await self._sleep(core.reconnect_delay(min(backoff.next(), opts.poll_interval)))
 
     def _make_http(self) -> httpx.AsyncClient:
         opts = self._opts

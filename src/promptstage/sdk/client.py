@@ -185,7 +185,7 @@ class Client(ClientBase):
             if outcome == "refetch" and quick_refetch:
                 quick_refetch = False
                 continue
-            stop.wait(min(backoff.next(), opts.poll_interval))
+            stop.wait(core.reconnect_delay(min(backoff.next(), opts.poll_interval)))
         self._write_lkg(force=True)
 
     def _fetch_snapshot(self, http: httpx.Client) -> None:

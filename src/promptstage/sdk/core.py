@@ -83,6 +83,7 @@ class SyncCore:
         self.mode: Literal["stream", "poll"] = "stream" if options.stream else "poll"
         self.last_error: str | None = None
         self.last_sync_at: float | None = None
+        self.retry_after: float | None = None  # the last failure's Retry-After, until used
         self.lkg_dirty = False
         self._lkg_written_at = float("-inf")
         self._parser = SSEParser()
@@ -105,13 +106,20 @@ class SyncCore:
         self.connected = True
         self.last_error = None
         self.last_sync_at = time.time()
+        self.retry_after = None
 
     def failed(self, failure: Failure) -> None:
         """Record a failed attempt: serve what is held, report why."""
         self.connected = False
+        self.retry_after = failure.retry_after
         if failure.message != self.last_error:
             log.warning("promptstage: %s", failure.message)
         self.last_error = failure.message
+
+    def reconnect_delay(self, delay: float) -> float:
+        """``delay`` (the backoff's), or longer when the server's ``Retry-After`` asked so."""
+        asked, self.retry_after = self.retry_after, None
+        return max(delay, asked or 0.0)
 
     # -- snapshot -------------------------------------------------------------------------
 
