@@ -7,6 +7,7 @@ backs off with jitter, and never retries before the server's ``Retry-After``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -76,7 +77,7 @@ def _error(status: int, retry_after: str | None = None) -> Answer:
 
 
 def _gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def test_snapshot_errors_back_off_with_jitter_and_honour_retry_after(
@@ -109,7 +110,7 @@ def test_snapshot_errors_back_off_with_jitter_and_honour_retry_after(
     assert gaps[0] >= 0.95 and gaps[1] >= 0.95, gaps
     # Without Retry-After: capped exponential backoff, each delay drawn from [d/2, d].
     assert all(0.09 <= g <= 0.4 + 0.25 for g in gaps[2:]), gaps
-    assert len(set(round(g, 3) for g in gaps[2:])) > 1, "no jitter"
+    assert len({round(g, 3) for g in gaps[2:]}) > 1, "no jitter"
     # 4 s of errors: 2 s spent on Retry-After, the rest at >= 0.1 s apart; never a hammering.
     assert 5 <= len(times) <= 2 + 2.0 / 0.1 + 1, len(times)
 
