@@ -33,7 +33,10 @@ _RECV = 65536
 
 
 def _hard_close(sock: socket.socket) -> None:
-    """Close with ``SO_LINGER 0``: the peer gets a TCP RST, not a FIN."""
+    """Close with ``SO_LINGER 0``: the peer gets a TCP RST, not a FIN. ``SHUT_RD`` first wakes a
+    thread blocked reading the socket (closing alone would leave it waiting); it sends nothing."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RD)
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     with contextlib.suppress(OSError):

@@ -1,4 +1,4 @@
-"""A real server whose Postgres link is cut or slowed by a :class:`FaultProxy` (fault tests 6, 7, 16).
+"""A real server whose Postgres link is cut or slowed by a :class:`FaultProxy` (faults 6, 7, 16).
 
 Runtime reads go on from the server's memory, marked stale; writes fail fast with 503 and
 change nothing; ``/readyz`` says degraded; a slow database cancels a write at
@@ -17,8 +17,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from promptstage import Client
+
 from ..proxy import FaultProxy
-from ..servers import CONFIG, ServerProcess, wait_for
+from ..servers import CONFIG, FAST, ServerProcess, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -194,4 +196,57 @@ def test_a_slow_database_cancels_a_write_at_the_statement_timeout_and_reads_stay
         assert api.http.get(f"{root}/prompts/greet").json()["labels"]["prod"] == v1
         history = api.http.get(f"{root}/prompts/greet/labels/prod/history").json()["items"]
         assert [h["version"] for h in history][:1] == [v1]
+    api.close()
+
+
+def test_break_glass_pin_serves_the_good_version_and_the_server_records_it_on_recovery(
+    pg_server: tuple[ServerProcess, FaultProxy, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, proxy, _ = pg_server
+    api = server.start().api()
+    project, (v1, v2) = api.setup(texts=("Hello v1 {{ name }}.", "Hello v2 {{ name }}."))
+    api.move(project, "greet", "staging", v1)  # the last good version stays held by a label
+    api.move(project, "greet", "prod", v2)  # the bad one reaches prod
+    token, _ = api.key(project)
+    root = f"/api/v1/projects/{project}"
+    with _runtime(server.url, token) as rt:  # the server holds the project and the key
+        assert rt.get(f"{root}/snapshot").status_code == 200
+
+    proxy.set_mode("reset")
+    refused = api.http.post(f"{root}/prompts/greet/labels/prod/rollback", json={})
+    assert refused.status_code == 503, "a rollback with the store down must fail loudly"
+
+    # Break-glass: the operator pins prod to v1 in the agent's environment and restarts it.
+    monkeypatch.setenv("PROMPTSTAGE_PIN", f"greet:prod={v1}")
+    with Client(server.url, project, token, **FAST) as ps:
+        p = ps.get("greet", label="prod", unit="user-1")
+        assert p.version == v1 and p.arm == "pinned"
+        assert p.render(name="Ana") == "Hello v1 Ana."
+        assert ps.get("greet", label="staging").arm != "pinned"
+        status = ps.status()
+        assert status.pins == {"greet:prod": v1} and status.unmet_pins == ()
+        with ps.call(p, variables={"name": "Ana"}) as call:
+            call.finish(output="hi")
+        time.sleep(0.5)  # the record is refused (503) and kept for retry meanwhile
+        assert ps.status().pending_calls >= 1
+
+        proxy.set_mode("pass")  # the store is back: the queued record lands
+        assert wait_for(lambda: ps.status().pending_calls == 0, timeout=15)
+    recorded = api.get_call(project, call.id)
+    assert recorded["version"] == v1 and recorded["arm"] == "pinned"
+    api.close()
+
+
+def test_a_pin_of_a_version_not_held_is_reported_and_the_label_served(
+    pg_server: tuple[ServerProcess, FaultProxy, str],
+) -> None:
+    server, _, _ = pg_server
+    api = server.start().api()
+    project, (v1, v2) = api.setup(texts=("Hello v1 {{ name }}.", "Hello v2 {{ name }}."))
+    api.move(project, "greet", "prod", v2)
+    token, _ = api.key(project)
+    with Client(server.url, project, token, pins=f"greet:prod={v1}", **FAST) as ps:
+        assert ps.get("greet").version == v2
+        (reason,) = ps.status().unmet_pins
+        assert f"greet:prod={v1}" in reason and "not held" in reason
     api.close()
