@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -126,6 +127,7 @@ def create_app(
             async with workers.running(the_store, propagator, jobs, leadership):
                 yield
         finally:
+            await asyncio.to_thread(app.state.state_cache.close)
             if owns_store:
                 the_store.close()
 

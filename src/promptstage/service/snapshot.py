@@ -120,6 +120,8 @@ class StateCache:
         self.unreachable: str | None = None  # the last store error of a read, until one succeeds
         self._failed_at: dict[str, float] = {}  # project -> when its store reads began failing
         self._checking: set[str] = set()  # projects being re-checked in the background
+        self._threads: list[threading.Thread] = []
+        self._closed = False
 
     def read(self, project: str) -> Served:
         """The current state, or the state held when the store cannot be reached (may do I/O).
@@ -130,10 +132,11 @@ class StateCache:
             NotFoundError: the project does not exist.
         """
         held = self._states.get(project)
-        if held is not None and self._ctx.bus.latest(project) <= held.seq:
+        if self._check > 0 and held is not None and self._ctx.bus.latest(project) <= held.seq:
             # Nothing is known to have changed; only the periodic re-check is due. Answer from
             # memory and re-check in the background, so a slow or unreachable store never
             # holds up a runtime read (a change published on the bus still waits for it).
+            # ``check_seconds == 0`` asks for strict reads: every read confirms in the foreground.
             self._recheck_in_background(project)
             if project in self._failed_at:
                 return Served(held, max(0.0, time.monotonic() - held.checked_at), self.unreachable)
@@ -156,12 +159,25 @@ class StateCache:
 
     def _recheck_in_background(self, project: str) -> None:
         with self._guard:
-            if project in self._checking:
+            if self._closed or project in self._checking:
                 return
             self._checking.add(project)
-        threading.Thread(
-            target=self._recheck, args=(project,), name="state-recheck", daemon=True
-        ).start()
+            thread = threading.Thread(
+                target=self._recheck, args=(project,), name="state-recheck", daemon=True
+            )
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Start no more background re-checks and wait for those running (before the store
+        closes under them)."""
+        with self._guard:
+            self._closed = True
+            threads = list(self._threads)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _recheck(self, project: str) -> None:
         try:
