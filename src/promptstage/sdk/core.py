@@ -150,6 +150,16 @@ class SyncCore:
             raise Failure(
                 f"GET /snapshot from {self.opts.base_url} is not JSON", "integrity"
             ) from None
+        held, seq = self.state, data.get("seq") if isinstance(data, dict) else None
+        if held is not None and held.source == "server" and isinstance(seq, int) and seq < held.seq:
+            # Ordering is by sequence number only, never by a clock: an older snapshot (a
+            # lagging replica, one serving from memory through an outage) never replaces a newer.
+            raise Failure(
+                f"GET /snapshot from {self.opts.base_url} is at seq {seq}, older than the state "
+                f"held (seq {held.seq}); keeping it (a lagging replica? if the database was "
+                "restored to an earlier point, restart the client)",
+                "server",
+            )
         try:
             new = build_state(
                 data,

@@ -9,63 +9,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-
-import pytest
 
 from promptstage import Client
 
+from ..scripted import Answer, Scripted
 from ..servers import FAST, Api, wait_for
-
-Answer = tuple[int, dict[str, str], bytes]
-
-
-class Scripted:
-    """Answers ``/snapshot`` and ``/events`` from per-path scripts (the last answer repeats)."""
-
-    def __init__(self, scripts: dict[str, list[Answer]]) -> None:
-        self.scripts = scripts
-        self.seen: dict[str, list[float]] = {path: [] for path in scripts}
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = self.path.split("?")[0].rsplit("/", 1)[-1]
-                times = outer.seen.setdefault(path, [])
-                times.append(time.monotonic())
-                script = outer.scripts.get(path, [(404, {}, b"{}")])
-                status, headers, body = script[min(len(times), len(script)) - 1]
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def scripted() -> Iterator[list[Scripted]]:
-    servers: list[Scripted] = []
-    try:
-        yield servers
-    finally:
-        for server in servers:
-            server.close()
 
 
 def _error(status: int, retry_after: str | None = None) -> Answer:
