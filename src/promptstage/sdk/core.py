@@ -154,12 +154,16 @@ class SyncCore:
         if held is not None and held.source == "server" and isinstance(seq, int) and seq < held.seq:
             # Ordering is by sequence number only, never by a clock: an older snapshot (a
             # lagging replica, one serving from memory through an outage) never replaces a newer.
-            raise Failure(
+            # Kept like a 304: the stream then resumes after the state held.
+            message = (
                 f"GET /snapshot from {self.opts.base_url} is at seq {seq}, older than the state "
                 f"held (seq {held.seq}); keeping it (a lagging replica? if the database was "
-                "restored to an earlier point, restart the client)",
-                "server",
+                "restored to an earlier point, restart the client)"
             )
+            self._healthy()
+            self.last_error = message
+            self._log_limited(logging.WARNING, "older-snapshot", message)
+            return False
         try:
             new = build_state(
                 data,
