@@ -77,7 +77,8 @@ class Settings:
         default=1.0,
         metadata={
             "doc": "Longest time the resolve/snapshot cache trusts itself before re-reading the "
-            "project's event sequence (covers replicas without LISTEN/NOTIFY)."
+            "project's event sequence (covers replicas without LISTEN/NOTIFY); the re-read runs "
+            "in the background, so reads never wait on it. 0: every read confirms first."
         },
     )
     sse_heartbeat_seconds: float = field(
