@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 
 from promptstage.api import errors, idempotency
 from promptstage.api.client_ip import ClientAddress, TrustedProxies
@@ -29,6 +31,7 @@ from promptstage.api.routes import (
     webhooks,
 )
 from promptstage.domain.webhooks import HostPolicy
+from promptstage.errors import ServiceUnavailableError
 from promptstage.evals.providers import ProviderConfig, open_provider
 from promptstage.service import controller, workers
 from promptstage.service import webhooks as webhook_service
@@ -48,15 +51,59 @@ from promptstage.ui import app as ui
 
 VERSION = "0.1.0"
 
+log = logging.getLogger("promptstage")
 
-def open_store(settings: Settings) -> Store:
-    """Open (and migrate) the store named by ``settings.database_url``."""
+
+def open_store(settings: Settings, *, migrate: bool = True) -> Store:
+    """Open (and, unless ``migrate=False``, migrate) the store named by ``settings.database_url``.
+
+    Without ``migrate`` nothing connects yet: for a server starting while its database cannot
+    be reached (:func:`migrate_when_reachable` runs the migrations once it can).
+    """
     from promptstage.store.sql import SqlStore, upgrade_database
 
-    upgrade_database(settings.database_url)
+    if migrate:
+        upgrade_database(settings.database_url)
     return SqlStore.from_url(
         settings.database_url, statement_timeout_ms=settings.statement_timeout_ms
     )
+
+
+async def migrate_when_reachable(app: FastAPI, settings: Settings, interval: float = 2.0) -> None:
+    """Retry the migrations every ``interval`` seconds until the database answers; until then
+    every request but ``/healthz`` answers 503 (see :func:`_until_migrated`)."""
+    from promptstage.store.sql import upgrade_database
+
+    while True:
+        try:
+            await asyncio.to_thread(upgrade_database, settings.database_url)
+        except ServiceUnavailableError as exc:
+            app.state.unmigrated = exc.message
+            await asyncio.sleep(interval)
+            continue
+        app.state.unmigrated = None
+        log.warning("promptstage: the database answers again; migrations are up to date")
+        return
+
+
+async def _until_migrated(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """503 for every request but ``/healthz`` while the start-up migrations wait for the
+    database (a server started during an outage holds nothing and may face an empty schema)."""
+    reason = request.app.state.unmigrated
+    if reason is None or request.url.path == "/healthz":
+        return await call_next(request)
+    message = (
+        f"{reason}; this server started while the database was unreachable and holds no "
+        "state yet: it answers once the database does (migrations run then)"
+    )
+    if request.url.path == "/readyz":
+        return JSONResponse(
+            {"status": "unavailable", "store": "unreachable", "reason": message}, 503
+        )
+    body = {"error": {"code": "unavailable", "message": message, "field": None}}
+    return JSONResponse(body, status_code=503)
 
 
 def create_app(
@@ -67,6 +114,7 @@ def create_app(
     gate: Gate | None = None,
     tracer: Tracer | None = None,
     run_source: RunSource | None = None,
+    migrate_later: bool = False,
 ) -> FastAPI:
     """Build the ASGI application.
 
@@ -74,7 +122,8 @@ def create_app(
     before a label serves a new version (default: the evaluation gate reading ``run_source``,
     or the eval runs service when none is given; every candidate passes when
     ``settings.eval_gate`` is off, with a loud warning), ``tracer`` what opens spans around
-    writes and promotions (default: none).
+    writes and promotions (default: none). ``migrate_later``: the database could not be
+    reached at start; the migrations are retried in the background until it can.
     """
     if gate is None:
         gate = build_gate(settings.eval_gate, run_source)
@@ -123,10 +172,15 @@ def create_app(
                 ),
             ),
         )
+        migration = (
+            asyncio.create_task(migrate_when_reachable(app, settings)) if migrate_later else None
+        )
         try:
             async with workers.running(the_store, propagator, jobs, leadership):
                 yield
         finally:
+            if migration is not None:
+                migration.cancel()
             await asyncio.to_thread(app.state.state_cache.close)
             if owns_store:
                 the_store.close()
@@ -138,6 +192,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.unmigrated = "the database could not be reached at start" if migrate_later else None
     app.state.ctx = ctx
     app.state.metrics = Metrics()
     app.state.authenticator = Authenticator(
@@ -177,6 +232,8 @@ def create_app(
         clock=ctx.clock,
         failures=failures,
     )
+    if migrate_later:
+        app.middleware("http")(_until_migrated)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(ClientAddress, trusted=TrustedProxies(settings.trusted_proxies))

@@ -250,3 +250,29 @@ def test_a_pin_of_a_version_not_held_is_reported_and_the_label_served(
         (reason,) = ps.status().unmet_pins
         assert f"greet:prod={v1}" in reason and "not held" in reason
     api.close()
+
+
+def test_a_server_started_while_the_database_is_down_answers_503_then_recovers(
+    pg_server: tuple[ServerProcess, FaultProxy, str],
+) -> None:
+    server, proxy, _ = pg_server
+    proxy.set_mode("reset")  # down before the server starts: nothing is held, nothing migrated
+    server.start(ready="/healthz")
+    assert "cannot be reached" in server.tail() and "503" in server.tail()
+    ready = httpx.get(f"{server.url}/readyz", timeout=10)
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "unavailable" and "database" in ready.json()["reason"]
+    api = server.api()
+    snap = api.http.get("/api/v1/projects/clinic/snapshot")
+    assert snap.status_code == 503 and "holds no state" in snap.json()["error"]["message"]
+    assert api.http.post("/api/v1/projects", json={"name": "clinic"}).status_code == 503
+
+    proxy.set_mode("pass")  # the database answers: migrations run, the server is ready
+    assert wait_for(
+        lambda: httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200, timeout=20
+    )
+    assert wait_for(
+        lambda: api.http.post("/api/v1/projects", json={"name": "clinic"}).status_code == 201,
+        timeout=10,
+    )
+    api.close()
