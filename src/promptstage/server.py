@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from promptstage.api import errors, idempotency
 from promptstage.api.client_ip import ClientAddress, TrustedProxies
@@ -30,8 +29,8 @@ from promptstage.api.routes import (
     users,
     webhooks,
 )
+from promptstage.api.startup import until_migrated
 from promptstage.domain.webhooks import HostPolicy
-from promptstage.errors import ServiceUnavailableError
 from promptstage.evals.providers import ProviderConfig, open_provider
 from promptstage.service import controller, workers
 from promptstage.service import webhooks as webhook_service
@@ -44,14 +43,13 @@ from promptstage.service.idempotency import RecordingStore
 from promptstage.service.keys import Authenticator
 from promptstage.service.propagation import Propagator
 from promptstage.service.snapshot import StateCache
+from promptstage.service.startup import StartupGate
 from promptstage.service.tracing import NoTracer, Tracer
 from promptstage.settings import Settings
 from promptstage.store.base import Store
 from promptstage.ui import app as ui
 
 VERSION = "0.1.0"
-
-log = logging.getLogger("promptstage")
 
 
 def open_store(settings: Settings, *, migrate: bool = True) -> Store:
@@ -67,43 +65,6 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     return SqlStore.from_url(
         settings.database_url, statement_timeout_ms=settings.statement_timeout_ms
     )
-
-
-async def migrate_when_reachable(app: FastAPI, settings: Settings, interval: float = 2.0) -> None:
-    """Retry the migrations every ``interval`` seconds until the database answers; until then
-    every request but ``/healthz`` answers 503 (see :func:`_until_migrated`)."""
-    from promptstage.store.sql import upgrade_database
-
-    while True:
-        try:
-            await asyncio.to_thread(upgrade_database, settings.database_url)
-        except ServiceUnavailableError as exc:
-            app.state.unmigrated = exc.message
-            await asyncio.sleep(interval)
-            continue
-        app.state.unmigrated = None
-        log.warning("promptstage: the database answers again; migrations are up to date")
-        return
-
-
-async def _until_migrated(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """503 for every request but ``/healthz`` while the start-up migrations wait for the
-    database (a server started during an outage holds nothing and may face an empty schema)."""
-    reason = request.app.state.unmigrated
-    if reason is None or request.url.path == "/healthz":
-        return await call_next(request)
-    message = (
-        f"{reason}; this server started while the database was unreachable and holds no "
-        "state yet: it answers once the database does (migrations run then)"
-    )
-    if request.url.path == "/readyz":
-        return JSONResponse(
-            {"status": "unavailable", "store": "unreachable", "reason": message}, 503
-        )
-    body = {"error": {"code": "unavailable", "message": message, "field": None}}
-    return JSONResponse(body, status_code=503)
 
 
 def create_app(
@@ -139,6 +100,14 @@ def create_app(
     )
 
     propagator = Propagator(ctx)
+    startup_gate = StartupGate(
+        "the database could not be reached at start" if migrate_later else None
+    )
+    migrate = None
+    if migrate_later:
+        from promptstage.store.sql import upgrade_database
+
+        migrate = partial(upgrade_database, settings.database_url)
     # The eval runner's provider clients, from the settings read here at the edge (service/
     # never imports settings); API keys are read from the environment when a client opens.
     eval_providers = ProviderConfig.from_settings(settings)
@@ -171,16 +140,13 @@ def create_app(
                     ),
                 ),
             ),
-        )
-        migration = (
-            asyncio.create_task(migrate_when_reachable(app, settings)) if migrate_later else None
+            migrate=migrate,
+            startup_gate=startup_gate,
         )
         try:
             async with workers.running(the_store, propagator, jobs, leadership):
                 yield
         finally:
-            if migration is not None:
-                migration.cancel()
             await asyncio.to_thread(app.state.state_cache.close)
             if owns_store:
                 the_store.close()
@@ -192,7 +158,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.unmigrated = "the database could not be reached at start" if migrate_later else None
+    app.state.startup_gate = startup_gate
     app.state.ctx = ctx
     app.state.metrics = Metrics()
     app.state.authenticator = Authenticator(
@@ -233,7 +199,7 @@ def create_app(
         failures=failures,
     )
     if migrate_later:
-        app.middleware("http")(_until_migrated)
+        app.middleware("http")(until_migrated)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(ClientAddress, trusted=TrustedProxies(settings.trusted_proxies))
