@@ -18,7 +18,11 @@ def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The store answers (200 ready or degraded, 503 unavailable)")
+@router.get(
+    "/readyz",
+    summary="The store answers (200 ready or degraded, 503 unavailable)",
+    responses={503: {"description": "The store cannot be reached and nothing is held"}},
+)
 def readyz(request: Request) -> JSONResponse:
     """``ready`` (200): the store answers. ``degraded`` (200): the store cannot be reached but
     runtime reads of the projects held are served from memory, so a load balancer keeps
