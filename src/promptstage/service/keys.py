@@ -365,8 +365,8 @@ class Authenticator:
         except ServiceUnavailableError:
             with self._lock:
                 hit = self._cache.get(prefix)
-            # hit[0] is when the entry stopped being fresh: verified at hit[0] - ttl.
-            if hit is not None and now < hit[0] + self._grace:
+            # hit[0] is when the entry stops being fresh: it was verified at hit[0] - ttl.
+            if hit is not None and now < hit[0] - self._ttl + self._grace:
                 return hit[1], hit[2]
             raise
         if found is None:
