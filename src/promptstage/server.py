@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -27,6 +29,7 @@ from promptstage.api.routes import (
     users,
     webhooks,
 )
+from promptstage.api.startup import until_migrated
 from promptstage.domain.webhooks import HostPolicy
 from promptstage.evals.providers import ProviderConfig, open_provider
 from promptstage.service import controller, workers
@@ -40,6 +43,7 @@ from promptstage.service.idempotency import RecordingStore
 from promptstage.service.keys import Authenticator
 from promptstage.service.propagation import Propagator
 from promptstage.service.snapshot import StateCache
+from promptstage.service.startup import StartupGate
 from promptstage.service.tracing import NoTracer, Tracer
 from promptstage.settings import Settings
 from promptstage.store.base import Store
@@ -48,12 +52,19 @@ from promptstage.ui import app as ui
 VERSION = "0.1.0"
 
 
-def open_store(settings: Settings) -> Store:
-    """Open (and migrate) the store named by ``settings.database_url``."""
+def open_store(settings: Settings, *, migrate: bool = True) -> Store:
+    """Open (and, unless ``migrate=False``, migrate) the store named by ``settings.database_url``.
+
+    Without ``migrate`` nothing connects yet: for a server starting while its database cannot
+    be reached (:func:`migrate_when_reachable` runs the migrations once it can).
+    """
     from promptstage.store.sql import SqlStore, upgrade_database
 
-    upgrade_database(settings.database_url)
-    return SqlStore.from_url(settings.database_url)
+    if migrate:
+        upgrade_database(settings.database_url)
+    return SqlStore.from_url(
+        settings.database_url, statement_timeout_ms=settings.statement_timeout_ms
+    )
 
 
 def create_app(
@@ -64,6 +75,7 @@ def create_app(
     gate: Gate | None = None,
     tracer: Tracer | None = None,
     run_source: RunSource | None = None,
+    migrate_later: bool = False,
 ) -> FastAPI:
     """Build the ASGI application.
 
@@ -71,7 +83,8 @@ def create_app(
     before a label serves a new version (default: the evaluation gate reading ``run_source``,
     or the eval runs service when none is given; every candidate passes when
     ``settings.eval_gate`` is off, with a loud warning), ``tracer`` what opens spans around
-    writes and promotions (default: none).
+    writes and promotions (default: none). ``migrate_later``: the database could not be
+    reached at start; the migrations are retried in the background until it can.
     """
     if gate is None:
         gate = build_gate(settings.eval_gate, run_source)
@@ -87,6 +100,14 @@ def create_app(
     )
 
     propagator = Propagator(ctx)
+    startup_gate = StartupGate(
+        "the database could not be reached at start" if migrate_later else None
+    )
+    migrate = None
+    if migrate_later:
+        from promptstage.store.sql import upgrade_database
+
+        migrate = partial(upgrade_database, settings.database_url)
     # The eval runner's provider clients, from the settings read here at the edge (service/
     # never imports settings); API keys are read from the environment when a client opens.
     eval_providers = ProviderConfig.from_settings(settings)
@@ -119,11 +140,14 @@ def create_app(
                     ),
                 ),
             ),
+            migrate=migrate,
+            startup_gate=startup_gate,
         )
         try:
             async with workers.running(the_store, propagator, jobs, leadership):
                 yield
         finally:
+            await asyncio.to_thread(app.state.state_cache.close)
             if owns_store:
                 the_store.close()
 
@@ -134,10 +158,14 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.startup_gate = startup_gate
     app.state.ctx = ctx
     app.state.metrics = Metrics()
     app.state.authenticator = Authenticator(
-        ctx, admin_token=settings.admin_key, cache_seconds=settings.auth_cache_seconds
+        ctx,
+        admin_token=settings.admin_key,
+        cache_seconds=settings.auth_cache_seconds,
+        outage_grace_seconds=settings.auth_outage_grace_seconds,
     )
     app.state.state_cache = StateCache(ctx, settings.state_check_seconds)
     errors.install(app)
@@ -177,6 +205,8 @@ def create_app(
         clock=ctx.clock,
         failures=failures,
     )
+    if migrate_later:
+        app.middleware("http")(until_migrated)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(ClientAddress, trusted=TrustedProxies(settings.trusted_proxies))

@@ -57,11 +57,28 @@ class Settings:
             "replica is refused within this bound (immediately on the replica that revoked it)."
         },
     )
+    auth_outage_grace_seconds: float = field(
+        default=3600.0,
+        metadata={
+            "doc": "While the database cannot be reached, a key verified at most this long ago "
+            "keeps authenticating from memory (runtime reads go on; no key can be revoked "
+            "during the outage, since writes fail). 0: every key needs the database."
+        },
+    )
+    statement_timeout_ms: int = field(
+        default=5000,
+        metadata={
+            "doc": "Postgres `statement_timeout` of every statement, in milliseconds: a write "
+            "stuck on a slow or locked database is cancelled and rolled back whole (503). "
+            "0: no timeout. SQLite: unused (its busy timeout is 10 s)."
+        },
+    )
     state_check_seconds: float = field(
         default=1.0,
         metadata={
             "doc": "Longest time the resolve/snapshot cache trusts itself before re-reading the "
-            "project's event sequence (covers replicas without LISTEN/NOTIFY)."
+            "project's event sequence (covers replicas without LISTEN/NOTIFY); the re-read runs "
+            "in the background, so reads never wait on it. 0: every read confirms first."
         },
     )
     sse_heartbeat_seconds: float = field(

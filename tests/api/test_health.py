@@ -10,7 +10,7 @@ def test_healthz(admin: Api) -> None:
 
 
 def test_readyz(admin: Api) -> None:
-    assert admin.as_key(None).ok("GET", "/readyz") == {"status": "ready"}
+    assert admin.as_key(None).ok("GET", "/readyz") == {"status": "ready", "store": "ok"}
 
 
 def test_metrics_count_requests_by_route_template(admin: Api) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from .proxy import FaultProxy
+from .scripted import Scripted
 from .servers import Api, ServerProcess
 
 
@@ -58,3 +59,14 @@ def make_proxy() -> Iterator[Callable[[int], FaultProxy]]:
     finally:
         for proxy in proxies:
             proxy.close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[list[Scripted]]:
+    """Scripted HTTP servers the test appends to ``scripted``, shut down after it."""
+    servers: list[Scripted] = []
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.close()

@@ -10,6 +10,9 @@ Modes (switch at any time with :meth:`FaultProxy.set_mode`; existing connections
 * ``rewrite``: like ``pass``, but server-to-client bytes ``old`` are replaced by ``new`` (same
   length, so ``Content-Length`` and chunk sizes stay valid): a tampered payload.
 
+:meth:`FaultProxy.set_latency` adds a delay before every chunk forwarded either way, in any mode
+that forwards (a slow network or a slow database link).
+
 It counts accepted connections and HTTP requests (request lines the client sent, whether or not
 they were delivered), so a test can check that a client does not hammer the server. Threads only; 127.0.0.1 only.
 """
@@ -20,6 +23,7 @@ import contextlib
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Literal
 
@@ -29,7 +33,10 @@ _RECV = 65536
 
 
 def _hard_close(sock: socket.socket) -> None:
-    """Close with ``SO_LINGER 0``: the peer gets a TCP RST, not a FIN."""
+    """Close with ``SO_LINGER 0``: the peer gets a TCP RST, not a FIN. ``SHUT_RD`` first wakes a
+    thread blocked reading the socket (closing alone would leave it waiting); it sends nothing."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RD)
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     with contextlib.suppress(OSError):
@@ -106,6 +113,7 @@ class FaultProxy:
         self._stopped = False
         self.connections = 0
         self.requests = 0
+        self.latency = 0.0
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -135,6 +143,10 @@ class FaultProxy:
         if mode == "reset":
             for conn in conns:
                 conn.close(hard=True)
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every chunk forwarded from now on by ``seconds`` (0: none)."""
+        self.latency = seconds
 
     def reset_connections(self) -> None:
         """Reset every open connection without changing the mode."""
@@ -242,6 +254,8 @@ class FaultProxy:
                     return
                 if not downstream:
                     self._count(data)  # when the client sends it, delivered or not
+                if self.latency:
+                    time.sleep(self.latency)
                 if not self._hold(conn):
                     return
                 if downstream:

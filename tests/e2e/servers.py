@@ -88,8 +88,8 @@ class ServerProcess:
         """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 40.0) -> ServerProcess:
-        """Start the process and wait until it answers ``/readyz``."""
+    def start(self, timeout: float = 40.0, ready: str = "/readyz") -> ServerProcess:
+        """Start the process and wait until ``ready`` (default ``/readyz``) answers 200."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.starts += 1
         env = {
@@ -116,7 +116,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.tail()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.url}{ready}", timeout=1.0).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -88,25 +88,34 @@ def run(settings: Settings) -> None:
     """
     import uvicorn
 
-    from promptstage.errors import ConfigurationError
+    from promptstage.errors import ConfigurationError, ServiceUnavailableError
     from promptstage.server import VERSION, create_app, open_store
     from promptstage.service import demo, keys
     from promptstage.service.bus import EventBus
     from promptstage.service.context import Context
     from promptstage.store.sql.engine import describe
 
-    store = open_store(settings)
+    supplied = None if settings.admin_key is None else keys.split_token(settings.admin_key)
+    if settings.admin_key is not None and supplied is None:
+        raise ConfigurationError(
+            "PROMPTSTAGE_ADMIN_KEY must look like ps_<prefix>_<secret> "
+            "(letters and digits, no extra underscores)",
+            field="PROMPTSTAGE_ADMIN_KEY",
+        )
+    unreachable: str | None = None
+    try:
+        store = open_store(settings)
+    except ServiceUnavailableError as exc:
+        if supplied is None or settings.demo:
+            raise  # the first start creates a key or seeds the demo: it needs the database
+        # The operator's key needs no database: start, answer 503 naming the database until
+        # it answers, then migrate (docs/operations.md, "Database outage").
+        unreachable = exc.message
+        store = open_store(settings, migrate=False)
     try:
         ctx = Context(store=store, bus=EventBus())
-        supplied = None if settings.admin_key is None else keys.split_token(settings.admin_key)
-        if settings.admin_key is not None and supplied is None:
-            raise ConfigurationError(
-                "PROMPTSTAGE_ADMIN_KEY must look like ps_<prefix>_<secret> "
-                "(letters and digits, no extra underscores)",
-                field="PROMPTSTAGE_ADMIN_KEY",
-            )
         created = None
-        if settings.admin_key is None and not keys.has_any_key(ctx):
+        if unreachable is None and settings.admin_key is None and not keys.has_any_key(ctx):
             created = keys.create_instance_key(ctx, "bootstrap admin")
         releasers = demo.seed_demo(ctx) if settings.demo else []
         demo_password = _seed_demo_users(ctx, settings) if settings.demo else None
@@ -126,6 +135,11 @@ def run(settings: Settings) -> None:
                 "set PROMPTSTAGE_ADMIN_KEY to use a fixed one"
             )
         lines.append(f"  admin UI: {url}/ui/")
+        if unreachable is not None:
+            lines.append(
+                f"  WARNING: {unreachable}. Serving anyway: requests answer 503 until the "
+                "database answers; migrations run then."
+            )
         if not settings.eval_gate:
             from promptstage.service.eval_gate import EVAL_GATE_OFF
 
@@ -137,7 +151,7 @@ def run(settings: Settings) -> None:
         for name, token in zip(demo.RELEASERS, releasers, strict=False):
             lines.append(f"  demo releaser {name} (four-eyes; shown once, store it now): {token}")
         print("\n".join(lines), flush=True)
-        app = create_app(settings, store=store)
+        app = create_app(settings, store=store, migrate_later=unreachable is not None)
         uvicorn.run(
             app,
             host=settings.host,

@@ -17,7 +17,7 @@ from promptstage.errors import InvalidInputError
 
 from .names import LABEL_NAME, PROMPT_NAME
 
-ARMS = ("baseline", "canary", "control", "fallback")
+ARMS = ("baseline", "canary", "control", "fallback", "pinned")
 MAX_ID = 64
 MAX_TEXT = 4000
 SCORE_SOURCES = ("user", "evaluator", "heuristic", "system")

@@ -70,6 +70,7 @@ class AsyncClient(ClientBase):
         auth_retry_interval: float = 300.0,
         close_timeout: float = 5.0,
         max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES,
+        pins: Mapping[str, int] | str | None = None,
     ) -> None:
         options = Options(
             base_url,
@@ -92,6 +93,7 @@ class AsyncClient(ClientBase):
             auth_retry_interval=auth_retry_interval,
             close_timeout=close_timeout,
             max_rendered_bytes=max_rendered_bytes,
+            pins=pins,
         )
         self._transport = transport
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -191,7 +193,7 @@ class AsyncClient(ClientBase):
             if outcome == "refetch" and quick_refetch:
                 quick_refetch = False
                 continue
-            await self._sleep(min(backoff.next(), opts.poll_interval))
+            await self._sleep(core.reconnect_delay(min(backoff.next(), opts.poll_interval)))
 
     def _make_http(self) -> httpx.AsyncClient:
         opts = self._opts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -13,6 +14,7 @@ from .calls import Call, Outbox, Recorder
 from .core import SyncCore
 from .lkg import load_bootstrap, read_lkg
 from .options import Options
+from .pins import apply_pins
 from .prompt import ResolvedPrompt, for_call, from_fallback
 from .state import Entry, State, build_state
 from .status import Status
@@ -30,6 +32,7 @@ class ClientBase:
     def __init__(self, options: Options) -> None:
         self._opts = options
         self._entries = {}
+        self._unmet_pins: tuple[str, ...] = ()
         self._core = SyncCore(options, self._publish, None)
         self._outbox = Outbox(options.queue_size, options.batch_size, self._wake_sender)
         self._recorder = Recorder(self._outbox, options.redact)
@@ -39,7 +42,12 @@ class ClientBase:
             self._core.lkg_dirty = False
 
     def _publish(self, state: State) -> None:
-        self._entries = state.entries
+        entries, unmet = apply_pins(state, self._opts.pinned)
+        if unmet and unmet != self._unmet_pins:
+            for reason in unmet:
+                log.warning("promptstage: %s", reason)
+        self._unmet_pins = unmet
+        self._entries = entries
 
     def _wake_sender(self) -> None:
         """Tell the sender a full batch is waiting (overridden by each client)."""
@@ -172,7 +180,12 @@ class ClientBase:
 
     def status(self) -> Status:
         """The connection state, last sequence, last error and queue counters."""
-        return self._core.status(self._outbox.dropped, len(self._outbox))
+        status = self._core.status(self._outbox.dropped, len(self._outbox))
+        if not self._opts.pinned:
+            return status
+        return dataclasses.replace(
+            status, pins=dict(self._opts.pinned), unmet_pins=self._unmet_pins
+        )
 
     @property
     def project(self) -> str:

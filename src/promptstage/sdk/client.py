@@ -67,6 +67,9 @@ class Client(ClientBase):
         close_timeout: Longest :meth:`close` waits to flush.
         max_rendered_bytes: Longest text ``render()`` builds, in UTF-8 bytes; match the
             server's ``PROMPTSTAGE_MAX_RENDERED_BYTES`` if it was raised (default 1 MiB).
+        pins: Break-glass: ``{"prompt:label": version}`` or ``"prompt:label=N,..."``, served
+            with ``arm="pinned"`` whatever the label points at; ``None`` reads
+            ``$PROMPTSTAGE_PIN``. Reported by :meth:`status`.
     """
 
     def __init__(
@@ -93,6 +96,7 @@ class Client(ClientBase):
         auth_retry_interval: float = 300.0,
         close_timeout: float = 5.0,
         max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES,
+        pins: Mapping[str, int] | str | None = None,
     ) -> None:
         options = Options(
             base_url,
@@ -115,6 +119,7 @@ class Client(ClientBase):
             auth_retry_interval=auth_retry_interval,
             close_timeout=close_timeout,
             max_rendered_bytes=max_rendered_bytes,
+            pins=pins,
         )
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -185,7 +190,7 @@ class Client(ClientBase):
             if outcome == "refetch" and quick_refetch:
                 quick_refetch = False
                 continue
-            stop.wait(min(backoff.next(), opts.poll_interval))
+            stop.wait(core.reconnect_delay(min(backoff.next(), opts.poll_interval)))
         self._write_lkg(force=True)
 
     def _fetch_snapshot(self, http: httpx.Client) -> None:

@@ -83,6 +83,7 @@ class SyncCore:
         self.mode: Literal["stream", "poll"] = "stream" if options.stream else "poll"
         self.last_error: str | None = None
         self.last_sync_at: float | None = None
+        self.retry_after: float | None = None  # the last failure's Retry-After, until used
         self.lkg_dirty = False
         self._lkg_written_at = float("-inf")
         self._parser = SSEParser()
@@ -105,13 +106,20 @@ class SyncCore:
         self.connected = True
         self.last_error = None
         self.last_sync_at = time.time()
+        self.retry_after = None
 
     def failed(self, failure: Failure) -> None:
         """Record a failed attempt: serve what is held, report why."""
         self.connected = False
+        self.retry_after = failure.retry_after
         if failure.message != self.last_error:
             log.warning("promptstage: %s", failure.message)
         self.last_error = failure.message
+
+    def reconnect_delay(self, delay: float) -> float:
+        """``delay`` (the backoff's), or longer when the server's ``Retry-After`` asked so."""
+        asked, self.retry_after = self.retry_after, None
+        return max(delay, asked or 0.0)
 
     # -- snapshot -------------------------------------------------------------------------
 
@@ -142,6 +150,20 @@ class SyncCore:
             raise Failure(
                 f"GET /snapshot from {self.opts.base_url} is not JSON", "integrity"
             ) from None
+        held, seq = self.state, data.get("seq") if isinstance(data, dict) else None
+        if held is not None and held.source == "server" and isinstance(seq, int) and seq < held.seq:
+            # Ordering is by sequence number only, never by a clock: an older snapshot (a
+            # lagging replica, one serving from memory through an outage) never replaces a newer.
+            # Kept like a 304: the stream then resumes after the state held.
+            message = (
+                f"GET /snapshot from {self.opts.base_url} is at seq {seq}, older than the state "
+                f"held (seq {held.seq}); keeping it (a lagging replica? if the database was "
+                "restored to an earlier point, restart the client)"
+            )
+            self._healthy()
+            self.last_error = message
+            self._log_limited(logging.WARNING, "older-snapshot", message)
+            return False
         try:
             new = build_state(
                 data,

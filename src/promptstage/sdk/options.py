@@ -15,6 +15,8 @@ from promptstage.domain.names import project_name
 from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES
 from promptstage.errors import ConfigurationError, InvalidInputError
 
+from .pins import PIN_ENV, parse_pins
+
 __all__ = ["DEFAULT_TIMEOUT", "USER_AGENT", "Options", "Redactor"]
 
 Redactor = Callable[[str, Any], Any]
@@ -49,8 +51,14 @@ class Options:
     close_timeout: float = 5.0
     lkg_write_interval: float = 1.0
     max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES
+    # Operator pins (break-glass): "prompt:label" -> version; None reads $PROMPTSTAGE_PIN.
+    pins: Mapping[str, int] | str | None = None
 
     def __post_init__(self) -> None:
+        if self.pins is None:
+            object.__setattr__(self, "pins", parse_pins(os.environ.get(PIN_ENV), PIN_ENV))
+        else:
+            object.__setattr__(self, "pins", parse_pins(self.pins))
         if not isinstance(self.base_url, str) or not self.base_url.startswith(
             ("http://", "https://")
         ):
@@ -85,6 +93,12 @@ class Options:
             raise ConfigurationError(
                 "timeout must be an httpx.Timeout or a number of seconds", field="timeout"
             )
+
+    @property
+    def pinned(self) -> Mapping[str, int]:
+        """``pins`` as parsed at construction: ``"prompt:label"`` -> version."""
+        assert isinstance(self.pins, dict)
+        return self.pins
 
     @property
     def timeouts(self) -> httpx.Timeout:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -30,6 +30,9 @@ class Status:
         source: Where the state held came from: ``server``, ``lkg``, ``bootstrap`` or ``None``.
         mode: ``stream`` while the event stream is the source of changes, else ``poll``.
         pending_calls: Records waiting to be sent.
+        pins: The operator pins configured (``"prompt:label"`` -> version), served with
+            ``arm="pinned"`` whatever the label points at (break-glass; see ``docs/sdk.md``).
+        unmet_pins: Pins that cannot be served (their version is not held), as sentences.
     """
 
     state: SyncState
@@ -40,6 +43,8 @@ class Status:
     source: Source | None
     mode: Literal["stream", "poll"] = "stream"
     pending_calls: int = 0
+    pins: dict[str, int] = field(default_factory=dict)
+    unmet_pins: tuple[str, ...] = ()
 
 
 class Backoff:

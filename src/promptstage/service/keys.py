@@ -26,7 +26,13 @@ from promptstage.domain.principals import (
     own_principal,
 )
 from promptstage.domain.wire import key_json
-from promptstage.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
+from promptstage.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 from . import principals
 from .context import Change, Context, change
@@ -269,10 +275,20 @@ def revoke_key(
 class Authenticator:
     """Turns a bearer token into a ``Principal``, caching verified keys for a short time."""
 
-    def __init__(self, ctx: Context, *, admin_token: str | None, cache_seconds: float) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        admin_token: str | None,
+        cache_seconds: float,
+        outage_grace_seconds: float = 0.0,
+    ) -> None:
         self._ctx = ctx
         self._admin = split_token(admin_token) if admin_token else None
         self._ttl = cache_seconds
+        # While the store cannot be reached, a key verified at most this long ago keeps working
+        # (nobody can revoke a key during the outage: writes fail); 0 turns this off.
+        self._grace = outage_grace_seconds
         self._cache: dict[str, tuple[float, ApiKey, str]] = {}
         self._generation = 0  # bumped by forget(); a lookup racing it does not cache
         self._lock = threading.Lock()
@@ -343,8 +359,16 @@ class Authenticator:
             return key, stored
         with self._lock:
             generation = self._generation
-        with self._ctx.store.unit_of_work() as uow:
-            found = uow.get_key(prefix)
+        try:
+            with self._ctx.store.unit_of_work() as uow:
+                found = uow.get_key(prefix)
+        except ServiceUnavailableError:
+            with self._lock:
+                hit = self._cache.get(prefix)
+            # hit[0] is when the entry stops being fresh: it was verified at hit[0] - ttl.
+            if hit is not None and now < hit[0] - self._ttl + self._grace:
+                return hit[1], hit[2]
+            raise
         if found is None:
             return None, ""
         with self._lock:

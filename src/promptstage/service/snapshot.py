@@ -10,6 +10,7 @@ to a full :func:`build_state` on anything unexpected.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 from promptstage.domain.models import Version
 from promptstage.domain.names import LATEST
 from promptstage.domain.wire import release_runtime_json, version_json
-from promptstage.errors import NotFoundError
+from promptstage.errors import NotFoundError, ServiceUnavailableError
 from promptstage.rollout.resolve import ActiveRelease, Resolution, resolve
 
 from .context import Context
@@ -33,10 +34,13 @@ __all__ = [
     "SNAPSHOT_FORMAT",
     "ProjectState",
     "Resolved",
+    "Served",
     "StateCache",
     "build_state",
     "resolve_label",
 ]
+
+log = logging.getLogger("promptstage")
 
 
 def build_state(ctx: Context, project: str) -> ProjectState:
@@ -83,13 +87,118 @@ def build_state(ctx: Context, project: str) -> ProjectState:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What a runtime read answers from: the state and, when the store could not be reached to
+    confirm it, how long ago it was last confirmed current.
+
+    Attributes:
+        state: The project's state.
+        stale_seconds: ``None`` when the state is known current; else the seconds since it was
+            last confirmed against the store (the store is unreachable meanwhile).
+        reason: Why the store could not be reached (``None`` when current).
+    """
+
+    state: ProjectState
+    stale_seconds: float | None = None
+    reason: str | None = None
+
+
 class StateCache:
+    """Each project's state, kept current by the event bus and a periodic sequence check.
+
+    When the store cannot be reached, :meth:`read` keeps answering from the state held (the
+    runtime surface stays up through a database outage); a project never loaded answers 503.
+    """
+
     def __init__(self, ctx: Context, check_seconds: float) -> None:
         self._ctx = ctx
         self._check = check_seconds
         self._states: dict[str, ProjectState] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self.unreachable: str | None = None  # the last store error of a read, until one succeeds
+        self._failed_at: dict[str, float] = {}  # project -> when its store reads began failing
+        self._checking: set[str] = set()  # projects being re-checked in the background
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    def read(self, project: str) -> Served:
+        """The current state, or the state held when the store cannot be reached (may do I/O).
+
+        Raises:
+            ServiceUnavailableError: the store cannot be reached and nothing is held for
+                ``project`` (a server started during the outage).
+            NotFoundError: the project does not exist.
+        """
+        held = self._states.get(project)
+        if self._check > 0 and held is not None and self._ctx.bus.latest(project) <= held.seq:
+            # Nothing is known to have changed; only the periodic re-check is due. Answer from
+            # memory and re-check in the background, so a slow or unreachable store never
+            # holds up a runtime read (a change published on the bus still waits for it).
+            # ``check_seconds == 0`` asks for strict reads: every read confirms in the foreground.
+            self._recheck_in_background(project)
+            if project in self._failed_at:
+                return Served(held, max(0.0, time.monotonic() - held.checked_at), self.unreachable)
+            return Served(held)
+        try:
+            state = self.get(project)
+        except ServiceUnavailableError as exc:
+            self.unreachable = exc.message
+            self._failed_at.setdefault(project, time.monotonic())
+            held = self._states.get(project)
+            if held is None:
+                raise ServiceUnavailableError(
+                    f"the store cannot be reached and this server holds no state of project "
+                    f"{project!r} yet (it started during the outage): {exc.message}"
+                ) from exc
+            return Served(held, max(0.0, time.monotonic() - held.checked_at), exc.message)
+        self.unreachable = None
+        self._failed_at.pop(project, None)
+        return Served(state)
+
+    def _recheck_in_background(self, project: str) -> None:
+        with self._guard:
+            if self._closed or project in self._checking:
+                return
+            self._checking.add(project)
+            thread = threading.Thread(
+                target=self._recheck, args=(project,), name="state-recheck", daemon=True
+            )
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Start no more background re-checks and wait for those running (before the store
+        closes under them)."""
+        with self._guard:
+            self._closed = True
+            threads = list(self._threads)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _recheck(self, project: str) -> None:
+        try:
+            self.get(project)
+        except ServiceUnavailableError as exc:
+            self.unreachable = exc.message
+            self._failed_at.setdefault(project, time.monotonic())
+        except Exception:  # a deleted project, a bug: the next foreground read reports it
+            log.exception("promptstage: re-checking the state of project %r failed", project)
+            self._states.pop(project, None)
+        else:
+            self.unreachable = None
+            self._failed_at.pop(project, None)
+        finally:
+            with self._guard:
+                self._checking.discard(project)
+
+    def held(self) -> dict[str, float]:
+        """Project -> seconds since its state was last confirmed current (no I/O)."""
+        now = time.monotonic()
+        return {p: max(0.0, now - s.checked_at) for p, s in list(self._states.items())}
 
     def peek(self, project: str) -> ProjectState | None:
         """The cached state when it is known current without any I/O, else ``None``."""

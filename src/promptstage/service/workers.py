@@ -29,6 +29,7 @@ from .calls import prune_calls
 from .context import Context
 from .eval_runner import EvalRunner
 from .propagation import Propagator
+from .startup import StartupGate, migrate_when_reachable
 
 # The name these messages have always been logged under (they lived in server.py).
 log = logging.getLogger("promptstage.server")
@@ -61,6 +62,8 @@ def build_jobs(
     webhook_poll_seconds: float,
     call_retention_days: float,
     eval_runner: EvalRunner | None = None,
+    migrate: Callable[[], None] | None = None,
+    startup_gate: StartupGate | None = None,
 ) -> list[Job]:
     """The server's background jobs, in the order they start.
 
@@ -74,6 +77,9 @@ def build_jobs(
         call_retention_days: Age after which logged calls are pruned.
         eval_runner: Executes queued eval runs (every replica runs one: a run is claimed
             with a conditional update, so two replicas never run the same run); ``None``: none.
+        migrate: The migrations, when the database could not be reached at start: retried
+            until they run, then ``startup_gate`` opens.
+        startup_gate: What the API answers 503 with until then.
 
     Returns:
         The jobs, for :func:`running`.
@@ -109,6 +115,10 @@ def build_jobs(
     ]
     if eval_runner is not None:
         jobs.append(Job("eval-runner", eval_runner.run_forever))
+    if migrate is not None and startup_gate is not None:
+        jobs.insert(
+            0, Job("migrate-when-reachable", partial(migrate_when_reachable, startup_gate, migrate))
+        )
     return jobs
 
 

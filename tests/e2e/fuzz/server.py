@@ -37,11 +37,12 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(directory: Path) -> Iterator[LiveServer]:
-    """Serve on a free port until the block ends; rate limits off (the fuzzer is one client)."""
+def live_server(directory: Path, database_url: str | None = None) -> Iterator[LiveServer]:
+    """Serve on a free port until the block ends; rate limits off (the fuzzer is one client).
+    ``database_url``: default a SQLite file in ``directory``."""
     admin_key = f"ps_{secrets.token_hex(6)}_{secrets.token_hex(32)}"
     settings = Settings(
-        database_url=f"sqlite:///{directory / 'fuzz.db'}",
+        database_url=database_url or f"sqlite:///{directory / 'fuzz.db'}",
         admin_key=admin_key,
         eval_gate=False,
         audit_signing_key=base64.b64encode(secrets.token_bytes(32)).decode(),

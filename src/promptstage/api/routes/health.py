@@ -18,13 +18,34 @@ def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The store answers")
+@router.get(
+    "/readyz",
+    summary="The store answers (200 ready or degraded, 503 unavailable)",
+    responses={503: {"description": "The store cannot be reached and nothing is held"}},
+)
 def readyz(request: Request) -> JSONResponse:
+    """``ready`` (200): the store answers. ``degraded`` (200): the store cannot be reached but
+    runtime reads of the projects held are served from memory, so a load balancer keeps
+    routing them here. ``unavailable`` (503): the store cannot be reached and nothing is held."""
     try:
         ctx(request).store.ping()
     except ServiceUnavailableError as exc:
-        return JSONResponse({"status": "unavailable", "reason": exc.message}, status_code=503)
-    return JSONResponse({"status": "ready"})
+        held = request.app.state.state_cache.held()
+        if not held:
+            return JSONResponse(
+                {"status": "unavailable", "store": "unreachable", "reason": exc.message},
+                status_code=503,
+            )
+        return JSONResponse(
+            {
+                "status": "degraded",
+                "store": "unreachable",
+                "reason": f"{exc.message}; runtime reads are served from memory, writes fail",
+                "serving_from_memory": sorted(held),
+                "stale_seconds": int(max(held.values())),
+            }
+        )
+    return JSONResponse({"status": "ready", "store": "ok"})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -25,7 +25,7 @@ from promptstage.service.event_stream import (
     current_seq,
     event_stream,
 )
-from promptstage.service.snapshot import ProjectState, StateCache, resolve_label
+from promptstage.service.snapshot import Served, StateCache, resolve_label
 
 router = APIRouter(
     prefix="/api/v1/projects/{project}", tags=["runtime"], dependencies=[Depends(check_params)]
@@ -35,11 +35,24 @@ RESERVED = frozenset({"label", "unit", "render"})
 MAX_ATTRS = 64
 
 
-async def _state(request: Request, project: str) -> ProjectState:
-    """The project's state: from memory on the event loop when current, else via the pool."""
+STORE_HEADER = "X-Promptstage-Store"
+STALE_HEADER = "X-Promptstage-Stale-Seconds"
+
+
+async def _state(request: Request, project: str) -> Served:
+    """The project's state: from memory on the event loop when current, else via the pool
+    (which answers from memory, marked stale, when the store cannot be reached)."""
     cache: StateCache = request.app.state.state_cache
     state = cache.peek(project)
-    return state if state is not None else await run_in_threadpool(cache.get, project)
+    return Served(state) if state is not None else await run_in_threadpool(cache.read, project)
+
+
+def _staleness(served: Served) -> dict[str, str]:
+    """Headers of an answer served while the store is unreachable (none when current)."""
+    if served.stale_seconds is None:
+        return {}
+    age = str(int(served.stale_seconds))
+    return {STORE_HEADER: "unreachable", STALE_HEADER: age, "Age": age}
 
 
 @router.get(
@@ -67,7 +80,8 @@ async def resolve(
         raise InvalidInputError(
             f"at most {MAX_ATTRS} context attributes and variables", field="query"
         )
-    state = await _state(request, project)
+    served = await _state(request, project)
+    state = served.state
     found = resolve_label(state, name, label, unit, context)
     v = found.version
     body: dict[str, Any] = {
@@ -88,7 +102,9 @@ async def resolve(
         template = state.template(name, v.number, ctx(request).max_rendered_bytes)
         body["rendered"] = template.render(_typed(variables, template.declared))
     return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")), media_type="application/json"
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        media_type="application/json",
+        headers=_staleness(served),
     )
 
 
@@ -115,8 +131,9 @@ async def snapshot(
     request: Request,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    state = await _state(request, project)
-    headers = {"ETag": state.etag, "Cache-Control": "no-cache"}
+    served = await _state(request, project)
+    state = served.state
+    headers = {"ETag": state.etag, "Cache-Control": "no-cache", **_staleness(served)}
     if if_none_match is not None:
         # Weak comparison (RFC 9110 13.1.2): a proxy that compresses turns "7" into W/"7".
         tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}

@@ -29,11 +29,14 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 5
 
 
-def make_engine(url: str | URL) -> Engine:
+def make_engine(url: str | URL, *, statement_timeout_ms: int = 0) -> Engine:
     """Create an engine for a ``sqlite:///path`` or ``postgresql+psycopg://...`` URL.
 
     Args:
         url: the database URL. A bare ``postgresql://`` URL is taken to mean psycopg 3.
+        statement_timeout_ms: Postgres ``statement_timeout`` of every session (0: none); a
+            statement over it is cancelled, its transaction rolled back, and the caller gets
+            ``ServiceUnavailableError``. Ignored on SQLite.
 
     Returns:
         A configured engine; the caller disposes it.
@@ -48,7 +51,7 @@ def make_engine(url: str | URL) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return _postgres_engine(parsed)
+        return _postgres_engine(parsed, statement_timeout_ms)
     raise ConfigurationError(
         f"unsupported database URL scheme {parsed.drivername!r}: use "
         "'sqlite:///path/to/promptstage.db' or 'postgresql+psycopg://user@host/db'",
@@ -105,7 +108,13 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
-def _postgres_engine(url: URL) -> Engine:
+def _postgres_engine(url: URL, statement_timeout_ms: int) -> Engine:
+    connect_args: dict[str, Any] = {
+        "connect_timeout": PG_CONNECT_TIMEOUT_S,
+        "application_name": "promptstage",
+    }
+    if statement_timeout_ms > 0:
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
     return create_engine(
         url,
         pool_size=10,
@@ -114,7 +123,7 @@ def _postgres_engine(url: URL) -> Engine:
         pool_pre_ping=True,
         # Server-side idle timeouts and failovers drop old connections; recycle before that.
         pool_recycle=1800,
-        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "promptstage"},
+        connect_args=connect_args,
     )
 
 

@@ -30,7 +30,9 @@ class SqlStore:
         self._sqlite = engine.dialect.name == "sqlite"
 
     @classmethod
-    def from_url(cls, url: str, *, migrate: bool = False) -> SqlStore:
+    def from_url(
+        cls, url: str, *, migrate: bool = False, statement_timeout_ms: int = 0
+    ) -> SqlStore:
         """Open the store at ``url``.
 
         Args:
@@ -38,6 +40,7 @@ class SqlStore:
                 ``postgresql+psycopg://user:password@host:5432/dbname``. ``sqlite://``
                 (in memory) suits single-threaded tests only.
             migrate: run the Alembic migrations to the newest revision first.
+            statement_timeout_ms: Postgres `statement_timeout` of every session (0: none).
 
         Returns:
             The store; call ``close()`` when done with it.
@@ -46,7 +49,7 @@ class SqlStore:
             ConfigurationError: the URL names an unsupported database.
             ServiceUnavailableError: ``migrate`` was asked and the database cannot be reached.
         """
-        store = cls(make_engine(url))
+        store = cls(make_engine(url, statement_timeout_ms=statement_timeout_ms))
         if migrate:
             try:
                 store.migrate()
