@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -64,6 +65,7 @@ def create_app(
     gate: Gate | None = None,
     tracer: Tracer | None = None,
     run_source: RunSource | None = None,
+    monotonic: Callable[[], float] | None = None,
 ) -> FastAPI:
     """Build the ASGI application.
 
@@ -71,7 +73,8 @@ def create_app(
     before a label serves a new version (default: the evaluation gate reading ``run_source``,
     or the eval runs service when none is given; every candidate passes when
     ``settings.eval_gate`` is off, with a loud warning), ``tracer`` what opens spans around
-    writes and promotions (default: none).
+    writes and promotions (default: none), ``monotonic`` what the key cache's lifetime is
+    measured by (default: ``time.monotonic``).
     """
     if gate is None:
         gate = build_gate(settings.eval_gate, run_source)
@@ -137,7 +140,10 @@ def create_app(
     app.state.ctx = ctx
     app.state.metrics = Metrics()
     app.state.authenticator = Authenticator(
-        ctx, admin_token=settings.admin_key, cache_seconds=settings.auth_cache_seconds
+        ctx,
+        admin_token=settings.admin_key,
+        cache_seconds=settings.auth_cache_seconds,
+        monotonic=monotonic or time.monotonic,
     )
     app.state.state_cache = StateCache(ctx, settings.state_check_seconds)
     errors.install(app)

@@ -71,16 +71,21 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def make_clocked_app(make_store: Callable[[], SqlStore]) -> Callable[..., FastAPI]:
-    """``make_clocked_app(clock=None, **settings)``: an app on the test's database."""
+    """``make_clocked_app(clock=None, monotonic=None, **settings)``: an app on the test's
+    database (``monotonic`` measures the key cache's lifetime)."""
 
-    def make(clock: Callable[[], datetime] | None = None, **settings: Any) -> FastAPI:
+    def make(
+        clock: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] | None = None,
+        **settings: Any,
+    ) -> FastAPI:
         values: dict[str, Any] = {
             "admin_key": ADMIN_KEY,
             "state_check_seconds": 0.0,
             "eval_gate": False,  # tests of other features
             **settings,
         }
-        return create_app(Settings(**values), store=make_store(), clock=clock)
+        return create_app(Settings(**values), store=make_store(), clock=clock, monotonic=monotonic)
 
     return make
 

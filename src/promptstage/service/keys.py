@@ -269,10 +269,18 @@ def revoke_key(
 class Authenticator:
     """Turns a bearer token into a ``Principal``, caching verified keys for a short time."""
 
-    def __init__(self, ctx: Context, *, admin_token: str | None, cache_seconds: float) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        admin_token: str | None,
+        cache_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ctx = ctx
         self._admin = split_token(admin_token) if admin_token else None
         self._ttl = cache_seconds
+        self._monotonic = monotonic  # what the cache's lifetime is measured by (tests inject it)
         self._cache: dict[str, tuple[float, ApiKey, str]] = {}
         self._generation = 0  # bumped by forget(); a lookup racing it does not cache
         self._lock = threading.Lock()
@@ -332,12 +340,12 @@ class Authenticator:
     def _cached(self, prefix: str) -> tuple[ApiKey | None, str]:
         with self._lock:
             hit = self._cache.get(prefix)
-        if hit is not None and hit[0] > time.monotonic():
+        if hit is not None and hit[0] > self._monotonic():
             return hit[1], hit[2]
         return None, ""
 
     def _lookup(self, prefix: str) -> tuple[ApiKey | None, str]:
-        now = time.monotonic()
+        now = self._monotonic()
         key, stored = self._cached(prefix)
         if key is not None:
             return key, stored
