@@ -6,12 +6,15 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
+
+from promptstage.store.sql import SqlStore
 
 POSTGRES_ENV = "PROMPTSTAGE_TEST_POSTGRES_URL"
 # Dropping a test database must never hang the session: every statement of the teardown is
@@ -24,6 +27,10 @@ DROP_ATTEMPTS = 3
 @pytest.fixture(scope="session")
 def make_postgres_database() -> Iterator[Callable[[], str]]:
     """A factory of fresh, empty Postgres databases, all dropped when the session ends.
+
+    Each drop forces a checkpoint on the server (about a second on a loaded machine), so tests
+    that need a new migrated database each reset a shared one instead
+    (``support.templates.fresh_migrated_database``).
 
     The server comes from ``PROMPTSTAGE_TEST_POSTGRES_URL`` (its database is only used to run
     ``CREATE``/``DROP DATABASE``). Tests needing it are skipped when it is unset or unreachable.
@@ -87,3 +94,20 @@ def _drop_database(admin: Engine, name: str) -> None:
 def postgres_url(make_postgres_database: Callable[[], str]) -> str:
     """The URL of one fresh, empty Postgres database for the whole session."""
     return make_postgres_database()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once for the session: copy it rather than migrate a new file."""
+    path = tmp_path_factory.mktemp("migrated") / "template.db"
+    SqlStore.from_url(f"sqlite:///{path}", migrate=True).close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_migrated_postgres_url(make_postgres_database: Callable[[], str]) -> str:
+    """One Postgres database migrated for the session, emptied before each test that uses it
+    (``support.templates.fresh_migrated_database``)."""
+    url = make_postgres_database()
+    SqlStore.from_url(url, migrate=True).close()
+    return url

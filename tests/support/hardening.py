@@ -17,6 +17,8 @@ from promptstage.server import create_app
 from promptstage.settings import Settings
 from promptstage.store.sql import SqlStore
 
+from .templates import fresh_migrated_database
+
 ADMIN_KEY = "ps_hardening_" + "0123456789abcdef" * 4
 BASE = "/api/v1/projects"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -24,11 +26,8 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database of each backend: a SQLite file, or a fresh Postgres database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'promptstage.db'}"
-    make: Callable[[], str] = request.getfixturevalue("make_postgres_database")
-    return make()
+    """A new, migrated database of each backend: a SQLite file, or a Postgres database."""
+    return fresh_migrated_database(request, request.param, tmp_path)
 
 
 @pytest.fixture
