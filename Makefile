@@ -30,12 +30,32 @@ EVAL_ENV = PROMPTSTAGE_EVAL_OPENAI_BASE_URL="$(PROMPTSTAGE_EVAL_OPENAI_BASE_URL)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Two installs: `make run` installs what serving needs (RUN_EXTRAS: the server imports the
+# eval extra's provider clients; psycopg lets it serve on Postgres too), `make test` and the
+# other tasks the whole toolchain (DEV_EXTRAS). Both reuse an existing .venv and say what they
+# do; a stamp newer than pyproject.toml means its install is done.
+RUN_STAMP  := $(VENV)/.run-stamp
+RUN_EXTRAS := server,postgres,eval
+DEV_EXTRAS := server,postgres,eval,dev
+PIP        := $(BIN)/python -m pip install --disable-pip-version-check
+
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "promptstage needs Python 3.11+")'
+	@echo "==> creating the virtualenv $(VENV) with $$($(PYTHON) --version)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[server,postgres,eval,dev]'
-	@touch $(STAMP)
+	@echo "==> upgrading pip in $(VENV)"
+	$(PIP) --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> installing promptstage with what serving needs: .[$(RUN_EXTRAS)]"
+	$(PIP) -e '.[$(RUN_EXTRAS)]'
+	@touch $(RUN_STAMP)
+	@echo "==> installed; the test and lint tools come with the first make test"
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> installing promptstage with the test and lint tools: .[$(DEV_EXTRAS)]"
+	$(PIP) -e '.[$(DEV_EXTRAS)]'
+	@touch $(RUN_STAMP) $(STAMP)
 
 $(DEV_KEY_FILE):
 	@mkdir -p $(dir $@)
@@ -47,11 +67,11 @@ $(DEMO_PASSWORD_FILE):
 	@$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(18))' > $@
 	@chmod 600 $@
 
-run: $(STAMP) $(DEV_KEY_FILE) $(DEMO_PASSWORD_FILE) ## serve on 127.0.0.1:8700 (SQLite), seeded with the demo project
-	@echo "the full admin key is in $(DEV_KEY_FILE) (the banner shows its prefix only)"
+run: $(RUN_STAMP) $(DEV_KEY_FILE) $(DEMO_PASSWORD_FILE) ## serve on 127.0.0.1:8700 (SQLite), seeded with the demo project
+	@echo "==> starting the server (the full admin key is in $(DEV_KEY_FILE); the banner shows its prefix only)"
 	PROMPTSTAGE_ADMIN_KEY="$$(cat $(DEV_KEY_FILE))" PROMPTSTAGE_DEMO_PASSWORD="$$(cat $(DEMO_PASSWORD_FILE))" $(EVAL_ENV) $(BIN)/promptstage serve --demo
 
-fake-model: $(STAMP) ## a local fake model on 127.0.0.1:8790 (OpenAI and Anthropic wire) for eval runs
+fake-model: $(RUN_STAMP) ## a local fake model on 127.0.0.1:8790 (OpenAI and Anthropic wire) for eval runs
 	$(BIN)/promptstage dev fake-model --port $(FAKE_MODEL_PORT)
 
 test: $(STAMP) ## run the whole test suite

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from promptstage.store.sql import SqlStore
+
 POSTGRES_ENV = "PROMPTSTAGE_TEST_POSTGRES_URL"
+# Dropping a test database must never hang the session: every statement of the teardown is
+# bounded, the database's sessions are terminated first, and a drop that still fails is
+# retried, then reported (a leftover test database is not a test failure).
+DROP_TIMEOUT_MS = 10_000
+DROP_ATTEMPTS = 3
 
 
 @pytest.fixture(scope="session")
 def make_postgres_database() -> Iterator[Callable[[], str]]:
     """A factory of fresh, empty Postgres databases, all dropped when the session ends.
+
+    Each drop forces a checkpoint on the server (about a second on a loaded machine), so tests
+    that need a new migrated database each reset a shared one instead
+    (``support.templates.fresh_migrated_database``).
 
     The server comes from ``PROMPTSTAGE_TEST_POSTGRES_URL`` (its database is only used to run
     ``CREATE``/``DROP DATABASE``). Tests needing it are skipped when it is unset or unreachable.
@@ -52,13 +65,49 @@ def make_postgres_database() -> Iterator[Callable[[], str]]:
     try:
         yield make
     finally:
-        with admin.connect() as connection:
-            for name in created:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for name in created:
+            _drop_database(admin, name)
         admin.dispose()
+
+
+def _drop_database(admin: Engine, name: str) -> None:
+    """Drop ``name`` in bounded time: no lock wait or statement lasts past ``DROP_TIMEOUT_MS``."""
+    problem: DBAPIError | None = None
+    for _ in range(DROP_ATTEMPTS):
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f"SET lock_timeout = {DROP_TIMEOUT_MS}")
+                connection.exec_driver_sql(f"SET statement_timeout = {DROP_TIMEOUT_MS}")
+                connection.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %(name)s AND pid <> pg_backend_pid()",
+                    {"name": name},
+                )
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except DBAPIError as exc:
+            problem = exc
+    sys.stderr.write(f"\ncould not drop test database {name!r}: {problem}\n")
 
 
 @pytest.fixture(scope="session")
 def postgres_url(make_postgres_database: Callable[[], str]) -> str:
     """The URL of one fresh, empty Postgres database for the whole session."""
     return make_postgres_database()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once for the session: copy it rather than migrate a new file."""
+    path = tmp_path_factory.mktemp("migrated") / "template.db"
+    SqlStore.from_url(f"sqlite:///{path}", migrate=True).close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_migrated_postgres_url(make_postgres_database: Callable[[], str]) -> str:
+    """One Postgres database migrated for the session, emptied before each test that uses it
+    (``support.templates.fresh_migrated_database``)."""
+    url = make_postgres_database()
+    SqlStore.from_url(url, migrate=True).close()
+    return url

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 
@@ -76,6 +77,7 @@ def create_app(
     tracer: Tracer | None = None,
     run_source: RunSource | None = None,
     migrate_later: bool = False,
+    monotonic: Callable[[], float] | None = None,
 ) -> FastAPI:
     """Build the ASGI application.
 
@@ -85,6 +87,8 @@ def create_app(
     ``settings.eval_gate`` is off, with a loud warning), ``tracer`` what opens spans around
     writes and promotions (default: none). ``migrate_later``: the database could not be
     reached at start; the migrations are retried in the background until it can.
+    writes and promotions (default: none), ``monotonic`` what the key cache's lifetime is
+    measured by (default: ``time.monotonic``).
     """
     if gate is None:
         gate = build_gate(settings.eval_gate, run_source)
@@ -166,6 +170,7 @@ def create_app(
         admin_token=settings.admin_key,
         cache_seconds=settings.auth_cache_seconds,
         outage_grace_seconds=settings.auth_outage_grace_seconds,
+        monotonic=monotonic or time.monotonic,
     )
     app.state.state_cache = StateCache(ctx, settings.state_check_seconds)
     errors.install(app)

@@ -3,7 +3,6 @@ key is refused at once by the replica that revoked it and by the others within t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from fastapi import FastAPI
@@ -47,13 +46,24 @@ def test_a_runtime_key_reads_its_project_and_nothing_else(
         assert response.json()["error"]["code"] == "permission_denied"
 
 
+class Ticks:
+    """A monotonic clock the test moves by hand (the key cache's lifetime is measured by it)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_revoked_key_is_refused_within_the_documented_bound(
     make_clocked_app: Callable[..., FastAPI], call: Caller
 ) -> None:
-    bound = 0.3  # PROMPTSTAGE_AUTH_CACHE_SECONDS
+    bound = 30.0  # PROMPTSTAGE_AUTH_CACHE_SECONDS; judged on the injected clock, not wall time
+    ticks = Ticks()
     one, two = (
-        make_clocked_app(auth_cache_seconds=bound),
-        make_clocked_app(auth_cache_seconds=bound),
+        make_clocked_app(auth_cache_seconds=bound, monotonic=ticks),
+        make_clocked_app(auth_cache_seconds=bound, monotonic=ticks),
     )
     assert call(one, "POST", BASE, token=ADMIN_KEY, json={"name": "rev"}).status_code == 201
     runtime = _key(one, call, "rev", "runtime")
@@ -61,13 +71,10 @@ def test_a_revoked_key_is_refused_within_the_documented_bound(
         assert call(replica, "GET", f"{BASE}/rev/snapshot", token=runtime).status_code == 200
     prefix = runtime.split("_")[1]
     assert call(one, "DELETE", f"{BASE}/rev/keys/{prefix}", token=ADMIN_KEY).status_code == 200
-    revoked_at = time.monotonic()
     assert (
         call(one, "GET", f"{BASE}/rev/snapshot", token=runtime).status_code == 401
     )  # at once here
-    while call(two, "GET", f"{BASE}/rev/snapshot", token=runtime).status_code == 200:
-        assert time.monotonic() - revoked_at < bound + 0.5, (
-            "the other replica kept accepting a revoked key"
-        )
-        time.sleep(0.05)
-    assert call(two, "GET", f"{BASE}/rev/snapshot", token=runtime).status_code == 401
+    ticks.now += bound  # the other replica may serve its cache until the bound, not after
+    assert call(two, "GET", f"{BASE}/rev/snapshot", token=runtime).status_code == 401, (
+        "the other replica kept accepting a revoked key past the bound"
+    )

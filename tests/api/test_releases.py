@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from promptstage.server import create_app
 from promptstage.settings import Settings
 from promptstage.store.sql import SqlStore
+from support.templates import fresh_migrated_database
 
 ADMIN = "ps_relsadmin_" + "0123456789abcdef" * 4
 P = "/api/v1/projects/acme"
@@ -49,10 +50,7 @@ class Client:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'promptstage.db'}"
-    make: Callable[[], str] = request.getfixturevalue("make_postgres_database")
-    return make()
+    return fresh_migrated_database(request, request.param, tmp_path)
 
 
 @pytest.fixture

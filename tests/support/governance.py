@@ -5,7 +5,7 @@ when ``PROMPTSTAGE_TEST_POSTGRES_URL`` is set)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +17,8 @@ import pytest
 from promptstage.server import create_app
 from promptstage.settings import Settings
 from promptstage.store.sql import SqlStore
+
+from .templates import fresh_migrated_database
 
 ADMIN = "ps_000000000000_" + "a" * 64
 P = "/api/v1/projects/acme"
@@ -68,10 +70,8 @@ class World:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'promptstage.db'}"
-    make: Callable[[], str] = request.getfixturevalue("make_postgres_database")
-    return make()
+    """A new, migrated database of each backend: a SQLite file, or a Postgres database."""
+    return fresh_migrated_database(request, request.param, tmp_path)
 
 
 @pytest.fixture

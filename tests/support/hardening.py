@@ -17,6 +17,8 @@ from promptstage.server import create_app
 from promptstage.settings import Settings
 from promptstage.store.sql import SqlStore
 
+from .templates import fresh_migrated_database
+
 ADMIN_KEY = "ps_hardening_" + "0123456789abcdef" * 4
 BASE = "/api/v1/projects"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -24,11 +26,8 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database of each backend: a SQLite file, or a fresh Postgres database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'promptstage.db'}"
-    make: Callable[[], str] = request.getfixturevalue("make_postgres_database")
-    return make()
+    """A new, migrated database of each backend: a SQLite file, or a Postgres database."""
+    return fresh_migrated_database(request, request.param, tmp_path)
 
 
 @pytest.fixture
@@ -71,16 +70,21 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def make_clocked_app(make_store: Callable[[], SqlStore]) -> Callable[..., FastAPI]:
-    """``make_clocked_app(clock=None, **settings)``: an app on the test's database."""
+    """``make_clocked_app(clock=None, monotonic=None, **settings)``: an app on the test's
+    database (``monotonic`` measures the key cache's lifetime)."""
 
-    def make(clock: Callable[[], datetime] | None = None, **settings: Any) -> FastAPI:
+    def make(
+        clock: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] | None = None,
+        **settings: Any,
+    ) -> FastAPI:
         values: dict[str, Any] = {
             "admin_key": ADMIN_KEY,
             "state_check_seconds": 0.0,
             "eval_gate": False,  # tests of other features
             **settings,
         }
-        return create_app(Settings(**values), store=make_store(), clock=clock)
+        return create_app(Settings(**values), store=make_store(), clock=clock, monotonic=monotonic)
 
     return make
 

@@ -1,10 +1,15 @@
 """Fixtures of the UI's in-process tests: the app on a SQLite file with a clock the test moves,
 a project ``shop`` with people of each role, and a browser-like client (cookies kept,
-redirects not followed)."""
+redirects not followed).
+
+Migrating a database and argon2-hashing four passwords for every test would cost more than
+most tests: the session builds one seeded template file and each test copies it.
+"""
 
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -57,27 +62,46 @@ def clock() -> Clock:
     return Clock()
 
 
+def _settings(**settings: Any) -> Settings:
+    values: dict[str, Any] = {
+        "admin_key": ADMIN_KEY,
+        "state_check_seconds": 0.0,
+        "eval_gate": False,  # tests of other features; gate tests turn it on
+        **settings,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def seeded_ui_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file holding project ``shop`` and :data:`PEOPLE`, seeded at the
+    start time of :class:`Clock` (as a test's own seeding would be), copied by each test."""
+    path = tmp_path_factory.mktemp("ui-template") / "seeded.sqlite"
+    store = SqlStore.from_url(f"sqlite:///{path}", migrate=True)
+    try:
+        ctx: Context = create_app(_settings(), store=store, clock=Clock()).state.ctx
+        prompts.create_project(ctx, "test", PROJECT)
+        for name, role in PEOPLE.items():
+            users.create_user(ctx, "test", PROJECT, name, PASSWORD, role)
+    finally:
+        store.close()
+    return path
+
+
 @pytest.fixture
-def make_ui(tmp_path: Path, clock: Clock) -> Iterator[Callable[..., Ui]]:
-    """``make_ui(**settings)``: the app with project ``shop`` and :data:`PEOPLE`."""
+def make_ui(tmp_path: Path, clock: Clock, seeded_ui_database: Path) -> Iterator[Callable[..., Ui]]:
+    """``make_ui(**settings)``: the app with project ``shop`` and :data:`PEOPLE`; a second
+    call opens another app on the same database."""
     stores: list[SqlStore] = []
+    path = tmp_path / "ui.sqlite"
 
     def make(**settings: Any) -> Ui:
-        store = SqlStore.from_url(f"sqlite:///{tmp_path / 'ui.sqlite'}", migrate=True)
+        if not path.exists():
+            shutil.copyfile(seeded_ui_database, path)
+        store = SqlStore.from_url(f"sqlite:///{path}", migrate=True)
         stores.append(store)
-        values: dict[str, Any] = {
-            "admin_key": ADMIN_KEY,
-            "state_check_seconds": 0.0,
-            "eval_gate": False,  # tests of other features; gate tests turn it on
-            **settings,
-        }
-        app = create_app(Settings(**values), store=store, clock=clock)
-        ctx: Context = app.state.ctx
-        if not any(p.name == PROJECT for p in prompts.list_projects(ctx)):
-            prompts.create_project(ctx, "test", PROJECT)
-            for name, role in PEOPLE.items():
-                users.create_user(ctx, "test", PROJECT, name, PASSWORD, role)
-        return Ui(app, ctx, clock)
+        app = create_app(_settings(**settings), store=store, clock=clock)
+        return Ui(app, app.state.ctx, clock)
 
     yield make
     for store in stores:

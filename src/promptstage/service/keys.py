@@ -282,6 +282,7 @@ class Authenticator:
         admin_token: str | None,
         cache_seconds: float,
         outage_grace_seconds: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ctx = ctx
         self._admin = split_token(admin_token) if admin_token else None
@@ -289,6 +290,7 @@ class Authenticator:
         # While the store cannot be reached, a key verified at most this long ago keeps working
         # (nobody can revoke a key during the outage: writes fail); 0 turns this off.
         self._grace = outage_grace_seconds
+        self._monotonic = monotonic  # what the cache's lifetime is measured by (tests inject it)
         self._cache: dict[str, tuple[float, ApiKey, str]] = {}
         self._generation = 0  # bumped by forget(); a lookup racing it does not cache
         self._lock = threading.Lock()
@@ -348,12 +350,12 @@ class Authenticator:
     def _cached(self, prefix: str) -> tuple[ApiKey | None, str]:
         with self._lock:
             hit = self._cache.get(prefix)
-        if hit is not None and hit[0] > time.monotonic():
+        if hit is not None and hit[0] > self._monotonic():
             return hit[1], hit[2]
         return None, ""
 
     def _lookup(self, prefix: str) -> tuple[ApiKey | None, str]:
-        now = time.monotonic()
+        now = self._monotonic()
         key, stored = self._cached(prefix)
         if key is not None:
             return key, stored
