@@ -16,7 +16,7 @@ from promptstage.errors import (
 from .context import Change, Context, change, parse_reason
 from .pagination import check_limit, decode_cursor, page
 from .promotion import MoveTo, bypass_after, promote, roll_back
-from .prompts import require_prompt, require_version
+from .prompts import require_live_prompt, require_prompt, require_version
 from .release_changes import end_active_release
 
 
@@ -70,7 +70,7 @@ def move_in(
 
     Also what an approval applies; ``change_request`` then names the approved request.
     """
-    require_prompt(ch.uow, ch.project, prompt)
+    require_live_prompt(ch.uow, ch.project, prompt)
     _no_active_release(ch, prompt, label, "move")
     current = ch.uow.get_labels(ch.project, prompt).get(label)
     if (expected_version is not None or expect_absent) and current != expected_version:
