@@ -13,7 +13,7 @@ from .calls import Call, Outbox, Recorder
 from .core import SyncCore
 from .lkg import load_bootstrap, read_lkg
 from .options import Options
-from .prompt import ResolvedPrompt, for_call, from_fallback
+from .prompt import ResolvedPrompt, for_call, from_fallback, rendered_with
 from .state import Entry, State, build_state
 from .status import Status
 
@@ -143,17 +143,32 @@ class ClientBase:
             field="name",
         )
 
-    def call(self, resolved: ResolvedPrompt, *, variables: Mapping[str, Any] | None = None) -> Call:
+    def call(
+        self,
+        resolved: ResolvedPrompt,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        record_variables: bool = True,
+    ) -> Call:
         """Start recording one use of ``resolved``; use as ``with ps.call(p) as call:``.
+
+        The variables recorded are, by default, the ones ``resolved.render`` was last given in
+        this thread or task, so that the call can be replayed against another version
+        (``evals replay``). The client's ``redact=`` still sees them before they are queued.
 
         Args:
             resolved: What :meth:`get` returned.
-            variables: The values rendered into the template (recorded unless redacted).
+            variables: The values to record instead of those given to ``render``.
+            record_variables: ``False`` records no variables at all.
 
         Returns:
             The call; report the outcome with ``call.finish(...)``. The record is queued when
             the block ends (or at ``finish`` without ``with``) and sent in the background.
         """
+        if not record_variables:
+            return Call(self._recorder, resolved, None)
+        if variables is None:
+            variables = rendered_with(resolved)
         return Call(self._recorder, resolved, variables)
 
     def score(self, call_id: str, name: str, value: float, source: str = "user") -> None:
