@@ -62,3 +62,12 @@ def make_postgres_database() -> Iterator[Callable[[], str]]:
 def postgres_url(make_postgres_database: Callable[[], str]) -> str:
     """The URL of one fresh, empty Postgres database for the whole session."""
     return make_postgres_database()
+
+
+@pytest.fixture(autouse=True)
+def _own_sdk_cache_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test's SDK clients (and the processes it starts) keep their default last-known-good
+    files in a directory of their own, never in the user's cache or another test's."""
+    monkeypatch.setenv("PROMPTSTAGE_CACHE_DIR", str(tmp_path_factory.mktemp("sdk-cache")))

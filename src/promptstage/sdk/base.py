@@ -47,8 +47,8 @@ class ClientBase:
     def _load_local(self) -> State | None:
         """The last-known-good file if valid, else the bootstrap; no network."""
         opts = self._opts
-        if opts.cache_path is not None:
-            found = read_lkg(opts.cache_path)
+        if opts.cache_file is not None:
+            found = read_lkg(opts.cache_file)
             if found is not None:
                 try:
                     return build_state(
@@ -60,7 +60,7 @@ class ClientBase:
                     )
                 except IntegrityError as exc:
                     log.warning(
-                        "promptstage: ignoring last-known-good file %s: %s", opts.cache_path, exc
+                        "promptstage: ignoring last-known-good file %s: %s", opts.cache_file, exc
                     )
         if opts.bootstrap is not None:
             snapshot = load_bootstrap(opts.bootstrap)

@@ -30,6 +30,9 @@ class Status:
         source: Where the state held came from: ``server``, ``lkg``, ``bootstrap`` or ``None``.
         mode: ``stream`` while the event stream is the source of changes, else ``poll``.
         pending_calls: Records waiting to be sent.
+        cache_warning: Why the last-known-good file cannot be written (or has no location),
+            or ``None``; serving is unaffected, but a restart during an outage would start
+            with nothing held.
     """
 
     state: SyncState
@@ -40,6 +43,7 @@ class Status:
     source: Source | None
     mode: Literal["stream", "poll"] = "stream"
     pending_calls: int = 0
+    cache_warning: str | None = None
 
 
 class Backoff:
