@@ -17,6 +17,9 @@ from promptstage.errors import ConfigurationError
 DEFAULT_DATABASE_URL = "sqlite:///./.promptstage/promptstage.db"
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Server settings. ``metadata["doc"]`` is the one-line description docs/settings.md shows."""
@@ -147,7 +150,8 @@ class Settings:
         },
     )
     log_level: str = field(
-        default="info", metadata={"doc": "Log level: debug, info, warning, error."}
+        default="info",
+        metadata={"doc": "Log level: debug, info, warning, error or critical (any case)."},
     )
     redis_url: str | None = field(
         default=None,
@@ -287,6 +291,16 @@ class Settings:
             "every eval run, added to each `no-exfil-links` assertion's own list."
         },
     )
+
+    def __post_init__(self) -> None:
+        level = self.log_level.strip().lower() if isinstance(self.log_level, str) else None
+        if level not in LOG_LEVELS:
+            raise ConfigurationError(
+                f"{env_name('log_level')}={self.log_level!r} is not a log level; use one of "
+                f"{', '.join(LOG_LEVELS)}",
+                field=env_name("log_level"),
+            )
+        object.__setattr__(self, "log_level", level)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

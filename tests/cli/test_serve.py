@@ -183,3 +183,19 @@ def test_a_weak_demo_password_is_a_configuration_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve", "--demo", "--database-url", url], env=env)
     assert result.exit_code == 1
     assert "PROMPTSTAGE_DEMO_PASSWORD" in result.stderr and "12" in result.stderr
+
+
+@pytest.mark.parametrize("level", ["verbose", "trace", "5"])
+def test_an_unknown_log_level_names_the_variable_without_a_traceback(
+    captured: list[Settings], level: str
+) -> None:
+    result = CliRunner().invoke(app, ["serve"], env={**CLEAN_ENV, "PROMPTSTAGE_LOG_LEVEL": level})
+    assert result.exit_code == 1
+    assert "PROMPTSTAGE_LOG_LEVEL" in result.stderr and "debug, info, warning" in result.stderr
+    assert "Traceback" not in result.output and captured == []
+
+
+def test_the_log_level_is_read_in_any_case(captured: list[Settings]) -> None:
+    result = CliRunner().invoke(app, ["serve"], env={**CLEAN_ENV, "PROMPTSTAGE_LOG_LEVEL": "DEBUG"})
+    assert result.exit_code == 0, result.output
+    assert captured[0].log_level == "debug"
