@@ -12,6 +12,7 @@ from promptstage.domain.canonical import version_digest
 from promptstage.domain.config import parse_config
 from promptstage.domain.diff import diff_versions
 from promptstage.domain.events import AuditAction, EventType, outbox_event
+from promptstage.domain.hints import did_you_mean
 from promptstage.domain.models import MAX_VERSION, PROMPT_TYPES, Project, Prompt, Version
 from promptstage.domain.template import (
     CompiledTemplate,
@@ -73,8 +74,10 @@ def list_projects(ctx: Context, visible: Collection[str] | None = None) -> list[
 def require_project(uow: CatalogRepo, project: str) -> Project:
     found = uow.get_project(project)
     if found is None:
+        hint = did_you_mean(project, (p.name for p in uow.list_projects()))
         raise NotFoundError(
-            f"project {project!r} does not exist; create it with POST /api/v1/projects",
+            f"project {project!r} does not exist{hint}; create it with "
+            f"`promptstage project create {project}` (API: POST /api/v1/projects)",
             field="project",
         )
     return found
@@ -84,8 +87,11 @@ def require_prompt(uow: CatalogRepo, project: str, name: str) -> Prompt:
     require_project(uow, project)
     found = uow.get_prompt(project, name)
     if found is None:
+        names_held = (p.name for p in uow.list_prompts(project, limit=10_000, after=None))
         raise NotFoundError(
-            f"prompt {name!r} does not exist in project {project!r}", field="prompt"
+            f"prompt {name!r} does not exist in project {project!r}"
+            f"{did_you_mean(name, names_held)}",
+            field="prompt",
         )
     return found
 
