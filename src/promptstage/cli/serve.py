@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -57,7 +60,9 @@ def serve(
     from promptstage.settings import Settings
 
     try:
-        settings = Settings.from_env(host=host, port=port, database_url=database_url, demo=demo)
+        settings = demo_defaults(
+            Settings.from_env(host=host, port=port, database_url=database_url, demo=demo)
+        )
     except PromptstageError as exc:
         fail(f"{exc.message}")
     from promptstage.store.sql import database_errors
@@ -71,6 +76,30 @@ def serve(
             run(settings)
     except PromptstageError as exc:
         fail(f"{exc.message}")
+
+
+DEMO_CONTROLLER_INTERVAL = 2.0
+"""Seconds between the release controller's looks with ``--demo`` (unless the operator set
+``PROMPTSTAGE_CONTROLLER_INTERVAL``): a bad canary is rolled back while the user watches."""
+
+
+def demo_defaults(settings: Settings, environ: Mapping[str, str] | None = None) -> Settings:
+    """``settings`` with the demo's defaults: with ``demo``, the controller looks every
+    :data:`DEMO_CONTROLLER_INTERVAL` seconds unless ``PROMPTSTAGE_CONTROLLER_INTERVAL`` is set."""
+    env = os.environ if environ is None else environ
+    if not settings.demo or env.get("PROMPTSTAGE_CONTROLLER_INTERVAL"):
+        return settings
+    return dataclasses.replace(settings, controller_interval=DEMO_CONTROLLER_INTERVAL)
+
+
+def controller_line(settings: Settings) -> str:
+    """The banner's line about how often the release controller looks at running releases."""
+    every = f"{settings.controller_interval:g} s"
+    if settings.demo and settings.controller_interval == DEMO_CONTROLLER_INTERVAL:
+        why = "(demo; PROMPTSTAGE_CONTROLLER_INTERVAL changes it)"
+    else:
+        why = "(PROMPTSTAGE_CONTROLLER_INTERVAL)"
+    return f"  release controller: looks at running releases every {every} {why}"
 
 
 def run(settings: Settings) -> None:
@@ -126,6 +155,7 @@ def run(settings: Settings) -> None:
                 "set PROMPTSTAGE_ADMIN_KEY to use a fixed one"
             )
         lines.append(f"  admin UI: {url}/ui/")
+        lines.append(controller_line(settings))
         if not settings.eval_gate:
             from promptstage.service.eval_gate import EVAL_GATE_OFF
 
