@@ -88,7 +88,8 @@ class Settings:
         default=60.0,
         metadata={
             "doc": "Seconds between two looks of the release controller at every running release "
-            "(only the replica holding the leadership lock runs it); use 1 for demos and tests."
+            "(only the replica holding the leadership lock runs it). `serve --demo` uses 2 unless "
+            "this is set."
         },
     )
     webhook_poll_seconds: float = field(
