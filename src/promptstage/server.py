@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from promptstage.api import errors, idempotency
+from promptstage.api import docs_pages, errors, idempotency
 from promptstage.api.client_ip import ClientAddress, TrustedProxies
 from promptstage.api.headers import SecurityHeaders
 from promptstage.api.limits import BodyLimit
@@ -132,7 +132,10 @@ def create_app(
         version=VERSION,
         description="Versioned prompts with environment labels, instant rollback and an audit trail.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by api/docs_pages.py (no CDN)
+        redoc_url=None,
     )
+    docs_pages.install(app)
     app.state.settings = settings
     app.state.ctx = ctx
     app.state.metrics = Metrics()
