@@ -92,6 +92,14 @@ class Settings:
             "this is set."
         },
     )
+    workers: int = field(
+        default=1,
+        metadata={
+            "doc": "Worker processes `promptstage serve` starts (`--workers`). The release "
+            "controller and the webhook sender run in one of them at a time, on SQLite (a lock "
+            "file beside the database) as on Postgres (an advisory lock)."
+        },
+    )
     webhook_poll_seconds: float = field(
         default=1.0,
         metadata={
@@ -302,6 +310,11 @@ class Settings:
                 field=env_name("log_level"),
             )
         object.__setattr__(self, "log_level", level)
+        if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1:
+            raise ConfigurationError(
+                f"{env_name('workers')}={self.workers!r} must be a whole number of processes >= 1",
+                field=env_name("workers"),
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
