@@ -21,7 +21,7 @@ _SWAGGER = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>promptstage API (Swagger UI)</title>
 <link rel="stylesheet" href="{SWAGGER_CSS}">
-</head><body><div id="swagger-ui"></div>
+</head><body><div id="swagger-ui" data-spec-url="/openapi.json"></div>
 <script src="{SWAGGER_JS}"></script>
 <script src="{SWAGGER_INIT}"></script>
 </body></html>
