@@ -111,3 +111,12 @@ def shared_migrated_postgres_url(make_postgres_database: Callable[[], str]) -> s
     url = make_postgres_database()
     SqlStore.from_url(url, migrate=True).close()
     return url
+
+
+@pytest.fixture(autouse=True)
+def _own_sdk_cache_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test's SDK clients (and the processes it starts) keep their default last-known-good
+    files in a directory of their own, never in the user's cache or another test's."""
+    monkeypatch.setenv("PROMPTSTAGE_CACHE_DIR", str(tmp_path_factory.mktemp("sdk-cache")))

@@ -186,3 +186,28 @@ def test_readme_evaluation_gate_runs_as_written(tmp_path: Path) -> None:
     assert "prod -> version 3 (was 2)" in out  # the move passed after the run
     assert "a case failed" in out and "no-medical-advice" in out
     assert "overridden" in out and "incident 42" in out
+
+
+CANARY_SECTION = "Quickstart: a canary that rolls itself back"
+
+
+def test_readme_canary_rolls_itself_back_in_under_a_minute(demo_server: tuple[int, Path]) -> None:
+    """`serve --demo`'s controller looks every few seconds, so the README's `demo traffic`
+    canary is rolled back while the user watches."""
+    port, work = demo_server
+    script = "\n".join([quickstart_script(), *sh_blocks(CANARY_SECTION)])
+    started = time.monotonic()
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script.replace("127.0.0.1:8700", f"127.0.0.1:{port}")],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PROMPTSTAGE_")},
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    found = re.search(r"rolled_back ([0-9.]+) s after the start", result.stdout)
+    assert found, result.stdout
+    assert float(found.group(1)) < 60
+    assert "serves booking.system:staging version 3 to every simulated user" in result.stdout
+    assert time.monotonic() - started < 170

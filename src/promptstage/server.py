@@ -10,7 +10,7 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from promptstage.api import errors, idempotency
+from promptstage.api import docs_pages, errors, idempotency
 from promptstage.api.client_ip import ClientAddress, TrustedProxies
 from promptstage.api.headers import SecurityHeaders
 from promptstage.api.limits import BodyLimit
@@ -160,7 +160,10 @@ def create_app(
         version=VERSION,
         description="Versioned prompts with environment labels, instant rollback and an audit trail.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by api/docs_pages.py (no CDN)
+        redoc_url=None,
     )
+    docs_pages.install(app)
     app.state.settings = settings
     app.state.startup_gate = startup_gate
     app.state.ctx = ctx

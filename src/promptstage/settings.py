@@ -17,6 +17,9 @@ from promptstage.errors import ConfigurationError
 DEFAULT_DATABASE_URL = "sqlite:///./.promptstage/promptstage.db"
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Server settings. ``metadata["doc"]`` is the one-line description docs/settings.md shows."""
@@ -102,7 +105,16 @@ class Settings:
         default=60.0,
         metadata={
             "doc": "Seconds between two looks of the release controller at every running release "
-            "(only the replica holding the leadership lock runs it); use 1 for demos and tests."
+            "(only the replica holding the leadership lock runs it). `serve --demo` uses 2 unless "
+            "this is set."
+        },
+    )
+    workers: int = field(
+        default=1,
+        metadata={
+            "doc": "Worker processes `promptstage serve` starts (`--workers`). The release "
+            "controller and the webhook sender run in one of them at a time, on SQLite (a lock "
+            "file beside the database) as on Postgres (an advisory lock)."
         },
     )
     webhook_poll_seconds: float = field(
@@ -164,7 +176,8 @@ class Settings:
         },
     )
     log_level: str = field(
-        default="info", metadata={"doc": "Log level: debug, info, warning, error."}
+        default="info",
+        metadata={"doc": "Log level: debug, info, warning, error or critical (any case)."},
     )
     redis_url: str | None = field(
         default=None,
@@ -304,6 +317,21 @@ class Settings:
             "every eval run, added to each `no-exfil-links` assertion's own list."
         },
     )
+
+    def __post_init__(self) -> None:
+        level = self.log_level.strip().lower() if isinstance(self.log_level, str) else None
+        if level not in LOG_LEVELS:
+            raise ConfigurationError(
+                f"{env_name('log_level')}={self.log_level!r} is not a log level; use one of "
+                f"{', '.join(LOG_LEVELS)}",
+                field=env_name("log_level"),
+            )
+        object.__setattr__(self, "log_level", level)
+        if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1:
+            raise ConfigurationError(
+                f"{env_name('workers')}={self.workers!r} must be a whole number of processes >= 1",
+                field=env_name("workers"),
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

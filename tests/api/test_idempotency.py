@@ -158,7 +158,7 @@ def test_openapi_documents_the_header_on_writes(admin: Api) -> None:
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
-            wanted = method in ("post", "put") and path.startswith("/api/")
+            wanted = method in ("post", "put", "patch") and path.startswith("/api/")
             assert (KEY in names) == wanted, (method, path)
 
 

@@ -52,6 +52,7 @@ def test_create_and_get_a_prompt(seeded: Seeded) -> None:
         "tags": ["a", "b"],
         "latest_version": None,
         "created_at": created["created_at"],
+        "archived_at": None,
         "labels": {},
     }
     got = editor.ok("GET", f"{P}/prompts/router.intent")

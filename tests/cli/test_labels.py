@@ -119,3 +119,36 @@ def test_set_without_expected_sends_the_version_it_read(cli: CliRun, three_versi
     assert "prod -> version 2 (was 1)" in second.stdout
     body = json.loads(cli("--json", "label", "set", three_versions, "prod", "3").stdout)
     assert body["move"]["previous"] == 2
+
+
+def test_a_break_glass_move_of_a_protected_label_says_so(cli: CliRun, three_versions: str) -> None:
+    """Under four-eyes, the instance admin key (this CLI's) moves prod at once: break-glass."""
+    assert cli("project", "settings", "--four-eyes").exit_code == 0
+    moved = cli("label", "set", three_versions, "prod", "1")
+    assert moved.exit_code == 0, moved.output
+    assert "prod -> version 1" in moved.stdout and "break-glass" in moved.stdout
+    unprotected = cli("label", "set", three_versions, "staging", "1")
+    assert unprotected.exit_code == 0 and "break-glass" not in unprotected.stdout
+    document = json.loads(cli("--json", "label", "set", three_versions, "prod", "2").stdout)
+    assert document["bypass"] == "break_glass"
+
+
+def test_not_found_errors_list_what_exists_and_the_closest_name(
+    cli: CliRun, three_versions: str
+) -> None:
+    assert cli("label", "set", three_versions, "prod", "1").exit_code == 0
+    assert cli("label", "set", three_versions, "staging", "2").exit_code == 0
+    typo = cli("label", "delete", three_versions, "prdo")
+    assert typo.exit_code == 1
+    assert "its labels: latest, prod, staging" in typo.stderr
+    assert "did you mean prod?" in typo.stderr
+    rollback = cli("label", "rollback", three_versions, "stagin")
+    assert "did you mean staging?" in rollback.stderr
+    prompt = cli("label", "history", "booking.sytem", "prod")
+    assert "did you mean booking.system?" in prompt.stderr
+
+
+def test_an_unknown_project_points_at_project_create(cli: CliRun) -> None:
+    result = cli("--project", "nosuch", "prompt", "list")
+    assert result.exit_code == 1
+    assert "promptstage project create nosuch" in result.stderr

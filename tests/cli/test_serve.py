@@ -183,3 +183,45 @@ def test_a_weak_demo_password_is_a_configuration_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve", "--demo", "--database-url", url], env=env)
     assert result.exit_code == 1
     assert "PROMPTSTAGE_DEMO_PASSWORD" in result.stderr and "12" in result.stderr
+
+
+@pytest.mark.parametrize("level", ["verbose", "trace", "5"])
+def test_an_unknown_log_level_names_the_variable_without_a_traceback(
+    captured: list[Settings], level: str
+) -> None:
+    result = CliRunner().invoke(app, ["serve"], env={**CLEAN_ENV, "PROMPTSTAGE_LOG_LEVEL": level})
+    assert result.exit_code == 1
+    assert "PROMPTSTAGE_LOG_LEVEL" in result.stderr and "debug, info, warning" in result.stderr
+    assert "Traceback" not in result.output and captured == []
+
+
+def test_the_log_level_is_read_in_any_case(captured: list[Settings]) -> None:
+    result = CliRunner().invoke(app, ["serve"], env={**CLEAN_ENV, "PROMPTSTAGE_LOG_LEVEL": "DEBUG"})
+    assert result.exit_code == 0, result.output
+    assert captured[0].log_level == "debug"
+
+
+def test_with_demo_the_controller_looks_every_few_seconds(captured: list[Settings]) -> None:
+    result = CliRunner().invoke(app, ["serve", "--demo"], env=CLEAN_ENV)
+    assert result.exit_code == 0, result.output
+    assert captured[0].controller_interval == server.DEMO_CONTROLLER_INTERVAL <= 5
+    plain = CliRunner().invoke(app, ["serve", "--no-demo"], env=CLEAN_ENV)
+    assert plain.exit_code == 0
+    assert captured[1].controller_interval == Settings().controller_interval
+
+
+def test_an_interval_the_operator_set_wins_over_the_demo_default(captured: list[Settings]) -> None:
+    env = {**CLEAN_ENV, "PROMPTSTAGE_CONTROLLER_INTERVAL": "30"}
+    result = CliRunner().invoke(app, ["serve", "--demo"], env=env)
+    assert result.exit_code == 0, result.output
+    assert captured[0].controller_interval == 30.0
+
+
+def test_the_demo_banner_says_how_often_the_controller_looks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    settings = server.demo_defaults(
+        Settings(database_url=f"sqlite:///{tmp_path}/x.db", demo=True), environ={}
+    )
+    out = banner(settings, monkeypatch, capsys)
+    assert "release controller: looks at running releases every 2 s (demo;" in out

@@ -264,3 +264,76 @@ def test_values_are_data_and_are_never_rendered_again() -> None:
     compiled = CompiledTemplate("text", "Hi {{ name }}", [{"name": "name"}], {})
     payload = "{{ name }} {{ __class__ }} {% for x in range(9) %}x{% endfor %}"
     assert compiled.render({"name": payload}) == f"Hi {payload}"
+
+
+BLOCKY = st.lists(
+    st.sampled_from(["{", "}", "%", "\\", " ", "a", "{%", "%}", "{{", "}}"]), max_size=30
+).map("".join)
+
+
+@settings(deadline=None)
+@given(BLOCKY)
+def test_escape_round_trips_block_syntax_and_passes_the_write_check(text: str) -> None:
+    """``escape`` makes any text, Jinja-looking or not, a template that is accepted and
+    renders to itself."""
+    escaped = escape(text)
+    check_template("text", escaped)
+    assert CompiledTemplate("text", escaped, [], {}).render({}) == text
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "Hello {{ name",
+        "{{ a + b }}",
+        "{{> shared.tone@prod }}",
+        "{{ name }} {% if x %}",
+    ],
+)
+def test_error_messages_show_the_escape_as_the_user_types_it(template: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        check_template("text", template)
+    message = str(info.value)
+    assert "{{{{" not in message
+    if "never closed" in message or "not a placeholder" in message:
+        assert "'\\{{'" in message
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% if vip %}Hi{% endif %}",
+        "Intro\n{%- for x in items -%}{{ x }}{% endfor %}",
+        "{% raw %}",
+    ],
+)
+def test_jinja_blocks_are_refused_with_the_syntax_and_the_escape(template: str) -> None:
+    with pytest.raises(TemplateError, match="Jinja-style block") as info:
+        check_template("text", template, field="template")
+    message = str(info.value)
+    assert "logic-less" in message and "{{ name }}" in message and "'\\{%'" in message
+    assert info.value.field == "template"
+
+
+def test_an_escaped_block_is_stored_and_renders_as_written() -> None:
+    template = "Write \\{% if x %} literally"
+    assert check_template("text", template) == template
+    assert compile_text(template).render({}) == "Write {% if x %} literally"
+
+
+def test_a_lone_percent_brace_is_literal() -> None:
+    assert compile_text("100{% of %").render({}) == "100{% of %"
+    check_template("text", "100{% of %")
+
+
+@settings(deadline=None)
+@given(
+    st.text(st.characters(min_codepoint=0xC0, max_codepoint=0x2FFF), min_size=1, max_size=8)
+    .map(lambda s: "v" + s)
+    .filter(lambda s: s.isidentifier() and not s.isascii())
+)
+def test_non_ascii_variable_names_say_names_are_ascii(name: str) -> None:
+    with pytest.raises(TemplateError, match="variable names are ASCII letters, digits and _"):
+        check_template("text", f"Hi {{{{ {name} }}}}")
+    with pytest.raises(InvalidInputError, match="variable names are ASCII letters, digits and _"):
+        parse_variables([name])

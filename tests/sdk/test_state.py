@@ -237,3 +237,21 @@ def test_the_render_limit_travels_with_the_state_to_versions_that_arrive_later()
     roomy = build_state(basic_snapshot(), PROJECT, source="bootstrap", max_rendered_bytes=4096)
     rendered = roomy.entries[("booking.system", "prod")].base.render(clinic=clinic)
     assert clinic in rendered[0]["content"]
+
+
+def test_an_archived_prompt_is_dropped_and_an_unarchived_one_is_refetched():
+    state = build(etag='"1"')
+    new, refetch = apply_event(state, "prompt.archived", {"prompt": "router.intent"}, 2)
+    assert new is not None and not refetch and new.seq == 2 and new.etag == '"2"'
+    assert "router.intent" not in new.prompts
+    assert not any(key.startswith("router.intent@") for key in new.versions)
+    assert all(name != "router.intent" for name, _ in new.entries)
+    assert ("booking.system", "prod") in new.entries
+    with pytest.raises(NotFoundError):
+        raise new.not_found("router.intent", "prod")
+    again, _ = apply_event(new, "prompt.archived", {"prompt": "router.intent"}, 3)
+    assert again is not None and again.seq == 3
+    back, refetch = apply_event(again, "prompt.unarchived", {"prompt": "router.intent"}, 4)
+    assert back is None and refetch
+    with pytest.raises(IntegrityError):
+        apply_event(state, "prompt.archived", {"prompt": 7}, 2)

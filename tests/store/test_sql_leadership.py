@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,12 +22,36 @@ published = releases_helpers.published
 seeded = releases_helpers.seeded
 
 
-def test_sqlite_always_leads(tmp_path: Path) -> None:
-    store = SqlStore.from_url(f"sqlite:///{tmp_path / 'db.sqlite'}", migrate=True)
+def test_sqlite_leads_in_one_process_at_a_time_like_postgres(tmp_path: Path) -> None:
+    """``serve --workers N`` on SQLite: one worker process runs the controller (a flock on a
+    file beside the database), another takes over when it stops."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = SqlStore.from_url(url, migrate=True)
     try:
         lead = store.leadership("release-controller")
         assert lead.acquire() and lead.acquire()
-        lead.release()
+        code = (
+            "import sys; from promptstage.store.sql import SqlStore\n"
+            f"s = SqlStore.from_url({url!r})\n"
+            "print(s.leadership('release-controller').acquire(), "
+            "s.leadership('other').acquire())"
+        )
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        run = [sys.executable, "-c", code]
+        other = subprocess.run(run, capture_output=True, text=True, env=env, timeout=60)
+        assert other.stdout.split() == ["False", "True"], other.stderr
+        lead.release()  # e.g. the leading worker stopped
+        after = subprocess.run(run, capture_output=True, text=True, env=env, timeout=60)
+        assert after.stdout.split() == ["True", "True"], after.stderr
+    finally:
+        store.close()
+
+
+def test_in_memory_sqlite_always_leads() -> None:
+    store = SqlStore.from_url("sqlite://", migrate=True)
+    try:
+        one, two = store.leadership("ctl"), store.leadership("ctl")
+        assert one.acquire() and two.acquire()
     finally:
         store.close()
 

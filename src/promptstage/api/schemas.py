@@ -26,13 +26,6 @@ class ProjectIn(Body):
     description: str | None = None
 
 
-class PromptIn(Body):
-    name: str = Field(description="Prompt name; dots group prompts", examples=["booking.system"])
-    type: Literal["text", "chat"]
-    description: str | None = None
-    tags: list[str] | None = None
-
-
 class VersionIn(Body):
     # Checked by the domain against the prompt's type (a pydantic union would name its members
     # in the error location, e.g. "template.str", instead of the field).
@@ -52,6 +45,22 @@ class VersionIn(Body):
         description="Dependency snapshot: model {provider, name, version}, params, tools, retrieval, postprocess, metadata"
     )
     message: str | None = Field(default=None, description="Commit message")
+
+
+class PromptIn(Body):
+    name: str = Field(description="Prompt name; dots group prompts", examples=["booking.system"])
+    type: Literal["text", "chat"]
+    description: str | None = None
+    tags: list[str] | None = None
+    version: VersionIn | None = Field(
+        default=None,
+        description="The first version, written in the same transaction: both or neither",
+    )
+
+
+class PromptPatchIn(Body):
+    description: str | None = Field(default=None, description="New description")
+    tags: list[str] | None = Field(default=None, description="New tags (replace the old ones)")
 
 
 class OverrideGateIn(Body):

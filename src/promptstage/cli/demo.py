@@ -10,9 +10,10 @@ and sent to the server, and the server's release controller judges the release o
 * ``--scenario better``: a ramp 5 → 25 → 50 → 100 % with 10 s steps whose candidate is better
   on every metric; the controller advances it step by step and promotes it (the label moves).
 
-Run the server with a short controller interval to watch it happen live::
+``promptstage serve --demo`` (``make run``) has the controller look every 2 s, so it happens
+while you watch::
 
-    PROMPTSTAGE_CONTROLLER_INTERVAL=1 promptstage serve --demo
+    promptstage serve --demo
     promptstage --api-key ps_... demo traffic --project clinic
 """
 
@@ -248,7 +249,9 @@ def _run(
         now = time.monotonic()
         if now - started > duration:
             say(
-                f"stopped after {duration:g} s; the release is still {state_of(state, rid)['state']}",
+                f"stopped after {duration:g} s; the release is still {state_of(state, rid)['state']}."
+                " The server's release controller judges it when it looks: every 2 s with "
+                "`promptstage serve --demo`, every 60 s by default (PROMPTSTAGE_CONTROLLER_INTERVAL)",
                 style="yellow",
             )
             return

@@ -30,6 +30,12 @@ def say_move(label: str, body: dict[str, Any]) -> None:
         previous = move.get("previous")
         was = f" (was {previous})" if previous is not None else " (new label)"
         say(f"{label} -> version {body.get('version')}{was}", style="green")
+        if body.get("bypass") == "break_glass":
+            say(
+                f"break-glass: {label} is protected (four-eyes) and was moved with the instance "
+                "admin key without an approval; the audit row is flagged break_glass",
+                style="bold yellow",
+            )
     else:
         say(f"{label} already at version {body.get('version')} (unchanged)")
 

@@ -31,8 +31,10 @@ from . import (
     serve,
     users,
 )
+from .help_format import hide_flag_types
 from .state import DEFAULT_URL, CliState
 
+hide_flag_types()
 app = typer.Typer(
     name="promptstage",
     help="Versioned prompts with environment labels, instant rollback and an audit trail.",

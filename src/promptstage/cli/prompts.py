@@ -9,6 +9,7 @@ import typer
 from rich.text import Text
 
 from .gate import say_gate, say_warnings
+from .http import ApiResponse
 from .labels import say_move
 from .output import console, fail, fields, more, print_json, say, short_digest, table
 from .promptfile import PromptFileError, load_prompt_file
@@ -59,10 +60,20 @@ def create(
 
 
 @app.command("list")
-def list_(ctx: typer.Context, limit: Limit = 100, cursor: Cursor = None) -> None:
-    """List the project's prompts."""
+def list_(
+    ctx: typer.Context,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    archived: Annotated[
+        bool, typer.Option("--archived", help="List the archived prompts instead.")
+    ] = False,
+) -> None:
+    """List the project's prompts (archived ones only with --archived)."""
     state = get_state(ctx)
-    response = state.client().get(state.project_path("/prompts"), params=_page(limit, cursor))
+    params = _page(limit, cursor)
+    if archived:
+        params["archived"] = "true"
+    response = state.client().get(state.project_path("/prompts"), params=params)
     if state.json_output:
         print_json(response.body)
         return
@@ -262,14 +273,24 @@ def push(
     client = state.client()
     existing = client.get(state.prompt_path(spec.name), allow={404})
     created_prompt = False
+    written = None
     if existing.status == 404:
-        made = client.post(state.project_path("/prompts"), spec.prompt_body(), allow={409})
-        created_prompt = made.status != 409
-    elif existing.get("type") != spec.type:
-        fail(
-            f"prompt {spec.name} is a {existing.get('type')} prompt but {file} says type = {spec.type!r}"
-        )
-    written = client.post(state.prompt_path(spec.name, "/versions"), spec.version_body(message))
+        # One request creates the prompt and writes its first version: both or neither, so a
+        # refused version leaves no empty prompt behind.
+        both = {**spec.prompt_body(), "version": spec.version_body(message)}
+        made = client.post(state.project_path("/prompts"), both, allow={409})
+        if made.status != 409:
+            created_prompt = True
+            written = ApiResponse(201, made.body["version"])
+        else:  # created by someone else meanwhile
+            existing = client.get(state.prompt_path(spec.name))
+    if written is None:
+        if existing.get("type") != spec.type:
+            fail(
+                f"prompt {spec.name} is a {existing.get('type')} prompt but {file} says "
+                f"type = {spec.type!r}"
+            )
+        written = client.post(state.prompt_path(spec.name, "/versions"), spec.version_body(message))
     number = written.get("version")
     moved = None
     if label is not None:
@@ -297,3 +318,62 @@ def push(
     say_warnings(written.body)
     if moved is not None and label is not None:
         say_move(label, moved.body)
+
+
+@app.command("edit")
+def edit(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The prompt.", show_default=False)],
+    description: Annotated[
+        str | None, typer.Option("--description", "-d", help="The new description.")
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="A tag; repeat for several (replaces the old tags)."),
+    ] = None,
+    no_tags: Annotated[bool, typer.Option("--no-tags", help="Remove every tag.")] = False,
+) -> None:
+    """Edit a prompt's description and tags (versions never change)."""
+    body: dict[str, Any] = {}
+    if description is not None:
+        body["description"] = description
+    if tag:
+        body["tags"] = tag
+    elif no_tags:
+        body["tags"] = []
+    if not body:
+        fail("nothing to change: give --description, --tag or --no-tags")
+    state = get_state(ctx)
+    answer = state.client().request("PATCH", state.prompt_path(name), body=body)
+    if state.json_output:
+        print_json(answer.body)
+        return
+    tags = ", ".join(answer.get("tags") or []) or "none"
+    say(f"{name}: description {answer.get('description')!r}, tags {tags}", style="green")
+
+
+@app.command("archive")
+def archive(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The prompt.", show_default=False)]
+) -> None:
+    """Archive a prompt: it leaves lists and snapshots (SDKs drop it). Refused while a label
+    other than latest serves it; unarchive brings it back."""
+    state = get_state(ctx)
+    answer = state.client().post(state.prompt_path(name, "/archive"))
+    if state.json_output:
+        print_json(answer.body)
+        return
+    say(f"archived prompt {name} (promptstage prompt unarchive {name} brings it back)")
+
+
+@app.command("unarchive")
+def unarchive(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The prompt.", show_default=False)]
+) -> None:
+    """Bring an archived prompt back to lists and snapshots."""
+    state = get_state(ctx)
+    answer = state.client().post(state.prompt_path(name, "/unarchive"))
+    if state.json_output:
+        print_json(answer.body)
+        return
+    say(f"unarchived prompt {name}", style="green")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -48,6 +51,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes; the controller runs in one at a time [env PROMPTSTAGE_WORKERS].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the promptstage server: migrate, bootstrap the admin key, serve the API.
 
@@ -57,7 +69,11 @@ def serve(
     from promptstage.settings import Settings
 
     try:
-        settings = Settings.from_env(host=host, port=port, database_url=database_url, demo=demo)
+        settings = demo_defaults(
+            Settings.from_env(
+                host=host, port=port, database_url=database_url, demo=demo, workers=workers
+            )
+        )
     except PromptstageError as exc:
         fail(f"{exc.message}")
     from promptstage.store.sql import database_errors
@@ -71,6 +87,52 @@ def serve(
             run(settings)
     except PromptstageError as exc:
         fail(f"{exc.message}")
+
+
+DEMO_CONTROLLER_INTERVAL = 2.0
+"""Seconds between the release controller's looks with ``--demo`` (unless the operator set
+``PROMPTSTAGE_CONTROLLER_INTERVAL``): a bad canary is rolled back while the user watches."""
+
+
+def demo_defaults(settings: Settings, environ: Mapping[str, str] | None = None) -> Settings:
+    """``settings`` with the demo's defaults: with ``demo``, the controller looks every
+    :data:`DEMO_CONTROLLER_INTERVAL` seconds unless ``PROMPTSTAGE_CONTROLLER_INTERVAL`` is set."""
+    env = os.environ if environ is None else environ
+    if not settings.demo or env.get("PROMPTSTAGE_CONTROLLER_INTERVAL"):
+        return settings
+    return dataclasses.replace(settings, controller_interval=DEMO_CONTROLLER_INTERVAL)
+
+
+def controller_line(settings: Settings) -> str:
+    """The banner's line about how often the release controller looks at running releases."""
+    every = f"{settings.controller_interval:g} s"
+    if settings.demo and settings.controller_interval == DEMO_CONTROLLER_INTERVAL:
+        why = "(demo; PROMPTSTAGE_CONTROLLER_INTERVAL changes it)"
+    else:
+        why = "(PROMPTSTAGE_CONTROLLER_INTERVAL)"
+    return f"  release controller: looks at running releases every {every} {why}"
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """The ``PROMPTSTAGE_*`` variables that give a worker process the settings its parent
+    decided from flags (and the demo's defaults)."""
+    return {
+        "PROMPTSTAGE_HOST": settings.host,
+        "PROMPTSTAGE_PORT": str(settings.port),
+        "PROMPTSTAGE_DATABASE_URL": settings.database_url,
+        "PROMPTSTAGE_DEMO": "1" if settings.demo else "0",
+        "PROMPTSTAGE_CONTROLLER_INTERVAL": repr(settings.controller_interval),
+        "PROMPTSTAGE_WORKERS": str(settings.workers),
+    }
+
+
+def worker_app() -> Any:
+    """The app of one ``--workers`` process (uvicorn's factory): settings from the environment
+    its parent set; the parent already migrated and seeded."""
+    from promptstage.server import create_app
+    from promptstage.settings import Settings
+
+    return create_app(Settings.from_env())
 
 
 def run(settings: Settings) -> None:
@@ -140,6 +202,7 @@ def run(settings: Settings) -> None:
                 f"  WARNING: {unreachable}. Serving anyway: requests answer 503 until the "
                 "database answers; migrations run then."
             )
+        lines.append(controller_line(settings))
         if not settings.eval_gate:
             from promptstage.service.eval_gate import EVAL_GATE_OFF
 
@@ -150,16 +213,29 @@ def run(settings: Settings) -> None:
             lines.extend(_demo_eval_lines(settings))
         for name, token in zip(demo.RELEASERS, releasers, strict=False):
             lines.append(f"  demo releaser {name} (four-eyes; shown once, store it now): {token}")
+        if settings.workers > 1:
+            lines.append(
+                f"  workers: {settings.workers} processes (the release controller runs in one "
+                "at a time)"
+            )
         print("\n".join(lines), flush=True)
-        app = create_app(settings, store=store, migrate_later=unreachable is not None)
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,
-            proxy_headers=False,  # the app reads X-Forwarded-For itself (api/client_ip.py)
-        )
+        common: dict[str, Any] = {
+            "host": settings.host,
+            "port": settings.port,
+            "log_level": settings.log_level,
+            "access_log": False,
+            "proxy_headers": False,  # the app reads X-Forwarded-For itself (api/client_ip.py)
+        }
+        if settings.workers > 1:
+            # Each worker process builds its app from the environment: hand it these settings.
+            os.environ.update(worker_environment(settings))
+            store.close()
+            uvicorn.run(
+                "promptstage.cli.serve:worker_app", factory=True, workers=settings.workers, **common
+            )
+        else:
+            app = create_app(settings, store=store, migrate_later=unreachable is not None)
+            uvicorn.run(app, **common)
     finally:
         store.close()
 

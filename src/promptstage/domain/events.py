@@ -63,6 +63,8 @@ class EventType(StrEnum):
     """Outbox event types, plus the webhook-only rollback names (see the module docstring)."""
 
     PROMPT_CREATED = "prompt.created"
+    PROMPT_ARCHIVED = "prompt.archived"
+    PROMPT_UNARCHIVED = "prompt.unarchived"
     VERSION_CREATED = "version.created"
     LABEL_MOVED = "label.moved"
     LABEL_DELETED = "label.deleted"
@@ -89,6 +91,9 @@ class AuditAction(StrEnum):
     PROJECT_CREATE = "project.create"
     PROJECT_SETTINGS = "project.settings"
     PROMPT_CREATE = "prompt.create"
+    PROMPT_UPDATE = "prompt.update"
+    PROMPT_ARCHIVE = "prompt.archive"
+    PROMPT_UNARCHIVE = "prompt.unarchive"
     VERSION_CREATE = "version.create"
     LABEL_MOVE = "label.move"
     LABEL_ROLLBACK = "label.rollback"
@@ -126,6 +131,13 @@ class PromptCreated(TypedDict):
 
     prompt: str
     type: str  # text | chat
+
+
+class PromptArchived(TypedDict):
+    """``prompt.archived`` / ``prompt.unarchived``: the prompt left (or came back to) the
+    snapshot; SDKs drop an archived prompt and refetch on unarchive."""
+
+    prompt: str
 
 
 class VersionCreated(TypedDict):
@@ -173,6 +185,10 @@ class KeyChanged(TypedDict):
 @overload
 def outbox_event(
     type_: Literal[EventType.PROMPT_CREATED], data: PromptCreated
+) -> tuple[EventType, dict[str, Any]]: ...
+@overload
+def outbox_event(
+    type_: Literal[EventType.PROMPT_ARCHIVED, EventType.PROMPT_UNARCHIVED], data: PromptArchived
 ) -> tuple[EventType, dict[str, Any]]: ...
 @overload
 def outbox_event(

@@ -53,6 +53,7 @@ class Prompt:
     tags: tuple[str, ...]
     created_at: datetime
     latest_version: int = 0
+    archived_at: datetime | None = None  # archived prompts leave lists and snapshots
 
 
 @dataclass(frozen=True, slots=True)

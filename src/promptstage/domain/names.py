@@ -56,7 +56,13 @@ def label_name(value: object, field: str = "label", *, movable: bool = True) -> 
 
 
 def variable_name(value: object, field: str = "variables") -> str:
-    """Return ``value`` if it is a valid template variable name (a Python-style identifier)."""
+    """Return ``value`` if it is a valid template variable name (an ASCII identifier)."""
+    if isinstance(value, str) and value.isidentifier() and not value.isascii():
+        raise InvalidInputError(
+            f"{field} {value!r} is not a valid name: use an ASCII name; variable names are ASCII letters, digits "
+            "and _ (e.g. customer_name)",
+            field=field,
+        )
     return _check(
         value, VARIABLE_NAME, field, "an identifier of letters, digits and '_' (e.g. customer_name)"
     )

@@ -1,8 +1,10 @@
 """Logic-less templates: ``{{ name }}`` placeholders and pinned includes ``{{> other@3 }}``.
 
 Nothing in a template is executed. A placeholder is replaced by the caller's value (strings as
-they are, other JSON values as compact JSON). ``\\{{`` is a literal ``{{``; ``escape`` applies
-that to any text so that ``render(escape(s)) == s``. Includes name a version number, never a
+they are, other JSON values as compact JSON). ``\\{{`` is a literal ``{{`` and ``\\{%`` a literal
+``{%``; ``escape`` applies that to any text so that ``render(escape(s)) == s``. A Jinja-style
+block ``{% ... %}`` is refused when a template is written (:func:`check_template`): it would be
+sent to the model verbatim, since nothing here runs logic. Includes name a version number, never a
 label, so a version's meaning cannot change after it is written.
 
 The rendered size is bounded (``max_bytes``, UTF-8 bytes; the caller passes its limit). The size
@@ -52,24 +54,33 @@ class Include:
 Segment: TypeAlias = str | Var | Include
 
 
+ESCAPE = "\\{{"  # what a user types for a literal "{{"
+_OPENERS = re.compile(r"\{[{%]")
+
+
 def escape(text: str) -> str:
-    """Make ``text`` render to itself: every ``{{`` becomes ``\\{{``."""
-    return text.replace("{{", "\\{{")
+    """Make ``text`` render to itself: every ``{{`` becomes ``\\{{`` and ``{%`` ``\\{%``."""
+    return _OPENERS.sub(lambda m: "\\" + m.group(0), text)
 
 
-def parse(text: str, field: str = "template") -> tuple[Segment, ...]:
+def parse(
+    text: str, field: str = "template", *, refuse_blocks: bool = False
+) -> tuple[Segment, ...]:
     """Split a template string into literal text, placeholders and includes.
 
+    With ``refuse_blocks`` (when a template is written), a Jinja-style ``{% ... %}`` block is an
+    error; otherwise (a stored version being rendered) it is literal text.
+
     Raises:
-        TemplateError: for an unclosed ``{{`` or anything between braces that is neither a
-            variable name nor a pinned include, naming the position.
+        TemplateError: for an unclosed ``{{``, anything between braces that is neither a
+            variable name nor a pinned include, or a refused block, naming the position.
     """
     segments: list[Segment] = []
     literal: list[str] = []
     i, n = 0, len(text)
     while i < n:
-        if text.startswith("\\{{", i):
-            literal.append("{{")
+        if text.startswith(("\\{{", "\\{%"), i):
+            literal.append(text[i + 1 : i + 3])
             i += 3
             continue
         if text.startswith("{{", i):
@@ -77,7 +88,7 @@ def parse(text: str, field: str = "template") -> tuple[Segment, ...]:
             if end < 0:
                 raise TemplateError(
                     f"{field}: '{{{{' at offset {i} is never closed; close it with '}}}}' "
-                    "or write '\\{{{{' for literal braces",
+                    f"or write '{ESCAPE}' for literal braces",
                     field=field,
                 )
             inner = text[i + 2 : end]
@@ -87,9 +98,15 @@ def parse(text: str, field: str = "template") -> tuple[Segment, ...]:
             segments.append(_placeholder(inner, i, field))
             i = end + 2
             continue
+        if refuse_blocks and text.startswith("{%", i):
+            end = text.find("%}", i + 2)
+            if end >= 0:
+                raise _block_error(text[i : end + 2], i, field)
         nxt = text.find("{{", i)
         esc = text.find("\\{{", i)
-        stop = min(p for p in (nxt, esc, n) if p >= 0)
+        esc_block = text.find("\\{%", i)
+        block = text.find("{%", i) if refuse_blocks else -1
+        stop = min(p for p in (nxt, esc, esc_block, block, n) if p >= 0)
         if stop == i:  # a lone char that starts neither token
             stop = i + 1
         literal.append(text[i:stop])
@@ -106,7 +123,14 @@ def _placeholder(inner: str, offset: int, field: str) -> Segment:
     match = _INCLUDE.fullmatch(inner)
     if match:
         return Include(match.group(1), int(match.group(2)))
-    if inner.strip().startswith(">"):
+    name = inner.strip()
+    if name.isidentifier() and not name.isascii():
+        raise TemplateError(
+            f"{field}: {{{{{inner}}}}} at offset {offset}: variable names are ASCII letters, "
+            "digits and _ (e.g. customer_name)",
+            field=field,
+        )
+    if name.startswith(">"):
         raise TemplateError(
             f"{field}: include {{{{{inner}}}}} at offset {offset} must pin a version number, "
             "e.g. {{> shared.tone@3 }} (labels are not allowed: a version must never change meaning)",
@@ -114,7 +138,7 @@ def _placeholder(inner: str, offset: int, field: str) -> Segment:
         )
     raise TemplateError(
         f"{field}: {{{{{inner}}}}} at offset {offset} is not a placeholder; use {{{{ name }}}} with a "
-        "variable name, or write '\\{{{{' for literal braces (templates have no logic)",
+        f"variable name, or write '{ESCAPE}' for literal braces (templates have no logic)",
         field=field,
     )
 
@@ -159,8 +183,20 @@ def check_template(type_: str, template: Any, field: str = "template") -> Any:
             field=field,
         )
     for text, where in texts(type_, normalized, field):
-        parse(text, where)
+        parse(text, where, refuse_blocks=True)
     return normalized
+
+
+def _block_error(block: str, offset: int, field: str) -> TemplateError:
+    """The error for a Jinja-style ``{% ... %}`` block: the logic-less syntax and the escape."""
+    shown = block if len(block) <= 40 else block[:37] + "..."
+    return TemplateError(
+        f"{field}: {shown!r} at offset {offset} is a Jinja-style block; templates are "
+        "logic-less (no if, for or filters): only {{ name }} placeholders and pinned "
+        "includes {{> other@3 }}. Put the logic in your code and pass the result as a "
+        "variable, or write '\\{%' for a literal '{%'",
+        field=field,
+    )
 
 
 def texts(type_: str, template: Any, field: str = "template") -> Iterator[tuple[str, str]]:

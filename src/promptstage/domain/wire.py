@@ -35,6 +35,7 @@ def prompt_json(p: Prompt) -> dict[str, Any]:
         "tags": list(p.tags),
         "latest_version": p.latest_version or None,
         "created_at": iso_utc(p.created_at),
+        "archived_at": None if p.archived_at is None else iso_utc(p.archived_at),
     }
 
 

@@ -24,6 +24,7 @@ import httpx
 from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES
 
 from .base import ClientBase
+from .cache_dir import DEFAULT_CACHE, DefaultCache
 from .calls import CALL, Record
 from .core import Action, Failure
 from .options import DEFAULT_TIMEOUT, Options, Redactor
@@ -55,7 +56,7 @@ class AsyncClient(ClientBase):
         init_timeout: float = 2.0,
         stream: bool = True,
         poll_interval: float = 15.0,
-        cache_path: str | os.PathLike[str] | None = None,
+        cache_path: str | os.PathLike[str] | DefaultCache | None = DEFAULT_CACHE,
         bootstrap: str | os.PathLike[str] | Mapping[str, Any] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         redact: Redactor | None = None,

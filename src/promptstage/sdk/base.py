@@ -15,7 +15,7 @@ from .core import SyncCore
 from .lkg import load_bootstrap, read_lkg
 from .options import Options
 from .pins import apply_pins
-from .prompt import ResolvedPrompt, for_call, from_fallback
+from .prompt import ResolvedPrompt, for_call, from_fallback, rendered_with
 from .state import Entry, State, build_state
 from .status import Status
 
@@ -55,8 +55,8 @@ class ClientBase:
     def _load_local(self) -> State | None:
         """The last-known-good file if valid, else the bootstrap; no network."""
         opts = self._opts
-        if opts.cache_path is not None:
-            found = read_lkg(opts.cache_path)
+        if opts.cache_file is not None:
+            found = read_lkg(opts.cache_file)
             if found is not None:
                 try:
                     return build_state(
@@ -68,7 +68,7 @@ class ClientBase:
                     )
                 except IntegrityError as exc:
                     log.warning(
-                        "promptstage: ignoring last-known-good file %s: %s", opts.cache_path, exc
+                        "promptstage: ignoring last-known-good file %s: %s", opts.cache_file, exc
                     )
         if opts.bootstrap is not None:
             snapshot = load_bootstrap(opts.bootstrap)
@@ -151,17 +151,32 @@ class ClientBase:
             field="name",
         )
 
-    def call(self, resolved: ResolvedPrompt, *, variables: Mapping[str, Any] | None = None) -> Call:
+    def call(
+        self,
+        resolved: ResolvedPrompt,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        record_variables: bool = True,
+    ) -> Call:
         """Start recording one use of ``resolved``; use as ``with ps.call(p) as call:``.
+
+        The variables recorded are, by default, the ones ``resolved.render`` was last given in
+        this thread or task, so that the call can be replayed against another version
+        (``evals replay``). The client's ``redact=`` still sees them before they are queued.
 
         Args:
             resolved: What :meth:`get` returned.
-            variables: The values rendered into the template (recorded unless redacted).
+            variables: The values to record instead of those given to ``render``.
+            record_variables: ``False`` records no variables at all.
 
         Returns:
             The call; report the outcome with ``call.finish(...)``. The record is queued when
             the block ends (or at ``finish`` without ``with``) and sent in the background.
         """
+        if not record_variables:
+            return Call(self._recorder, resolved, None)
+        if variables is None:
+            variables = rendered_with(resolved)
         return Call(self._recorder, resolved, variables)
 
     def score(self, call_id: str, name: str, value: float, source: str = "user") -> None:

@@ -25,6 +25,7 @@ import httpx
 from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES
 
 from .base import ClientBase
+from .cache_dir import DEFAULT_CACHE, DefaultCache
 from .calls import CALL, Record
 from .core import Action, Failure
 from .options import DEFAULT_TIMEOUT, Options, Redactor
@@ -50,7 +51,9 @@ class Client(ClientBase):
         init_timeout: Longest the constructor waits for the first snapshot.
         stream: Follow ``/events`` (changes arrive in milliseconds); False polls only.
         poll_interval: Seconds between ETag polls when not streaming.
-        cache_path: Last-known-good file: read at start, rewritten after changes.
+        cache_path: Last-known-good file: read at start, rewritten after changes. By
+            default a per-project file under ``$PROMPTSTAGE_CACHE_DIR`` or the user's cache
+            directory; ``None`` turns it off.
         bootstrap: A snapshot (dict, or path to a JSON file) used when no cache is valid.
         transport: An ``httpx`` transport (tests).
         redact: ``redact(field, value) -> value`` applied to ``variables``, ``output`` and
@@ -81,7 +84,7 @@ class Client(ClientBase):
         init_timeout: float = 2.0,
         stream: bool = True,
         poll_interval: float = 15.0,
-        cache_path: str | os.PathLike[str] | None = None,
+        cache_path: str | os.PathLike[str] | DefaultCache | None = DEFAULT_CACHE,
         bootstrap: str | os.PathLike[str] | Mapping[str, Any] | None = None,
         transport: httpx.BaseTransport | None = None,
         redact: Redactor | None = None,

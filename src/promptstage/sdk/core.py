@@ -23,7 +23,7 @@ from promptstage.domain.events import StreamSignal
 from promptstage.errors import IntegrityError
 
 from .events import apply_event
-from .lkg import write_lkg
+from .lkg import try_write_lkg
 from .options import Options
 from .sse import SSEEvent, SSEParser
 from .state import State, build_state
@@ -85,6 +85,7 @@ class SyncCore:
         self.last_sync_at: float | None = None
         self.retry_after: float | None = None  # the last failure's Retry-After, until used
         self.lkg_dirty = False
+        self.cache_warning: str | None = None  # why the last write of the cache file failed
         self._lkg_written_at = float("-inf")
         self._parser = SSEParser()
         self._logged: dict[str, float] = {}
@@ -258,19 +259,27 @@ class SyncCore:
 
     def lkg_due(self, now: float, force: bool = False) -> bool:
         """True when the file should be rewritten (changed, and not written very recently)."""
-        if not self.lkg_dirty or self.opts.cache_path is None or self.state is None:
+        if not self.lkg_dirty or self.opts.cache_file is None or self.state is None:
             return False
         return force or now - self._lkg_written_at >= self.opts.lkg_write_interval
 
     def write_lkg(self, now: float) -> None:
         """Write the state held to the last-known-good file (blocking file I/O)."""
-        state, path = self.state, self.opts.cache_path
+        state, path = self.state, self.opts.cache_file
         if state is None or path is None:
             return
         self.lkg_dirty = False
         self._lkg_written_at = now
-        if not write_lkg(path, state.to_snapshot(), state.etag):
+        problem = try_write_lkg(path, state.to_snapshot(), state.etag)
+        if problem is not None:
             self.lkg_dirty = True
+            if problem != self.cache_warning:  # log once per cause, not at every retry
+                log.warning(
+                    "promptstage: %s; serving goes on without it (set PROMPTSTAGE_CACHE_DIR "
+                    "or cache_path=, or cache_path=None to turn it off)",
+                    problem,
+                )
+        self.cache_warning = problem
 
     # -- failures -------------------------------------------------------------------------
 
@@ -378,6 +387,7 @@ class SyncCore:
             source=state.source if state is not None else None,  # type: ignore[arg-type]
             mode=self.mode,
             pending_calls=pending,
+            cache_warning=self.cache_warning or self.opts.cache_problem,
         )
 
 

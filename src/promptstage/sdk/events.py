@@ -15,7 +15,7 @@ from promptstage.domain.events import EventType
 from promptstage.errors import IntegrityError, InvalidInputError
 from promptstage.rollout.resolve import ACTIVE_STATES, ActiveRelease
 
-from .state import State, advance, replace_prompt, version_data, with_latest
+from .state import State, advance, drop_prompt, replace_prompt, version_data, with_latest
 
 __all__ = ["apply_event"]
 
@@ -68,6 +68,24 @@ def _prompt_created(
             f"rejected event {event}: type {type_!r} is not text or chat", field="type"
         )
     return replace_prompt(state, name, {"type": type_, "labels": {}}, {}, seq), False
+
+
+def _prompt_archived(
+    state: State, data: Mapping[str, Any], seq: int, event: str
+) -> tuple[State, bool]:
+    """Drop an archived prompt (a ``PromptArchived``): ``get`` no longer finds it."""
+    name = _field(data, "prompt", str, event)
+    if name not in state.prompts:
+        return advance(state, seq), False
+    return drop_prompt(state, name, seq), False
+
+
+def _prompt_unarchived(
+    state: State, data: Mapping[str, Any], seq: int, event: str
+) -> tuple[State | None, bool]:
+    """An unarchived prompt is back: refetch the snapshot for its versions and labels."""
+    _field(data, "prompt", str, event)
+    return None, True
 
 
 def _version_created(
@@ -184,6 +202,8 @@ Handler = Callable[[State, Mapping[str, Any], int, str], "tuple[State | None, bo
 # Keyed by the StrEnum members, looked up with the plain ``event:`` string (they hash alike).
 _HANDLERS: dict[str, Handler] = {
     EventType.PROMPT_CREATED: _prompt_created,
+    EventType.PROMPT_ARCHIVED: _prompt_archived,
+    EventType.PROMPT_UNARCHIVED: _prompt_unarchived,
     EventType.VERSION_CREATED: _version_created,
     EventType.LABEL_MOVED: _label_moved,
     EventType.LABEL_DELETED: _label_deleted,

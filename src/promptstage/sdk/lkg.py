@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from promptstage.domain.canonical import canonical_json
 
-__all__ = ["LKG_FORMAT", "checksum", "load_bootstrap", "read_lkg", "write_lkg"]
+__all__ = ["LKG_FORMAT", "checksum", "load_bootstrap", "read_lkg", "try_write_lkg", "write_lkg"]
 
 log = logging.getLogger("promptstage")
 
@@ -39,6 +39,20 @@ def checksum(snapshot: Mapping[str, Any], etag: str | None) -> str:
 
 def write_lkg(path: str | os.PathLike[str], snapshot: Mapping[str, Any], etag: str | None) -> bool:
     """Atomically replace the file at ``path``; return False (and log) if it cannot be written."""
+    problem = try_write_lkg(path, snapshot, etag)
+    if problem is not None:
+        log.warning("promptstage: %s", problem)
+    return problem is None
+
+
+def try_write_lkg(
+    path: str | os.PathLike[str], snapshot: Mapping[str, Any], etag: str | None
+) -> str | None:
+    """Atomically replace the file at ``path`` (its directory is made with mode 0700).
+
+    Returns:
+        ``None`` when written, else why not (nothing is logged; the caller decides).
+    """
     target = Path(path)
     tmp: str | None = None
     try:
@@ -48,7 +62,7 @@ def write_lkg(path: str | os.PathLike[str], snapshot: Mapping[str, Any], etag: s
             "etag": etag,
             "snapshot": snapshot,
         }
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(envelope, fh, ensure_ascii=False, separators=(",", ":"))
@@ -56,10 +70,9 @@ def write_lkg(path: str | os.PathLike[str], snapshot: Mapping[str, Any], etag: s
             os.fsync(fh.fileno())
         os.replace(tmp, target)
         tmp = None
-        return True
+        return None
     except (OSError, TypeError, ValueError) as exc:
-        log.warning("promptstage: cannot write last-known-good file %s: %s", target, exc)
-        return False
+        return f"cannot write last-known-good file {target}: {exc}"
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):

@@ -15,6 +15,7 @@ from promptstage.domain.names import project_name
 from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES
 from promptstage.errors import ConfigurationError, InvalidInputError
 
+from .cache_dir import DEFAULT_CACHE, DefaultCache, default_cache_path
 from .pins import PIN_ENV, parse_pins
 
 __all__ = ["DEFAULT_TIMEOUT", "USER_AGENT", "Options", "Redactor"]
@@ -36,7 +37,8 @@ class Options:
     init_timeout: float = 2.0
     stream: bool = True
     poll_interval: float = 15.0
-    cache_path: str | os.PathLike[str] | None = None
+    # DEFAULT_CACHE: a per-project file under the user's cache directory (resolved below).
+    cache_path: str | os.PathLike[str] | DefaultCache | None = DEFAULT_CACHE
     bootstrap: str | os.PathLike[str] | Mapping[str, Any] | None = None
     redact: Redactor | None = None
     queue_size: int = 10_000
@@ -53,6 +55,13 @@ class Options:
     max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES
     # Operator pins (break-glass): "prompt:label" -> version; None reads $PROMPTSTAGE_PIN.
     pins: Mapping[str, int] | str | None = None
+    cache_problem: str | None = None  # why the default cache file is off (set, not given)
+
+    @property
+    def cache_file(self) -> str | os.PathLike[str] | None:
+        """The last-known-good file (the default one resolved), or ``None`` when it is off."""
+        path = self.cache_path
+        return None if isinstance(path, DefaultCache) else path
 
     def __post_init__(self) -> None:
         if self.pins is None:
@@ -71,6 +80,10 @@ class Options:
             project_name(self.project)
         except InvalidInputError as exc:
             raise ConfigurationError(exc.message, field="project") from None
+        if isinstance(self.cache_path, DefaultCache):
+            path, problem = default_cache_path(self.base_url, self.project)
+            object.__setattr__(self, "cache_path", path)
+            object.__setattr__(self, "cache_problem", problem)
         for name in _SECONDS:
             value = getattr(self, name)
             positive = name in _POSITIVE

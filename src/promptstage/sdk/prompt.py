@@ -10,6 +10,7 @@ dataclass's generated ``__init__`` costs a microsecond for thirteen fields.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -24,12 +25,28 @@ from promptstage.domain.template import (
 )
 from promptstage.errors import ConfigurationError, InvalidInputError, TemplateError
 
-__all__ = ["FALLBACK_ARM", "ResolvedPrompt", "for_call", "from_fallback"]
+__all__ = ["FALLBACK_ARM", "ResolvedPrompt", "for_call", "from_fallback", "rendered_with"]
 
 FALLBACK_ARM: Final = "fallback"
 """The ``arm`` of a prompt built from the caller's ``fallback=`` (nothing was held)."""
 
 Messages = list[dict[str, str]]
+
+# The last render in this thread or task: (the prompt object, the values it was given). A
+# prompt object may be shared between threads (``get`` without unit or context returns a
+# prebuilt one), so the values live in a context variable, not on the object.
+_LAST_RENDER: ContextVar[tuple[object, Mapping[str, Any]] | None] = ContextVar(
+    "promptstage_last_render", default=None
+)
+
+
+def rendered_with(prompt: ResolvedPrompt) -> Mapping[str, Any] | None:
+    """The values ``prompt.render`` was last given in this thread or task, or ``None`` when
+    the last render there was of another prompt object (or none)."""
+    last = _LAST_RENDER.get()
+    if last is None or last[0] is not prompt:
+        return None
+    return last[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +108,7 @@ class ResolvedPrompt:
         if compiled is None:
             compiled = CompiledTemplate(self.type, self.template, self.variables, {})
         result: str | Messages = compiled.render(variables)
+        _LAST_RENDER.set((self, variables))  # what Client.call records by default
         return result
 
     def render_text(self, /, **variables: Any) -> str:

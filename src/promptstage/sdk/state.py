@@ -370,6 +370,23 @@ def replace_prompt(
     )
 
 
+def drop_prompt(state: State, name: str, seq: int) -> State:
+    """A new state without prompt ``name``, its versions, releases and entries (archived)."""
+    etag = f'"{seq}"' if state.etag == f'"{state.seq}"' else None
+    prefix = f"{name}@"
+    return State(
+        state.project,
+        seq,
+        etag,
+        state.source,
+        {k: v for k, v in state.prompts.items() if k != name},
+        {k: v for k, v in state.versions.items() if not k.startswith(prefix)},
+        {k: v for k, v in state.releases.items() if k[0] != name},
+        {k: v for k, v in state.entries.items() if k[0] != name},
+        state.max_rendered_bytes,
+    )
+
+
 def advance(state: State, seq: int) -> State:
     """The same state at a later sequence number (an event with no effect)."""
     etag = f'"{seq}"' if state.etag == f'"{state.seq}"' else None

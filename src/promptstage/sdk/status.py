@@ -33,6 +33,9 @@ class Status:
         pins: The operator pins configured (``"prompt:label"`` -> version), served with
             ``arm="pinned"`` whatever the label points at (break-glass; see ``docs/sdk.md``).
         unmet_pins: Pins that cannot be served (their version is not held), as sentences.
+        cache_warning: Why the last-known-good file cannot be written (or has no location),
+            or ``None``; serving is unaffected, but a restart during an outage would start
+            with nothing held.
     """
 
     state: SyncState
@@ -45,6 +48,7 @@ class Status:
     pending_calls: int = 0
     pins: dict[str, int] = field(default_factory=dict)
     unmet_pins: tuple[str, ...] = ()
+    cache_warning: str | None = None
 
 
 class Backoff:

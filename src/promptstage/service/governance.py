@@ -57,9 +57,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Applied(Generic[T]):
-    """The change was applied now; ``value`` is what it returned."""
+    """The change was applied now; ``value`` is what it returned; ``bypass`` says why it
+    skipped four-eyes (``break_glass``, ``rollback``) or is ``None``."""
 
     value: T
+    bypass: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +278,7 @@ def propose_move(
                 override_gate=override,
             )
         )
+    bypass = bypass_for(settings, label, instance_key=who.project is None)
     move = labels.move_label(
         ctx,
         who.actor,
@@ -286,11 +289,11 @@ def propose_move(
         expected_version=expected_version,
         expect_absent=expect_absent,
         reason=reason,
-        bypass=bypass_for(settings, label, instance_key=who.project is None),
+        bypass=bypass,
         settings_seen=settings,
         override=override,
     )
-    return Applied(move)
+    return Applied(move, bypass if move is not None else None)
 
 
 def propose_release(

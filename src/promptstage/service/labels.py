@@ -5,6 +5,7 @@ from __future__ import annotations
 from promptstage.domain import names
 from promptstage.domain.events import AuditAction, EventType, outbox_event
 from promptstage.domain.governance import ProjectSettings
+from promptstage.domain.hints import label_not_found_message
 from promptstage.domain.models import LabelMove
 from promptstage.errors import (
     ConflictError,
@@ -16,7 +17,7 @@ from promptstage.errors import (
 from .context import Change, Context, change, parse_reason
 from .pagination import check_limit, decode_cursor, page
 from .promotion import MoveTo, bypass_after, promote, roll_back
-from .prompts import require_prompt, require_version
+from .prompts import require_live_prompt, require_prompt, require_version
 from .release_changes import end_active_release
 
 
@@ -70,7 +71,7 @@ def move_in(
 
     Also what an approval applies; ``change_request`` then names the approved request.
     """
-    require_prompt(ch.uow, ch.project, prompt)
+    require_live_prompt(ch.uow, ch.project, prompt)
     _no_active_release(ch, prompt, label, "move")
     current = ch.uow.get_labels(ch.project, prompt).get(label)
     if (expected_version is not None or expect_absent) and current != expected_version:
@@ -118,11 +119,15 @@ def delete_label(
     names.label_name(label)
     why = parse_reason(reason)
     with change(ctx, project, actor, settings_seen=settings_seen) as ch:
-        require_prompt(ch.uow, project, prompt)
+        found = require_prompt(ch.uow, project, prompt)
         _no_active_release(ch, prompt, label, "remove")
-        current = ch.uow.get_labels(project, prompt).get(label)
+        held = ch.uow.get_labels(project, prompt)
+        current = held.get(label)
         if current is None:
-            raise NotFoundError(f"prompt {prompt!r} has no label {label!r}", field="label")
+            raise NotFoundError(
+                label_not_found_message(prompt, label, held, found.latest_version > 0),
+                field="label",
+            )
         ch.uow.delete_label(project, prompt, label)
         ch.uow.add_label_move(
             project, LabelMove(prompt, label, None, current, actor, why, ch.at, "delete")
@@ -163,11 +168,15 @@ def rollback_label(
     names.label_name(label)
     why = parse_reason(reason)
     with change(ctx, project, actor, settings_seen=settings_seen) as ch:
-        require_prompt(ch.uow, project, prompt)
-        current = ch.uow.get_labels(project, prompt).get(label)
+        found = require_prompt(ch.uow, project, prompt)
+        held = ch.uow.get_labels(project, prompt)
+        current = held.get(label)
         if current is None:
             raise NotFoundError(
-                f"prompt {prompt!r} has no label {label!r} to roll back", field="label"
+                label_not_found_message(
+                    prompt, label, held, found.latest_version > 0, " to roll back"
+                ),
+                field="label",
             )
         target = None
         if to_version is not None:

@@ -12,6 +12,7 @@ from promptstage.domain.canonical import version_digest
 from promptstage.domain.config import parse_config
 from promptstage.domain.diff import diff_versions
 from promptstage.domain.events import AuditAction, EventType, outbox_event
+from promptstage.domain.hints import did_you_mean
 from promptstage.domain.models import MAX_VERSION, PROMPT_TYPES, Project, Prompt, Version
 from promptstage.domain.template import (
     CompiledTemplate,
@@ -32,7 +33,7 @@ MAX_TAGS = 32
 MAX_TEXT = 2000
 
 
-def _short_text(value: Any, field: str, limit: int = MAX_TEXT) -> str:
+def short_text(value: Any, field: str, limit: int = MAX_TEXT) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > limit:
@@ -44,7 +45,7 @@ def _short_text(value: Any, field: str, limit: int = MAX_TEXT) -> str:
 
 def create_project(ctx: Context, actor: str, name: str, description: str | None = None) -> Project:
     names.project_name(name, "name")
-    desc = _short_text(description, "description")
+    desc = short_text(description, "description")
     with ctx.store.unit_of_work(write=True) as uow:
         if uow.get_project(name) is not None:
             raise ConflictError(f"project {name!r} already exists", field="name")
@@ -73,8 +74,10 @@ def list_projects(ctx: Context, visible: Collection[str] | None = None) -> list[
 def require_project(uow: CatalogRepo, project: str) -> Project:
     found = uow.get_project(project)
     if found is None:
+        hint = did_you_mean(project, (p.name for p in uow.list_projects()))
         raise NotFoundError(
-            f"project {project!r} does not exist; create it with POST /api/v1/projects",
+            f"project {project!r} does not exist{hint}; create it with "
+            f"`promptstage project create {project}` (API: POST /api/v1/projects)",
             field="project",
         )
     return found
@@ -84,8 +87,28 @@ def require_prompt(uow: CatalogRepo, project: str, name: str) -> Prompt:
     require_project(uow, project)
     found = uow.get_prompt(project, name)
     if found is None:
+        names_held = (p.name for p in uow.list_prompts(project, limit=10_000, after=None))
         raise NotFoundError(
-            f"prompt {name!r} does not exist in project {project!r}", field="prompt"
+            f"prompt {name!r} does not exist in project {project!r}"
+            f"{did_you_mean(name, names_held)}",
+            field="prompt",
+        )
+    return found
+
+
+def require_live_prompt(uow: CatalogRepo, project: str, name: str) -> Prompt:
+    """The prompt, which must not be archived (nothing is written to or moved on it).
+
+    Raises:
+        NotFoundError: no such prompt.
+        ConflictError: it is archived; the message says how to unarchive it.
+    """
+    found = require_prompt(uow, project, name)
+    if found.archived_at is not None:
+        raise ConflictError(
+            f"prompt {name!r} is archived; unarchive it first "
+            f"(promptstage prompt unarchive {name})",
+            field="prompt",
         )
     return found
 
@@ -99,6 +122,18 @@ def require_version(
     return found
 
 
+def check_tags(tags: list[str] | None) -> tuple[str, ...]:
+    """Tags as stored: at most ``MAX_TAGS`` strings of 1-64 characters, without duplicates."""
+    tag_list = list(tags or [])
+    if len(tag_list) > MAX_TAGS or not all(
+        isinstance(t, str) and 0 < len(t) <= 64 for t in tag_list
+    ):
+        raise InvalidInputError(
+            f"tags must be at most {MAX_TAGS} strings of 1-64 characters", field="tags"
+        )
+    return tuple(dict.fromkeys(tag_list))
+
+
 def create_prompt(
     ctx: Context,
     actor: str,
@@ -108,44 +143,59 @@ def create_prompt(
     description: str | None = None,
     tags: list[str] | None = None,
 ) -> Prompt:
+    """Create a prompt with no versions (``prompt_lifecycle.create_with_version`` writes its
+    first version in the same transaction).
+
+    Raises:
+        ConflictError: the prompt exists.
+        InvalidInputError: the name, type, description or tags are invalid.
+    """
     names.prompt_name(name)
     if type_ not in PROMPT_TYPES:
         raise InvalidInputError(
             f"type must be one of {list(PROMPT_TYPES)}, got {type_!r}", field="type"
         )
-    desc = _short_text(description, "description")
-    tag_list = list(tags or [])
-    if len(tag_list) > MAX_TAGS or not all(
-        isinstance(t, str) and 0 < len(t) <= 64 for t in tag_list
-    ):
-        raise InvalidInputError(
-            f"tags must be at most {MAX_TAGS} strings of 1-64 characters", field="tags"
-        )
+    desc = short_text(description, "description")
+    tag_tuple = check_tags(tags)
     with change(ctx, project, actor) as ch:
-        if ch.uow.get_prompt(project, name) is not None:
-            raise ConflictError(
-                f"prompt {name!r} already exists in project {project!r}", field="name"
-            )
-        prompt = Prompt(project, name, type_, desc, tuple(dict.fromkeys(tag_list)), ch.at)
-        ch.uow.add_prompt(prompt)
-        ch.record(
-            AuditAction.PROMPT_CREATE,
-            f"prompt:{name}",
-            before=None,
-            after=prompt_json(prompt),
-            event=outbox_event(EventType.PROMPT_CREATED, {"prompt": name, "type": type_}),
+        return add_prompt_in(ch, Prompt(project, name, type_, desc, tag_tuple, ch.at))
+
+
+def add_prompt_in(ch: Change, prompt: Prompt) -> Prompt:
+    """Store a new prompt inside the caller's transaction, with its audit row and event.
+
+    Raises:
+        ConflictError: the prompt exists.
+    """
+    if ch.uow.get_prompt(ch.project, prompt.name) is not None:
+        raise ConflictError(
+            f"prompt {prompt.name!r} already exists in project {ch.project!r}", field="name"
         )
+    ch.uow.add_prompt(prompt)
+    ch.record(
+        AuditAction.PROMPT_CREATE,
+        f"prompt:{prompt.name}",
+        before=None,
+        after=prompt_json(prompt),
+        event=outbox_event(EventType.PROMPT_CREATED, {"prompt": prompt.name, "type": prompt.type}),
+    )
     return prompt
 
 
 def list_prompts(
-    ctx: Context, project: str, limit: int = 100, cursor: str | None = None
+    ctx: Context,
+    project: str,
+    limit: int = 100,
+    cursor: str | None = None,
+    *,
+    archived: bool = False,
 ) -> tuple[list[Prompt], str | None]:
+    """A page of prompts by name: the archived ones are left out, or alone with ``archived``."""
     check_limit(limit)
     after = decode_cursor(cursor, str)
     with ctx.store.unit_of_work() as uow:
         require_project(uow, project)
-        rows = uow.list_prompts(project, limit=limit + 1, after=after)
+        rows = uow.list_prompts(project, limit=limit + 1, after=after, archived=archived)
     return page(rows, limit, lambda p: p.name)
 
 
@@ -254,35 +304,56 @@ def write_checked(
         InvalidInputError: a static check blocks the write (422 naming the field, the
             position and the fix; ``details.findings`` lists them); or the input is invalid.
     """
-    msg = _short_text(message, "message")
+    msg = short_text(message, "message")
     normalized_config = parse_config(config)
     with change(ctx, project, actor) as ch:
-        uow = ch.uow
-        version = draft_in(
-            ctx, uow, project, prompt, template, variables, normalized_config, actor, msg, ch.at
-        )
-        warnings = _static_checks(
-            uow,
-            project,
-            version.type,
-            version.template,
-            version.variables,
-            normalized_config,
-            version.includes,
-        )
-        existing = uow.get_version_by_digest(project, prompt, version.digest)
-        if existing is not None:
-            return Written(existing, False, warnings)
-        next_number, digest = version.number, version.digest
-        uow.add_version(project, version)
-        body = version_json(version)
-        ch.record(
-            AuditAction.VERSION_CREATE,
-            f"prompt:{prompt}@{next_number}",
-            before=None,
-            after={"version": next_number, "digest": digest, "message": msg},
-            event=outbox_event(EventType.VERSION_CREATED, {"prompt": prompt, "version": body}),
-        )
+        return write_in(ch, prompt, template, variables, normalized_config, msg)
+
+
+def write_in(
+    ch: Change,
+    prompt: str,
+    template: Any,
+    variables: Any,
+    normalized_config: dict[str, Any],
+    msg: str,
+) -> Written:
+    """``write_checked`` inside the caller's transaction."""
+    uow, project = ch.uow, ch.project
+    version = draft_in(
+        ch.ctx,
+        uow,
+        project,
+        prompt,
+        template,
+        variables,
+        normalized_config,
+        ch.actor,
+        msg,
+        ch.at,
+    )
+    warnings = _static_checks(
+        uow,
+        project,
+        version.type,
+        version.template,
+        version.variables,
+        normalized_config,
+        version.includes,
+    )
+    existing = uow.get_version_by_digest(project, prompt, version.digest)
+    if existing is not None:
+        return Written(existing, False, warnings)
+    next_number, digest = version.number, version.digest
+    uow.add_version(project, version)
+    body = version_json(version)
+    ch.record(
+        AuditAction.VERSION_CREATE,
+        f"prompt:{prompt}@{next_number}",
+        before=None,
+        after={"version": next_number, "digest": digest, "message": msg},
+        event=outbox_event(EventType.VERSION_CREATED, {"prompt": prompt, "version": body}),
+    )
     return Written(version, True, warnings)
 
 
@@ -305,7 +376,7 @@ def draft_in(
         InvalidInputError: naming the field (``template``, ``variables[i]...``).
         NotFoundError: the prompt does not exist.
     """
-    found = require_prompt(uow, project, prompt)
+    found = require_live_prompt(uow, project, prompt)
     normalized_template = check_template(found.type, template)
     next_number = found.latest_version + 1
     includes = _resolve_includes(uow, project, prompt, found.type, normalized_template, next_number)

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from promptstage.domain.hints import did_you_mean, label_not_found_message
 from promptstage.domain.models import Version
 from promptstage.domain.names import LATEST
 from promptstage.domain.wire import release_runtime_json, version_json
@@ -257,9 +258,13 @@ def resolve_label(
     state: ProjectState, prompt: str, label: str, unit: str | None, context: dict[str, Any]
 ) -> Resolved:
     if prompt not in state.types:
-        raise NotFoundError(f"prompt {prompt!r} does not exist", field="prompt")
+        raise NotFoundError(
+            f"prompt {prompt!r} does not exist{did_you_mean(prompt, state.types)}",
+            field="prompt",
+        )
     number = state.labels.get((prompt, label))
     if number is None:
-        raise NotFoundError(f"prompt {prompt!r} has no label {label!r}", field="label")
+        held = state.prompt_labels.get(prompt, {})
+        raise NotFoundError(label_not_found_message(prompt, label, held, False), field="label")
     resolution = resolve(number, state.releases.get((prompt, label)), unit, context)
     return Resolved(state.versions[(prompt, resolution.version)], label, resolution)

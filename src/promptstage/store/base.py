@@ -70,8 +70,15 @@ class CatalogRepo(Protocol):
     # prompts ------------------------------------------------------------------------------
     def add_prompt(self, prompt: Prompt) -> None: ...
     def get_prompt(self, project: str, name: str) -> Prompt | None: ...
-    def list_prompts(self, project: str, *, limit: int, after: str | None) -> list[Prompt]:
-        """Prompts ordered by name, starting after the name ``after``."""
+    def set_prompt(self, prompt: Prompt) -> None:
+        """Replace the prompt's description, tags and ``archived_at``."""
+        ...
+
+    def list_prompts(
+        self, project: str, *, limit: int, after: str | None, archived: bool = False
+    ) -> list[Prompt]:
+        """Prompts ordered by name, starting after the name ``after``; archived ones are left
+        out, or alone with ``archived``."""
         ...
 
     # versions -----------------------------------------------------------------------------

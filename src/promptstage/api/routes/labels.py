@@ -134,6 +134,8 @@ def move(
         "version": body.version,
         "changed": move is not None,
         "move": move_json(move) if move else None,
+        # "break_glass": a protected label moved by the instance admin key without approval.
+        "bypass": outcome.bypass,
     }
 
 

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from promptstage.api.deps import Editor, Limit, ctx
 from promptstage.api.inputs import check_params
-from promptstage.api.schemas import PromptIn, VersionIn
+from promptstage.api.schemas import PromptIn, PromptPatchIn, VersionIn
 from promptstage.domain.wire import prompt_json, release_json, version_json
 from promptstage.service import gate_status
+from promptstage.service import prompt_lifecycle as lifecycle
 from promptstage.service import prompts as svc
 from promptstage.service import releases as releases_svc
 
@@ -19,20 +20,77 @@ router = APIRouter(
 )
 
 
-@router.post("/prompts", status_code=201, summary="Create a prompt")
+@router.post(
+    "/prompts",
+    status_code=201,
+    summary="Create a prompt (with `version`, and its first version in the same transaction)",
+)
 def create_prompt(project: str, body: PromptIn, who: Editor, request: Request) -> dict[str, Any]:
-    prompt = svc.create_prompt(
-        ctx(request), who.actor, project, body.name, body.type, body.description, body.tags
+    if body.version is None:
+        prompt = svc.create_prompt(
+            ctx(request), who.actor, project, body.name, body.type, body.description, body.tags
+        )
+        return {**prompt_json(prompt), "labels": {}}
+    v = body.version
+    prompt, written = lifecycle.create_with_version(
+        ctx(request),
+        who.actor,
+        project,
+        body.name,
+        body.type,
+        body.description,
+        body.tags,
+        {
+            "template": v.template,
+            "variables": v.variables,
+            "config": v.config,
+            "message": v.message,
+        },
     )
-    return {**prompt_json(prompt), "labels": {}}
+    return {
+        **prompt_json(prompt),
+        "labels": {"latest": written.version.number},
+        "version": {
+            **version_json(written.version),
+            "created": written.created,
+            "warnings": [f.to_dict() for f in written.warnings],
+        },
+    }
 
 
-@router.get("/prompts", summary="List prompts")
+@router.get("/prompts", summary="List prompts (archived ones only with archived=true)")
 def list_prompts(
-    project: str, who: Editor, request: Request, limit: Limit = 100, cursor: str | None = None
+    project: str,
+    who: Editor,
+    request: Request,
+    limit: Limit = 100,
+    cursor: str | None = None,
+    archived: bool = False,
 ) -> dict[str, Any]:
-    items, next_cursor = svc.list_prompts(ctx(request), project, limit, cursor)
+    items, next_cursor = svc.list_prompts(ctx(request), project, limit, cursor, archived=archived)
     return {"items": [prompt_json(p) for p in items], "next_cursor": next_cursor}
+
+
+@router.patch("/prompts/{name}", summary="Edit a prompt's description and tags")
+def edit_prompt(
+    project: str, name: str, body: PromptPatchIn, who: Editor, request: Request
+) -> dict[str, Any]:
+    given = body.model_dump(exclude_unset=True)
+    prompt = lifecycle.update_prompt(ctx(request), who.actor, project, name, **given)
+    return prompt_json(prompt)
+
+
+@router.post(
+    "/prompts/{name}/archive",
+    summary="Archive a prompt: it leaves lists and snapshots (409 while a label serves it)",
+)
+def archive_prompt(project: str, name: str, who: Editor, request: Request) -> dict[str, Any]:
+    return prompt_json(lifecycle.archive_prompt(ctx(request), who.actor, project, name))
+
+
+@router.post("/prompts/{name}/unarchive", summary="Bring an archived prompt back")
+def unarchive_prompt(project: str, name: str, who: Editor, request: Request) -> dict[str, Any]:
+    return prompt_json(lifecycle.unarchive_prompt(ctx(request), who.actor, project, name))
 
 
 @router.get("/prompts/{name}", summary="One prompt with its labels")

@@ -58,6 +58,7 @@ class CatalogRepository(UnitOfWorkBase):
             project=prompt.project, name=prompt.name, type=prompt.type,
             description=prompt.description, tags=list(prompt.tags),
             created_at=prompt.created_at, latest_version=prompt.latest_version,
+            archived_at=prompt.archived_at,
         )  # fmt: skip
         self._insert(
             stmt,
@@ -71,9 +72,28 @@ class CatalogRepository(UnitOfWorkBase):
         row = self._conn.execute(stmt).first()
         return None if row is None else rows.to_prompt(row)
 
-    def list_prompts(self, project: str, *, limit: int, after: str | None) -> list[Prompt]:
-        """Prompts by name, after the name ``after``, at most ``limit``."""
-        stmt = select(prompts).where(prompts.c.project == project)
+    def set_prompt(self, prompt: Prompt) -> None:
+        """Replace the prompt's description, tags and ``archived_at`` (the rest never changes)."""
+        self._require_write("set_prompt")
+        self._conn.execute(
+            update(prompts)
+            .where(prompts.c.project == prompt.project, prompts.c.name == prompt.name)
+            .values(
+                description=prompt.description,
+                tags=list(prompt.tags),
+                archived_at=prompt.archived_at,
+            )
+        )
+
+    def list_prompts(
+        self, project: str, *, limit: int, after: str | None, archived: bool = False
+    ) -> list[Prompt]:
+        """Prompts by name, after the name ``after``, at most ``limit``; the archived ones
+        alone with ``archived``, else the others."""
+        stmt = select(prompts).where(
+            prompts.c.project == project,
+            prompts.c.archived_at.is_not(None) if archived else prompts.c.archived_at.is_(None),
+        )
         if after is not None:
             stmt = stmt.where(prompts.c.name > after)
         stmt = stmt.order_by(prompts.c.name).limit(limit)

@@ -88,7 +88,7 @@ class OverviewRepository(UnitOfWorkBase):
         after: str | None,
     ) -> list[Prompt]:
         """Prompts by name after ``after``, filtered by name substring, tag and label."""
-        stmt = select(prompts).where(prompts.c.project == project)
+        stmt = select(prompts).where(prompts.c.project == project, prompts.c.archived_at.is_(None))
         if contains:
             stmt = stmt.where(
                 func.lower(prompts.c.name).contains(contains.lower(), autoescape=True)

@@ -34,6 +34,7 @@ def to_prompt(row: Row[Any]) -> Prompt:
         tags=tuple(row.tags),
         created_at=row.created_at,
         latest_version=row.latest_version,
+        archived_at=row.archived_at,
     )
 
 

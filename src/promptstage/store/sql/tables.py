@@ -70,6 +70,7 @@ prompts = Table(
     Column("tags", Json, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("latest_version", Integer, nullable=False),
+    Column("archived_at", UtcDateTime, nullable=True),
     ForeignKeyConstraint(["project"], ["projects.name"]),
 )
 

@@ -44,7 +44,9 @@ class SqlUnitOfWork(
         """The project's resolvable state; the caller's transaction makes the reads consistent."""
         seq = self.last_event_seq(project)
         prompt_rows = self._conn.execute(
-            select(prompts).where(prompts.c.project == project).order_by(prompts.c.name)
+            select(prompts)
+            .where(prompts.c.project == project, prompts.c.archived_at.is_(None))
+            .order_by(prompts.c.name)
         )
         prompt_list = [rows.to_prompt(row) for row in prompt_rows]
         label_map: dict[str, dict[str, int]] = {}
@@ -65,7 +67,9 @@ class SqlUnitOfWork(
                 labels.c.project == project
             ),
             select(prompts.c.name.label("prompt"), prompts.c.latest_version.label("number")).where(
-                prompts.c.project == project, prompts.c.latest_version > 0
+                prompts.c.project == project,
+                prompts.c.latest_version > 0,
+                prompts.c.archived_at.is_(None),
             ),
             select(releases.c.prompt, releases.c.baseline_version.label("number")).where(
                 releases.c.project == project, in_release
