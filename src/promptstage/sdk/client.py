@@ -128,7 +128,6 @@ class Client(ClientBase):
         self._wake = threading.Event()
         self._ready = threading.Event()
         self._closed = False
-        self._sending = False
         self._stream_resp: httpx.Response | None = None
         self._close_deadline = float("inf")
         super().__init__(options)
@@ -275,8 +274,8 @@ class Client(ClientBase):
         while True:
             if final and time.monotonic() >= self._close_deadline:
                 return False
-            self._sending = True
             batch: list[Record] = []
+            failed: list[Record] = []
             try:
                 batch = outbox.take(size)
                 if not batch:
@@ -286,11 +285,9 @@ class Client(ClientBase):
                 # A bug, not the network: retrying would fail forever, so count the loss.
                 log.exception("promptstage: unexpected error sending call records")
                 outbox.count_dropped(len(batch))
-                failed = []
             finally:
-                self._sending = False
+                outbox.settle(len(batch), failed)
             if failed:
-                outbox.give_back(failed)
                 return False
 
     def _send(self, batch: list[Record], final: bool) -> list[Record]:
@@ -327,7 +324,7 @@ class Client(ClientBase):
         """Send queued records now; True if the queue emptied within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         self._wake.set()
-        while len(self._outbox) or self._sending:
+        while self._outbox.pending:
             if time.monotonic() >= deadline or self._stop.is_set():
                 return False
             self._wake.set()
