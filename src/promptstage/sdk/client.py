@@ -135,6 +135,7 @@ class Client(ClientBase):
         # Built by the sync thread: creating an httpx client loads TLS certificates (~40 ms),
         # which must not delay a cold start from the last-known-good file.
         self._http: httpx.Client | None = None
+        self._http_lock = threading.Lock()  # close() never misses a client being built
         self._init_deadline = time.monotonic() + options.init_timeout
         self._syncer = threading.Thread(
             target=self._sync_main, name="promptstage-sync", daemon=True
@@ -159,11 +160,10 @@ class Client(ClientBase):
         quick_refetch = True
         while not stop.is_set():
             try:
-                if self._http is None:
-                    self._http = httpx.Client(
-                        transport=self._transport, headers=opts.headers(), timeout=opts.timeouts
-                    )
-                self._fetch_snapshot(self._http)
+                http = self._client()
+                if http is None:
+                    break  # closing
+                self._fetch_snapshot(http)
             except Failure as failure:
                 core.failed(failure)
                 core.init_done = True
@@ -173,6 +173,8 @@ class Client(ClientBase):
                 stop.wait(max(delay, failure.retry_after or 0.0))
                 continue
             except Exception:  # a bug must not end the loop: log it and retry later
+                if stop.is_set():
+                    break  # close() closed the HTTP client under us
                 log.exception("promptstage: unexpected error in the sync loop")
                 stop.wait(backoff.next())
                 continue
@@ -184,7 +186,7 @@ class Client(ClientBase):
                 stop.wait(opts.poll_interval)
                 continue
             started = time.monotonic()
-            outcome = self._follow_stream(self._http)
+            outcome = self._follow_stream(http)
             self._write_lkg(force=True)
             if time.monotonic() - started >= opts.backoff_reset_after:
                 backoff.reset()
@@ -194,6 +196,17 @@ class Client(ClientBase):
                 continue
             stop.wait(core.reconnect_delay(min(backoff.next(), opts.poll_interval)))
         self._write_lkg(force=True)
+
+    def _client(self) -> httpx.Client | None:
+        """The HTTP client, built on first use by the sync thread; ``None`` once closing."""
+        with self._http_lock:
+            if self._http is None and not self._closed:
+                self._http = httpx.Client(
+                    transport=self._transport,
+                    headers=self._opts.headers(),
+                    timeout=self._opts.timeouts,
+                )
+            return self._http
 
     def _fetch_snapshot(self, http: httpx.Client) -> None:
         core, opts = self._core, self._opts
@@ -345,8 +358,9 @@ class Client(ClientBase):
         self._interrupt_stream()
         for thread in (self._sender, self._syncer):
             thread.join(max(0.0, self._close_deadline - time.monotonic()) + 0.2)
-        if self._http is not None:
-            self._http.close()
+        with self._http_lock:
+            if self._http is not None:
+                self._http.close()
         self._core.connected = False
 
     def _interrupt_stream(self) -> None:
