@@ -49,11 +49,10 @@ _PATH_ATTRIBUTES: Final = {
 class ServiceTracer:
     """The service's :class:`~promptstage.service.tracing.Tracer` over an OpenTelemetry tracer."""
 
-    __slots__ = ("_tracer", "db_system")
+    __slots__ = ("_tracer",)
 
-    def __init__(self, tracer: trace.Tracer, db_system: str = "sqlite") -> None:
+    def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
-        self.db_system = db_system
 
     def span(
         self, name: str, attributes: Mapping[str, Attribute]
@@ -61,7 +60,7 @@ class ServiceTracer:
         """A span current for the block; an exception leaving it marks it failed."""
         return self._tracer.start_as_current_span(name, attributes=attributes)
 
-    def statement(self, statement: str) -> AbstractContextManager[object]:
+    def statement(self, statement: str, dialect: str) -> AbstractContextManager[object]:
         """The span of one SQL statement, inside a recorded span only (not made current)."""
         if not trace.get_current_span().is_recording():
             return nullcontext()
@@ -70,7 +69,7 @@ class ServiceTracer:
         return self._leaf(
             operation,
             {
-                "db.system.name": self.db_system,
+                "db.system.name": dialect,
                 "db.operation.name": operation,
                 "db.query.text": text[:_MAX_QUERY],
             },
@@ -145,9 +144,9 @@ def _name_after_route(span: trace.Span, scope: Scope, method: str) -> None:
 class Telemetry:
     """The server's tracer provider and the pieces ``create_app`` plugs in."""
 
-    def __init__(self, provider: TracerProvider, db_system: str) -> None:
+    def __init__(self, provider: TracerProvider) -> None:
         self.provider = provider
-        self.tracer = ServiceTracer(provider.get_tracer(_SCOPE), db_system)
+        self.tracer = ServiceTracer(provider.get_tracer(_SCOPE))
 
     @classmethod
     def start(
@@ -171,8 +170,7 @@ class Telemetry:
                 else OTLPSpanExporter()  # reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT itself
             )
         provider.add_span_processor(BatchSpanProcessor(exporter))
-        db_system = "postgresql" if settings.database_url.startswith("postgresql") else "sqlite"
-        return cls(provider, db_system)
+        return cls(provider)
 
     def install(self, app: Starlette) -> None:
         """Add the request spans to ``app`` (call last: outermost, around every middleware)."""

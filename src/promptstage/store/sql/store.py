@@ -65,7 +65,7 @@ class SqlStore:
         return self._engine
 
     def trace_statements(self, open_span: OpenSpan) -> None:
-        """Run every SQL statement of this store inside ``open_span(statement)`` (tracing)."""
+        """Run every SQL statement of this store inside ``open_span(statement, dialect)``."""
         trace_statements(self._engine, open_span)
 
     def migrate(self) -> None:
