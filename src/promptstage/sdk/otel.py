@@ -114,12 +114,9 @@ class CallTracing:
 
     def start(self, call: Call) -> Span | None:
         """The span of a call that starts now: a new one, or the caller's current one."""
-        if self.current:
+        if self.current:  # every attribute goes on at the end, in one (locked) update
             span = trace.get_current_span()
-            if not span.is_recording():
-                return None
-            span.set_attributes(self.attributes(call))
-            return span
+            return span if span.is_recording() else None
         tracer = self._tracer or self._live_tracer()
         if tracer is None:
             return None
@@ -136,7 +133,7 @@ class CallTracing:
     def end(self, call: Call, span: Span, token: object | None, exc: BaseException | None) -> None:
         """Add the outcome (tokens, model, error) and end the span the call started."""
         try:
-            attrs: dict[str, Any] = {}
+            attrs: dict[str, Any] = self.attributes(call) if self.current else {}
             if call.tokens_in is not None:
                 attrs["gen_ai.usage.input_tokens"] = call.tokens_in
             if call.tokens_out is not None:
