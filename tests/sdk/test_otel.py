@@ -329,12 +329,12 @@ with ps.call(ps.get("greet", fallback="Hello")) as call:
 out["queued"] = len(ps._outbox)
 out["tracing"] = ps._recorder.tracing is not None
 ps.close()
+out["loaded"] = sorted(m for m in sys.modules if m.startswith("opentelemetry"))
 try:
     client(otel="span").close()
     out["explicit"] = "accepted"
 except ConfigurationError as exc:
     out["explicit"] = exc.message
-out["loaded"] = sorted(m for m in sys.modules if m.startswith("opentelemetry"))
 print(json.dumps(out))
 """
 
@@ -355,8 +355,12 @@ def test_without_the_extra_nothing_changes_and_nothing_is_imported() -> None:
     assert "pip install 'promptstage[otel]'" in out["explicit"]  # asked for, clearly refused
 
 
-def test_off_imports_nothing_even_with_the_extra_installed() -> None:
-    out = run_program(False, {"otel": "off"})
+@pytest.mark.parametrize("extra", [{}, {"otel": "off"}, {"otel": "auto"}])
+def test_with_the_extra_auto_and_off_import_nothing_the_application_did_not(
+    extra: dict[str, Any],
+) -> None:
+    out = run_program(False, extra)
+    assert out["loaded"] == []  # auto waits for the application to import OpenTelemetry
     assert out["queued"] == 1 and out["tracing"] is False
     assert out["explicit"] == "accepted"  # the extra is installed here
 

@@ -76,8 +76,8 @@ class Client(ClientBase):
         otel: OpenTelemetry for :meth:`call`: ``"span"`` records each call as a span,
             ``"current"`` adds the attributes to the caller's current span instead, ``"off"``
             does neither; ``"auto"`` (the default, or ``$PROMPTSTAGE_OTEL``) is ``"span"``
-            when ``opentelemetry-api`` is installed (the ``otel`` extra) and ``"off"``
-            otherwise. See ``docs/otel.md``.
+            when the application has imported OpenTelemetry before creating the client
+            (configured its tracing), ``"off"`` otherwise. See ``docs/otel.md``.
         otel_compat: Extra attribute sets that link the span to the prompt in other tools:
             ``"langfuse"``, ``"openinference"`` (Phoenix).
         otel_tracer_provider: The OpenTelemetry ``TracerProvider`` spans go to; ``None``

@@ -1,7 +1,7 @@
 """OpenTelemetry for ``call()``: a span per call, or attributes on the caller's current span.
 
 Imported only when the client turns tracing on (``otel="span"`` or ``"current"``, or ``"auto"``
-with ``opentelemetry-api`` installed): without the ``otel`` extra nothing here is loaded and
+once the application has imported OpenTelemetry): otherwise nothing here is loaded and
 ``call()`` costs what it always did. The client builds one :class:`CallTracing` at
 construction; :class:`~.calls.Call` checks ``recorder.tracing is not None`` (a precomputed
 flag) and otherwise touches nothing of this module.
