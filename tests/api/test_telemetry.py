@@ -111,6 +111,23 @@ def test_no_secret_reaches_a_span(traced: Traced) -> None:
     assert "acme" in dumped
 
 
+def test_client_controlled_values_are_bounded(traced: Traced) -> None:
+    long_label = "l" * 5000
+    traced.api.put(f"{LABELS}/{long_label}", json={"version": 1})
+    (request,) = [s for s in traced.spans() if s.kind == SpanKind.SERVER]
+    assert (request.attributes or {})["promptstage.label"] == "l" * 200
+    assert len(str((request.attributes or {})["url.path"])) == 2000
+    with (
+        traced.telemetry.tracer.span("outer", {}),
+        traced.telemetry.tracer.statement("SELECT " + "x, " * 5000 + "y", "sqlite"),
+    ):
+        pass
+    (select,) = [
+        s for s in traced.spans() if "x, x" in str((s.attributes or {}).get("db.query.text"))
+    ]
+    assert len(str((select.attributes or {})["db.query.text"])) == 2000
+
+
 def test_failed_requests_carry_their_status(traced: Traced) -> None:
     assert traced.api.put(f"{LABELS}/staging", json={"version": 99}).status_code == 404
     (request,) = [s for s in traced.spans() if s.kind == SpanKind.SERVER]

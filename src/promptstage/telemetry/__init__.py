@@ -10,6 +10,7 @@ and the statement spans of the store. Off, nothing of OpenTelemetry is imported.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from .otel import Telemetry
 
 __all__ = ["TRACES_ENDPOINTS", "start", "wanted"]
+
+log = logging.getLogger("promptstage")
 
 TRACES_ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 """The standard variables that turn the server's tracing on without a promptstage setting."""
@@ -63,4 +66,10 @@ def start(
             f"({exc}): pip install 'promptstage[otel-server]', or unset {name}",
             field=name,
         ) from None
-    return Telemetry.start(settings, os.environ if environ is None else environ, version=version)
+    env = os.environ if environ is None else environ
+    telemetry = Telemetry.start(settings, env, version=version)
+    where = settings.otel_exporter_otlp_endpoint or next(
+        env[name] for name in TRACES_ENDPOINTS if env.get(name, "").strip()
+    )
+    log.info("OpenTelemetry: exporting traces over OTLP/HTTP to %s", where)
+    return telemetry

@@ -37,6 +37,7 @@ __all__ = ["RequestSpans", "ServiceTracer", "Telemetry"]
 _SCOPE: Final = "promptstage.server"
 _MAX_QUERY: Final = 2000  # characters of SQL text kept on a statement span
 _MAX_PARAM: Final = 200  # characters of a path parameter kept on a request span
+_MAX_PATH: Final = 2000  # characters of the URL path kept on a request span
 # Path parameters of our routes -> the attribute that carries them.
 _PATH_ATTRIBUTES: Final = {
     "project": "promptstage.project",
@@ -103,7 +104,7 @@ class RequestSpans:
         method = scope["method"]
         attributes: dict[str, Attribute] = {
             "http.request.method": method,
-            "url.path": scope["path"],
+            "url.path": scope["path"][:_MAX_PATH],
             "url.scheme": scope.get("scheme", "http"),
         }
         with self.tracer.start_as_current_span(
