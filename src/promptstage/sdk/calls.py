@@ -250,7 +250,7 @@ class Call:
             try:
                 self._span = tracing.start(self)
             except Exception:  # tracing must never break the caller's code
-                log.exception("promptstage: could not start the OpenTelemetry span of a call")
+                tracing.failed("could not start the OpenTelemetry span of a call")
 
     def finish(
         self,
@@ -296,7 +296,8 @@ class Call:
             if tracing is not None:
                 tracing.end(self, self._span, self._token, exc)
         except Exception:  # tracing must never break the caller's code
-            log.exception("promptstage: could not end the OpenTelemetry span of call %s", self.id)
+            if tracing is not None:
+                tracing.failed("could not end the OpenTelemetry span of a call")
         self._span = self._token = None
 
     def __enter__(self) -> Call:
@@ -307,7 +308,8 @@ class Call:
                 if tracing is not None:
                     self._token = tracing.enter(self._span)
             except Exception:  # tracing must never break the caller's code
-                log.exception("promptstage: could not make the call's span current")
+                if tracing is not None:
+                    tracing.failed("could not make the call's span current")
         self._t0 = time.perf_counter()
         return self
 

@@ -14,6 +14,7 @@ OpenInference/Phoenix (``llm.prompt_template.version``) read to link a span to a
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,6 +40,7 @@ SPAN_NAME: Final = "promptstage.call"
 """The name of the span each ``call()`` records in ``span`` mode."""
 
 _INSTRUMENTATION = "promptstage.sdk"
+log = logging.getLogger("promptstage")
 _UNKNOWN = object()  # a future opentelemetry-api without the global: ask it every call
 
 
@@ -57,7 +59,7 @@ class CallTracing:
             starts no span at all rather than a no-op one: the cost is one function call.
     """
 
-    __slots__ = ("_env_provider", "_langfuse", "_openinference", "_tracer", "current")
+    __slots__ = ("_env_provider", "_langfuse", "_logged", "_openinference", "_tracer", "current")
 
     def __init__(
         self, mode: str, compat: frozenset[str], tracer_provider: TracerProvider | None = None
@@ -66,6 +68,7 @@ class CallTracing:
         self._langfuse = "langfuse" in compat
         self._openinference = "openinference" in compat
         self._tracer: Tracer | None = None
+        self._logged = False
         self._env_provider = OTEL_PYTHON_TRACER_PROVIDER in os.environ
         if tracer_provider is not None:
             self._tracer = tracer_provider.get_tracer(_INSTRUMENTATION)
@@ -83,6 +86,15 @@ class CallTracing:
             return None
         tracer = self._tracer = provider.get_tracer(_INSTRUMENTATION)
         return tracer
+
+    def failed(self, what: str) -> None:
+        """Log a failure of the tracer (with its traceback) once, then at debug level: a broken
+        exporter must neither break the caller nor flood its logs."""
+        if self._logged:
+            log.debug("promptstage: %s", what, exc_info=True)
+            return
+        self._logged = True
+        log.exception("promptstage: %s (logged once; later failures at debug level)", what)
 
     def attributes(self, call: Call) -> dict[str, Any]:
         """What is known when the call starts: the prompt, the version, the arm, the model."""
