@@ -11,6 +11,14 @@
 3. Cold start from the last-known-good file with the server down (goal <= 50 ms from
    ``Client(...)`` to the first ``get``), in fresh processes; baseline: reading and
    ``json.loads`` of the same file.
+5. OpenTelemetry on ``call()`` (goal: at most 5 µs added per call), in fresh processes, every
+   variant interleaved in the same process: ``otel="off"`` (the baseline); ``"span"`` with only
+   the API (no provider configured); ``"span"`` into the OTel SDK (a ``TracerProvider`` with a
+   ``BatchSpanProcessor`` whose exporter drops the spans, so the caller's cost is timed), with
+   and without the Langfuse/OpenInference attributes, and with a 10 % ``ParentBased`` sampler;
+   ``"current"`` under a recording span;
+   and, as the floor any OTel span costs, the SDK's own ``start_span(...)``/``end()`` with the
+   same attributes and no promptstage at all.
 4. Footprint of the SDK-only install (goal: import <= 100 ms, RSS after import <= 40 MiB): a
    throwaway venv in a tempdir gets ``pip install`` of this repository without extras (httpx
    and mmh3 only); ``import promptstage; from promptstage import Client`` is timed in fresh
@@ -21,6 +29,7 @@
 
     .venv/bin/python benchmarks/bench_sdk_runtime.py                   # everything (~2 min)
     .venv/bin/python benchmarks/bench_sdk_runtime.py --only call,coldstart
+    .venv/bin/python benchmarks/bench_sdk_runtime.py --only otel
     .venv/bin/python benchmarks/bench_sdk_runtime.py --only footprint --wheelhouse /tmp/wh
 """
 
@@ -37,6 +46,7 @@ import time
 import timeit
 import venv
 from collections import deque
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +59,7 @@ INGEST_GOAL = 20_000
 COLDSTART_GOAL_MS = 50.0
 IMPORT_GOAL_MS = 100.0
 RSS_GOAL_MIB = 40.0
+OTEL_GOAL_NS = 5_000
 
 
 # 1. call() overhead ----------------------------------------------------------------------------
@@ -132,6 +143,127 @@ def bench_call(repeat: int, number: int) -> None:
     c.print_table(
         f"call() on the caller's thread: median of {repeat} fresh processes x {number:,} ops",
         ["operation", "median ns/op", "min-max", "x baseline", "goal ns", "met"],
+        rows,
+    )
+
+
+# 5. OpenTelemetry on call() ---------------------------------------------------------------------
+_OTEL_STMT = "with call(p) as c: c.finish(output='ok', tokens_in=812, tokens_out=95)"
+
+
+def _otel_worker(number: int, rounds: int = 5) -> dict[str, float]:
+    """ns/op of call() with each OpenTelemetry variant (best of ``rounds`` interleaved)."""
+    import httpx
+    from bench_sdk_get import bootstrap
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    from promptstage import Client
+
+    class Drop(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Drop(), max_queue_size=number * 4))
+    sampled = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.1)))
+    sampled.add_span_processor(BatchSpanProcessor(Drop(), max_queue_size=number * 4))
+    snap = bootstrap()
+
+    def client(**otel: Any) -> Client:
+        return Client(
+            "http://bench.invalid",
+            PROJECT,
+            "ps_bench_secret",
+            bootstrap=snap,
+            cache_path=None,
+            stream=False,
+            poll_interval=3600.0,
+            transport=httpx.MockTransport(lambda r: httpx.Response(503)),
+            queue_size=number * 4 * rounds,
+            batch_size=10**9,
+            flush_interval=3600.0,
+            close_timeout=0.0,
+            **otel,
+        )
+
+    compat = ["langfuse", "openinference"]
+    clients = {
+        "otel='off' (baseline)": client(otel="off"),
+        "otel='span', API only (no provider)": client(otel="span"),
+        "otel='span' into the OTel SDK": client(otel="span", otel_tracer_provider=provider),
+        "otel='span' + otel_compat (both)": client(
+            otel="span", otel_tracer_provider=provider, otel_compat=compat
+        ),
+        "otel='span' into the OTel SDK, 10 % sampled": client(
+            otel="span", otel_tracer_provider=sampled
+        ),
+        "otel='current' under a recording span": client(
+            otel="current", otel_tracer_provider=provider
+        ),
+    }
+    tracer = provider.get_tracer("bench")
+    p0 = next(iter(clients.values())).get("booking.system", "prod", "user-42")
+    attrs = clients["otel='span' into the OTel SDK"]._recorder.tracing
+    assert attrs is not None
+    same = attrs.attributes(next(iter(clients.values())).call(p0))
+    timers: dict[str, timeit.Timer] = {}
+    for name, ps in clients.items():
+        p = ps.get("booking.system", "prod", "user-42")
+        timers[name] = timeit.Timer(_OTEL_STMT, globals={"call": ps.call, "p": p})
+    timers["OTel SDK start_span()+end() alone (floor)"] = timeit.Timer(
+        "t.start_span('promptstage.call', attributes=a).end()", globals={"t": tracer, "a": same}
+    )
+    best: dict[str, float] = {}
+    try:
+        for _ in range(rounds):
+            for name, timer in timers.items():
+                # Only the 'current' variant runs under a span of the application's.
+                under = tracer.start_as_current_span("app") if "current" in name else nullcontext()
+                with under:
+                    timer.timeit(500)
+                    ns = timer.timeit(number) / number * 1e9
+                best[name] = min(ns, best.get(name, ns))
+                for ps in clients.values():
+                    ps._outbox.take(10**9)
+    finally:
+        for ps in clients.values():
+            ps.close(timeout=0.0)
+        provider.shutdown()
+        sampled.shutdown()
+    return best
+
+
+def bench_otel(repeat: int, number: int) -> None:
+    runs = [
+        c.run_fresh(Path(__file__), ["--worker", "otel", "--number", str(number)])
+        for _ in range(repeat)
+    ]
+    names = list(runs[0])
+    base = c.median([r[names[0]] for r in runs])
+    floor_name = names[-1]
+    rows = []
+    for name in names:
+        values = [r[name] for r in runs]
+        added = [r[name] - r[names[0]] for r in runs]
+        med_added = c.median(added)
+        is_base = name in (names[0], floor_name)
+        rows.append(
+            [
+                name,
+                c.fmt(c.median(values)),
+                c.spread(values),
+                "-" if name == names[0] else c.fmt(med_added),
+                f"{c.median(values) / base:.1f}",
+                "-" if is_base else f"<= {OTEL_GOAL_NS:,}",
+                "-" if is_base else ("yes" if med_added <= OTEL_GOAL_NS else "no"),
+            ]
+        )
+    c.print_table(
+        f"call() with OpenTelemetry: median of {repeat} fresh processes, each the best of 5 "
+        f"interleaved rounds x {number:,} ops",
+        ["variant", "median ns/op", "min-max", "added ns", "x baseline", "goal added", "met"],
         rows,
     )
 
@@ -578,8 +710,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--only",
-        default="call,ingest,coldstart,footprint",
-        help="comma-separated parts to run (call, ingest, coldstart, footprint)",
+        default="call,ingest,coldstart,footprint,otel",
+        help="comma-separated parts to run (call, ingest, coldstart, footprint, otel)",
     )
     parser.add_argument(
         "--repeat", type=int, default=7, help="fresh processes / rounds per figure (7)"
@@ -595,12 +727,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--wheelhouse", default=None, help="pip --find-links for the footprint venv"
     )
-    parser.add_argument("--worker", choices=["call", "coldstart"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["call", "coldstart", "otel"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker == "call":
         print(json.dumps(_call_worker(args.number)))
+        return
+    if args.worker == "otel":
+        print(json.dumps(_otel_worker(args.number)))
         return
     if args.worker == "coldstart":
         print(json.dumps(_coldstart_worker(args.path, args.url)))
@@ -616,6 +751,8 @@ def main(argv: list[str] | None = None) -> None:
         bench_coldstart(max(args.repeat, 11))
     if "footprint" in parts:
         bench_footprint(args.repeat, args.wheelhouse)
+    if "otel" in parts:
+        bench_otel(args.repeat, min(args.number, 20_000))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -48,7 +49,11 @@ from promptstage.service.startup import StartupGate
 from promptstage.service.tracing import NoTracer, Tracer
 from promptstage.settings import Settings
 from promptstage.store.base import Store
+from promptstage.telemetry import start as start_telemetry
 from promptstage.ui import app as ui
+
+if TYPE_CHECKING:
+    from promptstage.telemetry.otel import Telemetry
 
 VERSION = "0.1.0"
 
@@ -78,6 +83,7 @@ def create_app(
     run_source: RunSource | None = None,
     migrate_later: bool = False,
     monotonic: Callable[[], float] | None = None,
+    telemetry: Telemetry | None = None,
 ) -> FastAPI:
     """Build the ASGI application.
 
@@ -85,15 +91,26 @@ def create_app(
     before a label serves a new version (default: the evaluation gate reading ``run_source``,
     or the eval runs service when none is given; every candidate passes when
     ``settings.eval_gate`` is off, with a loud warning), ``tracer`` what opens spans around
-    writes and promotions (default: none). ``migrate_later``: the database could not be
-    reached at start; the migrations are retried in the background until it can.
-    writes and promotions (default: none), ``monotonic`` what the key cache's lifetime is
-    measured by (default: ``time.monotonic``).
+    writes, promotions, label moves and controller looks (default: OpenTelemetry when
+    ``settings`` or the standard ``OTEL_*`` variables name an OTLP endpoint, else none; see
+    ``promptstage.telemetry``). ``migrate_later``: the database could not be reached at
+    start; the migrations are retried in the background until it can. ``monotonic``: what the
+    key cache's lifetime is measured by (default: ``time.monotonic``). ``telemetry``: the
+    OpenTelemetry wiring to use instead of the one the settings ask for (tests).
     """
     if gate is None:
         gate = build_gate(settings.eval_gate, run_source)
+    # OpenTelemetry when an OTLP endpoint is configured (and no tracer was given): the
+    # service's spans, one span per request, one per SQL statement inside them.
+    if telemetry is None and tracer is None:
+        telemetry = start_telemetry(settings, version=VERSION)
+    if telemetry is not None:
+        tracer = telemetry.tracer
     owns_store = store is None
     the_store = store if store is not None else open_store(settings)
+    trace_statements = getattr(the_store, "trace_statements", None)
+    if telemetry is not None and trace_statements is not None:
+        trace_statements(telemetry.tracer.statement)
     ctx = Context(
         store=RecordingStore(the_store),
         bus=EventBus(),
@@ -154,6 +171,8 @@ def create_app(
             await asyncio.to_thread(app.state.state_cache.close)
             if owns_store:
                 the_store.close()
+            if telemetry is not None:
+                await asyncio.to_thread(telemetry.shutdown)  # export what is queued
 
     app = FastAPI(
         title="promptstage",
@@ -218,4 +237,6 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(ClientAddress, trusted=TrustedProxies(settings.trusted_proxies))
+    if telemetry is not None:  # outermost: the request span covers every middleware
+        telemetry.install(app)
     return app

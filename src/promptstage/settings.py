@@ -317,6 +317,23 @@ class Settings:
             "every eval run, added to each `no-exfil-links` assertion's own list."
         },
     )
+    otel_exporter_otlp_endpoint: str | None = field(
+        default=None,
+        metadata={
+            "doc": "OTLP/HTTP base URL the server exports its traces to (request, database, "
+            "label-move and controller spans; `/v1/traces` is appended), e.g. "
+            "`http://127.0.0.1:4318`. Unset: the standard `OTEL_EXPORTER_OTLP_ENDPOINT` or "
+            "`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` turn tracing on instead; neither: no tracing. "
+            "Needs the `otel-server` extra (docs/otel.md)."
+        },
+    )
+    otel_service_name: str = field(
+        default="promptstage",
+        metadata={
+            "doc": "`service.name` of the server's spans (the standard `OTEL_SERVICE_NAME` "
+            "wins when set)."
+        },
+    )
 
     def __post_init__(self) -> None:
         level = self.log_level.strip().lower() if isinstance(self.log_level, str) else None
@@ -327,6 +344,22 @@ class Settings:
                 field=env_name("log_level"),
             )
         object.__setattr__(self, "log_level", level)
+        endpoint = self.otel_exporter_otlp_endpoint
+        if endpoint is not None and (
+            not isinstance(endpoint, str)
+            or not endpoint.startswith(("http://", "https://"))
+            or endpoint[-3:] == "://"
+        ):
+            raise ConfigurationError(
+                f"{env_name('otel_exporter_otlp_endpoint')}={endpoint!r} must be the http:// or "
+                "https:// base URL of an OTLP/HTTP receiver, e.g. http://127.0.0.1:4318",
+                field=env_name("otel_exporter_otlp_endpoint"),
+            )
+        if not isinstance(self.otel_service_name, str) or not self.otel_service_name.strip():
+            raise ConfigurationError(
+                f"{env_name('otel_service_name')} must be a non-empty name, e.g. promptstage",
+                field=env_name("otel_service_name"),
+            )
         if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1:
             raise ConfigurationError(
                 f"{env_name('workers')}={self.workers!r} must be a whole number of processes >= 1",

@@ -57,12 +57,15 @@ def test_the_gate_and_tracer_reach_the_door(
     assert names.count("promptstage.promote") == 1 and "promptstage.change" in names
     promote = dict(spans.names)["promptstage.promote"]
     assert promote == {
-        "project": "acme",
-        "prompt": "greet",
-        "label": "staging",
-        "version": 1,
-        "path": "label.move",
+        "promptstage.project": "acme",
+        "promptstage.prompt": "greet",
+        "promptstage.label": "staging",
+        "promptstage.version": 1,
+        "promptstage.path": "label.move",
     }
+    rollback = dict(spans.names)["promptstage.label.move"]  # ungated, but traced
+    assert rollback["promptstage.move"] == "rollback"
+    assert rollback["promptstage.label"] == "prod"
 
 
 def test_by_default_every_candidate_passes(seeded: Seeded) -> None:

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Literal
 
@@ -72,6 +72,9 @@ class AsyncClient(ClientBase):
         close_timeout: float = 5.0,
         max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES,
         pins: Mapping[str, int] | str | None = None,
+        otel: str | None = None,
+        otel_compat: Iterable[str] = (),
+        otel_tracer_provider: Any = None,
     ) -> None:
         options = Options(
             base_url,
@@ -95,6 +98,9 @@ class AsyncClient(ClientBase):
             close_timeout=close_timeout,
             max_rendered_bytes=max_rendered_bytes,
             pins=pins,
+            otel=otel,
+            otel_compat=otel_compat,
+            otel_tracer_provider=otel_tracer_provider,
         )
         self._transport = transport
         self._loop: asyncio.AbstractEventLoop | None = None

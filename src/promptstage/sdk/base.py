@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from promptstage.errors import IntegrityError, PromptUnavailableError
+from promptstage.errors import ConfigurationError, IntegrityError, PromptUnavailableError
 from promptstage.rollout.resolve import resolve
 
 from .calls import Call, Outbox, Recorder
+
+if TYPE_CHECKING:
+    from .otel import CallTracing
 from .core import SyncCore
 from .lkg import load_bootstrap, read_lkg
 from .options import Options
@@ -24,6 +28,35 @@ __all__ = ["ClientBase"]
 log = logging.getLogger("promptstage")
 
 
+def call_tracing(options: Options) -> CallTracing | None:
+    """The OpenTelemetry side of ``call()``, or ``None``.
+
+    ``auto`` turns tracing on only when the application has already imported the OpenTelemetry
+    API (it configured tracing before creating the client): the SDK then imports nothing new,
+    and a client that does not trace never pays the API's import (tens of milliseconds, most
+    of the cold-start budget). ``span`` and ``current`` import it.
+    """
+    mode = options.otel
+    if mode == "off" or (mode == "auto" and "opentelemetry.trace" not in sys.modules):
+        return None
+    try:
+        from .otel import CallTracing
+    except ImportError as exc:
+        if mode == "auto":
+            return None
+        raise ConfigurationError(
+            f"otel={mode!r} needs the OpenTelemetry API ({exc}); install it with "
+            "pip install 'promptstage[otel]', or pass otel='off'",
+            field="otel",
+        ) from None
+    assert isinstance(options.otel_compat, frozenset)
+    return CallTracing(
+        "current" if mode == "current" else "span",
+        options.otel_compat,
+        options.otel_tracer_provider,
+    )
+
+
 class ClientBase:
     """Settings, the state pointer, and the in-memory operations of both clients."""
 
@@ -35,7 +68,7 @@ class ClientBase:
         self._unmet_pins: tuple[str, ...] = ()
         self._core = SyncCore(options, self._publish, None)
         self._outbox = Outbox(options.queue_size, options.batch_size, self._wake_sender)
-        self._recorder = Recorder(self._outbox, options.redact)
+        self._recorder = Recorder(self._outbox, options.redact, call_tracing(options))
         local = self._load_local()
         if local is not None:
             self._core.install(local)

@@ -16,12 +16,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from promptstage.errors import InvalidInputError
 
 from .options import Redactor
 from .prompt import ResolvedPrompt
+
+if TYPE_CHECKING:  # the module imports opentelemetry: loaded only when tracing is on
+    from .otel import CallTracing
 
 __all__ = ["CALL", "SCORE", "SCORE_SOURCES", "Call", "Outbox", "Record", "Recorder"]
 
@@ -128,11 +131,14 @@ class Outbox:
 class Recorder:
     """Turns finished calls and scores into records in the outbox."""
 
-    __slots__ = ("outbox", "redact")
+    __slots__ = ("outbox", "redact", "tracing")
 
-    def __init__(self, outbox: Outbox, redact: Redactor | None) -> None:
+    def __init__(
+        self, outbox: Outbox, redact: Redactor | None, tracing: CallTracing | None = None
+    ) -> None:
         self.outbox = outbox
         self.redact = redact
+        self.tracing = tracing  # None: OpenTelemetry off, the one check on the hot path
 
     def call(self, c: Call, latency_ms: float) -> None:
         """Queue a finished call (the redactor runs here, on the caller's thread)."""
@@ -216,8 +222,10 @@ class Call:
         "_done",
         "_in_block",
         "_recorder",
+        "_span",
         "_t0",
         "_t1",
+        "_token",
         "at",
         "cost",
         "error",
@@ -248,6 +256,14 @@ class Call:
         self.cost: float | None = None
         self.model: str | None = None
         self.error: str | None = None
+        self._token: object | None = None
+        self._span: Any = None
+        tracing = recorder.tracing
+        if tracing is not None:
+            try:
+                self._span = tracing.start(self)
+            except Exception:  # tracing must never break the caller's code
+                tracing.failed("could not start the OpenTelemetry span of a call")
 
     def finish(
         self,
@@ -275,7 +291,7 @@ class Call:
         if not self._in_block:
             self._submit()
 
-    def _submit(self) -> None:
+    def _submit(self, exc: BaseException | None = None) -> None:
         if self._done:
             return
         self._done = True
@@ -284,9 +300,29 @@ class Call:
             self._recorder.call(self, (end - self._t0) * 1000.0)
         except Exception:  # recording must never break the caller's code
             log.exception("promptstage: could not record call %s", self.id)
+        if self._span is not None:
+            self._end_span(exc)
+
+    def _end_span(self, exc: BaseException | None) -> None:
+        tracing = self._recorder.tracing
+        try:
+            if tracing is not None:
+                tracing.end(self, self._span, self._token, exc)
+        except Exception:  # tracing must never break the caller's code
+            if tracing is not None:
+                tracing.failed("could not end the OpenTelemetry span of a call")
+        self._span = self._token = None
 
     def __enter__(self) -> Call:
         self._in_block = True
+        if self._span is not None:
+            tracing = self._recorder.tracing
+            try:
+                if tracing is not None:
+                    self._token = tracing.enter(self._span)
+            except Exception:  # tracing must never break the caller's code
+                if tracing is not None:
+                    tracing.failed("could not make the call's span current")
         self._t0 = time.perf_counter()
         return self
 
@@ -299,7 +335,7 @@ class Call:
         self._in_block = False
         if exc_type is not None:
             self.error = f"{exc_type.__name__}: {exc}"[:4000]
-        self._submit()
+        self._submit(exc)
 
     async def __aenter__(self) -> Call:
         return self.__enter__()

@@ -16,7 +16,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Literal
 
@@ -73,6 +73,15 @@ class Client(ClientBase):
         pins: Break-glass: ``{"prompt:label": version}`` or ``"prompt:label=N,..."``, served
             with ``arm="pinned"`` whatever the label points at; ``None`` reads
             ``$PROMPTSTAGE_PIN``. Reported by :meth:`status`.
+        otel: OpenTelemetry for :meth:`call`: ``"span"`` records each call as a span,
+            ``"current"`` adds the attributes to the caller's current span instead, ``"off"``
+            does neither; ``"auto"`` (the default, or ``$PROMPTSTAGE_OTEL``) is ``"span"``
+            when the application has imported OpenTelemetry before creating the client
+            (configured its tracing), ``"off"`` otherwise. See ``docs/otel.md``.
+        otel_compat: Extra attribute sets that link the span to the prompt in other tools:
+            ``"langfuse"``, ``"openinference"`` (Phoenix).
+        otel_tracer_provider: The OpenTelemetry ``TracerProvider`` spans go to; ``None``
+            uses the global one.
     """
 
     def __init__(
@@ -100,6 +109,9 @@ class Client(ClientBase):
         close_timeout: float = 5.0,
         max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES,
         pins: Mapping[str, int] | str | None = None,
+        otel: str | None = None,
+        otel_compat: Iterable[str] = (),
+        otel_tracer_provider: Any = None,
     ) -> None:
         options = Options(
             base_url,
@@ -123,6 +135,9 @@ class Client(ClientBase):
             close_timeout=close_timeout,
             max_rendered_bytes=max_rendered_bytes,
             pins=pins,
+            otel=otel,
+            otel_compat=otel_compat,
+            otel_tracer_provider=otel_tracer_provider,
         )
         self._stop = threading.Event()
         self._wake = threading.Event()

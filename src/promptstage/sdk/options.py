@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -18,13 +18,24 @@ from promptstage.errors import ConfigurationError, InvalidInputError
 from .cache_dir import DEFAULT_CACHE, DefaultCache, default_cache_path
 from .pins import PIN_ENV, parse_pins
 
-__all__ = ["DEFAULT_TIMEOUT", "USER_AGENT", "Options", "Redactor"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "OTEL_COMPAT",
+    "OTEL_ENV",
+    "OTEL_MODES",
+    "USER_AGENT",
+    "Options",
+    "Redactor",
+]
 
 Redactor = Callable[[str, Any], Any]
 """``redact(field, value) -> value`` for ``field`` in ``variables``, ``output``, ``context``."""
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 USER_AGENT = "promptstage-python/0.1"
+OTEL_ENV = "PROMPTSTAGE_OTEL"
+OTEL_MODES = ("auto", "span", "current", "off")
+OTEL_COMPAT = ("langfuse", "openinference")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +66,10 @@ class Options:
     max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES
     # Operator pins (break-glass): "prompt:label" -> version; None reads $PROMPTSTAGE_PIN.
     pins: Mapping[str, int] | str | None = None
+    # OpenTelemetry: None reads $PROMPTSTAGE_OTEL, else "auto" (see docs/otel.md).
+    otel: str | None = None
+    otel_compat: Iterable[str] = ()
+    otel_tracer_provider: Any = None
     cache_problem: str | None = None  # why the default cache file is off (set, not given)
 
     @property
@@ -80,6 +95,8 @@ class Options:
             project_name(self.project)
         except InvalidInputError as exc:
             raise ConfigurationError(exc.message, field="project") from None
+        object.__setattr__(self, "otel", _otel_mode(self.otel))
+        object.__setattr__(self, "otel_compat", _otel_compat(self.otel_compat))
         if isinstance(self.cache_path, DefaultCache):
             path, problem = default_cache_path(self.base_url, self.project)
             object.__setattr__(self, "cache_path", path)
@@ -172,6 +189,39 @@ _POSITIVE = frozenset(
         "auth_retry_interval",
     }
 )
+
+
+def _otel_mode(value: str | None) -> str:
+    """``otel=`` checked; ``None`` reads ``$PROMPTSTAGE_OTEL`` (``auto`` when unset)."""
+    field_name = "otel"
+    if value is None:
+        value = os.environ.get(OTEL_ENV, "").strip().lower() or "auto"
+        field_name = OTEL_ENV
+    if value not in OTEL_MODES:
+        raise ConfigurationError(
+            f"{field_name} {value!r} must be one of {list(OTEL_MODES)}: 'span' records each "
+            "call() as a span, 'current' adds attributes to the caller's current span",
+            field=field_name,
+        )
+    return value
+
+
+def _otel_compat(value: Iterable[str]) -> frozenset[str]:
+    """``otel_compat=`` checked: a collection of names from :data:`OTEL_COMPAT`."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            f"otel_compat must be a list of names from {list(OTEL_COMPAT)}, "
+            f"e.g. otel_compat=['langfuse'], not {value!r}",
+            field="otel_compat",
+        )
+    names = frozenset(value)
+    unknown = sorted(str(n) for n in names if n not in OTEL_COMPAT)
+    if unknown:
+        raise ConfigurationError(
+            f"otel_compat names {unknown} are unknown; use any of {list(OTEL_COMPAT)}",
+            field="otel_compat",
+        )
+    return names
 
 
 def _cap(value: float | None, budget: float) -> float:

@@ -113,7 +113,9 @@ def change(
     refused rather than applied under a policy that no longer holds.
     """
     with (
-        ctx.tracer.span("promptstage.change", {"project": project, "actor": actor}),
+        ctx.tracer.span(
+            "promptstage.change", {"promptstage.project": project, "promptstage.actor": actor}
+        ),
         ctx.store.unit_of_work(write=True) as uow,
     ):
         if uow.lock_project(project) is None:

@@ -51,6 +51,7 @@ from .fast_window import FastWindow
 from .release_changes import apply_action
 from .release_metrics import Analysis, analyse
 from .releases import promote
+from .tracing import Attribute, annotate
 
 GATE_REFUSED: Final = "gate_refused"
 
@@ -134,8 +135,35 @@ def look_at(
     """Evaluate one running release and apply the decision; see the module docstring.
 
     ``metrics`` may be read beforehand (``run_once`` reads a project's releases in one pass,
-    with the fast path's ``window``).
+    with the fast path's ``window``). The look is a ``promptstage.controller.look`` span of the
+    context's tracer, with the release and, once known, the decision and the action.
     """
+    attributes: dict[str, Attribute] = {
+        "promptstage.project": release.project,
+        "promptstage.prompt": release.prompt,
+        "promptstage.label": release.label,
+        "promptstage.release": release.id,
+        "promptstage.release.step": release.step_index,
+        "promptstage.release.weight_bps": release.weight_bps,
+    }
+    with ctx.tracer.span("promptstage.controller.look", attributes) as span:
+        outcome = _look(ctx, release, now, metrics, window, n_star)
+        annotate(
+            span,
+            {"promptstage.decision": outcome.decision, "promptstage.action": outcome.action},
+        )
+        return outcome
+
+
+def _look(
+    ctx: Context,
+    release: Release,
+    now: datetime,
+    metrics: ReleaseMetrics | None,
+    window: FastWindow | None,
+    n_star: float,
+) -> Outcome:
+    """:func:`look_at` without its span."""
     if metrics is None:
         with ctx.store.unit_of_work() as uow:
             window = window_of(uow, release, now)

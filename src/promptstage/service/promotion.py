@@ -111,11 +111,11 @@ def promote(ch: Change, step: MoveTo | Expose) -> LabelMove | Release:
             step.override,
         )
     attributes: dict[str, Attribute] = {
-        "project": ch.project,
-        "prompt": candidate.prompt,
-        "label": candidate.label,
-        "version": candidate.version.number,
-        "path": candidate.path,
+        "promptstage.project": ch.project,
+        "promptstage.prompt": candidate.prompt,
+        "promptstage.label": candidate.label,
+        "promptstage.version": candidate.version.number,
+        "promptstage.path": candidate.path,
     }
     with ch.ctx.tracer.span("promptstage.promote", attributes):
         report = ch.ctx.gate.check(ch.uow, candidate)
@@ -175,6 +175,32 @@ def _move(
 
     ``gated`` (what the gate reported) is kept in the audit row's ``after.gate``.
     """
+    attributes: dict[str, Attribute] = {
+        "promptstage.project": ch.project,
+        "promptstage.prompt": prompt,
+        "promptstage.label": label,
+        "promptstage.version": target.number,
+        "promptstage.move": kind,
+        "promptstage.actor": ch.actor,
+    }
+    if previous is not None:
+        attributes["promptstage.previous_version"] = previous
+    with ch.ctx.tracer.span("promptstage.label.move", attributes):
+        return _write_move(ch, prompt, label, target, previous, reason, kind, bypass, gated)
+
+
+def _write_move(
+    ch: Change,
+    prompt: str,
+    label: str,
+    target: Version,
+    previous: int | None,
+    reason: str,
+    kind: str,
+    bypass: str | None,
+    gated: dict[str, Any] | None,
+) -> LabelMove:
+    """The writes of :func:`_move`: the label, the move, its audit row and its event."""
     ch.uow.set_label(ch.project, prompt, label, target.number, ch.at)
     move = LabelMove(prompt, label, target.number, previous, ch.actor, reason, ch.at, kind)
     ch.uow.add_label_move(ch.project, move)

@@ -15,6 +15,7 @@ from .engine import BEGIN_OPTION, BEGIN_READ, BEGIN_WRITE, is_unavailable, make_
 from .leader import Leadership
 from .migrate import upgrade_engine
 from .notify import Listener
+from .tracing import OpenSpan, trace_statements
 from .uow import SqlUnitOfWork
 
 
@@ -62,6 +63,10 @@ class SqlStore:
     def engine(self) -> Engine:
         """The underlying engine (for migrations, tests and health checks)."""
         return self._engine
+
+    def trace_statements(self, open_span: OpenSpan) -> None:
+        """Run every SQL statement of this store inside ``open_span(statement, dialect)``."""
+        trace_statements(self._engine, open_span)
 
     def migrate(self) -> None:
         """Upgrade the schema to the newest migration.
