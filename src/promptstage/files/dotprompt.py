@@ -49,7 +49,7 @@ KEYS = (
 ROLES_IN = {"system": "system", "user": "user", "model": "assistant", "tool": "tool"}
 ROLES_OUT = {v: k for k, v in ROLES_IN.items()}
 JS_SPACE = " \t\n\r\v\f\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-COMMENT = "{{!-- --}}"
+COMMENT = "{{!-- --}}{{!-- --}}"  # two: a lone comment on its line eats the line
 _ROLE = re.compile(r"""role\s+(?:"([a-z]+)"|'([a-z]+)')""")
 _VAR = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*")
 _INCLUDE = re.compile(r"\s*>\s*\S+@[1-9][0-9]*\s*")
@@ -155,6 +155,7 @@ def _body(raw: str, first_line: int, source: str) -> tuple[str, Any, list[int], 
     pieces: list[tuple[str, int] | tuple[str, bool, bool]] = []  # (text, start) | (role, ~l, ~r)
     literal: list[str] = []
     start = 0
+    last_tag: int | None = None  # where the previous tag ended
     i = 0
     while i < len(body):
         if body.startswith("\\{{", i):
@@ -181,8 +182,9 @@ def _body(raw: str, first_line: int, source: str) -> tuple[str, Any, list[int], 
             raise FileFormatError(source, "'{{' is never closed with '}}'", line)
         token = body[i:end]
         inner = token[2:-2]
-        if inner.startswith("!"):
-            i = end  # a comment renders to nothing
+        if inner.startswith("!"):  # a comment renders to nothing, and so does its line
+            i = _skip_comment(body, i, end, last_tag, literal)
+            last_tag = i
             continue
         left, right = inner.startswith("~"), inner.endswith("~")
         core = inner[1 if left else 0 : len(inner) - (1 if right else 0)]
@@ -190,7 +192,7 @@ def _body(raw: str, first_line: int, source: str) -> tuple[str, Any, list[int], 
         if role is None:
             _check_token(token, core, left or right, source, line)
             literal.append(token)
-            i = end
+            i = last_tag = end
             continue
         name = role.group(1) or role.group(2)
         if name not in ROLES_IN:
@@ -200,12 +202,30 @@ def _body(raw: str, first_line: int, source: str) -> tuple[str, Any, list[int], 
         pieces.append(("".join(literal), start))
         literal = []
         pieces.append((name, left, right))
-        i = start = end
+        i = start = last_tag = end
     pieces.append(("".join(literal), start))
     if len(pieces) == 1:
         text, _ = pieces[0]  # type: ignore[misc]
         return "text", text, [0], body, body_line
     return "chat", *_messages(pieces), body, body_line
+
+
+def _skip_comment(body: str, i: int, end: int, last_tag: int | None, literal: list[str]) -> int:
+    """Past a comment; a standalone one (alone on its line, Handlebars' rule) takes its line's
+    whitespace and newline with it. Returns where reading goes on."""
+    before = body[last_tag if last_tag is not None else 0 : i]
+    nxt = body.find("{{", end)
+    after = body[end : len(body) if nxt < 0 else nxt]
+    if last_tag == i or nxt == end:
+        return end  # next to another tag: never standalone
+    root_before = last_tag is None
+    prev_ok = re.search(r"(^|\n)[ \t\r\f\v]*$" if root_before else r"\n[ \t\r\f\v]*$", before)
+    next_ok = re.match(r"[ \t\f\v]*\r?(\n|$)" if nxt < 0 else r"[ \t\f\v]*\r?\n", after)
+    if not (prev_ok and next_ok):
+        return end
+    if literal:
+        literal[:] = ["".join(literal).rstrip(" \t\r\f\v")]
+    return end + next_ok.end()
 
 
 def _check_token(token: str, core: str, tilde: bool, source: str, line: int) -> None:
