@@ -241,7 +241,7 @@ def write_prompty(spec: PromptSpec, name: str) -> str:
             name, "a value holds '---' or '+++', which Prompty reads as the end of the front matter"
         )
     if spec.type == "text":
-        _check_text(name, spec.template, "the template")
+        _check_text(name, spec.template, "the template", text_prompt=True)
         body = spec.template
     else:
         parts = []
@@ -258,13 +258,13 @@ def write_prompty(spec: PromptSpec, name: str) -> str:
     return f"---\n{head}---\n{body}\n"
 
 
-def _check_text(name: str, text: str, what: str) -> None:
+def _check_text(name: str, text: str, what: str, *, text_prompt: bool = False) -> None:
     """Refuse text the prompty parser would change."""
     lines = text.splitlines()
     if (
         not text.strip()
         or text != "\n".join(lines).strip("\n")
-        or text[:1].isspace()
+        or (text_prompt and text[:1].isspace())
         or any(BOUNDARY.match(line.strip()) for line in lines)
         or "\\{" in text
         or _BLOCK.search(text) is not None

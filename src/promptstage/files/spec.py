@@ -104,8 +104,12 @@ def _plain(value: Any) -> Any:
 
 
 def dump_yaml(data: dict[str, Any]) -> str:
-    """Front matter YAML in a stable order (the keys as given), unicode kept."""
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    """Front matter YAML in a stable order (the keys as given), unicode kept where PyYAML
+    reads it back (it writes U+0085 and U+2028 raw, then reads them as line breaks)."""
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    if yaml.safe_load(text) != data:
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False, width=100)
+    return text
 
 
 def check_unknown(source: str, where: str, data: dict[str, Any], allowed: tuple[str, ...]) -> None:
