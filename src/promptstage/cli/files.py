@@ -73,6 +73,9 @@ def pull(
             continue
         path = path_for(name, fmt)
         target = directory / path
+        if not target.resolve().is_relative_to(directory.resolve()):  # a symlinked folder
+            errors.append(f"{path}: leads outside {directory}; not written")
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         detail = state.client().get(state.prompt_path(name)).body  # the list has no labels

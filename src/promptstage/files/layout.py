@@ -33,7 +33,15 @@ BY_SUFFIX = {f.suffix: f for f in FORMATS.values()}
 
 
 def path_for(name: str, fmt: Format) -> str:
-    """The relative path (``/``-separated) of a prompt's file."""
+    """The relative path (``/``-separated) of a prompt's file.
+
+    Raises:
+        FileFormatError: a name that would leave the directory (``..``, an absolute path, a
+            backslash or an empty folder), so a pull never writes outside it.
+    """
+    parts = name.split("/")
+    if "\\" in name or any(part in ("", ".", "..") for part in parts) or ":" in parts[0]:
+        raise FileFormatError(name, "this prompt name cannot be a file path inside the directory")
     return name + fmt.suffix
 
 

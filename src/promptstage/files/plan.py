@@ -45,11 +45,13 @@ def make_plan(lock: Lock, files: dict[str, str]) -> Plan:
     """
     plan = Plan()
     by_name: dict[str, tuple[str, PromptSpec]] = {}
+    unreadable: set[str] = set()
     for path in sorted(files):
         try:
             parsed = parse_file(files[path], path)
         except FileFormatError as exc:
             plan.errors.append(str(exc))
+            unreadable.add(name_for(path))
             continue
         plan.warnings.extend(parsed.warnings)
         name = name_for(path)
@@ -61,7 +63,7 @@ def make_plan(lock: Lock, files: dict[str, str]) -> Plan:
         by_name[name] = (path, parsed.spec)
     new = {n: v for n, v in by_name.items() if n not in lock.prompts}
     for name, entry in sorted(lock.prompts.items()):
-        if name in by_name:
+        if name in by_name or name in unreadable:
             continue
         twins = [p for p, spec in new.values() if spec.digest == entry.digest]
         if twins:

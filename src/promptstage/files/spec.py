@@ -78,7 +78,14 @@ def split_front_matter(text: str, source: str) -> FrontMatter:
     else:
         raise FileFormatError(source, "the front matter is never closed: add a '---' line", 1)
     try:
-        data = yaml.safe_load(front)
+        data = yaml.load(front, Loader=_NoAliasLoader)  # a SafeLoader: no Python objects
+    except _AliasError as exc:
+        raise FileFormatError(
+            source,
+            "YAML anchors and aliases (&name, *name) are not supported in front matter; write "
+            "the value out",
+            exc.line,
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "invalid YAML"
@@ -90,6 +97,23 @@ def split_front_matter(text: str, source: str) -> FrontMatter:
     if not isinstance(data, dict):
         raise FileFormatError(source, "the front matter must be a YAML mapping (key: value)", 2)
     return FrontMatter(_plain(data), body, index + 2)
+
+
+class _AliasError(Exception):
+    """An alias in front matter (which could expand exponentially: "billion laughs")."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses aliases, so a small file cannot expand into a huge one."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise _AliasError(self.peek_event().start_mark.line + 2)
+        return super().compose_node(parent, index)
 
 
 def _plain(value: Any) -> Any:
