@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -112,7 +112,8 @@ class _NoAliasLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            raise _AliasError(self.peek_event().start_mark.line + 2)
+            event = cast(Any, self).peek_event()  # untyped in the stubs
+            raise _AliasError(event.start_mark.line + 2)
         return super().compose_node(parent, index)
 
 
