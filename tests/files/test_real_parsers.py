@@ -139,3 +139,22 @@ def test_hand_written_dotprompt_reads_as_dotpromptz_renders(body: str) -> None:
         for m in rendered.messages
     ]
     assert theirs == ours(parsed)
+
+
+def test_prompty_reads_our_text_prompt_and_indented_messages(tmp_path: Path) -> None:
+    chat = spec(
+        template=[
+            {"role": "system", "content": "  Indented for {{clinic}}\n\n  still system"},
+            {"role": "user", "content": "{{question}}"},
+        ]
+    )
+    path = tmp_path / "chat.prompty"
+    path.write_text(write_file(chat, "chat", FORMATS["prompty"]), encoding="utf-8")
+    messages = prompty.prepare(prompty.load(path), VALUES)
+    assert [{"role": m.role, "content": m.parts[0].value} for m in messages] == ours(chat)
+
+    text = spec("text", "Summarize {{text}}\n\nbriefly")
+    path = tmp_path / "text.prompty"
+    path.write_text(write_file(text, "text", FORMATS["prompty"]), encoding="utf-8")
+    [message] = prompty.prepare(prompty.load(path), VALUES)
+    assert message.parts[0].value == ours(text)[0]["content"]

@@ -84,6 +84,9 @@ def pull(
         written.append({"name": name, "file": path, "version": number})
     directory.mkdir(parents=True, exist_ok=True)
     (directory / LOCK_NAME).write_text(lock.to_text(), encoding="utf-8")
+    kept = {entry.file for entry in lock.prompts.values()}
+    for stale in sorted(set(_read_files(directory)) - kept):
+        warn(f"warning: {stale} is not a prompt of {state.project} (archived or never pushed)")
     if state.json_output:
         print_json({"written": written, "errors": errors})
     else:
