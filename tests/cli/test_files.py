@@ -182,3 +182,24 @@ def test_pull_as_prompty_and_lock_of_another_project(
     assert cli("files", "diff", str(directory)).exit_code == 0
     other = cli("files", "diff", str(directory), env={"PROMPTSTAGE_PROJECT": "elsewhere"})
     assert other.exit_code == 1 and "was pulled from project" in other.output
+
+
+def test_diff_json_and_pull_warns_about_foreign_files(cli: CliRun, pulled: Path) -> None:
+    path = pulled / "booking.followup.prompt"
+    path.write_text(path.read_text().replace("You follow up", "You gently follow up"))
+    result = cli("--json", "files", "diff", str(pulled))
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["changes"] == [
+        {
+            "name": "booking.followup",
+            "file": "booking.followup.prompt",
+            "action": "modified",
+            "from_version": 1,
+            "server_moved": None,
+        }
+    ]
+    (pulled / "stray.prompt").write_text(PROMPTY)
+    again = cli("files", "pull", str(pulled))
+    assert again.exit_code == 0
+    assert "stray.prompt is not a prompt of" in again.output
+    assert "You follow up" in path.read_text()  # pull restores the server's version
