@@ -203,3 +203,20 @@ def test_diff_json_and_pull_warns_about_foreign_files(cli: CliRun, pulled: Path)
     assert again.exit_code == 0
     assert "stray.prompt is not a prompt of" in again.output
     assert "You follow up" in path.read_text()  # pull restores the server's version
+
+
+def test_a_refused_version_keeps_the_versions_written_before_it_in_the_lock(
+    cli: CliRun, pulled: Path, live_server: LiveServer, project: str
+) -> None:
+    first = pulled / "booking.followup.prompt"
+    first.write_text(first.read_text().replace("You follow up", "You follow up kindly"))
+    second = pulled / "booking.system.prompt"  # uses a variable its schema does not declare
+    second.write_text(second.read_text().replace("{{ question }}", "{{ question }} {{undeclared}}"))
+    result = cli("files", "push", str(pulled))
+    assert result.exit_code == 1
+    assert "undeclared" in result.output
+    lock = json.loads((pulled / "promptstage.lock").read_text())
+    assert lock["prompts"]["booking.followup"]["version"] == 2
+    assert _latest(live_server, project, "booking.followup") == 2
+    second.write_text(second.read_text().replace(" {{undeclared}}", ""))
+    assert cli("files", "diff", str(pulled)).exit_code == 0

@@ -206,6 +206,8 @@ def push(
                 labels[label] = number
         labels["latest"] = number
         lock.prompts[change.name] = Entry(change.file, number, version["digest"], labels)
+        # Saved after each write: a later failure must not leave a written version unrecorded.
+        (directory / LOCK_NAME).write_text(lock.to_text(), encoding="utf-8")
         results.append(
             {"name": change.name, "file": change.file, "version": version, "label": moved}
         )
@@ -214,7 +216,6 @@ def push(
             say_warnings(version)
             if moved is not None and label is not None:
                 say_move(label, moved)
-    (directory / LOCK_NAME).write_text(lock.to_text(), encoding="utf-8")
     if state.json_output:
         print_json({"written": results})
     else:
