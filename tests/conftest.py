@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,11 +19,26 @@ from sqlalchemy.pool import NullPool
 from promptstage.store.sql import SqlStore
 
 POSTGRES_ENV = "PROMPTSTAGE_TEST_POSTGRES_URL"
+_SESSION_CACHE_DIR: str | None = None
 # Dropping a test database must never hang the session: every statement of the teardown is
 # bounded, the database's sessions are terminated first, and a drop that still fails is
 # retried, then reported (a leftover test database is not a test failure).
 DROP_TIMEOUT_MS = 10_000
 DROP_ATTEMPTS = 3
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any fixture of any scope runs, SDK clients (and the processes tests start) keep
+    their default last-known-good files in a directory of this session's own, never in the
+    user's cache, where a file left by an earlier run would be loaded instead of a bootstrap."""
+    global _SESSION_CACHE_DIR
+    _SESSION_CACHE_DIR = tempfile.mkdtemp(prefix="promptstage-test-cache-")
+    os.environ["PROMPTSTAGE_CACHE_DIR"] = _SESSION_CACHE_DIR
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SESSION_CACHE_DIR is not None:
+        shutil.rmtree(_SESSION_CACHE_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

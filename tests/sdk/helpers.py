@@ -6,6 +6,7 @@ import asyncio
 import copy
 import json
 import queue
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -144,6 +145,7 @@ class FakeServer:
         self.snapshot_status: int | None = None
         self.events_status: int | None = None
         self.ingest_status = 202
+        self.ingest_gate: threading.Event | None = None  # ingest answers once it is set
         self.connect_error = False
         self.requests: list[httpx.Request] = []
         self.calls: list[dict[str, Any]] = []
@@ -182,6 +184,8 @@ class FakeServer:
                 return httpx.Response(304, headers={"ETag": etag})
             return httpx.Response(200, json=self.snapshot, headers={"ETag": etag})
         if path.endswith(("/calls", "/scores")):
+            if self.ingest_gate is not None:
+                self.ingest_gate.wait(10)
             body = json.loads(request.content)
             if self.ingest_status == 202:
                 (self.calls if path.endswith("/calls") else self.scores).extend(

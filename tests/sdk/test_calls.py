@@ -103,16 +103,28 @@ def test_overflow_drops_the_oldest_and_counts(prompt):
     assert wakes  # the sender was told a batch was ready
 
 
-def test_give_back_keeps_the_bound(prompt):
+def test_a_failed_batch_settled_back_keeps_the_bound(prompt):
     rec, _ = recorder(maxlen=4, batch=4)
     for _ in range(4):
         rec.score("c", "csat", 5, "user")
     batch = rec.outbox.take(3)
     for _ in range(3):
         rec.score("d", "csat", 1, "user")
-    rec.outbox.give_back(batch)
+    rec.outbox.settle(len(batch), batch)
     assert len(rec.outbox) == 4 and rec.outbox.dropped == 3
     assert [r[1] for r in rec.outbox.take(10)] == ["c", "d", "d", "d"]
+
+
+def test_records_taken_stay_pending_until_settled(prompt):
+    rec, _ = recorder()
+    for _ in range(3):
+        rec.score("c", "csat", 5, "user")
+    batch = rec.outbox.take(2)
+    assert (rec.outbox.pending, len(rec.outbox)) == (3, 1)
+    rec.outbox.settle(len(batch), failed=batch[:1])
+    assert (rec.outbox.pending, len(rec.outbox)) == (2, 2)
+    rec.outbox.settle(len(rec.outbox.take(10)), failed=[])
+    assert rec.outbox.pending == 0
 
 
 def test_scores_validate_and_encode():

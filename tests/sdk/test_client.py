@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 
 import httpx
 import pytest
@@ -152,6 +153,20 @@ def test_failed_sends_are_retried_without_duplicates(make_client, server):
     server.ingest_status = 202
     assert wait_for(lambda: len(server.calls) == 1)
     assert ps.flush(1.0) and [c["id"] for c in server.calls] == [call.id]
+
+
+def test_records_in_flight_count_as_pending_until_the_server_answers(make_client, server):
+    server.ingest_gate = gate = threading.Event()
+    ps = make_client()
+    with ps.call(ps.get("router.intent")) as call:
+        call.finish(output="x")
+    try:
+        assert wait_for(lambda: server.count("/calls") >= 1)  # sent, not yet answered
+        assert ps.status().pending_calls == 1
+    finally:
+        gate.set()
+    assert ps.flush(2.0) and ps.status().pending_calls == 0
+    assert [c["id"] for c in server.calls] == [call.id]
 
 
 def test_rejected_batches_are_dropped_and_counted(make_client, server, caplog):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import httpx
@@ -172,3 +173,38 @@ def test_queue_overflow_is_counted_and_never_blocks(make_client, server):
     assert (status.dropped_calls, status.pending_calls) == (15, 10)
     ps.close(timeout=0.2)
     assert ps.status().dropped_calls == 15  # the failed final flush kept, not lost, the rest
+
+
+def test_a_client_closed_while_its_http_client_is_being_built_closes_that_one_too(
+    monkeypatch, server
+):
+    """close() ran before the sync thread had built its HTTP client (a cold start from a
+    bootstrap does not wait for it); the client built afterwards stayed open and its socket
+    leaked (CI: an unclosed-socket warning in a later test)."""
+    gate, built = threading.Event(), []
+    real = httpx.Client
+
+    class SlowToBuild(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs):
+            gate.wait(5)
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(httpx, "Client", SlowToBuild)
+    ps = Client(
+        "http://promptstage.test",
+        PROJECT,
+        "ps_test_secret",
+        bootstrap=basic_snapshot(),
+        cache_path=None,
+        stream=False,
+        transport=httpx.MockTransport(server.handler),
+        close_timeout=0.1,
+    )
+    closing = threading.Thread(target=ps.close)
+    closing.start()
+    time.sleep(0.5)  # close() has given up waiting for the sync thread
+    gate.set()
+    closing.join(5)
+    ps._syncer.join(5)
+    assert built and all(http.is_closed for http in built)

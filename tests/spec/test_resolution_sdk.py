@@ -93,6 +93,7 @@ def client() -> Iterator[Client]:
         PROJECT,
         "ps_spec_secret",
         bootstrap=snap,
+        cache_path=None,  # served from the bootstrap, never from a file a run left behind
         stream=False,
         poll_interval=3600.0,
         transport=httpx.MockTransport(handler),

@@ -18,12 +18,12 @@ from . import validation as v
 MAX_SUITE_BYTES = 8 * 1024 * 1024
 
 
-class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]
+class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc, unused-ignore]  # (without stubs)
     """SafeLoader without aliases (no billion-laughs expansion) and without duplicate keys."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call, unused-ignore]
             raise yaml.constructor.ConstructorError(
                 None,
                 None,
@@ -44,9 +44,11 @@ class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]
         return super().construct_mapping(node, deep=deep)
 
 
-_StrictLoader.add_constructor(
-    "tag:yaml.org,2002:map", lambda loader, node: loader.construct_mapping(node, deep=True)
-)
+def _construct_map(loader: Any, node: Any) -> Any:
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 
 
 def load_text(text: str, fmt: str) -> Any:
@@ -86,7 +88,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-class _NoAliasDumper(yaml.SafeDumper):  # type: ignore[misc]
+class _NoAliasDumper(yaml.SafeDumper):  # type: ignore[misc, unused-ignore]  # (without stubs)
     """SafeDumper that repeats shared values instead of writing aliases (which we refuse)."""
 
     def ignore_aliases(self, data: Any) -> bool:

@@ -109,7 +109,6 @@ class AsyncClient(ClientBase):
         self._ready = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._sending = False
         self._closed = False
         self._close_deadline = float("inf")
         self._init_deadline = 0.0
@@ -286,8 +285,8 @@ class AsyncClient(ClientBase):
         while True:
             if final and time.monotonic() >= self._close_deadline:
                 return False
-            self._sending = True
             batch: list[Record] = []
+            failed: list[Record] = []
             try:
                 batch = outbox.take(size)
                 if not batch:
@@ -297,11 +296,9 @@ class AsyncClient(ClientBase):
                 # A bug, not the network: retrying would fail forever, so count the loss.
                 log.exception("promptstage: unexpected error sending call records")
                 outbox.count_dropped(len(batch))
-                failed = []
             finally:
-                self._sending = False
+                outbox.settle(len(batch), failed)
             if failed:
-                outbox.give_back(failed)
                 return False
 
     async def _send(self, batch: list[Record], final: bool) -> list[Record]:
@@ -336,7 +333,7 @@ class AsyncClient(ClientBase):
     async def flush(self, timeout: float = 5.0) -> bool:
         """Send queued records now; True if the queue emptied within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        while len(self._outbox) or self._sending:
+        while self._outbox.pending:
             if time.monotonic() >= deadline or self._stop.is_set() or not self._tasks:
                 return False
             self._wake.set()
@@ -367,11 +364,11 @@ class AsyncClient(ClientBase):
         self._core.connected = False
 
     def _at_exit(self) -> None:
-        if not self._closed and len(self._outbox):
+        if not self._closed and self._outbox.pending:
             log.warning(
                 "promptstage: AsyncClient was not closed; %d queued records are lost "
                 "(use 'async with' or 'await client.aclose()')",
-                len(self._outbox),
+                self._outbox.pending,
             )
 
     async def __aenter__(self) -> AsyncClient:

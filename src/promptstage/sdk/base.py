@@ -228,7 +228,7 @@ class ClientBase:
 
     def status(self) -> Status:
         """The connection state, last sequence, last error and queue counters."""
-        status = self._core.status(self._outbox.dropped, len(self._outbox))
+        status = self._core.status(self._outbox.dropped, self._outbox.pending)
         if not self._opts.pinned:
             return status
         return dataclasses.replace(

@@ -43,17 +43,20 @@ tokens_out, cost, error)`` or ``(SCORE, call_id, name, value, source, at)``."""
 class Outbox:
     """A bounded queue that drops the oldest record when full, and counts what it drops.
 
-    Callers only append; the one sender takes batches and, when a send fails, gives the batch
-    back to be retried first (still within the bound).
+    Callers only append; the one sender takes batches and settles each one when the server
+    has answered, giving back what failed to be retried first (still within the bound). A
+    record taken and not yet settled is in flight: still :attr:`pending`, since the server
+    has not acknowledged it.
     """
 
-    __slots__ = ("_batch", "_lock", "_max", "_q", "_retry", "_wake", "dropped")
+    __slots__ = ("_batch", "_in_flight", "_lock", "_max", "_q", "_retry", "_wake", "dropped")
 
     def __init__(self, maxlen: int, batch_size: int, wake: Callable[[], None]) -> None:
         self._q: deque[Record] = deque(maxlen=maxlen)
         self._max = maxlen
         self._batch = batch_size
         self._retry: list[Record] = []
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._wake = wake
         self.dropped = 0
@@ -94,22 +97,32 @@ class Outbox:
         """Up to ``n`` records: those given back first, then the oldest queued."""
         with self._lock:
             out, self._retry = self._retry[:n], self._retry[n:]
-        q = self._q
-        while len(out) < n:
-            try:
-                out.append(q.popleft())
-            except IndexError:
-                break
+            q = self._q
+            while len(out) < n:
+                try:
+                    out.append(q.popleft())
+                except IndexError:
+                    break
+            self._in_flight += len(out)
         return out
 
-    def give_back(self, records: list[Record]) -> None:
-        """Return a batch that failed to send; the oldest beyond the bound are dropped."""
+    def settle(self, taken: int, failed: list[Record]) -> None:
+        """The sender is done with ``taken`` records: ``failed`` ones go back to be retried
+        first, and the oldest beyond the bound are dropped."""
         with self._lock:
-            self._retry = records + self._retry
+            self._in_flight -= taken
+            if not failed:
+                return
+            self._retry = failed + self._retry
             excess = len(self._retry) + len(self._q) - self._max
             if excess > 0:
                 del self._retry[:excess]
                 self.dropped += excess
+
+    @property
+    def pending(self) -> int:
+        """Records not yet acknowledged by the server: queued, or sent and unanswered."""
+        return len(self._q) + len(self._retry) + self._in_flight
 
     def __len__(self) -> int:
         return len(self._q) + len(self._retry)

@@ -143,7 +143,6 @@ class Client(ClientBase):
         self._wake = threading.Event()
         self._ready = threading.Event()
         self._closed = False
-        self._sending = False
         self._stream_resp: httpx.Response | None = None
         self._close_deadline = float("inf")
         super().__init__(options)
@@ -151,6 +150,7 @@ class Client(ClientBase):
         # Built by the sync thread: creating an httpx client loads TLS certificates (~40 ms),
         # which must not delay a cold start from the last-known-good file.
         self._http: httpx.Client | None = None
+        self._http_lock = threading.Lock()  # close() never misses a client being built
         self._init_deadline = time.monotonic() + options.init_timeout
         self._syncer = threading.Thread(
             target=self._sync_main, name="promptstage-sync", daemon=True
@@ -175,11 +175,10 @@ class Client(ClientBase):
         quick_refetch = True
         while not stop.is_set():
             try:
-                if self._http is None:
-                    self._http = httpx.Client(
-                        transport=self._transport, headers=opts.headers(), timeout=opts.timeouts
-                    )
-                self._fetch_snapshot(self._http)
+                http = self._client()
+                if http is None:
+                    break  # closing
+                self._fetch_snapshot(http)
             except Failure as failure:
                 core.failed(failure)
                 core.init_done = True
@@ -189,6 +188,8 @@ class Client(ClientBase):
                 stop.wait(max(delay, failure.retry_after or 0.0))
                 continue
             except Exception:  # a bug must not end the loop: log it and retry later
+                if stop.is_set():
+                    break  # close() closed the HTTP client under us
                 log.exception("promptstage: unexpected error in the sync loop")
                 stop.wait(backoff.next())
                 continue
@@ -200,7 +201,7 @@ class Client(ClientBase):
                 stop.wait(opts.poll_interval)
                 continue
             started = time.monotonic()
-            outcome = self._follow_stream(self._http)
+            outcome = self._follow_stream(http)
             self._write_lkg(force=True)
             if time.monotonic() - started >= opts.backoff_reset_after:
                 backoff.reset()
@@ -210,6 +211,17 @@ class Client(ClientBase):
                 continue
             stop.wait(core.reconnect_delay(min(backoff.next(), opts.poll_interval)))
         self._write_lkg(force=True)
+
+    def _client(self) -> httpx.Client | None:
+        """The HTTP client, built on first use by the sync thread; ``None`` once closing."""
+        with self._http_lock:
+            if self._http is None and not self._closed:
+                self._http = httpx.Client(
+                    transport=self._transport,
+                    headers=self._opts.headers(),
+                    timeout=self._opts.timeouts,
+                )
+            return self._http
 
     def _fetch_snapshot(self, http: httpx.Client) -> None:
         core, opts = self._core, self._opts
@@ -290,8 +302,8 @@ class Client(ClientBase):
         while True:
             if final and time.monotonic() >= self._close_deadline:
                 return False
-            self._sending = True
             batch: list[Record] = []
+            failed: list[Record] = []
             try:
                 batch = outbox.take(size)
                 if not batch:
@@ -301,11 +313,9 @@ class Client(ClientBase):
                 # A bug, not the network: retrying would fail forever, so count the loss.
                 log.exception("promptstage: unexpected error sending call records")
                 outbox.count_dropped(len(batch))
-                failed = []
             finally:
-                self._sending = False
+                outbox.settle(len(batch), failed)
             if failed:
-                outbox.give_back(failed)
                 return False
 
     def _send(self, batch: list[Record], final: bool) -> list[Record]:
@@ -342,7 +352,7 @@ class Client(ClientBase):
         """Send queued records now; True if the queue emptied within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         self._wake.set()
-        while len(self._outbox) or self._sending:
+        while self._outbox.pending:
             if time.monotonic() >= deadline or self._stop.is_set():
                 return False
             self._wake.set()
@@ -363,8 +373,9 @@ class Client(ClientBase):
         self._interrupt_stream()
         for thread in (self._sender, self._syncer):
             thread.join(max(0.0, self._close_deadline - time.monotonic()) + 0.2)
-        if self._http is not None:
-            self._http.close()
+        with self._http_lock:
+            if self._http is not None:
+                self._http.close()
         self._core.connected = False
 
     def _interrupt_stream(self) -> None:

@@ -29,7 +29,8 @@ class Status:
             server rejected them.
         source: Where the state held came from: ``server``, ``lkg``, ``bootstrap`` or ``None``.
         mode: ``stream`` while the event stream is the source of changes, else ``poll``.
-        pending_calls: Records waiting to be sent.
+        pending_calls: Records the server has not acknowledged yet (queued, or sent and
+            unanswered).
         pins: The operator pins configured (``"prompt:label"`` -> version), served with
             ``arm="pinned"`` whatever the label points at (break-glass; see ``docs/sdk.md``).
         unmet_pins: Pins that cannot be served (their version is not held), as sentences.
