@@ -139,6 +139,7 @@ def release_json(r: Release) -> dict[str, Any]:
         "guardrails": list(r.guardrails) if r.guardrails is not None else None,
         "auto_rollback": r.auto_rollback,
         "on_insufficient_data": r.on_insufficient_data,
+        "on_drift": r.on_drift,
         "error_budget": r.error_budget,
         "flags": list(r.flags),
         "reason": r.reason,

@@ -610,9 +610,16 @@ class DepsRepo(Protocol):
         ...
 
     def count_drift(
-        self, project: str, prompt: str, version: int, label: str, m: Mismatch, at: datetime
+        self,
+        project: str,
+        prompt: str,
+        version: int,
+        label: str,
+        m: Mismatch,
+        at: datetime,
+        n: int = 1,
     ) -> bool:
-        """Count one mismatching call; ``True`` when the (kind, observed) is new there."""
+        """Count ``n`` mismatching calls; ``True`` when the (kind, observed) is new there."""
         ...
 
     def list_drift(

@@ -121,10 +121,17 @@ class DepsRepository(UnitOfWorkBase):
             yield row.prompt, int(row.number), row.config
 
     def count_drift(
-        self, project: str, prompt: str, version: int, label: str, m: Mismatch, at: datetime
+        self,
+        project: str,
+        prompt: str,
+        version: int,
+        label: str,
+        m: Mismatch,
+        at: datetime,
+        n: int = 1,
     ) -> bool:
-        """Count one mismatching call; ``True`` when this (kind, observed) is new for the
-        (prompt, version, label)."""
+        """Count ``n`` mismatching calls, the last at ``at``; ``True`` when this (kind, observed)
+        is new for the (prompt, version, label)."""
         self._require_write("count_drift")
         key = (
             dep_drift.c.project == project,
@@ -136,7 +143,7 @@ class DepsRepository(UnitOfWorkBase):
         )
         when = utc(at)
         bumped = self._conn.execute(
-            update(dep_drift).where(*key).values(count=dep_drift.c.count + 1, last_at=when)
+            update(dep_drift).where(*key).values(count=dep_drift.c.count + n, last_at=when)
         )
         if bumped.rowcount:
             return False
@@ -150,7 +157,7 @@ class DepsRepository(UnitOfWorkBase):
                     kind=m.kind,
                     observed=m.observed[:256],
                     expected=m.expected,
-                    count=1,
+                    count=n,
                     first_at=when,
                     last_at=when,
                 ),
@@ -158,7 +165,7 @@ class DepsRepository(UnitOfWorkBase):
             )
         except ConflictError:  # another ingest inserted it meanwhile: count on its row
             self._conn.execute(
-                update(dep_drift).where(*key).values(count=dep_drift.c.count + 1, last_at=when)
+                update(dep_drift).where(*key).values(count=dep_drift.c.count + n, last_at=when)
             )
             return False
         return True

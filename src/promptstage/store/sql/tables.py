@@ -269,6 +269,8 @@ releases = Table(
     Column("active_label", String(2 * NAME + 1), nullable=True),
     # Migration 0006: what a step without enough data does at its bake deadline.
     Column("on_insufficient_data", String(16), nullable=False, server_default="rollback"),
+    # Drift (0013): hold, rollback or ignore while the canary runs on what it did not pin.
+    Column("on_drift", String(16), nullable=False, server_default="hold"),
     # Migration 0011: the error budget (how alpha is split over the tests), fixed at the start.
     Column("error_budget", Json, nullable=True),
     ForeignKeyConstraint(["project", "prompt"], ["prompts.project", "prompts.name"]),

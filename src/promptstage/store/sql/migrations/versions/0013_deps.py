@@ -4,7 +4,8 @@ Two new tables: ``dep_entries`` holds each immutable, digested version of a proj
 retrieval indexes, models and post-processing rule sets (``retires_on``: a model's announced
 retirement date, set later, not covered by the digest); ``dep_drift`` counts the calls whose
 reported model, index or tools differ from what their version pinned, per (prompt, version,
-label, kind, observed). ``calls`` gains ``index_used`` and ``tools_used`` (NULL for existing
+label, kind, observed). ``releases`` gains ``on_drift`` (existing releases: ``hold``).
+``calls`` gains ``index_used`` and ``tools_used`` (NULL for existing
 rows: nothing was reported).
 
 Hand-written and frozen like 0001: every type is spelled out here.
@@ -49,6 +50,10 @@ def _ts() -> sa.DateTime:
 
 def upgrade() -> None:
     op.add_column("calls", sa.Column("index_used", sa.Text(), nullable=True))
+    op.add_column(
+        "releases",
+        sa.Column("on_drift", sa.String(16), nullable=False, server_default="hold"),
+    )
     op.add_column("calls", sa.Column("tools_used", _json(), nullable=True))
     op.create_table(
         "dep_entries",
@@ -90,6 +95,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("dep_drift")
     op.drop_table("dep_entries")
+    with op.batch_alter_table("releases") as batch:
+        batch.drop_column("on_drift")
     with op.batch_alter_table("calls") as batch:
         batch.drop_column("tools_used")
         batch.drop_column("index_used")
