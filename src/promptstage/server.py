@@ -20,6 +20,7 @@ from promptstage.api.routes import (
     admin,
     audit,
     calls,
+    deps,
     evals,
     governance,
     health,
@@ -190,6 +191,7 @@ def create_app(
         governance,
         users,
         evals,
+        deps,
     ):
         app.include_router(module.router)
     idempotency.install(app, ctx=ctx, authenticator=app.state.authenticator)
