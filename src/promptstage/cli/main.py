@@ -19,6 +19,7 @@ from . import (
     change,
     db,
     demo,
+    deps,
     dev,
     evals,
     keys,
@@ -56,6 +57,7 @@ app.add_typer(calls.app, name="calls")
 app.add_typer(change.app, name="change")
 app.add_typer(dev.app, name="dev")
 app.add_typer(evals.app, name="eval")
+app.add_typer(deps.app, name="deps")
 app.command("serve")(serve.serve)
 app.command("resolve")(resolve.resolve)
 
