@@ -106,6 +106,8 @@ def call_json(c: CallRecord) -> dict[str, Any]:
         "tokens_out": c.tokens_out,
         "cost": c.cost,
         "error": c.error,
+        "index": c.index,
+        "tools": list(c.tools) if c.tools is not None else None,
     }
 
 

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final
 
@@ -34,7 +34,7 @@ _METRIC = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,127}")
 
 Record = tuple[Any, ...]
 """``(CALL, id, at, prompt, context, variables, output, model, latency_ms, tokens_in,
-tokens_out, cost, error)`` or ``(SCORE, call_id, name, value, source, at)``."""
+tokens_out, cost, error, index, tools)`` or ``(SCORE, call_id, name, value, source, at)``."""
 
 
 class Outbox:
@@ -144,6 +144,8 @@ class Recorder:
                 c.tokens_out,
                 c.cost,
                 c.error,
+                c.index,
+                c.tools,
             )
         )
 
@@ -209,11 +211,13 @@ class Call:
         "cost",
         "error",
         "id",
+        "index",
         "model",
         "output",
         "prompt",
         "tokens_in",
         "tokens_out",
+        "tools",
         "variables",
     )
 
@@ -235,6 +239,8 @@ class Call:
         self.cost: float | None = None
         self.model: str | None = None
         self.error: str | None = None
+        self.index: str | None = None
+        self.tools: tuple[str, ...] | None = None
 
     def finish(
         self,
@@ -243,6 +249,9 @@ class Call:
         tokens_out: int | None = None,
         cost: float | None = None,
         model: str | None = None,
+        *,
+        index: str | None = None,
+        tools: Sequence[str] | None = None,
     ) -> None:
         """Report the outcome of the LLM call.
 
@@ -251,7 +260,13 @@ class Call:
             tokens_in: Prompt tokens.
             tokens_out: Completion tokens.
             cost: Cost of the call, in your currency unit.
-            model: The model that answered, as reported by the provider.
+            model: The model that answered, as reported by the provider (OpenAI's
+                ``response.model``): the server compares it with the version's pinned model.
+            index: The retrieval index the call queried, ``NAME@VERSION`` (e.g. ``kb@8``).
+            tools: The names of the tools the call offered the model.
+
+        The server counts a ``model``, ``index`` or ``tools`` that differs from what the
+        version pinned as drift (docs/dependencies.md).
         """
         self._t1 = time.perf_counter()
         self.output = output
@@ -259,6 +274,8 @@ class Call:
         self.tokens_out = tokens_out
         self.cost = cost
         self.model = model
+        self.index = index
+        self.tools = tuple(str(t) for t in tools) if tools is not None else None
         if not self._in_block:
             self._submit()
 
