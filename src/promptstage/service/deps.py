@@ -143,6 +143,13 @@ def list_entries(
         return uow.list_dep_entries(project, kind, name)
 
 
+def catalog_with_impact(ctx: Context, project: str) -> list[tuple[CatalogEntry, Impact]]:
+    """Every entry with what uses it at its version (the catalog page), in one unit of work."""
+    with ctx.store.unit_of_work() as uow:
+        require_project(uow, project)
+        return [(e, impact_in(uow, project, e.ref)) for e in uow.list_dep_entries(project)]
+
+
 def require_entry(uow: UnitOfWork, project: str, ref: DepRef) -> CatalogEntry:
     """The entry ``ref`` names (it must carry a version).
 
