@@ -85,7 +85,9 @@ class CatalogEntry:
 
 def check_kind(value: str, field: str = "kind") -> DepKind:
     if value not in KINDS:
-        raise InvalidInputError(f"{field} must be one of {list(KINDS)}, got {value!r}", field=field)
+        raise InvalidInputError(
+            f"{field}: the kind must be one of {list(KINDS)}, got {value!r}", field=field
+        )
     return DepKind(value)
 
 
@@ -106,7 +108,7 @@ def check_version(value: Any, field: str = "version") -> str:
         value = str(value)
     if not isinstance(value, str) or not _VERSION.fullmatch(value):
         raise InvalidInputError(
-            f"{field} must be 1-64 letters, digits, '.', '_', ':', '+' or '-' "
+            f"{field}: the version must be 1-64 letters, digits, '.', '_', ':', '+' or '-' "
             f"(e.g. 7 or 2024-08-06); got {value!r}",
             field=field,
         )
