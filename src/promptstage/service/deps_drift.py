@@ -22,7 +22,7 @@ from promptstage.domain.releases import Release
 from promptstage.store.base import UnitOfWork
 
 from .context import Context, change
-from .prompts import require_prompt, require_version
+from .prompts import require_project, require_prompt, require_version
 
 DRIFT_ACTOR = "system:drift"
 
@@ -107,6 +107,7 @@ def version_drift(ctx: Context, project: str, prompt: str, number: int) -> list[
 
 def project_drift(ctx: Context, project: str, label: str | None = None) -> list[DriftCount]:
     with ctx.store.unit_of_work() as uow:
+        require_project(uow, project)
         return uow.list_drift(project, label=label)
 
 
