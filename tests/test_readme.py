@@ -211,3 +211,25 @@ def test_readme_canary_rolls_itself_back_in_under_a_minute(demo_server: tuple[in
     assert float(found.group(1)) < 60
     assert "serves booking.system:staging version 3 to every simulated user" in result.stdout
     assert time.monotonic() - started < 170
+
+
+DEPS_SECTION = "Quickstart: dependencies"
+
+
+def test_readme_dependencies_run_as_written(demo_server: tuple[int, Path]) -> None:
+    port, work = demo_server
+    exports = sh_blocks("Quickstart: the CLI and the API")[0]
+    script = "\n".join([exports, *sh_blocks(DEPS_SECTION)]).replace(
+        "127.0.0.1:8700", f"127.0.0.1:{port}"
+    )
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PROMPTSTAGE_")},
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "support.system" in result.stdout and "bumped to index:kb@9" in result.stdout
+    assert "model:openai/gpt-4o@2024-08-06 retires on 2027-02-26" in result.stdout

@@ -21,6 +21,7 @@ from promptstage.api.routes import (
     admin,
     audit,
     calls,
+    deps,
     evals,
     governance,
     health,
@@ -209,6 +210,7 @@ def create_app(
         governance,
         users,
         evals,
+        deps,
     ):
         app.include_router(module.router)
     idempotency.install(app, ctx=ctx, authenticator=app.state.authenticator)

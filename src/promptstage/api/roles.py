@@ -119,6 +119,15 @@ ROUTES: dict[tuple[str, str], Need] = {
     ("POST", f"{P}/evals/runs/{{run_id}}/resume"): Need("editor"),
     ("POST", f"{P}/evals/replays"): Need("editor"),
     ("GET", f"{P}/evals/replays/{{replay_id}}"): Need("editor"),
+    ("GET", f"{P}/deps"): Need("editor"),
+    ("POST", f"{P}/deps"): Need("editor"),
+    ("GET", f"{P}/deps/entry"): Need("editor"),
+    ("GET", f"{P}/deps/impact"): Need("editor"),
+    ("POST", f"{P}/deps/bump"): Need("editor", "writes versions like POST .../versions"),
+    ("PUT", f"{P}/deps/retirement"): Need("editor"),
+    ("GET", f"{P}/deps/deprecations"): Need("editor"),
+    ("GET", f"{P}/deps/drift"): Need("editor"),
+    ("GET", f"{PR}/versions/{{number}}/drift"): Need("editor"),
 }
 
 

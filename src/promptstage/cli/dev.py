@@ -27,6 +27,13 @@ def fake_model(
         str | None,
         typer.Option(help="Accept only the key in this environment variable (default: any)."),
     ] = None,
+    served_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Report this model in every answer (response.model) instead of the one asked "
+            "for, to see drift detection at work (docs/dependencies.md)."
+        ),
+    ] = None,
 ) -> None:
     """Serve a scripted fake model on the OpenAI and Anthropic wire protocols.
 
@@ -44,7 +51,11 @@ def fake_model(
         if not api_key:
             raise typer.BadParameter(f"the environment variable {api_key_env} is not set")
     app = fake_model_app(
-        behaviour, slow_seconds=slow_seconds, retry_after=retry_after, api_key=api_key
+        behaviour,
+        slow_seconds=slow_seconds,
+        retry_after=retry_after,
+        api_key=api_key,
+        served_model=served_model,
     )
     typer.echo(
         f"fake model ({behaviour.value}) on http://{host}:{port}: "

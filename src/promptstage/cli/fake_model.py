@@ -36,6 +36,7 @@ class FakeModelState:
     failures_before_success: int = 1
     hang_seconds: float = 3600.0
     api_key: str | None = field(default=None, repr=False)
+    served_model: str | None = None
     requests: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -55,6 +56,7 @@ def fake_model_app(
     failures_before_success: int = 1,
     hang_seconds: float = 3600.0,
     api_key: str | None = None,
+    served_model: str | None = None,
 ) -> Starlette:
     """The fake model server as an ASGI app; ``app.state.fake`` is its ``FakeModelState``.
 
@@ -66,6 +68,8 @@ def fake_model_app(
         failures_before_success: 429s ``flaky-429`` sends for one request body before answering.
         hang_seconds: how long ``hang`` holds a request.
         api_key: the only key accepted; ``None`` accepts any.
+        served_model: the model every answer reports (``response.model``), as a provider does
+            when it serves another snapshot than the one asked for; ``None``: the one asked for.
     """
     state = FakeModelState(
         Behaviour(behaviour),
@@ -74,6 +78,7 @@ def fake_model_app(
         failures_before_success=failures_before_success,
         hang_seconds=hang_seconds,
         api_key=api_key,
+        served_model=served_model,
     )
 
     async def openai_chat(request: Request) -> Response:
@@ -135,7 +140,8 @@ async def _answer(request: Request, state: FakeModelState, wire: _Wire) -> Respo
             retry_after = request.headers.get("x-fake-retry-after", state.retry_after)
             return wire.error(429, "Rate limit reached; retry later.", {"retry-after": retry_after})
     answer = reply(behaviour, conversation)
-    return JSONResponse(wire.completion(str(body.get("model", "")), answer, conversation))
+    model = state.served_model or str(body.get("model", ""))
+    return JSONResponse(wire.completion(model, answer, conversation))
 
 
 class _Wire:

@@ -19,6 +19,7 @@ from . import (
     change,
     db,
     demo,
+    deps,
     dev,
     evals,
     files,
@@ -58,6 +59,7 @@ app.add_typer(change.app, name="change")
 app.add_typer(dev.app, name="dev")
 app.add_typer(evals.app, name="eval")
 app.add_typer(files.app, name="files")
+app.add_typer(deps.app, name="deps")
 app.command("serve")(serve.serve)
 app.command("resolve")(resolve.resolve)
 

@@ -121,6 +121,14 @@ def start(
             "(4 x its minimum duration, at least 10 min; default rollback).",
         ),
     ] = None,
+    on_drift: Annotated[
+        str | None,
+        typer.Option(
+            "--on-drift",
+            help="hold, rollback or ignore: what the release does while the candidate's calls "
+            "report a model, index or tool its version did not pin (default hold).",
+        ),
+    ] = None,
     unit_attribute: Annotated[
         str | None,
         typer.Option(
@@ -169,6 +177,8 @@ def start(
         body["auto_rollback"] = False
     if on_insufficient_data is not None:
         body["on_insufficient_data"] = on_insufficient_data
+    if on_drift is not None:
+        body["on_drift"] = on_drift
     if unit_attribute is not None:
         body["unit_attribute"] = unit_attribute
     if reason is not None:

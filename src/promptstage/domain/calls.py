@@ -43,6 +43,9 @@ class CallRecord:
     tokens_out: int | None
     cost: float | None
     error: str | None
+    # What the application reports it ran on besides the model (drift, docs/dependencies.md).
+    index: str | None = None
+    tools: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +179,28 @@ def parse_call(raw: Any, where: str, now: datetime) -> CallRecord:
         tokens_out=item.number("tokens_out", integer=True),
         cost=item.number("cost"),
         error=item.text("error", required=False),
+        index=item.text(
+            "index",
+            required=False,
+            limit=200,
+            check=_INDEX_USED.fullmatch,
+            what="the retrieval index the call queried, NAME@VERSION (e.g. kb@8), or null",
+        ),
+        tools=_tools_used(item),
     )
+
+
+def _tools_used(item: _Item) -> tuple[str, ...] | None:
+    value = item.raw.get("tools")
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) > 128
+        or not all(isinstance(t, str) and 0 < len(t) <= 128 for t in value)
+    ):
+        raise item._fail("tools", "a list of at most 128 tool names the call offered, or null")
+    return tuple(value)
 
 
 def parse_score(raw: Any, where: str, now: datetime) -> Score:
@@ -207,6 +231,7 @@ def parse_score(raw: Any, where: str, now: datetime) -> Score:
 
 
 _ID = re.compile(r"[A-Za-z0-9_-]+")
+_INDEX_USED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}@[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}")
 _METRIC = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")
 
 

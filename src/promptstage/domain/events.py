@@ -15,6 +15,8 @@ type                emitted by                                   read by
 ``label.moved``     ``service/promotion.promote``, ``roll_back`` snapshot delta, SDK, webhooks
 ``label.deleted``   ``service/labels.delete_label``              snapshot delta, SDK, webhooks
 ``release.changed`` ``service/release_changes.record_release``   snapshot delta, SDK, webhooks
+``deps.drift``      ``service/deps_drift.record_drift`` (first    webhooks; snapshot delta and
+                    call reporting a new mismatch)               SDK ignore it
 ``key.created``     ``service/keys.create_key``                  snapshot delta (ignores it)
 ``key.revoked``     ``service/keys.revoke_key``                  snapshot delta (ignores it),
                                                                  ``service/keys.Authenticator``
@@ -71,6 +73,7 @@ class EventType(StrEnum):
     RELEASE_CHANGED = "release.changed"
     KEY_CREATED = "key.created"
     KEY_REVOKED = "key.revoked"
+    DEPS_DRIFT = "deps.drift"
     # Webhook-only: derived from the events above when a webhook subscribes to rollbacks.
     LABEL_ROLLED_BACK = "label.rolled_back"
     RELEASE_ROLLED_BACK = "release.rolled_back"
@@ -124,6 +127,8 @@ class AuditAction(StrEnum):
     EVAL_RUN_RESUME = "eval.run_resume"
     EVAL_REPLAY_START = "eval.replay_start"
     GATE_OVERRIDE = "gate.override"
+    DEP_REGISTER = "dep.register"
+    DEP_RETIRE = "dep.retire"
 
 
 class PromptCreated(TypedDict):

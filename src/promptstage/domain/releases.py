@@ -32,6 +32,9 @@ CONTROLLER_ACTOR: Final = "system:release-controller"
 
 ON_INSUFFICIENT_DATA: Final = ("rollback", "pause")
 DEFAULT_ON_INSUFFICIENT_DATA: Final = "rollback"
+# What the canary running on something its version did not pin does (docs/dependencies.md).
+ON_DRIFT: Final = ("hold", "rollback", "ignore")
+DEFAULT_ON_DRIFT: Final = "hold"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,8 @@ class Release:
     reaches its bake deadline without enough data. ``error_budget`` is the JSON form of its
     :class:`~promptstage.rollout.analysis.budget.ErrorBudget`, fixed at the start (``None`` for
     releases started before migration 0009: their guardrails' own split is used).
+    ``on_drift`` (``hold``, ``rollback`` or ``ignore``) is what the controller does while the
+    candidate's calls report a model, index or tool it did not pin (``service/deps_drift``).
     """
 
     id: str
@@ -97,6 +102,7 @@ class Release:
     ended_at: datetime | None = None
     on_insufficient_data: str = DEFAULT_ON_INSUFFICIENT_DATA
     error_budget: dict[str, Any] | None = None
+    on_drift: str = DEFAULT_ON_DRIFT
 
     @property
     def active(self) -> bool:

@@ -26,6 +26,7 @@ WEBHOOK_EVENTS: Final = (
     EventType.LABEL_DELETED,
     EventType.RELEASE_CHANGED,
     EventType.RELEASE_ROLLED_BACK,
+    EventType.DEPS_DRIFT,
 )
 
 PENDING: Final = "pending"
@@ -86,6 +87,8 @@ def subscriptions_of(event_type: str, data: dict[str, Any]) -> frozenset[str]:
         if isinstance(release, dict) and release.get("state") == "rolled_back":
             return frozenset({EventType.RELEASE_CHANGED, EventType.RELEASE_ROLLED_BACK})
         return frozenset({EventType.RELEASE_CHANGED})
+    if event_type == EventType.DEPS_DRIFT:
+        return frozenset({EventType.DEPS_DRIFT})
     return frozenset()
 
 

@@ -106,6 +106,8 @@ def call_json(c: CallRecord) -> dict[str, Any]:
         "tokens_out": c.tokens_out,
         "cost": c.cost,
         "error": c.error,
+        "index": c.index,
+        "tools": list(c.tools) if c.tools is not None else None,
     }
 
 
@@ -139,6 +141,7 @@ def release_json(r: Release) -> dict[str, Any]:
         "guardrails": list(r.guardrails) if r.guardrails is not None else None,
         "auto_rollback": r.auto_rollback,
         "on_insufficient_data": r.on_insufficient_data,
+        "on_drift": r.on_drift,
         "error_budget": r.error_budget,
         "flags": list(r.flags),
         "reason": r.reason,

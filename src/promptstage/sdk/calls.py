@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -37,7 +37,7 @@ _METRIC = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,127}")
 
 Record = tuple[Any, ...]
 """``(CALL, id, at, prompt, context, variables, output, model, latency_ms, tokens_in,
-tokens_out, cost, error)`` or ``(SCORE, call_id, name, value, source, at)``."""
+tokens_out, cost, error, index, tools)`` or ``(SCORE, call_id, name, value, source, at)``."""
 
 
 class Outbox:
@@ -163,6 +163,8 @@ class Recorder:
                 c.tokens_out,
                 c.cost,
                 c.error,
+                c.index,
+                c.tools,
             )
         )
 
@@ -230,11 +232,13 @@ class Call:
         "cost",
         "error",
         "id",
+        "index",
         "model",
         "output",
         "prompt",
         "tokens_in",
         "tokens_out",
+        "tools",
         "variables",
     )
 
@@ -264,6 +268,8 @@ class Call:
                 self._span = tracing.start(self)
             except Exception:  # tracing must never break the caller's code
                 tracing.failed("could not start the OpenTelemetry span of a call")
+        self.index: str | None = None
+        self.tools: tuple[str, ...] | None = None
 
     def finish(
         self,
@@ -272,6 +278,9 @@ class Call:
         tokens_out: int | None = None,
         cost: float | None = None,
         model: str | None = None,
+        *,
+        index: str | None = None,
+        tools: Sequence[str] | None = None,
     ) -> None:
         """Report the outcome of the LLM call.
 
@@ -280,7 +289,13 @@ class Call:
             tokens_in: Prompt tokens.
             tokens_out: Completion tokens.
             cost: Cost of the call, in your currency unit.
-            model: The model that answered, as reported by the provider.
+            model: The model that answered, as reported by the provider (OpenAI's
+                ``response.model``): the server compares it with the version's pinned model.
+            index: The retrieval index the call queried, ``NAME@VERSION`` (e.g. ``kb@8``).
+            tools: The names of the tools the call offered the model.
+
+        The server counts a ``model``, ``index`` or ``tools`` that differs from what the
+        version pinned as drift (docs/dependencies.md).
         """
         self._t1 = time.perf_counter()
         self.output = output
@@ -288,6 +303,8 @@ class Call:
         self.tokens_out = tokens_out
         self.cost = cost
         self.model = model
+        self.index = index
+        self.tools = tuple(str(t) for t in tools) if tools is not None else None
         if not self._in_block:
             self._submit()
 

@@ -113,7 +113,19 @@ def _call_json(r: Record, project: str) -> dict[str, Any]:
         "tokens_out": _jsonable(r[10]),
         "cost": _jsonable(r[11]),
         "error": _text(r[12], _MAX_TEXT),
+        **_reported(r),
     }
+
+
+def _reported(r: Record) -> dict[str, Any]:
+    """``index`` and ``tools`` when the application passed them (absent otherwise, so a server
+    that predates them sees the record it always did)."""
+    out: dict[str, Any] = {}
+    if len(r) > 13 and r[13] is not None:
+        out["index"] = _text(r[13], 200)
+    if len(r) > 14 and r[14] is not None:
+        out["tools"] = [str(t)[:128] for t in r[14]][:128]
+    return out
 
 
 def _score_json(r: Record) -> dict[str, Any]:

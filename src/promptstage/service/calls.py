@@ -14,6 +14,7 @@ from promptstage.domain.template import CompiledTemplate
 from promptstage.errors import InvalidInputError, NotFoundError, PromptstageError
 
 from .context import Context
+from .deps_drift import announce, count_in
 from .pagination import check_limit, decode_time_cursor, page, utc_bound
 from .prompts import require_project
 
@@ -38,6 +39,8 @@ def ingest_calls(ctx: Context, project: str, body: Any) -> dict[str, int]:
     with ctx.store.unit_of_work(write=True) as uow:
         require_project(uow, project)
         new = uow.add_calls(project, records)
+        drift = count_in(uow, project, records) if new else []
+    announce(ctx, project, drift)
     return {"accepted": len(records), "new": new}
 
 

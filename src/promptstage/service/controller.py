@@ -47,6 +47,7 @@ from promptstage.rollout.analysis.statistics import DEFAULT_N_STAR, StepDecision
 from promptstage.store.base import Leadership, UnitOfWork
 
 from .context import Context, change
+from .deps_drift import canary_drift, canary_drift_reason
 from .fast_window import FastWindow
 from .release_changes import apply_action
 from .release_metrics import Analysis, analyse
@@ -169,7 +170,7 @@ def _look(
             window = window_of(uow, release, now)
             metrics = uow.release_metrics(release, (window.since, window.until))
     analysis = analyse(release, metrics, n_star=n_star, window=window)
-    decision = decide(release, analysis, now)
+    decision = on_drift(ctx, release, decide(release, analysis, now))
     try:
         return _apply(ctx, release, analysis, decision, now)
     except GateRefusedError as exc:  # the completion was refused: nothing of it was written
@@ -178,6 +179,29 @@ def _look(
             "pause", release.step_index, release.weight_bps, reason, flag=GATE_REFUSED
         )
         return _apply(ctx, release, analysis, refused, now)
+
+
+def on_drift(ctx: Context, release: Release, decision: StepDecision) -> StepDecision:
+    """The drift guardrail: while the candidate's calls on the label report a model, index or
+    tool its version did not pin, a release that would advance or complete holds at its step
+    (``on_drift: hold``) or rolls back (``rollback``); ``ignore`` leaves the decision alone."""
+    if release.on_drift == "ignore" or decision.action not in ("advance", "complete", "hold"):
+        return decision
+    with ctx.store.unit_of_work() as uow:
+        drift = canary_drift(uow, release)
+    if not drift:
+        return decision
+    reason = canary_drift_reason(drift)
+    if release.on_drift == "rollback":
+        return StepDecision(
+            "rollback", release.step_index, release.weight_bps, f"roll back: {reason}"
+        )
+    return StepDecision(
+        "hold",
+        release.step_index,
+        release.weight_bps,
+        f"hold at step {release.step_index + 1}: {reason}",
+    )
 
 
 def gate_refused_reason(exc: GateRefusedError) -> str:

@@ -12,6 +12,7 @@ from promptstage.domain.principals import PrincipalKind
 
 from . import keys, labels, passwords, principals, prompts, users
 from .context import Context
+from .demo_deps import BOOK_APPOINTMENT, CANCEL_APPOINTMENT, FIND_SLOTS, seed_demo_catalog
 from .demo_evals import seed_demo_suite
 
 PROJECT = "clinic"
@@ -22,47 +23,14 @@ UI_USERS = (("erin", "editor"), ("alice", "releaser"), ("bob", "releaser"))
 
 _ROUTER_TOOLS: list[dict[str, Any]] = []
 _BOOKING_TOOLS = [
-    {
-        "name": "find_slots",
-        "description": "Free appointment slots for a service between two dates.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "service": {"type": "string"},
-                "from_date": {"type": "string", "format": "date"},
-                "to_date": {"type": "string", "format": "date"},
-            },
-            "required": ["service", "from_date"],
-        },
-    },
-    {
-        "name": "book_appointment",
-        "description": "Book a slot for a patient; returns a confirmation code.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "slot_id": {"type": "string"},
-                "patient_name": {"type": "string"},
-                "phone": {"type": "string"},
-            },
-            "required": ["slot_id", "patient_name"],
-        },
-    },
+    {"name": "find_slots", **FIND_SLOTS},
+    {"name": "book_appointment", **BOOK_APPOINTMENT},
 ]
-_CANCEL_TOOL = {
-    "name": "cancel_appointment",
-    "description": "Cancel a booking by confirmation code.",
-    "parameters": {
-        "type": "object",
-        "properties": {"code": {"type": "string"}},
-        "required": ["code"],
-    },
-}
+_CANCEL_TOOL = {"name": "cancel_appointment", **CANCEL_APPOINTMENT}
 
 _GPT = {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06"}
 _GPT_NEW = {"provider": "openai", "name": "gpt-4o", "version": "2024-11-20"}
 _MINI = {"provider": "openai", "name": "gpt-4o-mini", "version": "2024-07-18"}
-_CLAUDE = {"provider": "anthropic", "name": "claude-3-5-sonnet", "version": "20241022"}
 
 _ROUTER = (
     "Classify the customer's message into one intent: booking, support, sales or other.\n"
@@ -191,11 +159,13 @@ DEMO: list[dict[str, Any]] = [
                     },
                     {"role": "user", "content": "{{ message }}"},
                 ],
+                # Written with catalog references (docs/dependencies.md); stored resolved.
                 "config": {
-                    "model": _CLAUDE,
+                    "model": {"model": "anthropic/claude-3-5-sonnet@20241022"},
                     "params": {"temperature": 0.1, "max_tokens": 600},
-                    "retrieval": {"index": "kb-clinic", "version": "2024-11-02"},
-                    "postprocess": {"name": "strip-pii", "version": "1.2.0"},
+                    "tools": [{"tool": "find_slots@1"}],
+                    "retrieval": {"index": "kb@7"},
+                    "postprocess": {"ruleset": "strip-pii@1.2.0"},
                 },
                 "message": "first support agent",
             },
@@ -210,10 +180,11 @@ DEMO: list[dict[str, Any]] = [
                     {"role": "user", "content": "{{ message }}"},
                 ],
                 "config": {
-                    "model": _CLAUDE,
+                    "model": {"model": "anthropic/claude-3-5-sonnet@20241022"},
                     "params": {"temperature": 0.1, "max_tokens": 600},
-                    "retrieval": {"index": "kb-clinic", "version": "2024-11-20"},
-                    "postprocess": {"name": "strip-pii", "version": "1.3.0"},
+                    "tools": [{"tool": "find_slots@1"}],
+                    "retrieval": {"index": "kb@8"},
+                    "postprocess": {"ruleset": "strip-pii@1.3.0"},
                 },
                 "message": "re-indexed knowledge base; cite sources; stricter guardrail",
             },
@@ -277,6 +248,7 @@ def seed_demo(ctx: Context) -> list[str]:
             keys.create_key(ctx, ACTOR, PROJECT, name, "releaser", principal=name)[1]
             for name in RELEASERS
         ]
+    seed_demo_catalog(ctx, ACTOR, PROJECT)  # before the prompts: they reference it
     for spec in DEMO:
         with ctx.store.unit_of_work() as uow:
             found = uow.get_prompt(PROJECT, spec["name"])

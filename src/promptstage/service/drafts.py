@@ -9,13 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from promptstage.domain.config import check_tool_schemas, parse_config
+from promptstage.domain.config import check_tool_schemas
 from promptstage.domain.diff import diff_versions
 from promptstage.domain.models import Version
 from promptstage.domain.template import CompiledTemplate
 from promptstage.errors import InvalidInputError
 
 from .context import Context
+from .dep_refs import resolve_config
 from .prompts import draft_in, require_prompt, require_version
 
 
@@ -41,9 +42,9 @@ class Review:
 
 
 def _checked(ctx: Context, project: str, prompt: str, draft: Draft, actor: str) -> Version:
-    config = parse_config(draft.config)
-    check_tool_schemas(config["tools"])
     with ctx.store.unit_of_work() as uow:
+        config = resolve_config(uow, project, draft.config)
+        check_tool_schemas(config["tools"])
         return draft_in(
             ctx,
             uow,

@@ -13,13 +13,13 @@ import dataclasses
 from typing import Any
 
 from promptstage.domain import names
-from promptstage.domain.config import parse_config
 from promptstage.domain.events import AuditAction, EventType, outbox_event
 from promptstage.domain.models import PROMPT_TYPES, Prompt
 from promptstage.domain.wire import prompt_json
 from promptstage.errors import ConflictError, InvalidInputError
 
 from .context import Context, change
+from .dep_refs import resolve_config
 from .prompts import (
     Written,
     add_prompt_in,
@@ -58,8 +58,8 @@ def create_with_version(
     desc = short_text(description, "description")
     tag_tuple = check_tags(tags)
     msg = short_text(first_version.get("message"), "version.message")
-    config = parse_config(first_version.get("config"))
     with change(ctx, project, actor) as ch:
+        config = resolve_config(ch.uow, project, first_version.get("config"))
         prompt = add_prompt_in(ch, Prompt(project, name, type_, desc, tag_tuple, ch.at))
         written = write_in(
             ch, name, first_version.get("template"), first_version.get("variables"), config, msg

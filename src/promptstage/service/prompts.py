@@ -9,7 +9,6 @@ from typing import Any
 
 from promptstage.domain import names
 from promptstage.domain.canonical import version_digest
-from promptstage.domain.config import parse_config
 from promptstage.domain.diff import diff_versions
 from promptstage.domain.events import AuditAction, EventType, outbox_event
 from promptstage.domain.hints import did_you_mean
@@ -26,6 +25,7 @@ from promptstage.evals.static_checks import DEFAULT_STATIC_POLICY, Finding, bloc
 from promptstage.store.base import CatalogRepo, UnitOfWork
 
 from .context import Change, Context, change
+from .dep_refs import resolve_config
 from .eval_policy import static_policy
 from .pagination import check_limit, decode_cursor, page
 
@@ -297,6 +297,7 @@ def write_checked(
 ) -> Written:
     """``write_version``, with the static checks' warnings (``Written.warnings``).
 
+    Catalog references in ``config`` are resolved first (``dep_refs.resolve_config``).
     The project's static checks run before anything is stored (``evals.static_checks``, with
     the severities of its settings): a blocking finding refuses the write.
 
@@ -305,8 +306,8 @@ def write_checked(
             position and the fix; ``details.findings`` lists them); or the input is invalid.
     """
     msg = short_text(message, "message")
-    normalized_config = parse_config(config)
     with change(ctx, project, actor) as ch:
+        normalized_config = resolve_config(ch.uow, project, config)
         return write_in(ch, prompt, template, variables, normalized_config, msg)
 
 

@@ -18,7 +18,9 @@ from promptstage.domain import names
 from promptstage.domain.governance import ProjectSettings
 from promptstage.domain.models import iso_utc
 from promptstage.domain.releases import (
+    DEFAULT_ON_DRIFT,
     DEFAULT_ON_INSUFFICIENT_DATA,
+    ON_DRIFT,
     ON_INSUFFICIENT_DATA,
     STATES,
     Release,
@@ -64,6 +66,7 @@ class ReleasePlan:
     auto_rollback: bool
     reason: str
     on_insufficient_data: str = DEFAULT_ON_INSUFFICIENT_DATA
+    on_drift: str = DEFAULT_ON_DRIFT
 
 
 def plan_release(
@@ -79,6 +82,7 @@ def plan_release(
     auto_rollback: Any = True,
     reason: Any = None,
     on_insufficient_data: Any = DEFAULT_ON_INSUFFICIENT_DATA,
+    on_drift: Any = DEFAULT_ON_DRIFT,
 ) -> ReleasePlan:
     """Validate a release request without touching the store.
 
@@ -116,6 +120,12 @@ def plan_release(
             "it says what a step still short of data does at its bake deadline",
             field="on_insufficient_data",
         )
+    if on_drift not in ON_DRIFT:
+        raise InvalidInputError(
+            f"on_drift must be one of {list(ON_DRIFT)}, got {on_drift!r}; it says what the "
+            "release does while the canary reports a model, index or tool its version did not pin",
+            field="on_drift",
+        )
     return ReleasePlan(
         prompt,
         label,
@@ -129,6 +139,7 @@ def plan_release(
         auto_rollback,
         parse_reason(reason),
         on_insufficient_data,
+        on_drift,
     )
 
 
@@ -229,6 +240,7 @@ def start_in(
         updated_at=ch.at,
         step_started_at=ch.at,
         on_insufficient_data=plan.on_insufficient_data,
+        on_drift=plan.on_drift,
         error_budget=start_budget(plan.guardrails, seen).to_dict(),
     )
     return promotion.promote(ch, Expose(release, target, why, bypass, change_request, override))

@@ -41,7 +41,9 @@ __all__ = ["MAX_DELTA_EVENTS", "apply_events", "version_from_json"]
 MAX_DELTA_EVENTS: Final = 500
 """Beyond this many pending events a full rebuild is as cheap and simpler to reason about."""
 
-IGNORED_EVENTS: Final = frozenset({EventType.KEY_CREATED, EventType.KEY_REVOKED})
+IGNORED_EVENTS: Final = frozenset(
+    {EventType.KEY_CREATED, EventType.KEY_REVOKED, EventType.DEPS_DRIFT}
+)
 """Event types with no effect on a snapshot (docs/protocol.md); they only advance the sequence."""
 
 

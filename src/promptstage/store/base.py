@@ -8,7 +8,7 @@ numbers, the audit chain and event sequence numbers never fork.
 
 ``UnitOfWork`` is the union of one repository Protocol per concern, mirroring the modules of
 ``store/sql/``: ``CatalogRepo``, ``LedgerRepo``, ``CallsRepo``, ``QualityRepo``, ``ReleasesRepo``,
-``WebhooksRepo``, ``GovernanceRepo``, ``IdempotencyRepo``, ``UsersRepo``, ``EvalsRepo`` and
+``WebhooksRepo``, ``GovernanceRepo``, ``IdempotencyRepo``, ``UsersRepo``, ``EvalsRepo``, ``DepsRepo`` and
 ``OverviewRepo`` (the admin UI's reads). A helper that needs only one of them says so in its
 signature, so what it may touch is visible there.
 
@@ -20,11 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from promptstage.domain.audit import AuditFilter
 from promptstage.domain.calls import CallFilter, CallRecord, Score
+from promptstage.domain.deps import CatalogEntry
+from promptstage.domain.drift import DriftCount, Mismatch
 from promptstage.domain.evals import EvalCaseRecord, EvalRun, EvalRunStatus, EvalSuiteRecord
 from promptstage.domain.governance import ChangeRequest, ProjectSettings
 from promptstage.domain.idempotency import IdempotencyRecord, StoredResponse
@@ -581,7 +583,58 @@ class EvalsRepo(Protocol):
     def eval_case_ids(self, run_id: str) -> set[str]: ...
 
 
+class DepsRepo(Protocol):
+    """The dependency catalog (immutable entries) and drift counters."""
+
+    def add_dep_entry(self, entry: CatalogEntry) -> None:
+        """Insert an entry; ``ConflictError`` if its (kind, name, version) exists."""
+        ...
+
+    def get_dep_entry(
+        self, project: str, kind: str, name: str, version: str
+    ) -> CatalogEntry | None: ...
+    def list_dep_entries(
+        self, project: str, kind: str | None = None, name: str | None = None
+    ) -> list[CatalogEntry]:
+        """Entries by kind and name, each name's versions oldest first."""
+        ...
+
+    def set_dep_retirement(
+        self, project: str, kind: str, name: str, version: str, retires_on: date | None
+    ) -> bool:
+        """Set or clear a model's retirement date; ``False`` if the entry does not exist."""
+        ...
+
+    def version_configs(self, project: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
+        """``(prompt, number, config)`` of every version, by prompt and number."""
+        ...
+
+    def count_drift(
+        self,
+        project: str,
+        prompt: str,
+        version: int,
+        label: str,
+        m: Mismatch,
+        at: datetime,
+        n: int = 1,
+    ) -> bool:
+        """Count ``n`` mismatching calls; ``True`` when the (kind, observed) is new there."""
+        ...
+
+    def list_drift(
+        self,
+        project: str | None,
+        prompt: str | None = None,
+        version: int | None = None,
+        label: str | None = None,
+    ) -> list[DriftCount]:
+        """Drift counters (``project=None``: every project), most recent first."""
+        ...
+
+
 class UnitOfWork(
+    DepsRepo,
     CatalogRepo,
     LedgerRepo,
     CallsRepo,

@@ -42,6 +42,8 @@ _CALL_ITEM = {
         "tokens_out": {"type": ["integer", "null"]},
         "cost": {"type": ["number", "null"]},
         "error": {"type": ["string", "null"]},
+        "index": {"type": ["string", "null"], "description": "retrieval index used, NAME@VERSION"},
+        "tools": {"type": ["array", "null"], "items": {"type": "string"}},
     },
 }
 _SCORE_ITEM = {

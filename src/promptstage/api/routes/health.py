@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -9,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from promptstage.api.deps import ctx
 from promptstage.errors import ServiceUnavailableError
+from promptstage.service import deps_metrics
 
 router = APIRouter(tags=["health"])
 
@@ -50,4 +52,8 @@ def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(request: Request) -> Response:
-    return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
+    text = request.app.state.metrics.render()
+    # the process metrics still answer while the store is down
+    with contextlib.suppress(ServiceUnavailableError):
+        text += deps_metrics.metrics_text(ctx(request))
+    return Response(text, media_type="text/plain; version=0.0.4")

@@ -57,6 +57,12 @@ class ReleaseIn(Body):
         "(4 x its minimum duration, at least 600 s)",
         examples=["rollback"],
     )
+    on_drift: str = Field(
+        default="hold",
+        description="hold, rollback or ignore: what the release does while the candidate's calls "
+        "report a model, index or tool its version did not pin (docs/dependencies.md)",
+        examples=["hold"],
+    )
     reason: str | None = None
     override_gate: OverrideGateIn | None = Field(
         default=None,

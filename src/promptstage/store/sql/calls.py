@@ -13,7 +13,7 @@ from .tables import calls, scores
 from .uow_base import UnitOfWorkBase, utc
 
 _CALL_COLUMNS = tuple(c.name for c in calls.columns)
-_JSON_COLUMNS = frozenset({"context", "variables", "output"})
+_JSON_COLUMNS = frozenset({"context", "variables", "output", "tools_used"})
 _PG_INSERT = (
     f"INSERT INTO calls ({', '.join(_CALL_COLUMNS)}) "
     f"VALUES ({', '.join(['%s'] * len(_CALL_COLUMNS))}) ON CONFLICT (id) DO NOTHING"
@@ -41,6 +41,8 @@ def _call_row(project: str, c: CallRecord) -> dict[str, Any]:
         "cost": c.cost,
         "error": c.error,
         "at": utc(c.at),
+        "index_used": c.index,
+        "tools_used": list(c.tools) if c.tools is not None else None,
     }
 
 
@@ -64,6 +66,8 @@ def _to_call(row: Any) -> CallRecord:
         tokens_out=row.tokens_out,
         cost=row.cost,
         error=row.error,
+        index=row.index_used,
+        tools=tuple(row.tools_used) if row.tools_used is not None else None,
     )
 
 

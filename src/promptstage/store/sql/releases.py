@@ -69,6 +69,7 @@ def _row(r: Release) -> dict[str, Any]:
         "ended_at": utc(r.ended_at) if r.ended_at else None,
         "active_label": _active_label(r),
         "on_insufficient_data": r.on_insufficient_data,
+        "on_drift": r.on_drift,
         "error_budget": r.error_budget,
     }
 
@@ -103,6 +104,7 @@ def _to_release(row: Any) -> Release:
         step_started_at=row.step_started_at,
         ended_at=row.ended_at,
         on_insufficient_data=row.on_insufficient_data,
+        on_drift=row.on_drift,
         error_budget=row.error_budget,
     )
 

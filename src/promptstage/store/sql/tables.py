@@ -212,6 +212,9 @@ calls = Table(
     Column("cost", Float, nullable=True),
     Column("error", Text, nullable=True),
     Column("at", UtcDateTime, nullable=False),
+    # Drift (0013): the retrieval index (NAME@VERSION) and tool names the call reports it used.
+    Column("index_used", Text, nullable=True),
+    Column("tools_used", Json, nullable=True),
     ForeignKeyConstraint(["project"], ["projects.name"]),
     Index(None, "project", "prompt", "version", "at"),
     Index(None, "project", "release_id", "arm"),
@@ -266,6 +269,8 @@ releases = Table(
     Column("active_label", String(2 * NAME + 1), nullable=True),
     # Migration 0006: what a step without enough data does at its bake deadline.
     Column("on_insufficient_data", String(16), nullable=False, server_default="rollback"),
+    # Drift (0013): hold, rollback or ignore while the canary runs on what it did not pin.
+    Column("on_drift", String(16), nullable=False, server_default="hold"),
     # Migration 0011: the error budget (how alpha is split over the tests), fixed at the start.
     Column("error_budget", Json, nullable=True),
     ForeignKeyConstraint(["project", "prompt"], ["prompts.project", "prompts.name"]),
@@ -495,4 +500,37 @@ eval_case_results = Table(
     Column("cost", Float, nullable=True),
     Column("at", UtcDateTime, nullable=False),
     ForeignKeyConstraint(["run_id"], ["eval_runs.id"]),
+)
+
+# The dependency catalog (0013): immutable (kind, name, version) entries, and drift counts.
+dep_entries = Table(
+    "dep_entries",
+    metadata,
+    Column("project", String(NAME), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("digest", String(HASH), nullable=False),
+    Column("body", ExactJson, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    # Models only, set when the provider announces it; not covered by the digest.
+    Column("retires_on", String(10), nullable=True),
+    ForeignKeyConstraint(["project"], ["projects.name"]),
+)
+
+dep_drift = Table(
+    "dep_drift",
+    metadata,
+    Column("project", String(NAME), primary_key=True),
+    Column("prompt", String(NAME), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("label", String(NAME), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("observed", String(256), primary_key=True),
+    Column("expected", Text, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("first_at", UtcDateTime, nullable=False),
+    Column("last_at", UtcDateTime, nullable=False),
+    ForeignKeyConstraint(["project"], ["projects.name"]),
 )

@@ -12,6 +12,7 @@ from promptstage.store.base import SnapshotRows
 from . import rows
 from .calls import CallsRepository
 from .catalog import CatalogRepository
+from .deps import DepsRepository
 from .evals import EvalsRepository
 from .governance import GovernanceRepository
 from .idempotency import IdempotencyRepository
@@ -25,6 +26,7 @@ from .webhooks import WebhooksRepository
 
 
 class SqlUnitOfWork(
+    DepsRepository,
     CatalogRepository,
     LedgerRepository,
     CallsRepository,
@@ -112,6 +114,7 @@ if TYPE_CHECKING:
         users: UsersRepository,
         overview: OverviewRepository,
         evals: EvalsRepository,
+        deps: DepsRepository,
     ) -> tuple[
         base.CatalogRepo,
         base.LedgerRepo,
@@ -124,6 +127,7 @@ if TYPE_CHECKING:
         base.UsersRepo,
         base.OverviewRepo,
         base.EvalsRepo,
+        base.DepsRepo,
     ]:
         return (
             catalog,
@@ -137,4 +141,5 @@ if TYPE_CHECKING:
             users,
             overview,
             evals,
+            deps,
         )
