@@ -109,6 +109,8 @@ class ClientBase:
 
         Raises:
             NotFoundError: The state held has no such prompt or label.
+            IntegrityError: The version the label (or its release) serves failed its digest
+                check; the message names it. It is never served.
             PromptUnavailableError: Nothing is held and no ``fallback`` was given; the message
                 says why (server unreachable, key rejected, ...).
         """
@@ -127,6 +129,15 @@ class ClientBase:
             return base
         return for_call(base, unit, context)
 
+    def _serve(
+        self, entry: Entry, unit: str | None, context: Mapping[str, Any] | None
+    ) -> ResolvedPrompt:
+        release = entry.release
+        if release is None:
+            return for_call(entry.base, unit, context)
+        res = resolve(entry.version, release, unit, context)
+        return for_call(entry.arm_prompt(res), unit, context)
+
     def _miss(
         self,
         name: str,
@@ -137,7 +148,10 @@ class ClientBase:
     ) -> ResolvedPrompt:
         state = self._core.state
         if state is not None:
-            raise state.not_found(name, label)
+            entry = state.entry(name, label)  # built, and its versions verified, on first use
+            if entry is None:
+                raise state.not_found(name, label)
+            return self._serve(entry, unit, context)
         if fallback is not None:
             return for_call(
                 from_fallback(name, label, fallback, self._core.opts.max_rendered_bytes),
