@@ -178,3 +178,18 @@ def test_queue_overflow_is_counted_and_never_blocks(make_client, server):
     assert (status.dropped_calls, status.pending_calls) == (15, 10)
     ps.close(timeout=0.2)
     assert ps.status().dropped_calls == 15  # the failed final flush kept, not lost, the rest
+
+
+def test_a_304_for_a_tampered_lkg_fetches_the_servers_bytes(make_client, server, tmp_path, caplog):
+    # The file's ETag matches the server's, so the server answers 304: the client verifies
+    # what the file holds before trusting it, finds the edited version, and fetches the whole
+    # snapshot (without If-None-Match), whose intact bytes are then served.
+    snap = basic_snapshot()
+    server.snapshot = basic_snapshot()
+    snap["versions"]["router.intent@1"]["template"] = "tampered {{ text }}"
+    path = tmp_path / "lkg.json"
+    write_lkg(path, snap, '"1"')
+    ps = make_client(cache_path=path)
+    assert wait_for(lambda: ps.status().source == "server")
+    assert ps.get("router.intent").render(text="hi") == "Route: hi"
+    assert "holds a version that does not verify" in caplog.text

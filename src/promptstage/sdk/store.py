@@ -5,6 +5,7 @@ See :mod:`promptstage.sdk.state` for the layout and when versions are verified.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterator, Mapping
@@ -54,13 +55,14 @@ def raw_of(slot: Any) -> Mapping[str, Any]:
 class Store:
     """The per-prompt index behind one client's states (see the module docstring)."""
 
-    __slots__ = ("entries", "lock", "max_bytes", "prompts")
+    __slots__ = ("entries", "lock", "max_bytes", "prompts", "refused")
 
     def __init__(self, prompts: dict[str, PromptRec], max_bytes: int) -> None:
         self.prompts = prompts
         self.entries: dict[tuple[str, str], Entry] = {}
         self.lock = threading.Lock()
         self.max_bytes = max_bytes
+        self.refused: str | None = None  # the first version refused, as its error's message
 
     def verified(
         self, name: str, rec: PromptRec, number: int, required: bool = True
@@ -83,10 +85,23 @@ class Store:
             vd = version_data(f"{name}@{number}", slot, {}, self.max_bytes)
         except IntegrityError as exc:
             rec.versions[number] = Refused(slot, exc)
+            if self.refused is None:
+                self.refused = exc.message
             log.error("promptstage: refusing to serve %s@%s: %s", name, number, exc.message)
             raise
         rec.versions[number] = vd
         return vd
+
+    def verify_all(self) -> str | None:
+        """Verify every version not verified yet (one prompt at a time under the lock, so
+        ``get`` is never held up long); return the first refusal's message, or ``None``."""
+        for name, rec in list(self.prompts.items()):
+            with self.lock:
+                for number, slot in list(rec.versions.items()):
+                    if slot.__class__ is not VersionData and slot.__class__ is not Refused:
+                        with contextlib.suppress(IntegrityError):  # recorded as refused
+                            self.verified(name, rec, number)
+        return self.refused
 
     def _build(self, name: str, label: str, rec: PromptRec) -> Entry:
         def verified(number: int, required: bool = True) -> VersionData | None:
