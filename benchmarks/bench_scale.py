@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -123,14 +124,13 @@ def _goal(ok: bool) -> str:
 
 
 def _shape(values: list[float], sizes: list[int]) -> str:
-    """flat (under 3x over the sizes), linear (grows like the size), or worse."""
-    if len(values) < 2 or values[0] <= 0:
+    """How the figure grows with the size: the exponent k of figure ~ size**k between the
+    smallest and the largest size: flat (k < 0.25), linear (k <= 1.25) or worse."""
+    if len(values) < 2 or values[0] <= 0 or values[-1] <= 0:
         return "-"
-    growth = values[-1] / values[0]
-    size_growth = sizes[-1] / sizes[0]
-    if growth < 3:
-        return "flat"
-    return "linear" if growth <= size_growth * 1.5 else "worse than linear"
+    k = math.log(values[-1] / values[0]) / math.log(sizes[-1] / sizes[0])
+    verdict = "flat" if k < 0.25 else "linear" if k <= 1.25 else "worse than linear"
+    return f"{verdict} (k={k:.2f})"
 
 
 # rows ---------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from promptstage.errors import IntegrityError, PromptUnavailableError
-from promptstage.rollout.resolve import resolve
 
 from .calls import Call, Outbox, Recorder
 from .core import SyncCore
@@ -118,13 +117,8 @@ class ClientBase:
             entry = self._entries[name, label]
         except KeyError:
             return self._miss(name, label, unit, context, fallback)
-        release = entry.release
-        if release is None:
-            base = entry.base
-        else:
-            res = resolve(entry.version, release, unit, context)
-            hit = entry.seen.get(id(res))
-            base = hit[1] if hit is not None and hit[0] is res else entry.arm_prompt(res)
+        pick = entry.pick  # a release's precompiled choice (targeting, hash, arm), or None
+        base = entry.base if pick is None else pick(unit, context)
         if unit is None and context is None:
             return base
         return for_call(base, unit, context)
@@ -132,11 +126,8 @@ class ClientBase:
     def _serve(
         self, entry: Entry, unit: str | None, context: Mapping[str, Any] | None
     ) -> ResolvedPrompt:
-        release = entry.release
-        if release is None:
-            return for_call(entry.base, unit, context)
-        res = resolve(entry.version, release, unit, context)
-        return for_call(entry.arm_prompt(res), unit, context)
+        pick = entry.pick
+        return for_call(entry.base if pick is None else pick(unit, context), unit, context)
 
     def _miss(
         self,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -61,6 +61,9 @@ class Entry:
     # id(Resolution) -> (Resolution, prompt): the release's answers are shared objects, so
     # after the first call per arm the lookup is by identity (the Resolution is kept alive).
     seen: dict[int, tuple[Resolution, ResolvedPrompt]] = field(default_factory=dict)
+    # choose(unit, context) -> the arm's prebuilt prompt (ActiveRelease.chooser): ``get``'s
+    # whole release path, with nothing looked up or allocated but the hash key.
+    pick: Callable[[str | None, Mapping[str, Any] | None], ResolvedPrompt] | None = None
 
     def arm_prompt(self, res: Resolution) -> ResolvedPrompt:
         """The prebuilt prompt for a release's answer (``get`` first tries ``seen`` inline)."""
@@ -211,4 +214,11 @@ def make_entry(
             )
             return Entry(number, base)
         arms[(n, arm, unitless)] = prompt_for(name, label, vd, arm, release.id, unitless)
-    return Entry(number, base, release, arms)
+    b, c = release.baseline_version, release.candidate_version
+    pick = release.chooser(
+        arms[(c, "canary", False)],
+        arms[(b, "control", False)],
+        arms[(b, "baseline", False)],
+        arms[(b, "baseline", True)],
+    )
+    return Entry(number, base, release, arms, pick=pick)
