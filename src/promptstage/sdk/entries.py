@@ -60,19 +60,20 @@ class Entry:
     arms: Mapping[tuple[int, str, bool], ResolvedPrompt] = field(default_factory=lambda: _NO_ARMS)
     # id(Resolution) -> (Resolution, prompt): the release's answers are shared objects, so
     # after the first call per arm the lookup is by identity (the Resolution is kept alive).
-    seen: dict[int, tuple[Resolution, ResolvedPrompt]] = field(default_factory=dict)
+    seen: dict[int, tuple[Resolution, ResolvedPrompt]] | None = None  # with a release only
     # choose(unit, context) -> the arm's prebuilt prompt (ActiveRelease.chooser): ``get``'s
     # whole release path, with nothing looked up or allocated but the hash key.
     pick: Callable[[str | None, Mapping[str, Any] | None], ResolvedPrompt] | None = None
 
     def arm_prompt(self, res: Resolution) -> ResolvedPrompt:
         """The prebuilt prompt for a release's answer (``get`` first tries ``seen`` inline)."""
-        hit = self.seen.get(id(res))
+        seen = self.seen
+        hit = seen.get(id(res)) if seen is not None else None
         if hit is not None and hit[0] is res:
             return hit[1]
         found = self.arms.get((res.version, res.arm, res.unitless), self.base)
-        if len(self.seen) < 16:  # a release has four shared answers; never grow unbounded
-            self.seen[id(res)] = (res, found)
+        if seen is not None and len(seen) < 16:  # four shared answers; never grow unbounded
+            seen[id(res)] = (res, found)
         return found
 
 
@@ -141,13 +142,29 @@ def version_data(
         return shared
     includes = raw.get("includes") or {}
     try:
-        typed = Config.from_dict(config)
+        typed = _typed_config(config)
         compiled = CompiledTemplate(type_, template, variables, includes, max_bytes=max_bytes)
     except (InvalidInputError, KeyError, TypeError, AttributeError) as exc:
         raise fail(key, f"version does not compile ({exc})") from None
-    vd = VersionData(key, actual, dict(raw), typed, compiled)
+    vd = VersionData(key, actual, raw, typed, compiled)  # the wire form, kept read-only
     _VERIFIED[(key, actual, max_bytes)] = vd
     return vd
+
+
+# id(config dict) -> (that dict, its Config): versions sharing one config object (see
+# ``state._Sharer``) share one Config. The dict is held, so its id cannot be reused.
+_CONFIGS: dict[int, tuple[dict[str, Any], Config]] = {}
+
+
+def _typed_config(config: dict[str, Any]) -> Config:
+    hit = _CONFIGS.get(id(config))
+    if hit is not None and hit[0] is config:
+        return hit[1]
+    typed = Config.from_dict(config)
+    if len(_CONFIGS) >= 64:
+        _CONFIGS.clear()
+    _CONFIGS[id(config)] = (config, typed)
+    return typed
 
 
 def prompt_for(
@@ -221,4 +238,4 @@ def make_entry(
         arms[(b, "baseline", False)],
         arms[(b, "baseline", True)],
     )
-    return Entry(number, base, release, arms, pick=pick)
+    return Entry(number, base, release, arms, {}, pick)

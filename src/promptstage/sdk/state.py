@@ -24,6 +24,7 @@ payload is rejected whole and the state held stays.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -133,6 +134,56 @@ class State:
         )
 
 
+class _Sharer:
+    """Make equal parts of the versions of one snapshot one object (memory, issue 16).
+
+    Most versions of a project share their config and variables (one model, one input): each
+    value equal to one seen recently becomes that object (compared by value, C-level), and the
+    type and role strings are interned. Nothing changes in value, so digests are unaffected.
+    """
+
+    __slots__ = ("configs", "empty", "names", "variables")
+
+    def __init__(self, names: Mapping[str, Any]) -> None:
+        self.configs: list[Any] = []
+        self.variables: list[Any] = []
+        self.empty: dict[str, Any] = {}
+        self.names = {name: name for name in names}  # one string object per prompt name
+
+    @staticmethod
+    def _same(seen: list[Any], value: Any) -> Any:
+        for i, known in enumerate(seen):
+            if known.__class__ is value.__class__ and known == value:
+                if i:
+                    seen.insert(0, seen.pop(i))  # the most recent match first
+                return known
+        seen.insert(0, value)
+        del seen[16:]
+        return value
+
+    def version(self, raw: Any) -> None:
+        if not isinstance(raw, dict):
+            return
+        config, variables, type_ = raw.get("config"), raw.get("variables"), raw.get("type")
+        if isinstance(config, dict):
+            raw["config"] = self._same(self.configs, config)
+        if isinstance(variables, list):
+            raw["variables"] = self._same(self.variables, variables)
+        if isinstance(type_, str):
+            raw["type"] = sys.intern(type_)
+        if raw.get("includes") == {}:
+            raw["includes"] = self.empty
+        name = raw.get("prompt")
+        if isinstance(name, str):
+            raw["prompt"] = self.names.get(name, name)
+        template = raw.get("template")
+        if isinstance(template, list):
+            for message in template:
+                role = message.get("role") if isinstance(message, dict) else None
+                if isinstance(role, str):
+                    message["role"] = sys.intern(role)
+
+
 def _slot(key: str, raw: Any, held: PromptRec | None, max_bytes: int) -> Any:
     """What a refetched snapshot keeps for one version: the held verified copy if the digest
     matches, the wire form (verified on first use) if the held one was not verified either,
@@ -188,8 +239,10 @@ def build_state(
         raise fail("snapshot.releases", "must be a list")
     held = previous.store.prompts if previous is not None else None
     by_prompt: dict[str, dict[int, Any]] = {}
+    share = _Sharer(prompts_in)
     for key, raw in versions_in.items():
         check_key(key, raw)
+        share.version(raw)
         number = raw["version"]
         if not isinstance(number, int) or isinstance(number, bool):
             raise fail(key, "version must be an integer")
