@@ -272,13 +272,9 @@ ROWS: dict[str, Callable[[list[int], int], None]] = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    rows = dict(ROWS)
-    try:
-        from bench_scale_get import row_sdk_get
-    except ImportError:
-        pass
-    else:
-        rows["sdk_get"] = row_sdk_get
+    from _scale_get import row_sdk_get
+
+    rows = ROWS | {"sdk_get": row_sdk_get}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--only", default="", help=f"comma-separated rows: {', '.join(rows)}")
     parser.add_argument("--sizes", default="100,10000,100000", help="prompt counts")

@@ -14,13 +14,15 @@ from .core import SyncCore
 from .lkg import load_bootstrap, read_lkg
 from .options import Options
 from .pins import apply_pins
-from .prompt import ResolvedPrompt, for_call, from_fallback, rendered_with
+from .prompt import ResolvedPrompt, _Draft, for_call, from_fallback, rendered_with
 from .state import Entry, State, build_state
 from .status import Status
 
 __all__ = ["ClientBase"]
 
 log = logging.getLogger("promptstage")
+
+_new = object.__new__
 
 
 class ClientBase:
@@ -121,7 +123,12 @@ class ClientBase:
         base = entry.base if pick is None else pick(unit, context)
         if unit is None and context is None:
             return base
-        return for_call(base, unit, context)
+        d: Any = _new(_Draft)  # for_call(base, unit, context), inlined: one allocation
+        d._f = base._f
+        d.unit = unit
+        d.context = context
+        d.__class__ = ResolvedPrompt
+        return d  # type: ignore[no-any-return]
 
     def _serve(
         self, entry: Entry, unit: str | None, context: Mapping[str, Any] | None
