@@ -139,14 +139,23 @@ class Store:
         return all(rec.versions.get(n).__class__ is VersionData for n in numbers)
 
     def put(self, name: str, rec: PromptRec) -> None:
-        """Make ``rec`` prompt ``name``'s record, and rebuild that prompt's entries."""
+        """Make ``rec`` prompt ``name``'s record, and rebuild that prompt's entries (an entry
+        whose label, version and release did not change is kept as it is)."""
         with self.lock:
-            fresh = {
-                (name, label): self._build(name, label, rec)
-                for label in rec.labels
-                if self._ready(rec, label)
-            }
             old = self.prompts.get(name)
+            fresh: dict[tuple[str, str], Entry] = {}
+            for label, number in rec.labels.items():
+                held = self.entries.get((name, label))
+                if (
+                    held is not None
+                    and old is not None
+                    and old.labels.get(label) == number
+                    and rec.versions.get(number) is old.versions.get(number)
+                    and _release(old, label) is _release(rec, label)
+                ):
+                    fresh[name, label] = held
+                elif self._ready(rec, label):
+                    fresh[name, label] = self._build(name, label, rec)
             self.prompts[name] = rec
             self.entries.update(fresh)  # replaced one by one: a reader sees old or new
             for label in (*(old.labels if old is not None else ()), *rec.labels):
@@ -159,6 +168,10 @@ class Store:
             old = self.prompts.pop(name, None)
             for label in old.labels if old is not None else ():
                 self.entries.pop((name, label), None)
+
+
+def _release(rec: PromptRec, label: str) -> Mapping[str, Any] | None:
+    return rec.releases.get(label) if rec.releases else None
 
 
 class EntriesView(Mapping[tuple[str, str], Entry]):
