@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from promptstage import Client
-from promptstage.errors import PromptUnavailableError
+from promptstage.errors import IntegrityError, PromptUnavailableError
 from promptstage.sdk.lkg import read_lkg, write_lkg
 
 from .helpers import FAST, PROJECT, V3, basic_snapshot, moved_snapshot, sse, wait_for
@@ -90,15 +90,21 @@ def test_corrupt_lkg_is_ignored_and_bootstrap_used(make_client, server, tmp_path
     assert "checksum mismatch" in caplog.text
 
 
-def test_tampered_lkg_digest_is_ignored(make_client, server, tmp_path, caplog):
+def test_tampered_lkg_version_is_refused_on_first_use(make_client, server, tmp_path, caplog):
+    # Cold start verifies lazily: the file is loaded, and the tampered version is refused
+    # (the error names it) the first time, and every time, a label pointing at it is read.
     snap = basic_snapshot()
     snap["versions"]["router.intent@1"]["template"] = "tampered {{ text }}"
     path = tmp_path / "lkg.json"
     write_lkg(path, snap, None)  # a valid envelope around a tampered snapshot
     server.connect_error = True
     ps = make_client(cache_path=path, init_timeout=0.2)
-    assert ps.status().source is None
-    assert "digest mismatch" in caplog.text
+    assert ps.status().source == "lkg"
+    assert ps.get("booking.system").version == 1  # an intact prompt is served
+    for _ in range(2):
+        with pytest.raises(IntegrityError, match=r"router.intent@1: digest mismatch"):
+            ps.get("router.intent", unit="u1", context={"channel": "sms"})
+    assert "refusing to serve router.intent@1" in caplog.text
 
 
 def test_bootstrap_dict_then_server_takes_over(make_client, server):
@@ -208,3 +214,18 @@ def test_a_client_closed_while_its_http_client_is_being_built_closes_that_one_to
     closing.join(5)
     ps._syncer.join(5)
     assert built and all(http.is_closed for http in built)
+
+
+def test_a_304_for_a_tampered_lkg_fetches_the_servers_bytes(make_client, server, tmp_path, caplog):
+    # The file's ETag matches the server's, so the server answers 304: the client verifies
+    # what the file holds before trusting it, finds the edited version, and fetches the whole
+    # snapshot (without If-None-Match), whose intact bytes are then served.
+    snap = basic_snapshot()
+    server.snapshot = basic_snapshot()
+    snap["versions"]["router.intent@1"]["template"] = "tampered {{ text }}"
+    path = tmp_path / "lkg.json"
+    write_lkg(path, snap, '"1"')
+    ps = make_client(cache_path=path)
+    assert wait_for(lambda: ps.status().source == "server")
+    assert ps.get("router.intent").render(text="hi") == "Route: hi"
+    assert "holds a version that does not verify" in caplog.text

@@ -64,3 +64,27 @@ def test_bootstrap_forms(tmp_path):
 def test_unreadable_bootstrap_is_logged(tmp_path, caplog):
     assert load_bootstrap(tmp_path / "missing.json") is None
     assert "cannot read bootstrap file" in caplog.text
+
+
+def test_bytes_edited_in_place_fail_the_checksum(tmp_path, caplog):
+    # The file as written is read by hashing the snapshot's bytes; an edit that keeps its
+    # layout (same length, still JSON) must still be caught.
+    path = tmp_path / "lkg.json"
+    write_lkg(path, basic_snapshot(), '"1"')
+    data = path.read_bytes()
+    assert data.startswith(b'{"format":2,') and b"Route: {{ text }}" in data
+    path.write_bytes(data.replace(b"Route: {{ text }}", b"Leak!: {{ text }}"))
+    assert read_lkg(path) is None
+    assert "checksum mismatch" in caplog.text
+    write_lkg(path, basic_snapshot(), '"1"')
+    assert read_lkg(path) == (basic_snapshot(), '"1"')
+
+
+def test_format_1_files_are_still_read(tmp_path):
+    from promptstage.sdk.lkg import _checksum_v1
+
+    snap = basic_snapshot()
+    envelope = {"format": 1, "checksum": _checksum_v1(snap, None), "etag": None, "snapshot": snap}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(envelope))
+    assert read_lkg(path) == (snap, None)

@@ -55,7 +55,7 @@ def test_for_call_is_a_real_frozen_copy(state):
     ctx = {"channel": "sms"}
     p = for_call(base, "user-1", ctx)
     assert type(p) is ResolvedPrompt
-    assert p == dataclasses.replace(base, unit="user-1", context=ctx)
+    assert p == base.replace(unit="user-1", context=ctx)
     assert (p.unit, p.context, p.version, p.name) == ("user-1", ctx, base.version, base.name)
     assert p.render(clinic="X") == base.render(clinic="X")
     with pytest.raises(dataclasses.FrozenInstanceError):

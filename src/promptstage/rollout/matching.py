@@ -98,7 +98,9 @@ def compile_group(group: dict[str, Any]) -> Matcher:
     if not parts:
         return match_all  # an empty group matches everything, even when negated
     matcher: Matcher
-    if len(parts) == 1:
+    if len(parts) > 1 and any(_FUSED.get(r.get("operator", "")) for r in group["rules"]):
+        matcher = _fuse(group["rules"], parts, group["combinator"] == "and")
+    elif len(parts) == 1:
         matcher = parts[0]
     elif group["combinator"] == "and":
         matcher = _all_of(parts)
@@ -107,6 +109,52 @@ def compile_group(group: dict[str, Any]) -> Matcher:
     if group["not"]:
         return _negate(matcher)
     return matcher
+
+
+# The test of each comparison ``_fuse`` inlines, on ``a`` (the context value's text form, or
+# ``None``) and ``K{i}`` (the rule's pre-converted value).
+_FUSED: Final = {
+    "=": "a == K{i}",
+    "!=": "a is not None and a != K{i}",
+    "in": "a is not None and a in K{i}",
+    "notIn": "a is not None and a not in K{i}",
+}
+
+
+def _fuse(rules: list[dict[str, Any]], parts: tuple[Matcher, ...], every: bool) -> Matcher:
+    """One function for a group's members: its ``=``/``!=``/``in``/``notIn`` rules inlined,
+    the others (and nested groups) called; short-circuits like :func:`_all_of`/:func:`_any_of`.
+
+    The generated source holds only fixed text and generated names: every field name and
+    value from the rules is passed in the namespace (``F{i}``, ``K{i}``, ``R{i}``), never
+    written into the source.
+    """
+    space: dict[str, Any] = {"_text": text_form}
+    lines = ["def fused(context):", "    get = context.get"]
+    for i, (rule, part) in enumerate(zip(rules, parts, strict=True)):
+        test = _FUSED.get(rule.get("operator", "")) if "rules" not in rule else None
+        if test is None:
+            space[f"R{i}"] = part
+            cond = f"R{i}(context)"
+        else:
+            value = rule["value"]
+            op = rule["operator"]
+            space[f"F{i}"] = rule["field"]
+            space[f"K{i}"] = (
+                frozenset(text_form(v) for v in value)
+                if op in ("in", "notIn")
+                else text_form(value)
+            )
+            lines.append(f"    a = get(F{i})")
+            lines.append("    if a.__class__ is not str:")
+            lines.append("        a = _text(a)")
+            cond = test.format(i=i)
+        lines.append(f"    if not ({cond}):" if every else f"    if {cond}:")
+        lines.append(f"        return {not every}")
+    lines.append(f"    return {every}")
+    exec("\n".join(lines), space)
+    fused: Matcher = space["fused"]
+    return fused
 
 
 def _all_of(parts: tuple[Matcher, ...]) -> Matcher:

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from promptstage.errors import ConfigurationError, IntegrityError, PromptUnavailableError
-from promptstage.rollout.resolve import resolve
 
 from .calls import Call, Outbox, Recorder
 
@@ -19,13 +18,15 @@ from .core import SyncCore
 from .lkg import load_bootstrap, read_lkg
 from .options import Options
 from .pins import apply_pins
-from .prompt import ResolvedPrompt, for_call, from_fallback, rendered_with
+from .prompt import ResolvedPrompt, _Draft, for_call, from_fallback, rendered_with
 from .state import Entry, State, build_state
 from .status import Status
 
 __all__ = ["ClientBase"]
 
 log = logging.getLogger("promptstage")
+
+_new = object.__new__
 
 
 def call_tracing(options: Options) -> CallTracing | None:
@@ -142,6 +143,8 @@ class ClientBase:
 
         Raises:
             NotFoundError: The state held has no such prompt or label.
+            IntegrityError: The version the label (or its release) serves failed its digest
+                check; the message names it. It is never served.
             PromptUnavailableError: Nothing is held and no ``fallback`` was given; the message
                 says why (server unreachable, key rejected, ...).
         """
@@ -149,16 +152,22 @@ class ClientBase:
             entry = self._entries[name, label]
         except KeyError:
             return self._miss(name, label, unit, context, fallback)
-        release = entry.release
-        if release is None:
-            base = entry.base
-        else:
-            res = resolve(entry.version, release, unit, context)
-            hit = entry.seen.get(id(res))
-            base = hit[1] if hit is not None and hit[0] is res else entry.arm_prompt(res)
+        pick = entry.pick  # a release's precompiled choice (targeting, hash, arm), or None
+        base = entry.base if pick is None else pick(unit, context)
         if unit is None and context is None:
             return base
-        return for_call(base, unit, context)
+        d: Any = _new(_Draft)  # for_call(base, unit, context), inlined: one allocation
+        d._f = base._f
+        d.unit = unit
+        d.context = context
+        d.__class__ = ResolvedPrompt
+        return d  # type: ignore[no-any-return]
+
+    def _serve(
+        self, entry: Entry, unit: str | None, context: Mapping[str, Any] | None
+    ) -> ResolvedPrompt:
+        pick = entry.pick
+        return for_call(entry.base if pick is None else pick(unit, context), unit, context)
 
     def _miss(
         self,
@@ -170,7 +179,10 @@ class ClientBase:
     ) -> ResolvedPrompt:
         state = self._core.state
         if state is not None:
-            raise state.not_found(name, label)
+            entry = state.entry(name, label)  # built, and its versions verified, on first use
+            if entry is None:
+                raise state.not_found(name, label)
+            return self._serve(entry, unit, context)
         if fallback is not None:
             return for_call(
                 from_fallback(name, label, fallback, self._core.opts.max_rendered_bytes),

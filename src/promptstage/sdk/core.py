@@ -127,7 +127,12 @@ class SyncCore:
     def snapshot_headers(self) -> dict[str, str]:
         """Conditional request headers for ``GET /snapshot``."""
         state = self.state
-        if state is not None and state.etag and state.source in ("server", "lkg"):
+        if (
+            state is not None
+            and state.etag
+            and state.source in ("server", "lkg")
+            and state.store.refused is None  # a refused version: fetch the server's bytes
+        ):
             return {"If-None-Match": state.etag}
         return {}
 
@@ -140,6 +145,15 @@ class SyncCore:
         """
         if status == 304 and self.state is not None:
             if self.state.source != "server":
+                # The server confirms the file's content: verify what the file holds now (in
+                # this background thread), since only the server's bytes are kept from here.
+                refused = self.state.store.verify_all()
+                if refused is not None:
+                    raise Failure(
+                        f"the last-known-good file holds a version that does not verify "
+                        f"({refused}); fetching the whole snapshot",
+                        "integrity",
+                    )
                 self.install(dataclasses.replace(self.state, source="server"))
             self._healthy()
             return False

@@ -15,7 +15,15 @@ from promptstage.domain.events import EventType
 from promptstage.errors import IntegrityError, InvalidInputError
 from promptstage.rollout.resolve import ACTIVE_STATES, ActiveRelease
 
-from .state import State, advance, drop_prompt, replace_prompt, version_data, with_latest
+from .state import (
+    State,
+    advance,
+    drop_prompt,
+    replace_prompt,
+    verified_of,
+    version_data,
+    with_latest,
+)
 
 __all__ = ["apply_event"]
 
@@ -95,7 +103,7 @@ def _version_created(
     name = _field(data, "prompt", str, event)
     raw = _field(data, "version", Mapping, event)
     number = _field(raw, "version", int, event)
-    vd = version_data(f"{name}@{number}", raw, state.versions, state.max_rendered_bytes)
+    vd = version_data(f"{name}@{number}", raw, verified_of(state, name), state.max_rendered_bytes)
     old = state.prompts.get(name)
     type_ = old["type"] if old is not None else raw["type"]
     labels = with_latest(old["labels"] if old is not None else {}, number)
@@ -111,13 +119,13 @@ def _label_moved(state: State, data: Mapping[str, Any], seq: int, event: str) ->
     number = _field(data, "version", int, event)
     key = f"{name}@{number}"
     raw = data.get("version_data")
-    if raw is None and key in state.versions:
+    if raw is None and key in state.versions:  # held (verified or not): no new bytes
         new_versions = {}
     else:
         vd = version_data(
             key,
             _field(data, "version_data", Mapping, event),
-            state.versions,
+            verified_of(state, name),
             state.max_rendered_bytes,
         )
         new_versions = {key: vd}
@@ -127,7 +135,7 @@ def _label_moved(state: State, data: Mapping[str, Any], seq: int, event: str) ->
     labels[label] = number
     # A label under a release only moves when the release ends (promote or rollback): drop
     # it at once, so a rollback takes effect now, and refetch to learn the release's state.
-    had_release = (name, label) in state.releases
+    had_release = state.has_release(name, label)
     new = replace_prompt(
         state,
         name,
@@ -155,7 +163,7 @@ def _label_deleted(
     if old is None or label not in old["labels"]:
         return advance(state, seq), False
     labels = {k: v for k, v in old["labels"].items() if k != label}
-    had_release = (name, label) in state.releases
+    had_release = state.has_release(name, label)
     new = replace_prompt(
         state,
         name,
@@ -186,7 +194,7 @@ def _release_changed(
             f"rejected event {event}: release.versions must be an object", field="versions"
         )
     new_versions = {
-        key: version_data(key, v, state.versions, state.max_rendered_bytes)
+        key: version_data(key, v, verified_of(state, name), state.max_rendered_bytes)
         for key, v in carried.items()
     }
     release = {k: v for k, v in raw.items() if k != "versions"}

@@ -2,12 +2,15 @@
 
 The file is an envelope around a snapshot::
 
-    {"format": 1, "checksum": "sha256:<hex>", "etag": "\\"42\\"", "snapshot": {...}}
+    {"format":2,"checksum":"sha256:<hex>","etag":"\\"42\\"","snapshot":{...}}
 
-``checksum`` covers the canonical JSON of ``{"etag", "snapshot"}``, so a truncated, edited or
-half-written file is detected and ignored (with a logged warning) instead of served. Writes go
-to a temporary file in the same directory, are flushed to disk and renamed over the old file
-(``os.replace``), so a crash leaves either the old or the new file, never a mix.
+``checksum`` covers the bytes ``<etag as JSON>\\n<snapshot as compact JSON>``, the snapshot's
+bytes exactly as written, so reading a large file hashes it once and decodes it once (no
+re-encoding): a truncated, edited or half-written file is detected and ignored (with a logged
+warning) instead of served. Files of format 1 (the checksum of the canonical JSON of
+``{"etag", "snapshot"}``) are still read. Writes go to a temporary file in the same directory,
+are flushed to disk and renamed over the old file (``os.replace``), so a crash leaves either
+the old or the new file, never a mix.
 """
 
 from __future__ import annotations
@@ -28,11 +31,28 @@ __all__ = ["LKG_FORMAT", "checksum", "load_bootstrap", "read_lkg", "try_write_lk
 
 log = logging.getLogger("promptstage")
 
-LKG_FORMAT: Final = 1
+LKG_FORMAT: Final = 2
+_MARK = b',"snapshot":'
+_HEAD = b'{"format":2,'
+
+
+def _compact(snapshot: Mapping[str, Any]) -> bytes:
+    return json.dumps(snapshot, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _digest(etag: str | None, body: bytes) -> str:
+    h = hashlib.sha256(json.dumps(etag).encode())
+    h.update(b"\n")
+    h.update(body)
+    return "sha256:" + h.hexdigest()
 
 
 def checksum(snapshot: Mapping[str, Any], etag: str | None) -> str:
-    """``sha256:<hex>`` of the canonical JSON of ``{"etag", "snapshot"}``."""
+    """The format-2 checksum: ``sha256:<hex>`` of ``<etag JSON>\\n<snapshot compact JSON>``."""
+    return _digest(etag, _compact(snapshot))
+
+
+def _checksum_v1(snapshot: Mapping[str, Any], etag: str | None) -> str:
     body = canonical_json({"etag": etag, "snapshot": snapshot})
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
@@ -56,16 +76,15 @@ def try_write_lkg(
     target = Path(path)
     tmp: str | None = None
     try:
-        envelope = {
-            "format": LKG_FORMAT,
-            "checksum": checksum(snapshot, etag),
-            "etag": etag,
-            "snapshot": snapshot,
-        }
+        body = _compact(snapshot)
+        etag_json = json.dumps(etag).encode()
+        head = b'{"format":2,"checksum":"' + _digest(etag, body).encode() + b'","etag":'
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(envelope, fh, ensure_ascii=False, separators=(",", ":"))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(head + etag_json + _MARK)
+            fh.write(body)
+            fh.write(b"}")
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -87,7 +106,10 @@ def _unwrap(envelope: Any, where: str) -> tuple[dict[str, Any], str | None] | No
     if etag is not None and not isinstance(etag, str):
         etag = None
     try:
-        actual = checksum(snapshot, etag)
+        if envelope.get("format", 1) == 1:
+            actual = _checksum_v1(snapshot, etag)
+        else:
+            actual = checksum(snapshot, etag)
     except (TypeError, ValueError):
         actual = "unhashable"
     if envelope.get("checksum") != actual:
@@ -106,18 +128,45 @@ def read_lkg(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str | None] 
     """Return ``(snapshot, etag)`` from a valid file, or ``None`` (missing, corrupt: logged)."""
     target = Path(path)
     try:
-        text = target.read_text(encoding="utf-8")
+        data = target.read_bytes()
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         log.warning("promptstage: ignoring last-known-good file %s: %s", target, exc)
         return None
+    if data.startswith(_HEAD):
+        fast = _read_fast(data)
+        if not isinstance(fast, bool):
+            return fast
     try:
-        envelope = json.loads(text)
+        envelope = json.loads(data)
     except ValueError as exc:
         log.warning("promptstage: ignoring last-known-good file %s: not JSON (%s)", target, exc)
         return None
     return _unwrap(envelope, f"last-known-good file {target}")
+
+
+def _read_fast(data: bytes) -> tuple[dict[str, Any], str | None] | bool:
+    """A file as :func:`try_write_lkg` writes it: hash the snapshot's bytes, decode them once.
+
+    Returns ``False`` when the file is not laid out that way (then it is read as any JSON).
+    """
+    at = data.find(_MARK)
+    end = data.rstrip().rfind(b"}")
+    if at < 0 or end <= at:
+        return False
+    try:
+        head = json.loads(data[:at] + b"}")
+        etag = head.get("etag")
+        body = data[at + len(_MARK) : end]
+        if not isinstance(etag, str | None) or head.get("checksum") != _digest(etag, body):
+            return False  # read as any JSON: the warning then says what does not match
+        snapshot = json.loads(body)
+    except (ValueError, AttributeError):
+        return False
+    if not isinstance(snapshot, dict):
+        return False
+    return snapshot, etag
 
 
 def load_bootstrap(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any] | None:

@@ -15,11 +15,11 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-from promptstage.errors import ConfigurationError
+from promptstage.errors import ConfigurationError, IntegrityError
 
-from .state import Entry, State, _prompt_for
+from .state import Entry, State, prompt_for
 
-__all__ = ["PIN_ARM", "PIN_ENV", "apply_pins", "parse_pins"]
+__all__ = ["PIN_ARM", "PIN_ENV", "PinnedEntries", "apply_pins", "parse_pins"]
 
 PIN_ENV: Final = "PROMPTSTAGE_PIN"
 PIN_ARM: Final = "pinned"
@@ -63,24 +63,45 @@ def parse_pins(value: str | Mapping[str, int] | None, field: str = "pins") -> di
     return out
 
 
+class PinnedEntries(dict[tuple[str, str], Entry]):
+    """The pinned labels' entries; every other label is read from the state's store."""
+
+    __slots__ = ("_store",)
+
+    def __init__(
+        self, pinned: dict[tuple[str, str], Entry], store: Mapping[tuple[str, str], Entry]
+    ):
+        super().__init__(pinned)
+        self._store = store
+
+    def __missing__(self, key: tuple[str, str]) -> Entry:
+        return self._store[key]  # KeyError when not built yet: get() then builds it
+
+
 def apply_pins(
     state: State, pins: Mapping[str, int]
 ) -> tuple[Mapping[tuple[str, str], Entry], tuple[str, ...]]:
-    """``state``'s entries with each pinned label serving its pinned version, and the pins
-    that cannot be honoured (the version is not held), each as a sentence."""
+    """The map ``get`` reads: ``state``'s entries, with each pinned label serving its pinned
+    version; and the pins that cannot be honoured (the version is not held or does not
+    verify), each as a sentence. Its cost is the number of pins, not the size of the state."""
     if not pins:
-        return state.entries, ()
-    entries = dict(state.entries)
+        return state.store.entries, ()
+    pinned: dict[tuple[str, str], Entry] = {}
     unmet: list[str] = []
+    versions = state.versions
     for key, number in pins.items():
         name, _, label = key.partition(":")
-        vd = state.versions.get(f"{name}@{number}")
+        try:
+            vd = versions.get(f"{name}@{number}")
+        except IntegrityError as exc:
+            unmet.append(f"pin {key}={number} not applied: {exc.message}")
+            continue
         if vd is None:
             unmet.append(
                 f"pin {key}={number} not applied: version {number} of {name!r} is not held "
                 "(pin a version a label, latest or a release points at)"
             )
             continue
-        prompt = _prompt_for(name, label, vd, PIN_ARM, None, False)
-        entries[name, label] = Entry(version=number, base=prompt)
-    return entries, tuple(unmet)
+        prompt = prompt_for(name, label, vd, PIN_ARM, None, False)
+        pinned[name, label] = Entry(version=number, base=prompt)
+    return PinnedEntries(pinned, state.store.entries), tuple(unmet)

@@ -1,17 +1,18 @@
 """The value ``Client.get`` returns: one prompt version, resolved for one call.
 
-``get`` must cost a few hundred nanoseconds, so the objects it returns are built ahead of time,
-one per (prompt, label, arm), when a snapshot or event enters the client. Only the per-call
-``unit`` and ``context`` differ between calls; :func:`for_call` copies a prebuilt object with
-those two fields replaced, through a mutable twin class with the same slots, because a frozen
-dataclass's generated ``__init__`` costs a microsecond for thirteen fields.
+``get`` must cost a few hundred nanoseconds, so what it returns is built ahead of time, one
+shared part per (prompt, label, arm), when an entry is built. Only the per-call ``unit`` and
+``context`` differ between calls: :func:`for_call` makes an object of three references (the
+shared part, the unit, the context) through a mutable twin class with the same slots, and the
+other attributes are read through the shared part.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError
+from operator import attrgetter
 from typing import Any, Final
 
 from promptstage.domain.config import Config, ModelRef, parse_config
@@ -49,7 +50,40 @@ def rendered_with(prompt: ResolvedPrompt) -> Mapping[str, Any] | None:
     return last[1]
 
 
-@dataclass(frozen=True, slots=True)
+_FIELDS: Final = (
+    "name",
+    "label",
+    "version",
+    "digest",
+    "type",
+    "template",
+    "variables",
+    "config",
+    "arm",
+    "release_id",
+    "unitless",
+)
+
+
+class _Fixed:
+    """What every call served from one (prompt, label, arm) shares: built once per entry."""
+
+    __slots__ = (*_FIELDS, "compiled")
+
+    name: str
+    label: str
+    version: int | None
+    digest: str | None
+    type: str
+    template: Any
+    variables: list[dict[str, Any]]
+    config: Config
+    arm: str
+    release_id: str | None
+    unitless: bool
+    compiled: CompiledTemplate | None
+
+
 class ResolvedPrompt:
     """One version of a prompt, chosen for one call.
 
@@ -72,20 +106,81 @@ class ResolvedPrompt:
         context: The context attributes given to ``get``.
     """
 
-    name: str
-    label: str
-    version: int | None
-    digest: str | None
-    type: str
-    template: Any
-    variables: list[dict[str, Any]]
-    config: Config
-    arm: str
-    release_id: str | None
-    unitless: bool
-    unit: str | None = None
-    context: Mapping[str, Any] | None = None
-    _compiled: CompiledTemplate | None = field(default=None, repr=False, compare=False)
+    __slots__ = ("_f", "context", "unit")
+
+    _f: _Fixed
+    unit: str | None
+    context: Mapping[str, Any] | None
+
+    def __init__(
+        self,
+        name: str,
+        label: str,
+        version: int | None,
+        digest: str | None,
+        type: str,
+        template: Any,
+        variables: list[dict[str, Any]],
+        config: Config,
+        arm: str,
+        release_id: str | None,
+        unitless: bool,
+        unit: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        _compiled: CompiledTemplate | None = None,
+    ) -> None:
+        fixed = _Fixed()
+        values = (name, label, version, digest, type, template, variables, config, arm)
+        for key, value in zip(_FIELDS, (*values, release_id, unitless), strict=True):
+            setattr(fixed, key, value)
+        fixed.compiled = _compiled
+        _set = object.__setattr__
+        _set(self, "_f", fixed)
+        _set(self, "unit", unit)
+        _set(self, "context", context)
+
+    # The shared attributes, read through the shared part (C-level getters).
+    name: str = property(attrgetter("_f.name"))  # type: ignore[assignment]
+    label: str = property(attrgetter("_f.label"))  # type: ignore[assignment]
+    version: int | None = property(attrgetter("_f.version"))  # type: ignore[assignment]
+    digest: str | None = property(attrgetter("_f.digest"))  # type: ignore[assignment]
+    type: str = property(attrgetter("_f.type"))  # type: ignore[assignment]
+    template: Any = property(attrgetter("_f.template"))
+    variables: list[dict[str, Any]] = property(attrgetter("_f.variables"))  # type: ignore[assignment]
+    config: Config = property(attrgetter("_f.config"))  # type: ignore[assignment]
+    arm: str = property(attrgetter("_f.arm"))  # type: ignore[assignment]
+    release_id: str | None = property(attrgetter("_f.release_id"))  # type: ignore[assignment]
+    unitless: bool = property(attrgetter("_f.unitless"))  # type: ignore[assignment]
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {key!r}")
+
+    def __delattr__(self, key: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {key!r}")
+
+    def _key(self) -> tuple[Any, ...]:
+        f = self._f
+        return (*(getattr(f, k) for k in _FIELDS), self.unit, self.context)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not ResolvedPrompt:
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{k}={v!r}" for k, v in zip((*_FIELDS, "unit", "context"), self._key(), strict=True)
+        )
+        return f"ResolvedPrompt({fields})"
+
+    def replace(self, **changes: Any) -> ResolvedPrompt:
+        """A copy with some attributes changed (like ``dataclasses.replace``)."""
+        values = dict(zip((*_FIELDS, "unit", "context"), self._key(), strict=True))
+        values.update(changes)
+        return ResolvedPrompt(**values, _compiled=self._f.compiled)
 
     def render(self, /, **variables: Any) -> str | Messages:
         """Fill the template's placeholders.
@@ -104,7 +199,7 @@ class ResolvedPrompt:
                 the client's ``max_rendered_bytes`` (1 MiB by default): the message names
                 the include or the variable that makes it so, and the text is never built.
         """
-        compiled = self._compiled
+        compiled = self._f.compiled
         if compiled is None:
             compiled = CompiledTemplate(self.type, self.template, self.variables, {})
         result: str | Messages = compiled.render(variables)
@@ -133,20 +228,9 @@ class _Draft:
 
     __slots__ = ResolvedPrompt.__slots__
 
-    name: str
-    label: str
-    version: int | None
-    digest: str | None
-    type: str
-    template: Any
-    variables: list[dict[str, Any]]
-    config: Config
-    arm: str
-    release_id: str | None
-    unitless: bool
+    _f: _Fixed
     unit: str | None
     context: Mapping[str, Any] | None
-    _compiled: CompiledTemplate | None
 
 
 _new = object.__new__
@@ -155,24 +239,16 @@ _new = object.__new__
 def for_call(
     base: ResolvedPrompt, unit: str | None, context: Mapping[str, Any] | None
 ) -> ResolvedPrompt:
-    """Return ``base`` with ``unit`` and ``context`` replaced (``base`` itself if both are None)."""
+    """Return ``base`` with ``unit`` and ``context`` replaced (``base`` itself if both are None).
+
+    The shared part is not copied: the new object is three references.
+    """
     if unit is None and context is None:
         return base
     d: Any = _new(_Draft)
-    d.name = base.name
-    d.label = base.label
-    d.version = base.version
-    d.digest = base.digest
-    d.type = base.type
-    d.template = base.template
-    d.variables = base.variables
-    d.config = base.config
-    d.arm = base.arm
-    d.release_id = base.release_id
-    d.unitless = base.unitless
+    d._f = base._f
     d.unit = unit
     d.context = context
-    d._compiled = base._compiled
     d.__class__ = ResolvedPrompt
     result: ResolvedPrompt = d
     return result

@@ -1,38 +1,52 @@
-"""The resolvable state a client holds: verified, precomputed, immutable, swapped whole.
+"""The resolvable state a client holds: indexed by prompt, verified on first use.
 
 A :class:`State` is built from a snapshot (``GET /snapshot``, a last-known-good file or a
-bootstrap) by :func:`build_state`, and a new one from each stream event by :func:`apply_event`.
-Both check every version's digest first and raise :class:`~promptstage.errors.IntegrityError`
-on any mismatch, so a tampered payload never replaces a good state. Nothing here does I/O.
+bootstrap) by :func:`build_state`, and moved forward by each stream event
+(:mod:`promptstage.sdk.events`). Nothing here does I/O.
 
-For every (prompt, label) an :class:`Entry` holds the :class:`ResolvedPrompt` of the label's
-version and, when a release is active, one per arm, so ``get`` is a dict lookup plus, for a
-release, one call to :func:`promptstage.rollout.resolve`.
+Layout: a :class:`Store` maps each prompt name to one :class:`PromptRec` (its type, labels,
+versions by number and active releases), and holds the flat ``(prompt, label) -> Entry`` map
+``get`` reads with one dict lookup. An event replaces one prompt's record and that prompt's
+entries, in place, under the store's lock: its cost is the size of the changed prompt, never
+of the project (no copy of the whole state, no scan). A :class:`State` is the small immutable
+header (sequence number, ETag, source) over the store; the header of an older sequence number
+reads the store as it is now.
+
+Verification is lazy so that a cold start is proportional to what is used: a snapshot's
+versions are kept in their wire form (their key and shape checked) and each one's digest is
+recomputed, and its template compiled, the first time an entry needs it. A version that does
+not verify is refused (:class:`~promptstage.errors.IntegrityError` naming it, on every ``get``
+of a label pointing at it) and never served. Versions carried by events, and the versions of a
+refetched snapshot that the state held did not have, are verified at once, so a tampered
+payload is rejected whole and the state held stays.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
-from promptstage.domain.canonical import version_digest
-from promptstage.domain.config import Config
 from promptstage.domain.names import LATEST
-from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES, CompiledTemplate
-from promptstage.errors import IntegrityError, InvalidInputError, NotFoundError
-from promptstage.rollout.resolve import ActiveRelease, Resolution
+from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES
+from promptstage.errors import NotFoundError
 
-from .prompt import ResolvedPrompt
+from .entries import Entry, VersionData, check_key, fail, prompt_for, version_data
+from .store import EntriesView, PromptRec, Store, VersionsView, raw_of
 
 __all__ = [
     "SNAPSHOT_FORMAT",
     "Entry",
+    "PromptRec",
     "State",
+    "Store",
     "VersionData",
     "advance",
     "build_state",
+    "drop_prompt",
+    "prompt_for",
     "replace_prompt",
     "version_data",
     "with_latest",
@@ -44,78 +58,75 @@ SNAPSHOT_FORMAT: Final = 1
 
 
 @dataclass(frozen=True, slots=True)
-class VersionData:
-    """One verified version: its wire form, typed config and compiled template."""
-
-    key: str
-    digest: str
-    raw: Mapping[str, Any]
-    config: Config
-    compiled: CompiledTemplate
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What ``get`` needs for one (prompt, label)."""
-
-    version: int
-    base: ResolvedPrompt
-    release: ActiveRelease | None = None
-    arms: Mapping[tuple[int, str, bool], ResolvedPrompt] = field(default_factory=dict)
-    # id(Resolution) -> (Resolution, prompt): the release's answers are shared objects, so
-    # after the first call per arm the lookup is by identity (the Resolution is kept alive).
-    seen: dict[int, tuple[Resolution, ResolvedPrompt]] = field(default_factory=dict)
-
-    def arm_prompt(self, res: Resolution) -> ResolvedPrompt:
-        """The prebuilt prompt for a release's answer (``get`` first tries ``seen`` inline)."""
-        hit = self.seen.get(id(res))
-        if hit is not None and hit[0] is res:
-            return hit[1]
-        found = self.arms.get((res.version, res.arm, res.unitless), self.base)
-        if len(self.seen) < 16:  # a release has four shared answers; never grow unbounded
-            self.seen[id(res)] = (res, found)
-        return found
-
-
-@dataclass(frozen=True, slots=True)
 class State:
-    """An immutable view of one project's resolvable state."""
+    """One project's resolvable state at sequence number ``seq``."""
 
     project: str
     seq: int
     etag: str | None
     source: str
-    prompts: Mapping[str, Mapping[str, Any]]
-    versions: Mapping[str, VersionData]
-    releases: Mapping[tuple[str, str], Mapping[str, Any]]
-    entries: Mapping[tuple[str, str], Entry]
+    store: Store
     max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES  # what versions are compiled with
+
+    @property
+    def prompts(self) -> Mapping[str, PromptRec]:
+        """Prompt name -> its record (``rec["type"]``, ``rec["labels"]``)."""
+        return self.store.prompts
+
+    @property
+    def entries(self) -> Mapping[tuple[str, str], Entry]:
+        """Every (prompt, label) -> its entry, built and verified on access."""
+        return EntriesView(self.store)
+
+    @property
+    def versions(self) -> Mapping[str, VersionData]:
+        """Every version held, by ``name@n``, verified on access."""
+        return VersionsView(self.store)
+
+    def entry(self, name: str, label: str) -> Entry | None:
+        """See :meth:`Store.entry`."""
+        return self.store.entry(name, label)
+
+    def has_release(self, name: str, label: str) -> bool:
+        """True when ``name``/``label`` has an active release."""
+        rec = self.store.prompts.get(name)
+        return rec is not None and bool(rec.releases) and label in rec.releases  # type: ignore[operator]
 
     def to_snapshot(self) -> dict[str, Any]:
         """The snapshot wire form of this state (for the last-known-good file)."""
+        prompts: dict[str, Any] = {}
+        versions: dict[str, Any] = {}
+        releases: list[dict[str, Any]] = []
+        with self.store.lock:
+            items = list(self.store.prompts.items())
+        for name, rec in items:
+            prompts[name] = {"type": rec.type, "labels": dict(rec.labels)}
+            for number, slot in list(rec.versions.items()):
+                versions[f"{name}@{number}"] = dict(raw_of(slot))
+            releases.extend(dict(r) for r in (rec.releases or {}).values())
         return {
             "format": SNAPSHOT_FORMAT,
             "project": self.project,
             "seq": self.seq,
-            "prompts": {name: dict(p) for name, p in self.prompts.items()},
-            "versions": {key: dict(v.raw) for key, v in self.versions.items()},
-            "releases": [dict(r) for r in self.releases.values()],
+            "prompts": prompts,
+            "versions": versions,
+            "releases": releases,
         }
 
     def not_found(self, name: str, label: str) -> NotFoundError:
         """The error ``get`` raises for a prompt or label this state does not have."""
-        prompt = self.prompts.get(name)
+        prompt = self.store.prompts.get(name)
         if prompt is None:
             import difflib  # only on this error path
 
-            close = difflib.get_close_matches(name, list(self.prompts), n=3)
+            close = difflib.get_close_matches(name, list(self.store.prompts), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             return NotFoundError(
                 f"prompt {name!r} does not exist in project {self.project!r} "
                 f"(snapshot seq {self.seq}, from {self.source}){hint}",
                 field="name",
             )
-        labels = ", ".join(sorted(prompt["labels"])) or "none"
+        labels = ", ".join(sorted(prompt.labels)) or "none"
         return NotFoundError(
             f"prompt {name!r} has no label {label!r} (its labels: {labels}; "
             f"snapshot seq {self.seq}, from {self.source})",
@@ -123,137 +134,66 @@ class State:
         )
 
 
-def _fail(where: str, why: str) -> IntegrityError:
-    return IntegrityError(f"rejected payload: {where}: {why}", field=where)
+class _Sharer:
+    """Make equal parts of the versions of one snapshot one object (memory, issue 16).
 
-
-def version_data(
-    key: str,
-    raw: Any,
-    known: Mapping[str, VersionData],
-    max_bytes: int = DEFAULT_MAX_RENDERED_BYTES,
-) -> VersionData:
-    """Verify one version's wire form (digest recomputed) and compile it; its renders are
-    bounded by ``max_bytes``.
-
-    A version already held with the same key and digest is returned as held: its content was
-    verified when it arrived, and the held copy is used rather than the new bytes.
-
-    Raises:
-        IntegrityError: The payload is malformed, its key does not match, or its digest does
-            not match its content.
+    Most versions of a project share their config and variables (one model, one input): each
+    value equal to one seen recently becomes that object (compared by value, C-level), and the
+    type and role strings are interned. Nothing changes in value, so digests are unaffected.
     """
-    if not isinstance(raw, Mapping):
-        raise _fail(key, "a version must be an object")
-    digest = raw.get("digest")
-    held = known.get(key)
-    if held is not None and held.digest == digest:
-        return held
-    try:
-        prompt, number, type_ = raw["prompt"], raw["version"], raw["type"]
-        template, variables, config = raw["template"], raw["variables"], raw["config"]
-    except KeyError as exc:
-        raise _fail(key, f"missing field {exc.args[0]!r}") from None
-    if f"{prompt}@{number}" != key:
-        raise _fail(key, f"names {prompt}@{number} instead")
-    if (
-        type_ not in ("text", "chat")
-        or not isinstance(variables, list)
-        or not isinstance(config, dict)
-    ):
-        raise _fail(key, "type, variables or config has the wrong shape")
-    try:
-        actual = version_digest(type_, template, variables, config)
-    except (TypeError, ValueError) as exc:
-        raise _fail(key, f"content is not canonical JSON ({exc})") from None
-    if actual != digest:
-        raise _fail(key, f"digest mismatch: payload says {digest!r}, content hashes to {actual!r}")
-    includes = raw.get("includes") or {}
-    try:
-        typed = Config.from_dict(config)
-        compiled = CompiledTemplate(type_, template, variables, includes, max_bytes=max_bytes)
-    except (InvalidInputError, KeyError, TypeError, AttributeError) as exc:
-        raise _fail(key, f"version does not compile ({exc})") from None
-    return VersionData(key, actual, dict(raw), typed, compiled)
+
+    __slots__ = ("configs", "empty", "names", "variables")
+
+    def __init__(self, names: Mapping[str, Any]) -> None:
+        self.configs: list[Any] = []
+        self.variables: list[Any] = []
+        self.empty: dict[str, Any] = {}
+        self.names = {name: name for name in names}  # one string object per prompt name
+
+    @staticmethod
+    def _same(seen: list[Any], value: Any) -> Any:
+        for i, known in enumerate(seen):
+            if known.__class__ is value.__class__ and known == value:
+                if i:
+                    seen.insert(0, seen.pop(i))  # the most recent match first
+                return known
+        seen.insert(0, value)
+        del seen[16:]
+        return value
+
+    def version(self, raw: Any) -> None:
+        if not isinstance(raw, dict):
+            return
+        config, variables, type_ = raw.get("config"), raw.get("variables"), raw.get("type")
+        if isinstance(config, dict):
+            raw["config"] = self._same(self.configs, config)
+        if isinstance(variables, list):
+            raw["variables"] = self._same(self.variables, variables)
+        if isinstance(type_, str):
+            raw["type"] = sys.intern(type_)
+        if raw.get("includes") == {}:
+            raw["includes"] = self.empty
+        name = raw.get("prompt")
+        if isinstance(name, str):
+            raw["prompt"] = self.names.get(name, name)
+        template = raw.get("template")
+        if isinstance(template, list):
+            for message in template:
+                role = message.get("role") if isinstance(message, dict) else None
+                if isinstance(role, str):
+                    message["role"] = sys.intern(role)
 
 
-def _prompt_for(
-    name: str, label: str, vd: VersionData, arm: str, release_id: str | None, unitless: bool
-) -> ResolvedPrompt:
-    raw = vd.raw
-    return ResolvedPrompt(
-        name=name,
-        label=label,
-        version=int(raw["version"]),
-        digest=vd.digest,
-        type=raw["type"],
-        template=raw["template"],
-        variables=raw["variables"],
-        config=vd.config,
-        arm=arm,
-        release_id=release_id,
-        unitless=unitless,
-        _compiled=vd.compiled,
-    )
-
-
-def _entries_of(
-    name: str,
-    labels: Mapping[str, int],
-    versions: Mapping[str, VersionData],
-    releases: Mapping[tuple[str, str], Mapping[str, Any]],
-) -> dict[tuple[str, str], Entry]:
-    out: dict[tuple[str, str], Entry] = {}
-    for label, number in labels.items():
-        vd = versions.get(f"{name}@{number}")
-        if vd is None:
-            raise _fail(
-                f"prompts.{name}.labels.{label}", f"points at {name}@{number}, not included"
-            )
-        base = _prompt_for(name, label, vd, "baseline", None, False)
-        raw_release = releases.get((name, label))
-        entry = Entry(number, base)
-        if raw_release is not None:
-            entry = _with_release(name, label, entry, raw_release, versions) or entry
-        out[(name, label)] = entry
-    return out
-
-
-def _with_release(
-    name: str,
-    label: str,
-    entry: Entry,
-    raw: Mapping[str, Any],
-    versions: Mapping[str, VersionData],
-) -> Entry | None:
-    try:
-        release = ActiveRelease.from_dict(raw, path=f"releases[{name}/{label}]")
-    except InvalidInputError as exc:
-        log.warning(
-            "promptstage: ignoring release on %s/%s, serving the label: %s", name, label, exc
-        )
-        return None
-    arms: dict[tuple[int, str, bool], ResolvedPrompt] = {}
-    for number, arm, unitless in (
-        (release.baseline_version, "baseline", False),
-        (release.baseline_version, "baseline", True),
-        (release.baseline_version, "control", False),
-        (release.candidate_version, "canary", False),
-    ):
-        vd = versions.get(f"{name}@{number}")
-        if vd is None:
-            log.warning(
-                "promptstage: release %s on %s/%s needs %s@%s, which the snapshot lacks; "
-                "serving the label",
-                release.id,
-                name,
-                label,
-                name,
-                number,
-            )
-            return None
-        arms[(number, arm, unitless)] = _prompt_for(name, label, vd, arm, release.id, unitless)
-    return Entry(entry.version, entry.base, release, arms)
+def _slot(key: str, raw: Any, held: PromptRec | None, max_bytes: int) -> Any:
+    """What a refetched snapshot keeps for one version: the held verified copy if the digest
+    matches, the wire form (verified on first use) if the held one was not verified either,
+    else the version verified now (it is new since the state held)."""
+    old = held.versions.get(raw["version"]) if held is not None else None
+    if old is not None and raw_of(old).get("digest") == raw.get("digest"):
+        if old.__class__ is VersionData and old.compiled.max_bytes == max_bytes:
+            return old
+        return raw
+    return version_data(key, raw, {}, max_bytes)
 
 
 def build_state(
@@ -265,142 +205,149 @@ def build_state(
     previous: State | None = None,
     max_rendered_bytes: int = DEFAULT_MAX_RENDERED_BYTES,
 ) -> State:
-    """Verify a whole snapshot and precompute everything ``get`` needs.
+    """Check a whole snapshot's shape and index it by prompt (digests: see the module doc).
 
     Args:
         snapshot: The decoded ``GET /snapshot`` body (see ``docs/protocol.md``).
         project: The project this client serves; a snapshot of another one is rejected.
         source: ``"server"``, ``"lkg"`` or ``"bootstrap"``.
         etag: The response's ``ETag``, sent back as ``If-None-Match``.
-        previous: The state held now; versions it already verified are reused.
+        previous: The state held now: versions it verified are reused, and versions it did not
+            hold are verified now (so a tampered refetch is rejected and ``previous`` stays).
         max_rendered_bytes: The longest text a version of this state renders.
 
     Raises:
-        IntegrityError: Anything is malformed or any digest does not match.
+        IntegrityError: Anything is malformed, or a version new since ``previous`` does not
+            verify.
     """
     if not isinstance(snapshot, Mapping):
-        raise _fail("snapshot", "must be a JSON object")
+        raise fail("snapshot", "must be a JSON object")
     fmt = snapshot.get("format", SNAPSHOT_FORMAT)
     if fmt != SNAPSHOT_FORMAT:
-        raise _fail("snapshot.format", f"{fmt!r} is not supported by this SDK (upgrade it)")
+        raise fail("snapshot.format", f"{fmt!r} is not supported by this SDK (upgrade it)")
     if snapshot.get("project") != project:
-        raise _fail("snapshot.project", f"is {snapshot.get('project')!r}, expected {project!r}")
+        raise fail("snapshot.project", f"is {snapshot.get('project')!r}, expected {project!r}")
     seq = snapshot.get("seq")
     prompts_in = snapshot.get("prompts")
     versions_in = snapshot.get("versions")
     releases_in = snapshot.get("releases") or []
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        raise _fail("snapshot.seq", "must be a non-negative integer")
+        raise fail("snapshot.seq", "must be a non-negative integer")
     if not isinstance(prompts_in, Mapping) or not isinstance(versions_in, Mapping):
-        raise _fail("snapshot", "prompts and versions must be objects")
+        raise fail("snapshot", "prompts and versions must be objects")
     if not isinstance(releases_in, list):
-        raise _fail("snapshot.releases", "must be a list")
-    known = previous.versions if previous is not None else {}
-    versions = {
-        key: version_data(key, raw, known, max_rendered_bytes) for key, raw in versions_in.items()
-    }
-    prompts: dict[str, Mapping[str, Any]] = {}
+        raise fail("snapshot.releases", "must be a list")
+    held = previous.store.prompts if previous is not None else None
+    by_prompt: dict[str, dict[int, Any]] = {}
+    share = _Sharer(prompts_in)
+    for key, raw in versions_in.items():
+        check_key(key, raw)
+        share.version(raw)
+        number = raw["version"]
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise fail(key, "version must be an integer")
+        name = raw["prompt"]
+        slot = raw if held is None else _slot(key, raw, held.get(name), max_rendered_bytes)
+        by_prompt.setdefault(name, {})[number] = slot
+    prompts: dict[str, PromptRec] = {}
     for name, p in prompts_in.items():
         labels = p.get("labels") if isinstance(p, Mapping) else None
         if not isinstance(labels, Mapping) or p.get("type") not in ("text", "chat"):
-            raise _fail(f"prompts.{name}", "must be {type, labels}")
-        prompts[name] = {"type": p["type"], "labels": dict(labels)}
-    releases: dict[tuple[str, str], Mapping[str, Any]] = {}
+            raise fail(f"prompts.{name}", "must be {type, labels}")
+        versions = by_prompt.get(name, {})
+        for label, number in labels.items():
+            if number not in versions:
+                raise fail(
+                    f"prompts.{name}.labels.{label}", f"points at {name}@{number}, not included"
+                )
+        prompts[name] = PromptRec(p["type"], dict(labels), versions)
     for i, r in enumerate(releases_in):
         if not isinstance(r, Mapping) or not isinstance(r.get("prompt"), str):
-            raise _fail(f"snapshot.releases[{i}]", "must be an object with prompt and label")
-        releases[(r["prompt"], str(r.get("label")))] = dict(r)
-    entries: dict[tuple[str, str], Entry] = {}
-    for name, p in prompts.items():
-        entries.update(_entries_of(name, p["labels"], versions, releases))
-    return State(
-        project, seq, etag, source, prompts, versions, releases, entries, max_rendered_bytes
-    )
+            raise fail(f"snapshot.releases[{i}]", "must be an object with prompt and label")
+        rec = prompts.get(r["prompt"])
+        if rec is not None:
+            if rec.releases is None:
+                rec.releases = {}
+            rec.releases[str(r.get("label"))] = dict(r)
+    return State(project, seq, etag, source, Store(prompts, max_rendered_bytes), max_rendered_bytes)
+
+
+def _next_etag(state: State, seq: int) -> str | None:
+    # The server's ETag is the quoted sequence number; keep revalidating if that holds.
+    return f'"{seq}"' if state.etag == f'"{state.seq}"' else None
 
 
 def replace_prompt(
     state: State,
     name: str,
-    prompt: Mapping[str, Any],
+    prompt: Mapping[str, Any] | PromptRec,
     new_versions: Mapping[str, VersionData],
     seq: int,
     drop_release_on: str | None = None,
     set_release: Mapping[str, Any] | None = None,
 ) -> State:
-    """A new state with one prompt's type/labels replaced and ``new_versions`` added.
+    """The state at ``seq`` with one prompt's type/labels replaced and ``new_versions`` (each
+    verified) added; its cost is the size of that prompt.
 
     ``drop_release_on`` removes the release of that label; ``set_release`` (a release's wire
     form) becomes its label's active release. Versions of that prompt no label or release
     points at any more are dropped.
     """
-    releases = dict(state.releases)
+    old = state.store.prompts.get(name)
+    releases = dict(old.releases) if old is not None and old.releases else {}
     if drop_release_on is not None:
-        releases.pop((name, drop_release_on), None)
+        releases.pop(drop_release_on, None)
     if set_release is not None:
-        releases[(name, str(set_release["label"]))] = set_release
-    versions = dict(state.versions)
-    versions.update(new_versions)
-    needed = {f"{name}@{n}" for n in prompt["labels"].values()}
-    for (rp, _label), r in releases.items():
-        if rp == name:
-            needed.add(f"{name}@{r.get('baseline_version')}")
-            needed.add(f"{name}@{r.get('candidate_version')}")
-    prefix = f"{name}@"
-    for key in [k for k in versions if k.startswith(prefix) and k not in needed]:
-        del versions[key]
-    prompts = dict(state.prompts)
-    prompts[name] = prompt
-    entries = dict(state.entries)
-    old = state.prompts.get(name)
-    for label in old["labels"] if old is not None else ():
-        entries.pop((name, label), None)
-    entries.update(_entries_of(name, prompt["labels"], versions, releases))
-    # The server's ETag is the quoted sequence number; keep revalidating if that holds.
-    etag = f'"{seq}"' if state.etag == f'"{state.seq}"' else None
+        releases[str(set_release["label"])] = set_release
+    versions = dict(old.versions) if old is not None else {}
+    for vd in new_versions.values():
+        if vd.raw["prompt"] == name:
+            versions[int(vd.raw["version"])] = vd
+    needed = set(prompt["labels"].values())
+    for r in releases.values():
+        needed.add(r.get("baseline_version"))
+        needed.add(r.get("candidate_version"))
+    versions = {n: slot for n, slot in versions.items() if n in needed}
+    rec = PromptRec(str(prompt["type"]), dict(prompt["labels"]), versions, releases or None)
+    state.store.put(name, rec)
     return State(
         state.project,
         seq,
-        etag,
+        _next_etag(state, seq),
         state.source,
-        prompts,
-        versions,
-        releases,
-        entries,
+        state.store,
         state.max_rendered_bytes,
     )
 
 
 def drop_prompt(state: State, name: str, seq: int) -> State:
-    """A new state without prompt ``name``, its versions, releases and entries (archived)."""
-    etag = f'"{seq}"' if state.etag == f'"{state.seq}"' else None
-    prefix = f"{name}@"
-    return State(
-        state.project,
-        seq,
-        etag,
-        state.source,
-        {k: v for k, v in state.prompts.items() if k != name},
-        {k: v for k, v in state.versions.items() if not k.startswith(prefix)},
-        {k: v for k, v in state.releases.items() if k[0] != name},
-        {k: v for k, v in state.entries.items() if k[0] != name},
-        state.max_rendered_bytes,
-    )
+    """The state at ``seq`` without prompt ``name``, its versions, releases and entries."""
+    state.store.drop(name)
+    return advance(state, seq)
 
 
 def advance(state: State, seq: int) -> State:
     """The same state at a later sequence number (an event with no effect)."""
-    etag = f'"{seq}"' if state.etag == f'"{state.seq}"' else None
     return State(
         state.project,
         seq,
-        etag,
+        _next_etag(state, seq),
         state.source,
-        state.prompts,
-        state.versions,
-        state.releases,
-        state.entries,
+        state.store,
         state.max_rendered_bytes,
     )
+
+
+def verified_of(state: State, name: str) -> dict[str, VersionData]:
+    """The verified versions of prompt ``name`` by key (for :func:`version_data`'s ``known``)."""
+    rec = state.store.prompts.get(name)
+    if rec is None:
+        return {}
+    return {
+        f"{name}@{n}": slot
+        for n, slot in list(rec.versions.items())
+        if isinstance(slot, VersionData)
+    }
 
 
 def with_latest(labels: Mapping[str, int], number: int) -> dict[str, int]:

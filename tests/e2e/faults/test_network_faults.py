@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from promptstage import Client
+from promptstage.errors import IntegrityError
 from promptstage.sdk.lkg import checksum, read_lkg
 
 from ..proxy import FaultProxy
@@ -115,10 +116,21 @@ def test_corrupt_last_known_good_is_ignored(
         caplog.at_level(logging.WARNING, logger="promptstage"),
         Client(shared_server.url, project, token, cache_path=cache, **FAST) as ps,
     ):
+        if how == "edited-with-checksum":
+            # The envelope is intact, so the file is loaded (verified lazily): the edited
+            # version is refused on first use, never served, until the server's answer.
+            try:
+                served = ps.get("greet").render(name="Ana")
+            except IntegrityError as exc:
+                assert "digest mismatch" in exc.message
+            else:
+                assert served == "Hello v1 Ana."  # the server's snapshot came first
+            assert wait_for(lambda: ps.status().source == "server")
         assert ps.status().source == "server"
         p = ps.get("greet")
         assert p.version == v1 and p.render(name="Ana") == "Hello v1 Ana."
-    assert "ignoring last-known-good file" in caplog.text
+    if how != "edited-with-checksum":
+        assert "ignoring last-known-good file" in caplog.text
     repaired = read_lkg(cache)  # rewritten from the server's answer
     assert repaired is not None and "Hacked" not in json.dumps(repaired[0])
 
