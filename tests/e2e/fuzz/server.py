@@ -20,6 +20,8 @@ from promptstage.service.demo import seed_demo
 from promptstage.settings import Settings
 from promptstage.store.sql import SqlStore
 
+from .seed import seed_objects
+
 # /events is an endless stream (its SSE behaviour has its own tests in tests/sdk and tests/api).
 EXCLUDED_PATHS = r"/events$"
 
@@ -30,6 +32,7 @@ class LiveServer:
 
     url: str
     admin_key: str
+    seeds: dict[str, list[Any]]  # per path parameter, values naming objects that exist
 
     @property
     def auth_header(self) -> dict[str, str]:
@@ -51,9 +54,13 @@ def live_server(directory: Path, database_url: str | None = None) -> Iterator[Li
         rate_limit_writes_per_ip=0,
         # Webhooks the fuzzer invents must never be called: only loopback may be a target.
         webhook_allowed_hosts="127.0.0.1",
+        # Eval runs the fuzzer starts call a model: a closed port of loopback, never the internet.
+        eval_openai_base_url="http://127.0.0.1:9/v1",
+        eval_anthropic_base_url="http://127.0.0.1:9",
+        eval_max_attempts=1,
     )
     app = create_app(settings)
-    seed_demo(app.state.ctx)
+    releasers = seed_demo(app.state.ctx)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -76,7 +83,8 @@ def live_server(directory: Path, database_url: str | None = None) -> Iterator[Li
             raise RuntimeError("the fuzz server did not start")
         time.sleep(0.02)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", admin_key)
+        url = f"http://127.0.0.1:{port}"
+        yield LiveServer(url, admin_key, seed_objects(url, admin_key, releasers))
     finally:
         server.should_exit = True
         thread.join(timeout=10)
