@@ -43,9 +43,7 @@ def _ok(response: httpx.Response, *expected: int) -> Any:
 def seed_objects(url: str, admin_key: str, releaser_keys: list[str]) -> dict[str, list[Any]]:
     """Create releases, a change request, webhooks, keys, users, a principal, an eval run, a
     replay and calls in the demo project; return the values of each path parameter."""
-    admin = httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30
-    )
+    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30)
     with admin:
         return {
             "project": [PROJECT],
@@ -102,7 +100,9 @@ def _releases(admin: httpx.Client) -> list[str]:
 
 def _calls(admin: httpx.Client) -> list[str]:
     snapshot = _ok(admin.get(f"{BASE}/snapshot"), 200)
-    version = snapshot["versions"][f"booking.system@{snapshot['prompts']['booking.system']['labels']['prod']}"]
+    version = snapshot["versions"][
+        f"booking.system@{snapshot['prompts']['booking.system']['labels']['prod']}"
+    ]
     ids = [f"fuzz-call-{uuid.uuid4().hex}" for _ in range(3)]
     calls = [
         {
@@ -143,5 +143,7 @@ def _change_requests(admin: httpx.Client, url: str, releaser_keys: list[str]) ->
         for prompt, version, current in (("booking.system", 1, 3), ("sales.system", 1, 2)):
             body = {"version": version, "expected_version": current, "reason": "fuzz seed"}
             made = _ok(releaser.put(f"{BASE}/prompts/{prompt}/labels/staging", json=body), 202)
-            ids.append(str(made["change_request"]["id"] if "change_request" in made else made["id"]))
+            ids.append(
+                str(made["change_request"]["id"] if "change_request" in made else made["id"])
+            )
     return ids

@@ -1,16 +1,20 @@
-"""Schemathesis over /openapi.json against a running server: no 5xx, answers match the schema."""
+"""Schemathesis over /openapi.json against a running, seeded server: no 5xx, answers match the
+schema, every operation's handler is reached, and stateful sequences follow the links."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
-from .server import EXCLUDED_PATHS, LiveServer, openapi_document
+from . import hooks  # noqa: F401  (registers the hook that puts seeded ids into paths)
+from .server import EXCLUDED_PATHS, LiveServer, fuzzed_operations, openapi_document
 
 pytestmark = [pytest.mark.fuzz]
 # Every default check runs except two that cannot hold for this harness:
@@ -20,11 +24,16 @@ pytestmark = [pytest.mark.fuzz]
 #   whose only violation is a missing header is "accepted"; and unknown query parameters are
 #   ignored by design (resolve takes any context attribute). Auth is covered by ignored_auth.
 EXCLUDED = [positive_data_acceptance, negative_data_rejection]
+EXAMPLES = 8  # per operation, in `make test`; `make fuzz` runs 200
+REACH_EXAMPLES = 40  # at most, for an operation the parametrized run did not reach
+STATEFUL_SCENARIOS = 12  # `make test`'s short stateful run (`make fuzz` runs the long one)
+STATEFUL_STEPS = 6
 
 CONFIG = schemathesis.Config.from_path(Path(__file__).with_name("schemathesis.toml"))
 schema = schemathesis.openapi.from_dict(openapi_document(), config=CONFIG).exclude(
     path_regex=EXCLUDED_PATHS
 )
+QUIET = settings(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 
 def test_the_server_serves_the_fuzzed_document(fuzz_server: LiveServer) -> None:
@@ -32,8 +41,60 @@ def test_the_server_serves_the_fuzzed_document(fuzz_server: LiveServer) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(QUIET, max_examples=EXAMPLES)
 def test_api(case: schemathesis.Case, fuzz_server: LiveServer) -> None:
     case.call_and_validate(
         base_url=fuzz_server.url, headers=fuzz_server.auth_header, excluded_checks=EXCLUDED
+    )
+
+
+def test_every_operation_is_reached(fuzz_server: LiveServer) -> None:
+    """Seeded ids, names and versions get fuzzed requests past routing, auth and validation
+    into every operation's handler (reach.py). Operations the parametrized run reached already
+    (when it ran first) cost nothing here; the others are fuzzed until reached."""
+    for operation in schema.get_all_operations():
+        api = operation.ok()
+        _fuzz_until_reached(fuzz_server, api, f"{api.method.upper()} {api.path}")
+    summary = fuzz_server.reach.summary(fuzzed_operations())
+    print(summary)
+    assert "not reached" not in summary, summary
+
+
+def _fuzz_until_reached(server: LiveServer, api: Any, label: str) -> None:
+    @settings(QUIET, max_examples=REACH_EXAMPLES, database=None)
+    @given(data=st.data())
+    def fuzz(data: st.DataObject) -> None:
+        case = data.draw(api.as_strategy())
+        if label in server.reach.reached():
+            return  # drawn all the same: Hypothesis wants every run to draw alike
+        case.call_and_validate(
+            base_url=server.url, headers=server.auth_header, excluded_checks=EXCLUDED
+        )
+
+    if label not in server.reach.reached():
+        fuzz()
+
+
+def test_stateful_sequences(fuzz_server: LiveServer) -> None:
+    """Sequences that feed one answer into the next request (a created release's id into its
+    advance, a key's prefix into its rotation...), along the links schemathesis infers from the
+    document: no 5xx, every answer matches the schema."""
+
+    class Sequences(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"base_url": fuzz_server.url, "headers": fuzz_server.auth_header}
+
+        def validate_response(
+            self,
+            response: Any,
+            case: schemathesis.Case,
+            additional_checks: Any = None,
+            **kwargs: Any,
+        ) -> None:
+            case.validate_response(response, excluded_checks=EXCLUDED, transport_kwargs=kwargs)
+
+    Sequences.run(
+        settings=settings(
+            QUIET, max_examples=STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS
+        )
     )
