@@ -39,6 +39,14 @@ def pool_for(parameter: str, path: str) -> list[Any]:
     return _seeds.get(parameter, [])
 
 
+def _share(pool: list[Any], destructive: bool) -> list[Any]:
+    """Operations that delete or replace an object (DELETE, key rotation) draw from the second
+    half of each pool, the others from the first half, so the objects that reads and updates
+    name are still there after the deletions (a pool of one is shared)."""
+    half = max(1, len(pool) // 2)
+    return pool[len(pool) - half :] if destructive else pool[:half]
+
+
 def _seeded_or(generated: Any, pool: list[Any]) -> st.SearchStrategy[Any]:
     return st.integers(0, KEEP_GENERATED_ONE_IN - 1).flatmap(
         # The simplest example (n = 0, Hypothesis's first) uses a seed; the last kept value is
@@ -55,9 +63,13 @@ def flatmap_path_parameters(
         return st.just(path_parameters)
     operation = context.operation
     path = operation.path if operation is not None else ""
+    method = operation.method.upper() if operation is not None else ""
+    destructive = method == "DELETE" or path.endswith("/rotate")
     return st.fixed_dictionaries(
         {
-            key: _seeded_or(value, pool) if (pool := pool_for(key, path)) else st.just(value)
+            key: _seeded_or(value, _share(pool, destructive))
+            if (pool := pool_for(key, path))
+            else st.just(value)
             for key, value in path_parameters.items()
         }
     )

@@ -107,6 +107,8 @@ class Reach:
             if label not in reached:
                 refused = dict(self.refused.get(label, {}))
                 lines.append(f"  not reached: {label} (handler: {handled}, before: {refused})")
+            elif label not in found:
+                lines.append(f"  not found: {label} (handler: {handled})")
             elif label not in succeeded:
                 lines.append(f"  no 2xx: {label} (handler: {handled})")
         return "\n".join(lines)
