@@ -1,9 +1,9 @@
 """The suite's own Postgres databases are emptied and dropped in bounded time, even while a
-session an earlier test left behind holds a lock on them (a teardown once hung past 120 s)."""
+session an earlier test left behind holds a lock on them (a teardown once hung past 120 s).
+No wall-clock assertion: the bounds are Postgres's own lock_timeout and statement_timeout."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -28,9 +28,8 @@ def test_a_reset_ends_a_session_that_holds_a_lock_instead_of_waiting_for_it(
     holder = create_engine(url, poolclass=NullPool).connect()
     try:
         holder.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")  # then idle
-        started = time.monotonic()
+        # Without ending the holder, the reset would wait out its bound and fail the test.
         empty_postgres_database(url, timeout_ms=BOUND_MS)
-        assert time.monotonic() - started < BOUND_MS / 1000
         with pytest.raises(Exception, match="terminat"):
             holder.exec_driver_sql("SELECT 1")
     finally:
@@ -49,9 +48,7 @@ def test_a_drop_ends_the_sessions_of_the_database(
     )
     try:
         holder.exec_driver_sql("CREATE TABLE held (x int)")  # an open transaction with a lock
-        started = time.monotonic()
-        drop_postgres_database(admin, str(name), timeout_ms=BOUND_MS)
-        assert time.monotonic() - started < BOUND_MS / 1000
+        drop_postgres_database(admin, str(name))  # a drop forces a checkpoint: the default bound
         with admin.connect() as connection:
             left = connection.execute(
                 text("SELECT count(*) FROM pg_database WHERE datname = :name"), {"name": name}
