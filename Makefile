@@ -96,7 +96,7 @@ fmt: $(STAMP) ## format and auto-fix
 screenshots: $(STAMP) ## screenshots of every admin UI page for docs/ui.md (needs /usr/bin/chromium)
 	$(BIN)/python scripts/screenshots.py
 
-fuzz: $(STAMP) ## long schemathesis run against a real server (FUZZ_EXAMPLES=200 per operation)
+fuzz: $(STAMP) ## long schemathesis run, every phase, against a seeded server; prints the reach (FUZZ_EXAMPLES=200 per operation)
 	cd tests && ../$(BIN)/python -m e2e.fuzz.long_run $(or $(FUZZ_EXAMPLES),200)
 
 clean: ## remove the virtualenv and local data

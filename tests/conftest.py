@@ -5,26 +5,21 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from promptstage.store.sql import SqlStore
+from support.templates import drop_postgres_database
 
 POSTGRES_ENV = "PROMPTSTAGE_TEST_POSTGRES_URL"
 _SESSION_CACHE_DIR: str | None = None
-# Dropping a test database must never hang the session: every statement of the teardown is
-# bounded, the database's sessions are terminated first, and a drop that still fails is
-# retried, then reported (a leftover test database is not a test failure).
-DROP_TIMEOUT_MS = 10_000
-DROP_ATTEMPTS = 3
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -83,28 +78,8 @@ def make_postgres_database() -> Iterator[Callable[[], str]]:
         yield make
     finally:
         for name in created:
-            _drop_database(admin, name)
+            drop_postgres_database(admin, name)
         admin.dispose()
-
-
-def _drop_database(admin: Engine, name: str) -> None:
-    """Drop ``name`` in bounded time: no lock wait or statement lasts past ``DROP_TIMEOUT_MS``."""
-    problem: DBAPIError | None = None
-    for _ in range(DROP_ATTEMPTS):
-        try:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f"SET lock_timeout = {DROP_TIMEOUT_MS}")
-                connection.exec_driver_sql(f"SET statement_timeout = {DROP_TIMEOUT_MS}")
-                connection.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %(name)s AND pid <> pg_backend_pid()",
-                    {"name": name},
-                )
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            return
-        except DBAPIError as exc:
-            problem = exc
-    sys.stderr.write(f"\ncould not drop test database {name!r}: {problem}\n")
 
 
 @pytest.fixture(scope="session")

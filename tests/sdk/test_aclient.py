@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -118,10 +120,19 @@ def test_polling_lkg_and_close_flush(server, tmp_path):
     path = tmp_path / "lkg.json"
 
     async def main() -> None:
-        ps = make(server, stream=False, poll_interval=0.02, cache_path=path, flush_interval=30)
+        # close_timeout and the wait are generous bounds, not expected durations: both end as
+        # soon as the work is done, and a loaded machine must not turn them into failures.
+        ps = make(
+            server,
+            stream=False,
+            poll_interval=0.02,
+            cache_path=path,
+            flush_interval=30,
+            close_timeout=30,
+        )
         await ps.start()
         server.snapshot = moved_snapshot(seq=2)
-        assert await await_for(lambda: ps.get("booking.system").version == 3)
+        assert await await_for(lambda: ps.get("booking.system").version == 3, timeout=30)
         with ps.call(ps.get("booking.system")):
             pass
         await ps.aclose()
@@ -146,3 +157,33 @@ def test_calls_from_other_threads_wake_the_sender(server):
             assert await await_for(lambda: len(server.calls) == 2)
 
     run(main())
+
+
+def test_close_keeps_a_last_known_good_write_still_waiting_for_a_thread(server, tmp_path):
+    """The flake of test_polling_lkg_and_close_flush, made deterministic: the write of the new
+    state is queued for a worker thread (a busy pool on a loaded machine) when ``aclose``
+    cancels the sync task. Cancelling must not drop the write: the file ends with the state held.
+    """
+    path = tmp_path / "lkg.json"
+    gate = threading.Event()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        pool = ThreadPoolExecutor(max_workers=1)
+        loop.set_default_executor(pool)
+        ps = make(server, stream=False, poll_interval=0.02, cache_path=path, close_timeout=30)
+        await ps.start()
+        assert await await_for(lambda: read_lkg(path) is not None, timeout=30)
+        busy = loop.run_in_executor(None, gate.wait)  # the only worker is busy from now on
+        server.snapshot = moved_snapshot(seq=2)
+        assert await await_for(lambda: ps.get("booking.system").version == 3, timeout=30)
+        closing = asyncio.create_task(ps.aclose())
+        sync_task = ps._tasks[0]
+        assert await await_for(sync_task.done, timeout=30)  # cancelled with its write queued
+        gate.set()
+        await busy
+        await closing
+
+    run(main())
+    found = read_lkg(path)
+    assert found is not None and found[0] == moved_snapshot(seq=2)

@@ -112,6 +112,7 @@ class AsyncClient(ClientBase):
         self._closed = False
         self._close_deadline = float("inf")
         self._init_deadline = 0.0
+        self._lkg_write: asyncio.Future[None] | None = None
         super().__init__(options)
 
     @classmethod
@@ -259,7 +260,11 @@ class AsyncClient(ClientBase):
         now = time.monotonic()
         if self._core.lkg_due(now, force):
             self._core.lkg_dirty = False
-            await asyncio.to_thread(self._core.write_lkg, now)
+            # Shielded: when aclose cancels the sync task, a write still queued for a worker
+            # thread must not be dropped (its state would be lost: the flag says "written");
+            # aclose waits for it before its own last write.
+            self._lkg_write = asyncio.ensure_future(asyncio.to_thread(self._core.write_lkg, now))
+            await asyncio.shield(self._lkg_write)
 
     # -- sender ---------------------------------------------------------------------------
 
@@ -358,6 +363,8 @@ class AsyncClient(ClientBase):
                 await asyncio.wait_for(send_task, max(0.0, budget) + 0.2)
             with contextlib.suppress(asyncio.CancelledError):
                 await sync_task
+            if self._lkg_write is not None:
+                await self._lkg_write  # a write the cancelled sync task left running
             await self._write_lkg(force=True)
         if self._http is not None:
             await self._http.aclose()

@@ -1,4 +1,5 @@
-"""Fixtures of the fuzz tests: one live server per session and its schema."""
+"""Fixtures of the fuzz tests: one live, seeded server per session and its schema; the reach
+of the run is printed at the end of the session (reach.py says what "reached" means)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,28 @@ from collections.abc import Iterator
 
 import pytest
 
-from .server import LiveServer, live_server
+from .hooks import use_seeds
+from .server import LiveServer, fuzzed_operations, live_server
+
+_servers: list[LiveServer] = []
 
 
 @pytest.fixture(scope="session")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with live_server(tmp_path_factory.mktemp("fuzz")) as server:
+        _servers.append(server)
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _seeds_of_the_server_under_test(request: pytest.FixtureRequest) -> None:
+    """Generated path parameters name the objects of the server this test fuzzes."""
+    for name in ("faulty_server", "fuzz_server"):
+        if name in request.fixturenames:
+            use_seeds(request.getfixturevalue(name).seeds)
+            return
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for server in _servers:
+        terminalreporter.write_line(server.reach.summary(fuzzed_operations()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import socket
 import threading
@@ -20,6 +21,9 @@ from promptstage.service.demo import seed_demo
 from promptstage.settings import Settings
 from promptstage.store.sql import SqlStore
 
+from .reach import Reach, instrument
+from .seed import seed_objects
+
 # /events is an endless stream (its SSE behaviour has its own tests in tests/sdk and tests/api).
 EXCLUDED_PATHS = r"/events$"
 
@@ -30,6 +34,8 @@ class LiveServer:
 
     url: str
     admin_key: str
+    seeds: dict[str, list[Any]]  # per path parameter, values naming objects that exist
+    reach: Reach  # which operations' handlers the requests reached (reach.py)
 
     @property
     def auth_header(self) -> dict[str, str]:
@@ -51,15 +57,21 @@ def live_server(directory: Path, database_url: str | None = None) -> Iterator[Li
         rate_limit_writes_per_ip=0,
         # Webhooks the fuzzer invents must never be called: only loopback may be a target.
         webhook_allowed_hosts="127.0.0.1",
+        # Eval runs the fuzzer starts call a model: a closed port of loopback, never the internet.
+        eval_openai_base_url="http://127.0.0.1:9/v1",
+        eval_anthropic_base_url="http://127.0.0.1:9",
+        eval_max_attempts=1,
     )
     app = create_app(settings)
-    seed_demo(app.state.ctx)
+    releasers = seed_demo(app.state.ctx)
+    reach = Reach()
+    asgi = instrument(app, reach)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app,
+        asgi,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -76,11 +88,24 @@ def live_server(directory: Path, database_url: str | None = None) -> Iterator[Li
             raise RuntimeError("the fuzz server did not start")
         time.sleep(0.02)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", admin_key)
+        url = f"http://127.0.0.1:{port}"
+        seeds = seed_objects(url, admin_key, releasers)
+        reach.reset()  # the seeding's own requests do not count
+        yield LiveServer(url, admin_key, seeds, reach)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def fuzzed_operations() -> list[str]:
+    """``METHOD /path`` of every operation the fuzz runs send requests to."""
+    return [
+        f"{method.upper()} {path}"
+        for path, methods in openapi_document()["paths"].items()
+        if not re.search(EXCLUDED_PATHS, path)
+        for method in methods
+    ]
 
 
 def openapi_document() -> dict[str, Any]:
