@@ -12,8 +12,9 @@ It is built from the store by ``snapshot.build_state`` and brought forward by
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from promptstage.domain.models import Version
 from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES, CompiledTemplate
@@ -23,6 +24,7 @@ from .shard_map import ShardMap
 from .snapshot_body import (
     SNAPSHOT_FORMAT,
     assemble_body,
+    dumps,
     prompt_entry,
     releases_part,
     versions_part,
@@ -69,9 +71,11 @@ def make_prompt_state(
     releases: dict[str, ActiveRelease],
     release_json: dict[str, str],
     compiled: Mapping[int, CompiledTemplate] | None = None,
+    shared: Callable[[Any], str] = dumps,
 ) -> PromptState:
     """A prompt's state with its fragments encoded (O(this prompt)); compiled templates of
-    versions it still holds are carried over from ``compiled``."""
+    versions it still holds are carried over from ``compiled``; ``shared`` encodes the values
+    versions share (an ``EncodedValues`` during a full build)."""
     kept = {n: t for n, t in compiled.items() if n in versions} if compiled else {}
     return PromptState(
         name=name,
@@ -81,7 +85,7 @@ def make_prompt_state(
         releases=releases,
         release_json=release_json,
         entry=prompt_entry(name, type_, labels),
-        versions_json=versions_part(name, versions),
+        versions_json=versions_part(name, versions, shared),
         releases_json=releases_part(release_json),
         compiled=kept,
     )

@@ -27,7 +27,7 @@ from .context import Context
 from .project_state import ProjectState, PromptState, make_prompt_state
 from .prompts import require_project
 from .shard_map import ShardMap
-from .snapshot_body import SNAPSHOT_FORMAT, dumps
+from .snapshot_body import SNAPSHOT_FORMAT, EncodedValues, dumps
 from .snapshot_delta import MAX_DELTA_EVENTS, apply_events
 
 # ``ProjectState`` and ``SNAPSHOT_FORMAT`` live in their own modules (so the delta need not
@@ -67,6 +67,7 @@ def build_state(ctx: Context, project: str) -> ProjectState:
         )
         active.setdefault(r.prompt, {})[r.label] = ActiveRelease.from_dict(wire)
         active_json.setdefault(r.prompt, {})[r.label] = dumps(wire)
+    shared = EncodedValues()
     states: list[tuple[str, PromptState]] = []
     for p in rows.prompts:
         labels = dict(rows.labels.get(p.name, {}))
@@ -82,6 +83,7 @@ def build_state(ctx: Context, project: str) -> ProjectState:
                     by_prompt.get(p.name, {}),
                     active.get(p.name, {}),
                     active_json.get(p.name, {}),
+                    shared=shared,
                 ),
             )
         )

@@ -12,19 +12,20 @@ however it was reached.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Protocol
 
-from promptstage.domain.models import Version
-from promptstage.domain.wire import version_json
+from promptstage.domain.models import Version, iso_utc
 
 __all__ = [
     "SNAPSHOT_FORMAT",
+    "EncodedValues",
     "PromptFragments",
     "assemble_body",
     "dumps",
     "prompt_entry",
     "releases_part",
+    "version_text",
     "versions_part",
 ]
 
@@ -53,11 +54,41 @@ def prompt_entry(name: str, type_: str, labels: Mapping[str, int]) -> bytes:
     )
 
 
-def versions_part(prompt: str, versions: Mapping[int, Version]) -> bytes:
+class EncodedValues:
+    """Memoized JSON text of the values versions share (configs, variable lists), for one
+    build: ``build_state`` reads equal values as one object, so each is encoded once."""
+
+    __slots__ = ("_texts",)
+
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[Any, str]] = {}  # id -> (the value, kept alive; its text)
+
+    def __call__(self, value: Any) -> str:
+        found = self._texts.get(id(value))
+        if found is None:
+            found = self._texts[id(value)] = (value, dumps(value))
+        return found[1]
+
+
+def version_text(v: Version, shared: Callable[[Any], str] = dumps) -> str:
+    """``dumps(version_json(v))``, spelled out so the shared values go through ``shared``."""
+    return (
+        f'{{"prompt":{dumps(v.prompt)},"version":{v.number},"digest":{dumps(v.digest)},'
+        f'"type":{dumps(v.type)},"template":{dumps(v.template)},'
+        f'"variables":{shared(v.variables)},"config":{shared(v.config)},'
+        f'"includes":{shared(v.includes)},"author":{dumps(v.author)},'
+        f'"message":{dumps(v.message)},"parent":{dumps(v.parent)},'
+        f'"created_at":{dumps(iso_utc(v.created_at))}}}'
+    )
+
+
+def versions_part(
+    prompt: str, versions: Mapping[int, Version], shared: Callable[[Any], str] = dumps
+) -> bytes:
     """The ``versions`` entries of one prompt's versions, by number, comma-joined (``b""`` for
     none)."""
     return ",".join(
-        [f"{dumps(f'{prompt}@{n}')}:{dumps(version_json(versions[n]))}" for n in sorted(versions)]
+        [f"{dumps(f'{prompt}@{n}')}:{version_text(versions[n], shared)}" for n in sorted(versions)]
     ).encode()
 
 
@@ -93,8 +124,3 @@ def assemble_body(fmt: int, project: str, seq: int, prompts: Iterable[PromptFrag
             b"]}",
         ]
     )
-
-
-def release_json(wire: dict[str, Any]) -> str:
-    """One release's runtime JSON text, as it appears in ``releases``."""
-    return dumps(wire)
