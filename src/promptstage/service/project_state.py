@@ -49,6 +49,7 @@ class PromptState:
         releases_json: Its ``releases`` items, comma-joined.
         compiled: Compiled templates by version number, filled on first use (a pure function
             of the immutable version, so sharing it between states is safe).
+        answers: The version-specific JSON of resolve answers by version number, likewise.
     """
 
     name: str
@@ -61,6 +62,23 @@ class PromptState:
     versions_json: bytes
     releases_json: bytes
     compiled: dict[int, CompiledTemplate] = field(default_factory=dict, compare=False)
+    answers: dict[int, str] = field(default_factory=dict, compare=False)
+
+    def answer_tail(self, number: int) -> str:
+        """The version-specific end of a resolve answer (``"type":...,"includes":{...}}``),
+        encoded on first use and kept (versions are immutable)."""
+        tail = self.answers.get(number)
+        if tail is None:
+            v = self.versions[number]
+            content = {
+                "type": v.type,
+                "template": v.template,
+                "variables": v.variables,
+                "config": v.config,
+                "includes": v.includes,
+            }
+            tail = self.answers[number] = dumps(content)[1:]
+        return tail
 
 
 def make_prompt_state(

@@ -39,6 +39,7 @@ __all__ = [
     "Served",
     "StateCache",
     "build_state",
+    "resolve_answer",
     "resolve_label",
 ]
 
@@ -279,3 +280,22 @@ def resolve_label(
         raise NotFoundError(label_not_found_message(prompt, label, p.labels, False), field="label")
     resolution = resolve(number, p.releases.get(label), unit, context)
     return Resolved(p.versions[resolution.version], label, resolution)
+
+
+def resolve_answer(
+    state: ProjectState, prompt: str, label: str, unit: str | None, context: dict[str, Any]
+) -> bytes:
+    """The JSON body of ``GET .../resolve`` (without ``render``): the same bytes as
+    ``json.dumps`` of the answer, the version's part encoded once per version.
+
+    Raises:
+        NotFoundError: as :func:`resolve_label`.
+    """
+    found = resolve_label(state, prompt, label, unit, context)
+    v, r = found.version, found.resolution
+    return (
+        f'{{"prompt":{dumps(prompt)},"label":{dumps(label)},"version":{v.number},'
+        f'"digest":{dumps(v.digest)},"arm":{dumps(r.arm)},"release_id":{dumps(r.release_id)},'
+        f'"unitless":{"true" if r.unitless else "false"},'
+        f"{state.prompts[prompt].answer_tail(v.number)}"
+    ).encode()
