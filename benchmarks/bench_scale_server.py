@@ -108,8 +108,16 @@ def worker(url: str, prompts: int, versions: int) -> dict[str, float]:
         _ = state.body
         target = bs.prompt_name(prompts // 2)
         refresh, apply, assemble = [], [], []
-        for i in range(11 if big else 41):
-            move_label(ctx, "bench", PROJECT, target, "prod", versions - 2 + (i % 2))
+        for _ in range(11 if big else 41):
+            now = state.prompts[target].labels["prod"]
+            move_label(
+                ctx,
+                "bench",
+                PROJECT,
+                target,
+                "prod",
+                versions - 1 if now != versions - 1 else versions - 2,
+            )
             with store.unit_of_work() as uow:
                 events = uow.events_since(PROJECT, state.seq, limit=MAX_DELTA_EVENTS + 1)
             t0 = time.perf_counter()
