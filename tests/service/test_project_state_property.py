@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,14 +23,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from promptstage.domain.wire import version_json
-from promptstage.errors import PromptstageError
+from promptstage.errors import NotFoundError, PromptstageError
 from promptstage.service import labels, prompt_lifecycle, releases
 from promptstage.service import prompts as svc
 from promptstage.service.bus import EventBus
 from promptstage.service.context import Context, utc_now
-from promptstage.service.project_state import ProjectState
+from promptstage.service.project_state import ProjectState, make_prompt_state
 from promptstage.service.shard_map import ShardMap
-from promptstage.service.snapshot import StateCache, build_state
+from promptstage.service.snapshot import StateCache, build_state, resolve_label
 from promptstage.service.snapshot_body import dumps, version_text
 from promptstage.service.snapshot_delta import MAX_DELTA_EVENTS, apply_events
 from promptstage.store.sql import SqlStore
@@ -248,3 +249,19 @@ def test_version_text_is_the_version_json(ctx: Context, project: str) -> None:
     )  # fmt: skip
     (v,) = build_state(ctx, project).prompts["alpha"].versions.values()
     assert version_text(v) == dumps(version_json(v))
+
+
+def test_a_404_in_a_large_project_compares_with_nearby_names_only() -> None:
+    """Suggesting a name costs bounded CPU: against 100,000 names difflib takes seconds."""
+    names = [f"agent{i:05d}.system" for i in range(50_000)]
+    state = ProjectState(
+        seq=1,
+        etag='"1"',
+        project="big",
+        prompts=ShardMap((n, make_prompt_state(n, "text", {}, {}, {}, {})) for n in names),
+        checked_at=0.0,
+    )
+    t0 = time.process_time()
+    with pytest.raises(NotFoundError, match=r"did you mean agent12345\.system"):
+        resolve_label(state, "agent12345.sytem", "prod", None, {})
+    assert time.process_time() - t0 < 0.5

@@ -143,14 +143,19 @@ class ProjectState:
         body = self._body
         if body is None:
             # Two threads may both assemble it; the results are identical, so no lock.
-            names = self.names
-            if names is None:
-                names = self.names = tuple(sorted(self.prompts))
+            names = self.sorted_names()
             prompts = self.prompts
             body = self._body = assemble_body(
                 SNAPSHOT_FORMAT, self.project, self.seq, [prompts[n] for n in names]
             )
         return body
+
+    def sorted_names(self) -> tuple[str, ...]:
+        """The prompt names in order, sorted on first use and kept."""
+        names = self.names
+        if names is None:
+            names = self.names = tuple(sorted(self.prompts))
+        return names
 
     def template(
         self, prompt: str, number: int, max_bytes: int = DEFAULT_MAX_RENDERED_BYTES
