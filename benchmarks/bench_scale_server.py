@@ -165,6 +165,9 @@ def http_figures(url: str, prompts: int, args: argparse.Namespace, folder: Path)
     ):
         pid = server.pids[-1]  # one worker: uvicorn serves in its own process
         client = c.Http(server.port, token)
+        client.conn.timeout = (
+            900  # the first read builds the state: minutes at 100,000 on a busy machine
+        )
         try:
             status, _, _ = client.request("GET", "/health")
             before = memory_kb(pid)
@@ -294,9 +297,9 @@ def main() -> None:
                 c.log(f"{prompts} prompts: HTTP")
                 figures.update(http_figures(url, prompts, args, folder))
             results[prompts] = figures
+            if args.json:  # after each size, so a failure later keeps what was measured
+                args.json.write_text(json.dumps(results, indent=2))
         report(results, args.sizes)
-        if args.json:
-            args.json.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
