@@ -10,7 +10,9 @@ afterwards; skipped when Postgres is unreachable or with ``--no-postgres``):
   interleaved with a trivial ``UPDATE`` in its own transaction as the write baseline;
 - ``StateCache.get`` on a warm cache (what resolve and ``/snapshot`` pay per request);
 - ``StateCache.get`` right after a label move (the cached state brought forward by the move's
-  event), and the lazy re-assembly of the body that only a full ``200`` pays;
+  event), ``apply_events`` of that event alone (O(the changed prompt): the state is per prompt),
+  and the lazy re-assembly of the body from cached per-prompt fragments that only a full
+  ``200`` pays;
 - over HTTP against a real server process: ``GET /snapshot`` answered from the cache (200 with
   the whole body), with ``If-None-Match`` (304), and the first ``GET /snapshot`` after a label
   move (the cache applies the move's event and re-assembles the body);
@@ -358,6 +360,7 @@ def _median_time(fn: Any, repeats: int) -> float:
 def worker(url: str, prompts: int) -> dict[str, float]:
     from promptstage.service.labels import move_label
     from promptstage.service.snapshot import StateCache, build_state
+    from promptstage.service.snapshot_delta import MAX_DELTA_EVENTS, apply_events
 
     store, ctx = c.open_context(url)
     try:
@@ -396,15 +399,22 @@ def worker(url: str, prompts: int) -> dict[str, float]:
         # What a move costs the cache: StateCache.get() brings the state forward from the
         # move's event (a full build_state before the delta), then the body is assembled
         # (only a full 200 of /snapshot pays that part).
-        refresh, assemble = [], []
+        refresh, assemble, apply = [], [], []
+        state = cache.get(PROJECT)
         for i in range(21 if prompts > 1000 else 101):
             move_label(ctx, "bench", PROJECT, target, "prod", VERSIONS - 1 - (i % 2 == 0))
+            with store.unit_of_work() as uow:
+                events = uow.events_since(PROJECT, state.seq, limit=MAX_DELTA_EVENTS + 1)
+            t0 = time.perf_counter()
+            apply_events(state, events)  # the move applied alone (no store read)
+            apply.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             state = cache.get(PROJECT)
             t1 = time.perf_counter()
             _ = state.body
             refresh.append(t1 - t0)
             assemble.append(time.perf_counter() - t1)
+        out["apply_us"] = c.median(apply[1:]) * 1e6
         out["refresh_ms"] = c.median(refresh[1:]) * 1e3
         out["assemble_ms"] = c.median(assemble[1:]) * 1e3
         return out
@@ -419,6 +429,7 @@ def http_figures(url: str, prompts: int, folder: Path) -> dict[str, float]:
         "PROMPTSTAGE_DATABASE_URL": url,
         "PROMPTSTAGE_ADMIN_KEY": token,
         "PROMPTSTAGE_LOG_LEVEL": "warning",
+        "PROMPTSTAGE_EVAL_GATE": "0",  # the moves measured here are not about eval evidence
     }
     path = f"/api/v1/projects/{PROJECT}/snapshot"
     move_path = f"/api/v1/projects/{PROJECT}/prompts/{prompt_name(prompts // 2)}/labels/prod"
@@ -502,7 +513,8 @@ def report(results: dict[str, dict[int, dict[str, Any]]], args: argparse.Namespa
             "ms",
             f"within 2x of {small}",
         ),
-        ("assemble_ms", "ProjectState.body after a move (lazy re-assembly)", "ms", None),
+        ("apply_us", "apply_events() of one move alone (per-prompt state)", "µs", "flat"),
+        ("assemble_ms", "ProjectState.body after a move (joined from fragments)", "ms", None),
         ("body_mb", "snapshot body", "MB", None),
         ("get_200_ms", "HTTP GET /snapshot, cached (200, whole body)", "ms", None),
         ("get_304_ms", "HTTP GET /snapshot, If-None-Match (304)", "ms", None),

@@ -32,6 +32,7 @@ from promptstage.api.routes import (
     users,
     webhooks,
 )
+from promptstage.api.runtime_fast import RuntimeFastPath
 from promptstage.api.startup import until_migrated
 from promptstage.domain.webhooks import HostPolicy
 from promptstage.evals.providers import ProviderConfig, open_provider
@@ -213,6 +214,13 @@ def create_app(
         deps,
     ):
         app.include_router(module.router)
+    # Innermost: inside every middleware below, just outside the router.
+    app.add_middleware(
+        RuntimeFastPath,
+        cache=app.state.state_cache,
+        authenticator=app.state.authenticator,
+        route_path=runtime.RESOLVE_PATH,
+    )
     idempotency.install(app, ctx=ctx, authenticator=app.state.authenticator)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.state.rate_limiter = make_limiter(settings.redis_url)

@@ -12,6 +12,10 @@ from promptstage.errors import PromptstageError
 from promptstage.service.access import check
 from promptstage.service.keys import Authenticator, Principal
 
+PRINCIPAL_SCOPE_KEY = "promptstage.principal"
+"""Where ``RateLimit`` leaves the principal it authenticated from the request's own
+``Authorization`` header, so the resolve fast path does not verify the key twice."""
+
 
 def bearer_token(header: str | None) -> str | None:
     """The key in an ``Authorization`` header: ``Bearer <key>``, or the bare key."""

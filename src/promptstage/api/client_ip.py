@@ -12,6 +12,7 @@ middleware answers the left-most entry when every proxy is trusted (``*``).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -50,9 +51,14 @@ class TrustedProxies:
             except ValueError:
                 self._literals.add(item)  # a unix socket path or a host name, compared as text
 
+        # Every request asks about its peer: remember the answers (bounded, since hops of
+        # X-Forwarded-For, which anyone can write, are asked about too).
+        self._contains = functools.lru_cache(maxsize=4096)(self._check)
+
     def __contains__(self, host: str) -> bool:
-        if self.everyone:
-            return True
+        return self.everyone or self._contains(host)
+
+    def _check(self, host: str) -> bool:
         try:
             address = ipaddress.ip_address(host)
         except ValueError:

@@ -16,7 +16,8 @@ from promptstage.errors import InvalidInputError
 MAX_DEPTH = 64  # JSON nesting; far above any real tool schema, far below recursion limits
 
 
-def _problem(text: str) -> str | None:
+def problem_in(text: str) -> str | None:
+    """What in ``text`` no store can hold (a NUL, a lone surrogate), or ``None``."""
     if "\x00" in text:
         return "a NUL character (\\u0000)"
     try:
@@ -41,7 +42,7 @@ def check_json(value: Any, field: str = "", depth: int = 0) -> None:
             f"{field} is nested more than {MAX_DEPTH} levels deep; flatten it", field=field
         )
     if isinstance(value, str):
-        problem = _problem(value)
+        problem = problem_in(value)
         if problem:
             raise _refuse(field, problem)
     elif isinstance(value, dict):
@@ -56,9 +57,9 @@ def check_json(value: Any, field: str = "", depth: int = 0) -> None:
 async def check_params(request: Request) -> None:
     """A router dependency: path and query parameters must be storable text too."""
     for name, value in request.path_params.items():
-        if isinstance(value, str) and (problem := _problem(value)):
+        if isinstance(value, str) and (problem := problem_in(value)):
             raise _refuse(name, problem)
     for name, value in request.query_params.multi_items():
-        problem = _problem(name) or _problem(value)
+        problem = problem_in(name) or problem_in(value)
         if problem:
             raise _refuse(name, problem)

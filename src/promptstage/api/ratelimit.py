@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from fastapi.responses import JSONResponse
 
-from promptstage.api.auth import key_holder
+from promptstage.api.auth import PRINCIPAL_SCOPE_KEY, key_holder
 from promptstage.api.errors import error_response
 from promptstage.api.metrics import ASGIApp, Receive, Scope, Send
 from promptstage.service.keys import Authenticator
@@ -350,7 +350,10 @@ class RateLimit:
     async def _key_prefix(self, scope: Scope) -> str | None:
         """The prefix of the request's key if it authenticates (the app answers 401 otherwise)."""
         who = await key_holder(self.authenticator, scope.get("headers", ()))
-        return None if who is None else who.key_prefix
+        if who is None:
+            return None
+        scope[PRINCIPAL_SCOPE_KEY] = who
+        return who.key_prefix
 
     def _closing(self, receive: Receive) -> Receive:
         """Wrap the lifespan ``receive`` to close the limiter's connections at shutdown."""

@@ -1,20 +1,112 @@
 """``ProjectState``: one project's resolvable state, the value the snapshot cache holds.
 
+The state is kept per prompt: a :class:`PromptState` holds one prompt's labels, pointed-at
+versions, active releases and pre-serialized snapshot fragments, and the project maps names to
+them in a :class:`~promptstage.service.shard_map.ShardMap`. Bringing a state forward replaces
+the changed prompts only (O(changed prompt), nothing copied per project), and the ``/snapshot``
+body is joined from the cached fragments, lazily, on the first full ``200`` that asks for it.
+
 It is built from the store by ``snapshot.build_state`` and brought forward by
 ``snapshot_delta.apply_events``; both depend on this module and neither on the other.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from promptstage.domain.models import Version
 from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES, CompiledTemplate
 from promptstage.rollout.resolve import ActiveRelease
 
-from .snapshot_body import SNAPSHOT_FORMAT, Fragments, assemble_body
+from .shard_map import ShardMap
+from .snapshot_body import (
+    SNAPSHOT_FORMAT,
+    assemble_body,
+    dumps,
+    prompt_entry,
+    releases_part,
+    versions_part,
+)
 
-__all__ = ["ProjectState"]
+__all__ = ["ProjectState", "PromptState", "make_prompt_state"]
+
+
+@dataclass(frozen=True, slots=True)
+class PromptState:
+    """One prompt of a project state: immutable but for the compiled-template cache.
+
+    Attributes:
+        name: The prompt name.
+        type: The prompt type.
+        labels: Label -> version number, ``latest`` included.
+        versions: Number -> version, for every version a label or an active release points at.
+        releases: Label -> its running or paused release.
+        release_json: Label -> the release's runtime JSON text (its ``releases`` item).
+        entry: The prompt's ``prompts`` entry of the body.
+        versions_json: Its ``versions`` entries, comma-joined.
+        releases_json: Its ``releases`` items, comma-joined.
+        compiled: Compiled templates by version number, filled on first use (a pure function
+            of the immutable version, so sharing it between states is safe).
+        answers: The version-specific JSON of resolve answers by version number, likewise.
+    """
+
+    name: str
+    type: str
+    labels: dict[str, int]
+    versions: dict[int, Version]
+    releases: dict[str, ActiveRelease]
+    release_json: dict[str, str]
+    entry: bytes
+    versions_json: bytes
+    releases_json: bytes
+    compiled: dict[int, CompiledTemplate] = field(default_factory=dict, compare=False)
+    answers: dict[int, str] = field(default_factory=dict, compare=False)
+
+    def answer_tail(self, number: int) -> str:
+        """The version-specific end of a resolve answer (``"type":...,"includes":{...}}``),
+        encoded on first use and kept (versions are immutable)."""
+        tail = self.answers.get(number)
+        if tail is None:
+            v = self.versions[number]
+            content = {
+                "type": v.type,
+                "template": v.template,
+                "variables": v.variables,
+                "config": v.config,
+                "includes": v.includes,
+            }
+            tail = self.answers[number] = dumps(content)[1:]
+        return tail
+
+
+def make_prompt_state(
+    name: str,
+    type_: str,
+    labels: dict[str, int],
+    versions: dict[int, Version],
+    releases: dict[str, ActiveRelease],
+    release_json: dict[str, str],
+    compiled: Mapping[int, CompiledTemplate] | None = None,
+    shared: Callable[[Any], str] = dumps,
+) -> PromptState:
+    """A prompt's state with its fragments encoded (O(this prompt)); compiled templates of
+    versions it still holds are carried over from ``compiled``; ``shared`` encodes the values
+    versions share (an ``EncodedValues`` during a full build)."""
+    kept = {n: t for n, t in compiled.items() if n in versions} if compiled else {}
+    return PromptState(
+        name=name,
+        type=type_,
+        labels=labels,
+        versions=versions,
+        releases=releases,
+        release_json=release_json,
+        entry=prompt_entry(name, type_, labels),
+        versions_json=versions_part(name, versions, shared),
+        releases_json=releases_part(release_json),
+        compiled=kept,
+    )
 
 
 @dataclass(slots=True)
@@ -23,57 +115,86 @@ class ProjectState:
 
     Treated as immutable once published in the cache (readers hold it without a lock): a change
     produces a new state, by :func:`promptstage.service.snapshot.build_state` or by
-    :func:`promptstage.service.snapshot_delta.apply_events`. Only the memoized body and the
-    compiled-template cache are filled in later, and both are pure functions of the rest.
+    :func:`promptstage.service.snapshot_delta.apply_events`. Only the memoized body, the sorted
+    names and the compiled-template caches are filled in later, all pure functions of the rest.
 
     Attributes:
         seq: The project's event sequence this state reflects.
         etag: ``"<seq>"``, the ``/snapshot`` ETag.
         project: The project name.
-        types: Prompt name -> prompt type.
-        labels: ``(prompt, label)`` -> version number, ``latest`` included.
-        versions: Every version a label, ``latest`` or an active release points at.
-        releases: ``(prompt, label)`` -> its running or paused release.
+        prompts: Prompt name -> its state.
         checked_at: ``time.monotonic()`` when ``seq`` was last confirmed current.
-        prompt_labels: Prompt name -> label -> version (``labels`` grouped by prompt).
-        fragments: The body as pre-serialized pieces, so it is re-assembled, not re-encoded.
-        compiled: Compiled templates, filled on first use.
+        names: The prompt names sorted, or ``None`` until the body needs them (carried over
+            by changes that add or remove no prompt).
     """
 
     seq: int
     etag: str
     project: str
-    types: dict[str, str]
-    labels: dict[tuple[str, str], int]
-    versions: dict[tuple[str, int], Version]
-    releases: dict[tuple[str, str], ActiveRelease]
+    prompts: ShardMap[str, PromptState]
     checked_at: float
-    prompt_labels: dict[str, dict[str, int]] = field(default_factory=dict)
-    fragments: Fragments = field(default_factory=Fragments)
-    compiled: dict[tuple[str, int], CompiledTemplate] = field(default_factory=dict)
+    names: tuple[str, ...] | None = None
     _body: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def body(self) -> bytes:
-        """The ``/snapshot`` body, assembled on first use: resolve and 304s never pay for it."""
+        """The ``/snapshot`` body, joined from the prompts' fragments on first use: resolve,
+        304s and changes nobody fetches in full never pay for it."""
         body = self._body
         if body is None:
             # Two threads may both assemble it; the results are identical, so no lock.
+            names = self.sorted_names()
+            prompts = self.prompts
             body = self._body = assemble_body(
-                SNAPSHOT_FORMAT, self.project, self.seq, self.fragments
+                SNAPSHOT_FORMAT, self.project, self.seq, [prompts[n] for n in names]
             )
         return body
+
+    def sorted_names(self) -> tuple[str, ...]:
+        """The prompt names in order, sorted on first use and kept."""
+        names = self.names
+        if names is None:
+            names = self.names = tuple(sorted(self.prompts))
+        return names
 
     def template(
         self, prompt: str, number: int, max_bytes: int = DEFAULT_MAX_RENDERED_BYTES
     ) -> CompiledTemplate:
         """The compiled template of version ``number`` of ``prompt``, compiled on first use,
         rendering at most ``max_bytes`` (one server has one limit)."""
-        key = (prompt, number)
-        found = self.compiled.get(key)
+        p = self.prompts[prompt]
+        found = p.compiled.get(number)
         if found is None:
-            v = self.versions[key]
-            found = self.compiled[key] = CompiledTemplate(
+            v = p.versions[number]
+            found = p.compiled[number] = CompiledTemplate(
                 v.type, v.template, v.variables, v.includes, max_bytes=max_bytes
             )
         return found
+
+    # Whole-project views, O(prompts): for tests, tools and error messages, never a hot path.
+    @property
+    def types(self) -> dict[str, str]:
+        return {name: p.type for name, p in self._each()}
+
+    @property
+    def labels(self) -> dict[tuple[str, str], int]:
+        return {(name, label): n for name, p in self._each() for label, n in p.labels.items()}
+
+    @property
+    def prompt_labels(self) -> dict[str, dict[str, int]]:
+        return {name: dict(p.labels) for name, p in self._each()}
+
+    @property
+    def versions(self) -> dict[tuple[str, int], Version]:
+        return {(name, n): v for name, p in self._each() for n, v in p.versions.items()}
+
+    @property
+    def releases(self) -> dict[tuple[str, str], ActiveRelease]:
+        return {(name, label): r for name, p in self._each() for label, r in p.releases.items()}
+
+    @property
+    def compiled(self) -> dict[tuple[str, int], CompiledTemplate]:
+        return {(name, n): t for name, p in self._each() for n, t in p.compiled.items()}
+
+    def _each(self) -> Iterable[tuple[str, PromptState]]:
+        return self.prompts.items()

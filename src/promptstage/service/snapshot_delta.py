@@ -1,12 +1,12 @@
 """Bring a cached ``ProjectState`` forward by applying outbox events instead of rebuilding it.
 
 A full :func:`promptstage.service.snapshot.build_state` reads every prompt, label and pointed-at
-version and costs time linear in the project (about a second at 10,000 prompts). The events in
-the outbox already say what changed (docs/protocol.md, "Event types and their data"), so
-:func:`apply_events` copies the cached state and applies just those changes: O(changes) plus a
-few shallow dict copies. The snapshot body is kept as per-entry JSON fragments
-(``snapshot_body.Fragments``) so it can be re-assembled by concatenation, and only when a full ``200`` of
-``/snapshot`` asks for it.
+version and costs time linear in the project. The events in the outbox already say what changed
+(docs/protocol.md, "Event types and their data"), so :func:`apply_events` replaces just the
+prompts they touch: each is copied, changed, and re-encoded into its snapshot fragments, and the
+project map (a ``ShardMap``) is copied one shard per changed prompt. A label move costs
+O(that prompt), whatever the size of the project; the full ``/snapshot`` body is joined from the
+fragments only when a full ``200`` asks for it.
 
 Anything unexpected (a gap in the sequence, an event type with no known effect, too many
 events, malformed data) makes :func:`apply_events` return ``None`` and the caller rebuilds: the
@@ -15,9 +15,9 @@ delta is an optimisation, never a second source of truth.
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, cast
 
@@ -25,6 +25,7 @@ from promptstage.domain.events import (
     EventType,
     LabelDeleted,
     LabelMoved,
+    PromptArchived,
     PromptCreated,
     ReleaseChanged,
     VersionCreated,
@@ -33,8 +34,9 @@ from promptstage.domain.models import Event, Version
 from promptstage.domain.names import LATEST
 from promptstage.rollout.resolve import ACTIVE_STATES, ActiveRelease
 
-from .project_state import ProjectState
-from .snapshot_body import Fragments, dumps, prompt_fragment, version_fragment
+from .project_state import ProjectState, PromptState, make_prompt_state
+from .shard_map import ShardMapEvolver
+from .snapshot_body import dumps
 
 __all__ = ["MAX_DELTA_EVENTS", "apply_events", "version_from_json"]
 
@@ -65,128 +67,132 @@ def version_from_json(d: dict[str, Any]) -> Version:
     )
 
 
+@dataclass(slots=True)
+class _Working:
+    """A mutable copy of one prompt's state while events are applied."""
+
+    type: str
+    labels: dict[str, int]
+    versions: dict[int, Version]
+    releases: dict[str, ActiveRelease]
+    release_json: dict[str, str]
+    compiled: dict[int, Any]
+
+
 class _Delta:
-    """A copy-on-write working copy of a state: readers may still hold the original, so nothing
-    reachable from it is mutated (inner per-prompt label dicts are copied before their first
-    change)."""
+    """The changed prompts of a state: readers may still hold the original, so nothing
+    reachable from it is mutated. A prompt is copied on its first change (O(that prompt));
+    the project map is a ``ShardMap``, so replacing a prompt copies one shard."""
 
     def __init__(self, state: ProjectState) -> None:
-        self.types = dict(state.types)
-        self.labels = dict(state.labels)
-        self.prompt_labels = dict(state.prompt_labels)
-        self.versions = dict(state.versions)
-        self.releases = dict(state.releases)
-        self.frag = Fragments(
-            dict(state.fragments.prompts),
-            dict(state.fragments.versions),
-            dict(state.fragments.releases),
+        self._base = state.prompts
+        self.work: dict[str, _Working | None] = {}  # ``None``: the prompt left (archived)
+        self.names_changed = False
+
+    def prompt(self, name: str) -> _Working | None:
+        """The working copy of ``name``, or ``None`` when the state has no such prompt."""
+        if name in self.work:
+            return self.work[name]
+        p = self._base.get(name)
+        if p is None:
+            return None
+        w = self.work[name] = _Working(
+            p.type,
+            dict(p.labels),
+            dict(p.versions),
+            dict(p.releases),
+            dict(p.release_json),
+            p.compiled,
         )
-        self._copied: set[str] = set()
-        self._touched: set[str] = set()
-        self._maybe_unpointed: set[tuple[str, int]] = set()
-
-    def _labels_of(self, prompt: str) -> dict[str, int]:
-        if prompt not in self._copied:
-            self.prompt_labels[prompt] = dict(self.prompt_labels[prompt])
-            self._copied.add(prompt)
-        self._touched.add(prompt)
-        return self.prompt_labels[prompt]
-
-    def _add_version(self, wire: dict[str, Any]) -> None:
-        v = version_from_json(wire)
-        key = (v.prompt, v.number)
-        if key not in self.versions:
-            self.versions[key] = v
-            self.frag.versions[key] = version_fragment(v.prompt, v.number, wire)
-
-    def _set_label(self, prompt: str, label: str, number: int | None) -> None:
-        pl = self._labels_of(prompt)
-        previous = pl.pop(label, None)
-        if number is None:
-            self.labels.pop((prompt, label), None)
-        else:
-            pl[label] = number
-            self.labels[(prompt, label)] = number
-        if previous is not None and previous != number:
-            self._maybe_unpointed.add((prompt, previous))
+        return w
 
     def apply(self, event: Event) -> bool:
-        """Apply one event; ``False`` when its type has no known effect."""
+        """Apply one event; ``False`` when its type has no known effect or its prompt is
+        unknown (the caller rebuilds)."""
         match event.type:
             case EventType.PROMPT_CREATED:
                 created = cast(PromptCreated, event.data)
                 name = created["prompt"]
-                self.types[name] = created["type"]
-                self.prompt_labels[name] = {}
-                self._copied.add(name)
-                self._touched.add(name)
+                self.work[name] = _Working(created["type"], {}, {}, {}, {}, {})
+                self.names_changed = True
+            case EventType.PROMPT_ARCHIVED:
+                # Archiving needs the prompt's labels and releases gone first (but ``latest``).
+                name = cast(PromptArchived, event.data)["prompt"]
+                if self.prompt(name) is None:
+                    return False
+                self.work[name] = None
+                self.names_changed = True
             case EventType.VERSION_CREATED:
                 written = cast(VersionCreated, event.data)
-                prompt, wire = written["prompt"], written["version"]
-                if prompt not in self.types:
+                w = self.prompt(written["prompt"])
+                if w is None:
                     return False
-                self._add_version(wire)
-                self._set_label(prompt, LATEST, int(wire["version"]))
+                _add_version(w, written["prompt"], written["version"])
+                w.labels[LATEST] = int(written["version"]["version"])
             case EventType.LABEL_MOVED:
                 moved = cast(LabelMoved, event.data)
-                prompt = moved["prompt"]
-                if prompt not in self.types:
+                w = self.prompt(moved["prompt"])
+                if w is None:
                     return False
-                self._add_version(moved["version_data"])
-                self._set_label(prompt, moved["label"], int(moved["version"]))
+                _add_version(w, moved["prompt"], moved["version_data"])
+                w.labels[moved["label"]] = int(moved["version"])
             case EventType.LABEL_DELETED:
                 deleted = cast(LabelDeleted, event.data)
-                if deleted["prompt"] not in self.types:
+                w = self.prompt(deleted["prompt"])
+                if w is None:
                     return False
-                self._set_label(deleted["prompt"], deleted["label"], None)
+                w.labels.pop(deleted["label"], None)
             case EventType.RELEASE_CHANGED:
-                self._release(cast(ReleaseChanged, event.data)["release"])
+                wire = cast(ReleaseChanged, event.data)["release"]
+                w = self.prompt(wire["prompt"])
+                if w is None:
+                    return False
+                _release(w, wire)
             case kind if kind in IGNORED_EVENTS:
                 pass
             case _:
                 return False
         return True
 
-    def _release(self, wire: dict[str, Any]) -> None:
-        key = (wire["prompt"], wire["label"])
-        current = self.releases.get(key)
-        if wire["state"] in ACTIVE_STATES:
-            for version in wire["versions"].values():
-                self._add_version(version)
-            self.releases[key] = ActiveRelease.from_dict(wire)
-            self.frag.releases[key] = dumps(wire)
-        elif current is not None and current.id == wire["id"]:
-            # Only the release that was active leaves; an event about another (already ended)
-            # release of the same label must not remove the one that is running.
-            del self.releases[key]
-            del self.frag.releases[key]
-        else:
-            return
-        if current is not None:
-            self._maybe_unpointed.update(
-                {(key[0], current.baseline_version), (key[0], current.candidate_version)}
+    def finish(self, evolver: ShardMapEvolver[str, PromptState]) -> None:
+        """Write the changed prompts into ``evolver``, each keeping only the versions a label
+        or an active release points at (what ``build_state`` reads)."""
+        for name, w in self.work.items():
+            if w is None:
+                evolver.remove(name)
+                continue
+            pointed = set(w.labels.values())
+            for r in w.releases.values():
+                pointed.update((r.baseline_version, r.candidate_version))
+            versions = {n: v for n, v in w.versions.items() if n in pointed}
+            evolver.set(
+                name,
+                make_prompt_state(
+                    name, w.type, w.labels, versions, w.releases, w.release_json, w.compiled
+                ),
             )
 
-    def finish(self) -> set[tuple[str, int]]:
-        """Drop versions nothing points at any more, refresh touched prompt fragments; return
-        the dropped keys (so the caller can drop their compiled templates)."""
-        pointed_by_release: set[tuple[str, int]] = set()
-        for (prompt, _), r in self.releases.items():
-            pointed_by_release.add((prompt, r.baseline_version))
-            pointed_by_release.add((prompt, r.candidate_version))
-        dropped: set[tuple[str, int]] = set()
-        for key in self._maybe_unpointed:
-            prompt, number = key
-            if number in self.prompt_labels[prompt].values() or key in pointed_by_release:
-                continue
-            if self.versions.pop(key, None) is not None:
-                self.frag.versions.pop(key, None)
-                dropped.add(key)
-        for name in self._touched:
-            self.frag.prompts[name] = prompt_fragment(
-                name, self.types[name], self.prompt_labels[name]
-            )
-        return dropped
+
+def _add_version(w: _Working, prompt: str, wire: dict[str, Any]) -> None:
+    v = version_from_json(wire)
+    if v.prompt != prompt:
+        raise ValueError(f"version of {v.prompt!r} in an event of {prompt!r}")
+    w.versions.setdefault(v.number, v)
+
+
+def _release(w: _Working, wire: dict[str, Any]) -> None:
+    label = wire["label"]
+    current = w.releases.get(label)
+    if wire["state"] in ACTIVE_STATES:
+        for version in wire["versions"].values():
+            _add_version(w, wire["prompt"], version)
+        w.releases[label] = ActiveRelease.from_dict(wire)
+        w.release_json[label] = dumps(wire)
+    elif current is not None and current.id == wire["id"]:
+        # Only the release that was active leaves; an event about another (already ended)
+        # release of the same label must not remove the one that is running.
+        del w.releases[label]
+        del w.release_json[label]
 
 
 def apply_events(state: ProjectState, events: Sequence[Event]) -> ProjectState | None:
@@ -201,41 +207,28 @@ def apply_events(state: ProjectState, events: Sequence[Event]) -> ProjectState |
         A new state equal to what ``build_state`` would read at the last event's sequence, or
         ``None`` when there are no events, more than ``MAX_DELTA_EVENTS``, a gap in the
         sequence, an event type without a known effect, or data that does not fit the state.
+        It costs O(the changed prompts): unchanged prompts are shared with ``state``.
     """
     if not events or len(events) > MAX_DELTA_EVENTS:
         return None
     delta = _Delta(state)
     expected = state.seq + 1
+    evolver = state.prompts.evolve()
     try:
         for event in events:
             if event.seq != expected or not delta.apply(event):
                 return None
             expected += 1
-        dropped = delta.finish()
+        delta.finish(evolver)
     except (KeyError, TypeError, ValueError, AttributeError):
         # Malformed or unexpected event data: the rebuild is always correct.
         return None
     seq = events[-1].seq
-    return dataclasses.replace(
-        state,
+    return ProjectState(
         seq=seq,
         etag=f'"{seq}"',
-        types=delta.types,
-        labels=delta.labels,
-        versions=delta.versions,
-        releases=delta.releases,
+        project=state.project,
+        prompts=evolver.finish(),
         checked_at=time.monotonic(),
-        prompt_labels=delta.prompt_labels,
-        fragments=delta.frag,
-        compiled=_kept(state.compiled, dropped),
+        names=None if delta.names_changed else state.names,
     )
-
-
-def _kept(
-    compiled: dict[tuple[str, int], Any], dropped: Iterable[tuple[str, int]]
-) -> dict[tuple[str, int], Any]:
-    """The compiled templates still useful: versions are immutable, so only dropped ones go."""
-    out = dict(compiled)
-    for key in dropped:
-        out.pop(key, None)
-    return out

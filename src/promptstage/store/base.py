@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from promptstage.domain.audit import AuditFilter
 from promptstage.domain.calls import CallFilter, CallRecord, Score
@@ -47,12 +47,20 @@ from promptstage.domain.users import Membership, SessionRecord, UserCredential
 from promptstage.domain.webhooks import Delivery, Webhook
 
 
+class SnapshotPrompt(NamedTuple):
+    """What the snapshot holds of a prompt (its description and tags are not resolvable)."""
+
+    name: str
+    type: str
+    latest_version: int
+
+
 @dataclass(frozen=True, slots=True)
 class SnapshotRows:
     """What a project's resolvable state is built from, read in one consistent transaction."""
 
     seq: int
-    prompts: list[Prompt]
+    prompts: list[SnapshotPrompt]
     labels: dict[str, dict[str, int]]  # prompt -> label -> version
     versions: list[Version]  # every version a label, latest or an active release points at
     releases: list[Release] = field(default_factory=list)  # running and paused releases

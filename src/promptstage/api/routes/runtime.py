@@ -25,14 +25,15 @@ from promptstage.service.event_stream import (
     current_seq,
     event_stream,
 )
-from promptstage.service.snapshot import Served, StateCache, resolve_label
+from promptstage.service.snapshot import Served, StateCache, resolve_answer, resolve_label
 
 router = APIRouter(
     prefix="/api/v1/projects/{project}", tags=["runtime"], dependencies=[Depends(check_params)]
 )
 
 RESERVED = frozenset({"label", "unit", "render"})
-MAX_ATTRS = 64
+MAX_ATTRS = 64  # api.runtime_fast answers the common case before this route, with the same checks
+RESOLVE_PATH = "/api/v1/projects/{project}/prompts/{name}/resolve"
 
 
 STORE_HEADER = "X-Promptstage-Store"
@@ -82,6 +83,9 @@ async def resolve(
         )
     served = await _state(request, project)
     state = served.state
+    if not render:
+        answer = resolve_answer(state, name, label, unit, context)
+        return Response(answer, media_type="application/json", headers=_staleness(served))
     found = resolve_label(state, name, label, unit, context)
     v = found.version
     body: dict[str, Any] = {
@@ -98,9 +102,8 @@ async def resolve(
         "config": v.config,
         "includes": v.includes,
     }
-    if render:
-        template = state.template(name, v.number, ctx(request).max_rendered_bytes)
-        body["rendered"] = template.render(_typed(variables, template.declared))
+    template = state.template(name, v.number, ctx(request).max_rendered_bytes)
+    body["rendered"] = template.render(_typed(variables, template.declared))
     return Response(
         json.dumps(body, ensure_ascii=False, separators=(",", ":")),
         media_type="application/json",

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import and_, select, union
+from sqlalchemy import Text, and_, cast, select, union
 
+from promptstage.domain.models import Version
 from promptstage.store import base
-from promptstage.store.base import SnapshotRows
+from promptstage.store.base import SnapshotPrompt, SnapshotRows
 
-from . import rows
 from .calls import CallsRepository
 from .catalog import CatalogRepository
 from .deps import DepsRepository
@@ -23,6 +24,9 @@ from .releases import ReleasesRepository
 from .tables import labels, prompts, releases, versions
 from .users import UsersRepository
 from .webhooks import WebhooksRepository
+
+_JSON_COLUMNS: Final = ("template", "variables", "config", "includes")
+_MISSING: Final = object()
 
 
 class SqlUnitOfWork(
@@ -46,11 +50,11 @@ class SqlUnitOfWork(
         """The project's resolvable state; the caller's transaction makes the reads consistent."""
         seq = self.last_event_seq(project)
         prompt_rows = self._conn.execute(
-            select(prompts)
+            select(prompts.c.name, prompts.c.type, prompts.c.latest_version)
             .where(prompts.c.project == project, prompts.c.archived_at.is_(None))
             .order_by(prompts.c.name)
         )
-        prompt_list = [rows.to_prompt(row) for row in prompt_rows]
+        prompt_list = [SnapshotPrompt(*row) for row in prompt_rows]
         label_map: dict[str, dict[str, int]] = {}
         label_rows = self._conn.execute(
             select(labels.c.prompt, labels.c.label, labels.c.version).where(
@@ -80,8 +84,13 @@ class SqlUnitOfWork(
                 releases.c.project == project, in_release
             ),
         ).subquery("pointed")
+        # The JSON columns as their text, decoded here once per distinct text: versions share
+        # configs and variable lists, so at 100,000 prompts this is most of the decoding saved,
+        # and the decoded values are shared (a snapshot's versions are never mutated).
+        plain = [c for c in versions.c if c.name not in _JSON_COLUMNS]
+        as_text = [cast(versions.c[name], Text).label(name) for name in _JSON_COLUMNS]
         stmt = (
-            select(versions)
+            select(*plain, *as_text)
             .join_from(
                 pointed,
                 versions,
@@ -93,7 +102,31 @@ class SqlUnitOfWork(
             )
             .order_by(versions.c.prompt, versions.c.number)
         )
-        version_list = [rows.to_version(row) for row in self._conn.execute(stmt)]
+        decoded: dict[str, Any] = {}
+
+        def load(text: str) -> Any:
+            found = decoded.get(text, _MISSING)
+            if found is _MISSING:
+                found = decoded[text] = json.loads(text)
+            return found
+
+        version_list = [
+            Version(
+                prompt=row.prompt,
+                number=row.number,
+                digest=row.digest,
+                type=row.type,
+                template=json.loads(row.template),  # unique per version: not kept
+                variables=load(row.variables),
+                config=load(row.config),
+                author=row.author,
+                message=row.message,
+                parent=row.parent,
+                created_at=row.created_at,
+                includes=load(row.includes),
+            )
+            for row in self._conn.execute(stmt)
+        ]
         return SnapshotRows(
             seq=seq, prompts=prompt_list, labels=label_map, versions=version_list, releases=active
         )

@@ -1,0 +1,138 @@
+"""The fast path of ``GET .../prompts/{name}/resolve``: answered from memory in a few
+microseconds when every check passes, else handed to the FastAPI route, which explains.
+
+FastAPI's routing (a regex per route until one matches) and dependency solving cost most of a
+resolve; this ASGI layer sits inside every middleware (client address, metrics, security
+headers, the startup gate, rate limits, body limit) and just outside the router, so all of those
+still apply. It answers only when it can answer exactly as the route would:
+
+- the path is ``/api/v1/projects/{project}/prompts/{name}/resolve`` and the method ``GET``;
+- every path and query parameter is storable text (``inputs.check_params``);
+- ``label`` and ``unit`` appear at most once and within their lengths, ``render`` is absent,
+  and there are at most ``MAX_ATTRS`` context attributes and variables;
+- the bearer key authenticates from memory (``Authenticator.authenticate_cached``) and holds
+  the runtime role on the project (``access.check``);
+- the project's state is known current without I/O (``StateCache.peek``) and the label resolves.
+
+Anything else (a missing or bad key, a refused role, an unknown prompt, a state to re-check,
+``render``) falls through to the route unchanged, so errors, 401 counting and every other
+behaviour are the route's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import parse_qsl
+
+from promptstage.api.auth import PRINCIPAL_SCOPE_KEY, bearer_token
+from promptstage.api.inputs import problem_in
+from promptstage.api.metrics import ASGIApp, Receive, Scope, Send
+from promptstage.domain.models import Role
+from promptstage.errors import PromptstageError
+from promptstage.service.access import check
+from promptstage.service.keys import Authenticator, Principal
+from promptstage.service.snapshot import StateCache, resolve_answer
+
+__all__ = ["RuntimeFastPath"]
+
+PREFIX: Final = "/api/v1/projects/"
+SUFFIX: Final = "/resolve"
+MAX_LABEL: Final = 63
+MAX_UNIT: Final = 256
+MAX_ATTRS: Final = 64
+_JSON_HEADERS: Final = (b"content-type", b"application/json")
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    path: str
+
+
+class RuntimeFastPath:
+    """ASGI middleware answering a resolve from memory, or passing the request on untouched."""
+
+    def __init__(
+        self, app: ASGIApp, *, cache: StateCache, authenticator: Authenticator, route_path: str
+    ) -> None:
+        self.app = app
+        self.cache = cache
+        self.authenticator = authenticator
+        self.route = _Route(route_path)  # what the metrics read for their route label
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = self._answer(scope) if scope["type"] == "http" else None
+        if body is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = self.route
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode()), _JSON_HEADERS],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _answer(self, scope: Scope) -> bytes | None:
+        """The response body, or ``None`` when the route must handle the request."""
+        path: str = scope["path"]
+        if (
+            scope["method"] != "GET"
+            or not path.startswith(PREFIX)
+            or not path.endswith(SUFFIX)
+            or scope.get("root_path")
+        ):
+            return None
+        parts = path[len(PREFIX) : -len(SUFFIX)].split("/")
+        if len(parts) != 3 or parts[1] != "prompts" or not parts[0] or not parts[2]:
+            return None
+        project, name = parts[0], parts[2]
+        if problem_in(project) or problem_in(name):
+            return None
+        label, unit = "prod", None
+        seen_label = seen_unit = False
+        context: dict[str, str] = {}
+        attrs = 0
+        for key, value in parse_qsl(
+            scope["query_string"].decode("latin-1"), keep_blank_values=True
+        ):
+            if problem_in(key) or problem_in(value):
+                return None
+            if key == "label":
+                if seen_label or len(value) > MAX_LABEL:
+                    return None
+                label, seen_label = value, True
+            elif key == "unit":
+                if seen_unit or len(value) > MAX_UNIT:
+                    return None
+                unit, seen_unit = value, True
+            elif key == "render":
+                return None
+            else:
+                attrs += 1
+                if not key.startswith("var."):
+                    context[key] = value
+        if attrs > MAX_ATTRS:
+            return None
+        who = self._principal(scope)
+        state = self.cache.peek(project) if who is not None else None
+        if who is None or state is None:
+            return None
+        try:
+            check(who, project, Role.runtime)
+            return resolve_answer(state, name, label, unit, context)
+        except PromptstageError:
+            return None
+
+    def _principal(self, scope: Scope) -> Principal | None:
+        found = scope.get(PRINCIPAL_SCOPE_KEY)
+        if isinstance(found, Principal):
+            return found
+        header = next(
+            (v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"authorization"),
+            None,
+        )
+        token = bearer_token(header)
+        return self.authenticator.authenticate_cached(token) if token else None
