@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from promptstage.domain.audit import AuditFilter
@@ -193,6 +193,10 @@ class CallsRepo(Protocol):
 
     def get_call(self, project: str, call_id: str) -> CallRecord | None: ...
     def scores_of(self, project: str, call_id: str) -> list[Score]: ...
+    def ensure_call_partitions(self, today: date) -> list[date]:
+        """Create the call log's partitions of ``today`` and the next days (Postgres)."""
+        ...
+
     def delete_calls_before(self, at: datetime) -> int:
         """Retention: remove calls (and their scores) older than ``at`` in every project."""
         ...
