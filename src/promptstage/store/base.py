@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from promptstage.domain.audit import AuditFilter
 from promptstage.domain.calls import CallFilter, CallRecord, Score
@@ -43,6 +43,9 @@ from promptstage.domain.quality import Grouping, QualityBucket
 from promptstage.domain.releases import Release, ReleaseChange, ReleaseLook, ReleaseMetrics
 from promptstage.domain.users import Membership, SessionRecord, UserCredential
 from promptstage.domain.webhooks import Delivery, Webhook
+
+MetricsSource = Literal["rollups", "calls"]
+"""Where the release metrics' call sums are read from (see ``store/sql/rollups.py``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,8 +277,11 @@ class ReleasesRepo(Protocol):
         project: str,
         releases: Sequence[Release],
         windows: Mapping[str, tuple[datetime, datetime]] | None = None,
+        *,
+        source: MetricsSource = "rollups",
     ) -> dict[str, ReleaseMetrics]:
-        """``release_metrics`` of several releases of one project, in one pass."""
+        """``release_metrics`` of several releases of one project, in one pass; ``source``:
+        the call log's per-minute rollups, or a scan of the raw calls (to check them)."""
         ...
 
     def score_names_before(
