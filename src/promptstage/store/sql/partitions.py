@@ -118,12 +118,20 @@ def ensure_days(conn: Connection, days: Iterable[date]) -> None:
     (with a lock timeout), so the ingest's transaction never holds the exclusive lock that
     creating a partition takes on ``calls``. Two replicas creating the same day race
     harmlessly (``IF NOT EXISTS``; a duplicate-object error from the race is ignored when the
-    partition is there afterwards).
+    partition is there afterwards). A transaction that already holds a lock on ``calls`` (it
+    wrote calls before) creates them itself instead: a side transaction would wait on it.
     """
     if not is_partitioned(conn):
         return
     missing = missing_days(conn, days)
     if not missing:
+        return
+    holds = conn.exec_driver_sql(
+        "SELECT 1 FROM pg_locks WHERE pid = pg_backend_pid() "
+        "AND relation = to_regclass('calls') AND granted"
+    ).first()
+    if holds is not None:  # this transaction wrote calls already: a side one would wait on it
+        _create_missing(conn, missing)
         return
     with conn.engine.connect() as side:
         for day in missing:
