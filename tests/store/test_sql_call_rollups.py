@@ -43,11 +43,15 @@ call_st = st.fixed_dictionaries(
         "arm": st.sampled_from(("canary", "control", "baseline", "off")),
         "in_release": st.booleans(),
         "error": st.booleans(),
-        "latency": st.one_of(st.none(), st.floats(0, 5000, allow_nan=False)),
-        "cost": st.one_of(st.none(), st.floats(0, 3, allow_nan=False)),
+        "latency": st.one_of(st.none(), st.just(0.0), st.floats(1e-6, 5000)),
+        "cost": st.one_of(st.none(), st.just(0.0), st.floats(1e-6, 3)),
     }
 )
-score_st = st.tuples(st.integers(0, 60), st.sampled_from(("csat", "thumbs")), st.floats(0, 5))
+score_st = st.tuples(
+    st.integers(0, 60),
+    st.sampled_from(("csat", "thumbs")),
+    st.one_of(st.just(0.0), st.floats(1e-6, 5)),
+)
 batches_st = st.lists(
     st.tuples(st.lists(call_st, min_size=1, max_size=30), st.lists(score_st, max_size=6)),
     min_size=1,

@@ -197,3 +197,11 @@ def test_upgrade_keeps_the_calls_already_stored(empty_url: str) -> None:
             assert conn.execute(text("SELECT count(*) FROM calls")).scalar_one() == 30
     finally:
         store.close()
+
+
+def test_a_tiny_value_does_not_break_ingest(store: SqlStore) -> None:
+    """Postgres raises on a float underflow; the rollups' squares of 1e-170 count as 0."""
+    _project(store)
+    with store.unit_of_work(write=True) as uow:
+        assert uow.add_calls("acme", [_call("tiny", NOW, cost=1e-170, latency_ms=1e-200)]) == 1
+    assert _rollup_calls(store) == 1

@@ -40,6 +40,13 @@ _STAGE_INSERT = (
     f"INSERT INTO calls_stage (ord, {_COLS}) VALUES ({', '.join(['%s'] * (len(CALL_COLUMNS) + 1))})"
 )
 _STAGE_COPY = f"COPY calls_stage (ord, {_COLS}) FROM STDIN"
+
+
+def _square(column: str) -> str:
+    # Postgres raises on a float underflow (1e-170 squared): such a square counts as 0
+    return f"(CASE WHEN abs({column}) < 1e-150 THEN 0 ELSE {column} * {column} END)"
+
+
 _PG_MINUTE = "date_trunc('minute', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
 _MERGE = f"""
 WITH new AS (
@@ -54,8 +61,8 @@ WITH new AS (
     INSERT INTO call_rollups ({", ".join(_KEY + _SUMS)})
     SELECT project, release_id, arm, unit_hash, {_PG_MINUTE}, count(*),
            count(error), count(latency_ms), coalesce(sum(latency_ms), 0),
-           coalesce(sum(latency_ms * latency_ms), 0), count(cost), coalesce(sum(cost), 0),
-           coalesce(sum(cost * cost), 0)
+           coalesce(sum({_square("latency_ms")}), 0), count(cost), coalesce(sum(cost), 0),
+           coalesce(sum({_square("cost")}), 0)
     FROM new
     WHERE release_id IS NOT NULL AND unit_hash IS NOT NULL
     GROUP BY 1, 2, 3, 4, 5
