@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     Float,
     Select,
     and_,
@@ -51,6 +52,35 @@ Source = MetricsSource
 
 MINUTE = timedelta(minutes=1)
 SRM_ARMS = ("canary", "control")
+
+
+_REBUILD = """
+INSERT INTO call_rollups (project, release_id, arm, unit_hash, minute, n, errors, n_lat, lat,
+                          lat_sq, n_cost, cost, cost_sq)
+SELECT project, release_id, arm, unit_hash, {minute}, count(*), count(error), count(latency_ms),
+       coalesce(sum(latency_ms), 0), coalesce(sum({lat_sq}), 0), count(cost),
+       coalesce(sum(cost), 0), coalesce(sum({cost_sq}), 0)
+FROM calls
+WHERE release_id IS NOT NULL AND unit_hash IS NOT NULL
+GROUP BY project, release_id, arm, unit_hash, {minute}
+"""
+
+
+def rebuild_rollups(conn: Connection) -> None:
+    """Recompute ``call_rollups`` from every stored call (after a bulk load that bypassed
+    ingest, or to repair them); run it in a transaction of its own."""
+    if conn.dialect.name == "postgresql":
+        minute = "date_trunc('minute', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+        square = "(CASE WHEN abs({0}) < 1e-150 THEN 0 ELSE {0} * {0} END)"
+    else:  # SQLite stores naive UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'
+        minute = "substr(at, 1, 17) || '00.000000'"
+        square = "({0} * {0})"
+    conn.exec_driver_sql("DELETE FROM call_rollups")
+    conn.exec_driver_sql(
+        _REBUILD.format(
+            minute=minute, lat_sq=square.format("latency_ms"), cost_sq=square.format("cost")
+        )
+    )
 
 
 def errored() -> Any:
