@@ -58,6 +58,8 @@ def prepare(url: str, calls: int, per_unit: int, score_share: float, ramp: bool)
     from sqlalchemy import insert
 
     from promptstage.service import labels, prompts, releases
+    from promptstage.store.sql.partitions import ensure_days
+    from promptstage.store.sql.rollups import rebuild_rollups
     from promptstage.store.sql.tables import calls as calls_table
     from promptstage.store.sql.tables import scores as scores_table
 
@@ -97,6 +99,8 @@ def prepare(url: str, calls: int, per_unit: int, score_share: float, ramp: bool)
             ids.append(release.id)
         rng = random.Random(1)
         at = datetime.now(UTC) - timedelta(minutes=5)
+        with store.engine.begin() as conn:  # the days' partitions (Postgres)
+            ensure_days(conn, {at.date(), (at + timedelta(minutes=10)).date()})
         per_release = calls // RELEASES
         batch_calls: list[dict[str, Any]] = []
         batch_scores: list[dict[str, Any]] = []
@@ -156,6 +160,8 @@ def prepare(url: str, calls: int, per_unit: int, score_share: float, ramp: bool)
                     flush()
             c.log(f"release {r + 1}/{RELEASES} logged")
         flush()
+        with store.engine.begin() as conn:  # the bulk load bypassed ingest: sum up the rollups
+            rebuild_rollups(conn)
         if store.engine.dialect.name == "postgresql":
             with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("ANALYZE")

@@ -16,6 +16,7 @@ from sqlalchemy import inspect
 from promptstage.errors import ServiceUnavailableError
 from promptstage.store.sql import SqlStore, upgrade_database
 from promptstage.store.sql.migrate import alembic_config
+from promptstage.store.sql.partitions import include_name
 from promptstage.store.sql.tables import metadata
 
 
@@ -35,7 +36,8 @@ def _head() -> str | None:
 
 def _diff(store: SqlStore) -> list[object]:
     with store.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": include_name}
+        context = MigrationContext.configure(connection, opts=opts)
         return list(compare_metadata(context, metadata))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from promptstage.domain.calls import CallFilter, CallRecord, Score, parse_call, parse_score
@@ -143,7 +143,14 @@ def replay(call: CallRecord, version: Version | None, max_bytes: int) -> Replay:
 
 
 def prune_calls(ctx: Context, retention_days: float) -> int:
-    """Delete calls older than the retention window (every project)."""
-    cutoff = ctx.clock() - timedelta(days=retention_days)
+    """Delete calls older than the retention window (every project).
+
+    First makes sure the call log's day partitions exist a few days ahead (Postgres), in a
+    transaction of its own: the worker that runs retention also keeps partitions ahead.
+    """
+    now = ctx.clock()
+    cutoff = now - timedelta(days=retention_days)
+    with ctx.store.unit_of_work(write=True) as uow:
+        uow.ensure_call_partitions(now.astimezone(UTC).date())
     with ctx.store.unit_of_work(write=True) as uow:
         return uow.delete_calls_before(cutoff)

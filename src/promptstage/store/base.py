@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from promptstage.domain.audit import AuditFilter
 from promptstage.domain.calls import CallFilter, CallRecord, Score
@@ -45,6 +45,9 @@ from promptstage.domain.quality import Grouping, QualityBucket
 from promptstage.domain.releases import Release, ReleaseChange, ReleaseLook, ReleaseMetrics
 from promptstage.domain.users import Membership, SessionRecord, UserCredential
 from promptstage.domain.webhooks import Delivery, Webhook
+
+MetricsSource = Literal["rollups", "calls"]
+"""Where the release metrics' call sums are read from (see ``store/sql/rollups.py``)."""
 
 
 class SnapshotPrompt(NamedTuple):
@@ -203,6 +206,10 @@ class CallsRepo(Protocol):
 
     def get_call(self, project: str, call_id: str) -> CallRecord | None: ...
     def scores_of(self, project: str, call_id: str) -> list[Score]: ...
+    def ensure_call_partitions(self, today: date) -> list[date]:
+        """Create the call log's partitions of ``today`` and the next days (Postgres)."""
+        ...
+
     def delete_calls_before(self, at: datetime) -> int:
         """Retention: remove calls (and their scores) older than ``at`` in every project."""
         ...
@@ -280,8 +287,11 @@ class ReleasesRepo(Protocol):
         project: str,
         releases: Sequence[Release],
         windows: Mapping[str, tuple[datetime, datetime]] | None = None,
+        *,
+        source: MetricsSource = "rollups",
     ) -> dict[str, ReleaseMetrics]:
-        """``release_metrics`` of several releases of one project, in one pass."""
+        """``release_metrics`` of several releases of one project, in one pass; ``source``:
+        the call log's per-minute rollups, or a scan of the raw calls (to check them)."""
         ...
 
     def score_names_before(

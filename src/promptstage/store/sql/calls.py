@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select
 
 from promptstage.domain.calls import CallFilter, CallRecord, Score
 
-from .tables import calls, scores
+from .ingest import IngestMethod, insert_postgres, insert_sqlite, minute_of
+from .partitions import drop_before, ensure_ahead, is_partitioned
+from .tables import call_rollups, calls, scores
 from .uow_base import UnitOfWorkBase, utc
-
-_CALL_COLUMNS = tuple(c.name for c in calls.columns)
-_JSON_COLUMNS = frozenset({"context", "variables", "output", "tools_used"})
-_PG_INSERT = (
-    f"INSERT INTO calls ({', '.join(_CALL_COLUMNS)}) "
-    f"VALUES ({', '.join(['%s'] * len(_CALL_COLUMNS))}) ON CONFLICT (id) DO NOTHING"
-)
 
 
 def _call_row(project: str, c: CallRecord) -> dict[str, Any]:
@@ -74,38 +69,23 @@ def _to_call(row: Any) -> CallRecord:
 class CallsRepository(UnitOfWorkBase):
     """Call records and scores. Ingest is append-only and takes no project lock."""
 
-    def _insert_ignoring_duplicates(self, rows: list[dict[str, Any]]) -> int:
-        if self._conn.dialect.name == "postgresql":
-            return self._insert_postgres(rows)
-        from sqlalchemy.dialects.sqlite import insert
+    def add_calls(
+        self, project: str, records: list[CallRecord], *, method: IngestMethod = "copy"
+    ) -> int:
+        """Insert call records, skipping ids already stored (the first of an id in a batch
+        wins), and add the new ones to the per-minute rollups; returns how many were new.
 
-        stmt = insert(calls).on_conflict_do_nothing(index_elements=["id"])
-        return max(int(self._conn.execute(stmt, rows).rowcount or 0), 0)
-
-    def _insert_postgres(self, rows: list[dict[str, Any]]) -> int:
-        """The hottest write path: plain ``executemany`` of tuples, which psycopg pipelines.
-
-        Going through the driver directly skips SQLAlchemy's per-row parameter processing,
-        which costs about as much as the insert itself at ingest rates.
+        ``method`` picks how Postgres loads the batch (``copy``: ``COPY FROM STDIN``;
+        ``insert``: an ``executemany`` of ``INSERT``s); both give the same result
+        (``store/sql/ingest.py``). SQLite ignores it.
         """
-        from psycopg.types.json import Jsonb
-
-        params = [
-            tuple(
-                (None if row[c] is None else Jsonb(row[c])) if c in _JSON_COLUMNS else row[c]
-                for c in _CALL_COLUMNS
-            )
-            for row in rows
-        ]
-        result = self._conn.exec_driver_sql(_PG_INSERT, params)
-        return max(int(result.rowcount or 0), 0)
-
-    def add_calls(self, project: str, records: list[CallRecord]) -> int:
-        """Insert call records in one statement batch, skipping ids already stored."""
         self._require_write("add_calls")
         if not records:
             return 0
-        return self._insert_ignoring_duplicates([_call_row(project, c) for c in records])
+        rows = [_call_row(project, c) for c in records]
+        if self._conn.dialect.name == "postgresql":
+            return insert_postgres(self._conn, rows, method)
+        return insert_sqlite(self._conn, rows)
 
     def add_scores(self, project: str, items: list[Score]) -> None:
         """Insert scores in one statement batch."""
@@ -174,9 +154,25 @@ class CallsRepository(UnitOfWorkBase):
         )
         return [Score(r.call_id, r.name, r.value, r.source, r.at) for r in self._conn.execute(stmt)]
 
+    def ensure_call_partitions(self, today: date) -> list[date]:
+        """Create the call log's day partitions of ``today`` and the days just after it
+        (Postgres; nothing on SQLite). Returns the days created."""
+        self._require_write("ensure_call_partitions")
+        return ensure_ahead(self._conn, today)
+
     def delete_calls_before(self, at: datetime) -> int:
-        """Retention: delete calls and scores older than ``at``; returns the calls removed."""
+        """Retention: remove calls, their rollups and scores older than ``at``; returns the
+        calls removed.
+
+        The cutoff is rounded down to the minute, so that the per-minute rollups and the
+        calls they sum are removed together. On Postgres every day partition wholly before
+        the cutoff is dropped; rows are deleted one by one only in the partition the cutoff
+        falls inside (and on SQLite).
+        """
         self._require_write("delete_calls_before")
+        cutoff = minute_of(utc(at))
+        removed = drop_before(self._conn, cutoff) if is_partitioned(self._conn) else 0
         self._conn.execute(delete(scores).where(scores.c.at < utc(at)))
-        result = self._conn.execute(delete(calls).where(calls.c.at < utc(at)))
-        return int(result.rowcount or 0)
+        self._conn.execute(delete(call_rollups).where(call_rollups.c.minute < cutoff))
+        result = self._conn.execute(delete(calls).where(calls.c.at < cutoff))
+        return removed + int(result.rowcount or 0)

@@ -7,7 +7,8 @@ look reads a handful of rows per release however many calls were logged: see
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from promptstage.domain.releases import (
 from promptstage.errors import NotFoundError
 
 from .release_covariates import add_history
+from .rollups import CallSums, Source
 from .tables import calls, release_history, release_looks, releases, scores
 from .uow_base import UnitOfWorkBase, utc
 
@@ -349,6 +351,8 @@ class ReleasesRepository(UnitOfWorkBase):
         project: str,
         releases: Sequence[Release],
         windows: Mapping[str, tuple[datetime, datetime]] | None = None,
+        *,
+        source: Source = "rollups",
     ) -> dict[str, ReleaseMetrics]:
         """Per-step, per-arm, per-unit sums of ``error_rate``, ``latency_ms``, ``cost`` and every score.
 
@@ -365,21 +369,32 @@ class ReleasesRepository(UnitOfWorkBase):
         ``windows`` maps a release id to ``(since, until)``: the per-call sums of each metric on
         the canary and on the compared arms over the calls made in ``(since, until]`` (the fast
         path's window, :attr:`ReleaseMetrics.window`).
+
+        ``source`` says where the calls' sums come from: the per-minute rollups (what the
+        controller reads, ``store/sql/rollups.py``) or a scan of the raw calls (the check the
+        tests and the benchmark compare it with). Scores are read from the raw tables either
+        way.
         """
         out = {r.id: ReleaseMetrics(window_read=r.id in (windows or {})) for r in releases}
         if not out:
             return out
+        with self._hash_joins():
+            self._read_metrics(project, releases, out, windows, source)
+        return out
+
+    def _read_metrics(
+        self,
+        project: str,
+        releases: Sequence[Release],
+        out: dict[str, ReleaseMetrics],
+        windows: Mapping[str, tuple[datetime, datetime]] | None,
+        source: Source,
+    ) -> None:
         narrow = [r.id for r in releases if "baseline" not in compared_arms(r)]
-        where: tuple[Any, ...] = (
-            calls.c.project == project,
-            calls.c.release_id.in_(list(out)),
-            calls.c.arm.in_((*SRM_ARMS, "baseline")),
-            calls.c.unit_hash.is_not(None),
-        )
-        if narrow:  # releases with targeting rules: their baseline arm is not compared
-            where += (or_(calls.c.arm != "baseline", calls.c.release_id.not_in(narrow)),)
-        step = self._step_of_call(list(out)).label("step")
-        u = _unit_calls(where, step).subquery("u").c
+        sums = CallSums(project, tuple(out), tuple(narrow), self._advances(list(out)), source)
+        where = sums.where(calls.c)
+        step = sums.raw_step
+        u = sums.unit_calls().subquery("u").c
         err, lat, cost = _unit_means(u)
         stmt = select(
             u.release_id,
@@ -433,14 +448,14 @@ class ReleasesRepository(UnitOfWorkBase):
                 )
         self._score_metrics(where, step, out)
         if windows:
-            self._windows(where, windows, out)
+            self._windows(sums, where, windows, out)
         if stepped:  # units that came back in a later step
             ids = sorted(stepped)
             again = (*where, calls.c.release_id.in_(ids))
-            self._distinct_units(project, ids, out)
-            self._distinct_per_metric(again, out)
-            self._first_seen(again, step, out)
-            self._cross_calls(again, step, out)
+            self._distinct_units(sums, ids, out)
+            self._distinct_per_metric(sums, again, ids, out)
+            self._first_seen(sums.unit_calls(ids), out)
+            self._cross_calls(sums.unit_calls(ids), out)
             self._cross_scores(again, step, out)
         for r in releases:  # one step: the units' history (for the variance reduction)
             if r.id not in stepped:
@@ -449,7 +464,7 @@ class ReleasesRepository(UnitOfWorkBase):
                     self._conn,
                     r,
                     only,
-                    _unit_calls(only, step),
+                    sums.unit_calls([r.id]),
                     _unit_scores(only, step),
                     out[r.id],
                 )
@@ -459,15 +474,40 @@ class ReleasesRepository(UnitOfWorkBase):
                 m.first_seen.update(
                     {s: {a: x.units for a, x in arms.items()} for s, arms in error_steps.items()}
                 )
-        return out
+
+    @contextmanager
+    def _hash_joins(self) -> Iterator[None]:
+        """On Postgres, no nested loops in the metrics' joins (calls to scores, per-unit sums
+        of one step to another, units to their history).
+
+        Before ``ANALYZE`` has seen new calls the planner estimates them at a few rows and
+        joins them in nested loops: quadratic in the units, minutes at 12,000 units. Hash
+        joins on (call id) and (release, unit) are linear.
+        """
+        postgres = self._conn.dialect.name == "postgresql"
+        if postgres:
+            self._conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
+        try:
+            yield
+        finally:
+            if postgres:
+                self._conn.exec_driver_sql("SET LOCAL enable_nestloop = on")
 
     def _windows(
         self,
+        sums: CallSums,
         where: tuple[Any, ...],
         windows: Mapping[str, tuple[datetime, datetime]],
         out: dict[str, ReleaseMetrics],
     ) -> None:
         """Per-call sums per metric and side over each release's ``(since, until]``."""
+        for row in self._conn.execute(sums.window_calls(windows)):
+            w = out[row[0]].window
+            w.setdefault("error_rate", {})[row[1]] = (int(row[2]), _f(row[3]), _f(row[3]))
+            if row[4]:
+                w.setdefault("latency_ms", {})[row[1]] = (int(row[4]), _f(row[5]), _f(row[6]))
+            if row[7]:
+                w.setdefault("cost", {})[row[1]] = (int(row[7]), _f(row[8]), _f(row[9]))
         within = or_(
             *(
                 and_(calls.c.release_id == rid, calls.c.at > utc(a), calls.c.at <= utc(b))
@@ -476,31 +516,6 @@ class ReleasesRepository(UnitOfWorkBase):
             )
         )
         side = case((calls.c.arm == "canary", "canary"), else_="control").label("side")
-        errored = cast(case((calls.c.error.is_(None), 0), else_=1), Float)
-        lat, cost = calls.c.latency_ms, calls.c.cost
-        stmt = (
-            select(
-                calls.c.release_id,
-                side,
-                func.count(),
-                func.sum(errored),
-                func.count(lat),
-                func.sum(lat),
-                func.sum(lat * lat),
-                func.count(cost),
-                func.sum(cost),
-                func.sum(cost * cost),
-            )
-            .where(*where, within)
-            .group_by(calls.c.release_id, side)
-        )
-        for row in self._conn.execute(stmt):
-            w = out[row[0]].window
-            w.setdefault("error_rate", {})[row[1]] = (int(row[2]), _f(row[3]), _f(row[3]))
-            if row[4]:
-                w.setdefault("latency_ms", {})[row[1]] = (int(row[4]), _f(row[5]), _f(row[6]))
-            if row[7]:
-                w.setdefault("cost", {})[row[1]] = (int(row[7]), _f(row[8]), _f(row[9]))
         joined = calls.join(
             scores, and_(scores.c.project == calls.c.project, scores.c.call_id == calls.c.id)
         )
@@ -527,22 +542,17 @@ class ReleasesRepository(UnitOfWorkBase):
                 _f(row[5]),
             )
 
-    def _distinct_per_metric(self, where: tuple[Any, ...], out: dict[str, ReleaseMetrics]) -> None:
+    def _distinct_per_metric(
+        self,
+        sums: CallSums,
+        where: tuple[Any, ...],
+        ids: list[str],
+        out: dict[str, ReleaseMetrics],
+    ) -> None:
         """Distinct units with a value per metric and side over the whole release."""
         side = case((calls.c.arm == "canary", "canary"), else_="control").label("side")
         unit = calls.c.unit_hash
-        stmt = (
-            select(
-                calls.c.release_id,
-                side,
-                func.count(distinct(unit)),
-                func.count(distinct(case((calls.c.latency_ms.is_not(None), unit)))),
-                func.count(distinct(case((calls.c.cost.is_not(None), unit)))),
-            )
-            .where(*where)
-            .group_by(calls.c.release_id, side)
-        )
-        for row in self._conn.execute(stmt):
+        for row in self._conn.execute(sums.units_per_metric(ids)):
             d = out[row[0]].distinct
             for metric, units in zip(BUILTIN_METRICS_ORDER, row[2:5], strict=True):
                 if units:
@@ -560,15 +570,13 @@ class ReleasesRepository(UnitOfWorkBase):
             if name not in BUILTIN_METRICS:
                 out[rid].distinct.setdefault(name, {})[at_side] = int(units)
 
-    def _first_seen(
-        self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]
-    ) -> None:
+    def _first_seen(self, per_unit_calls: Any, out: dict[str, ReleaseMetrics]) -> None:
         """Units per (step, arm) where each unit was first seen (one count per unit).
 
         One pass: per unit, the smallest ``step * 4 + arm code`` is its first step and, within
         it, its arm (canary before control before baseline, for a unit seen in two).
         """
-        u = _unit_calls(where, step).subquery("unit_steps")
+        u = per_unit_calls.subquery("unit_steps")
         code = u.c.step * 4 + case((u.c.arm == "canary", 0), (u.c.arm == "control", 1), else_=2)
         per_unit = (
             select(u.c.release_id, func.min(code).label("k"))
@@ -583,8 +591,8 @@ class ReleasesRepository(UnitOfWorkBase):
             at_step, arm = divmod(int(k), 4)
             out[rid].first_seen.setdefault(at_step, {})[arms[arm]] = int(units)
 
-    def _step_of_call(self, release_ids: list[str]) -> Any:
-        """SQL for the ramp step a call was made in: 0, or the step of the last advance before it."""
+    def _advances(self, release_ids: list[str]) -> tuple[tuple[str, int, datetime], ...]:
+        """``(release, step index, at)`` of every ``advance`` of the releases, newest first."""
         stmt = (
             select(release_history.c.release_id, release_history.c.step_index, release_history.c.at)
             .where(
@@ -592,34 +600,18 @@ class ReleasesRepository(UnitOfWorkBase):
             )
             .order_by(release_history.c.id.desc())
         )
-        whens = [
-            (and_(calls.c.release_id == rid, calls.c.at >= at), step_index)
-            for rid, step_index, at in self._conn.execute(stmt)
-        ]
-        return case(*whens, else_=0) if whens else literal(0)
+        return tuple((rid, int(index), at) for rid, index, at in self._conn.execute(stmt))
 
     def _distinct_units(
-        self, project: str, release_ids: list[str], out: dict[str, ReleaseMetrics]
+        self, sums: CallSums, release_ids: list[str], out: dict[str, ReleaseMetrics]
     ) -> None:
         """Replace the per-step unit counts of ``release_ids`` with distinct units per arm."""
-        stmt = (
-            select(calls.c.release_id, calls.c.arm, func.count(distinct(calls.c.unit_hash)))
-            .where(
-                calls.c.project == project,
-                calls.c.release_id.in_(release_ids),
-                calls.c.arm.in_(SRM_ARMS),
-                calls.c.unit_hash.is_not(None),
-            )
-            .group_by(calls.c.release_id, calls.c.arm)
-        )
-        for rid, arm, units in self._conn.execute(stmt):
+        for rid, arm, units in self._conn.execute(sums.units_per_arm(release_ids)):
             out[rid].units[arm] = int(units)
 
-    def _cross_calls(
-        self, where: tuple[Any, ...], step: Any, out: dict[str, ReleaseMetrics]
-    ) -> None:
+    def _cross_calls(self, per_unit_calls: Any, out: dict[str, ReleaseMetrics]) -> None:
         """:class:`SharedUnits` of ``error_rate``, ``latency_ms`` and ``cost`` between steps."""
-        per_unit = _unit_calls(where, step).cte("unit_calls")
+        per_unit = per_unit_calls.cte("unit_calls")
         a, b = per_unit.alias("a"), per_unit.alias("b")
         columns: list[Any] = []
         for va, vb in zip(_unit_means(a.c), _unit_means(b.c), strict=True):
@@ -733,27 +725,6 @@ class ReleasesRepository(UnitOfWorkBase):
                 row[2],
                 ArmSums(int(row[4]), _f(row[5]), _f(row[6]), int(row[7]), _f(row[8])),
             )
-
-
-def _unit_calls(where: tuple[Any, ...], step: Any) -> Any:
-    """Per (release, step, arm, unit): call count, errors, and latency and cost counts and sums."""
-    errored = cast(case((calls.c.error.is_(None), 0), else_=1), Float)
-    return (
-        select(
-            calls.c.release_id,
-            step,
-            calls.c.arm,
-            calls.c.unit_hash,
-            cast(func.count(), Float).label("n"),
-            func.sum(errored).label("errors"),
-            cast(func.count(calls.c.latency_ms), Float).label("n_lat"),
-            func.sum(calls.c.latency_ms).label("lat"),
-            cast(func.count(calls.c.cost), Float).label("n_cost"),
-            func.sum(calls.c.cost).label("cost"),
-        )
-        .where(*where)
-        .group_by(calls.c.release_id, step, calls.c.arm, calls.c.unit_hash)
-    )
 
 
 def _unit_means(u: Any) -> tuple[Any, Any, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine
@@ -75,6 +76,8 @@ class SqlStore:
             ServiceUnavailableError: the database cannot be reached.
         """
         upgrade_engine(self._engine)
+        with self.unit_of_work(write=True) as uow:  # the call log's partitions, a few days ahead
+            uow.ensure_call_partitions(datetime.now(UTC).date())
 
     @contextmanager
     def unit_of_work(self, *, write: bool = False) -> Iterator[SqlUnitOfWork]:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -234,6 +235,29 @@ scores = Table(
     Column("at", UtcDateTime, nullable=False),
     ForeignKeyConstraint(["project"], ["projects.name"]),
     Index(None, "project", "call_id"),
+)
+
+# Per-minute rollups of the call log (migration 0013): per (release, arm, unit, minute) sums of
+# the unit-keyed calls of releases, kept on ingest in the same transaction as the calls, so the
+# controller reads a handful of rows per unit instead of every call (store/sql/rollups.py).
+call_rollups = Table(
+    "call_rollups",
+    metadata,
+    Column("project", String(NAME), nullable=False),
+    Column("release_id", String(64), nullable=False),
+    Column("arm", String(32), nullable=False),
+    Column("unit_hash", String(HASH), nullable=False),
+    Column("minute", UtcDateTime, nullable=False),
+    Column("n", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("n_lat", BigInteger, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lat_sq", Float, nullable=False),
+    Column("n_cost", BigInteger, nullable=False),
+    Column("cost", Float, nullable=False),
+    Column("cost_sq", Float, nullable=False),
+    PrimaryKeyConstraint("project", "release_id", "arm", "unit_hash", "minute"),
+    Index(None, "minute"),
 )
 
 # Releases (migration 0002): one row per release, its change history and the controller's looks.

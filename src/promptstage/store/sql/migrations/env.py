@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from promptstage.store.sql.engine import make_engine
+from promptstage.store.sql.partitions import include_name
 from promptstage.store.sql.tables import metadata
 
 
@@ -16,6 +17,7 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds tables for later migrations.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

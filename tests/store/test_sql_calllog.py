@@ -1,0 +1,207 @@
+"""The call log at scale: duplicate handling on the COPY and INSERT paths, retention by
+partition, and migration 0013 on a database that already holds calls."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+
+from promptstage.domain.calls import CallRecord
+from promptstage.store.sql import SqlStore, upgrade_database
+from promptstage.store.sql.migrate import alembic_config
+from promptstage.store.sql.partitions import DAYS_AHEAD, partition_days
+from promptstage.store.sql.tables import calls, projects
+
+NOW = datetime(2026, 5, 10, 12, 0, 0, tzinfo=UTC)
+_ACME = projects.insert().values(
+    name="acme", description="", created_at=NOW, event_seq=0, audit_seq=0
+)
+
+
+def _call(call_id: str, at: datetime, **overrides: object) -> CallRecord:
+    fields: dict[str, object] = {
+        "id": call_id, "at": at, "prompt": "p", "label": "prod", "version": 1,
+        "digest": "sha256:" + "0" * 64, "release_id": "r1", "arm": "control",
+        "unit_hash": "u1", "context": {"k": "v"}, "variables": {"name": "x"},
+        "output": None, "model": "m", "latency_ms": 10.0, "tokens_in": 1,
+        "tokens_out": 2, "cost": 0.5, "error": None,
+    }  # fmt: skip
+    fields.update(overrides)
+    return CallRecord(**fields)  # type: ignore[arg-type]
+
+
+def _project(store: SqlStore) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(_ACME)
+
+
+def _rollup_calls(store: SqlStore) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(text("SELECT coalesce(sum(n), 0) FROM call_rollups")).scalar_one())
+
+
+@pytest.mark.parametrize("method", ["copy", "insert"])
+def test_duplicates_are_skipped_the_same_way_on_both_paths(store: SqlStore, method: str) -> None:
+    _project(store)
+    first = _call("a", NOW, latency_ms=1.0)
+    twin = _call("a", NOW + timedelta(seconds=5), latency_ms=2.0)  # same id, another time
+    other = _call("b", NOW, context={"nested": [1, {"x": None}]}, output="done")
+    with store.unit_of_work(write=True) as uow:
+        # within one batch the first record of an id wins
+        assert uow.add_calls("acme", [first, twin, other], method=method) == 2  # type: ignore[call-arg]
+    with store.unit_of_work(write=True) as uow:
+        # a retried batch adds nothing; nor does a stored id arriving with another ``at``
+        assert uow.add_calls("acme", [first, other], method=method) == 0  # type: ignore[call-arg]
+        late = dataclasses.replace(twin, at=NOW - timedelta(days=2))
+        assert uow.add_calls("acme", [late, _call("c", NOW)], method=method) == 1  # type: ignore[call-arg]
+    with store.unit_of_work() as uow:
+        stored = uow.get_call("acme", "a")
+        assert stored is not None and stored.latency_ms == 1.0 and stored.at == NOW
+        assert uow.get_call("acme", "b") == dataclasses.replace(other)
+    assert _rollup_calls(store) == 3
+
+
+@pytest.mark.postgres
+def test_both_paths_store_identical_rows(store_url: str) -> None:
+    if not store_url.startswith("postgresql"):
+        pytest.skip("Postgres only")
+    store = SqlStore.from_url(store_url)
+    try:
+        _project(store)
+        records = [
+            _call(f"{m}-{i}", NOW + timedelta(seconds=i), latency_ms=None if i % 3 else float(i))
+            for m in ("copy", "insert")
+            for i in range(50)
+        ]
+        with store.unit_of_work(write=True) as uow:
+            assert uow.add_calls("acme", records[:50], method="copy") == 50
+            assert uow.add_calls("acme", records[50:], method="insert") == 50
+        with store.unit_of_work() as uow:
+            for r in records:
+                assert uow.get_call("acme", r.id) == r
+    finally:
+        store.close()
+
+
+def test_retention_drops_whole_partitions(store_url: str) -> None:
+    store = SqlStore.from_url(store_url)
+    postgres = store_url.startswith("postgresql")
+    try:
+        _project(store)
+        days = [NOW - timedelta(days=d) for d in (3, 2, 1, 0)]
+        records = [
+            _call(f"c{i}-{h}", d + timedelta(hours=h)) for i, d in enumerate(days) for h in (-3, 3)
+        ]
+        with store.unit_of_work(write=True) as uow:
+            assert uow.add_calls("acme", records) == 8
+        with store.engine.connect() as conn:
+            before = set(partition_days(conn))
+        if postgres:  # ingest made the missing days' partitions on its own
+            assert {r.at.date() for r in records} <= before
+        cutoff = NOW - timedelta(days=1, hours=1, seconds=30.5)  # inside a partition
+        with store.unit_of_work(write=True) as uow:
+            assert uow.delete_calls_before(cutoff) == 5
+        with store.engine.connect() as conn:
+            after = set(partition_days(conn))
+            left = conn.execute(text("SELECT id FROM calls ORDER BY id")).scalars().all()
+        assert left == ["c2-3", "c3--3", "c3-3"]
+        assert _rollup_calls(store) == 3
+        if postgres:  # the days wholly before the cutoff are gone, the others kept
+            gone = {d for d in before if d < cutoff.date()}
+            assert gone and before - after == gone
+            assert cutoff.date() in after
+    finally:
+        store.close()
+
+
+def test_partitions_are_made_ahead(store_url: str) -> None:
+    store = SqlStore.from_url(store_url)
+    try:
+        with store.unit_of_work(write=True) as uow:
+            made = uow.ensure_call_partitions(date(2030, 1, 1))
+        with store.engine.connect() as conn:
+            days = set(partition_days(conn))
+        if store_url.startswith("postgresql"):
+            ahead = {date(2030, 1, 1) + timedelta(days=i) for i in range(DAYS_AHEAD + 1)}
+            assert set(made) == ahead and ahead <= days
+        else:
+            assert made == [] and days == set()
+    finally:
+        store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'promptstage.db'}"
+    make: Callable[[], str] = request.getfixturevalue("make_postgres_database")
+    return make()
+
+
+def test_upgrade_keeps_the_calls_already_stored(empty_url: str) -> None:
+    store = SqlStore.from_url(empty_url)
+    try:
+        with store.engine.begin() as conn:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0012")
+        rows = [
+            {
+                "id": f"old{i}",
+                "project": "acme",
+                "prompt": "p",
+                "label": "prod",
+                "version": 1,
+                "digest": "sha256:0",
+                "release_id": "r1" if i % 2 else None,
+                "arm": "control",
+                "unit_hash": "u1",
+                "context": {},
+                "variables": None,
+                "output": None,
+                "model": None,
+                "latency_ms": float(i),
+                "tokens_in": None,
+                "tokens_out": None,
+                "cost": None,
+                "error": None,
+                "at": NOW - timedelta(days=i % 5, minutes=i, microseconds=i),
+            }
+            for i in range(30)
+        ]
+        with store.engine.begin() as conn:
+            conn.execute(_ACME)
+            conn.execute(calls.insert(), rows)
+        upgrade_database(empty_url)
+        with store.unit_of_work() as uow:
+            for i in range(30):
+                call = uow.get_call("acme", f"old{i}")
+                assert call is not None and call.latency_ms == float(i)
+        assert _rollup_calls(store) == 15
+        with store.engine.connect() as conn:
+            days = partition_days(conn)
+        if empty_url.startswith("postgresql"):
+            assert {(NOW - timedelta(days=d)).date() for d in range(5)} <= set(days)
+        # and it goes back down with the rows
+        with store.engine.begin() as conn:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0012")
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM calls")).scalar_one() == 30
+    finally:
+        store.close()
+
+
+def test_a_tiny_value_does_not_break_ingest(store: SqlStore) -> None:
+    """Postgres raises on a float underflow; the rollups' squares of 1e-170 count as 0."""
+    _project(store)
+    with store.unit_of_work(write=True) as uow:
+        assert uow.add_calls("acme", [_call("tiny", NOW, cost=1e-170, latency_ms=1e-200)]) == 1
+    assert _rollup_calls(store) == 1
