@@ -48,7 +48,9 @@ def test_a_drop_ends_the_sessions_of_the_database(
     )
     try:
         holder.exec_driver_sql("CREATE TABLE held (x int)")  # an open transaction with a lock
-        drop_postgres_database(admin, str(name))  # a drop forces a checkpoint: the default bound
+        # The drop waits for a checkpoint, which a busy server (a bulk load in another test
+        # session) can make slow: the bound here is generous, the holder is what is tested.
+        drop_postgres_database(admin, str(name), timeout_ms=60_000)
         with admin.connect() as connection:
             left = connection.execute(
                 text("SELECT count(*) FROM pg_database WHERE datname = :name"), {"name": name}
