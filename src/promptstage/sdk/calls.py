@@ -16,15 +16,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from promptstage.errors import InvalidInputError
 
 from .options import Redactor
 from .prompt import ResolvedPrompt
-
-if TYPE_CHECKING:  # the module imports opentelemetry: loaded only when tracing is on
-    from .otel import CallTracing
 
 __all__ = ["CALL", "SCORE", "SCORE_SOURCES", "Call", "Outbox", "Record", "Recorder"]
 
@@ -128,13 +125,28 @@ class Outbox:
         return len(self._q) + len(self._retry)
 
 
+class Tracing(Protocol):
+    """What a call needs of its tracing (``otel.CallTracing``, which imports OpenTelemetry and
+    is loaded only when tracing is on)."""
+
+    def start(self, call: Call) -> Any: ...
+
+    def enter(self, span: Any) -> object | None: ...
+
+    def end(
+        self, call: Call, span: Any, token: object | None, exc: BaseException | None
+    ) -> None: ...
+
+    def failed(self, what: str) -> None: ...
+
+
 class Recorder:
     """Turns finished calls and scores into records in the outbox."""
 
     __slots__ = ("outbox", "redact", "tracing")
 
     def __init__(
-        self, outbox: Outbox, redact: Redactor | None, tracing: CallTracing | None = None
+        self, outbox: Outbox, redact: Redactor | None, tracing: Tracing | None = None
     ) -> None:
         self.outbox = outbox
         self.redact = redact
