@@ -15,6 +15,7 @@ from promptstage.api.client_ip import ClientAddress, TrustedProxies
 from promptstage.api.headers import SecurityHeaders
 from promptstage.api.limits import BodyLimit
 from promptstage.api.metrics import Metrics, MetricsMiddleware
+from promptstage.api.paths import EncodedSlashes
 from promptstage.api.ratelimit import AuthFailures, RateLimit, limits_from, make_limiter
 from promptstage.api.routes import (
     admin,
@@ -218,4 +219,5 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(ClientAddress, trusted=TrustedProxies(settings.trusted_proxies))
+    app.add_middleware(EncodedSlashes)  # outermost: every layer sees %2F inside its segment
     return app
