@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from promptstage.api import docs_pages, errors, idempotency
 from promptstage.api.client_ip import ClientAddress, TrustedProxies
+from promptstage.api.compat import langfuse as langfuse_api
 from promptstage.api.headers import SecurityHeaders
 from promptstage.api.limits import BodyLimit
 from promptstage.api.metrics import Metrics, MetricsMiddleware
@@ -191,6 +192,7 @@ def create_app(
         governance,
         users,
         evals,
+        langfuse_api,
     ):
         app.include_router(module.router)
     idempotency.install(app, ctx=ctx, authenticator=app.state.authenticator)
