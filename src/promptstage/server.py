@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from promptstage.api import docs_pages, errors, idempotency
 from promptstage.api.client_ip import ClientAddress, TrustedProxies
 from promptstage.api.compat import langfuse as langfuse_api
+from promptstage.api.compat import otlp as _otlp  # noqa: F401  (its route joins langfuse_api's router)
 from promptstage.api.headers import SecurityHeaders
 from promptstage.api.limits import BodyLimit
 from promptstage.api.metrics import Metrics, MetricsMiddleware

@@ -186,3 +186,40 @@ def test_a_running_release_resolves_by_the_unit_header(seeded: Seeded) -> None:
 def test_malformed_basic_credentials_are_a_401(seeded: Seeded, header: str) -> None:
     answer = seeded.admin.as_key(None).get(f"{LF}/projects", headers={"Authorization": header})
     assert answer.status_code == 401 and "message" in answer.json()
+
+
+def test_spans_of_a_canary_unit_are_counted_on_its_arm(seeded: Seeded) -> None:
+    release = seeded.client("releaser").ok(
+        "POST",
+        f"{P}/releases",
+        201,
+        json={"prompt": "greet", "label": "prod", "candidate_version": 3, "strategy": "canary"},
+    )
+    call = lf(seeded, "runtime")
+    units = {
+        f"user-{i}": call(
+            "GET", "/v2/prompts/greet", headers={"X-Promptstage-Unit": f"user-{i}"}
+        ).json()["version"]
+        for i in range(200)
+    }
+    canary = next(u for u, v in units.items() if v == 3)
+    spans = [
+        {
+            "traceId": f"{i:032x}",
+            "spanId": f"{i:016x}",
+            "startTimeUnixNano": "1",
+            "endTimeUnixNano": "2000001",
+            "attributes": [
+                {"key": "langfuse.observation.prompt.name", "value": {"stringValue": "greet"}},
+                {"key": "langfuse.observation.prompt.version", "value": {"intValue": str(v)}},
+                {"key": "user.id", "value": {"stringValue": unit}},
+            ],
+        }
+        for i, (unit, v) in enumerate([(canary, 3), ("nobody-" + canary, 2)], start=1)
+    ]
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    assert call("POST", "/otel/v1/traces", json=body).json() == {}
+    calls = seeded.admin.ok("GET", f"{P}/calls?limit=10")["items"]
+    placed = {c["version"]: (c["label"], c["release_id"], c["arm"]) for c in calls}
+    assert placed[3] == ("prod", release["id"], "canary")
+    assert placed[2][0:2] == ("prod", release["id"]) and placed[2][2] in ("control", "baseline")

@@ -51,7 +51,8 @@ class Facade:
     ttl: timedelta
 
 
-def _project(who: Principal) -> str:
+def project_of(who: Principal) -> str:
+    """The one project a facade caller's key acts on (instance keys are refused)."""
     if who.project is None:
         raise PermissionDeniedError(
             "the Langfuse API acts on one project: use a project key pair "
@@ -75,7 +76,7 @@ def get_prompt(
     unit: str | None,
 ) -> dict[str, Any]:
     """A version by number, or the one a label serves (``production`` when neither is given)."""
-    project = _project(who)
+    project = project_of(who)
     check(who, project, Role.runtime)
     names.prompt_name(name)
     if version is not None and label is not None:
@@ -133,7 +134,7 @@ def _strings(value: Any, field: str) -> list[str]:
 
 def create_prompt(f: Facade, who: Principal, body: Any) -> dict[str, Any]:
     """A new version of ``body.name`` (the prompt is created with its first one), then labels."""
-    project = _project(who)
+    project = project_of(who)
     if not isinstance(body, dict):
         raise InvalidInputError("body must be a JSON object", field="body")
     name = names.prompt_name(body.get("name"), "name")
@@ -181,7 +182,7 @@ def create_prompt(f: Facade, who: Principal, body: Any) -> dict[str, Any]:
 
 def update_labels(f: Facade, who: Principal, name: str, version: int, body: Any) -> dict[str, Any]:
     """``PATCH .../versions/{version}``: point each of ``newLabels`` at the version."""
-    project = _project(who)
+    project = project_of(who)
     names.prompt_name(name)
     new = _strings(body.get("newLabels") if isinstance(body, dict) else None, "newLabels")
     if lf.LATEST in new:
@@ -198,7 +199,7 @@ def delete_prompt(
 ) -> None:
     """``DELETE``: promptstage never deletes a version (they are immutable and audited); a
     whole prompt is archived instead (it leaves lists and snapshots; ``unarchive`` undoes it)."""
-    project = _project(who)
+    project = project_of(who)
     if label is not None or version is not None:
         raise ConflictError(
             "promptstage never deletes a version: move or remove its labels instead "
@@ -243,7 +244,7 @@ def list_prompts(
     until: datetime | None,
 ) -> dict[str, Any]:
     """``{data, meta}``: each prompt's versions, labels, tags and last config, paged."""
-    project = _project(who)
+    project = project_of(who)
     check(who, project, Role.runtime)
     if page < 1 or not 1 <= limit <= MAX_PAGE:
         raise InvalidInputError(f"page must be >= 1 and limit 1-{MAX_PAGE}", field="limit")
@@ -295,7 +296,7 @@ def list_prompts(
 
 def projects(who: Principal) -> dict[str, Any]:
     """``GET /api/public/projects``: the key's project (what ``auth_check()`` reads)."""
-    project = _project(who)
+    project = project_of(who)
     return {
         "data": [
             {
