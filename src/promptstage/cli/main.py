@@ -21,6 +21,7 @@ from . import (
     demo,
     dev,
     evals,
+    import_langfuse,
     keys,
     labels,
     principals,
@@ -56,6 +57,7 @@ app.add_typer(calls.app, name="calls")
 app.add_typer(change.app, name="change")
 app.add_typer(dev.app, name="dev")
 app.add_typer(evals.app, name="eval")
+app.add_typer(import_langfuse.app, name="import")
 app.command("serve")(serve.serve)
 app.command("resolve")(resolve.resolve)
 
