@@ -222,5 +222,6 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(ClientAddress, trusted=TrustedProxies(settings.trusted_proxies))
+    app.add_middleware(langfuse_api.LangfuseErrors)  # /api/public/: Langfuse's error shape
     app.add_middleware(EncodedSlashes)  # outermost: every layer sees %2F inside its segment
     return app

@@ -70,7 +70,7 @@ def test_errors_are_in_langfuse_shape(seeded: Seeded) -> None:
     assert "x" in no_label["message"]
     both = call("GET", "/v2/prompts/greet", 422, params={"label": "prod", "version": 1})
     assert assert_langfuse_error(both)["field"] == "version"
-    bad = call("GET", "/v2/prompts/greet", 400, params={"version": "two"})
+    bad = call("GET", "/v2/prompts/greet", 422, params={"version": "two"})
     assert assert_langfuse_error(bad)["field"] == "version"
     denied = assert_langfuse_error(
         call("POST", "/v2/prompts", 403, json={"name": "x", "prompt": "y"})

@@ -168,7 +168,9 @@ def test_wrong_secret_is_refused(server: Server, project: str) -> None:  # noqa:
     try:
         with pytest.raises(UnauthorizedError) as info:
             lf.auth_check()
-        assert info.value.body["message"] == "unknown API key"
+        assert info.value.body["message"].startswith(
+            "unknown API key (Langfuse clients: HTTP Basic"
+        )
         response = httpx.get(f"{server.url}/api/public/projects", auth=(public, "sk-lf-00"))
         assert response.status_code == 401 and "message" in response.json()
     finally:

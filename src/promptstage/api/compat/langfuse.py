@@ -3,28 +3,27 @@
 An application on the real ``langfuse`` SDK works against promptstage by changing its base URL
 and keys. Auth is HTTP Basic with a key pair (``api/auth.py`` reads it as the promptstage key it
 stands for); every action goes through ``service/langfuse.py`` and so through our services.
-Errors answer in Langfuse's shape, ``{"message", "error"}``, so the SDK surfaces the message.
+Errors answer in Langfuse's shape, ``{"message", "error"}`` (plus our ``code`` and ``field``),
+so the SDK surfaces the message: :class:`LangfuseErrors` reshapes them, wherever they arise.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from promptstage.api.auth import principal
 from promptstage.api.deps import change_request_ttl, ctx
-from promptstage.errors import InvalidInputError, MalformedRequestError, PromptstageError
+from promptstage.errors import InvalidInputError, MalformedRequestError
 from promptstage.service import langfuse as svc
 from promptstage.service.keys import Principal
 
+PREFIX = "/api/public"
 UNIT_HEADER = "X-Promptstage-Unit"
 """The header a caller names its unit with, so a running release keeps it on its arm."""
 
@@ -42,44 +41,71 @@ _ERROR_NAMES = {
 }
 
 
-def langfuse_error(status: int, message: str, code: str, field: str | None) -> JSONResponse:
-    """Langfuse's error body, with our ``code`` and ``field`` beside it."""
-    body = {
-        "message": message,
-        "error": _ERROR_NAMES.get(status, "InternalServerError"),
-        "code": code,
-        "field": field,
-    }
-    headers = {"WWW-Authenticate": 'Basic realm="langfuse"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+class LangfuseErrors:
+    """ASGI middleware: an error under ``/api/public/`` in our shape, from a route or from any
+    middleware (auth, rate limits, body limits), is answered in Langfuse's shape instead."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PREFIX + "/"):
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                if message["status"] < 400:
+                    start["pass"] = True
+                    await send(message)
+                    return
+                start.update(message)
+                return
+            if start.get("pass") or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            await self._reshape(start, b"".join(chunks), send)
+
+        await self.app(scope, receive, capture)
+
+    @staticmethod
+    async def _reshape(start: dict[str, Any], body: bytes, send: Send) -> None:
+        status = int(start["status"])
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        try:
+            error = json.loads(body)["error"]
+            code, message, field = error["code"], error["message"], error.get("field")
+        except (ValueError, KeyError, TypeError):
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        if status == 401:
+            message += (
+                " (Langfuse clients: HTTP Basic with a key pair pk-lf-... / sk-lf-..., "
+                "from promptstage key create --langfuse)"
+            )
+            headers = [(k, v) for k, v in headers if k.lower() != b"www-authenticate"]
+            headers.append((b"www-authenticate", b'Basic realm="langfuse"'))
+        out = json.dumps(
+            {
+                "message": message,
+                "error": _ERROR_NAMES.get(status, "InternalServerError"),
+                "code": code,
+                "field": field,
+            }
+        ).encode()
+        headers.append((b"content-length", str(len(out)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": out})
 
 
-class LangfuseRoute(APIRoute):
-    """A route whose errors (ours and request validation's) answer in Langfuse's shape."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def shaped(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except PromptstageError as exc:
-                return langfuse_error(exc.status_code, exc.message, exc.code, exc.field)
-            except RequestValidationError as exc:
-                first = dict(exc.errors()[0]) if exc.errors() else {}
-                loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
-                field = ".".join(loc) or None
-                return langfuse_error(
-                    400,
-                    f"{field or 'request'}: {first.get('msg', 'invalid')}",
-                    "invalid_input",
-                    field,
-                )
-
-        return shaped
-
-
-router = APIRouter(prefix="/api/public", tags=["langfuse"], route_class=LangfuseRoute)
+router = APIRouter(prefix=PREFIX, tags=["langfuse"])
 
 Who = Annotated[Principal, Depends(principal)]
 
