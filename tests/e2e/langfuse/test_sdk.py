@@ -194,3 +194,27 @@ def test_fallback_and_cache_when_promptstage_is_down(tmp_path: Path) -> None:
         assert missing.is_fallback and missing.compile(x="y") == "Fallback y"
     finally:
         lf.shutdown()
+
+
+def test_a_canary_resolves_per_unit_header_and_baseline_without(
+    server: Server,  # noqa: F811
+    project: str,
+    client: Langfuse,
+) -> None:
+    _seed_text(server, project, "greet")
+    server.api(
+        "POST",
+        f"{BASE}/{project}/releases",
+        201,
+        json={"prompt": "greet", "label": "prod", "candidate_version": 2, "strategy": "canary"},
+    )
+    assert {client.get_prompt("greet", cache_ttl_seconds=0).version for _ in range(5)} == {1}
+
+    def served(unit: str) -> int:
+        options: Any = {"additional_headers": {"X-Promptstage-Unit": unit}}
+        prompt = client.api.prompts.get("greet", label="production", request_options=options)
+        return prompt.version
+
+    by_unit = {f"user-{i}": served(f"user-{i}") for i in range(150)}
+    assert set(by_unit.values()) == {1, 2}
+    assert all(served(unit) == version for unit, version in list(by_unit.items())[:20])
