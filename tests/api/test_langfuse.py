@@ -223,3 +223,14 @@ def test_spans_of_a_canary_unit_are_counted_on_its_arm(seeded: Seeded) -> None:
     placed = {c["version"]: (c["label"], c["release_id"], c["arm"]) for c in calls}
     assert placed[3] == ("prod", release["id"], "canary")
     assert placed[2][0:2] == ("prod", release["id"]) and placed[2][2] in ("control", "baseline")
+
+
+@pytest.mark.parametrize("name", ["greet", "brand-new"])
+def test_a_runtime_key_cannot_write_a_version(seeded: Seeded, name: str) -> None:
+    call = lf(seeded, "runtime")
+    denied = call("POST", "/v2/prompts", 403, json={"name": name, "prompt": "x {{name}}"})
+    assert assert_langfuse_error(denied)["error"] == "AccessDeniedError"
+    versions = seeded.admin.ok("GET", f"{P}/prompts/greet/versions")["items"]
+    assert len(versions) == 3
+    call("PATCH", "/v2/prompts/greet/versions/1", 403, json={"newLabels": ["staging"]})
+    call("DELETE", "/v2/prompts/shared.tone", 403)

@@ -135,6 +135,7 @@ def _strings(value: Any, field: str) -> list[str]:
 def create_prompt(f: Facade, who: Principal, body: Any) -> dict[str, Any]:
     """A new version of ``body.name`` (the prompt is created with its first one), then labels."""
     project = project_of(who)
+    check(who, project, Role.editor)
     if not isinstance(body, dict):
         raise InvalidInputError("body must be a JSON object", field="body")
     name = names.prompt_name(body.get("name"), "name")
@@ -159,7 +160,6 @@ def create_prompt(f: Facade, who: Principal, body: Any) -> dict[str, Any]:
     except NotFoundError:
         existing = None
     if existing is None:
-        check(who, project, Role.editor)
         _, written = lifecycle.create_with_version(
             f.ctx, actor, project, name, type_, None, _strings(tags, "tags"),
             {"template": template, "config": config, "message": message},
