@@ -62,6 +62,13 @@ def project_of(who: Principal) -> str:
     return who.project
 
 
+def authorize(who: Principal, needed: Role) -> str:
+    """The caller's project, once its key holds ``needed`` there (before a body is read)."""
+    project = project_of(who)
+    check(who, project, needed)
+    return project
+
+
 def _labels(f: Facade, project: str, name: str) -> dict[str, int]:
     return f.cache.read(project).state.prompt_labels.get(name, {})
 
@@ -183,6 +190,7 @@ def create_prompt(f: Facade, who: Principal, body: Any) -> dict[str, Any]:
 def update_labels(f: Facade, who: Principal, name: str, version: int, body: Any) -> dict[str, Any]:
     """``PATCH .../versions/{version}``: point each of ``newLabels`` at the version."""
     project = project_of(who)
+    check(who, project, Role.editor)
     names.prompt_name(name)
     new = _strings(body.get("newLabels") if isinstance(body, dict) else None, "newLabels")
     if lf.LATEST in new:
@@ -200,6 +208,7 @@ def delete_prompt(
     """``DELETE``: promptstage never deletes a version (they are immutable and audited); a
     whole prompt is archived instead (it leaves lists and snapshots; ``unarchive`` undoes it)."""
     project = project_of(who)
+    check(who, project, Role.editor)
     if label is not None or version is not None:
         raise ConflictError(
             "promptstage never deletes a version: move or remove its labels instead "
@@ -207,7 +216,6 @@ def delete_prompt(
             "version to archive it",
             field="version" if version is not None else "label",
         )
-    check(who, project, Role.editor)
     lifecycle.archive_prompt(f.ctx, who.actor, project, name)
 
 

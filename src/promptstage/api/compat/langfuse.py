@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from promptstage.api.auth import principal
 from promptstage.api.deps import change_request_ttl, ctx
+from promptstage.domain.models import Role
 from promptstage.errors import InvalidInputError, MalformedRequestError
 from promptstage.service import langfuse as svc
 from promptstage.service.keys import Principal
@@ -188,6 +189,7 @@ async def list_prompts(
 
 @router.post("/v2/prompts", status_code=201, summary="Langfuse: create a prompt version")
 async def create_prompt(who: Who, request: Request) -> dict[str, Any]:
+    svc.authorize(who, Role.editor)
     body = await _body(request)
     return await run_in_threadpool(svc.create_prompt, facade(request), who, body)
 
@@ -197,6 +199,7 @@ async def create_prompt(who: Who, request: Request) -> dict[str, Any]:
     summary="Langfuse: point labels at a version (four-eyes may open a change request)",
 )
 async def update_labels(name: str, version: int, who: Who, request: Request) -> dict[str, Any]:
+    svc.authorize(who, Role.editor)
     body = await _body(request)
     return await run_in_threadpool(svc.update_labels, facade(request), who, name, version, body)
 

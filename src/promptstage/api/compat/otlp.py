@@ -24,7 +24,6 @@ from promptstage.api.compat.langfuse import facade as langfuse_facade
 from promptstage.domain.models import Role
 from promptstage.errors import InvalidInputError, MalformedRequestError
 from promptstage.service import langfuse as facade_svc
-from promptstage.service.access import check
 from promptstage.service.otel_calls import Ingested, Span, ingest_spans
 
 PROTOBUF = "application/x-protobuf"
@@ -144,8 +143,7 @@ def _decompressed(body: bytes, encoding: str) -> bytes:
 @router.post("/otel/v1/traces", summary="OTLP/HTTP traces: generation spans become call records")
 async def otel_traces(who: Who, request: Request) -> Response:
     facade = langfuse_facade(request)
-    project = facade_svc.project_of(who)
-    check(who, project, Role.runtime)
+    project = facade_svc.authorize(who, Role.runtime)
     body = _decompressed(await request.body(), request.headers.get("content-encoding", "").lower())
     protobuf = request.headers.get("content-type", "").split(";")[0].strip() == PROTOBUF
     if protobuf:
