@@ -61,3 +61,11 @@ def test_bad_folder_names_are_rejected_naming_the_field(seeded: Seeded, bad: str
     assert response.status_code == 422, response.text
     error = assert_error_shape(response.json())
     assert error["field"] == "name" and "support/triage" in error["message"]
+
+
+def test_path_routes_still_take_encoded_slashes(seeded: Seeded) -> None:
+    # {name:path} routes (eval suites such as builtin/security) read %2F as before.
+    encoded = seeded.admin.get(f"{P}/evals/suites/builtin%2Fsecurity")
+    plain = seeded.admin.get(f"{P}/evals/suites/builtin/security")
+    assert encoded.status_code == plain.status_code == 200
+    assert encoded.json() == plain.json()

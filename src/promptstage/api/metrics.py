@@ -84,5 +84,5 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             # The template as documented: {name}, not the convertor spelling {name:prompt}.
-            path = getattr(route, "path_format", None) or getattr(route, "path", "unmatched")
+            path = str(getattr(route, "path_format", None) or getattr(route, "path", "unmatched"))
             metrics.observe(scope["method"], path, status, time.perf_counter() - start)

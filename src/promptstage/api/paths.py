@@ -4,8 +4,10 @@ ASGI servers decode the path before routing, so ``%2F`` would turn into a segmen
 and no route would match. :class:`EncodedSlashes` rebuilds ``scope["path"]`` from the raw path
 (what the client sent), keeping an encoded slash encoded (and a literal ``%`` as ``%25`` so the
 two cannot be confused); the ``prompt`` path convertor turns them back, so a route declared as
-``/prompts/{name:prompt}`` receives ``support/triage``. Every other character is decoded as
-before, and a path without ``%`` is left alone.
+``/prompts/{name:prompt}`` receives ``support/triage``; the ``path`` convertor is replaced by
+one that decodes them too, so ``{x:path}`` routes see what they saw before. Every other
+character is decoded as before, and a path without ``%`` is left alone. Both convertors are
+registered when ``promptstage.api`` is imported (``server.py`` imports it before the UI).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from starlette.convertors import Convertor, register_url_convertor
+from starlette.convertors import Convertor, PathConvertor, register_url_convertor
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 _ENCODED_SLASH = re.compile(rb"%2[fF]")
@@ -41,7 +43,17 @@ class PromptNameConvertor(Convertor[str]):
         return value.replace("%", "%25").replace("/", "%2F")
 
 
+class EncodedPathConvertor(PathConvertor):
+    """Starlette's ``path`` convertor (the rest of the path, slashes included), reading the
+    ``%2F`` and ``%25`` that :class:`EncodedSlashes` keeps: ``{name:path}`` routes (eval suites
+    such as ``builtin/security``, static files) see the same value as before."""
+
+    def convert(self, value: str) -> str:
+        return value.replace("%2F", "/").replace("%25", "%")
+
+
 register_url_convertor("prompt", PromptNameConvertor())
+register_url_convertor("path", EncodedPathConvertor())
 
 
 class EncodedSlashes:
