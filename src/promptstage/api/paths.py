@@ -57,14 +57,20 @@ register_url_convertor("path", EncodedPathConvertor())
 
 
 class EncodedSlashes:
-    """ASGI middleware: route on the raw path so that ``%2F`` stays inside its segment."""
+    """ASGI middleware: route ``/api/`` requests on the raw path so that ``%2F`` stays inside its
+    segment (the admin UI's paths are left as the server decoded them)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw: Any = scope.get("raw_path")
-        if scope["type"] == "http" and isinstance(raw, bytes) and b"%" in raw:
+        if (
+            scope["type"] == "http"
+            and isinstance(raw, bytes)
+            and b"%" in raw
+            and scope["path"][len(scope.get("root_path", "")) :].startswith("/api/")
+        ):
             # Not UTF-8 once decoded: leave the server's path (no route matches: 404).
             with contextlib.suppress(UnicodeDecodeError):
                 scope = {**scope, "path": route_path(raw)}
