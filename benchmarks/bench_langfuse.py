@@ -1,9 +1,11 @@
-"""``Client.get`` beside the Langfuse Python SDK's cached ``get_prompt`` (SPEC §11: >= 3x faster).
+"""``Client.get`` beside the Langfuse Python SDK's ``get_prompt`` (SPEC §11: >= 3x faster), and
+the SDK against promptstage's Langfuse-compatible API with its cache on and off.
 
-The Langfuse SDK is never installed into the project's environment: this script builds a
-throwaway venv in a tempdir and ``pip install``\\ s ``langfuse`` and this repository (no extras)
-into it, then runs its measuring worker with that venv's Python, in fresh processes. Each
-worker, in one process:
+``langfuse`` is a dev dependency: the workers run with this interpreter when it imports
+``langfuse``; otherwise the script builds a throwaway venv with ``langfuse`` and this repository
+(no extras) and runs the workers there, without the facade rows. The parent starts a real
+promptstage server (uvicorn process, SQLite in a tempdir) holding ``booking.system`` (chat,
+``prod``) and a runtime key. Each worker, in one fresh process:
 
 * starts a minimal local HTTP endpoint (stdlib ``http.server`` on 127.0.0.1) answering
   ``GET /api/public/v2/prompts/{name}`` with the prompt JSON the Langfuse SDK expects (the shape
@@ -14,12 +16,15 @@ worker, in one process:
   request count is checked not to grow), a plain dict lookup, and promptstage's ``Client.get``
   without a release and with an active release + two targeting rules (the client holds the
   snapshot of ``bench_sdk_get.py``; no server);
+* against the real server's ``/api/public/``: times the Langfuse SDK's ``get_prompt`` with its
+  cache on (a hit) and off (``cache_ttl_seconds=0``: one HTTP request to the facade per call),
+  and promptstage's ``Client.get`` connected to the same server (the same prompt and label);
 * prints ns/op (median of ``timeit`` repeats) as JSON.
 
 The figures are the medians over the fresh processes, with the ratios::
 
-    .venv/bin/python benchmarks/bench_langfuse.py                  # venv + 5 fresh processes
-    .venv/bin/python benchmarks/bench_langfuse.py --venv /tmp/lf   # keep/reuse the venv there
+    .venv/bin/python benchmarks/bench_langfuse.py                  # 5 fresh processes
+    .venv/bin/python benchmarks/bench_langfuse.py --venv /tmp/lf   # langfuse in a venv there
 
 If ``langfuse`` cannot be installed, the script says so and prints no figure.
 """
@@ -27,6 +32,7 @@ If ``langfuse`` cannot be installed, the script says so and prints no figure.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -93,13 +99,47 @@ def _best_of(stmt: str, env: dict[str, Any], number: int, repeat: int) -> float:
     return c.median([t / number * 1e9 for t in timer.repeat(repeat=repeat, number=number)])
 
 
-def worker(number: int, repeat: int) -> dict[str, Any]:
+def _facade_rows(url: str, token: str, number: int, repeat: int) -> dict[str, float]:
+    """The Langfuse SDK against the real server's facade (cache on and off), beside our get."""
+    from langfuse import Langfuse
+
+    from promptstage import Client
+    from promptstage.domain.langfuse import key_pair
+
+    public, secret = key_pair(token)
+    lf = Langfuse(
+        public_key=public, secret_key=secret, base_url=url, tracing_enabled=False, timeout=60
+    )
+    first = lf.get_prompt(PROMPT, type="chat", cache_ttl_seconds=3600, fetch_timeout_seconds=60)
+    assert first.version == 1 and not first.is_fallback, "the facade did not serve the prompt"
+    ps = Client(url, "clinic", token, cache_path=None, init_timeout=60.0)
+    assert ps.get(PROMPT, "prod").version == 1
+    env = {"lf_get": lf.get_prompt, "get": ps.get}
+    http_number = max(20, number // 2000)
+    out = {
+        "facade: Langfuse get_prompt, cache on": _best_of(
+            f'lf_get("{PROMPT}", type="chat", cache_ttl_seconds=3600)', env, number // 5, repeat
+        ),
+        "facade: Langfuse get_prompt, cache off": _best_of(
+            f'lf_get("{PROMPT}", type="chat", cache_ttl_seconds=0)', env, http_number, repeat
+        ),
+        "facade: promptstage get, same server": _best_of(
+            f'get("{PROMPT}", "prod")', env, number, repeat
+        ),
+    }
+    ps.close()
+    return out
+
+
+def worker(number: int, repeat: int, url: str | None, token: str | None) -> dict[str, Any]:
     import httpx
     from bench_sdk_get import bootstrap
     from langfuse import Langfuse
 
     from promptstage import Client
 
+    # First: after a Langfuse client's shutdown() a second one in the process cannot fetch.
+    facade = {} if url is None or token is None else _facade_rows(url, token, number, repeat)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -140,6 +180,7 @@ def worker(number: int, repeat: int) -> dict[str, Any]:
     ps.close(timeout=0.0)
     lf.shutdown()
     server.shutdown()
+    out.update(facade)
     import langfuse
 
     return {
@@ -192,8 +233,11 @@ def _venv(folder: Path) -> Path | str:
     return python
 
 
-def measure(python: Path, runs: int, number: int, repeat: int) -> None:
+def measure(
+    python: Path | str, runs: int, number: int, repeat: int, live: tuple[str, str] | None = None
+) -> None:
     results = []
+    extra = [] if live is None else ["--url", live[0], "--token", live[1]]
     for _ in range(runs):
         out = subprocess.run(
             [
@@ -204,6 +248,7 @@ def measure(python: Path, runs: int, number: int, repeat: int) -> None:
                 str(number),
                 "--repeat",
                 str(repeat),
+                *extra,
             ],
             capture_output=True,
             text=True,
@@ -211,10 +256,11 @@ def measure(python: Path, runs: int, number: int, repeat: int) -> None:
             cwd=c.ROOT,
         )
         if out.returncode != 0:
-            raise RuntimeError(f"worker failed:\n{out.stderr[-3000:]}")
+            raise RuntimeError(f"worker failed:\n{out.stderr[-8000:]}")
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    names = list(results[0]["ns"])
-    med = {n: c.median([r["ns"][n] for r in results]) for n in names}
+    names = [n for n in results[0]["ns"] if not n.startswith("facade:")]
+    facade = [n for n in results[0]["ns"] if n.startswith("facade:")]
+    med = {n: c.median([r["ns"][n] for r in results]) for n in [*names, *facade]}
     base, lf = med["dict lookup (baseline)"], med["Langfuse get_prompt, cached"]
     rows = []
     for name in names:
@@ -238,6 +284,60 @@ def measure(python: Path, runs: int, number: int, repeat: int) -> None:
         ["operation", "median ns/op", "min-max", "x dict", "Langfuse / this", "goal", "met"],
         rows,
     )
+    if facade:
+        ours = med["facade: promptstage get, same server"]
+        c.print_table(
+            "Langfuse SDK against promptstage's /api/public/ (a real server process), beside "
+            "promptstage's get on the same server, same process",
+            ["operation", "median ns/op", "min-max", "x promptstage get"],
+            [
+                [
+                    name.removeprefix("facade: "),
+                    c.fmt(med[name]),
+                    c.spread([r["ns"][name] for r in results]),
+                    f"{med[name] / ours:.1f}",
+                ]
+                for name in facade
+            ],
+        )
+
+
+def _live_server(folder: Path) -> Any:
+    """A real promptstage server (uvicorn process) holding booking.system, and a runtime key."""
+    admin = c.admin_token()
+    env = {
+        "PROMPTSTAGE_DATABASE_URL": c.sqlite_url(folder),
+        "PROMPTSTAGE_ADMIN_KEY": admin,
+        "PROMPTSTAGE_EVAL_GATE": "0",
+        "PROMPTSTAGE_RATE_LIMIT_WRITES_PER_KEY": "0",
+        "PROMPTSTAGE_RATE_LIMIT_WRITES_PER_IP": "0",
+    }
+    server = c.Server("promptstage", env=env, folder=folder)
+    return server, admin
+
+
+def _seed(server: Any, admin: str) -> str:
+    api = c.Http(server.port, admin)
+    base = "/api/v1/projects"
+    api.json("POST", base, {"name": "clinic"}, expect=201)
+    version = {
+        "template": LANGFUSE_PROMPT["prompt"],
+        "config": {"model": {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06"}},
+    }
+    api.json(
+        "POST",
+        f"{base}/clinic/prompts",
+        {"name": PROMPT, "type": "chat", "version": version},
+        expect=201,
+    )
+    api.json(
+        "PUT",
+        f"{base}/clinic/prompts/{PROMPT}/labels/prod",
+        {"version": 1, "expected_version": None, "reason": "bench"},
+    )
+    token: str = api.json("POST", f"{base}/clinic/keys", {"role": "runtime"}, expect=201)["token"]
+    api.close()
+    return token
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -246,25 +346,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--number", type=int, default=200_000, help="calls per timeit run (200000)")
     parser.add_argument("--repeat", type=int, default=5, help="timeit runs per process (5)")
     parser.add_argument(
-        "--venv", default=None, help="where to build (or reuse) the venv; default: a tempdir"
+        "--venv", default=None, help="run the workers in a venv built (or reused) there"
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--token", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.number, args.repeat)))
+        print(json.dumps(worker(args.number, args.repeat, args.url, args.token)))
         return
     print(c.machine())
-    if args.venv:
-        found = _venv(Path(args.venv))
-        if isinstance(found, str):
-            print(
-                f"\nlangfuse could not be installed, so there is no comparison (no figures):\n{found}"
-            )
-            return
-        measure(found, args.runs, args.number, args.repeat)
+    if args.venv is None and importlib.util.find_spec("langfuse") is not None:
+        with c.tempdir() as folder:
+            server, admin = _live_server(folder)
+            with server:
+                token = _seed(server, admin)
+                url = f"http://127.0.0.1:{server.port}"
+                measure(sys.executable, args.runs, args.number, args.repeat, (url, token))
         return
     with c.tempdir() as folder:
-        found = _venv(folder / "venv")
+        found = _venv(Path(args.venv) if args.venv else folder / "venv")
         if isinstance(found, str):
             print(
                 f"\nlangfuse could not be installed, so there is no comparison (no figures):\n{found}"

@@ -13,9 +13,12 @@ from fastapi import FastAPI
 
 from promptstage.api import docs_pages, errors, idempotency
 from promptstage.api.client_ip import ClientAddress, TrustedProxies
+from promptstage.api.compat import langfuse as langfuse_api
+from promptstage.api.compat import otlp as _otlp  # noqa: F401  (its route joins langfuse_api's router)
 from promptstage.api.headers import SecurityHeaders
 from promptstage.api.limits import BodyLimit
 from promptstage.api.metrics import Metrics, MetricsMiddleware
+from promptstage.api.paths import EncodedSlashes
 from promptstage.api.ratelimit import AuthFailures, RateLimit, limits_from, make_limiter
 from promptstage.api.routes import (
     admin,
@@ -212,6 +215,7 @@ def create_app(
         users,
         evals,
         deps,
+        langfuse_api,
     ):
         app.include_router(module.router)
     # Innermost: inside every middleware below, just outside the router.
@@ -247,6 +251,8 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(ClientAddress, trusted=TrustedProxies(settings.trusted_proxies))
-    if telemetry is not None:  # outermost: the request span covers every middleware
+    app.add_middleware(langfuse_api.LangfuseErrors)  # /api/public/: Langfuse's error shape
+    if telemetry is not None:  # the request span covers every middleware below
         telemetry.install(app)
+    app.add_middleware(EncodedSlashes)  # outermost: every layer sees %2F inside its segment
     return app

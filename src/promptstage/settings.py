@@ -143,6 +143,14 @@ class Settings:
     webhook_timeout_seconds: float = field(
         default=10.0, metadata={"doc": "Timeout of one webhook HTTP request, in seconds."}
     )
+    langfuse_production_label: str = field(
+        default="prod",
+        metadata={
+            "doc": "The label the Langfuse-compatible API (`/api/public/`) presents as "
+            "Langfuse's `production` (both ways: a `production` label written through it "
+            "moves this one)."
+        },
+    )
     change_request_ttl_hours: float = field(
         default=24.0,
         metadata={

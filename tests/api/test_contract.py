@@ -36,13 +36,27 @@ def operations(seeded: Seeded) -> list[tuple[str, str, dict[str, Any]]]:
     return found
 
 
+def assert_langfuse_error_shape(body: Any) -> None:
+    """The Langfuse-compatible API's errors: Langfuse's ``{message, error}`` plus our ``code``
+    and ``field`` (docs/langfuse.md)."""
+    assert isinstance(body, dict) and set(body) == {"message", "error", "code", "field"}, body
+    assert isinstance(body["message"], str) and body["message"], body
+    assert isinstance(body["error"], str) and body["error"].endswith("Error"), body
+
+
 def check(response: httpx.Response, problems: list[str], what: str) -> None:
-    """Record a 5xx (503 "not configured" aside) or an error body of another shape."""
+    """Record a 5xx (503 "not configured" aside) or an error body of another shape (under
+    ``/api/public/``, the Langfuse-compatible API, Langfuse's shape)."""
     if response.status_code >= 500 and response.status_code != 503:
         problems.append(f"{what}: {response.status_code} {response.text[:200]}")
     elif response.status_code >= 400:
+        shape = (
+            assert_langfuse_error_shape
+            if response.request.url.path.startswith("/api/public/")
+            else assert_error_shape
+        )
         try:
-            assert_error_shape(response.json())
+            shape(response.json())
         except (AssertionError, ValueError) as exc:
             problems.append(f"{what}: {response.status_code} has not the error shape: {exc}")
 
@@ -58,7 +72,7 @@ def test_every_route_answers_errors_in_the_one_shape(
         what = f"{method} {path}"
         response = anonymous.request(method, path)
         check(response, problems, f"{what} (no key)")
-        if path.startswith("/api/v1/") and response.status_code != 401:
+        if path.startswith(("/api/v1/", "/api/public/")) and response.status_code != 401:
             problems.append(f"{what}: {response.status_code} without a key, expected 401")
         if path.endswith("/events"):
             continue  # a stream: probed by test_runtime with a real server

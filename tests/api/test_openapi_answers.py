@@ -38,10 +38,13 @@ def test_every_api_operation_documents_its_key_and_error_answers(
         if not path.startswith("/api/"):
             assert "security" not in operation, path  # health, metrics: no key
             continue
-        assert operation["security"] == [{"bearer": []}], (method, path)
+        # The Langfuse-compatible API: HTTP Basic with a key pair, errors in Langfuse's shape.
+        foreign = path.startswith("/api/public/")
+        key, error = ("basic", "LangfuseError") if foreign else ("bearer", "Error")
+        assert operation["security"] == [{key: []}], (method, path)
         for status in ("401", "403", "404", "422", "429", "503"):
             schema = operation["responses"][status]["content"]["application/json"]["schema"]
-            assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+            assert schema == {"$ref": f"#/components/schemas/{error}"}, (method, path, status)
         assert "Retry-After" in operation["responses"]["429"]["headers"]
         assert ("413" in operation["responses"]) == (method != "get")
 

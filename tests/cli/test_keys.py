@@ -81,3 +81,23 @@ def test_principals_keys_for_them_and_rotation(cli: CliRun) -> None:
     assert cli("prompt", "list", env={"PROMPTSTAGE_API_KEY": token}).exit_code == 0
     unknown = cli("key", "create", "--role", "editor", "--principal", "nobody")
     assert unknown.exit_code == 1 and "principal create" in unknown.stderr
+
+
+def test_create_langfuse_prints_a_pair_that_authenticates(cli: CliRun, live_server) -> None:
+    import httpx
+
+    result = cli("key", "create", "--role", "runtime", "--langfuse")
+    assert result.exit_code == 0, result.output
+    lines = dict(
+        line.split("=", 1) for line in result.stdout.splitlines() if line.startswith("LANGFUSE_")
+    )
+    assert lines["LANGFUSE_PUBLIC_KEY"].startswith("pk-lf-")
+    assert lines["LANGFUSE_SECRET_KEY"].startswith("sk-lf-")
+    assert lines["LANGFUSE_BASE_URL"] == live_server.url
+    answer = httpx.get(
+        f"{live_server.url}/api/public/projects",
+        auth=(lines["LANGFUSE_PUBLIC_KEY"], lines["LANGFUSE_SECRET_KEY"]),
+    )
+    assert answer.status_code == 200, answer.text
+    document = json.loads(cli("--json", "key", "create", "--role", "editor", "--langfuse").stdout)
+    assert document["langfuse_public_key"] == f"pk-lf-{document['prefix']}"

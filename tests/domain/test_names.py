@@ -14,13 +14,25 @@ from promptstage.errors import InvalidInputError
 
 VALID = [
     (names.project_name, ["clinic", "a", "0", "a-b-c", "x" * 63, "9lives"]),
-    (names.prompt_name, ["booking.system", "A", "router.intent_v2", "a-b.c_d", "x" * 128, "1.2.3"]),
+    (
+        names.prompt_name,
+        [
+            *["booking.system", "A", "router.intent_v2", "a-b.c_d", "x" * 128, "1.2.3"],
+            *["a/b", "support/triage", "a/b/c.d", "x/" + "y" * 126],
+        ],
+    ),
     (names.label_name, ["prod", "staging", "canary-eu", "v1.2", "x" * 63]),
     (names.variable_name, ["name", "_x", "Customer_Name2", "x" * 64]),
 ]
 INVALID = [
     (names.project_name, ["", "Clinic", "-a", "a_b", "a.b", "x" * 64, "é", "a b", None, 3]),
-    (names.prompt_name, ["", ".a", "-a", "_a", "a/b", "a b", "a@1", "x" * 129, "a\n", None]),
+    (
+        names.prompt_name,
+        [
+            *["", ".a", "-a", "_a", "a b", "a@1", "x" * 129, "a\n", None, "/a", "a/", "a//b"],
+            *["a/../b", "..", "a/..", "a/.b", "a\\b", "a/%2F", "x/" + "y" * 127],
+        ],
+    ),
     (names.label_name, ["", "Prod", "-x", "a/b", "x" * 64, "prod ", None]),
     (names.variable_name, ["", "1a", "a-b", "a.b", "x" * 65, "é", None]),
 ]
@@ -67,3 +79,24 @@ def test_long_values_are_shortened_in_messages() -> None:
 def test_project_names_are_valid_label_and_prompt_names(name: str) -> None:
     assert names.prompt_name(name) == name
     assert names.label_name(name, movable=False) == name
+
+
+segment = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,9}", fullmatch=True)
+
+
+@settings(deadline=None)
+@given(st.lists(segment, min_size=1, max_size=5))
+def test_folders_join_valid_segments(parts: list[str]) -> None:
+    assert names.prompt_name("/".join(parts)) == "/".join(parts)
+
+
+@settings(deadline=None)
+@given(
+    st.lists(segment, min_size=1, max_size=4),
+    st.sampled_from(["", ".", "..", "-x", " "]),
+    st.integers(min_value=0, max_value=4),
+)
+def test_a_bad_folder_segment_anywhere_is_rejected(parts: list[str], bad: str, at: int) -> None:
+    parts.insert(min(at, len(parts)), bad)
+    with pytest.raises(InvalidInputError, match="support/triage"):
+        names.prompt_name("/".join(parts))

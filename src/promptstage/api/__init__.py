@@ -1,1 +1,4 @@
-"""The HTTP API (v1): routers, request schemas, auth, and the one error -> HTTP mapping."""
+"""The HTTP API: FastAPI routers over the service layer."""
+
+# Registers the ``prompt`` path convertor before any router declares ``{name:prompt}``.
+from promptstage.api import paths as paths

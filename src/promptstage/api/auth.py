@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from promptstage.domain import langfuse
 from promptstage.domain.models import Role
 from promptstage.errors import PromptstageError
 from promptstage.service.access import check
@@ -18,11 +20,25 @@ PRINCIPAL_SCOPE_KEY = "promptstage.principal"
 
 
 def bearer_token(header: str | None) -> str | None:
-    """The key in an ``Authorization`` header: ``Bearer <key>``, or the bare key."""
+    """The key in an ``Authorization`` header: ``Bearer <key>``, the bare key, or ``Basic`` with
+    a Langfuse key pair (``pk-lf-<prefix>:sk-lf-<secret>``, the same key spelled as Langfuse
+    clients send it; see ``domain/langfuse.py``)."""
     if not header:
         return None
     scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic":
+        return _basic_pair(value.strip())
     return value.strip() if scheme.lower() == "bearer" else header
+
+
+def _basic_pair(value: str) -> str:
+    """The key a Basic credential stands for; what does not decode stays as sent (and fails
+    authentication with the usual 401)."""
+    try:
+        public, _, secret = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return value
+    return langfuse.token_of_pair(public, secret) or value
 
 
 async def authenticate(authenticator: Authenticator, token: str | None) -> Principal:

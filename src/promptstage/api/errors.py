@@ -84,6 +84,22 @@ _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"ty
 
 
 BEARER = {"type": "http", "scheme": "bearer", "description": "An API key: ps_<prefix>_<secret>"}
+BASIC = {
+    "type": "http",
+    "scheme": "basic",
+    "description": "A Langfuse key pair pk-lf-<prefix> : sk-lf-<secret> (promptstage key create "
+    "--langfuse), for the Langfuse-compatible API under /api/public/",
+}
+LANGFUSE_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["message", "error", "code", "field"],
+    "properties": {
+        "message": {"type": "string", "description": "What is wrong and how to fix it"},
+        "error": {"type": "string", "examples": ["NotFoundError"]},
+        "code": {"type": "string", "examples": ["not_found"]},
+        "field": {"type": ["string", "null"]},
+    },
+}
 
 
 def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
@@ -92,16 +108,21 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     which we never send)."""
     components = schema.setdefault("components", {})
     components.setdefault("securitySchemes", {})["bearer"] = BEARER
+    components["securitySchemes"]["basic"] = BASIC
     components = components.setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     components["Error"] = ERROR_SCHEMA
-    content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    components["LangfuseError"] = LANGFUSE_ERROR_SCHEMA
+    ours = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    langfuse = {"application/json": {"schema": {"$ref": "#/components/schemas/LangfuseError"}}}
     for path, operations in schema.get("paths", {}).items():
         if not path.startswith("/api/"):
             continue
         for method, operation in operations.items():
-            operation.setdefault("security", [{"bearer": []}])
+            foreign = path.startswith("/api/public/")
+            operation.setdefault("security", [{"basic": []}] if foreign else [{"bearer": []}])
+            content = langfuse if foreign else ours
             responses = operation.setdefault("responses", {})
             for status, (description, writes_only) in _ANSWERS.items():
                 if writes_only and method == "get":

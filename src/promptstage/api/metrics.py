@@ -83,5 +83,6 @@ class MetricsMiddleware:
             await app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
+            # The template as documented: {name}, not the convertor spelling {name:prompt}.
+            path = str(getattr(route, "path_format", None) or getattr(route, "path", "unmatched"))
             metrics.observe(scope["method"], path, status, time.perf_counter() - start)

@@ -199,7 +199,7 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READS = frozenset({"GET", "HEAD"})
 # Call and score ingest is runtime telemetry, sent in batches on the agents' behalf: it is
 # counted with the runtime reads (off by default), never against the write budget.
-INGEST_SUFFIXES = ("/calls", "/scores")
+INGEST_SUFFIXES = ("/calls", "/scores", "/otel/v1/traces")
 
 
 def kind_of(method: str, path: str) -> str | None:

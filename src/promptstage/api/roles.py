@@ -15,6 +15,8 @@ ANY_KEY = "any key"
 INSTANCE = "instance admin"
 P = "/api/v1/projects/{project}"
 PR = f"{P}/prompts/{{name}}"
+LF = "/api/public"
+_LANGFUSE = "a project key (HTTP Basic pair) on its own project; instance keys get 403"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,7 @@ class Need:
 
     role: str
     notes: str = ""
+    own_project: bool = False  # the Langfuse API: the key's own project, never an instance key
 
 
 _PROTECTED = "releaser for protected labels (project setting, default prod)"
@@ -128,6 +131,21 @@ ROUTES: dict[tuple[str, str], Need] = {
     ("GET", f"{P}/deps/deprecations"): Need("editor"),
     ("GET", f"{P}/deps/drift"): Need("editor"),
     ("GET", f"{PR}/versions/{{number}}/drift"): Need("editor"),
+    ("GET", f"{LF}/projects"): Need("runtime", _LANGFUSE, own_project=True),
+    ("GET", f"{LF}/v2/prompts"): Need("runtime", _LANGFUSE, own_project=True),
+    ("POST", f"{LF}/v2/prompts"): Need(
+        "editor",
+        f"{_LANGFUSE}; labels as PUT .../labels: {_PROTECTED}, four-eyes: 403 approval needed",
+        own_project=True,
+    ),
+    ("GET", f"{LF}/v2/prompts/{{name}}"): Need("runtime", _LANGFUSE, own_project=True),
+    ("DELETE", f"{LF}/v2/prompts/{{name}}"): Need(
+        "editor", f"{_LANGFUSE}; archives the prompt", own_project=True
+    ),
+    ("PATCH", f"{LF}/v2/prompts/{{name}}/versions/{{version}}"): Need(
+        "editor", f"{_LANGFUSE}; {_PROTECTED}; four-eyes: 403 approval needed", own_project=True
+    ),
+    ("POST", f"{LF}/otel/v1/traces"): Need("runtime", _LANGFUSE, own_project=True),
 }
 
 

@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
+from promptstage.domain.langfuse import key_pair
+
 from .output import print_json, say, table, warn
 from .state import get_state, quote
 
@@ -51,6 +53,14 @@ def create(
         str | None,
         typer.Option("--expires-at", help="When the key stops working, e.g. 2026-06-30T00:00Z."),
     ] = None,
+    langfuse: Annotated[
+        bool,
+        typer.Option(
+            "--langfuse",
+            help="Also print the key as a Langfuse public/secret key pair (for the Langfuse "
+            "SDK against /api/public/; docs/langfuse.md).",
+        ),
+    ] = False,
 ) -> None:
     """Create an API key; its token is printed once and never again."""
     state = get_state(ctx)
@@ -59,8 +69,12 @@ def create(
         if value is not None:
             body[field] = value
     response = state.client().post(state.project_path("/keys"), body)
+    pair = key_pair(str(response.get("token"))) if langfuse else None
     if state.json_output:
-        print_json(response.body)
+        extra = (
+            {} if pair is None else {"langfuse_public_key": pair[0], "langfuse_secret_key": pair[1]}
+        )
+        print_json({**response.body, **extra})
         return
     label = f" {response.get('name')!r}" if response.get("name") else ""
     say(
@@ -69,6 +83,11 @@ def create(
         style="green",
     )
     _show_token(response.body)
+    if pair is not None:
+        say("as a Langfuse key pair (the same key; set these for the Langfuse SDK):")
+        say(f"LANGFUSE_PUBLIC_KEY={pair[0]}", style="bold")
+        say(f"LANGFUSE_SECRET_KEY={pair[1]}", style="bold")
+        say(f"LANGFUSE_BASE_URL={state.url}")
 
 
 def _until(key: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from . import (
     dev,
     evals,
     files,
+    import_langfuse,
     keys,
     labels,
     principals,
@@ -60,6 +61,7 @@ app.add_typer(dev.app, name="dev")
 app.add_typer(evals.app, name="eval")
 app.add_typer(files.app, name="files")
 app.add_typer(deps.app, name="deps")
+app.add_typer(import_langfuse.app, name="import")
 app.command("serve")(serve.serve)
 app.command("resolve")(resolve.resolve)
 

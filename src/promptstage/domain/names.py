@@ -7,7 +7,12 @@ import re
 from promptstage.errors import InvalidInputError
 
 PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-PROMPT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+# Folders: '/'-separated segments, each starting alphanumeric (so no empty segment, no '..',
+# no leading or trailing '/'); at most MAX_PROMPT_NAME characters in all (checked apart, so
+# that the pattern can be embedded, as in template includes).
+PROMPT_NAME = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
+MAX_PROMPT_NAME = 128
 LABEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -29,13 +34,19 @@ def project_name(value: object, field: str = "project") -> str:
 
 
 def prompt_name(value: object, field: str = "name") -> str:
-    """Return ``value`` if it is a valid prompt name (dots group prompts: ``booking.system``)."""
-    return _check(
-        value,
-        PROMPT_NAME,
-        field,
-        "1-128 letters, digits, '.', '_' or '-', starting alphanumeric (e.g. booking.system)",
+    """Return ``value`` if it is a valid prompt name: dots group prompts (``booking.system``),
+    ``/`` separates folders (``support/triage``); in URL paths a ``/`` is sent as ``%2F``."""
+    rule = (
+        "1-128 letters, digits, '.', '_', '-' or '/' (between folders), each folder and the "
+        "name starting alphanumeric (e.g. booking.system or support/triage)"
     )
+    if isinstance(value, str) and len(value) > MAX_PROMPT_NAME:
+        raise InvalidInputError(
+            f"{field} {value[:77]!r}... is not a valid name: use {rule} "
+            f"(it has {len(value)} characters)",
+            field=field,
+        )
+    return _check(value, PROMPT_NAME, field, rule)
 
 
 def label_name(value: object, field: str = "label", *, movable: bool = True) -> str:

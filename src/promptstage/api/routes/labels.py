@@ -24,7 +24,7 @@ from promptstage.service import prompts as prompts_svc
 from promptstage.service.access import check
 
 router = APIRouter(
-    prefix="/api/v1/projects/{project}/prompts/{name}/labels",
+    prefix="/api/v1/projects/{project}/prompts/{name:prompt}/labels",
     tags=["labels"],
     dependencies=[Depends(check_params)],
 )

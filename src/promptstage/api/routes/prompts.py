@@ -71,7 +71,7 @@ def list_prompts(
     return {"items": [prompt_json(p) for p in items], "next_cursor": next_cursor}
 
 
-@router.patch("/prompts/{name}", summary="Edit a prompt's description and tags")
+@router.patch("/prompts/{name:prompt}", summary="Edit a prompt's description and tags")
 def edit_prompt(
     project: str, name: str, body: PromptPatchIn, who: Editor, request: Request
 ) -> dict[str, Any]:
@@ -81,19 +81,19 @@ def edit_prompt(
 
 
 @router.post(
-    "/prompts/{name}/archive",
+    "/prompts/{name:prompt}/archive",
     summary="Archive a prompt: it leaves lists and snapshots (409 while a label serves it)",
 )
 def archive_prompt(project: str, name: str, who: Editor, request: Request) -> dict[str, Any]:
     return prompt_json(lifecycle.archive_prompt(ctx(request), who.actor, project, name))
 
 
-@router.post("/prompts/{name}/unarchive", summary="Bring an archived prompt back")
+@router.post("/prompts/{name:prompt}/unarchive", summary="Bring an archived prompt back")
 def unarchive_prompt(project: str, name: str, who: Editor, request: Request) -> dict[str, Any]:
     return prompt_json(lifecycle.unarchive_prompt(ctx(request), who.actor, project, name))
 
 
-@router.get("/prompts/{name}", summary="One prompt with its labels")
+@router.get("/prompts/{name:prompt}", summary="One prompt with its labels")
 def get_prompt(project: str, name: str, who: Editor, request: Request) -> dict[str, Any]:
     prompt, labels = svc.get_prompt(ctx(request), project, name)
     active = releases_svc.active_for_prompt(ctx(request), project, name)
@@ -101,7 +101,7 @@ def get_prompt(project: str, name: str, who: Editor, request: Request) -> dict[s
 
 
 @router.post(
-    "/prompts/{name}/versions",
+    "/prompts/{name:prompt}/versions",
     status_code=201,
     summary="Write a version (static checks first: 422 when one blocks, warnings returned)",
 )
@@ -127,7 +127,7 @@ def write_version(
     }
 
 
-@router.get("/prompts/{name}/versions", summary="List versions, newest first")
+@router.get("/prompts/{name:prompt}/versions", summary="List versions, newest first")
 def list_versions(
     project: str,
     name: str,
@@ -141,7 +141,7 @@ def list_versions(
 
 
 @router.get(
-    "/prompts/{name}/versions/{number}",
+    "/prompts/{name:prompt}/versions/{number}",
     summary="One version, with its evaluation gate status per gated label",
 )
 def get_version(
@@ -154,7 +154,7 @@ def get_version(
     return {**version_json(version), **({} if status is None else {"gate": status})}
 
 
-@router.get("/prompts/{name}/diff", summary="What changed between two versions")
+@router.get("/prompts/{name:prompt}/diff", summary="What changed between two versions")
 def diff(
     project: str,
     name: str,

@@ -57,7 +57,8 @@ def _staleness(served: Served) -> dict[str, str]:
 
 
 @router.get(
-    "/prompts/{name}/resolve", summary="Resolve a label for a unit and context (thin clients)"
+    "/prompts/{name:prompt}/resolve",
+    summary="Resolve a label for a unit and context (thin clients)",
 )
 async def resolve(
     project: str,

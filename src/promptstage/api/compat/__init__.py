@@ -1,0 +1,1 @@
+"""Foreign wire protocols, each a router over ``service/`` (the Langfuse public API)."""
