@@ -131,7 +131,9 @@ class RequestSpans:
 
 def _name_after_route(span: trace.Span, scope: Scope, method: str) -> None:
     """Name the span ``METHOD /route/{template}`` and copy the path parameters we know."""
-    route = getattr(scope.get("route"), "path", None)
+    found = scope.get("route")
+    # The template as documented: {name}, not the convertor spelling {name:prompt}.
+    route = getattr(found, "path_format", None) or getattr(found, "path", None)
     if isinstance(route, str):
         span.update_name(f"{method} {route}")
         span.set_attribute("http.route", route)
