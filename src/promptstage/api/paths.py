@@ -71,7 +71,8 @@ class EncodedSlashes:
             and b"%" in raw
             and scope["path"][len(scope.get("root_path", "")) :].startswith("/api/")
         ):
-            # Not UTF-8 once decoded: leave the server's path (no route matches: 404).
+            # Not UTF-8 once decoded: leave the server's path (no route matches: 404). In place,
+            # as the router sets "route": what wraps the app sees the route that answered.
             with contextlib.suppress(UnicodeDecodeError):
-                scope = {**scope, "path": route_path(raw)}
+                scope["path"] = route_path(raw)
         await self.app(scope, receive, send)

@@ -16,6 +16,7 @@ from typing import Any
 
 import uvicorn
 
+from promptstage.domain.langfuse import key_pair
 from promptstage.server import create_app
 from promptstage.service.demo import seed_demo
 from promptstage.settings import Settings
@@ -36,10 +37,19 @@ class LiveServer:
     admin_key: str
     seeds: dict[str, list[Any]]  # per path parameter, values naming objects that exist
     reach: Reach  # which operations' handlers the requests reached (reach.py)
+    project_key: str  # a releaser key of the demo project: the Langfuse API's own project
 
     @property
     def auth_header(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.admin_key}"}
+
+    def headers_for(self, path: str) -> dict[str, str]:
+        """The admin key, or on the Langfuse API (``/api/public/``, whose project is the key's
+        own) the demo project's key as a Langfuse pair over HTTP Basic."""
+        if not path.startswith("/api/public/"):
+            return self.auth_header
+        pair = ":".join(key_pair(self.project_key)).encode()
+        return {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
 
 
 @contextmanager
@@ -91,7 +101,7 @@ def live_server(directory: Path, database_url: str | None = None) -> Iterator[Li
         url = f"http://127.0.0.1:{port}"
         seeds = seed_objects(url, admin_key, releasers)
         reach.reset()  # the seeding's own requests do not count
-        yield LiveServer(url, admin_key, seeds, reach)
+        yield LiveServer(url, admin_key, seeds, reach, project_key=releasers[-1])
     finally:
         server.should_exit = True
         thread.join(timeout=10)

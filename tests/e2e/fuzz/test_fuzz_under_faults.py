@@ -61,7 +61,7 @@ def faulty_server(
 @faulty_schema.parametrize()
 @settings(max_examples=1, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_api_under_database_faults(case: schemathesis.Case, faulty_server: LiveServer) -> None:
-    response = case.call(base_url=faulty_server.url, headers=faulty_server.auth_header)
+    response = case.call(base_url=faulty_server.url, headers=faulty_server.headers_for(case.path))
     if response.status_code >= 500:
         assert response.status_code == 503, (case.method, case.path, response.text)
         body = response.json()

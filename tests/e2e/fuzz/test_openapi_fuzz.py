@@ -48,7 +48,9 @@ def test_the_server_serves_the_fuzzed_document(fuzz_server: LiveServer) -> None:
 @settings(QUIET, max_examples=EXAMPLES)
 def test_api(case: schemathesis.Case, fuzz_server: LiveServer) -> None:
     case.call_and_validate(
-        base_url=fuzz_server.url, headers=fuzz_server.auth_header, excluded_checks=EXCLUDED
+        base_url=fuzz_server.url,
+        headers=fuzz_server.headers_for(case.path),
+        excluded_checks=EXCLUDED,
     )
 
 
@@ -76,7 +78,7 @@ def _fuzz_until(server: LiveServer, api: Any, done: Callable[[], bool]) -> None:
         if done():
             return  # drawn all the same: Hypothesis wants every run to draw alike
         case.call_and_validate(
-            base_url=server.url, headers=server.auth_header, excluded_checks=EXCLUDED
+            base_url=server.url, headers=server.headers_for(case.path), excluded_checks=EXCLUDED
         )
 
     if not done():
@@ -98,7 +100,7 @@ def test_stateful_sequences(fuzz_server: LiveServer) -> None:
             scenarios[0] += 1
 
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
-            return {"base_url": fuzz_server.url, "headers": fuzz_server.auth_header}
+            return {"base_url": fuzz_server.url, "headers": fuzz_server.headers_for(case.path)}
 
         def validate_response(
             self,
