@@ -25,10 +25,15 @@ _SESSION_CACHE_DIR: str | None = None
 def pytest_configure(config: pytest.Config) -> None:
     """Before any fixture of any scope runs, SDK clients (and the processes tests start) keep
     their default last-known-good files in a directory of this session's own, never in the
-    user's cache, where a file left by an earlier run would be loaded instead of a bootstrap."""
+    user's cache, where a file left by an earlier run would be loaded instead of a bootstrap;
+    and they do not trace unless a test says so."""
     global _SESSION_CACHE_DIR
     _SESSION_CACHE_DIR = tempfile.mkdtemp(prefix="promptstage-test-cache-")
     os.environ["PROMPTSTAGE_CACHE_DIR"] = _SESSION_CACHE_DIR
+    # SDK clients trace only in the tests that ask for it (otel=...): once any test imports
+    # OpenTelemetry (the Langfuse SDK sets the global tracer provider, for good), "auto" would
+    # make every later client export spans, retrying with jitter to servers long stopped.
+    os.environ["PROMPTSTAGE_OTEL"] = "off"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -341,10 +342,19 @@ print(json.dumps(out))
 """
 
 
+# The programs see the SDK's own default, not the suite's PROMPTSTAGE_OTEL=off (conftest.py).
+DEFAULT_ENV = {k: v for k, v in os.environ.items() if k != "PROMPTSTAGE_OTEL"}
+
+
 def run_program(block: bool, extra: dict[str, Any]) -> dict[str, Any]:
     program = BLOCKED.replace("BLOCK:", f"{block}:").replace("**EXTRA", f"**{extra!r}")
     out = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=DEFAULT_ENV,
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -393,7 +403,12 @@ print(json.dumps({"tracing": before, "spans": [s.name for s in exporter.get_fini
 
 def test_auto_uses_the_global_provider_once_one_is_set() -> None:
     out = subprocess.run(
-        [sys.executable, "-c", AUTO], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", AUTO],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=DEFAULT_ENV,
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {
         "tracing": True,
