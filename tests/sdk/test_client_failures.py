@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -229,3 +230,29 @@ def test_a_304_for_a_tampered_lkg_fetches_the_servers_bytes(make_client, server,
     assert wait_for(lambda: ps.status().source == "server")
     assert ps.get("router.intent").render(text="hi") == "Route: hi"
     assert "holds a version that does not verify" in caplog.text
+
+
+def test_a_bootstrap_dict_is_never_changed(server):
+    """The SDK shares equal configs within a snapshot by rewriting its version objects: it
+    must do that on its own copy, not in the caller's dict."""
+    given = basic_snapshot()
+    given["versions"]["router.intent@1"]["config"] = copy.deepcopy(
+        given["versions"]["booking.system@1"]["config"]
+    )  # equal configs in two versions: the SDK keeps one object
+    before = copy.deepcopy(given)
+    with Client(
+        "http://promptstage.test",
+        PROJECT,
+        "ps_test_secret",
+        bootstrap=given,
+        cache_path=None,
+        stream=False,
+        transport=httpx.MockTransport(server.handler),
+        close_timeout=0.1,
+    ) as ps:
+        ps.get("router.intent").render(text="hi")
+    assert given == before
+    assert (
+        given["versions"]["router.intent@1"]["config"]
+        is not (given["versions"]["booking.system@1"]["config"])
+    )

@@ -175,8 +175,12 @@ def load_bootstrap(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[s
     A bootstrap in envelope form (a copied last-known-good file) must pass its checksum.
     """
     if isinstance(source, Mapping):
-        data: Any = dict(source)
         where = "bootstrap dict"
+        try:  # a copy of our own: loading shares equal values by rewriting version objects
+            data: Any = json.loads(json.dumps(source))
+        except (TypeError, ValueError) as exc:
+            log.error("promptstage: ignoring %s: not JSON (%s)", where, exc)
+            return None
     else:
         where = f"bootstrap file {source}"
         try:
