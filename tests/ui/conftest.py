@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from promptstage.server import create_app
-from promptstage.service import prompts, users
+from promptstage.service import controller, prompts, users
 from promptstage.service.context import Context
 from promptstage.settings import Settings
 from promptstage.store.sql import SqlStore
@@ -70,6 +70,19 @@ def _settings(**settings: Any) -> Settings:
         **settings,
     }
     return Settings(**values)
+
+
+@pytest.fixture(autouse=True)
+def _controller_on_the_test_clock(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
+    """The app's background controller (the browser fixture runs the lifespan; it looks once at
+    startup) reads the test's clock, not the database's: a look at the real time of day saw a
+    release started at the test clock's 09:00 as hours old and rolled it back (a CI race)."""
+    real = controller.run_once
+
+    def on_test_clock(ctx: Context, now: datetime | None = None, **kwargs: Any) -> Any:
+        return real(ctx, now if now is not None else clock(), **kwargs)
+
+    monkeypatch.setattr(controller, "run_once", on_test_clock)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 from langfuse import Langfuse
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 
 from support.live import Server, server  # noqa: F401
 
@@ -30,7 +32,17 @@ def test_a_generation_span_from_the_langfuse_sdk_becomes_a_call(server: Server) 
     project = _project(server)
     _seed_text(server, project, "greet")
     public, secret = _langfuse_pair(server, project)
-    lf = Langfuse(public_key=public, secret_key=secret, base_url=server.url, flush_at=1)
+    # A provider of the test's own: left to itself, the Langfuse SDK sets the process's global
+    # tracer provider for good, and every span any later test makes (FastAPI's own included)
+    # would be exported to this test's stopped server, retried with jitter from `random`.
+    provider = TracerProvider()
+    lf = Langfuse(
+        public_key=public,
+        secret_key=secret,
+        base_url=server.url,
+        flush_at=1,
+        tracer_provider=provider,
+    )
     prompt = lf.get_prompt("greet", cache_ttl_seconds=0)
     with lf.start_as_current_observation(
         name="answer", as_type="generation", prompt=prompt, model="gpt-4o"
@@ -49,6 +61,8 @@ def test_a_generation_span_from_the_langfuse_sdk_becomes_a_call(server: Server) 
         pass
     lf.flush()
     lf.shutdown()
+    provider.shutdown()
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)  # left unset
     calls = _calls(server, project, 2)
     assert len(calls) == 2, calls
     by_error = {c["error"]: c for c in calls}
