@@ -8,6 +8,8 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from promptstage.api.paths import route_template
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -82,7 +84,5 @@ class MetricsMiddleware:
         try:
             await app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            # The template as documented: {name}, not the convertor spelling {name:prompt}.
-            path = str(getattr(route, "path_format", None) or getattr(route, "path", "unmatched"))
+            path = route_template(scope) or "unmatched"
             metrics.observe(scope["method"], path, status, time.perf_counter() - start)

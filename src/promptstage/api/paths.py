@@ -52,6 +52,14 @@ class EncodedPathConvertor(PathConvertor):
         return value.replace("%2F", "/").replace("%25", "%")
 
 
+def route_template(scope: Scope) -> str | None:
+    """The template of the route that answered (``/prompts/{name}``, the documented spelling,
+    not the convertor's ``{name:prompt}``), or None when no route matched."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else None
+
+
 register_url_convertor("prompt", PromptNameConvertor())
 register_url_convertor("path", EncodedPathConvertor())
 

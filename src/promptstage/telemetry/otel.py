@@ -29,6 +29,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from promptstage.api.paths import route_template
 from promptstage.service.tracing import Attribute
 from promptstage.settings import Settings
 
@@ -131,10 +132,8 @@ class RequestSpans:
 
 def _name_after_route(span: trace.Span, scope: Scope, method: str) -> None:
     """Name the span ``METHOD /route/{template}`` and copy the path parameters we know."""
-    found = scope.get("route")
-    # The template as documented: {name}, not the convertor spelling {name:prompt}.
-    route = getattr(found, "path_format", None) or getattr(found, "path", None)
-    if isinstance(route, str):
+    route = route_template(scope)
+    if route is not None:
         span.update_name(f"{method} {route}")
         span.set_attribute("http.route", route)
     params = scope.get("path_params") or {}
