@@ -143,6 +143,8 @@ class ActiveRelease:
         )
         h, start, buckets, empty = _hash, CONTROL_START, BUCKETS, _EMPTY
 
+        # Two closures that repeat the bucketing on purpose: the untargeted one (most releases)
+        # pays for no matcher test on the SDK's hot path; a shared helper would add a call.
         if matcher is None:
 
             def choose(unit: str | None, context: Mapping[str, Any] | None) -> T:
