@@ -74,8 +74,12 @@ run: $(RUN_STAMP) $(DEV_KEY_FILE) $(DEMO_PASSWORD_FILE) ## serve on 127.0.0.1:87
 fake-model: $(RUN_STAMP) ## a local fake model on 127.0.0.1:8790 (OpenAI and Anthropic wire) for eval runs
 	$(BIN)/promptstage dev fake-model --port $(FAKE_MODEL_PORT)
 
-test: $(STAMP) ## run the whole test suite
-	$(BIN)/pytest
+# The suite runs in one pytest-xdist worker per core, up to 4 (TEST_WORKERS=0 runs it in this
+# process). Each file stays on one worker (--dist loadfile), so a module's server is started once.
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(4, os.cpu_count() or 1))')
+
+test: $(STAMP) ## run the whole test suite (TEST_WORKERS=N processes; default one per core, up to 4)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 check: $(STAMP) ## lint, format-check, type-check and check the import layers
 	$(BIN)/ruff check src tests benchmarks scripts

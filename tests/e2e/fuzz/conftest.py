@@ -29,6 +29,18 @@ def _seeds_of_the_server_under_test(request: pytest.FixtureRequest) -> None:
             return
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each operation's schemathesis item its own node id (``test_api[GET /healthz]``).
+
+    Schemathesis names the items apart but gives them all the test function's node id, and
+    pytest-xdist schedules by node id: it would run one operation of the 87 and drop the rest.
+    """
+    for item in items:
+        named_apart = isinstance(item, pytest.Function) and item.name != item.originalname
+        if named_apart and item.nodeid.endswith(f"::{item.originalname}") and item.parent:
+            item._id = item.parent.id.child(item.name)  # how pytest names any parametrized item
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for server in _servers:
         terminalreporter.write_line(server.reach.summary(fuzzed_operations()))
