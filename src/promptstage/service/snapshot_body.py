@@ -34,6 +34,9 @@ SNAPSHOT_FORMAT: Final = 1
 # One encoder for every fragment: ``json.dumps`` with non-default options builds a new
 # ``JSONEncoder`` per call, which dominates for the tens of thousands of small fragments.
 dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# ``dumps`` of a str is this C function (with ensure_ascii=False); calling it directly skips the
+# encoder's Python-level dispatch, six times per version in a 100,000-prompt build.
+_string: Final[Callable[[str], str]] = json.encoder.encode_basestring
 
 
 class PromptFragments(Protocol):
@@ -73,12 +76,12 @@ class EncodedValues:
 def version_text(v: Version, shared: Callable[[Any], str] = dumps) -> str:
     """``dumps(version_json(v))``, spelled out so the shared values go through ``shared``."""
     return (
-        f'{{"prompt":{dumps(v.prompt)},"version":{v.number},"digest":{dumps(v.digest)},'
-        f'"type":{dumps(v.type)},"template":{dumps(v.template)},'
+        f'{{"prompt":{_string(v.prompt)},"version":{v.number},"digest":{_string(v.digest)},'
+        f'"type":{_string(v.type)},"template":{dumps(v.template)},'
         f'"variables":{shared(v.variables)},"config":{shared(v.config)},'
-        f'"includes":{shared(v.includes)},"author":{dumps(v.author)},'
-        f'"message":{dumps(v.message)},"parent":{dumps(v.parent)},'
-        f'"created_at":{dumps(iso_utc(v.created_at))}}}'
+        f'"includes":{shared(v.includes)},"author":{_string(v.author)},'
+        f'"message":{_string(v.message)},"parent":{dumps(v.parent)},'
+        f'"created_at":{_string(iso_utc(v.created_at))}}}'
     )
 
 
@@ -88,7 +91,10 @@ def versions_part(
     """The ``versions`` entries of one prompt's versions, by number, comma-joined (``b""`` for
     none)."""
     return ",".join(
-        [f"{dumps(f'{prompt}@{n}')}:{version_text(versions[n], shared)}" for n in sorted(versions)]
+        [
+            f"{_string(f'{prompt}@{n}')}:{version_text(versions[n], shared)}"
+            for n in sorted(versions)
+        ]
     ).encode()
 
 

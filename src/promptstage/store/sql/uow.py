@@ -87,10 +87,23 @@ class SqlUnitOfWork(
         # The JSON columns as their text, decoded here once per distinct text: versions share
         # configs and variable lists, so at 100,000 prompts this is most of the decoding saved,
         # and the decoded values are shared (a snapshot's versions are never mutated).
-        plain = [c for c in versions.c if c.name not in _JSON_COLUMNS]
-        as_text = [cast(versions.c[name], Text).label(name) for name in _JSON_COLUMNS]
+        v = versions.c
+        as_text = {name: cast(versions.c[name], Text) for name in _JSON_COLUMNS}
         stmt = (
-            select(*plain, *as_text)
+            select(
+                v.prompt,
+                v.number,
+                v.digest,
+                v.type,
+                as_text["template"],
+                as_text["variables"],
+                as_text["config"],
+                v.author,
+                v.message,
+                v.parent,
+                v.created_at,
+                as_text["includes"],
+            )
             .join_from(
                 pointed,
                 versions,
@@ -110,22 +123,37 @@ class SqlUnitOfWork(
                 found = decoded[text] = json.loads(text)
             return found
 
+        # Rows unpacked by position (the select's order): a named attribute per column costs
+        # more than the rest of the row at 100,000 prompts.
         version_list = [
             Version(
-                prompt=row.prompt,
-                number=row.number,
-                digest=row.digest,
-                type=row.type,
-                template=json.loads(row.template),  # unique per version: not kept
-                variables=load(row.variables),
-                config=load(row.config),
-                author=row.author,
-                message=row.message,
-                parent=row.parent,
-                created_at=row.created_at,
-                includes=load(row.includes),
+                prompt,
+                number,
+                digest,
+                type_,
+                json.loads(template),  # unique per version: not kept
+                load(variables),
+                load(config),
+                author,
+                message,
+                parent,
+                created_at,
+                load(includes),
             )
-            for row in self._conn.execute(stmt)
+            for (
+                prompt,
+                number,
+                digest,
+                type_,
+                template,
+                variables,
+                config,
+                author,
+                message,
+                parent,
+                created_at,
+                includes,
+            ) in self._conn.execute(stmt)
         ]
         return SnapshotRows(
             seq=seq, prompts=prompt_list, labels=label_map, versions=version_list, releases=active
