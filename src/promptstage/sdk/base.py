@@ -65,12 +65,15 @@ class ClientBase:
 
     def __init__(self, options: Options) -> None:
         self._opts = options
+        local = self._load_local()
+        # Loaded once: a bootstrap snapshot the caller passed is not kept alive by the client
+        # (it would double the memory of a large project's state).
+        options = self._opts = dataclasses.replace(options, bootstrap=None)
         self._entries = {}
         self._unmet_pins: tuple[str, ...] = ()
         self._core = SyncCore(options, self._publish, None)
         self._outbox = Outbox(options.queue_size, options.batch_size, self._wake_sender)
         self._recorder = Recorder(self._outbox, options.redact, call_tracing(options))
-        local = self._load_local()
         if local is not None:
             self._core.install(local)
             self._core.lkg_dirty = False
