@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from promptstage.sdk.lkg import load_bootstrap, read_lkg, write_lkg
+from promptstage.sdk.lkg import checksum, load_bootstrap, read_lkg, write_lkg
 
 from .helpers import basic_snapshot
 
@@ -72,7 +72,7 @@ def test_bytes_edited_in_place_fail_the_checksum(tmp_path, caplog):
     path = tmp_path / "lkg.json"
     write_lkg(path, basic_snapshot(), '"1"')
     data = path.read_bytes()
-    assert data.startswith(b'{"format":2,') and b"Route: {{ text }}" in data
+    assert data.startswith(b'{"format":3,') and b"Route: {{ text }}" in data
     path.write_bytes(data.replace(b"Route: {{ text }}", b"Leak!: {{ text }}"))
     assert read_lkg(path) is None
     assert "checksum mismatch" in caplog.text
@@ -88,3 +88,25 @@ def test_format_1_files_are_still_read(tmp_path):
     path = tmp_path / "old.json"
     path.write_text(json.dumps(envelope))
     assert read_lkg(path) == (snap, None)
+
+
+def test_format_2_files_are_still_read(tmp_path):
+    snap = basic_snapshot()
+    body = json.dumps(snap, ensure_ascii=False, separators=(",", ":"))
+    path = tmp_path / "v2.json"
+    path.write_text(
+        f'{{"format":2,"checksum":"{checksum(snap, chr(34) + "1" + chr(34))}",'
+        f'"etag":"\\"1\\"","snapshot":{body}}}'
+    )
+    assert read_lkg(path) == (snap, '"1"')
+
+
+def test_a_format_3_file_reads_the_same_as_any_json_reader(tmp_path):
+    # The envelope is plain JSON: a copied file works as a bootstrap, and a reader that ignores
+    # the index gets the same snapshot as the indexed one.
+    path = tmp_path / "lkg.json"
+    write_lkg(path, basic_snapshot(), '"1"')
+    envelope = json.loads(path.read_bytes())
+    assert envelope["snapshot"] == basic_snapshot() and envelope["format"] == 3
+    assert list(envelope["snapshot"])[-1] == "versions"
+    assert load_bootstrap(str(path)) == basic_snapshot()

@@ -93,7 +93,7 @@ class ClientBase:
         """The last-known-good file if valid, else the bootstrap; no network."""
         opts = self._opts
         if opts.cache_file is not None:
-            found = read_lkg(opts.cache_file)
+            found = read_lkg(opts.cache_file, packed=True)
             if found is not None:
                 try:
                     return build_state(

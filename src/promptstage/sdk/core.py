@@ -284,7 +284,7 @@ class SyncCore:
             return
         self.lkg_dirty = False
         self._lkg_written_at = now
-        problem = try_write_lkg(path, state.to_snapshot(), state.etag)
+        problem = try_write_lkg(path, state.to_snapshot(packed=True), state.etag)
         if problem is not None:
             self.lkg_dirty = True
             if problem != self.cache_warning:  # log once per cause, not at every retry

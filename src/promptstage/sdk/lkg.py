@@ -1,16 +1,22 @@
 """The last-known-good file and bootstrap snapshots (file I/O only, no network).
 
-The file is an envelope around a snapshot::
+The file (format 3) is an envelope around a snapshot, with an index of its versions::
 
-    {"format":2,"checksum":"sha256:<hex>","etag":"\\"42\\"","snapshot":{...}}
+    {"format":3,"checksum":"sha256:<hex>","etag":"\\"42\\"","versions_at":N,"length":L,
+     "snapshot":{...,"versions":{"name@1":{...},...}},"index":[["name@1",start,end],...]}
 
-``checksum`` covers the bytes ``<etag as JSON>\\n<snapshot as compact JSON>``, the snapshot's
-bytes exactly as written, so reading a large file hashes it once and decodes it once (no
-re-encoding): a truncated, edited or half-written file is detected and ignored (with a logged
-warning) instead of served. Files of format 1 (the checksum of the canonical JSON of
+The snapshot is written as compact JSON with ``versions`` last; ``versions_at`` is the offset
+of ``"versions"`` in its ``L`` bytes and the index gives each version's byte span there. A cold
+start reads the file, hashes it, decodes everything but the versions, and keeps each version as
+its bytes (:class:`Packed`) until it is first used: at 100,000 prompts that is most of the
+file left undecoded (docs/sdk.md, "State at scale"). ``checksum`` covers
+``<etag as JSON>\\n<snapshot bytes>\\n<index bytes>``, the bytes exactly as written, so a
+truncated, edited or half-written file is detected and ignored (with a logged warning) instead of
+served; each version's digest is still verified when it is first used. Files of format 2 (no
+index; the checksum of ``<etag>\\n<snapshot>``) and 1 (the checksum of the canonical JSON of
 ``{"etag", "snapshot"}``) are still read. Writes go to a temporary file in the same directory,
-are flushed to disk and renamed over the old file (``os.replace``), so a crash leaves either
-the old or the new file, never a mix.
+are flushed to disk and renamed over the old file (``os.replace``), so a crash leaves either the
+old or the new file, never a mix.
 """
 
 from __future__ import annotations
@@ -27,17 +33,45 @@ from typing import Any, Final
 
 from promptstage.domain.canonical import canonical_json
 
-__all__ = ["LKG_FORMAT", "checksum", "load_bootstrap", "read_lkg", "try_write_lkg", "write_lkg"]
+__all__ = [
+    "LKG_FORMAT",
+    "Packed",
+    "checksum",
+    "load_bootstrap",
+    "read_lkg",
+    "try_write_lkg",
+    "write_lkg",
+]
 
 log = logging.getLogger("promptstage")
 
-LKG_FORMAT: Final = 2
+LKG_FORMAT: Final = 3
 _MARK = b',"snapshot":'
-_HEAD = b'{"format":2,'
+_INDEX = b',"index":'
+_HEAD2 = b'{"format":2,'
+_HEAD3 = b'{"format":3,'
 
 
-def _compact(snapshot: Mapping[str, Any]) -> bytes:
-    return json.dumps(snapshot, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+class Packed:
+    """One version of a last-known-good file, still as its JSON bytes (a span of the file's
+    bytes, which it keeps alive): decoded when it is first used, then verified as any other."""
+
+    __slots__ = ("data", "end", "start")
+
+    def __init__(self, data: bytes, start: int, end: int) -> None:
+        self.data, self.start, self.end = data, start, end
+
+    def decode(self) -> Any:
+        """The version's wire form; raises ValueError when the span is not JSON."""
+        return json.loads(self.data[self.start : self.end])
+
+    def text(self) -> bytes:
+        """The version's JSON bytes, as the file holds them."""
+        return self.data[self.start : self.end]
+
+
+def _compact(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _digest(etag: str | None, body: bytes) -> str:
@@ -47,9 +81,38 @@ def _digest(etag: str | None, body: bytes) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def _digest3(etag: str | None, body: bytes | memoryview, index: bytes) -> str:
+    h = hashlib.sha256(json.dumps(etag).encode())
+    h.update(b"\n")
+    h.update(body)
+    h.update(b"\n")
+    h.update(index)
+    return "sha256:" + h.hexdigest()
+
+
 def checksum(snapshot: Mapping[str, Any], etag: str | None) -> str:
     """The format-2 checksum: ``sha256:<hex>`` of ``<etag JSON>\\n<snapshot compact JSON>``."""
     return _digest(etag, _compact(snapshot))
+
+
+def _encode(snapshot: Mapping[str, Any]) -> tuple[bytes, int, bytes]:
+    """The snapshot's bytes (compact JSON, ``versions`` last), the offset of ``"versions"`` in
+    them, and the index of each version's span. Equal to ``_compact`` of the same snapshot with
+    its keys in that order; a :class:`Packed` version is written as the bytes it holds."""
+    rest = {key: value for key, value in snapshot.items() if key != "versions"}
+    head = _compact(rest)[:-1] + (b"," if rest else b"")
+    parts = [head, b'"versions":{']
+    at = len(head) + len(parts[1])
+    index: list[list[Any]] = []
+    for i, (key, value) in enumerate((snapshot.get("versions") or {}).items()):
+        name = (b"," if i else b"") + _compact(key) + b":"
+        text = value.text() if value.__class__ is Packed else _compact(value)
+        start = at + len(name)
+        index.append([key, start, start + len(text)])
+        parts += (name, text)
+        at = start + len(text)
+    parts.append(b"}}")
+    return b"".join(parts), len(head), _compact(index)
 
 
 def _checksum_v1(snapshot: Mapping[str, Any], etag: str | None) -> str:
@@ -76,15 +139,18 @@ def try_write_lkg(
     target = Path(path)
     tmp: str | None = None
     try:
-        body = _compact(snapshot)
-        etag_json = json.dumps(etag).encode()
-        head = b'{"format":2,"checksum":"' + _digest(etag, body).encode() + b'","etag":'
+        body, versions_at, index = _encode(snapshot)
+        head = (
+            _HEAD3
+            + f'"checksum":"{_digest3(etag, body, index)}","etag":{json.dumps(etag)},'
+            f'"versions_at":{versions_at},"length":{len(body)}'.encode()
+        )
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(head + etag_json + _MARK)
+            fh.write(head + _MARK)
             fh.write(body)
-            fh.write(b"}")
+            fh.write(_INDEX + index + b"}")
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -106,10 +172,13 @@ def _unwrap(envelope: Any, where: str) -> tuple[dict[str, Any], str | None] | No
     if etag is not None and not isinstance(etag, str):
         etag = None
     try:
-        if envelope.get("format", 1) == 1:
+        fmt = envelope.get("format", 1)
+        if fmt == 1:
             actual = _checksum_v1(snapshot, etag)
-        else:
+        elif fmt == 2:
             actual = checksum(snapshot, etag)
+        else:
+            actual = _digest3(etag, _compact(snapshot), _compact(envelope.get("index")))
     except (TypeError, ValueError):
         actual = "unhashable"
     if envelope.get("checksum") != actual:
@@ -124,8 +193,14 @@ def _unwrap(envelope: Any, where: str) -> tuple[dict[str, Any], str | None] | No
     return snapshot, etag
 
 
-def read_lkg(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str | None] | None:
-    """Return ``(snapshot, etag)`` from a valid file, or ``None`` (missing, corrupt: logged)."""
+def read_lkg(
+    path: str | os.PathLike[str], *, packed: bool = False
+) -> tuple[dict[str, Any], str | None] | None:
+    """Return ``(snapshot, etag)`` from a valid file, or ``None`` (missing, corrupt: logged).
+
+    With ``packed``, the versions of a format-3 file are :class:`Packed` (decoded when used);
+    else every version is decoded here.
+    """
     target = Path(path)
     try:
         data = target.read_bytes()
@@ -134,7 +209,15 @@ def read_lkg(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str | None] 
     except OSError as exc:
         log.warning("promptstage: ignoring last-known-good file %s: %s", target, exc)
         return None
-    if data.startswith(_HEAD):
+    if data.startswith(_HEAD3):
+        fast = _read_indexed(data)
+        if not isinstance(fast, bool):
+            if not packed:
+                versions = fast[0]["versions"]
+                for key, value in versions.items():
+                    versions[key] = value.decode()  # hashed already: JSON as written
+            return fast
+    elif data.startswith(_HEAD2):
         fast = _read_fast(data)
         if not isinstance(fast, bool):
             return fast
@@ -146,8 +229,46 @@ def read_lkg(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str | None] 
     return _unwrap(envelope, f"last-known-good file {target}")
 
 
+def _read_indexed(data: bytes) -> tuple[dict[str, Any], str | None] | bool:
+    """A format-3 file as :func:`try_write_lkg` writes it: hash its bytes, decode all but the
+    versions, and keep each version as a :class:`Packed` span of ``data``.
+
+    Returns ``False`` when the file is not laid out that way or does not hash to its checksum
+    (then it is read as any JSON, and the warning says what does not match).
+    """
+    at = data.find(_MARK)
+    if at < 0:
+        return False
+    try:
+        head = json.loads(data[:at] + b"}")
+        etag, versions_at, length = head.get("etag"), head["versions_at"], head["length"]
+        start = at + len(_MARK)
+        end = start + length
+        tail = data.rstrip()
+        if (
+            not isinstance(etag, str | None)
+            or not 0 < versions_at < length
+            or data[end : end + len(_INDEX)] != _INDEX
+            or not tail.endswith(b"}")
+        ):
+            return False
+        index_bytes = tail[end + len(_INDEX) : -1]
+        body = memoryview(data)[start:end]
+        if head.get("checksum") != _digest3(etag, body, index_bytes):
+            return False
+        snapshot = json.loads(data[start : start + versions_at] + b'"versions":{}}')
+        versions = snapshot["versions"]
+        for key, first, last in json.loads(index_bytes):
+            if not (isinstance(key, str) and 0 <= first < last <= length):
+                return False
+            versions[key] = Packed(data, start + first, start + last)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return False
+    return snapshot, etag
+
+
 def _read_fast(data: bytes) -> tuple[dict[str, Any], str | None] | bool:
-    """A file as :func:`try_write_lkg` writes it: hash the snapshot's bytes, decode them once.
+    """A format-2 file: hash the snapshot's bytes, decode them once.
 
     Returns ``False`` when the file is not laid out that way (then it is read as any JSON).
     """

@@ -34,6 +34,7 @@ from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES
 from promptstage.errors import NotFoundError
 
 from .entries import Entry, VersionData, check_key, fail, prompt_for, version_data
+from .lkg import Packed
 from .store import EntriesView, PromptRec, Store, VersionsView, raw_of
 
 __all__ = [
@@ -92,8 +93,9 @@ class State:
         rec = self.store.prompts.get(name)
         return rec is not None and bool(rec.releases) and label in rec.releases  # type: ignore[operator]
 
-    def to_snapshot(self) -> dict[str, Any]:
-        """The snapshot wire form of this state (for the last-known-good file)."""
+    def to_snapshot(self, packed: bool = False) -> dict[str, Any]:
+        """The snapshot wire form of this state; with ``packed``, for the last-known-good file,
+        a version still held as its file bytes stays so (:class:`~.lkg.Packed`, written as is)."""
         prompts: dict[str, Any] = {}
         versions: dict[str, Any] = {}
         releases: list[dict[str, Any]] = []
@@ -102,7 +104,8 @@ class State:
         for name, rec in items:
             prompts[name] = {"type": rec.type, "labels": dict(rec.labels)}
             for number, slot in list(rec.versions.items()):
-                versions[f"{name}@{number}"] = dict(raw_of(slot))
+                keep = packed and slot.__class__ is Packed
+                versions[f"{name}@{number}"] = slot if keep else dict(raw_of(slot))
             releases.extend(dict(r) for r in (rec.releases or {}).values())
         return {
             "format": SNAPSHOT_FORMAT,
@@ -241,6 +244,14 @@ def build_state(
     by_prompt: dict[str, dict[int, Any]] = {}
     share = _Sharer(prompts_in)
     for key, raw in versions_in.items():
+        if raw.__class__ is Packed:  # a last-known-good file's version, decoded on first use
+            name, _, digits = key.rpartition("@")
+            if not (digits.isascii() and digits.isdigit()):
+                raise fail(key, "a version key is name@number")
+            if held is None:
+                by_prompt.setdefault(name, {})[int(digits)] = raw
+                continue
+            raw = raw_of(raw)
         check_key(key, raw)
         share.version(raw)
         number = raw["version"]
@@ -269,7 +280,8 @@ def build_state(
             if rec.releases is None:
                 rec.releases = {}
             rec.releases[str(r.get("label"))] = dict(r)
-    return State(project, seq, etag, source, Store(prompts, max_rendered_bytes), max_rendered_bytes)
+    store = Store(prompts, max_rendered_bytes, share.version)
+    return State(project, seq, etag, source, store, max_rendered_bytes)
 
 
 def _next_etag(state: State, seq: int) -> str | None:

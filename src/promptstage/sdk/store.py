@@ -8,13 +8,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from promptstage.errors import IntegrityError
 
 from .entries import Entry, VersionData, fail, make_entry, version_data
+from .lkg import Packed
 
 __all__ = ["EntriesView", "PromptRec", "Refused", "Store", "VersionsView", "raw_of"]
 
@@ -36,7 +37,9 @@ class PromptRec:
 
     type: str
     labels: dict[str, int]
-    versions: dict[int, Any]  # number -> VersionData, or the wire form until verified, or Refused
+    # number -> VersionData; until verified, the wire form (a dict) or its bytes in the
+    # last-known-good file (Packed); Refused when it did not verify
+    versions: dict[int, Any]
     releases: dict[str, Mapping[str, Any]] | None = None  # label -> the active release's wire form
 
     def __getitem__(self, key: str) -> Any:
@@ -47,22 +50,37 @@ class PromptRec:
 
 
 def raw_of(slot: Any) -> Mapping[str, Any]:
+    """A version slot's wire form (a Packed one decoded; ``{}`` if its bytes are not JSON)."""
     if isinstance(slot, VersionData | Refused):
         return slot.raw
+    if slot.__class__ is Packed:
+        try:
+            found = slot.decode()
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
     return slot  # type: ignore[no-any-return]
 
 
 class Store:
     """The per-prompt index behind one client's states (see the module docstring)."""
 
-    __slots__ = ("entries", "lock", "max_bytes", "prompts", "refused")
+    __slots__ = ("entries", "lock", "max_bytes", "prompts", "refused", "share")
 
-    def __init__(self, prompts: dict[str, PromptRec], max_bytes: int) -> None:
+    def __init__(
+        self,
+        prompts: dict[str, PromptRec],
+        max_bytes: int,
+        share: Callable[[Any], None] | None = None,
+    ) -> None:
         self.prompts = prompts
         self.entries: dict[tuple[str, str], Entry] = {}
         self.lock = threading.Lock()
         self.max_bytes = max_bytes
         self.refused: str | None = None  # the first version refused, as its error's message
+        # Makes a version decoded from its Packed bytes share equal configs and variable lists
+        # with the versions decoded before it (state._Sharer).
+        self.share = share
 
     def verified(
         self, name: str, rec: PromptRec, number: int, required: bool = True
@@ -82,15 +100,27 @@ class Store:
         if slot.__class__ is Refused:
             raise slot.error
         try:
+            if slot.__class__ is Packed:
+                slot = self._unpack(name, number, slot)
             vd = version_data(f"{name}@{number}", slot, {}, self.max_bytes)
         except IntegrityError as exc:
-            rec.versions[number] = Refused(slot, exc)
+            rec.versions[number] = Refused(raw_of(slot), exc)
             if self.refused is None:
                 self.refused = exc.message
             log.error("promptstage: refusing to serve %s@%s: %s", name, number, exc.message)
             raise
         rec.versions[number] = vd
         return vd
+
+    def _unpack(self, name: str, number: int, packed: Packed) -> Any:
+        try:
+            raw = packed.decode()
+        except ValueError as exc:
+            where = f"{name}@{number}"
+            raise fail(where, f"is not JSON in the last-known-good file ({exc})") from None
+        if self.share is not None:
+            self.share(raw)
+        return raw
 
     def verify_all(self) -> str | None:
         """Verify every version not verified yet (one prompt at a time under the lock, so
