@@ -256,15 +256,20 @@ class AsyncClient(ClientBase):
         core.on_stream_end()
         return "ended"
 
-    async def _write_lkg(self, force: bool = False) -> None:
+    async def _write_lkg(self, force: bool = False, wait: bool = False) -> None:
+        """Start writing the file in a worker thread when it is due, without waiting for it
+        (the stream goes on reading events meanwhile); one write at a time. ``aclose`` waits
+        for a write still running, then writes the final state with ``wait``."""
+        running = self._lkg_write
+        if running is not None and not running.done():
+            if not wait:
+                return  # still dirty after it if the state changed: written when next due
+            await asyncio.shield(running)
         now = time.monotonic()
         if self._core.lkg_due(now, force):
-            self._core.lkg_dirty = False
-            # Shielded: when aclose cancels the sync task, a write still queued for a worker
-            # thread must not be dropped (its state would be lost: the flag says "written");
-            # aclose waits for it before its own last write.
             self._lkg_write = asyncio.ensure_future(asyncio.to_thread(self._core.write_lkg, now))
-            await asyncio.shield(self._lkg_write)
+            if wait:
+                await asyncio.shield(self._lkg_write)
 
     # -- sender ---------------------------------------------------------------------------
 
@@ -363,9 +368,7 @@ class AsyncClient(ClientBase):
                 await asyncio.wait_for(send_task, max(0.0, budget) + 0.2)
             with contextlib.suppress(asyncio.CancelledError):
                 await sync_task
-            if self._lkg_write is not None:
-                await self._lkg_write  # a write the cancelled sync task left running
-            await self._write_lkg(force=True)
+            await self._write_lkg(force=True, wait=True)  # after any write still running
         if self._http is not None:
             await self._http.aclose()
         self._core.connected = False

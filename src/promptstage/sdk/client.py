@@ -158,8 +158,15 @@ class Client(ClientBase):
         self._sender = threading.Thread(
             target=self._send_main, name="promptstage-send", daemon=True
         )
+        # Writes the last-known-good file, so the thread reading events never waits on it.
+        self._lkg_wake = threading.Event()
+        self._lkg_lock = threading.Lock()  # one write at a time, the newest state last
+        self._lkg_writer = threading.Thread(
+            target=self._lkg_main, name="promptstage-lkg", daemon=True
+        )
         self._syncer.start()
         self._sender.start()
+        self._lkg_writer.start()
         atexit.register(self.close)
         if self._core.state is None:
             self._ready.wait(options.init_timeout)
@@ -210,7 +217,7 @@ class Client(ClientBase):
                 quick_refetch = False
                 continue
             stop.wait(core.reconnect_delay(min(backoff.next(), opts.poll_interval)))
-        self._write_lkg(force=True)
+        self._write_lkg(force=True, wait=True)  # closing: the final state, written now
 
     def _client(self) -> httpx.Client | None:
         """The HTTP client, built on first use by the sync thread; ``None`` once closing."""
@@ -273,10 +280,25 @@ class Client(ClientBase):
         core.on_stream_end()
         return "ended"
 
-    def _write_lkg(self, force: bool = False) -> None:
+    def _write_lkg(self, force: bool = False, wait: bool = False) -> None:
+        """Have the file written when it is due: by the writer thread, or now with ``wait``."""
         now = time.monotonic()
-        if self._core.lkg_due(now, force):
-            self._core.write_lkg(now)
+        if not self._core.lkg_due(now, force):
+            return
+        if wait:
+            with self._lkg_lock:
+                self._core.write_lkg(now)
+        else:
+            self._lkg_wake.set()
+
+    def _lkg_main(self) -> None:
+        while True:
+            self._lkg_wake.wait()
+            self._lkg_wake.clear()
+            if self._stop.is_set():
+                return  # closing: the sync thread writes the final state itself
+            with self._lkg_lock:
+                self._core.write_lkg(time.monotonic())
 
     # -- sender ---------------------------------------------------------------------------
 
@@ -370,8 +392,9 @@ class Client(ClientBase):
         self._close_deadline = time.monotonic() + budget
         self._stop.set()
         self._wake.set()
+        self._lkg_wake.set()
         self._interrupt_stream()
-        for thread in (self._sender, self._syncer):
+        for thread in (self._sender, self._syncer, self._lkg_writer):
             thread.join(max(0.0, self._close_deadline - time.monotonic()) + 0.2)
         with self._http_lock:
             if self._http is not None:

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import httpx
 
@@ -32,6 +32,10 @@ from .status import Status
 __all__ = ["Action", "Failure", "IngestOutcome", "SyncCore"]
 
 log = logging.getLogger("promptstage")
+
+# The last-known-good file is rewritten at most once per this many times its last write's
+# duration (and never more often than ``lkg_write_interval``).
+LKG_BUSY_FACTOR: Final = 10.0
 
 IngestOutcome = Literal["sent", "retry", "drop"]
 FailureKind = Literal[
@@ -87,6 +91,7 @@ class SyncCore:
         self.lkg_dirty = False
         self.cache_warning: str | None = None  # why the last write of the cache file failed
         self._lkg_written_at = float("-inf")
+        self._lkg_cost = 0.0  # seconds the last write took
         self._parser = SSEParser()
         self._logged: dict[str, float] = {}
         root = options.root
@@ -272,19 +277,27 @@ class SyncCore:
     # -- last-known-good file -------------------------------------------------------------
 
     def lkg_due(self, now: float, force: bool = False) -> bool:
-        """True when the file should be rewritten (changed, and not written very recently)."""
+        """True when the file should be rewritten: changed, and not written within
+        ``lkg_write_interval``, nor within ``LKG_BUSY_FACTOR`` times the last write's duration
+        (a large project's file costs seconds to write: at most a tenth of the time goes to it).
+        """
         if not self.lkg_dirty or self.opts.cache_file is None or self.state is None:
             return False
-        return force or now - self._lkg_written_at >= self.opts.lkg_write_interval
+        wait = max(self.opts.lkg_write_interval, LKG_BUSY_FACTOR * self._lkg_cost)
+        return force or now - self._lkg_written_at >= wait
 
     def write_lkg(self, now: float) -> None:
-        """Write the state held to the last-known-good file (blocking file I/O)."""
-        state, path = self.state, self.opts.cache_file
+        """Write the state held to the last-known-good file (blocking file I/O; the clients
+        call it off the thread that reads events, one write at a time)."""
+        path = self.opts.cache_file
+        self.lkg_dirty = False  # before reading the state: a state installed after is dirty again
+        state = self.state
         if state is None or path is None:
             return
-        self.lkg_dirty = False
         self._lkg_written_at = now
+        started = time.monotonic()
         problem = try_write_lkg(path, state.to_snapshot(packed=True), state.etag)
+        self._lkg_cost = time.monotonic() - started
         if problem is not None:
             self.lkg_dirty = True
             if problem != self.cache_warning:  # log once per cause, not at every retry
