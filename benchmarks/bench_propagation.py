@@ -9,10 +9,19 @@ serve the new version (hooked in the client's state publication, read on the sys
 monotonic clock, so the parent's and the workers' clocks agree). ``get`` is then checked to
 serve it. Goal: p50 <= 50 ms, p99 <= 250 ms over all (client, move) pairs. Baseline, in the
 same run: the round trip of the ``PUT`` itself (commit included). The spread row (each client's
-delay minus the first client's in the same move) separates the fan-out from the write::
+delay minus the first client's in the same move) separates the fan-out from the write.
+
+At scale (issue 16): ``--replicas 3`` starts three server processes on one Postgres database
+(a fresh ``promptstage_bench_<hex>``), spreads the worker processes over them round-robin and
+sends the ``PUT`` to the first, so every other replica learns of the move through Postgres
+``LISTEN/NOTIFY``; ``--prompts N`` bulk-seeds the project to N prompts first
+(``bench_snapshot.seed_bulk``, 3 versions each), so every client holds the whole project::
 
     .venv/bin/python benchmarks/bench_propagation.py                   # 200 clients, 4 procs, 10 moves
     .venv/bin/python benchmarks/bench_propagation.py --clients 40 --procs 2 --moves 4
+    .venv/bin/python benchmarks/bench_propagation.py --clients 1000 --procs 8
+    .venv/bin/python benchmarks/bench_propagation.py --clients 1000 --procs 8 --replicas 3
+    .venv/bin/python benchmarks/bench_propagation.py --clients 8 --procs 8 --prompts 100000
 """
 
 from __future__ import annotations
@@ -24,6 +33,8 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +43,12 @@ import _common as c
 
 PROJECT, PROMPT, LABEL = "bench", "booking.system", "prod"
 SETTLE_TIMEOUT_S = 10.0  # per move: a client that has not converged by then counts as missed
+SEED_VERSIONS = 3  # per bulk-seeded prompt (--prompts)
 GOAL_P50_MS, GOAL_P99_MS = 50.0, 250.0
 
 
 # worker processes ---------------------------------------------------------------------------
-def _worker(url: str, token: str, count: int, conn: Any) -> None:
+def _worker(url: str, token: str, count: int, init_timeout: float, conn: Any) -> None:
     """Hold ``count`` clients; answer ``("expect", version, t0)`` with each client's delay."""
     from promptstage import Client
 
@@ -54,7 +66,7 @@ def _worker(url: str, token: str, count: int, conn: Any) -> None:
                 self.swaps.append((time.monotonic(), entry.version))
 
     tuning = {
-        "init_timeout": 30.0,
+        "init_timeout": init_timeout,
         "backoff_initial": 0.1,
         "backoff_max": 1.0,
         "close_timeout": 1.0,
@@ -99,8 +111,9 @@ def _worker(url: str, token: str, count: int, conn: Any) -> None:
 
 
 # parent -------------------------------------------------------------------------------------
-def _setup(http: c.Http) -> tuple[str, int, int]:
-    http.json("POST", "/api/v1/projects", {"name": PROJECT}, expect=201)
+def _setup(http: c.Http, seeded: bool) -> tuple[str, int, int]:
+    if not seeded:
+        http.json("POST", "/api/v1/projects", {"name": PROJECT}, expect=201)
     base = f"/api/v1/projects/{PROJECT}"
     http.json("POST", f"{base}/prompts", {"name": PROMPT, "type": "chat"}, expect=201)
     numbers = []
@@ -149,37 +162,80 @@ def _warm(http: c.Http, port: int, token: str) -> c.Http:
         return fresh
 
 
-def run(clients: int, procs: int, moves: int) -> dict[str, Any]:
+@contextlib.contextmanager
+def _database(folder: Path, replicas: int) -> Iterator[str]:
+    """SQLite in ``folder`` for one server; a fresh Postgres database for several replicas."""
+    if replicas == 1:
+        yield c.sqlite_url(folder)
+        return
+    with c.postgres_database() as url:
+        if url is None:
+            raise SystemExit(f"--replicas {replicas} needs Postgres at {c.PG_ADMIN_URL}")
+        yield url
+
+
+def _seed(url: str, prompts: int) -> None:
+    import bench_snapshot as bs
+
+    t0 = time.monotonic()
+    store, ctx = c.open_context(url)
+    try:
+        bs.seed_bulk(store, ctx, prompts, SEED_VERSIONS, datetime.now(UTC) - timedelta(days=1))
+    finally:
+        store.close()
+    c.log(f"seeded {prompts:,} prompts in {time.monotonic() - t0:.1f} s")
+
+
+def run(
+    clients: int, procs: int, moves: int, replicas: int = 1, prompts: int = 0
+) -> dict[str, Any]:
     admin = c.admin_token()
-    with c.tempdir() as folder:
+    with c.tempdir() as folder, _database(folder, replicas) as database_url:
+        if prompts:
+            _seed(database_url, prompts)
         env = {
-            "PROMPTSTAGE_DATABASE_URL": c.sqlite_url(folder),
+            "PROMPTSTAGE_DATABASE_URL": database_url,
             "PROMPTSTAGE_ADMIN_KEY": admin,
             "PROMPTSTAGE_LOG_LEVEL": "warning",
+            # The moves measured here carry no eval evidence: the gate (default on) would refuse.
+            "PROMPTSTAGE_EVAL_GATE": "0",
         }
-        with c.Server("promptstage", env=env, folder=folder) as server:
-            http = c.Http(server.port, admin)
-            token, v1, v2 = _setup(http)
-            url = f"http://127.0.0.1:{server.port}"
+        with contextlib.ExitStack() as stack:
+            # One after another: the first migrates the database, the others find it migrated.
+            servers = [
+                stack.enter_context(c.Server("promptstage", env=env, folder=folder))
+                for _ in range(replicas)
+            ]
+            ports = [server.port for server in servers]
+            http = c.Http(ports[0], admin)
+            token, v1, v2 = _setup(http, seeded=prompts > 0)
             ctx = mp.get_context("spawn")
             pipes, workers = [], []
             per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
+            init_timeout = 30.0 + prompts / 1_000  # a 100,000-prompt snapshot per client
             started = time.monotonic()
-            for n in per:
+            for i, n in enumerate(per):
+                url = f"http://127.0.0.1:{ports[i % replicas]}"
                 parent, child = ctx.Pipe()
-                proc = ctx.Process(target=_worker, args=(url, token, n, child), daemon=True)
+                proc = ctx.Process(
+                    target=_worker, args=(url, token, n, init_timeout, child), daemon=True
+                )
                 proc.start()
                 pipes.append(parent)
                 workers.append(proc)
+
+            def streams_open() -> int:
+                return sum(_sse_clients(port) for port in ports)
+
             try:
                 ready = sum(p.recv()[1] for p in pipes)
                 deadline = time.monotonic() + 30
-                while _sse_clients(server.port) < clients and time.monotonic() < deadline:
+                while streams_open() < clients and time.monotonic() < deadline:
                     time.sleep(0.05)
-                streams = _sse_clients(server.port)
+                streams = streams_open()
                 c.log(
-                    f"{ready}/{clients} clients loaded the snapshot, {streams} streams open "
-                    f"({time.monotonic() - started:.1f} s)"
+                    f"{ready}/{clients} clients loaded the snapshot, {streams} streams open on "
+                    f"{replicas} replica(s) ({time.monotonic() - started:.1f} s)"
                 )
                 delays: list[float] = []
                 fanout: list[float] = []  # after the first client of the same move was served
@@ -189,7 +245,7 @@ def run(clients: int, procs: int, moves: int) -> dict[str, Any]:
                 path = f"/api/v1/projects/{PROJECT}/prompts/{PROMPT}/labels/{LABEL}"
                 for i in range(moves):
                     target, current = (v2, v1) if i % 2 == 0 else (v1, v2)
-                    http = _warm(http, server.port, admin)  # the PUT goes on a live connection
+                    http = _warm(http, ports[0], admin)  # the PUT goes on a live connection
                     t0 = time.monotonic()
                     http.json("PUT", path, {"version": target, "expected_version": current})
                     put_rtt.append(time.monotonic() - t0)
@@ -221,6 +277,8 @@ def run(clients: int, procs: int, moves: int) -> dict[str, Any]:
         "clients": clients,
         "procs": procs,
         "moves": moves,
+        "replicas": replicas,
+        "prompts": prompts or 1,
         "streams": streams,
         "samples": len(delays),
         "missed": missed,
@@ -243,12 +301,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--moves", type=int, default=10, help="label moves, alternating versions (10)"
     )
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="server processes on one Postgres database (1)"
+    )
+    parser.add_argument(
+        "--prompts", type=int, default=0, help="bulk-seed the project to this many prompts first"
+    )
     args = parser.parse_args(argv)
+    if args.replicas < 1 or args.procs < 1 or args.clients < args.procs:
+        parser.error("needs --replicas >= 1, --procs >= 1 and --clients >= --procs")
     print(c.machine())
-    out = run(args.clients, args.procs, args.moves)
+    out = run(args.clients, args.procs, args.moves, args.replicas, args.prompts)
     met = out["p50_ms"] <= GOAL_P50_MS and out["p99_ms"] <= GOAL_P99_MS and out["missed"] == 0
     c.print_table(
-        f"Propagation: {out['clients']} clients over {out['procs']} processes, {out['moves']} moves "
+        f"Propagation: {out['clients']} clients over {out['procs']} processes and "
+        f"{out['replicas']} replica(s), {out['prompts']:,} prompts, {out['moves']} moves "
         f"({out['samples']} client-moves, {out['missed']} missed, {out['streams']} streams open)",
         ["measure", "p50 ms", "p99 ms", "max ms", "goal", "met"],
         [
