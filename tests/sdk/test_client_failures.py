@@ -235,7 +235,7 @@ def test_a_304_for_a_tampered_lkg_fetches_the_servers_bytes(make_client, server,
     assert "holds a version that does not verify" in caplog.text
 
 
-def test_a_bootstrap_dict_is_never_changed(server):
+def test_a_bootstrap_dict_is_never_changed(make_client):
     """The SDK shares equal configs within a snapshot by rewriting its version objects: it
     must do that on its own copy, not in the caller's dict."""
     given = basic_snapshot()
@@ -243,17 +243,8 @@ def test_a_bootstrap_dict_is_never_changed(server):
         given["versions"]["booking.system@1"]["config"]
     )  # equal configs in two versions: the SDK keeps one object
     before = copy.deepcopy(given)
-    with Client(
-        "http://promptstage.test",
-        PROJECT,
-        "ps_test_secret",
-        bootstrap=given,
-        cache_path=None,
-        stream=False,
-        transport=httpx.MockTransport(server.handler),
-        close_timeout=0.1,
-    ) as ps:
-        ps.get("router.intent").render(text="hi")
+    ps = make_client(bootstrap=given, cache_path=None, stream=False)
+    ps.get("router.intent").render(text="hi")
     assert given == before
     assert (
         given["versions"]["router.intent@1"]["config"]
@@ -261,7 +252,7 @@ def test_a_bootstrap_dict_is_never_changed(server):
     )
 
 
-def test_a_bootstrap_dict_is_not_kept_alive_by_the_client(server):
+def test_a_bootstrap_dict_is_not_kept_alive_by_the_client(make_client):
     """The client loads its own copy of a bootstrap snapshot: the caller's dict is not held as
     well for the client's lifetime (at 100,000 prompts that doubled its memory)."""
 
@@ -270,17 +261,8 @@ def test_a_bootstrap_dict_is_not_kept_alive_by_the_client(server):
 
     given = Snapshot(basic_snapshot())
     ref = weakref.ref(given)
-    with Client(
-        "http://promptstage.test",
-        PROJECT,
-        "ps_test_secret",
-        bootstrap=given,
-        cache_path=None,
-        stream=False,
-        transport=httpx.MockTransport(server.handler),
-        close_timeout=0.1,
-    ) as ps:
-        del given
-        gc.collect()
-        assert ref() is None
-        assert ps.get("router.intent").render(text="hi") == "Route: hi"
+    ps = make_client(bootstrap=given, cache_path=None, stream=False)
+    del given
+    gc.collect()
+    assert ref() is None
+    assert ps.get("router.intent").render(text="hi") == "Route: hi"
