@@ -121,9 +121,10 @@ def test_a_layout_that_does_not_fit_is_read_as_plain_json_still_checksummed(
     # they do not fit, the file is read as any JSON, every version from the snapshot itself,
     # and the checksum (over the snapshot and the index) is still checked.
     path = tmp_path / "lkg.json"
-    write_lkg(path, basic_snapshot(), '"1"')
-    rewrite(path, lambda body, index: (body, [[index[0][0], 0, 10**9], *index[1:]]))
-    assert read_lkg(path, packed=True) == (basic_snapshot(), '"1"')
+    for bad in ([0, 10**9], [0.0, 5.0], [True, 5]):
+        write_lkg(path, basic_snapshot(), '"1"')
+        rewrite(path, lambda body, index, bad=bad: (body, [[index[0][0], *bad], *index[1:]]))
+        assert read_lkg(path, packed=True) == (basic_snapshot(), '"1"')
     write_lkg(path, basic_snapshot(), '"1"')
     path.write_bytes(re.sub(rb'"length":\d+', b'"length":12', path.read_bytes()))
     assert read_lkg(path, packed=True) == (basic_snapshot(), '"1"')
@@ -175,3 +176,24 @@ def test_packed_reads_equal_a_plain_json_decode(
     assert all(value.__class__ is Packed for value in packed.values())
     assert {key: value.decode() for key, value in packed.items()} == snap["versions"]
     assert json.loads(path.read_bytes())["snapshot"] == snap
+
+
+def test_spans_that_are_not_json_refuse_their_version_or_the_whole_decoded_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "lkg.json"
+    write_lkg(path, basic_snapshot(), '"1"')
+
+    def cut(body: bytes, index: list[list[Any]]) -> tuple[bytes, list[list[Any]]]:
+        key, start, _ = next(entry for entry in index if entry[0] == "router.intent@1")
+        return body, [entry if entry[0] != key else [key, start, start + 5] for entry in index]
+
+    rewrite(path, cut)
+    assert read_lkg(path) is None and "ignoring last-known-good file" in caplog.text
+    ps = client_from(path)
+    try:
+        assert ps.get("booking.system").version == 1
+        with pytest.raises(IntegrityError, match=r"router\.intent@1: is not JSON"):
+            ps.get("router.intent")
+    finally:
+        ps.close(timeout=0.5)

@@ -214,8 +214,12 @@ def read_lkg(
         if not isinstance(fast, bool):
             if not packed:
                 versions = fast[0]["versions"]
-                for key, value in versions.items():
-                    versions[key] = value.decode()  # hashed already: JSON as written
+                try:
+                    for key, value in versions.items():
+                        versions[key] = value.decode()
+                except ValueError as exc:  # spans the checksum covers but that are not JSON
+                    log.warning("promptstage: ignoring last-known-good file %s: %s", target, exc)
+                    return None
             return fast
     elif data.startswith(_HEAD2):
         fast = _read_fast(data)
@@ -259,7 +263,8 @@ def _read_indexed(data: bytes) -> tuple[dict[str, Any], str | None] | bool:
         snapshot = json.loads(data[start : start + versions_at] + b'"versions":{}}')
         versions = snapshot["versions"]
         for key, first, last in json.loads(index_bytes):
-            if not (isinstance(key, str) and 0 <= first < last <= length):
+            spans = type(first) is int and type(last) is int and 0 <= first < last <= length
+            if not (isinstance(key, str) and spans):
                 return False
             versions[key] = Packed(data, start + first, start + last)
     except (ValueError, TypeError, KeyError, AttributeError):
