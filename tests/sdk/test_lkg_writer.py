@@ -105,3 +105,61 @@ def test_a_slow_write_spaces_out_the_next_ones(
     assert not core.lkg_due(written + 1.5)  # 10x a 0.2 s write: not before 2 s
     assert core.lkg_due(written + 2.5)
     assert core.lkg_due(written + 0.5, force=True)
+
+
+class FlakyDisk:
+    """The first write raises (a bug below the SDK), the next ones write."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.real = sdk_core.try_write_lkg
+
+    def __call__(self, path: Any, snapshot: Any, etag: Any) -> str | None:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("a disk driver bug")
+        return self.real(path, snapshot, etag)
+
+
+def test_a_write_that_raises_is_logged_and_later_writes_go_on(
+    make_client: Any,
+    server: FakeServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    disk = FlakyDisk()
+    monkeypatch.setattr(sdk_core, "try_write_lkg", disk)
+    path = tmp_path / "lkg.json"
+    ps = make_client(cache_path=path)
+    assert wait_for(lambda: disk.calls >= 1)
+    push_move(server)
+    assert wait_for(lambda: ps.get("booking.system").version == 3)
+    ps.close()
+    assert read_lkg(path) == (moved_snapshot(seq=3), '"3"')
+    assert "unexpected error writing the last-known-good file" in caplog.text
+    assert "a disk driver bug" in caplog.text
+
+
+def test_the_async_client_logs_a_write_that_raises_and_writes_on_close(
+    server: FakeServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    disk = FlakyDisk()
+    monkeypatch.setattr(sdk_core, "try_write_lkg", disk)
+    path = tmp_path / "lkg.json"
+
+    async def main() -> None:
+        options: dict[str, Any] = {**FAST, "transport": httpx.MockTransport(server.ahandler)}
+        async with AsyncClient(
+            "http://promptstage.test", PROJECT, "k", cache_path=path, **options
+        ) as ps:
+            assert await await_for(lambda: disk.calls >= 1)
+            push_move(server)
+            assert await await_for(lambda: ps.get("booking.system").version == 3)
+
+    asyncio.run(main())
+    assert read_lkg(path) == (moved_snapshot(seq=3), '"3"')
+    assert "unexpected error writing the last-known-good file" in caplog.text

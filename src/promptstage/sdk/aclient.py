@@ -264,12 +264,14 @@ class AsyncClient(ClientBase):
         if running is not None and not running.done():
             if not wait:
                 return  # still dirty after it if the state changed: written when next due
-            await asyncio.shield(running)
+            await asyncio.wait({running})  # never cancels it, never raises its error
         now = time.monotonic()
         if self._core.lkg_due(now, force):
-            self._lkg_write = asyncio.ensure_future(asyncio.to_thread(self._core.write_lkg, now))
+            write = asyncio.ensure_future(asyncio.to_thread(self._core.write_lkg, now))
+            write.add_done_callback(_report_failed_write)
+            self._lkg_write = write
             if wait:
-                await asyncio.shield(self._lkg_write)
+                await asyncio.wait({write})
 
     # -- sender ---------------------------------------------------------------------------
 
@@ -392,3 +394,12 @@ class AsyncClient(ClientBase):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _report_failed_write(write: asyncio.Future[None]) -> None:
+    """Log a last-known-good write that raised (a bug: expected failures are in the status)."""
+    if not write.cancelled() and write.exception() is not None:
+        log.error(
+            "promptstage: unexpected error writing the last-known-good file",
+            exc_info=write.exception(),
+        )

@@ -297,8 +297,11 @@ class Client(ClientBase):
             self._lkg_wake.clear()
             if self._stop.is_set():
                 return  # closing: the sync thread writes the final state itself
-            with self._lkg_lock:
-                self._core.write_lkg(time.monotonic())
+            try:
+                with self._lkg_lock:
+                    self._core.write_lkg(time.monotonic())
+            except Exception:  # a bug must not end the writer: log it, write when next due
+                log.exception("promptstage: unexpected error writing the last-known-good file")
 
     # -- sender ---------------------------------------------------------------------------
 
