@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -61,6 +62,16 @@ if TYPE_CHECKING:
     from promptstage.telemetry.otel import Telemetry
 
 VERSION = "0.1.0"
+
+# The server's spans are its own (PROMPTSTAGE_OTEL_*, docs/otel.md). FastAPI 0.16x also traces
+# into a tracer provider the process set globally; that is switched off, where FastAPI has it:
+# such a provider would get a second set of request spans shaped unlike ours, and every
+# request would pay for the check.
+_NO_NATIVE_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 def open_store(settings: Settings, *, migrate: bool = True) -> Store:
@@ -186,6 +197,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served from the package by api/docs_pages.py (no CDN)
         redoc_url=None,
+        **_NO_NATIVE_TELEMETRY,
     )
     docs_pages.install(app)
     app.state.settings = settings

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 
@@ -191,3 +193,44 @@ def test_without_the_extra_the_server_refuses_to_start_silently_untraced(
     assert info.value.field == "PROMPTSTAGE_OTEL_EXPORTER_OTLP_ENDPOINT"
     assert "pip install 'promptstage[otel-server]'" in info.value.message
     assert start(Settings(), version="t", environ={}) is None  # off: nothing needed
+
+
+# Run in a process of its own: it sets the global tracer provider, which cannot be unset.
+_GLOBAL_PROVIDER_PROBE = """
+import asyncio, httpx
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from promptstage.server import create_app
+from promptstage.settings import Settings
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+app = create_app(Settings(database_url="sqlite:///{db}"))
+
+async def main():
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get("/healthz")).status_code == 200
+
+asyncio.run(main())
+print(sorted({{s.instrumentation_scope.name for s in exporter.get_finished_spans()}}))
+"""
+
+
+def test_a_global_tracer_provider_gets_no_second_set_of_request_spans(tmp_path) -> None:
+    """The server's spans are its own (PROMPTSTAGE_OTEL_*, above). FastAPI's native
+    OpenTelemetry is off: a provider the embedding process set globally would otherwise get
+    request spans named and shaped differently from ours, and every request would pay for the
+    check."""
+    code = _GLOBAL_PROVIDER_PROBE.format(db=tmp_path / "db.sqlite")
+    env = {**os.environ, "PROMPTSTAGE_LOG_LEVEL": "warning"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "fastapi" not in done.stdout, done.stdout
