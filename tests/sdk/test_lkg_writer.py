@@ -47,6 +47,11 @@ def slow_disk(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlowDisk]:
     disk.gate.set()
 
 
+def async_client(server: FakeServer, path: Path) -> AsyncClient:
+    options: dict[str, Any] = {**FAST, "transport": httpx.MockTransport(server.ahandler)}
+    return AsyncClient("http://promptstage.test", PROJECT, "k", cache_path=path, **options)
+
+
 def push_move(server: FakeServer) -> None:
     server.push(sse("version.created", {"prompt": "booking.system", "version": V3}, 2))
     server.push(sse("label.moved", {**MOVE, "version_data": V3}, 3))
@@ -73,10 +78,7 @@ def test_the_async_client_applies_events_while_the_file_is_being_written(
     path = tmp_path / "lkg.json"
 
     async def main() -> None:
-        options: dict[str, Any] = {**FAST, "transport": httpx.MockTransport(server.ahandler)}
-        async with AsyncClient(
-            "http://promptstage.test", PROJECT, "k", cache_path=path, **options
-        ) as ps:
+        async with async_client(server, path) as ps:
             assert await await_for(slow_disk.started.is_set)
             push_move(server)
             assert await await_for(lambda: ps.get("booking.system").version == 3)
@@ -121,15 +123,21 @@ class FlakyDisk:
         return self.real(path, snapshot, etag)
 
 
+@pytest.fixture
+def flaky_disk(monkeypatch: pytest.MonkeyPatch) -> FlakyDisk:
+    disk = FlakyDisk()
+    monkeypatch.setattr(sdk_core, "try_write_lkg", disk)
+    return disk
+
+
 def test_a_write_that_raises_is_logged_and_later_writes_go_on(
     make_client: Any,
     server: FakeServer,
+    flaky_disk: FlakyDisk,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    disk = FlakyDisk()
-    monkeypatch.setattr(sdk_core, "try_write_lkg", disk)
+    disk = flaky_disk
     path = tmp_path / "lkg.json"
     ps = make_client(cache_path=path)
     assert wait_for(lambda: disk.calls >= 1)
@@ -142,20 +150,13 @@ def test_a_write_that_raises_is_logged_and_later_writes_go_on(
 
 
 def test_the_async_client_logs_a_write_that_raises_and_writes_on_close(
-    server: FakeServer,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    server: FakeServer, flaky_disk: FlakyDisk, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    disk = FlakyDisk()
-    monkeypatch.setattr(sdk_core, "try_write_lkg", disk)
+    disk = flaky_disk
     path = tmp_path / "lkg.json"
 
     async def main() -> None:
-        options: dict[str, Any] = {**FAST, "transport": httpx.MockTransport(server.ahandler)}
-        async with AsyncClient(
-            "http://promptstage.test", PROJECT, "k", cache_path=path, **options
-        ) as ps:
+        async with async_client(server, path) as ps:
             assert await await_for(lambda: disk.calls >= 1)
             push_move(server)
             assert await await_for(lambda: ps.get("booking.system").version == 3)
