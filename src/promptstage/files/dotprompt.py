@@ -22,6 +22,7 @@ from .spec import (
     Parsed,
     PromptSpec,
     build_spec,
+    check_name,
     check_unknown,
     dump_yaml,
     model_parts,
@@ -58,12 +59,7 @@ def parse_dotprompt(text: str, source: str, name: str) -> Parsed:
     front = split_front_matter(text, source)
     data = front.data
     check_unknown(source, "the front matter", data, KEYS)
-    if "name" in data and data["name"] != name:
-        raise FileFormatError(
-            source,
-            f"the front matter says name {data['name']!r} but the file is {name!r}: the file's "
-            "path names the prompt; rename the file back or remove 'name'",
-        )
+    check_name(source, data, name)
     type_, template, starts, body, body_line = read_body(front.body, front.body_line, source)
     provider, model_name = model_parts(source, data.get("model"), "model")
     params = data.get("config", {})

@@ -26,6 +26,7 @@ from .spec import (
     Parsed,
     PromptSpec,
     build_spec,
+    check_name,
     check_unknown,
     dump_yaml,
     line_of,
@@ -68,12 +69,7 @@ def parse_prompty(text: str, source: str, name: str) -> Parsed:
     for key in ("sample", "authors", "tags", "version"):
         if key in data:
             warnings.append(f"{source}: {key} was not imported")
-    if "name" in data and data["name"] != name:
-        raise FileFormatError(
-            source,
-            f"the front matter says name {data['name']!r} but the file is {name!r}: the file's "
-            "path names the prompt; rename the file back or remove 'name'",
-        )
+    check_name(source, data, name)
     _template_format(source, data.get("template"))
     model = data.get("model")
     if isinstance(model, dict) and ({"api", "configuration", "parameters"} & set(model)):

@@ -148,6 +148,16 @@ def check_unknown(source: str, where: str, data: dict[str, Any], allowed: tuple[
         )
 
 
+def check_name(source: str, data: dict[str, Any], name: str) -> None:
+    """Refuse a front-matter ``name`` other than the prompt the file's path names."""
+    if "name" in data and data["name"] != name:
+        raise FileFormatError(
+            source,
+            f"the front matter says name {data['name']!r} but the file is {name!r}: the file's "
+            "path names the prompt; rename the file back or remove 'name'",
+        )
+
+
 def line_of(body: str, offset: int, body_line: int) -> int:
     """The file line of ``offset`` in the body."""
     return body_line + body.count("\n", 0, offset)
