@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -17,6 +16,7 @@ import pytest
 from langfuse import Langfuse
 
 from promptstage.domain.langfuse import key_pair
+from support.http import serving
 from support.live import Server, running_server
 
 from .conftest import CliRun, LiveServer
@@ -154,15 +154,8 @@ class _Recorded(BaseHTTPRequestHandler):
 def test_import_from_recorded_langfuse_bodies(
     cli: CliRun, live_server: LiveServer, project: str
 ) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+    with serving(_Recorded) as url:
         summary = _import(cli, url, "pk-lf-recorded", "sk-lf-recorded")
-    finally:
-        server.shutdown()
-        server.server_close()
     assert summary["failed"] == [] and summary["versions_written"] == 2
     base = f"/api/v1/projects/{project}/prompts"
     prompt = _get(live_server, f"{base}/movie-critic")

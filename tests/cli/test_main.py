@@ -6,15 +6,15 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from promptstage.cli.main import app
+from support.http import serving
 
 from .conftest import CliRun, LiveServer
 
@@ -136,17 +136,8 @@ class _Html(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def html_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Html)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(_Html) as url:
+        yield url
 
 
 def test_not_a_promptstage_server(cli: CliRun, html_server: str) -> None:
