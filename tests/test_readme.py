@@ -82,6 +82,29 @@ def serving_demo(
         assert f"ps_{key.split('_')[1]}_… (prefix only)" in out, "serve names the key it uses"
 
 
+def run_as_written(
+    script: str,
+    port: int,
+    work: Path,
+    *,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run README shell blocks with ``bash -euo pipefail`` in ``work``, against the server on
+    ``port`` (the README says 127.0.0.1:8700), by default without any PROMPTSTAGE_ variable
+    of this process (the README's own exports are what the blocks see)."""
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTSTAGE_")}
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script.replace("127.0.0.1:8700", f"127.0.0.1:{port}")],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
 def _wait_for(url: str, process: subprocess.Popen[str], *, any_answer: bool = False) -> None:
     """Until ``url`` answers 200 (or anything at all, ``any_answer``) while ``process`` lives."""
     deadline = time.monotonic() + 30
@@ -104,15 +127,7 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
 
 def test_readme_quickstart_runs_as_written(demo_server: tuple[int, Path]) -> None:
     port, work = demo_server
-    script = quickstart_script().replace("127.0.0.1:8700", f"127.0.0.1:{port}")
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("PROMPTSTAGE_")},
-    )
+    result = run_as_written(quickstart_script(), port, work)
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert "booking.system" in result.stdout
     assert '"rendered"' in result.stdout  # the curl resolve with render=1
@@ -159,14 +174,8 @@ def test_readme_evaluation_gate_runs_as_written(tmp_path: Path) -> None:
         _wait_for(f"http://127.0.0.1:{model_port}/", fake, any_answer=True)
         with serving_demo(tmp_path, makefile_eval_env(model_port)) as (port, work):
             steps = [quickstart_script(), *(b for b in blocks if b not in background)]
-            script = "\n".join(steps).replace("127.0.0.1:8700", f"127.0.0.1:{port}")
-            result = subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", script],
-                cwd=work,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                env={**child_env, "COLUMNS": "100"},
+            result = run_as_written(
+                "\n".join(steps), port, work, timeout=300, env={**child_env, "COLUMNS": "100"}
             )
     finally:
         fake.terminate()
@@ -197,14 +206,7 @@ def test_readme_canary_rolls_itself_back_in_under_a_minute(demo_server: tuple[in
     port, work = demo_server
     script = "\n".join([quickstart_script(), *sh_blocks(CANARY_SECTION)])
     started = time.monotonic()
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script.replace("127.0.0.1:8700", f"127.0.0.1:{port}")],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={k: v for k, v in os.environ.items() if not k.startswith("PROMPTSTAGE_")},
-    )
+    result = run_as_written(script, port, work, timeout=180)
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     found = re.search(r"rolled_back ([0-9.]+) s after the start", result.stdout)
     assert found, result.stdout
@@ -219,17 +221,7 @@ DEPS_SECTION = "Quickstart: dependencies"
 def test_readme_dependencies_run_as_written(demo_server: tuple[int, Path]) -> None:
     port, work = demo_server
     exports = sh_blocks("Quickstart: the CLI and the API")[0]
-    script = "\n".join([exports, *sh_blocks(DEPS_SECTION)]).replace(
-        "127.0.0.1:8700", f"127.0.0.1:{port}"
-    )
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("PROMPTSTAGE_")},
-    )
+    result = run_as_written("\n".join([exports, *sh_blocks(DEPS_SECTION)]), port, work)
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert "support.system" in result.stdout and "bumped to index:kb@9" in result.stdout
     assert "model:openai/gpt-4o@2024-08-06 retires on 2027-02-26" in result.stdout

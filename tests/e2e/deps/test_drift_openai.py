@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,23 +18,13 @@ import pytest
 from promptstage import Client
 from support import live
 from support.fake_model import FakeModel, running_fake_model
-from support.live import Server
+from support.live import Server, until
 from support.receiver import receiver
 
 pytestmark = pytest.mark.slow
 server = live.any_server  # a live server on SQLite and on Postgres
 
 SERVED = "gpt-4o-2024-11-20"  # what the provider answers with; 2024-08-06 is pinned
-
-
-def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,21 +16,11 @@ from promptstage import Client
 from promptstage.domain.releases import CONTROLLER_ACTOR
 from promptstage.domain.webhooks import SIGNATURE_HEADER, verify
 from support import live
-from support.live import MODEL, Server
+from support.live import MODEL, Server, until
 from support.receiver import receiver
 
 pytestmark = pytest.mark.slow
 server = live.any_server  # the fixture: a live server on SQLite and on Postgres
-
-
-def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 @pytest.fixture
