@@ -36,17 +36,24 @@ def resolve_config(uow: DepsRepo | None, project: str, config: Any) -> dict[str,
         assert ref.version is not None
         found = store.get_dep_entry(project, ref.kind, ref.name, ref.version)
         if found is None:
-            held = [e.version for e in store.list_dep_entries(project, ref.kind, ref.name)]
+            held, near = catalog_near(store, project, ref)
             known = (
                 f"; {ref.kind}:{ref.name} has versions {held}"
                 if held
-                else did_you_mean(
-                    ref.name, (e.name for e in store.list_dep_entries(project, ref.kind))
-                )
-                + f"; register it with `promptstage deps add {ref.kind}:{ref.name}@{ref.version}`"
+                else f"{near}; register it with "
+                f"`promptstage deps add {ref.kind}:{ref.name}@{ref.version}`"
             )
             raise NotFoundError(f"{field} references {ref}, which is not in the catalog{known}",
                                 field=field)  # fmt: skip
         return found
 
     return parse_config(substitute(config, lookup))
+
+
+def catalog_near(store: DepsRepo, project: str, ref: DepRef) -> tuple[list[Any], str]:
+    """What the catalog holds near an entry it lacks: the versions of ``ref``'s name, or, when
+    there are none, a "did you mean" among the names of its kind (``""`` if none is close)."""
+    held = [e.version for e in store.list_dep_entries(project, ref.kind, ref.name)]
+    if held:
+        return held, ""
+    return held, did_you_mean(ref.name, (e.name for e in store.list_dep_entries(project, ref.kind)))

@@ -25,11 +25,11 @@ from promptstage.domain.deps import (
     pinned,
 )
 from promptstage.domain.events import AuditAction
-from promptstage.domain.hints import did_you_mean
 from promptstage.errors import ConflictError, InvalidInputError, NotFoundError
 from promptstage.store.base import UnitOfWork
 
 from .context import Context, change
+from .dep_refs import catalog_near
 from .prompts import require_project
 
 
@@ -160,12 +160,8 @@ def require_entry(uow: UnitOfWork, project: str, ref: DepRef) -> CatalogEntry:
         raise InvalidInputError(f"name a version: {ref}@VERSION", field="dep")
     found = uow.get_dep_entry(project, ref.kind, ref.name, ref.version)
     if found is None:
-        held = [e.version for e in uow.list_dep_entries(project, ref.kind, ref.name)]
-        hint = (
-            f"; it has versions {held}"
-            if held
-            else did_you_mean(ref.name, (e.name for e in uow.list_dep_entries(project, ref.kind)))
-        )
+        held, near = catalog_near(uow, project, ref)
+        hint = f"; it has versions {held}" if held else near
         raise NotFoundError(f"{ref} is not in the catalog of {project!r}{hint}", field="dep")
     return found
 
