@@ -158,15 +158,19 @@ class Client(ClientBase):
         self._sender = threading.Thread(
             target=self._send_main, name="promptstage-send", daemon=True
         )
-        # Writes the last-known-good file, so the thread reading events never waits on it.
+        # Writes the last-known-good file, so the thread reading events never waits on it
+        # (none when the file is off: nothing would wake it).
         self._lkg_wake = threading.Event()
         self._lkg_lock = threading.Lock()  # one write at a time, the newest state last
-        self._lkg_writer = threading.Thread(
-            target=self._lkg_main, name="promptstage-lkg", daemon=True
+        self._lkg_writer = (
+            threading.Thread(target=self._lkg_main, name="promptstage-lkg", daemon=True)
+            if options.cache_file is not None
+            else None
         )
         self._syncer.start()
         self._sender.start()
-        self._lkg_writer.start()
+        if self._lkg_writer is not None:
+            self._lkg_writer.start()
         atexit.register(self.close)
         if self._core.state is None:
             self._ready.wait(options.init_timeout)
@@ -398,7 +402,8 @@ class Client(ClientBase):
         self._lkg_wake.set()
         self._interrupt_stream()
         for thread in (self._sender, self._syncer, self._lkg_writer):
-            thread.join(max(0.0, self._close_deadline - time.monotonic()) + 0.2)
+            if thread is not None:
+                thread.join(max(0.0, self._close_deadline - time.monotonic()) + 0.2)
         with self._http_lock:
             if self._http is not None:
                 self._http.close()
