@@ -243,6 +243,7 @@ def build_state(
     held = previous.store.prompts if previous is not None else None
     by_prompt: dict[str, dict[int, Any]] = {}
     share = _Sharer(prompts_in)
+    packed = False  # versions left as file bytes share what they decode to, later
     for key, raw in versions_in.items():
         if raw.__class__ is Packed:  # a last-known-good file's version, decoded on first use
             name, _, digits = key.rpartition("@")
@@ -250,6 +251,7 @@ def build_state(
                 raise fail(key, "a version key is name@number")
             if held is None:
                 by_prompt.setdefault(name, {})[int(digits)] = raw
+                packed = True
                 continue
             raw = raw_of(raw)
         check_key(key, raw)
@@ -280,7 +282,7 @@ def build_state(
             if rec.releases is None:
                 rec.releases = {}
             rec.releases[str(r.get("label"))] = dict(r)
-    store = Store(prompts, max_rendered_bytes, share.version)
+    store = Store(prompts, max_rendered_bytes, share.version if packed else None)
     return State(project, seq, etag, source, store, max_rendered_bytes)
 
 
