@@ -15,12 +15,15 @@ At scale (issue 16): ``--replicas 3`` starts three server processes on one Postg
 (a fresh ``promptstage_bench_<hex>``), spreads the worker processes over them round-robin and
 sends the ``PUT`` to the first, so every other replica learns of the move through Postgres
 ``LISTEN/NOTIFY``; ``--prompts N`` bulk-seeds the project to N prompts first
-(``bench_snapshot.seed_bulk``, 3 versions each), so every client holds the whole project::
+(``bench_snapshot.seed_bulk``, 3 versions each), so every client holds the whole project. The
+clients of one worker process share one feed (one state and one stream), as the SDK does by
+default; ``--no-share`` gives each its own (``Client(share=False)``)::
 
     .venv/bin/python benchmarks/bench_propagation.py                   # 200 clients, 4 procs, 10 moves
     .venv/bin/python benchmarks/bench_propagation.py --clients 40 --procs 2 --moves 4
     .venv/bin/python benchmarks/bench_propagation.py --clients 1000 --procs 8
     .venv/bin/python benchmarks/bench_propagation.py --clients 1000 --procs 8 --replicas 3
+    .venv/bin/python benchmarks/bench_propagation.py --clients 1000 --procs 8 --no-share
     .venv/bin/python benchmarks/bench_propagation.py --clients 8 --procs 8 --prompts 100000
 """
 
@@ -48,7 +51,7 @@ GOAL_P50_MS, GOAL_P99_MS = 50.0, 250.0
 
 
 # worker processes ---------------------------------------------------------------------------
-def _worker(url: str, token: str, count: int, init_timeout: float, conn: Any) -> None:
+def _worker(url: str, token: str, count: int, init_timeout: float, share: bool, conn: Any) -> None:
     """Hold ``count`` clients; answer ``("expect", version, t0)`` with each client's delay."""
     from promptstage import Client
 
@@ -70,6 +73,7 @@ def _worker(url: str, token: str, count: int, init_timeout: float, conn: Any) ->
         "backoff_initial": 0.1,
         "backoff_max": 1.0,
         "close_timeout": 1.0,
+        "share": share,
     }
     clients: list[TimedClient] = []
     lock = threading.Lock()
@@ -187,7 +191,7 @@ def _seed(url: str, prompts: int) -> None:
 
 
 def run(
-    clients: int, procs: int, moves: int, replicas: int = 1, prompts: int = 0
+    clients: int, procs: int, moves: int, replicas: int = 1, prompts: int = 0, share: bool = True
 ) -> dict[str, Any]:
     admin = c.admin_token()
     with c.tempdir() as folder, _database(folder, replicas) as database_url:
@@ -218,7 +222,9 @@ def run(
                 url = f"http://127.0.0.1:{ports[i % replicas]}"
                 parent, child = ctx.Pipe()
                 proc = ctx.Process(
-                    target=_worker, args=(url, token, n, init_timeout, child), daemon=True
+                    target=_worker,
+                    args=(url, token, n, init_timeout, share, child),
+                    daemon=True,
                 )
                 proc.start()
                 pipes.append(parent)
@@ -230,7 +236,8 @@ def run(
             try:
                 ready = sum(p.recv()[1] for p in pipes)
                 deadline = time.monotonic() + 30
-                while streams_open() < clients and time.monotonic() < deadline:
+                expected = clients if not share else procs  # one feed per process when shared
+                while streams_open() < expected and time.monotonic() < deadline:
                     time.sleep(0.05)
                 streams = streams_open()
                 c.log(
@@ -278,6 +285,7 @@ def run(
         "procs": procs,
         "moves": moves,
         "replicas": replicas,
+        "share": share,
         "prompts": prompts or 1,
         "streams": streams,
         "samples": len(delays),
@@ -307,15 +315,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--prompts", type=int, default=0, help="bulk-seed the project to this many prompts first"
     )
+    parser.add_argument(
+        "--no-share",
+        action="store_true",
+        help="each client its own feed (state, snapshot, stream); by default the clients of a "
+        "process share one, as the SDK does",
+    )
     args = parser.parse_args(argv)
     if args.replicas < 1 or args.procs < 1 or args.clients < args.procs:
         parser.error("needs --replicas >= 1, --procs >= 1 and --clients >= --procs")
     print(c.machine())
-    out = run(args.clients, args.procs, args.moves, args.replicas, args.prompts)
+    out = run(args.clients, args.procs, args.moves, args.replicas, args.prompts, not args.no_share)
     met = out["p50_ms"] <= GOAL_P50_MS and out["p99_ms"] <= GOAL_P99_MS and out["missed"] == 0
     c.print_table(
         f"Propagation: {out['clients']} clients over {out['procs']} processes and "
-        f"{out['replicas']} replica(s), {out['prompts']:,} prompts, {out['moves']} moves "
+        f"{out['replicas']} replica(s), {out['prompts']:,} prompts, {out['moves']} moves, "
+        f"{'one feed per process' if out['share'] else 'a feed per client'} "
         f"({out['samples']} client-moves, {out['missed']} missed, {out['streams']} streams open)",
         ["measure", "p50 ms", "p99 ms", "max ms", "goal", "met"],
         [

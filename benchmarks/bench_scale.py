@@ -17,8 +17,9 @@ Rows:
 * ``sdk_cold``: ``Client(...)`` from a last-known-good file, until the first ``get`` returns.
   Baseline: reading and ``json.loads`` of that file alone.
 * ``sdk_memory``: bytes held per prompt beyond its template text (``tracemalloc``), after the
-  load, after a ``get`` of every prompt, and for a second ``Client`` of the same project in
-  the same process. Baseline: the decoded JSON of the snapshot alone.
+  load, after a ``get`` of every prompt, and for more clients of the same project in the
+  same process: a second one (sharing the first one's feed, the default) and a third with
+  ``share=False``. Baseline: the decoded JSON of the snapshot alone.
 * ``sdk_get``: ``get(unit=..., context=...)`` with an active release and two targeting rules,
   and each part of it, beside a dict lookup, ``mmh3`` alone, and Langfuse's cached
   ``get_prompt`` (the ``langfuse`` package, if installed) in the same run.
@@ -99,12 +100,15 @@ def _unreachable(request: httpx.Request) -> httpx.Response:
     raise httpx.ConnectError("bench: no server", request=request)
 
 
+_NO_SERVER = httpx.MockTransport(_unreachable)  # one object: clients built alike share a feed
+
+
 def make_client(**settings: Any) -> Client:
     options: dict[str, Any] = {
         "stream": False,
         "poll_interval": 3600.0,
         "init_timeout": 0.0,
-        "transport": httpx.MockTransport(_unreachable),
+        "transport": _NO_SERVER,
         "cache_path": None,
         "backoff_initial": 3600.0,
         "backoff_max": 3600.0,
@@ -237,8 +241,10 @@ def row_sdk_memory(sizes: list[int], repeat: int) -> None:
         used, _ = _held(lambda ps=ps, names=names: _use_all(ps, names))
         second, ps2 = _held(lambda body=body: make_client(bootstrap=json.loads(body)))
         used2, _ = _held(lambda ps2=ps2, names=names: _use_all(ps2, names))
-        ps.close(timeout=0.0)
-        ps2.close(timeout=0.0)
+        own, ps3 = _held(lambda body=body: make_client(bootstrap=json.loads(body), share=False))
+        used3, _ = _held(lambda ps3=ps3, names=names: _use_all(ps3, names))
+        for client in (ps, ps2, ps3):
+            client.close(timeout=0.0)
         per = (loaded + used - text) / size
         figures.append((loaded - text) / size)
         rows.append(
@@ -246,7 +252,8 @@ def row_sdk_memory(sizes: list[int], repeat: int) -> None:
                 f"{size:,}",
                 c.fmt((loaded - text) / size),
                 c.fmt(per),
-                c.fmt((second + used2 - text) / size),
+                c.fmt((second + used2) / size),
+                c.fmt((own + used3 - text) / size),
                 c.fmt((raw_bytes - text) / size),
             ]
         )
@@ -258,7 +265,8 @@ def row_sdk_memory(sizes: list[int], repeat: int) -> None:
             "prompts",
             "loaded B/prompt",
             "every label used B/prompt",
-            "2nd client, used B/prompt",
+            "2nd client (shared feed), used B/prompt",
+            "3rd client, share=False, used B/prompt",
             "baseline: decoded JSON B/prompt",
         ],
         rows,

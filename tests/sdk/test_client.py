@@ -196,7 +196,7 @@ def test_context_manager_closes(server):
         with ps.call(p):
             pass
     assert len(server.calls) == 1
-    assert not ps._syncer.is_alive() and not ps._sender.is_alive()
+    assert not ps._feed.syncer.is_alive() and not ps._sender.is_alive()
 
 
 def test_snapshot_helper_is_consistent():

@@ -216,7 +216,7 @@ def test_a_client_closed_while_its_http_client_is_being_built_closes_that_one_to
     time.sleep(0.5)  # close() has given up waiting for the sync thread
     gate.set()
     closing.join(5)
-    ps._syncer.join(5)
+    ps._feed.syncer.join(5)
     assert built and all(http.is_closed for http in built)
 
 

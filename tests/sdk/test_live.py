@@ -30,7 +30,7 @@ def test_close_interrupts_a_blocked_stream_read(live_server):
     started = time.monotonic()
     ps.close()
     assert time.monotonic() - started < 0.5
-    assert not ps._syncer.is_alive()
+    assert not ps._feed.syncer.is_alive()
 
 
 def test_async_client_over_a_socket(live_server):

@@ -58,25 +58,61 @@ def call_tracing(options: Options) -> CallTracing | None:
     )
 
 
+def load_local(opts: Options) -> State | None:
+    """The last-known-good file if valid, else ``opts.bootstrap``; no network."""
+    if opts.cache_file is not None:
+        found = read_lkg(opts.cache_file, packed=True)
+        if found is not None:
+            try:
+                return build_state(
+                    found[0],
+                    opts.project,
+                    source="lkg",
+                    etag=found[1],
+                    max_rendered_bytes=opts.max_rendered_bytes,
+                )
+            except IntegrityError as exc:
+                log.warning(
+                    "promptstage: ignoring last-known-good file %s: %s", opts.cache_file, exc
+                )
+    if opts.bootstrap is not None:
+        snapshot = load_bootstrap(opts.bootstrap)
+        if snapshot is not None:
+            try:
+                return build_state(
+                    snapshot,
+                    opts.project,
+                    source="bootstrap",
+                    max_rendered_bytes=opts.max_rendered_bytes,
+                )
+            except IntegrityError as exc:
+                log.error("promptstage: ignoring bootstrap: %s", exc)
+    return None
+
+
 class ClientBase:
     """Settings, the state pointer, and the in-memory operations of both clients."""
 
     _entries: Mapping[tuple[str, str], Entry]
 
-    def __init__(self, options: Options) -> None:
-        self._opts = options
-        local = self._load_local()
-        # Loaded once: a bootstrap snapshot the caller passed is not kept alive by the client
-        # (it would double the memory of a large project's state).
-        options = self._opts = dataclasses.replace(options, bootstrap=None)
+    def __init__(self, options: Options, core: SyncCore | None = None) -> None:
+        """``core``: the sync state machine this client reads (shared with the other clients
+        of its feed); ``None`` gives the client its own, loaded from the local sources."""
+        # The caller's bootstrap snapshot is read once (by load_local), never kept alive by the
+        # client: it would double the memory of a large project's state.
+        given, self._opts = options, dataclasses.replace(options, bootstrap=None)
+        options = self._opts
         self._entries = {}
         self._unmet_pins: tuple[str, ...] = ()
-        self._core = SyncCore(options, self._publish, None)
+        if core is None:
+            core = SyncCore(options)
+            local = load_local(given)
+            if local is not None:
+                core.adopt(local)
+        self._core = core
         self._outbox = Outbox(options.queue_size, options.batch_size, self._wake_sender)
         self._recorder = Recorder(self._outbox, options.redact, call_tracing(options))
-        if local is not None:
-            self._core.install(local)
-            self._core.lkg_dirty = False
+        core.subscribe(self._publish)
 
     def _publish(self, state: State) -> None:
         entries, unmet = apply_pins(state, self._opts.pinned)
@@ -88,38 +124,6 @@ class ClientBase:
 
     def _wake_sender(self) -> None:
         """Tell the sender a full batch is waiting (overridden by each client)."""
-
-    def _load_local(self) -> State | None:
-        """The last-known-good file if valid, else the bootstrap; no network."""
-        opts = self._opts
-        if opts.cache_file is not None:
-            found = read_lkg(opts.cache_file, packed=True)
-            if found is not None:
-                try:
-                    return build_state(
-                        found[0],
-                        opts.project,
-                        source="lkg",
-                        etag=found[1],
-                        max_rendered_bytes=opts.max_rendered_bytes,
-                    )
-                except IntegrityError as exc:
-                    log.warning(
-                        "promptstage: ignoring last-known-good file %s: %s", opts.cache_file, exc
-                    )
-        if opts.bootstrap is not None:
-            snapshot = load_bootstrap(opts.bootstrap)
-            if snapshot is not None:
-                try:
-                    return build_state(
-                        snapshot,
-                        opts.project,
-                        source="bootstrap",
-                        max_rendered_bytes=opts.max_rendered_bytes,
-                    )
-                except IntegrityError as exc:
-                    log.error("promptstage: ignoring bootstrap: %s", exc)
-        return None
 
     def get(
         self,

@@ -1,33 +1,31 @@
-"""The synchronous client: two daemon threads around one ``httpx.Client``.
+"""The synchronous client: a :class:`~.feed.Feed` keeps the state current (its sync and
+last-known-good threads, shared with the process's other clients of the same project), and one
+daemon thread of its own sends the calls it records.
 
-* ``promptstage-sync`` fetches ``/snapshot`` (conditional on the ETag), then reads ``/events``
-  until it ends, fails, or asks for a refetch; then waits (backoff, or ``poll_interval`` in
-  polling mode) and starts over. Every answer goes through :class:`~.core.SyncCore`.
 * ``promptstage-send`` drains the call queue in batches every ``flush_interval`` (or as soon as
-  a batch is full), retrying failed sends with backoff.
+  a batch is full), retrying failed sends with backoff, on the feed's ``httpx.Client``.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
 from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES
+from promptstage.errors import ConfigurationError
 
 from .base import ClientBase
 from .cache_dir import DEFAULT_CACHE, DefaultCache
 from .calls import CALL, Record
-from .core import Action, Failure
+from .feed import Feed
 from .options import DEFAULT_TIMEOUT, Options, Redactor
 from .status import Backoff
 from .wire import encode
@@ -40,9 +38,10 @@ log = logging.getLogger("promptstage")
 class Client(ClientBase):
     """Resolve prompt labels from memory, kept current in the background; record calls.
 
-    The constructor loads the last-known-good file or bootstrap (if any, without network),
-    starts the background threads, and returns once the first snapshot is loaded, or at once if
-    something is already held, or after ``init_timeout`` seconds at most.
+    The constructor joins the process's feed of this project (``share``), or starts it: loads
+    the last-known-good file or bootstrap (if any, without network) and starts its background
+    threads. It returns once the first snapshot is loaded, or at once if something is already
+    held, or after ``init_timeout`` seconds at most.
 
     Args:
         base_url: The server, e.g. ``http://127.0.0.1:8700``.
@@ -82,6 +81,10 @@ class Client(ClientBase):
             ``"langfuse"``, ``"openinference"`` (Phoenix).
         otel_tracer_provider: The OpenTelemetry ``TracerProvider`` spans go to; ``None``
             uses the global one.
+        share: Read one state, snapshot fetch and event stream with this process's other
+            clients of the same server, project, API key and sync settings (the default);
+            ``False`` gives this client its own. Pins, redaction and the call queue are
+            always the client's own.
     """
 
     def __init__(
@@ -112,6 +115,7 @@ class Client(ClientBase):
         otel: str | None = None,
         otel_compat: Iterable[str] = (),
         otel_tracer_provider: Any = None,
+        share: bool = True,
     ) -> None:
         options = Options(
             base_url,
@@ -141,171 +145,26 @@ class Client(ClientBase):
         )
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._ready = threading.Event()
         self._closed = False
-        self._stream_resp: httpx.Response | None = None
         self._close_deadline = float("inf")
-        super().__init__(options)
-        self._transport = transport
-        # Built by the sync thread: creating an httpx client loads TLS certificates (~40 ms),
-        # which must not delay a cold start from the last-known-good file.
-        self._http: httpx.Client | None = None
-        self._http_lock = threading.Lock()  # close() never misses a client being built
-        self._init_deadline = time.monotonic() + options.init_timeout
-        self._syncer = threading.Thread(
-            target=self._sync_main, name="promptstage-sync", daemon=True
-        )
+        if not isinstance(share, bool):
+            raise ConfigurationError(f"share must be True or False, not {share!r}", field="share")
+        self._feed = Feed.acquire(options, transport, share)
+        try:
+            super().__init__(options, self._feed.core)
+        except BaseException:
+            self._feed.release(time.monotonic())
+            raise
         self._sender = threading.Thread(
             target=self._send_main, name="promptstage-send", daemon=True
         )
-        # Writes the last-known-good file, so the thread reading events never waits on it
-        # (none when the file is off: nothing would wake it).
-        self._lkg_wake = threading.Event()
-        self._lkg_lock = threading.Lock()  # one write at a time, the newest state last
-        self._lkg_writer = (
-            threading.Thread(target=self._lkg_main, name="promptstage-lkg", daemon=True)
-            if options.cache_file is not None
-            else None
-        )
-        self._syncer.start()
         self._sender.start()
-        if self._lkg_writer is not None:
-            self._lkg_writer.start()
         atexit.register(self.close)
         if self._core.state is None:
-            self._ready.wait(options.init_timeout)
+            self._feed.ready.wait(options.init_timeout)
 
     def _wake_sender(self) -> None:
         self._wake.set()
-
-    # -- sync loop ------------------------------------------------------------------------
-
-    def _sync_main(self) -> None:
-        opts, core, stop = self._opts, self._core, self._stop
-        backoff = Backoff(opts.backoff_initial, opts.backoff_max)
-        quick_refetch = True
-        while not stop.is_set():
-            try:
-                http = self._client()
-                if http is None:
-                    break  # closing
-                self._fetch_snapshot(http)
-            except Failure as failure:
-                core.failed(failure)
-                core.init_done = True
-                if failure.slow:
-                    self._ready.set()
-                delay = opts.auth_retry_interval if failure.slow else backoff.next()
-                stop.wait(max(delay, failure.retry_after or 0.0))
-                continue
-            except Exception:  # a bug must not end the loop: log it and retry later
-                if stop.is_set():
-                    break  # close() closed the HTTP client under us
-                log.exception("promptstage: unexpected error in the sync loop")
-                stop.wait(backoff.next())
-                continue
-            core.init_done = True
-            self._ready.set()
-            self._write_lkg(force=True)
-            if not opts.stream:
-                backoff.reset()
-                stop.wait(opts.poll_interval)
-                continue
-            started = time.monotonic()
-            outcome = self._follow_stream(http)
-            self._write_lkg(force=True)
-            if time.monotonic() - started >= opts.backoff_reset_after:
-                backoff.reset()
-                quick_refetch = True
-            if outcome == "refetch" and quick_refetch:
-                quick_refetch = False
-                continue
-            stop.wait(core.reconnect_delay(min(backoff.next(), opts.poll_interval)))
-        self._write_lkg(force=True, wait=True)  # closing: the final state, written now
-
-    def _client(self) -> httpx.Client | None:
-        """The HTTP client, built on first use by the sync thread; ``None`` once closing."""
-        with self._http_lock:
-            if self._http is None and not self._closed:
-                self._http = httpx.Client(
-                    transport=self._transport,
-                    headers=self._opts.headers(),
-                    timeout=self._opts.timeouts,
-                )
-            return self._http
-
-    def _fetch_snapshot(self, http: httpx.Client) -> None:
-        core, opts = self._core, self._opts
-        budget = self._init_deadline - time.monotonic()
-        timeout = (
-            opts.bounded_timeout(budget) if core.state is None and budget > 0 else opts.timeouts
-        )
-        try:
-            resp = http.get(core.snapshot_url, headers=core.snapshot_headers(), timeout=timeout)
-        except httpx.HTTPError as exc:
-            raise core.failure_for_exception(exc, "GET /snapshot") from None
-        core.on_snapshot(resp.status_code, resp.headers, resp.content)
-
-    def _follow_stream(
-        self, http: httpx.Client
-    ) -> Literal["refetch", "ended", "failed", "stopped"]:
-        core = self._core
-        try:
-            with http.stream(
-                "GET",
-                core.events_url,
-                headers=core.events_headers(),
-                timeout=self._opts.stream_timeout(),
-            ) as resp:
-                if resp.status_code != 200:
-                    core.on_stream_open(resp.status_code, resp.headers, resp.read())
-                core.on_stream_open(200, resp.headers)
-                self._stream_resp = resp
-                for line in resp.iter_lines():
-                    if self._stop.is_set():
-                        return "stopped"
-                    if core.on_line(line) is Action.REFETCH:
-                        return "refetch"
-                    self._write_lkg()
-        except Failure as failure:
-            core.failed(failure)
-            core.mode = "poll"
-            return "failed"
-        except httpx.HTTPError as exc:
-            if self._stop.is_set():
-                return "stopped"
-            core.failed(core.failure_for_exception(exc, "GET /events"))
-            return "failed"
-        except Exception:
-            log.exception("promptstage: unexpected error reading the event stream")
-            return "failed"
-        finally:
-            self._stream_resp = None
-        core.on_stream_end()
-        return "ended"
-
-    def _write_lkg(self, force: bool = False, wait: bool = False) -> None:
-        """Have the file written when it is due: by the writer thread, or now with ``wait``."""
-        now = time.monotonic()
-        if not self._core.lkg_due(now, force):
-            return
-        if wait:
-            with self._lkg_lock:
-                self._core.write_lkg(now)
-        else:
-            self._lkg_wake.set()
-
-    def _lkg_main(self) -> None:
-        while True:
-            self._lkg_wake.wait()
-            self._lkg_wake.clear()
-            if self._stop.is_set():
-                return  # closing: the sync thread writes the final state itself
-            try:
-                with self._lkg_lock:
-                    self._core.write_lkg(time.monotonic())
-            except Exception:  # a bug must not end the writer: log it, write when next due
-                log.exception("promptstage: unexpected error writing the last-known-good file")
 
     # -- sender ---------------------------------------------------------------------------
 
@@ -349,7 +208,7 @@ class Client(ClientBase):
 
     def _send(self, batch: list[Record], final: bool) -> list[Record]:
         """POST one batch; return the records to retry."""
-        http = self._http
+        http = self._feed.http
         if http is None:  # the sync thread has not built the client yet
             return batch
         timeout = self._opts.timeouts
@@ -389,8 +248,9 @@ class Client(ClientBase):
         return True
 
     def close(self, timeout: float | None = None) -> None:
-        """Flush queued records (bounded by ``timeout``, default ``close_timeout``), stop the
-        threads, write the last-known-good file and release connections. Idempotent."""
+        """Flush queued records (bounded by ``timeout``, default ``close_timeout``) and stop
+        the sender; the last client of a feed also stops its threads, writes the
+        last-known-good file and releases connections. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -399,24 +259,9 @@ class Client(ClientBase):
         self._close_deadline = time.monotonic() + budget
         self._stop.set()
         self._wake.set()
-        self._lkg_wake.set()
-        self._interrupt_stream()
-        for thread in (self._sender, self._syncer, self._lkg_writer):
-            if thread is not None:
-                thread.join(max(0.0, self._close_deadline - time.monotonic()) + 0.2)
-        with self._http_lock:
-            if self._http is not None:
-                self._http.close()
-        self._core.connected = False
-
-    def _interrupt_stream(self) -> None:
-        """Wake a thread blocked reading the stream (``shutdown`` unblocks ``recv``)."""
-        resp = self._stream_resp
-        stream = resp.extensions.get("network_stream") if resp is not None else None
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        self._sender.join(budget + 0.2)
+        self._core.unsubscribe(self._publish)
+        self._feed.release(self._close_deadline)
 
     def __enter__(self) -> Client:
         return self

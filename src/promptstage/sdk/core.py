@@ -12,6 +12,7 @@ import dataclasses
 import enum
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -74,14 +75,15 @@ class Action(enum.Enum):
 
 
 class SyncCore:
-    """Shared state machine of the sync loop (one per client)."""
+    """Shared state machine of the sync loop: one per feed, read by every client subscribed."""
 
-    def __init__(
-        self, options: Options, publish: Callable[[State], None], state: State | None
-    ) -> None:
+    def __init__(self, options: Options) -> None:
         self.opts = options
-        self.state = state
-        self._publish = publish
+        self.state: State | None = None
+        self._listeners: tuple[Callable[[State], None], ...] = ()
+        # Held while a state is set and published: a subscriber never misses a state, and
+        # never gets an older one last.
+        self._listen_lock = threading.Lock()
         self.connected = False
         self.init_done = False
         self.mode: Literal["stream", "poll"] = "stream" if options.stream else "poll"
@@ -102,11 +104,37 @@ class SyncCore:
 
     # -- state ----------------------------------------------------------------------------
 
+    def subscribe(self, publish: Callable[[State], None]) -> None:
+        """Call ``publish`` with every state installed from now on, and the one held now."""
+        with self._listen_lock:
+            self._listeners += (publish,)
+            if self.state is not None:
+                publish(self.state)
+
+    def unsubscribe(self, publish: Callable[[State], None]) -> None:
+        """Stop calling ``publish``."""
+        with self._listen_lock:
+            self._listeners = tuple(p for p in self._listeners if p != publish)
+
     def install(self, state: State) -> None:
-        """Make ``state`` the one ``get`` reads (an atomic pointer swap)."""
-        self.state = state
-        self._publish(state)
+        """Make ``state`` the one ``get`` reads (an atomic pointer swap in each subscriber)."""
+        with self._listen_lock:
+            self._set(state)
         self.lkg_dirty = True
+
+    def adopt(self, local: State) -> bool:
+        """Install a state read from the last-known-good file or a bootstrap, unless a state is
+        held already (a newer local one, or the server's: never replaced by an older one)."""
+        with self._listen_lock:
+            if self.state is not None:
+                return False
+            self._set(local)
+        return True  # not dirty: it came from the file, or from the caller
+
+    def _set(self, state: State) -> None:
+        self.state = state
+        for publish in self._listeners:
+            publish(state)
 
     def _healthy(self) -> None:
         self.connected = True

@@ -124,6 +124,31 @@ class Options:
                 "timeout must be an httpx.Timeout or a number of seconds", field="timeout"
             )
 
+    def sync_key(self, transport: httpx.BaseTransport | None) -> tuple[Any, ...]:
+        """What makes two clients' sync loops the same: the clients of a process with equal
+        keys read one feed (``sdk/feed.py``). Per-client settings (pins, redaction, the call
+        queue, timeouts of the constructor and of ``close``, OpenTelemetry) are not in it."""
+        t = self.timeouts
+        cache = self.cache_file
+        return (
+            self.base_url.rstrip("/"),
+            self.project,
+            self.api_key,
+            self.stream,
+            self.poll_interval,
+            None if cache is None else os.path.abspath(os.fspath(cache)),
+            (t.connect, t.read, t.write, t.pool),
+            self.stream_read_timeout,
+            self.backoff_initial,
+            self.backoff_max,
+            self.backoff_reset_after,
+            self.auth_retry_interval,
+            self.lkg_write_interval,
+            self.max_rendered_bytes,
+            # A transport is the caller's object (tests, proxies): shared only when the same.
+            None if transport is None else id(transport),
+        )
+
     @property
     def pinned(self) -> Mapping[str, int]:
         """``pins`` as parsed at construction: ``"prompt:label"`` -> version."""
