@@ -24,7 +24,7 @@ from promptstage.domain.events import StreamSignal
 from promptstage.errors import IntegrityError
 
 from .events import apply_event
-from .lkg import try_write_lkg
+from .lkg import holds, try_write_lkg, writer_lock
 from .options import Options
 from .sse import SSEEvent, SSEParser
 from .state import State, build_state
@@ -91,6 +91,8 @@ class SyncCore:
         self.last_sync_at: float | None = None
         self.retry_after: float | None = None  # the last failure's Retry-After, until used
         self.lkg_dirty = False
+        # The file refused a version (its digest): rewrite it, even over the same state.
+        self._file_refused = False
         self.cache_warning: str | None = None  # why the last write of the cache file failed
         self._lkg_written_at = float("-inf")
         self._lkg_cost = 0.0  # seconds the last write took
@@ -119,7 +121,10 @@ class SyncCore:
     def install(self, state: State) -> None:
         """Make ``state`` the one ``get`` reads (an atomic pointer swap in each subscriber)."""
         with self._listen_lock:
+            old = self.state
             self._set(state)
+        if old is not None and old.source == "lkg" and old.store.refused is not None:
+            self._file_refused = True
         self.lkg_dirty = True
 
     def adopt(self, local: State) -> bool:
@@ -316,7 +321,9 @@ class SyncCore:
 
     def write_lkg(self, now: float) -> None:
         """Write the state held to the last-known-good file (blocking file I/O; the clients
-        call it off the thread that reads events, one write at a time)."""
+        call it off the thread that reads events, one write at a time). Left to another process
+        of the host that is writing the file (tried again when next due), and skipped when the
+        file already holds this state and verifies (unless a version of it was refused)."""
         path = self.opts.cache_file
         self.lkg_dirty = False  # before reading the state: a state installed after is dirty again
         state = self.state
@@ -324,7 +331,14 @@ class SyncCore:
             return
         self._lkg_written_at = now
         started = time.monotonic()
-        problem = try_write_lkg(path, state.to_snapshot(packed=True), state.etag)
+        with writer_lock(path) as mine:
+            if not mine:  # another process of the host is writing this file: look again later
+                self.lkg_dirty = True
+                return
+            if not self._file_refused and holds(path, state.project, state.seq, state.etag):
+                return  # another process wrote this very state
+            problem = try_write_lkg(path, state.to_snapshot(packed=True), state.etag)
+            self._file_refused = self._file_refused and problem is not None
         self._lkg_cost = time.monotonic() - started
         if problem is not None:
             self.lkg_dirty = True

@@ -17,6 +17,11 @@ index; the checksum of ``<etag>\\n<snapshot>``) and 1 (the checksum of the canon
 ``{"etag", "snapshot"}``) are still read. Writes go to a temporary file in the same directory,
 are flushed to disk and renamed over the old file (``os.replace``), so a crash leaves either the
 old or the new file, never a mix.
+
+Several processes of a host that serve one project write the same file (the default path is
+per project and server). One write per state is enough: a writer holds ``<file>.lock`` (an
+advisory ``flock``, :func:`writer_lock`) and skips a state the file already holds
+(:func:`holds`); a process that finds the lock taken writes later, if still needed.
 """
 
 from __future__ import annotations
@@ -26,21 +31,29 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 from promptstage.domain.canonical import canonical_json
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory lock, every process writes
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
     "LKG_FORMAT",
     "Packed",
     "checksum",
+    "holds",
     "load_bootstrap",
     "read_lkg",
     "try_write_lkg",
     "write_lkg",
+    "writer_lock",
 ]
 
 log = logging.getLogger("promptstage")
@@ -50,6 +63,16 @@ _MARK = b',"snapshot":'
 _INDEX = b',"index":'
 _HEAD2 = b'{"format":2,'
 _HEAD3 = b'{"format":3,'
+_JSON_STR = rb'"(?:[^"\\]|\\.)*"'
+# The first bytes of a format-3 file, as try_write_lkg writes them, up to the snapshot's seq
+# (matched by holds(), which then hashes the rest).
+_HEAD3_RE = re.compile(
+    rb'\{"format":3,"checksum":"(?P<checksum>sha256:[0-9a-f]{64})","etag":(?P<etag>null|'
+    + _JSON_STR
+    + rb"),"
+    rb'"versions_at":\d+,"length":(?P<length>\d+),"snapshot":(?P<body>\{)"format":\d+,'
+    rb'"project":(?P<project>' + _JSON_STR + rb'),"seq":(?P<seq>\d+),'
+)
 
 
 class Packed:
@@ -81,7 +104,7 @@ def _digest(etag: str | None, body: bytes) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def _digest3(etag: str | None, body: bytes | memoryview, index: bytes) -> str:
+def _digest3(etag: str | None, body: bytes | memoryview, index: bytes | memoryview) -> str:
     h = hashlib.sha256(json.dumps(etag).encode())
     h.update(b"\n")
     h.update(body)
@@ -162,6 +185,68 @@ def try_write_lkg(
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def writer_lock(path: str | os.PathLike[str]) -> Iterator[bool]:
+    """Hold the file's writer lock, ``<file>.lock`` (an advisory ``flock``), while writing it.
+
+    Yields ``False`` when another process holds it (it is writing the same file: try later);
+    ``True`` otherwise, also where no lock can be taken (no ``fcntl``, or the directory cannot
+    be made: the write then says why).
+    """
+    target = Path(path)
+    if fcntl is None:
+        yield True
+        return
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(f"{target}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def holds(path: str | os.PathLike[str], project: str, seq: int, etag: str | None) -> bool:
+    """True when the file at ``path`` already holds the state ``(project, seq, etag)`` (its head
+    says so) and hashes to its checksum: another process of the host wrote it, and nothing
+    has damaged it since. Its bytes are hashed, not decoded (a fraction of a write's cost); a
+    cold start still verifies each version's digest before serving it."""
+    if etag is None:
+        return False
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return False
+    m = _HEAD3_RE.match(data)
+    if m is None:
+        return False
+    try:
+        if not (
+            json.loads(m["etag"]) == etag
+            and json.loads(m["project"]) == project
+            and int(m["seq"]) == seq
+        ):
+            return False
+    except ValueError:
+        return False
+    start = m.start("body")
+    end = start + int(m["length"])
+    tail = data.rstrip()
+    if data[end : end + len(_INDEX)] != _INDEX or not tail.endswith(b"}"):
+        return False
+    view = memoryview(data)
+    index = view[end + len(_INDEX) : len(tail) - 1]
+    return m["checksum"].decode() == _digest3(etag, view[start:end], index)
 
 
 def _unwrap(envelope: Any, where: str) -> tuple[dict[str, Any], str | None] | None:
