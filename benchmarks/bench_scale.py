@@ -20,6 +20,9 @@ Rows:
   load, after a ``get`` of every prompt, and for more clients of the same project in the
   same process: a second one (sharing the first one's feed, the default) and a third with
   ``share=False``. Baseline: the decoded JSON of the snapshot alone.
+* ``sdk_lkg_write``: writing the last-known-good file, and the longest stall it causes a thread
+  that ticks every millisecond (what the thread reading events waits at most for the GIL).
+  Baseline: the stall of one ``json.dumps`` of the prompt map.
 * ``sdk_get``: ``get(unit=..., context=...)`` with an active release and two targeting rules,
   and each part of it, beside a dict lookup, ``mmh3`` alone, and Langfuse's cached
   ``get_prompt`` (the ``langfuse`` package, if installed) in the same run.
@@ -34,6 +37,7 @@ import math
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -273,10 +277,78 @@ def row_sdk_memory(sizes: list[int], repeat: int) -> None:
     )
 
 
+def _longest_stall(work: Callable[[], Any]) -> tuple[float, float]:
+    """``(seconds work() took, longest gap between a ticking thread's 1 ms ticks meanwhile)``:
+    the longest a thread reading events would have waited for the GIL."""
+    done = threading.Event()
+    gaps: list[float] = []
+
+    def tick() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            time.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    took = _timed(work)
+    done.set()
+    ticker.join()
+    return took, max(gaps, default=0.0)
+
+
+def row_sdk_lkg_write(sizes: list[int], repeat: int) -> None:
+    """A last-known-good write (what the writer thread does) and the longest stall it causes a
+    thread that ticks every millisecond. Baseline: the stall of one ``json.dumps`` of the
+    prompt map, one encoder call, as the whole map was encoded before."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            ps = make_client(bootstrap=json.loads(snapshot_body(size)))
+            state = ps._core.state
+            assert state is not None
+            path = Path(tmp) / f"lkg-{size}.json"
+            writes, stalls, base = [], [], []
+            for _ in range(max(1, min(repeat, 5))):
+                gc.collect()
+                took, stall = _longest_stall(
+                    lambda state=state, path=path: write_lkg(
+                        path, state.to_snapshot(packed=True), state.etag
+                    )
+                )
+                writes.append(took)
+                stalls.append(stall)
+                prompts = state.to_snapshot()["prompts"]
+                base.append(_longest_stall(lambda prompts=prompts: json.dumps(prompts))[1])
+            ps.close(timeout=0.0)
+            rows.append(
+                [
+                    f"{size:,}",
+                    c.fmt(statistics.median(writes) * 1e3),
+                    c.fmt(statistics.median(stalls) * 1e3),
+                    c.fmt(statistics.median(base) * 1e3),
+                ]
+            )
+    c.print_table(
+        "sdk_lkg_write: writing the last-known-good file (ms, median) and the longest stall of a "
+        "thread ticking every 1 ms meanwhile (ms, median)",
+        [
+            "prompts",
+            "write ms",
+            "longest stall ms",
+            "baseline: stall of one json.dumps of the prompt map ms",
+        ],
+        rows,
+    )
+
+
 ROWS: dict[str, Callable[[list[int], int], None]] = {
     "sdk_event": row_sdk_event,
     "sdk_cold": row_sdk_cold,
     "sdk_memory": row_sdk_memory,
+    "sdk_lkg_write": row_sdk_lkg_write,
 }
 
 

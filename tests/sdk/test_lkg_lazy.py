@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from promptstage.errors import IntegrityError
 from promptstage.sdk import Client
 from promptstage.sdk.lkg import Packed, read_lkg, write_lkg
+from promptstage.sdk.state import build_state
 
 from .helpers import PROJECT, basic_snapshot, snapshot, var, version
 
@@ -197,3 +198,27 @@ def test_spans_that_are_not_json_refuse_their_version_or_the_whole_decoded_read(
             ps.get("router.intent")
     finally:
         ps.close(timeout=0.5)
+
+
+@pytest.mark.parametrize("prompts", [0, 1, 50])
+def test_a_state_is_handed_over_encoded_and_written_to_the_same_bytes(
+    tmp_path: Path, prompts: int
+) -> None:
+    # At 100,000 prompts, the dicts a write used to build per prompt and version set off full
+    # garbage collections of the whole state (0.2-0.5 s each, the GIL held, events waiting):
+    # a state hands them over as bytes, and the file holds the same bytes as before.
+    names = [f"p{i:03d}.q" for i in range(prompts)]
+    versions = [version(n, 1, f"t {{{{ x }}}} {n}", variables=[var("x")]) for n in names]
+    snap = snapshot(versions, {n: {"prod": 1, "latest": 1} for n in names})
+    state = build_state(snap, PROJECT, source="server", etag='"9"')
+    handed = state.to_snapshot(packed=True)
+    assert all(type(v) is bytes for v in handed["prompts"].values())
+    assert all(type(v) is bytes for v in handed["versions"].values())
+
+    plain, packed = tmp_path / "plain.json", tmp_path / "packed.json"
+    assert write_lkg(plain, snap, '"9"') and write_lkg(packed, handed, '"9"')
+    assert packed.read_bytes() == plain.read_bytes()
+    ordered = {k: v for k, v in snap.items() if k != "versions"} | {"versions": snap["versions"]}
+    compact = json.dumps(ordered, ensure_ascii=False, separators=(",", ":")).encode()
+    assert b',"snapshot":' + compact + b',"index":' in packed.read_bytes()
+    assert read_lkg(packed) == (snap, '"9"')

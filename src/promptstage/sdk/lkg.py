@@ -33,7 +33,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -48,6 +48,7 @@ __all__ = [
     "LKG_FORMAT",
     "Packed",
     "checksum",
+    "encoded",
     "holds",
     "load_bootstrap",
     "read_lkg",
@@ -104,12 +105,17 @@ def _digest(etag: str | None, body: bytes) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def _digest3(etag: str | None, body: bytes | memoryview, index: bytes | memoryview) -> str:
+def _digest3(
+    etag: str | None, body: Iterable[bytes | memoryview], index: Iterable[bytes | memoryview]
+) -> str:
+    """The format-3 checksum of the body's and the index's bytes, each given in parts."""
     h = hashlib.sha256(json.dumps(etag).encode())
     h.update(b"\n")
-    h.update(body)
+    for part in body:
+        h.update(part)
     h.update(b"\n")
-    h.update(index)
+    for part in index:
+        h.update(part)
     return "sha256:" + h.hexdigest()
 
 
@@ -118,24 +124,50 @@ def checksum(snapshot: Mapping[str, Any], etag: str | None) -> str:
     return _digest(etag, _compact(snapshot))
 
 
-def _encode(snapshot: Mapping[str, Any]) -> tuple[bytes, int, bytes]:
-    """The snapshot's bytes (compact JSON, ``versions`` last), the offset of ``"versions"`` in
-    them, and the index of each version's span. Equal to ``_compact`` of the same snapshot with
-    its keys in that order; a :class:`Packed` version is written as the bytes it holds."""
-    rest = {key: value for key, value in snapshot.items() if key != "versions"}
-    head = _compact(rest)[:-1] + (b"," if rest else b"")
-    parts = [head, b'"versions":{']
-    at = len(head) + len(parts[1])
-    index: list[list[Any]] = []
+def encoded(value: Any) -> bytes:
+    """``value`` as the file holds it: compact JSON, or ``value`` itself when it is already
+    bytes (a state hands its parts over encoded: ``State.to_snapshot(packed=True)``)."""
+    return value if value.__class__ is bytes else _compact(value)
+
+
+def _encode(snapshot: Mapping[str, Any]) -> tuple[list[bytes], int, list[bytes]]:
+    """The snapshot's bytes (compact JSON, ``versions`` last) in parts, the offset of
+    ``"versions"`` in them, and the index of each version's span, in parts. Joined, equal to
+    ``_compact`` of the same snapshot with its keys in that order; a :class:`Packed` version is
+    written as the bytes it holds, a value already encoded (bytes) as is.
+
+    Only bytes are kept along the way, no container per prompt or version: at 100,000 prompts
+    the containers a write used to build set off several full garbage collections of the
+    whole state, each holding the GIL for 0.2-0.5 s while events waited (issue 16).
+    """
+    parts = [b"{"]
+    for key, value in snapshot.items():
+        if key == "versions":
+            continue
+        parts.append((b"," if len(parts) > 1 else b"") + _compact(key) + b":")
+        if isinstance(value, dict):  # the prompt map: one part per prompt
+            parts.append(b"{")
+            for i, (name, item) in enumerate(value.items()):
+                parts.append((b"," if i else b"") + _compact(name) + b":" + encoded(item))
+            parts.append(b"}")
+        else:
+            parts.append(_compact(value))
+    parts.append(b"," if len(parts) > 1 else b"")
+    versions_at = sum(map(len, parts))
+    parts.append(b'"versions":{')
+    at = versions_at + len(parts[-1])
+    index = [b"["]
     for i, (key, value) in enumerate((snapshot.get("versions") or {}).items()):
-        name = (b"," if i else b"") + _compact(key) + b":"
-        text = value.text() if value.__class__ is Packed else _compact(value)
-        start = at + len(name)
-        index.append([key, start, start + len(text)])
-        parts += (name, text)
+        comma = b"," if i else b""
+        name = _compact(key)
+        text = value.text() if value.__class__ is Packed else encoded(value)
+        start = at + len(comma) + len(name) + 1
+        index.append(b"%s[%s,%d,%d]" % (comma, name, start, start + len(text)))
+        parts += (comma + name + b":", text)
         at = start + len(text)
     parts.append(b"}}")
-    return b"".join(parts), len(head), _compact(index)
+    index.append(b"]")
+    return parts, versions_at, index
 
 
 def _checksum_v1(snapshot: Mapping[str, Any], etag: str | None) -> str:
@@ -166,14 +198,16 @@ def try_write_lkg(
         head = (
             _HEAD3
             + f'"checksum":"{_digest3(etag, body, index)}","etag":{json.dumps(etag)},'
-            f'"versions_at":{versions_at},"length":{len(body)}'.encode()
+            f'"versions_at":{versions_at},"length":{sum(map(len, body))}'.encode()
         )
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as fh:
             fh.write(head + _MARK)
-            fh.write(body)
-            fh.write(_INDEX + index + b"}")
+            fh.writelines(body)  # in parts: no copy of the whole file in memory
+            fh.write(_INDEX)
+            fh.writelines(index)
+            fh.write(b"}")
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -246,7 +280,7 @@ def holds(path: str | os.PathLike[str], project: str, seq: int, etag: str | None
         return False
     view = memoryview(data)
     index = view[end + len(_INDEX) : len(tail) - 1]
-    return m["checksum"].decode() == _digest3(etag, view[start:end], index)
+    return m["checksum"].decode() == _digest3(etag, (view[start:end],), (index,))
 
 
 def _unwrap(envelope: Any, where: str) -> tuple[dict[str, Any], str | None] | None:
@@ -263,7 +297,7 @@ def _unwrap(envelope: Any, where: str) -> tuple[dict[str, Any], str | None] | No
         elif fmt == 2:
             actual = checksum(snapshot, etag)
         else:
-            actual = _digest3(etag, _compact(snapshot), _compact(envelope.get("index")))
+            actual = _digest3(etag, (_compact(snapshot),), (_compact(envelope.get("index")),))
     except (TypeError, ValueError):
         actual = "unhashable"
     if envelope.get("checksum") != actual:
@@ -343,7 +377,7 @@ def _read_indexed(data: bytes) -> tuple[dict[str, Any], str | None] | bool:
             return False
         index_bytes = tail[end + len(_INDEX) : -1]
         body = memoryview(data)[start:end]
-        if head.get("checksum") != _digest3(etag, body, index_bytes):
+        if head.get("checksum") != _digest3(etag, (body,), (index_bytes,)):
             return False
         snapshot = json.loads(data[start : start + versions_at] + b'"versions":{}}')
         versions = snapshot["versions"]

@@ -34,7 +34,7 @@ from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES
 from promptstage.errors import NotFoundError
 
 from .entries import Entry, VersionData, check_key, fail, prompt_for, version_data
-from .lkg import Packed
+from .lkg import Packed, encoded
 from .store import EntriesView, PromptRec, Store, VersionsView, raw_of
 
 __all__ = [
@@ -94,18 +94,28 @@ class State:
         return rec is not None and bool(rec.releases) and label in rec.releases  # type: ignore[operator]
 
     def to_snapshot(self, packed: bool = False) -> dict[str, Any]:
-        """The snapshot wire form of this state; with ``packed``, for the last-known-good file,
-        a version still held as its file bytes stays so (:class:`~.lkg.Packed`, written as is)."""
+        """The snapshot wire form of this state.
+
+        With ``packed``, for the last-known-good file (:func:`~.lkg.try_write_lkg`): each
+        prompt's entry and each version are handed over already encoded (bytes), and a version
+        still held as its file bytes stays so (:class:`~.lkg.Packed`): no container survives
+        per prompt or version, so a large write sets off no full garbage collection.
+        """
         prompts: dict[str, Any] = {}
         versions: dict[str, Any] = {}
         releases: list[dict[str, Any]] = []
         with self.store.lock:
             items = list(self.store.prompts.items())
         for name, rec in items:
-            prompts[name] = {"type": rec.type, "labels": dict(rec.labels)}
+            entry = {"type": rec.type, "labels": dict(rec.labels)}
+            prompts[name] = encoded(entry) if packed else entry
             for number, slot in list(rec.versions.items()):
-                keep = packed and slot.__class__ is Packed
-                versions[f"{name}@{number}"] = slot if keep else dict(raw_of(slot))
+                if not packed:
+                    versions[f"{name}@{number}"] = dict(raw_of(slot))
+                else:
+                    versions[f"{name}@{number}"] = (
+                        slot if slot.__class__ is Packed else encoded(raw_of(slot))
+                    )
             releases.extend(dict(r) for r in (rec.releases or {}).values())
         return {
             "format": SNAPSHOT_FORMAT,
