@@ -196,10 +196,10 @@ _FACTORY = textwrap.dedent(
 
 
     def promptstage_app():
-        from promptstage.server import create_app
-        from promptstage.settings import Settings
+        """What ``promptstage serve --workers N`` runs in each worker (its heap settled)."""
+        from promptstage.cli.serve import worker_app
 
-        return create_app(Settings.from_env())
+        return worker_app()
 
 
     _BODY = b'{"hello":"world"}'

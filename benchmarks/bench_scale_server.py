@@ -13,6 +13,9 @@ in a fresh process (``--worker``):
   (what any whole-project copy costs);
 - the full ``/snapshot`` body re-assembled from the cached per-prompt fragments after a move
   (lazy: only the first full ``200`` after a change pays it); baseline: the same dict copy;
+- a full pass of the cyclic garbage collector with the state held (the cache freezes the heap
+  after a cold build from ``FREEZE_AT`` prompts); baseline: the same pass with nothing frozen;
+  and what settling (unfreeze, collect, freeze) adds to a cold build;
 
 against a real server process (uvicorn, 1 worker):
 
@@ -78,7 +81,7 @@ def _timed(fn: Any) -> tuple[float, float]:
 
 def worker(url: str, prompts: int, versions: int) -> dict[str, float]:
     from promptstage.service.labels import move_label
-    from promptstage.service.snapshot import StateCache, build_state
+    from promptstage.service.snapshot import StateCache, build_state, settle
     from promptstage.service.snapshot_delta import MAX_DELTA_EVENTS, apply_events
 
     store, ctx = c.open_context(url)
@@ -134,6 +137,19 @@ def worker(url: str, prompts: int, versions: int) -> dict[str, float]:
         out["refresh_ms"] = c.median(refresh[1:]) * 1e3
         out["assemble_ms"] = c.median(assemble[1:]) * 1e3
         out["body_mb"] = len(state.body) / 1e6
+        # A full pass of the cyclic collector with the state held: what the server pays now
+        # (from FREEZE_AT prompts the cache froze the heap after the build), and what it paid
+        # (given back to the collector); then what settling costs a cold build.
+        t0 = time.perf_counter()
+        gc.collect()
+        out["gc_full_ms"] = (time.perf_counter() - t0) * 1e3
+        gc.unfreeze()
+        t0 = time.perf_counter()
+        gc.collect()
+        out["gc_unfrozen_ms"] = (time.perf_counter() - t0) * 1e3
+        t0 = time.perf_counter()
+        settle(state)
+        out["settle_ms"] = (time.perf_counter() - t0) * 1e3
         return out
     finally:
         store.close()
@@ -216,6 +232,9 @@ FIGURES = [
     ("assemble_ms", "full body from fragments after a move (lazy)", "ms", "once per change burst"),
     ("dict_copy_ms", "baseline: copy a dict of one entry per prompt", "ms", None),
     ("body_mb", "snapshot body", "MB", None),
+    ("gc_full_ms", "a full cyclic-GC pass, the state held (frozen from 10,000)", "ms", "no pause"),
+    ("gc_unfrozen_ms", "baseline: the same pass, the state not frozen", "ms", None),
+    ("settle_ms", "settling the heap after a cold build (unfreeze, collect, freeze)", "ms", None),
     ("rss_mb", "server worker RSS, project loaded + body served", "MB", "<= 1 GB at 100,000"),
     ("hwm_mb", "server worker peak RSS (VmHWM)", "MB", None),
     ("rss_idle_mb", "baseline: the same worker before loading", "MB", None),

@@ -225,3 +225,28 @@ def test_the_demo_banner_says_how_often_the_controller_looks(
     )
     out = banner(settings, monkeypatch, capsys)
     assert "release controller: looks at running releases every 2 s (demo;" in out
+
+
+def test_the_server_heap_is_settled_before_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    # Issue 16: a full pass of the cyclic garbage collector over a server's heap held the GIL
+    # ~0.2 s (its imports and app alone), every request waiting; what is alive when serving
+    # starts is frozen out of those passes.
+    import gc
+
+    import uvicorn
+
+    frozen: list[int] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: frozen.append(gc.get_freeze_count()))
+    gc.unfreeze()
+    try:
+        server.run(Settings(database_url=f"sqlite:///{tmp_path}/x.db"))
+        monkeypatch.setenv("PROMPTSTAGE_DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
+        gc.unfreeze()
+        assert server.worker_app() is not None
+        frozen.append(gc.get_freeze_count())
+    finally:
+        gc.unfreeze()
+    capsys.readouterr()
+    assert len(frozen) == 2 and all(n > 0 for n in frozen), frozen

@@ -130,9 +130,12 @@ def worker_app() -> Any:
     """The app of one ``--workers`` process (uvicorn's factory): settings from the environment
     its parent set; the parent already migrated and seeded."""
     from promptstage.server import create_app
+    from promptstage.service.snapshot import settle_heap
     from promptstage.settings import Settings
 
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    settle_heap()  # the long-lived heap (imports, the app) out of the collector's full passes
+    return app
 
 
 def run(settings: Settings) -> None:
@@ -155,6 +158,7 @@ def run(settings: Settings) -> None:
     from promptstage.service import demo, keys
     from promptstage.service.bus import EventBus
     from promptstage.service.context import Context
+    from promptstage.service.snapshot import settle_heap
     from promptstage.store.sql.engine import describe
 
     supplied = None if settings.admin_key is None else keys.split_token(settings.admin_key)
@@ -235,6 +239,7 @@ def run(settings: Settings) -> None:
             )
         else:
             app = create_app(settings, store=store, migrate_later=unreachable is not None)
+            settle_heap()  # the long-lived heap (imports, the app) out of the full passes
             uvicorn.run(app, **common)
     finally:
         store.close()
