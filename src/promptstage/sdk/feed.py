@@ -64,9 +64,9 @@ class Feed:
         self._http_lock = threading.Lock()  # close() never misses a client being built
         self._init_deadline = float("inf")
         self.syncer = threading.Thread(target=self._sync_main, name="promptstage-sync", daemon=True)
-        # None when the file is off: nothing would wake it.
         self._lkg_wake = threading.Event()
         self._lkg_lock = threading.Lock()  # one write at a time, the newest state last
+        # None when the file is off: nothing would wake it.
         self._lkg_writer = (
             threading.Thread(target=self._lkg_main, name="promptstage-lkg", daemon=True)
             if options.cache_file is not None
@@ -89,7 +89,11 @@ class Feed:
                     feed._key = key
                     cls._shared[key] = feed
             feed._users += 1
-        feed._start(options)
+        try:
+            feed._start(options)
+        except BaseException:
+            feed.release(time.monotonic())
+            raise
         return feed
 
     def release(self, deadline: float) -> None:
