@@ -173,3 +173,13 @@ def test_a_forked_child_starts_its_own_feed(clients):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert a._feed in Feed._shared.values()  # the parent keeps its own
+
+
+def test_a_feed_whose_start_fails_is_not_left_registered(clients, monkeypatch):
+    def broken(options: Any) -> None:
+        raise RuntimeError("reading the local state failed")
+
+    monkeypatch.setattr("promptstage.sdk.feed.load_local", broken)
+    with pytest.raises(RuntimeError):
+        clients()
+    assert not Feed._shared
