@@ -179,7 +179,7 @@ def test_a_feed_whose_start_fails_is_not_left_registered(clients, monkeypatch):
     def broken(options: Any) -> None:
         raise RuntimeError("reading the local state failed")
 
-    monkeypatch.setattr("promptstage.sdk.feed.load_local", broken)
+    monkeypatch.setattr("promptstage.sdk.core.load_local", broken)
     with pytest.raises(RuntimeError):
         clients()
     assert not Feed._shared

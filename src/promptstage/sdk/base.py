@@ -8,18 +8,17 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from promptstage.errors import ConfigurationError, IntegrityError, PromptUnavailableError
+from promptstage.errors import ConfigurationError, PromptUnavailableError
 
 from .calls import Call, Outbox, Recorder
 
 if TYPE_CHECKING:
     from .otel import CallTracing
 from .core import SyncCore
-from .lkg import load_bootstrap, read_lkg
 from .options import Options
 from .pins import apply_pins
 from .prompt import ResolvedPrompt, _Draft, for_call, from_fallback, rendered_with
-from .state import Entry, State, build_state
+from .state import Entry, State
 from .status import Status
 
 __all__ = ["ClientBase"]
@@ -58,38 +57,6 @@ def call_tracing(options: Options) -> CallTracing | None:
     )
 
 
-def load_local(opts: Options) -> State | None:
-    """The last-known-good file if valid, else ``opts.bootstrap``; no network."""
-    if opts.cache_file is not None:
-        found = read_lkg(opts.cache_file, packed=True)
-        if found is not None:
-            try:
-                return build_state(
-                    found[0],
-                    opts.project,
-                    source="lkg",
-                    etag=found[1],
-                    max_rendered_bytes=opts.max_rendered_bytes,
-                )
-            except IntegrityError as exc:
-                log.warning(
-                    "promptstage: ignoring last-known-good file %s: %s", opts.cache_file, exc
-                )
-    if opts.bootstrap is not None:
-        snapshot = load_bootstrap(opts.bootstrap)
-        if snapshot is not None:
-            try:
-                return build_state(
-                    snapshot,
-                    opts.project,
-                    source="bootstrap",
-                    max_rendered_bytes=opts.max_rendered_bytes,
-                )
-            except IntegrityError as exc:
-                log.error("promptstage: ignoring bootstrap: %s", exc)
-    return None
-
-
 class ClientBase:
     """Settings, the state pointer, and the in-memory operations of both clients."""
 
@@ -98,20 +65,17 @@ class ClientBase:
     def __init__(self, options: Options, core: SyncCore | None = None) -> None:
         """``core``: the sync state machine this client reads (shared with the other clients
         of its feed); ``None`` gives the client its own, loaded from the local sources."""
-        # The caller's bootstrap snapshot is read once (by load_local), never kept alive by the
+        # The caller's bootstrap snapshot is read once (by adopt_local), never kept alive by the
         # client: it would double the memory of a large project's state.
-        given, self._opts = options, dataclasses.replace(options, bootstrap=None)
-        options = self._opts
+        self._opts = opts = dataclasses.replace(options, bootstrap=None)
         self._entries = {}
         self._unmet_pins: tuple[str, ...] = ()
         if core is None:
-            core = SyncCore(options)
-            local = load_local(given)
-            if local is not None:
-                core.adopt(local)
+            core = SyncCore(opts)
+            core.adopt_local(options)
         self._core = core
-        self._outbox = Outbox(options.queue_size, options.batch_size, self._wake_sender)
-        self._recorder = Recorder(self._outbox, options.redact, call_tracing(options))
+        self._outbox = Outbox(opts.queue_size, opts.batch_size, self._wake_sender)
+        self._recorder = Recorder(self._outbox, opts.redact, call_tracing(opts))
         core.subscribe(self._publish)
 
     def _publish(self, state: State) -> None:

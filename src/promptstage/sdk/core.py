@@ -24,7 +24,7 @@ from promptstage.domain.events import StreamSignal
 from promptstage.errors import IntegrityError
 
 from .events import apply_event
-from .lkg import holds, try_write_lkg, writer_lock
+from .lkg import holds, load_bootstrap, read_lkg, try_write_lkg, writer_lock
 from .options import Options
 from .sse import SSEEvent, SSEParser
 from .state import State, build_state
@@ -72,6 +72,38 @@ class Action(enum.Enum):
     NONE = "none"
     CHANGED = "changed"
     REFETCH = "refetch"
+
+
+def load_local(opts: Options) -> State | None:
+    """The last-known-good file if valid, else ``opts.bootstrap``; no network."""
+    if opts.cache_file is not None:
+        found = read_lkg(opts.cache_file, packed=True)
+        if found is not None:
+            try:
+                return build_state(
+                    found[0],
+                    opts.project,
+                    source="lkg",
+                    etag=found[1],
+                    max_rendered_bytes=opts.max_rendered_bytes,
+                )
+            except IntegrityError as exc:
+                log.warning(
+                    "promptstage: ignoring last-known-good file %s: %s", opts.cache_file, exc
+                )
+    if opts.bootstrap is not None:
+        snapshot = load_bootstrap(opts.bootstrap)
+        if snapshot is not None:
+            try:
+                return build_state(
+                    snapshot,
+                    opts.project,
+                    source="bootstrap",
+                    max_rendered_bytes=opts.max_rendered_bytes,
+                )
+            except IntegrityError as exc:
+                log.error("promptstage: ignoring bootstrap: %s", exc)
+    return None
 
 
 class SyncCore:
@@ -127,14 +159,19 @@ class SyncCore:
             self._file_refused = True
         self.lkg_dirty = True
 
-    def adopt(self, local: State) -> bool:
+    def adopt(self, local: State) -> None:
         """Install a state read from the last-known-good file or a bootstrap, unless a state is
-        held already (a newer local one, or the server's: never replaced by an older one)."""
+        held already (a newer local one, or the server's: never replaced by an older one). Not
+        dirty: it came from the file, or from the caller."""
         with self._listen_lock:
-            if self.state is not None:
-                return False
-            self._set(local)
-        return True  # not dirty: it came from the file, or from the caller
+            if self.state is None:
+                self._set(local)
+
+    def adopt_local(self, options: Options) -> None:
+        """:meth:`adopt` what :func:`load_local` finds for ``options`` (no network)."""
+        local = load_local(options)
+        if local is not None:
+            self.adopt(local)
 
     def _set(self, state: State) -> None:
         self.state = state

@@ -30,7 +30,6 @@ from typing import ClassVar, Literal
 
 import httpx
 
-from .base import load_local
 from .core import Action, Failure, SyncCore
 from .options import Options
 from .status import Backoff
@@ -118,18 +117,14 @@ class Feed:
             if not self._started:
                 self._started = True
                 self._init_deadline = time.monotonic() + options.init_timeout
-                local = load_local(options)
-                if local is not None:
-                    self.core.adopt(local)
+                self.core.adopt_local(options)
                 self.syncer.start()
                 if self._lkg_writer is not None:
                     self._lkg_writer.start()
                 return
         if self.core.state is None and options.bootstrap is not None:
             # A later client brought a bootstrap while the feed holds nothing yet.
-            local = load_local(options)
-            if local is not None:
-                self.core.adopt(local)
+            self.core.adopt_local(options)
 
     @property
     def http(self) -> httpx.Client | None:
