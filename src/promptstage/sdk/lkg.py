@@ -65,14 +65,9 @@ _INDEX = b',"index":'
 _HEAD2 = b'{"format":2,'
 _HEAD3 = b'{"format":3,'
 _JSON_STR = rb'"(?:[^"\\]|\\.)*"'
-# The first bytes of a format-3 file, as try_write_lkg writes them, up to the snapshot's seq
-# (matched by holds(), which then hashes the rest).
-_HEAD3_RE = re.compile(
-    rb'\{"format":3,"checksum":"(?P<checksum>sha256:[0-9a-f]{64})","etag":(?P<etag>null|'
-    + _JSON_STR
-    + rb"),"
-    rb'"versions_at":\d+,"length":(?P<length>\d+),"snapshot":(?P<body>\{)"format":\d+,'
-    rb'"project":(?P<project>' + _JSON_STR + rb'),"seq":(?P<seq>\d+),'
+# The first fields of a snapshot as try_write_lkg writes it (read by holds() without decoding).
+_SNAPSHOT_HEAD = re.compile(
+    rb'\{"format":\d+,"project":(?P<project>' + _JSON_STR + rb'),"seq":(?P<seq>\d+),'
 )
 
 
@@ -251,36 +246,24 @@ def writer_lock(path: str | os.PathLike[str]) -> Iterator[bool]:
 
 
 def holds(path: str | os.PathLike[str], project: str, seq: int, etag: str | None) -> bool:
-    """True when the file at ``path`` already holds the state ``(project, seq, etag)`` (its head
-    says so) and hashes to its checksum: another process of the host wrote it, and nothing
-    has damaged it since. Its bytes are hashed, not decoded (a fraction of a write's cost); a
-    cold start still verifies each version's digest before serving it."""
+    """True when the file at ``path`` already holds the state ``(project, seq, etag)`` and hashes
+    to its checksum: another process of the host wrote it, and nothing has damaged it since.
+    Its bytes are hashed, not decoded (a fraction of a write's cost); a cold start still
+    verifies each version's digest before serving it."""
     if etag is None:
         return False
     try:
         data = Path(path).read_bytes()
     except OSError:
         return False
-    m = _HEAD3_RE.match(data)
-    if m is None:
+    checked = _checked3(data) if data.startswith(_HEAD3) else None
+    if checked is None or checked[0].get("etag") != etag:
         return False
+    m = _SNAPSHOT_HEAD.match(data, checked[1])
     try:
-        if not (
-            json.loads(m["etag"]) == etag
-            and json.loads(m["project"]) == project
-            and int(m["seq"]) == seq
-        ):
-            return False
+        return m is not None and json.loads(m["project"]) == project and int(m["seq"]) == seq
     except ValueError:
         return False
-    start = m.start("body")
-    end = start + int(m["length"])
-    tail = data.rstrip()
-    if data[end : end + len(_INDEX)] != _INDEX or not tail.endswith(b"}"):
-        return False
-    view = memoryview(data)
-    index = view[end + len(_INDEX) : len(tail) - 1]
-    return m["checksum"].decode() == _digest3(etag, (view[start:end],), (index,))
 
 
 def _unwrap(envelope: Any, where: str) -> tuple[dict[str, Any], str | None] | None:
@@ -352,16 +335,12 @@ def read_lkg(
     return _unwrap(envelope, f"last-known-good file {target}")
 
 
-def _read_indexed(data: bytes) -> tuple[dict[str, Any], str | None] | bool:
-    """A format-3 file as :func:`try_write_lkg` writes it: hash its bytes, decode all but the
-    versions, and keep each version as a :class:`Packed` span of ``data``.
-
-    Returns ``False`` when the file is not laid out that way or does not hash to its checksum
-    (then it is read as any JSON, and the warning says what does not match).
-    """
+def _checked3(data: bytes) -> tuple[dict[str, Any], int, bytes] | None:
+    """A format-3 file laid out as :func:`try_write_lkg` writes it and hashing to its checksum:
+    its head, where its snapshot starts, and its index's bytes; else ``None``."""
     at = data.find(_MARK)
     if at < 0:
-        return False
+        return None
     try:
         head = json.loads(data[:at] + b"}")
         etag, versions_at, length = head.get("etag"), head["versions_at"], head["length"]
@@ -374,12 +353,30 @@ def _read_indexed(data: bytes) -> tuple[dict[str, Any], str | None] | bool:
             or data[end : end + len(_INDEX)] != _INDEX
             or not tail.endswith(b"}")
         ):
-            return False
+            return None
         index_bytes = tail[end + len(_INDEX) : -1]
         body = memoryview(data)[start:end]
         if head.get("checksum") != _digest3(etag, (body,), (index_bytes,)):
-            return False
-        snapshot = json.loads(data[start : start + versions_at] + b'"versions":{}}')
+            return None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return head, start, index_bytes
+
+
+def _read_indexed(data: bytes) -> tuple[dict[str, Any], str | None] | bool:
+    """A format-3 file as :func:`try_write_lkg` writes it: hash its bytes (:func:`_checked3`),
+    decode all but the versions, and keep each version as a :class:`Packed` span of ``data``.
+
+    Returns ``False`` when the file is not laid out that way or does not hash to its checksum
+    (then it is read as any JSON, and the warning says what does not match).
+    """
+    checked = _checked3(data)
+    if checked is None:
+        return False
+    head, start, index_bytes = checked
+    length = head["length"]
+    try:
+        snapshot = json.loads(data[start : start + head["versions_at"]] + b'"versions":{}}')
         versions = snapshot["versions"]
         for key, first, last in json.loads(index_bytes):
             spans = type(first) is int and type(last) is int and 0 <= first < last <= length
@@ -388,7 +385,7 @@ def _read_indexed(data: bytes) -> tuple[dict[str, Any], str | None] | bool:
             versions[key] = Packed(data, start + first, start + last)
     except (ValueError, TypeError, KeyError, AttributeError):
         return False
-    return snapshot, etag
+    return snapshot, head.get("etag")
 
 
 def _read_fast(data: bytes) -> tuple[dict[str, Any], str | None] | bool:
