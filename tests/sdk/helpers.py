@@ -241,6 +241,11 @@ class FakeServer:
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=frames())
 
 
+def refuse(request: httpx.Request) -> httpx.Response:
+    """A transport handler for a server that is down: every connection is refused."""
+    raise httpx.ConnectError("connection refused", request=request)
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -11,13 +11,9 @@ import pytest
 from promptstage import Client
 from promptstage.sdk.cache_dir import CACHE_DIR_ENV, default_cache_path
 
-from .helpers import FAST, PROJECT, wait_for
+from .helpers import FAST, PROJECT, refuse, wait_for
 
 URL = "http://promptstage.test"
-
-
-def _down(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("connection refused", request=request)
 
 
 def _files(directory: Path) -> list[Path]:
@@ -35,7 +31,7 @@ def test_a_client_restarted_during_an_outage_serves_from_the_default_file(
     (written,) = _files(tmp_path / "cache")
     assert written.name.startswith(f"{PROJECT}-") and written.parent == tmp_path / "cache"
 
-    restarted = Client(URL, PROJECT, "k", **FAST, transport=httpx.MockTransport(_down))
+    restarted = Client(URL, PROJECT, "k", **FAST, transport=httpx.MockTransport(refuse))
     try:
         assert restarted.get("router.intent", label="prod").version == 1
         status = restarted.status()

@@ -19,11 +19,7 @@ from promptstage.sdk import Client
 from promptstage.sdk.lkg import Packed, read_lkg, write_lkg
 from promptstage.sdk.state import build_state
 
-from .helpers import PROJECT, basic_snapshot, snapshot, var, version
-
-
-def _offline(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("no server in this test", request=request)
+from .helpers import PROJECT, basic_snapshot, refuse, snapshot, var, version
 
 
 def client_from(path: Path) -> Client:
@@ -32,7 +28,7 @@ def client_from(path: Path) -> Client:
         PROJECT,
         "ps_test_secret",
         cache_path=path,
-        transport=httpx.MockTransport(_offline),
+        transport=httpx.MockTransport(refuse),
         stream=False,
         init_timeout=0.0,
         poll_interval=3600.0,

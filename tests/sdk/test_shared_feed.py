@@ -17,7 +17,7 @@ from promptstage.errors import ConfigurationError
 from promptstage.sdk import base as sdk_base
 from promptstage.sdk.feed import Feed
 
-from .helpers import FAST, PROJECT, V3, basic_snapshot, sse, wait_for
+from .helpers import FAST, PROJECT, V3, basic_snapshot, refuse, sse, wait_for
 
 URL = "http://promptstage.test"
 MOVE = {"prompt": "booking.system", "label": "prod", "version": 3, "previous": 1, "kind": "move"}
@@ -155,12 +155,8 @@ def test_the_last_known_good_file_has_one_writer(clients, server, tmp_path):
     assert wait_for(path.exists)
     a.close()
     b.close()
-    restarted = clients(cache_path=path, transport=httpx.MockTransport(_down), init_timeout=0.0)
+    restarted = clients(cache_path=path, transport=httpx.MockTransport(refuse), init_timeout=0.0)
     assert prod(restarted) == 1 and restarted.status().source == "lkg"
-
-
-def _down(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("connection refused", request=request)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
