@@ -70,6 +70,17 @@ def test_json_round_trips_through_the_builder(group: rb.Group) -> None:
     assert rb.to_json(again) == data
 
 
+def test_an_item_ending_in_a_backslash_stays_its_own_item() -> None:
+    # Found by the property test below: the items ["\\", "0"] were written back as "\\,0",
+    # which reads as one item ",0" (an escaped comma).
+    normalized = validate_rules(
+        {"combinator": "and", "rules": [{"field": "f", "operator": "in", "value": "\\ ,0"}]}
+    )
+    assert normalized["rules"][0]["value"] == ["\\", "0"]
+    again = validate_rules(rb.to_json(rb.from_json(normalized)))
+    assert again == normalized
+
+
 @given(groups)
 def test_builder_json_is_what_the_service_validates(group: rb.Group) -> None:
     if depth(group) > 8:

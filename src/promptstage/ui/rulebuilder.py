@@ -156,7 +156,13 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
-        return ",".join(_text(v).replace(",", "\\,") for v in value)
+        # "," separates and "\," is a comma inside an item (rollout.targeting._split). After an
+        # item that ends in a backslash the separator is " ," (items are trimmed): with "," the
+        # two would read as an escaped comma, joining the items.
+        items = [_text(v).replace(",", "\\,") for v in value]
+        return "".join(
+            item + (" ," if item.endswith("\\") else ",") for item in items[:-1]
+        ) + "".join(items[-1:])
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
