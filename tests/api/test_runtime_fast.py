@@ -9,6 +9,7 @@ route answering instead.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -165,3 +166,24 @@ def test_metrics_count_fast_answers_under_the_route(
     text = client.as_key(None).get("/metrics").text
     line = 'method="GET",route="/api/v1/projects/{project}/prompts/{name}/resolve",status="200"}'
     assert f"{line} 3" in text
+
+
+def test_a_due_recheck_runs_in_the_background_while_the_fast_path_answers(
+    as_key: Callable[[str | None], Api], route_calls: list[str], fast_app: FastAPI
+) -> None:
+    """Once the state's periodic re-check is due, the route answers from memory and re-checks
+    in the background (``StateCache.read``); the fast path does the same instead of handing
+    every request to the route (and the thread pool) until that re-check lands."""
+    client = as_key("runtime")
+    client.get(f"{G}/resolve")
+    assert route_calls == ["greet"]
+    cache: snapshot.StateCache = fast_app.state.state_cache
+    state = cache.read("acme").state
+    state.checked_at -= 120.0  # the 60 s re-check is due; nothing newer is known
+    assert client.get(f"{G}/resolve").status_code == 200
+    assert route_calls == ["greet"], "a due re-check is no reason to go to the route"
+    deadline = time.monotonic() + 10.0
+    while cache.held()["acme"] > 60.0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cache.held()["acme"] < 60.0, "the re-check ran in the background"
+    cache.close()  # joins the re-check thread before the store closes

@@ -5,6 +5,7 @@ a cut Postgres link is ``tests/e2e/outage/test_database_outage.py``)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -128,3 +129,34 @@ def test_a_key_verified_before_the_outage_works_within_the_grace_only(
 def _reuse(admin: Api) -> str:
     """A runtime key of the project the first round made (same database)."""
     return str(admin.ok("POST", f"{P}/clinic/keys", 201, json={"role": "runtime"})["token"])
+
+
+def test_with_a_periodic_recheck_an_outage_turns_answers_stale(
+    make_store: Callable[[], SqlStore],
+) -> None:
+    """With ``state_check_seconds > 0`` a warm resolve is answered from memory (the fast path)
+    while the due re-check runs in the background; once that re-check has failed, answers
+    carry the stale headers (the fast path leaves them to the route)."""
+    store = Switchable(make_store())
+    settings = Settings(
+        admin_key=ADMIN_KEY, state_check_seconds=60.0, auth_cache_seconds=60.0, eval_gate=False
+    )
+    with asyncio.Runner() as runner:
+        app = create_app(settings, store=store)  # type: ignore[arg-type]
+        admin = Api(runner, app, ADMIN_KEY)
+        project, token = _setup(admin)
+        rt = admin.as_key(token)
+        url = f"{P}/{project}/prompts/greet/resolve?label=staging"
+        assert rt.get(url).status_code == 200
+        cache = app.state.state_cache
+        cache.read(project).state.checked_at -= 120.0  # the re-check is due
+        store.down = True
+        first = rt.get(url)  # answered from memory; the re-check starts and fails
+        assert first.status_code == 200 and "x-promptstage-store" not in first.headers
+        deadline = time.monotonic() + 10.0
+        while cache.unreachable is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        later = rt.get(url)
+        assert later.status_code == 200 and later.json()["version"] == 1
+        assert later.headers["x-promptstage-store"] == "unreachable"
+        cache.close()

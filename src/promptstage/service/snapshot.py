@@ -253,13 +253,17 @@ class StateCache:
         return {p: max(0.0, now - s.checked_at) for p, s in list(self._states.items())}
 
     def peek(self, project: str) -> ProjectState | None:
-        """The cached state when it is known current without any I/O, else ``None``."""
+        """The cached state when :meth:`read` would answer it as current without any I/O,
+        else ``None``: nothing newer is known and either the periodic re-check is not due, or
+        it is due and starts in the background (as :meth:`read` does). A state whose last
+        re-check failed, or strict reads (``check_seconds == 0``), are left to :meth:`read`."""
         state = self._states.get(project)
-        if (
-            state is not None
-            and self._ctx.bus.latest(project) <= state.seq
-            and time.monotonic() - state.checked_at < self._check
-        ):
+        if state is None or self._ctx.bus.latest(project) > state.seq:
+            return None
+        if time.monotonic() - state.checked_at < self._check:
+            return state
+        if self._check > 0 and project not in self._failed_at:
+            self._recheck_in_background(project)
             return state
         return None
 
