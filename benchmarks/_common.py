@@ -206,18 +206,45 @@ _FACTORY = textwrap.dedent(
     _HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"17")]
 
 
+    async def _lifespan(receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
     async def hello_app(scope, receive, send):
         """The bare-ASGI ceiling: no framework, no routing, no auth."""
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await _lifespan(receive, send)
+            return
         await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
         await send({"type": "http.response.body", "body": _BODY})
+
+
+    def replay_app():
+        """A bare ASGI app answering every request with one recorded answer (status, headers
+        and body from the JSON file named by ``BENCH_REPLAY``): what the server itself costs
+        for that exchange, with no application work."""
+        import json
+
+        with open(os.environ["BENCH_REPLAY"], encoding="utf-8") as f:
+            recorded = json.load(f)
+        status = recorded["status"]
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in recorded["headers"]]
+        body = recorded["body"].encode("latin-1")
+
+        async def app(scope, receive, send):
+            if scope["type"] == "lifespan":
+                await _lifespan(receive, send)
+                return
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        return app
 
 
     def fastapi_hello():
@@ -250,8 +277,9 @@ UVICORN_FLAGS = ["--host", "127.0.0.1", "--log-level", "warning", "--no-access-l
 class Server:
     """A real uvicorn process on a free port, serving one of the factories above.
 
-    ``app`` is ``"promptstage"`` (``create_app(Settings.from_env())``), ``"hello"`` (bare ASGI)
-    or ``"fastapi_hello"``. Stopped (SIGTERM, then SIGKILL) when the ``with`` block ends.
+    ``app`` is ``"promptstage"`` (``create_app(Settings.from_env())``), ``"hello"`` (bare ASGI),
+    ``"replay"`` (bare ASGI answering the recorded answer in ``$BENCH_REPLAY``) or
+    ``"fastapi_hello"``. Stopped (SIGTERM, then SIGKILL) when the ``with`` block ends.
     """
 
     def __init__(
@@ -263,6 +291,7 @@ class Server:
         target = {
             "promptstage": ["bench_factories:promptstage_app", "--factory"],
             "hello": ["bench_factories:hello_app"],
+            "replay": ["bench_factories:replay_app", "--factory"],
             "fastapi_hello": ["bench_factories:fastapi_hello", "--factory"],
         }[app]
         self.cmd = [

@@ -23,8 +23,11 @@ against a real server process (uvicorn, 1 worker):
   the peak (VmHWM); baseline: the same process before it loaded the project;
 - ``GET .../resolve`` CPU per request (server CPU from /proc over a Python keep-alive load
   generator), the fast path, and the FastAPI route (``render=false`` takes the route, same
-  answer); baseline: a bare ASGI hello app in the same run. Goal: resolve >= 50 % of the hello
-  requests/s on the same worker count, i.e. CPU per request <= 2x hello's.
+  answer); baselines: a bare ASGI hello app, and a bare ASGI app answering the same request
+  with resolve's recorded answer (status, headers, body: the server's own floor for this
+  exchange), in the same run. Goal: resolve >= 50 % of the hello requests/s on the same worker
+  count, i.e. CPU per request <= 2x hello's; the table also gives the app's share of resolve
+  (resolve - floor) and what the goal leaves it (2x hello - floor).
 
 Usage::
 
@@ -175,6 +178,7 @@ def http_figures(url: str, prompts: int, args: argparse.Namespace, folder: Path)
     base = f"/api/v1/projects/{PROJECT}"
     resolve = f"{base}/prompts/{bs.prompt_name(prompts // 2)}/resolve?label=prod&unit=user-42&channel=whatsapp"
     out: dict[str, Any] = {}
+    replay = folder / f"replay-{prompts}.json"
     with (
         c.Server("promptstage", env=env, folder=folder) as server,
         c.Server("hello", folder=folder) as hello,
@@ -190,37 +194,56 @@ def http_figures(url: str, prompts: int, args: argparse.Namespace, folder: Path)
             status, _, _ = client.request("GET", f"{base}/snapshot")
             if status != 200:
                 raise RuntimeError(f"GET /snapshot -> {status}")
-            status, _, _ = client.request("GET", resolve, headers=auth)
+            status, body, headers = client.request("GET", resolve, headers=auth)
             if status != 200:
                 raise RuntimeError(f"GET resolve -> {status}")
             loaded = memory_kb(pid)
         finally:
             client.close()
+        # The floor of this exchange: a bare ASGI app sending resolve's own answer (uvicorn adds
+        # its date and server headers to both).
+        sent = [[k, v] for k, v in headers.items() if k not in ("date", "server")]
+        replay.write_text(
+            json.dumps({"status": 200, "headers": sent, "body": body.decode("latin-1")})
+        )
         out["rss_idle_mb"] = before["VmRSS"] / 1024
         out["rss_mb"] = loaded["VmRSS"] / 1024
         out["hwm_mb"] = loaded["VmHWM"] / 1024
-        targets = {
-            "hello": (hello, "/", {}),
-            "resolve": (server, resolve, auth),
-            "resolve_route": (server, resolve + "&render=false", auth),
-        }
-        for _, (srv, path, headers) in targets.items():  # warm up
-            bench_http.run_python(srv.port, path, headers, 0.5, args.connections, args.processes)
-        samples: dict[str, list[float]] = {name: [] for name in targets}
-        for _ in range(args.rounds):
-            for name, (srv, path, headers) in targets.items():
-                pids = srv.pids
-                cpu0 = bench_http.cpu_seconds(pids)
-                rps, bad = bench_http.run_python(
-                    srv.port, path, headers, args.duration, args.connections, args.processes
-                )
-                cpu = bench_http.cpu_seconds(pids) - cpu0
-                if bad:
-                    raise RuntimeError(f"{name}: {bad} answers were not 2xx/3xx")
-                samples[name].append(cpu / (rps * args.duration) * 1e6)
-        for name, values in samples.items():
-            out[f"{name}_cpu_us"] = c.median(values)
+        with c.Server("replay", env={"BENCH_REPLAY": str(replay)}, folder=folder) as floor:
+            out.update(cpu_per_request(server, hello, floor, resolve, auth, args))
     return out
+
+
+def cpu_per_request(
+    server: c.Server,
+    hello: c.Server,
+    floor: c.Server,
+    resolve: str,
+    auth: dict[str, str],
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """Server CPU µs per request of each target, the median of ``args.rounds`` rounds."""
+    targets = {
+        "hello": (hello, "/", {}),
+        "floor": (floor, resolve, auth),
+        "resolve": (server, resolve, auth),
+        "resolve_route": (server, resolve + "&render=false", auth),
+    }
+    for _, (srv, path, headers) in targets.items():  # warm up
+        bench_http.run_python(srv.port, path, headers, 0.5, args.connections, args.processes)
+    samples: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(args.rounds):
+        for name, (srv, path, headers) in targets.items():
+            pids = srv.pids
+            cpu0 = bench_http.cpu_seconds(pids)
+            rps, bad = bench_http.run_python(
+                srv.port, path, headers, args.duration, args.connections, args.processes
+            )
+            cpu = bench_http.cpu_seconds(pids) - cpu0
+            if bad:
+                raise RuntimeError(f"{name}: {bad} answers were not 2xx/3xx")
+            samples[name].append(cpu / (rps * args.duration) * 1e6)
+    return {f"{name}_cpu_us": c.median(values) for name, values in samples.items()}
 
 
 FIGURES = [
@@ -241,6 +264,14 @@ FIGURES = [
     ("resolve_cpu_us", "HTTP resolve, CPU per request (fast path)", "µs", "<= 2x hello"),
     ("resolve_route_cpu_us", "HTTP resolve via the FastAPI route", "µs", None),
     ("hello_cpu_us", "baseline: bare ASGI hello, CPU per request", "µs", None),
+    (
+        "floor_cpu_us",
+        "baseline: bare ASGI app sending resolve's answer, same request",
+        "µs",
+        None,
+    ),
+    ("app_cpu_us", "resolve's app work over HTTP (resolve - that floor)", "µs", None),
+    ("budget_cpu_us", "what the goal leaves the app (2x hello - that floor)", "µs", None),
 ]
 
 
@@ -256,6 +287,12 @@ def shape(values: list[float], sizes: list[int]) -> str:
 
 
 def report(results: dict[int, dict[str, Any]], sizes: list[int]) -> None:
+    for s in sizes:
+        r = results[s]
+        if "resolve_cpu_us" in r:
+            r["resolve_share"] = r["hello_cpu_us"] / r["resolve_cpu_us"]
+            r["app_cpu_us"] = r["resolve_cpu_us"] - r["floor_cpu_us"]
+            r["budget_cpu_us"] = 2 * r["hello_cpu_us"] - r["floor_cpu_us"]
     rows = []
     for key, label, unit, goal in FIGURES:
         values = [float(results[s][key]) for s in sizes if key in results[s]]
@@ -264,10 +301,6 @@ def report(results: dict[int, dict[str, Any]], sizes: list[int]) -> None:
         rows.append(
             [f"{label} ({unit})", *[c.fmt(v) for v in values], shape(values, sizes), goal or ""]
         )
-    for s in sizes:
-        r = results[s]
-        if "resolve_cpu_us" in r:
-            r["resolve_share"] = r["hello_cpu_us"] / r["resolve_cpu_us"]
     shares = [results[s].get("resolve_share") for s in sizes]
     if all(v is not None for v in shares):
         rows.append(
