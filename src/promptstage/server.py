@@ -20,7 +20,13 @@ from promptstage.api.headers import SecurityHeaders
 from promptstage.api.limits import BodyLimit
 from promptstage.api.metrics import Metrics, MetricsMiddleware
 from promptstage.api.paths import EncodedSlashes
-from promptstage.api.ratelimit import AuthFailures, RateLimit, limits_from, make_limiter
+from promptstage.api.ratelimit import (
+    AuthFailures,
+    RateLimit,
+    RateLimits,
+    limits_from,
+    make_limiter,
+)
 from promptstage.api.routes import (
     admin,
     audit,
@@ -230,13 +236,6 @@ def create_app(
         langfuse_api,
     ):
         app.include_router(module.router)
-    # Innermost: inside every middleware below, just outside the router.
-    app.add_middleware(
-        RuntimeFastPath,
-        cache=app.state.state_cache,
-        authenticator=app.state.authenticator,
-        route_path=runtime.RESOLVE_PATH,
-    )
     idempotency.install(app, ctx=ctx, authenticator=app.state.authenticator)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.state.rate_limiter = make_limiter(settings.redis_url)
@@ -250,20 +249,33 @@ def create_app(
         failures=failures,
         eval_providers=lambda provider: open_provider(provider, eval_providers),
     )
-    app.add_middleware(
-        RateLimit,
+    rate_limits = RateLimits(
         limits=limits,
         limiter=app.state.rate_limiter,
         authenticator=app.state.authenticator,
         clock=ctx.clock,
         failures=failures,
     )
+    app.add_middleware(RateLimit, policy=rate_limits)
     if migrate_later:
         app.middleware("http")(until_migrated)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    app.add_middleware(ClientAddress, trusted=TrustedProxies(settings.trusted_proxies))
+    trusted = TrustedProxies(settings.trusted_proxies)
+    app.add_middleware(ClientAddress, trusted=trusted)
     app.add_middleware(langfuse_api.LangfuseErrors)  # /api/public/: Langfuse's error shape
+    # Outside every layer above: a resolve it can answer from memory skips them all, doing for
+    # its answer what each of them does (api/runtime_fast.py); anything else goes through them.
+    app.add_middleware(
+        RuntimeFastPath,
+        cache=app.state.state_cache,
+        authenticator=app.state.authenticator,
+        route_path=runtime.RESOLVE_PATH,
+        trusted=trusted,
+        limits=rate_limits,
+        metrics=app.state.metrics,
+        startup_gate=startup_gate,
+    )
     if telemetry is not None:  # the request span covers every middleware below
         telemetry.install(app)
     app.add_middleware(EncodedSlashes)  # outermost: every layer sees %2F inside its segment

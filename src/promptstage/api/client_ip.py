@@ -102,12 +102,23 @@ class ClientAddress:
             peer = scope.get("client")
             host = str(peer[0]) if peer else None
             if host is not None and host in self.trusted:
-                headers = scope.get("headers", ())
-                forwarded = [v.decode("latin-1") for k, v in headers if k == b"x-forwarded-for"]
-                client = self.trusted.client(host, forwarded)
+                client = client_address(scope, self.trusted)
                 if client != host:
                     scope = {**scope, "client": (client, 0)}
+                headers = scope.get("headers", ())
                 proto = next((v for k, v in headers if k == b"x-forwarded-proto"), b"").strip()
                 if proto in (b"http", b"https") and scope["type"] == "http":
                     scope = {**scope, "scheme": proto.decode("ascii")}
         await self.app(scope, receive, send)
+
+
+def client_address(scope: Scope, trusted: TrustedProxies) -> str | None:
+    """The client's address, as :class:`ClientAddress` puts it in ``scope["client"]``."""
+    peer = scope.get("client")
+    host = str(peer[0]) if peer else None
+    if host is None or host not in trusted:
+        return host
+    headers = scope.get("headers", ())
+    return trusted.client(
+        host, [v.decode("latin-1") for k, v in headers if k == b"x-forwarded-for"]
+    )

@@ -48,6 +48,15 @@ COMMON: tuple[tuple[bytes, bytes], ...] = (
     (b"cache-control", b"no-store"),
 )
 
+API_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    *COMMON,
+    (b"content-security-policy", API_CSP.encode()),
+)
+DOCS_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    *COMMON,
+    (b"content-security-policy", DOCS_CSP.encode()),
+)
+
 # The UI's forms are checked against their Origin, which browsers send as "null" under
 # no-referrer; same-origin keeps it and still tells other sites nothing.
 UI_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -66,10 +75,10 @@ class SecurityHeaders:
 
     def _headers_for(self, path: str) -> tuple[tuple[bytes, bytes], ...]:
         if path in self.docs_paths:
-            return (*COMMON, (b"content-security-policy", DOCS_CSP.encode()))
+            return DOCS_HEADERS
         if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
             return UI_HEADERS
-        return (*COMMON, (b"content-security-policy", API_CSP.encode()))
+        return API_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -273,17 +273,17 @@ class AuthFailures:
         return decision.retry_after
 
 
-class RateLimit:
-    """ASGI middleware enforcing :class:`Limits` on ``/api/`` paths with ``429`` + ``Retry-After``.
+class RateLimits:
+    """The rate limit rules as a decision per request (what :class:`RateLimit` enforces, and
+    what the resolve fast path asks before it answers).
 
     An IP that used up its auth failures is refused before its key is even looked at. Per-key
     rules count only keys that authenticate, so knowing a key's (public) prefix does not let
-    anyone spend its budget. Health, metrics and docs paths are never limited.
+    anyone spend its budget.
     """
 
     def __init__(
         self,
-        app: ASGIApp,
         *,
         limits: Limits,
         limiter: Limiter,
@@ -291,44 +291,20 @@ class RateLimit:
         clock: Callable[[], datetime],
         failures: AuthFailures | None = None,
     ) -> None:
-        self.app = app
         self.limits = limits
         self.limiter = limiter
         self.authenticator = authenticator
         self.clock = clock
         self.failures = failures or AuthFailures(limiter, limits)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self.app(scope, self._closing(receive), send)
-            return
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
-            await self.app(scope, receive, send)
-            return
-        now = self.clock().timestamp()
-        client = scope.get("client")
-        ip = str(client[0]) if client else "unknown"
-        refusal = await self._check(scope, ip, now)
-        if refusal is not None:
-            await refusal(scope, receive, send)
-            return
-        if not self.limits.auth_failures:
-            await self.app(scope, receive, send)
-            return
-        status = 0
+    def now(self) -> float:
+        """The current time in seconds, by the clock the buckets are kept in."""
+        return self.clock().timestamp()
 
-        async def watch(message: MutableMapping[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, watch)
-        if status == 401:
-            await self.failures.failed(ip, now)
-
-    async def _check(self, scope: Scope, ip: str, now: float) -> JSONResponse | None:
-        """The 429 to answer instead of handling the request, or ``None`` to let it through."""
+    async def refusal(self, scope: Scope, ip: str, now: float) -> JSONResponse | None:
+        """The 429 to answer instead of handling the request, or ``None`` to let it through
+        (having taken its tokens). A refused request takes no token, so asking again for the
+        same request gives the same answer until a bucket refills."""
         limits, method = self.limits, scope["method"]
         blocked = self.failures.blocked_for(ip, now)
         if blocked:
@@ -355,13 +331,54 @@ class RateLimit:
         scope[PRINCIPAL_SCOPE_KEY] = who
         return who.key_prefix
 
+
+class RateLimit:
+    """ASGI middleware enforcing :class:`RateLimits` on ``/api/`` paths with ``429`` +
+    ``Retry-After``, and counting the ``401`` answers of each client IP. Health, metrics and
+    docs paths are never limited."""
+
+    def __init__(self, app: ASGIApp, *, policy: RateLimits) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, self._closing(receive), send)
+            return
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        policy = self.policy
+        now = policy.now()
+        client = scope.get("client")
+        ip = str(client[0]) if client else "unknown"
+        refusal = await policy.refusal(scope, ip, now)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        if not policy.limits.auth_failures:
+            await self.app(scope, receive, send)
+            return
+        status = 0
+
+        async def watch(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        if status == 401:
+            await policy.failures.failed(ip, now)
+
     def _closing(self, receive: Receive) -> Receive:
         """Wrap the lifespan ``receive`` to close the limiter's connections at shutdown."""
+        limiter = self.policy.limiter
 
         async def wrapped() -> MutableMapping[str, Any]:
             message = await receive()
             if message["type"] == "lifespan.shutdown":
-                await self.limiter.aclose()
+                await limiter.aclose()
             return message
 
         return wrapped

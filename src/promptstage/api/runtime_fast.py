@@ -1,38 +1,55 @@
 """The fast path of ``GET .../prompts/{name}/resolve``: answered from memory in a few
-microseconds when every check passes, else handed to the FastAPI route, which explains.
+microseconds when every check passes, else handed on, unchanged, to the middleware stack and
+the FastAPI route, which explain.
 
 FastAPI's routing (a regex per route until one matches) and dependency solving cost most of a
-resolve; this ASGI layer sits inside every middleware (client address, metrics, security
-headers, the startup gate, rate limits, body limit) and just outside the router, so all of those
-still apply. It answers only when it can answer exactly as the route would:
+resolve, and each middleware layer costs a coroutine and a wrapped ``send`` per request. This
+ASGI layer sits outside the app's own middleware (inside only ``EncodedSlashes`` and the
+OpenTelemetry request span) and answers only when it can answer exactly as the stack would:
 
 - the path is ``/api/v1/projects/{project}/prompts/{name}/resolve`` and the method ``GET``;
+- the server is past its startup gate (``api/startup.py``);
 - every path and query parameter is storable text (``inputs.check_params``);
 - ``label`` and ``unit`` appear at most once and within their lengths, ``render`` is absent,
   and there are at most ``MAX_ATTRS`` context attributes and variables;
 - the bearer key authenticates from memory (``Authenticator.authenticate_cached``) and holds
   the runtime role on the project (``access.check``);
-- the project's state is known current without I/O (``StateCache.peek``) and the label resolves.
+- the project's state is answered from memory (``StateCache.peek``) and the label resolves;
+- the rate limits let the request through (``RateLimits.refusal``, for the client address
+  ``ClientAddress`` would set).
+
+It then does for its answer what each layer it skips does for a ``GET`` that the route
+answers: the security headers of an API answer (``SecurityHeaders``), the request counted
+under the route's template (``MetricsMiddleware``), tokens taken from the rate limits. The other
+layers leave a ``GET`` of this path alone (``LangfuseErrors``: ``/api/public/`` only;
+``BodyLimit``: bodies of writes; ``Idempotency``: writes). ``tests/api/test_runtime_fast.py``
+pins that list of layers, so a new middleware fails a test until this path is reviewed for it.
 
 Anything else (a missing or bad key, a refused role, an unknown prompt, a state to re-check,
-``render``) falls through to the route unchanged, so errors, 401 counting and every other
-behaviour are the route's own.
+``render``, a rate limit refusal) goes to the stack unchanged, so errors, 401 counting and
+every other behaviour are the stack's own. A refused request takes no token, so the stack's
+rate limit gives the same 429.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qsl
 
 from promptstage.api.auth import PRINCIPAL_SCOPE_KEY, bearer_token
+from promptstage.api.client_ip import TrustedProxies, client_address
+from promptstage.api.headers import API_HEADERS
 from promptstage.api.inputs import problem_in
-from promptstage.api.metrics import ASGIApp, Receive, Scope, Send
+from promptstage.api.metrics import ASGIApp, Metrics, Receive, Scope, Send
+from promptstage.api.ratelimit import RateLimits
 from promptstage.domain.models import Role
 from promptstage.errors import PromptstageError
 from promptstage.service.access import check
 from promptstage.service.keys import Authenticator, Principal
 from promptstage.service.snapshot import StateCache, resolve_answer
+from promptstage.service.startup import StartupGate
 
 __all__ = ["RuntimeFastPath"]
 
@@ -53,27 +70,46 @@ class RuntimeFastPath:
     """ASGI middleware answering a resolve from memory, or passing the request on untouched."""
 
     def __init__(
-        self, app: ASGIApp, *, cache: StateCache, authenticator: Authenticator, route_path: str
+        self,
+        app: ASGIApp,
+        *,
+        cache: StateCache,
+        authenticator: Authenticator,
+        route_path: str,
+        trusted: TrustedProxies,
+        limits: RateLimits,
+        metrics: Metrics,
+        startup_gate: StartupGate,
     ) -> None:
         self.app = app
         self.cache = cache
         self.authenticator = authenticator
-        self.route = _Route(route_path)  # what the metrics read for their route label
+        self.route = _Route(route_path)  # what an OpenTelemetry request span reads
+        self.trusted = trusted
+        self.limits = limits
+        self.metrics = metrics
+        self.startup_gate = startup_gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = self._answer(scope) if scope["type"] == "http" else None
+        start = time.perf_counter()
+        body = (
+            self._answer(scope)
+            if scope["type"] == "http" and self.startup_gate.reason is None
+            else None
+        )
+        if body is not None:
+            ip = client_address(scope, self.trusted) or "unknown"
+            limits = self.limits
+            if await limits.refusal(scope, ip, limits.now()) is not None:
+                body = None  # the stack's rate limit answers the same 429
         if body is None:
             await self.app(scope, receive, send)
             return
         scope["route"] = self.route
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-length", str(len(body)).encode()), _JSON_HEADERS],
-            }
-        )
+        headers = [(b"content-length", str(len(body)).encode()), _JSON_HEADERS, *API_HEADERS]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+        self.metrics.observe("GET", self.route.path, 200, time.perf_counter() - start)
 
     def _answer(self, scope: Scope) -> bytes | None:
         """The response body, or ``None`` when the route must handle the request."""
