@@ -144,8 +144,8 @@ def _setup(http: c.Http, seeded: bool) -> tuple[str, int, int]:
     return token, numbers[0], numbers[1]
 
 
-def _sse_clients(port: int) -> int:
-    http = c.Http(port)
+def _sse_clients(port: int, admin: str) -> int:
+    http = c.Http(port, admin)
     try:
         _, body, _ = http.request("GET", "/metrics")
     finally:
@@ -231,7 +231,7 @@ def run(
                 workers.append(proc)
 
             def streams_open() -> int:
-                return sum(_sse_clients(port) for port in ports)
+                return sum(_sse_clients(port, admin) for port in ports)
 
             try:
                 ready = sum(p.recv()[1] for p in pipes)

@@ -18,6 +18,9 @@ DEFAULT_DATABASE_URL = "sqlite:///./.promptstage/promptstage.db"
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+MIN_METRICS_TOKEN = (
+    32  # characters of PROMPTSTAGE_METRICS_TOKEN: no brute force (no rate limit there)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +228,22 @@ class Settings:
             "is not limited."
         },
     )
+    metrics_token: str | None = field(
+        default=None,
+        repr=False,  # a secret: never in logs or tracebacks
+        metadata={
+            "doc": "A bearer token (32 characters or more) that may read `GET /metrics` and "
+            "nothing else, for a Prometheus scraper. Without it `/metrics` needs the instance "
+            "admin key (its labels name every project, prompt, label and model)."
+        },
+    )
+    metrics_public: bool = field(
+        default=False,
+        metadata={
+            "doc": "Serve `GET /metrics` to anyone, without a key (a single-tenant server on a "
+            "private network)."
+        },
+    )
     trusted_proxies: str = field(
         default="127.0.0.1",
         metadata={
@@ -367,6 +386,12 @@ class Settings:
             raise ConfigurationError(
                 f"{env_name('otel_service_name')} must be a non-empty name, e.g. promptstage",
                 field=env_name("otel_service_name"),
+            )
+        if self.metrics_token is not None and len(self.metrics_token) < MIN_METRICS_TOKEN:
+            raise ConfigurationError(
+                f"{env_name('metrics_token')} must be {MIN_METRICS_TOKEN} characters or more "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)",
+                field=env_name("metrics_token"),
             )
         if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1:
             raise ConfigurationError(

@@ -55,7 +55,7 @@ def test_api_answers_carry_the_headers(app: FastAPI, call: Caller) -> None:
         call(app, "POST", BASE, token=ADMIN_KEY, content=b"x" * 2000),  # 413
         call(app, "POST", BASE, token=ADMIN_KEY, content=b'{"a": NaN}'),  # 400
         call(app, "GET", "/healthz"),
-        call(app, "GET", "/metrics"),
+        call(app, "GET", "/metrics", token=ADMIN_KEY),
         call(app, "GET", "/openapi.json"),
         call(app, "GET", BASE),  # 401
         call(app, "GET", BASE),  # 401: now blocked

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from .client import Api
+from collections.abc import Callable
+
+import pytest
+from fastapi import FastAPI
+
+from promptstage.errors import ConfigurationError
+from promptstage.settings import Settings
+
+from .client import ADMIN_KEY, Api, Seeded
+
+METRICS_TOKEN = "m" * 40
 
 
 def test_healthz(admin: Api) -> None:
@@ -15,7 +25,7 @@ def test_readyz(admin: Api) -> None:
 
 def test_metrics_count_requests_by_route_template(admin: Api) -> None:
     admin.get("/api/v1/projects/nope/prompts/x")
-    response = admin.as_key(None).get("/metrics")
+    response = admin.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
@@ -61,3 +71,39 @@ def test_docs_page_is_served(admin: Api) -> None:
     assert response.status_code == 200
     assert "text/html" in response.headers["content-type"]
     assert "/openapi.json" in response.text
+
+
+# -- who may read /metrics: its labels name projects, prompts, labels and models -----------------
+
+
+def test_metrics_need_the_instance_admin_by_default(seeded: Seeded) -> None:
+    admin = seeded.admin
+    assert admin.as_key(None).get("/metrics").status_code == 401
+    assert admin.as_key("ps_abcdefgh_" + "x" * 43).get("/metrics").status_code == 401
+    refused = admin.as_key(seeded.keys["admin"]).get("/metrics")  # a project's admin key
+    assert refused.status_code == 403, "one tenant's key must not read every tenant's names"
+    assert admin.get("/metrics").status_code == 200
+
+
+def test_a_metrics_token_lets_a_scraper_read_them(
+    seeded: Seeded, make_app: Callable[..., FastAPI]
+) -> None:
+    app = make_app(metrics_token=METRICS_TOKEN)
+    scraper = Api(seeded.admin.runner, app, METRICS_TOKEN)
+    response = scraper.get("/metrics")
+    assert response.status_code == 200 and "promptstage_http_requests_total" in response.text
+    assert scraper.as_key("m" * 39 + "n").get("/metrics").status_code == 401
+    assert scraper.as_key(None).get("/metrics").status_code == 401
+    assert scraper.as_key(ADMIN_KEY).get("/metrics").status_code == 200
+    assert scraper.get("/api/v1/projects").status_code == 401, "the token opens /metrics only"
+
+
+def test_metrics_can_be_made_public(seeded: Seeded, make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(metrics_public=True)
+    assert Api(seeded.admin.runner, app, None).get("/metrics").status_code == 200
+
+
+def test_a_short_metrics_token_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings(metrics_token="short")
+    assert "PROMPTSTAGE_METRICS_TOKEN" in str(caught.value) and "32" in str(caught.value)

@@ -165,7 +165,7 @@ def test_metrics_count_fast_answers_under_the_route(
     for _ in range(3):
         assert client.get(f"{G}/resolve").status_code == 200
     assert route_calls == ["greet"]
-    text = client.as_key(None).get("/metrics").text
+    text = client.as_key(ADMIN_KEY).get("/metrics").text
     line = 'method="GET",route="/api/v1/projects/{project}/prompts/{name}/resolve",status="200"}'
     assert f"{line} 3" in text
 

@@ -35,7 +35,10 @@ _FOUR_EYES = "four-eyes on: a project key gets 202 and a change request"
 ROUTES: dict[tuple[str, str], Need] = {
     ("GET", "/healthz"): Need(PUBLIC),
     ("GET", "/readyz"): Need(PUBLIC),
-    ("GET", "/metrics"): Need(PUBLIC),
+    ("GET", "/metrics"): Need(
+        INSTANCE,
+        "or the bearer of PROMPTSTAGE_METRICS_TOKEN; public with PROMPTSTAGE_METRICS_PUBLIC",
+    ),
     ("GET", "/api/v1/projects"): Need(ANY_KEY, "lists only the key's own project"),
     ("POST", "/api/v1/projects"): Need(INSTANCE),
     ("POST", f"{P}/keys"): Need("admin"),

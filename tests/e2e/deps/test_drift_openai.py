@@ -131,7 +131,8 @@ def test_the_provider_serving_another_model_is_drift_and_holds_the_canary(
                 ("prod", "model", "openai/gpt-4o@2024-08-06", SERVED)
             ]
             assert items[0]["count"] >= 1
-        metrics = httpx.get(f"{server.url}/metrics").text
+        auth = {"Authorization": f"Bearer {server.admin}"}  # /metrics: the instance admin
+        metrics = httpx.get(f"{server.url}/metrics", headers=auth).text
         assert (f'promptstage_deps_drift_calls_total{{project="{project}",prompt="agent",'
                 'label="prod",kind="model"}') in metrics  # fmt: skip
 

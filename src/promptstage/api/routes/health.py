@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
+from promptstage.api.auth import bearer_token, principal
 from promptstage.api.deps import ctx
+from promptstage.domain.models import Role
 from promptstage.errors import ServiceUnavailableError
 from promptstage.service import deps_metrics
+from promptstage.service.access import check
+from promptstage.settings import Settings
 
 router = APIRouter(tags=["health"])
 
@@ -50,7 +55,26 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "store": "ok"})
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics_reader(request: Request) -> None:
+    """Who may read ``/metrics``, whose labels name every project, prompt, label and model:
+    the bearer of ``PROMPTSTAGE_METRICS_TOKEN``, else the instance admin (401 without a key
+    that authenticates, 403 for a project's key); anyone with ``PROMPTSTAGE_METRICS_PUBLIC``."""
+    settings: Settings = request.app.state.settings
+    if settings.metrics_public:
+        return
+    token = bearer_token(request.headers.get("authorization"))
+    wanted = settings.metrics_token
+    if wanted and token and hmac.compare_digest(token.encode(), wanted.encode()):
+        return
+    check(await principal(request), None, Role.admin)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (the metrics token or the instance admin key)",
+    response_class=Response,
+    dependencies=[Depends(metrics_reader)],
+)
 def metrics(request: Request) -> Response:
     text = request.app.state.metrics.render()
     # the process metrics still answer while the store is down
