@@ -1,6 +1,6 @@
 """The call log at scale on Postgres (issue 16): COPY vs INSERT ingest, a look at 1 M+ calls.
 
-In a fresh ``promptstage_bench_<hex>`` database (day partitions, migration 0013):
+In a fresh ``promptstage_bench_<hex>`` database (day partitions, migrations 0014 and 0015):
 
 * **ingest**: ``add_calls`` of ``--batch`` unit-keyed release calls per transaction, by
   ``COPY`` (the default path) and by the plain ``INSERT`` batch, alternating, ``--batches``

@@ -16,7 +16,7 @@ from promptstage.domain.calls import CallRecord
 from promptstage.store.sql import SqlStore, upgrade_database
 from promptstage.store.sql.migrate import alembic_config
 from promptstage.store.sql.partitions import DAYS_AHEAD, partition_days
-from promptstage.store.sql.tables import calls, projects
+from promptstage.store.sql.tables import ROLLUP_FILLFACTOR, calls, projects
 
 NOW = datetime(2026, 5, 10, 12, 0, 0, tzinfo=UTC)
 _ACME = projects.insert().values(
@@ -205,3 +205,16 @@ def test_a_tiny_value_does_not_break_ingest(store: SqlStore) -> None:
     with store.unit_of_work(write=True) as uow:
         assert uow.add_calls("acme", [_call("tiny", NOW, cost=1e-170, latency_ms=1e-200)]) == 1
     assert _rollup_calls(store) == 1
+
+
+def test_rollup_pages_leave_room_for_in_place_updates(store: SqlStore) -> None:
+    """Ingest adds to a unit's rollup row many times a minute; with free space on each page
+    Postgres updates it in place (a HOT update: no new index entries), which halves the
+    rollup upsert of a batch (docs/performance.md, "Scale: call log")."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no storage parameters")
+    with store.engine.connect() as conn:
+        options = conn.execute(
+            text("SELECT reloptions FROM pg_class WHERE relname = 'call_rollups'")
+        ).scalar_one()
+    assert options is not None and f"fillfactor={ROLLUP_FILLFACTOR}" in options

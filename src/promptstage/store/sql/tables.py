@@ -237,9 +237,12 @@ scores = Table(
     Index(None, "project", "call_id"),
 )
 
-# Per-minute rollups of the call log (migration 0013): per (release, arm, unit, minute) sums of
+# Per-minute rollups of the call log (migration 0014): per (release, arm, unit, minute) sums of
 # the unit-keyed calls of releases, kept on ingest in the same transaction as the calls, so the
 # controller reads a handful of rows per unit instead of every call (store/sql/rollups.py).
+# Ingest adds to a row many times a minute: pages kept 30 % free let Postgres update it in
+# place (HOT: no new index entries), which halves the rollup upsert (migration 0015).
+ROLLUP_FILLFACTOR = 70
 call_rollups = Table(
     "call_rollups",
     metadata,
@@ -258,6 +261,7 @@ call_rollups = Table(
     Column("cost_sq", Float, nullable=False),
     PrimaryKeyConstraint("project", "release_id", "arm", "unit_hash", "minute"),
     Index(None, "minute"),
+    postgresql_with={"fillfactor": ROLLUP_FILLFACTOR},
 )
 
 # Releases (migration 0002): one row per release, its change history and the controller's looks.
