@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from promptstage.api.routes import runtime
 from promptstage.errors import ConfigurationError
 from promptstage.server import create_app
 from promptstage.settings import Settings
@@ -234,3 +235,35 @@ def test_a_global_tracer_provider_gets_no_second_set_of_request_spans(tmp_path) 
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "fastapi" not in done.stdout, done.stdout
+
+
+def test_a_resolve_answered_from_memory_has_its_request_span(
+    seeded: Seeded,
+    make_store: Callable[[], SqlStore],
+    runner: asyncio.Runner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The resolve fast path sits inside the request span (api/runtime_fast.py)."""
+    routed: list[str] = []
+    real = runtime.resolve_answer
+    monkeypatch.setattr(runtime, "resolve_answer", lambda *a: routed.append("route") or real(*a))
+    exporter = InMemorySpanExporter()
+    settings = Settings(admin_key=ADMIN_KEY, state_check_seconds=60.0)
+    telemetry = Telemetry.start(settings, {}, version="test", exporter=exporter)
+    app = create_app(settings, store=make_store(), telemetry=telemetry)
+    traced = Traced(Api(runner, app, seeded.keys["runtime"]), telemetry, exporter)
+    try:
+        url = f"{BASE}/{Seeded.project}/prompts/greet/resolve"
+        assert traced.api.get(url).status_code == 200  # loads the state through the route
+        traced.spans()  # flushed
+        exporter.clear()
+        assert traced.api.get(url).status_code == 200  # from memory
+        route = "GET /api/v1/projects/{project}/prompts/{name}/resolve"
+        (request,) = traced.named(route)
+        assert request.kind == SpanKind.SERVER
+        attrs = dict(request.attributes or {})
+        assert attrs["http.response.status_code"] == 200
+        assert not [s for s in traced.spans() if s.kind == SpanKind.CLIENT], "no SQL: memory"
+        assert routed == ["route"], "the second answer came from the fast path"
+    finally:
+        telemetry.shutdown()
