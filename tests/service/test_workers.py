@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from promptstage.service import webhooks as webhook_service
+from promptstage.service import workers
 from promptstage.service.context import Context
 from promptstage.service.workers import Job, build_jobs, running
 
@@ -45,10 +48,28 @@ def test_build_jobs_lists_pruning_then_the_leader_jobs(ctx: Context) -> None:
         ("call-pruning", False),
         ("idempotency-pruning", False),
         ("session-pruning", False),
+        ("drift-announcements", False),
         ("release-controller", True),
         ("webhook-delivery", True),
     ]
-    assert jobs[4].close == sender.close
+    assert jobs[5].close == sender.close
+
+
+def test_the_drift_job_announces_what_a_stopped_server_left(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passes: list[Context] = []
+
+    def announce(given: Context) -> int:
+        passes.append(given)
+        if len(passes) == 2:
+            raise asyncio.CancelledError  # ends the loop after its second pass
+        return 1
+
+    monkeypatch.setattr(workers, "announce_missed", announce)
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(workers.announce_missed_forever(ctx, interval=0.0))
+    assert passes == [ctx, ctx]
 
 
 def test_running_starts_every_job_and_stops_them_in_order() -> None:

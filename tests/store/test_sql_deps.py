@@ -79,3 +79,19 @@ def test_drift_counts_per_observed_value(store: SqlStore) -> None:
         assert (rows[0].first_at, rows[0].last_at) == (at(1), at(5))
         assert len(uow.list_drift(None)) == 2
         assert uow.list_drift("clinic", version=2) == []
+
+
+def test_a_new_mismatch_waits_for_one_announcement(store: SqlStore) -> None:
+    seed(store)
+    m = Mismatch("model", "openai/gpt-4o@2024-08-06", "gpt-4o-2024-11-20")
+    with store.unit_of_work(write=True) as uow:
+        assert uow.count_drift("clinic", "greet", 1, "prod", m, at(1))
+    with store.unit_of_work() as uow:
+        (left,) = uow.unannounced_drift(10)
+        assert (left.project, left.label, left.observed) == ("clinic", "prod", m.observed)
+    with store.unit_of_work(write=True) as uow:
+        assert uow.claim_drift("clinic", "greet", 1, "prod", m, at(2))
+        assert not uow.claim_drift("clinic", "greet", 1, "prod", m, at(3)), "claimed once"
+        assert not uow.count_drift("clinic", "greet", 1, "prod", m, at(4))
+    with store.unit_of_work() as uow:
+        assert uow.unannounced_drift(10) == []

@@ -4,7 +4,10 @@
 every call that reports a model, an index or tools is read once per batch, the mismatches are
 counted per (prompt, version, label, kind, observed), and the first mismatch of each kind
 becomes a ``deps.drift`` outbox event (webhooks), written by :func:`announce` once the batch
-is stored. The release controller asks :func:`canary_drift` before each step.
+is stored. A mismatch stays unannounced in the store until the transaction that writes its
+event claims it, so one whose announcement never ran (the server stopped in between) is
+announced by the next :func:`announce_missed` pass (a background job), and never twice. The
+release controller asks :func:`canary_drift` before each step.
 """
 
 from __future__ import annotations
@@ -65,12 +68,17 @@ def count_in(uow: UnitOfWork, project: str, records: list[CallRecord]) -> list[N
     return new
 
 
-def announce(ctx: Context, project: str, new: list[NewDrift]) -> None:
-    """One ``deps.drift`` outbox event per new mismatch (webhooks send them)."""
+def announce(ctx: Context, project: str, new: list[NewDrift]) -> int:
+    """One ``deps.drift`` outbox event per new mismatch (webhooks send them), each written in
+    the transaction that claims the mismatch, so it is written once whoever announces it (the
+    batch that found it, or :func:`announce_missed` after a stop); how many were written."""
     if not new:
-        return
+        return 0
+    written = 0
     with change(ctx, project, DRIFT_ACTOR) as ch:
         for d in new:
+            if not ch.uow.claim_drift(project, d.prompt, d.version, d.label, d.mismatch, ch.at):
+                continue
             data = {
                 "prompt": d.prompt,
                 "version": d.version,
@@ -81,6 +89,30 @@ def announce(ctx: Context, project: str, new: list[NewDrift]) -> None:
                 "at": iso_utc(d.at),
             }
             ch.events.append(ch.uow.append_event(project, EventType.DEPS_DRIFT, data, ch.at))
+            written += 1
+    return written
+
+
+MISSED_BATCH = 500
+"""Mismatches one :func:`announce_missed` pass reads at a time."""
+
+
+def announce_missed(ctx: Context) -> int:
+    """Announce the mismatches stored without their event (a server stopped between storing a
+    batch and announcing it); every replica may run it. Returns how many it announced."""
+    written = 0
+    while True:
+        with ctx.store.unit_of_work() as uow:
+            left = uow.unannounced_drift(MISSED_BATCH)
+        by_project: dict[str, list[NewDrift]] = {}
+        for d in left:
+            mismatch = Mismatch(d.kind, d.expected, d.observed)
+            seen = NewDrift(d.prompt, d.version, d.label, mismatch, d.first_at)
+            by_project.setdefault(d.project, []).append(seen)
+        for project, new in by_project.items():
+            written += announce(ctx, project, new)
+        if len(left) < MISSED_BATCH:
+            return written
 
 
 def drift_json(d: DriftCount) -> dict[str, Any]:

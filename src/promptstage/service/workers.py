@@ -1,6 +1,7 @@
 """The background jobs a server runs beside its API, described in one list and run as one.
 
-:func:`build_jobs` is that list: call-log, idempotency-key and UI-session pruning, and, on the replica that holds the leader
+:func:`build_jobs` is that list: call-log, idempotency-key and UI-session pruning, drift
+announcements left behind by a stopped server, and, on the replica that holds the leader
 lock, the release controller and webhook delivery; the eval runner on every replica (claim-based). A new job (an eval runner, a span exporter)
 is one more :class:`Job` line there. :func:`running` starts the store watcher and every job, and
 on shutdown cancels and awaits the jobs, releases the leadership, closes what the jobs opened
@@ -27,6 +28,7 @@ from . import controller, idempotency, sessions
 from . import webhooks as webhook_service
 from .calls import prune_calls
 from .context import Context
+from .deps_drift import announce_missed
 from .eval_runner import EvalRunner
 from .propagation import Propagator
 from .startup import StartupGate, migrate_when_reachable
@@ -101,6 +103,7 @@ def build_jobs(
             "session-pruning",
             partial(prune_forever, "ended UI sessions", partial(sessions.prune_sessions, ctx)),
         ),
+        Job("drift-announcements", partial(announce_missed_forever, ctx)),
         Job(
             "release-controller",
             partial(controller.run_forever, ctx, leadership, controller_interval),
@@ -166,3 +169,20 @@ async def prune_forever(what: str, prune: Callable[[], int]) -> None:
         except PromptstageError as exc:
             log.warning("retention pass failed: %s", exc.message)
         await asyncio.sleep(3600)
+
+
+MISSED_DRIFT_SECONDS = 60.0
+"""How often each replica announces the drift a stopped server left unannounced."""
+
+
+async def announce_missed_forever(ctx: Context, interval: float = MISSED_DRIFT_SECONDS) -> None:
+    """Announce the ``deps.drift`` events a stopped server left behind, every ``interval``
+    seconds (each claimed in the transaction that writes it: replicas never write one twice)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            written = await asyncio.to_thread(announce_missed, ctx)
+            if written:
+                log.info("deps: announced %d drift mismatch(es) a stopped server left", written)
+        except PromptstageError as exc:
+            log.warning("announcing missed drift failed: %s", exc.message)

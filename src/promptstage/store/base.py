@@ -640,6 +640,16 @@ class DepsRepo(Protocol):
         """Count ``n`` mismatching calls; ``True`` when the (kind, observed) is new there."""
         ...
 
+    def claim_drift(
+        self, project: str, prompt: str, version: int, label: str, m: Mismatch, at: datetime
+    ) -> bool:
+        """Mark a mismatch announced; ``True`` for the one caller that did."""
+        ...
+
+    def unannounced_drift(self, limit: int) -> list[DriftCount]:
+        """Mismatches no announcement has claimed yet, oldest first."""
+        ...
+
     def list_drift(
         self,
         project: str | None,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from promptstage.domain.deps import CatalogEntry
 from promptstage.domain.drift import DriftCount, Mismatch
@@ -133,14 +133,7 @@ class DepsRepository(UnitOfWorkBase):
         """Count ``n`` mismatching calls, the last at ``at``; ``True`` when this (kind, observed)
         is new for the (prompt, version, label)."""
         self._require_write("count_drift")
-        key = (
-            dep_drift.c.project == project,
-            dep_drift.c.prompt == prompt,
-            dep_drift.c.version == version,
-            dep_drift.c.label == label,
-            dep_drift.c.kind == m.kind,
-            dep_drift.c.observed == m.observed[:256],
-        )
+        key = _drift_key(project, prompt, version, label, m)
         when = utc(at)
         bumped = self._conn.execute(
             update(dep_drift).where(*key).values(count=dep_drift.c.count + n, last_at=when)
@@ -170,6 +163,31 @@ class DepsRepository(UnitOfWorkBase):
             return False
         return True
 
+    def claim_drift(
+        self, project: str, prompt: str, version: int, label: str, m: Mismatch, at: datetime
+    ) -> bool:
+        """Mark the mismatch announced at ``at``; ``True`` for the one caller that did (write
+        its ``deps.drift`` event in the same transaction), ``False`` when it already was."""
+        self._require_write("claim_drift")
+        claimed = self._conn.execute(
+            update(dep_drift)
+            .where(
+                *_drift_key(project, prompt, version, label, m), dep_drift.c.announced_at.is_(None)
+            )
+            .values(announced_at=utc(at))
+        )
+        return bool(claimed.rowcount)
+
+    def unannounced_drift(self, limit: int) -> list[DriftCount]:
+        """Up to ``limit`` mismatches no announcement has claimed yet, oldest first."""
+        stmt = (
+            select(dep_drift)
+            .where(dep_drift.c.announced_at.is_(None))
+            .order_by(dep_drift.c.first_at, dep_drift.c.project, dep_drift.c.prompt)
+            .limit(limit)
+        )
+        return [_to_drift(row) for row in self._conn.execute(stmt)]
+
     def list_drift(
         self,
         project: str | None,
@@ -189,3 +207,16 @@ class DepsRepository(UnitOfWorkBase):
             stmt = stmt.where(dep_drift.c.label == label)
         stmt = stmt.order_by(dep_drift.c.last_at.desc(), dep_drift.c.kind, dep_drift.c.observed)
         return [_to_drift(row) for row in self._conn.execute(stmt)]
+
+
+def _drift_key(
+    project: str, prompt: str, version: int, label: str, m: Mismatch
+) -> tuple[ColumnElement[bool], ...]:
+    return (
+        dep_drift.c.project == project,
+        dep_drift.c.prompt == prompt,
+        dep_drift.c.version == version,
+        dep_drift.c.label == label,
+        dep_drift.c.kind == m.kind,
+        dep_drift.c.observed == m.observed[:256],
+    )

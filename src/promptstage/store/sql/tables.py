@@ -560,5 +560,8 @@ dep_drift = Table(
     Column("count", BigInteger, nullable=False),
     Column("first_at", UtcDateTime, nullable=False),
     Column("last_at", UtcDateTime, nullable=False),
+    # When its deps.drift event was written (migration 0016); NULL until an announcement
+    # claims it, so a server that stopped between storing and announcing is caught up.
+    Column("announced_at", UtcDateTime, nullable=True),
     ForeignKeyConstraint(["project"], ["projects.name"]),
 )
