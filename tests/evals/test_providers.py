@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import subprocess
+import sys
 import time
 
 import pytest
@@ -196,3 +198,22 @@ def test_anthropic_needs_a_user_message(fake: FakeModel) -> None:
     prompt = RenderedPrompt.from_render([{"role": "system", "content": "only a system prompt"}])
     got = error(run(complete("anthropic", fake, "fake-refuse", prompt=prompt)))
     assert got.kind is ErrorKind.REQUEST and "user message" in got.message
+
+
+def test_a_server_imports_no_provider_sdk_until_it_opens_a_provider() -> None:
+    """The openai and anthropic packages cost a server worker about a second and 55 MB to
+    import; only a server that runs evals opens a provider, which imports its SDK then."""
+    script = (
+        "import sys\n"
+        "import promptstage.server\n"
+        "print(sorted(m for m in ('openai', 'anthropic') if m in sys.modules))\n"
+        "from promptstage.evals.providers import AnthropicMessagesProvider, OpenAIChatProvider\n"
+        "from promptstage.evals.providers.retry import RetryPolicy\n"
+        "for cls in (AnthropicMessagesProvider, OpenAIChatProvider):\n"
+        "    cls(base_url='http://127.0.0.1:9', api_key='k', policy=RetryPolicy(), prices={})\n"
+        "print(sorted(m for m in ('openai', 'anthropic') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.split("\n")[:2] == ["[]", "['anthropic', 'openai']"], out.stderr

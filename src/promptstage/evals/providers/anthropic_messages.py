@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import anthropic
-
 from promptstage.domain.config import Config, ModelRef
 
 from .base import Redactor, classify, malformed, reserved_params_error
@@ -50,6 +48,11 @@ class AnthropicMessagesProvider:
         self._random = random
         self._clock = clock
         self._wall_clock = wall_clock
+        # Imported here, not with the module: the SDK takes about a second and tens of MB to
+        # import, and only a server that runs evals opens a provider.
+        import anthropic
+
+        self._sdk = anthropic
         self._client = anthropic.AsyncAnthropic(
             base_url=base_url,
             api_key=api_key or "no-key",
@@ -105,7 +108,7 @@ class AnthropicMessagesProvider:
             response = await self._client.messages.create(**request, extra_body=params)
         except Exception as exc:
             error = classify(
-                exc, anthropic, provider=self.name, redact=self._redact, now=self._wall_clock()
+                exc, self._sdk, provider=self.name, redact=self._redact, now=self._wall_clock()
             )
             if error is None:
                 raise

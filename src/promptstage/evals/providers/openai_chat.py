@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import openai
-
 from promptstage.domain.config import Config, ModelRef
 
 from .base import Redactor, classify, malformed, parse_tool_arguments, reserved_params_error
@@ -48,6 +46,11 @@ class OpenAIChatProvider:
         self._clock = clock
         self._wall_clock = wall_clock
         # A local server (vLLM, Ollama) needs no key; the SDK insists on a string.
+        # Imported here, not with the module: the SDK takes about a second and tens of MB to
+        # import, and only a server that runs evals opens a provider.
+        import openai
+
+        self._sdk = openai
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or "no-key",
@@ -100,7 +103,7 @@ class OpenAIChatProvider:
             response = await self._client.chat.completions.create(**request, extra_body=params)
         except Exception as exc:
             error = classify(
-                exc, openai, provider=self.name, redact=self._redact, now=self._wall_clock()
+                exc, self._sdk, provider=self.name, redact=self._redact, now=self._wall_clock()
             )
             if error is None:
                 raise
