@@ -45,12 +45,12 @@ class OpenAIChatProvider:
         self._random = random
         self._clock = clock
         self._wall_clock = wall_clock
-        # A local server (vLLM, Ollama) needs no key; the SDK insists on a string.
         # Imported here, not with the module: the SDK takes about a second and tens of MB to
         # import, and only a server that runs evals opens a provider.
         import openai
 
         self._sdk = openai
+        # A local server (vLLM, Ollama) needs no key; the SDK insists on a string.
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or "no-key",
