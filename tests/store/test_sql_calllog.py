@@ -67,6 +67,27 @@ def test_duplicates_are_skipped_the_same_way_on_both_paths(store: SqlStore, meth
     assert _rollup_calls(store) == 3
 
 
+@pytest.mark.parametrize("method", ["copy", "insert"])
+def test_a_call_id_of_one_project_does_not_silence_another(store: SqlStore, method: str) -> None:
+    """Call ids are the client's: one tenant posting another's ids (same id, even the same
+    ``at``) must not make that tenant's calls be skipped as duplicates."""
+    _project(store)
+    with store.engine.begin() as conn:
+        conn.execute(_ACME.values(name="rival"))
+    squatted = _call("order-1234", NOW, latency_ms=9.0)
+    with store.unit_of_work(write=True) as uow:
+        assert uow.add_calls("rival", [squatted], method=method) == 1  # type: ignore[call-arg]
+    with store.unit_of_work(write=True) as uow:
+        real = dataclasses.replace(squatted, latency_ms=1.0)
+        assert uow.add_calls("acme", [real], method=method) == 1  # type: ignore[call-arg]
+        assert uow.add_calls("acme", [real], method=method) == 0  # type: ignore[call-arg]
+    with store.unit_of_work() as uow:
+        mine = uow.get_call("acme", "order-1234")
+        theirs = uow.get_call("rival", "order-1234")
+    assert mine is not None and mine.latency_ms == 1.0
+    assert theirs is not None and theirs.latency_ms == 9.0
+
+
 @pytest.mark.postgres
 def test_both_paths_store_identical_rows(store_url: str) -> None:
     if not store_url.startswith("postgresql"):

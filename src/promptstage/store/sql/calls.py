@@ -85,7 +85,7 @@ class CallsRepository(UnitOfWorkBase):
         rows = [_call_row(project, c) for c in records]
         if self._conn.dialect.name == "postgresql":
             return insert_postgres(self._conn, rows, method)
-        return insert_sqlite(self._conn, rows)
+        return insert_sqlite(self._conn, project, rows)
 
     def add_scores(self, project: str, items: list[Score]) -> None:
         """Insert scores in one statement batch."""

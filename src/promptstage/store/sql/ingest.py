@@ -2,11 +2,13 @@
 
 Postgres: the batch is loaded into a session-local staging table (``COPY`` through psycopg 3,
 or a plain ``executemany`` of ``INSERT``s: ``method``), then one statement moves the records
-whose id is not stored yet into ``calls`` and adds exactly those to ``call_rollups``. Duplicate
-handling is the same on both paths and the same as before partitioning: a record whose id is
-already stored (whatever its ``at``) is skipped, and within one batch the first record of an id
-wins. Two concurrent transactions carrying the same id *and* the same ``at`` still store it
-once (the ``(id, at)`` key); the same id with two different ``at`` values in two transactions
+whose id is not stored yet in the project into ``calls`` and adds exactly those to
+``call_rollups``. Duplicate handling is the same on both paths and the same as before
+partitioning: a record whose id the project already stored (whatever its ``at``) is skipped,
+and within one batch the first record of an id wins. Ids are the client's, so they are unique
+per project (migration 0017): another project's calls never make one skipped. Two concurrent
+transactions carrying the same id *and* the same ``at`` still store it once (the
+``(project, id, at)`` key); the same id with two different ``at`` values in two transactions
 running at the same instant is the one case the partitioned table cannot refuse.
 
 SQLite: one writer at a time (``BEGIN IMMEDIATE``), so the ids already stored are read first
@@ -53,7 +55,7 @@ WITH new AS (
     INSERT INTO calls ({_COLS})
     SELECT DISTINCT ON (s.id) {", ".join(f"s.{c}" for c in CALL_COLUMNS)}
     FROM calls_stage s
-    WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = s.id)
+    WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.project = s.project AND c.id = s.id)
     ORDER BY s.id, s.ord
     ON CONFLICT DO NOTHING
     RETURNING project, release_id, arm, unit_hash, at, error, latency_ms, cost
@@ -112,13 +114,15 @@ def insert_postgres(conn: Connection, rows: list[dict[str, Any]], method: Ingest
     return new
 
 
-def insert_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> int:
-    """Insert the rows whose id is new (first of an id wins), and add them to the rollups."""
+def insert_sqlite(conn: Connection, project: str, rows: list[dict[str, Any]]) -> int:
+    """Insert the rows whose id is new in ``project`` (first of an id wins), and add them to
+    the rollups."""
     stored: set[str] = set()
     ids = list({row["id"] for row in rows})
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        stored.update(conn.execute(select(calls.c.id).where(calls.c.id.in_(chunk))).scalars())
+        found = select(calls.c.id).where(calls.c.project == project, calls.c.id.in_(chunk))
+        stored.update(conn.execute(found).scalars())
     fresh: list[dict[str, Any]] = []
     for row in rows:
         if row["id"] not in stored:

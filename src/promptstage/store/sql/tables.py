@@ -194,7 +194,7 @@ principals = Table(
 calls = Table(
     "calls",
     metadata,
-    Column("id", String(64), primary_key=True),
+    Column("id", String(64), nullable=False),
     Column("project", String(NAME), nullable=False),
     Column("prompt", String(NAME), nullable=False),
     Column("label", String(NAME), nullable=False),
@@ -216,6 +216,9 @@ calls = Table(
     # Drift (0013): the retrieval index (NAME@VERSION) and tool names the call reports it used.
     Column("index_used", Text, nullable=True),
     Column("tools_used", Json, nullable=True),
+    # A call id is unique within its project (migration 0017); Postgres adds ``at``, its
+    # partition key, to the key (migration 0014).
+    PrimaryKeyConstraint("project", "id"),
     ForeignKeyConstraint(["project"], ["projects.name"]),
     Index(None, "project", "prompt", "version", "at"),
     Index(None, "project", "release_id", "arm"),
