@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from promptstage.sdk.cache_dir import CACHE_DIR_ENV, default_cache_path
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -92,9 +94,11 @@ def run_as_written(
 ) -> subprocess.CompletedProcess[str]:
     """Run README shell blocks with ``bash -euo pipefail`` in ``work``, against the server on
     ``port`` (the README says 127.0.0.1:8700), by default without any PROMPTSTAGE_ variable
-    of this process (the README's own exports are what the blocks see)."""
+    of this process (the README's own exports are what the blocks see) but the suite's cache
+    directory: an SDK client of a block keeps its last-known-good file out of the user's."""
     if env is None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTSTAGE_")}
+        env[CACHE_DIR_ENV] = os.environ[CACHE_DIR_ENV]
     return subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script.replace("127.0.0.1:8700", f"127.0.0.1:{port}")],
         cwd=work,
@@ -213,6 +217,10 @@ def test_readme_canary_rolls_itself_back_in_under_a_minute(demo_server: tuple[in
     assert float(found.group(1)) < 60
     assert "serves booking.system:staging version 3 to every simulated user" in result.stdout
     assert time.monotonic() - started < 170
+    # `promptstage demo traffic` runs an SDK client: its file goes to the suite's directory
+    users = {k: v for k, v in os.environ.items() if k != CACHE_DIR_ENV}
+    users_own, _ = default_cache_path(f"http://127.0.0.1:{port}", "clinic", environ=users)
+    assert users_own is None or not users_own.exists(), f"written into the user's {users_own}"
 
 
 DEPS_SECTION = "Quickstart: dependencies"
