@@ -99,10 +99,9 @@ class ClientAddress:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            peer = scope.get("client")
-            host = str(peer[0]) if peer else None
+            host = _peer(scope)
             if host is not None and host in self.trusted:
-                client = client_address(scope, self.trusted)
+                client = _behind(host, scope, self.trusted)
                 if client != host:
                     scope = {**scope, "client": (client, 0)}
                 headers = scope.get("headers", ())
@@ -114,11 +113,20 @@ class ClientAddress:
 
 def client_address(scope: Scope, trusted: TrustedProxies) -> str | None:
     """The client's address, as :class:`ClientAddress` puts it in ``scope["client"]``."""
-    peer = scope.get("client")
-    host = str(peer[0]) if peer else None
+    host = _peer(scope)
     if host is None or host not in trusted:
         return host
+    return _behind(host, scope, trusted)
+
+
+def _peer(scope: Scope) -> str | None:
+    peer = scope.get("client")
+    return str(peer[0]) if peer else None
+
+
+def _behind(proxy: str, scope: Scope, trusted: TrustedProxies) -> str | None:
+    """The client behind ``proxy``, a trusted peer, from the request's X-Forwarded-For."""
     headers = scope.get("headers", ())
     return trusted.client(
-        host, [v.decode("latin-1") for k, v in headers if k == b"x-forwarded-for"]
+        proxy, [v.decode("latin-1") for k, v in headers if k == b"x-forwarded-for"]
     )
