@@ -16,6 +16,7 @@ from promptstage.rollout.bucketing import (
     HASH_VERSION,
     assign,
     bucket,
+    hash_bound,
 )
 
 KEYS = [f"user-{i}" for i in range(100_000)]
@@ -42,6 +43,24 @@ def test_bucket_in_range(salt: str, unit: str) -> None:
 @given(salt=st.text(), unit=st.text())
 def test_bucket_is_deterministic(salt: str, unit: str) -> None:
     assert bucket(salt, unit) == bucket(salt, unit)
+
+
+hashes = st.integers(0, 2**32 - 1)
+
+
+@given(h=hashes, edge=weights)
+def test_a_hash_is_below_the_bound_of_an_edge_exactly_when_its_bucket_is(h: int, edge: int) -> None:
+    assert (h < hash_bound(edge)) == ((h * BUCKETS) >> 32 < edge)
+
+
+def test_the_bound_of_every_edge_is_the_first_hash_of_its_bucket() -> None:
+    for edge in range(BUCKETS + 1):
+        bound = hash_bound(edge)
+        assert 0 <= bound <= 2**32
+        if bound > 0:  # the hash just below the bound is in an earlier bucket
+            assert (bound - 1) * BUCKETS >> 32 < edge, edge
+        if bound < 2**32:
+            assert bound * BUCKETS >> 32 >= edge, edge
 
 
 @given(b=st.integers(0, BUCKETS - 1), w=weights)

@@ -119,3 +119,23 @@ def test_resolve_agrees_with_bucket_and_assign(unit: str, weight: int, salt: str
 def test_non_string_units_hash_like_their_text(unit: int) -> None:
     release = ActiveRelease.from_dict(release_dict())
     assert resolve(3, release, unit, None) == resolve(3, release, str(unit), None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("weight", [1, 499, 2500, 4999, 5000, 5001, 9999, 10000])
+def test_units_at_the_arms_edges_get_the_arm_of_their_bucket(weight: int) -> None:
+    """resolve and the chooser compare the raw hash with precomputed bounds; the units whose
+    bucket sits on either side of an edge (canary end, control start and end) prove that the
+    bounds put each of them in the arm that ``assign(bucket(...))`` gives."""
+    release = ActiveRelease.from_dict(release_dict(weight_bps=weight, salt="edge-salt"))
+    choose = release.chooser("canary", "control", "baseline", "unitless")
+    edges = {weight - 1, weight, 4999, 5000, 5000 + weight - 1, 5000 + weight}
+    checked = 0
+    for i in range(200_000):
+        unit = f"user-{i}"
+        b = bucket("edge-salt", unit)
+        if b in edges:
+            arm = assign(b, weight)
+            assert resolve(3, release, unit, None).arm == arm, (unit, b)
+            assert choose(unit, None) == arm, (unit, b)
+            checked += 1
+    assert checked >= 40  # about 20 units per bucket: every edge was reached

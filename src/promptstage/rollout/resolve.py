@@ -44,6 +44,7 @@ from promptstage.rollout.bucketing import (
     CONTROL_START,
     HASH_VERSION,
     Arm,
+    hash_bound,
 )
 from promptstage.rollout.targeting import Matcher, compile_rules, validate_rules
 
@@ -111,6 +112,10 @@ class ActiveRelease:
     matcher: Matcher | None
     state: str = "running"
     _prefix: str = field(init=False, repr=False, compare=False)
+    # The arms' edges as 32-bit hash bounds (bucketing.hash_bound): canary below _canary_end,
+    # control from _control_start to below _control_end.
+    _canary_end: int = field(init=False, repr=False, compare=False)
+    _control_start: int = field(init=False, repr=False, compare=False)
     _control_end: int = field(init=False, repr=False, compare=False)
     _canary: Resolution = field(init=False, repr=False, compare=False)
     _control: Resolution = field(init=False, repr=False, compare=False)
@@ -122,7 +127,9 @@ class ActiveRelease:
         put(self, "_prefix", f"{self.salt}:")
         # An empty range when the weight is above half: no control arm then.
         end = CONTROL_START + self.weight_bps if self.weight_bps <= CONTROL_START else CONTROL_START
-        put(self, "_control_end", end)
+        put(self, "_canary_end", hash_bound(self.weight_bps))
+        put(self, "_control_start", hash_bound(CONTROL_START))
+        put(self, "_control_end", hash_bound(end))
         put(self, "_canary", Resolution(self.candidate_version, ARM_CANARY, self.id, False))
         put(self, "_control", Resolution(self.baseline_version, ARM_CONTROL, self.id, False))
         put(self, "_baseline", Resolution(self.baseline_version, ARM_BASELINE, self.id, False))
@@ -135,13 +142,8 @@ class ActiveRelease:
         with one of the four given objects (for ``_canary``, ``_control``, ``_baseline`` and
         ``_unitless``) instead of a :class:`Resolution`, with every constant bound ahead:
         the SDK's ``get`` calls it directly (``tests/spec`` pins it to the same cases)."""
-        matcher, prefix, weight, control_end = (
-            self.matcher,
-            self._prefix,
-            self.weight_bps,
-            self._control_end,
-        )
-        h, start, buckets, empty = _hash, CONTROL_START, BUCKETS, _EMPTY
+        matcher, prefix, h, empty = self.matcher, self._prefix, _hash, _EMPTY
+        canary_end, start, control_end = self._canary_end, self._control_start, self._control_end
 
         # Two closures that repeat the bucketing on purpose: the untargeted one (most releases)
         # pays for no matcher test on the SDK's hot path; a shared helper would add a call.
@@ -150,10 +152,10 @@ class ActiveRelease:
             def choose(unit: str | None, context: Mapping[str, Any] | None) -> T:
                 if unit is None or unit == "":
                     return unitless
-                bucket = (h(f"{prefix}{unit}", 0, False) * buckets) >> 32
-                if bucket < weight:
+                x = h(f"{prefix}{unit}", 0, False)
+                if x < canary_end:
                     return canary
-                if start <= bucket < control_end:
+                if start <= x < control_end:
                     return control
                 return baseline
 
@@ -164,10 +166,10 @@ class ActiveRelease:
                 return baseline
             if unit is None or unit == "":
                 return unitless
-            bucket = (h(f"{prefix}{unit}", 0, False) * buckets) >> 32
-            if bucket < weight:
+            x = h(f"{prefix}{unit}", 0, False)
+            if x < canary_end:
                 return canary
-            if start <= bucket < control_end:
+            if start <= x < control_end:
                 return control
             return baseline
 
@@ -284,9 +286,9 @@ def resolve(
         return release._baseline
     if unit is None or unit == "":
         return release._unitless
-    bucket = (_hash(f"{release._prefix}{unit}", 0, False) * BUCKETS) >> 32
-    if bucket < release.weight_bps:
+    x = _hash(f"{release._prefix}{unit}", 0, False)  # compared with the arms' hash bounds
+    if x < release._canary_end:
         return release._canary
-    if CONTROL_START <= bucket < release._control_end:
+    if release._control_start <= x < release._control_end:
         return release._control
     return release._baseline
