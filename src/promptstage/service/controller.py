@@ -273,6 +273,20 @@ def _apply(
     return Outcome(release.project, release.id, analysis.look.decision, action, decision.reason)
 
 
+def _take_covariates(ctx: Context, untaken: list[Release], at: datetime) -> None:
+    """Take the units' pre-release history of the releases not taken yet, each in its own
+    transaction, and drop that of the releases that ended (``store/sql/release_covariates.py``):
+    later looks join the stored history instead of scanning the prompt's 14 days of calls."""
+    with ctx.store.unit_of_work(write=True) as uow:
+        uow.drop_ended_covariates()
+    for release in untaken:
+        try:
+            with ctx.store.unit_of_work(write=True) as uow:
+                uow.take_covariates(release, at)
+        except Exception:  # the look then reads the history from the calls, as before
+            log.exception("controller could not take the history of %s", release.id)
+
+
 def run_once(
     ctx: Context, now: datetime | None = None, *, n_star: float = DEFAULT_N_STAR
 ) -> list[Outcome]:
@@ -292,6 +306,8 @@ def run_once(
     with ctx.store.unit_of_work() as uow:
         work = uow.running_releases()
         at = now if now is not None else uow.database_now()
+        took = uow.covariates_taken([r.id for r in work])
+    _take_covariates(ctx, [r for r in work if r.id not in took], at)
     by_project: dict[str, list[Release]] = {}
     for release in work:
         by_project.setdefault(release.project, []).append(release)

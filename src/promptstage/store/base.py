@@ -300,6 +300,20 @@ class ReleasesRepo(Protocol):
         """Score names logged on a version by calls made in ``[since, until)`` (sorted)."""
         ...
 
+    def covariates_taken(self, release_ids: Sequence[str]) -> set[str]:
+        """The releases among ``release_ids`` whose units' history has been taken."""
+        ...
+
+    def take_covariates(self, release: Release, at: datetime) -> bool:
+        """Store, once, each unit's pre-release history of a running or paused release (the
+        variance reduction's covariate), so that later looks join it instead of scanning the
+        prompt's history; False when it was taken already or the release has ended."""
+        ...
+
+    def drop_ended_covariates(self) -> int:
+        """Drop the stored history of the releases no longer active; returns how many."""
+        ...
+
     # the controller's clock ---------------------------------------------------------------
     def database_now(self) -> datetime:
         """The database's current time (aware, UTC): what bake deadlines are measured on, so

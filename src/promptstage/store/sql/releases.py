@@ -26,7 +26,7 @@ from promptstage.domain.releases import (
 )
 from promptstage.errors import NotFoundError
 
-from .release_covariates import add_history
+from . import release_covariates as covariates
 from .rollups import CallSums, Source
 from .tables import calls, release_history, release_looks, releases, scores
 from .uow_base import UnitOfWorkBase, utc
@@ -313,6 +313,19 @@ class ReleasesRepository(UnitOfWorkBase):
         return [_to_look(row) for row in self._conn.execute(stmt)]
 
     # metrics ------------------------------------------------------------------------------
+    def covariates_taken(self, release_ids: Sequence[str]) -> set[str]:
+        """The releases among ``release_ids`` whose units' history has been taken."""
+        return covariates.taken(self._conn, release_ids)
+
+    def take_covariates(self, release: Release, at: datetime) -> bool:
+        """Store the units' pre-release history of ``release`` once (``release_covariates.py``);
+        False when it was taken already or the release has ended."""
+        return covariates.take(self._conn, release, at)
+
+    def drop_ended_covariates(self) -> int:
+        """Drop the stored history of the releases no longer active; returns how many."""
+        return covariates.drop_ended(self._conn)
+
     def score_names_before(
         self, project: str, prompt: str, version: int, since: datetime, until: datetime
     ) -> list[str]:
@@ -457,17 +470,19 @@ class ReleasesRepository(UnitOfWorkBase):
             self._first_seen(sums.unit_calls(ids), out)
             self._cross_calls(sums.unit_calls(ids), out)
             self._cross_scores(again, step, out)
-        for r in releases:  # one step: the units' history (for the variance reduction)
-            if r.id not in stepped:
-                only = (*where, calls.c.release_id == r.id)
-                add_history(
-                    self._conn,
-                    r,
-                    only,
-                    sums.unit_calls([r.id]),
-                    _unit_scores(only, step),
-                    out[r.id],
-                )
+        single = [r for r in releases if r.id not in stepped]
+        # one step: the units' history (for the variance reduction), as the controller took it
+        took = covariates.taken(self._conn, [r.id for r in single]) if source == "rollups" else ()
+        for r in single:
+            only = (*where, calls.c.release_id == r.id)
+            covariates.add_history(
+                self._conn,
+                r,
+                sums.unit_calls([r.id]),
+                _unit_scores(only, step),
+                out[r.id],
+                from_taken=r.id in took,
+            )
         for rid, m in out.items():  # one step: every unit is first seen in it
             if rid not in stepped:
                 error_steps = m.metrics.get("error_rate", {})

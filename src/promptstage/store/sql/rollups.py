@@ -14,7 +14,8 @@ What a minute cannot tell is handled from the raw calls, exactly:
   minutes at both ends are read from ``calls``.
 
 Scores are not rolled up (a score may arrive before or long after its call): score metrics
-and the units' pre-release history are still aggregated from the raw tables.
+are still aggregated from the raw tables. The units' pre-release history is read from the raw
+tables once per release, when the controller takes it (``release_covariates.py``).
 """
 
 from __future__ import annotations

@@ -304,10 +304,27 @@ releases = Table(
     Column("on_drift", String(16), nullable=False, server_default="hold"),
     # Migration 0011: the error budget (how alpha is split over the tests), fixed at the start.
     Column("error_budget", Json, nullable=True),
+    # Migration 0018: when the units' pre-release history was taken into release_covariates
+    # (NULL: not taken; a look then reads it from calls).
+    Column("covariates_at", UtcDateTime, nullable=True),
     ForeignKeyConstraint(["project", "prompt"], ["prompts.project", "prompts.name"]),
     UniqueConstraint("project", "active_label"),
     Index(None, "project", "state"),
     Index(None, "project", "prompt", "label"),
+)
+
+# Each unit's mean of each metric over its calls in the 14 days before its release started
+# (migration 0018): the covariate of the variance reduction, taken once by the controller so
+# that a look does not scan the prompt's history again (store/sql/release_covariates.py).
+release_covariates = Table(
+    "release_covariates",
+    metadata,
+    Column("release_id", String(64), nullable=False),
+    Column("metric", String(NAME), nullable=False),
+    Column("unit_hash", String(HASH), nullable=False),
+    Column("x", Float, nullable=False),
+    PrimaryKeyConstraint("release_id", "metric", "unit_hash"),
+    ForeignKeyConstraint(["release_id"], ["releases.id"]),
 )
 
 release_history = Table(

@@ -1,0 +1,149 @@
+"""The units' pre-release history, taken once per release (SQLite, Postgres).
+
+A look at a one-step release reads each unit's mean over its 14 days before the release (the
+variance reduction's covariate). Once the controller has taken it into ``release_covariates``,
+a look joins those rows instead of scanning the prompt's history; the answer is the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from datetime import datetime, timedelta
+
+from promptstage.domain.calls import CallRecord, Score
+from promptstage.domain.releases import Release, ReleaseMetrics
+from promptstage.service import controller, releases
+from promptstage.service.context import Context
+from promptstage.store.sql import SqlStore
+from support import releases as helpers
+from support.releases import PROJECT, PROMPT, USER, bernoulli, traffic
+
+release_store = helpers.release_store
+releases_sqlite_template = helpers.releases_sqlite_template
+releases_postgres_url = helpers.releases_postgres_url
+clock = helpers.clock
+ctx = helpers.ctx
+seeded = helpers.seeded
+
+UNITS = 60
+
+
+def _before(i: int, j: int, release_start: datetime, *, latency: float | None) -> CallRecord:
+    """A call of unit ``user-0-{i}`` on the prompt before the release (no release)."""
+    return CallRecord(
+        id=f"hist-{i}-{j}",
+        at=release_start - timedelta(days=1 + j % 10, seconds=i),
+        prompt=PROMPT,
+        label="prod",
+        version=1,
+        digest="sha256:" + "0" * 64,
+        release_id=None,
+        arm="baseline",
+        unit_hash=f"huser-0-{i}",
+        context={},
+        variables=None,
+        output=None,
+        model=None,
+        latency_ms=latency,
+        tokens_in=None,
+        tokens_out=None,
+        cost=0.001 * (i % 7) if i % 5 else None,  # some units without a cost
+        error="Boom" if (i + j) % 9 == 0 else None,
+    )
+
+
+def _with_history(ctx: Context) -> Release:
+    """A canary whose units have history (calls and csat scores), and its own traffic."""
+    start = ctx.clock()
+    rng = random.Random(5)
+    records = [
+        _before(i, j, start, latency=None if i % 11 == 0 else 200.0 + rng.random() * 100 * (i % 4))
+        for i in range(UNITS)
+        for j in range(3)
+    ]
+    marks = [Score(c.id, "csat", float(rng.randint(1, 5)), "user", start) for c in records[::2]]
+    marks += [Score(c.id, "cost", 9.0, "user", start) for c in records[:5]]  # a builtin's name
+    with ctx.store.unit_of_work(write=True) as uow:
+        uow.add_calls(PROJECT, records)
+        uow.add_scores(PROJECT, marks)
+    release = releases.start_release(
+        ctx, USER, PROJECT, prompt=PROMPT, label="prod", candidate_version=2, strategy="canary",
+        guardrails=[{"metric": "csat"}],
+    )  # fmt: skip
+    ctx.clock.advance(60)  # type: ignore[attr-defined]
+    traffic(
+        ctx, release, units=UNITS, scores={"csat": bernoulli(0.5, 0.5)},
+        arms=("canary", "control", "baseline"),
+    )  # fmt: skip
+    return release
+
+
+def _look(ctx: Context, release: Release) -> ReleaseMetrics:
+    with ctx.store.unit_of_work() as uow:
+        return uow.releases_metrics(PROJECT, [release])[release.id]
+
+
+def _stored(ctx: Context, release_id: str) -> int:
+    assert isinstance(ctx.store, SqlStore)
+    with ctx.store.engine.connect() as conn:
+        return int(
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM release_covariates WHERE release_id = ?"
+                if conn.dialect.name == "sqlite"
+                else "SELECT count(*) FROM release_covariates WHERE release_id = %s",
+                (release_id,),
+            ).scalar_one()
+        )
+
+
+def test_a_look_joins_the_history_taken_and_finds_the_same_sums(seeded: Context) -> None:
+    release = _with_history(seeded)
+    scanned = _look(seeded, release)
+    assert {"error_rate", "latency_ms", "cost", "csat"} <= scanned.history.keys()
+    with seeded.store.unit_of_work(write=True) as uow:
+        assert uow.take_covariates(release, seeded.clock())
+    with seeded.store.unit_of_work(write=True) as uow:
+        assert not uow.take_covariates(release, seeded.clock())  # once
+        assert uow.covariates_taken([release.id, "rel_other"]) == {release.id}
+    assert _stored(seeded, release.id) > 0
+    joined = _look(seeded, release)
+    assert joined.history == scanned.history
+    assert joined == scanned
+
+
+def test_a_taken_history_is_what_later_looks_read(seeded: Context) -> None:
+    """A call before the start stored after the take changes a scan, not the look: the look no
+    longer reads the prompt's history from ``calls``."""
+    release = _with_history(seeded)
+    with seeded.store.unit_of_work(write=True) as uow:
+        uow.take_covariates(release, seeded.clock())
+    taken = _look(seeded, release)
+    late = dataclasses.replace(_before(0, 99, release.created_at, latency=99_999.0), error="Boom")
+    with seeded.store.unit_of_work(write=True) as uow:
+        assert uow.add_calls(PROJECT, [late]) == 1
+    assert _look(seeded, release).history == taken.history
+    with seeded.store.unit_of_work() as uow:
+        scan = uow.releases_metrics(PROJECT, [release], source="calls")[release.id]
+    assert scan.history != taken.history
+
+
+def test_the_controller_takes_the_history_and_drops_it_when_the_release_ends(
+    seeded: Context,
+) -> None:
+    release = _with_history(seeded)
+    controller.run_once(seeded, seeded.clock())
+    with seeded.store.unit_of_work() as uow:
+        assert uow.covariates_taken([release.id]) == {release.id}
+    stored = _stored(seeded, release.id)
+    assert stored > 0
+    controller.run_once(seeded, seeded.clock())  # taken once: the rows stay as they were
+    assert _stored(seeded, release.id) == stored
+    releases.act(seeded, USER, PROJECT, release.id, "rollback", reason="test")
+    controller.run_once(seeded, seeded.clock())
+    assert _stored(seeded, release.id) == 0
+    with seeded.store.unit_of_work() as uow:
+        assert uow.covariates_taken([release.id]) == set()
+    with seeded.store.unit_of_work(write=True) as uow:
+        assert not uow.take_covariates(release, seeded.clock())  # ended: nothing to take
+    assert _stored(seeded, release.id) == 0
