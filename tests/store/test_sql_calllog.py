@@ -7,10 +7,11 @@ import dataclasses
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from promptstage.domain.calls import CallRecord
 from promptstage.store.sql import SqlStore, upgrade_database
@@ -239,3 +240,27 @@ def test_rollup_pages_leave_room_for_in_place_updates(store: SqlStore) -> None:
             text("SELECT reloptions FROM pg_class WHERE relname = 'call_rollups'")
         ).scalar_one()
     assert options is not None and f"fillfactor={ROLLUP_FILLFACTOR}" in options
+
+
+def test_the_merge_of_a_batch_is_not_jit_compiled(store: SqlStore) -> None:
+    """On a large log the planner's cost of the duplicate probe crosses ``jit_above_cost``, and
+    compiling the merge cost about 130 ms of a 450 ms batch (docs/performance.md, "Scale: call
+    log"): the merge runs without JIT, and the transaction's setting comes back after it."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("Postgres only")
+    _project(store)
+    seen: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().startswith("WITH new AS"):
+            seen.append(conn.connection.driver_connection.execute("SHOW jit").fetchone()[0])
+
+    event.listen(store.engine, "before_cursor_execute", before)
+    try:
+        with store.unit_of_work(write=True) as uow:
+            uow._conn.exec_driver_sql("SET LOCAL jit = on")  # whatever the server's default
+            assert uow.add_calls("acme", [_call("j1", NOW)], method="copy") == 1  # type: ignore[call-arg]
+            assert uow._conn.exec_driver_sql("SHOW jit").scalar_one() == "on"
+    finally:
+        event.remove(store.engine, "before_cursor_execute", before)
+    assert seen == ["off"]
