@@ -10,6 +10,10 @@ from __future__ import annotations
 import dataclasses
 import random
 from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event
 
 from promptstage.domain.calls import CallRecord, Score
 from promptstage.domain.releases import Release, ReleaseMetrics
@@ -147,3 +151,36 @@ def test_the_controller_takes_the_history_and_drops_it_when_the_release_ends(
     with seeded.store.unit_of_work(write=True) as uow:
         assert not uow.take_covariates(release, seeded.clock())  # ended: nothing to take
     assert _stored(seeded, release.id) == 0
+
+
+def test_a_look_is_planned_without_jit_or_nested_loops(seeded: Context) -> None:
+    """The metrics' reads run with ``jit`` and ``enable_nestloop`` off on Postgres (JIT cost
+    a canary's look 0.27 against 0.17 s; nested loops made a look quadratic in the units:
+    docs/performance.md, "Scale: call log"), and the transaction's settings come back."""
+    assert isinstance(seeded.store, SqlStore)
+    if seeded.store.engine.dialect.name != "postgresql":
+        pytest.skip("Postgres only")
+    release = _with_history(seeded)
+    seen: set[tuple[str, str]] = set()
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM calls" in statement or "FROM call_rollups" in statement:
+            raw = conn.connection.driver_connection
+            seen.add(
+                tuple(
+                    raw.execute(
+                        "SELECT current_setting('jit'), current_setting('enable_nestloop')"
+                    ).fetchone()
+                )
+            )
+
+    event.listen(seeded.store.engine, "before_cursor_execute", before)
+    try:
+        with seeded.store.unit_of_work() as uow:
+            uow._conn.exec_driver_sql("SET LOCAL jit = on")  # type: ignore[attr-defined]
+            uow.releases_metrics(PROJECT, [release])
+            settings = uow._conn.exec_driver_sql("SHOW jit").scalar_one()  # type: ignore[attr-defined]
+    finally:
+        event.remove(seeded.store.engine, "before_cursor_execute", before)
+    assert seen == {("off", "off")}
+    assert settings == "on"

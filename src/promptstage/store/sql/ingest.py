@@ -25,6 +25,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects import sqlite
 
 from .partitions import ensure_days
+from .planner import planner_settings
 from .tables import call_rollups, calls
 
 IngestMethod = Literal["copy", "insert"]
@@ -113,12 +114,9 @@ def insert_postgres(conn: Connection, rows: list[dict[str, Any]], method: Ingest
     # partition) grows with the log: 64,000 at 10 M calls over 15 days, against a default
     # jit_above_cost of 100,000. Past it, compiling the merge (214 functions) cost about
     # 130 ms of a 450 ms batch, for a statement that touches a few thousand rows
-    # (docs/performance.md, "Scale: call log"). No JIT for the merge; the transaction's own
-    # setting comes back after it.
-    jit = conn.exec_driver_sql("SELECT current_setting('jit')").scalar_one()
-    conn.exec_driver_sql("SET LOCAL jit = off")
-    new = int(conn.exec_driver_sql(_MERGE).scalar_one())
-    conn.exec_driver_sql("SELECT set_config('jit', %(jit)s, true)", {"jit": jit})
+    # (docs/performance.md, "Scale: call log"). No JIT for the merge.
+    with planner_settings(conn, jit="off"):
+        new = int(conn.exec_driver_sql(_MERGE).scalar_one())
     conn.exec_driver_sql("TRUNCATE calls_stage")
     return new
 

@@ -7,8 +7,8 @@ look reads a handful of rows per release however many calls were logged: see
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from promptstage.domain.releases import (
 from promptstage.errors import NotFoundError
 
 from . import release_covariates as covariates
+from .planner import planner_settings
 from .rollups import CallSums, Source
 from .tables import calls, release_history, release_looks, releases, scores
 from .uow_base import UnitOfWorkBase, utc
@@ -490,23 +491,18 @@ class ReleasesRepository(UnitOfWorkBase):
                     {s: {a: x.units for a, x in arms.items()} for s, arms in error_steps.items()}
                 )
 
-    @contextmanager
-    def _hash_joins(self) -> Iterator[None]:
+    def _hash_joins(self) -> AbstractContextManager[None]:
         """On Postgres, no nested loops in the metrics' joins (calls to scores, per-unit sums
-        of one step to another, units to their history).
+        of one step to another, units to their history), and no JIT.
 
         Before ``ANALYZE`` has seen new calls the planner estimates them at a few rows and
         joins them in nested loops: quadratic in the units, minutes at 12,000 units. Hash
-        joins on (call id) and (release, unit) are linear.
+        joins on (call id) and (release, unit) are linear. On a large log the reads' estimated
+        cost crosses ``jit_above_cost`` and compiling them cost more than it saved: a look at
+        a canary took 0.27-0.32 s with JIT and 0.17-0.25 s without (docs/performance.md,
+        "Scale: call log").
         """
-        postgres = self._conn.dialect.name == "postgresql"
-        if postgres:
-            self._conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
-        try:
-            yield
-        finally:
-            if postgres:
-                self._conn.exec_driver_sql("SET LOCAL enable_nestloop = on")
+        return planner_settings(self._conn, enable_nestloop="off", jit="off")
 
     def _windows(
         self,
