@@ -7,7 +7,7 @@ call beside a dict lookup counted the same way. The loop over the unit keys is c
 (a ``pass`` body) and subtracted from every case. Compare two trees by running it with
 ``PYTHONPATH=<tree>/src`` for each::
 
-    .venv/bin/python benchmarks/count_instructions.py              # every case, 100,000 calls
+    .venv/bin/python benchmarks/count_instructions.py       # choose, resolve, get: 100,000 calls
     .venv/bin/python benchmarks/count_instructions.py --cases choose,get --calls 50000
 
 Instructions are not time (a cache miss costs more than an add), so this complements the timed

@@ -20,6 +20,7 @@ from promptstage.domain.releases import Release, ReleaseMetrics
 from promptstage.service import controller, releases
 from promptstage.service.context import Context
 from promptstage.store.sql import SqlStore
+from promptstage.store.sql.releases import ReleasesRepository
 from support import releases as helpers
 from support.releases import PROJECT, PROMPT, USER, bernoulli, traffic
 
@@ -184,3 +185,21 @@ def test_a_look_is_planned_without_jit_or_nested_loops(seeded: Context) -> None:
         event.remove(seeded.store.engine, "before_cursor_execute", before)
     assert seen == {("off", "off")}
     assert settings == "on"
+
+
+def test_a_failed_take_leaves_the_looks_to_the_scan(
+    seeded: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = _with_history(seeded)
+    scanned = _look(seeded, release)
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ReleasesRepository, "take_covariates", broken)
+    monkeypatch.setattr(ReleasesRepository, "drop_ended_covariates", broken)
+    outcomes = controller.run_once(seeded, seeded.clock())
+    assert [o.release_id for o in outcomes] == [release.id]  # the look still happened
+    with seeded.store.unit_of_work() as uow:
+        assert uow.covariates_taken([release.id]) == set()
+    assert _look(seeded, release).history == scanned.history

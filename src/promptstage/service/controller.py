@@ -276,14 +276,18 @@ def _apply(
 def _take_covariates(ctx: Context, untaken: list[Release], at: datetime) -> None:
     """Take the units' pre-release history of the releases not taken yet, each in its own
     transaction, and drop that of the releases that ended (``store/sql/release_covariates.py``):
-    later looks join the stored history instead of scanning the prompt's 14 days of calls."""
-    with ctx.store.unit_of_work(write=True) as uow:
-        uow.drop_ended_covariates()
+    later looks join the stored history instead of scanning the prompt's 14 days of calls.
+    A failure here is logged and never stops the looks: they read the history from the calls."""
+    try:
+        with ctx.store.unit_of_work(write=True) as uow:
+            uow.drop_ended_covariates()
+    except Exception:
+        log.exception("controller could not drop the history of the releases that ended")
     for release in untaken:
         try:
             with ctx.store.unit_of_work(write=True) as uow:
                 uow.take_covariates(release, at)
-        except Exception:  # the look then reads the history from the calls, as before
+        except Exception:
             log.exception("controller could not take the history of %s", release.id)
 
 

@@ -392,7 +392,7 @@ class ReleasesRepository(UnitOfWorkBase):
         out = {r.id: ReleaseMetrics(window_read=r.id in (windows or {})) for r in releases}
         if not out:
             return out
-        with self._hash_joins():
+        with self._metrics_planner():
             self._read_metrics(project, releases, out, windows, source)
         return out
 
@@ -491,7 +491,7 @@ class ReleasesRepository(UnitOfWorkBase):
                     {s: {a: x.units for a, x in arms.items()} for s, arms in error_steps.items()}
                 )
 
-    def _hash_joins(self) -> AbstractContextManager[None]:
+    def _metrics_planner(self) -> AbstractContextManager[None]:
         """On Postgres, no nested loops in the metrics' joins (calls to scores, per-unit sums
         of one step to another, units to their history), and no JIT.
 
