@@ -84,7 +84,7 @@ class CallsRepository(UnitOfWorkBase):
             return 0
         rows = [_call_row(project, c) for c in records]
         if self._conn.dialect.name == "postgresql":
-            return insert_postgres(self._conn, rows, method)
+            return insert_postgres(self._conn, project, rows, method)
         return insert_sqlite(self._conn, project, rows)
 
     def add_scores(self, project: str, items: list[Score]) -> None:
