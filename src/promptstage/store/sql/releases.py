@@ -321,7 +321,8 @@ class ReleasesRepository(UnitOfWorkBase):
     def take_covariates(self, release: Release, at: datetime) -> bool:
         """Store the units' pre-release history of ``release`` once (``release_covariates.py``);
         False when it was taken already or the release has ended."""
-        return covariates.take(self._conn, release, at)
+        with self._metrics_planner():  # the same aggregates as a look's, planned the same way
+            return covariates.take(self._conn, release, at)
 
     def drop_ended_covariates(self) -> int:
         """Drop the stored history of the releases no longer active; returns how many."""
