@@ -203,3 +203,23 @@ def test_a_failed_take_leaves_the_looks_to_the_scan(
     with seeded.store.unit_of_work() as uow:
         assert uow.covariates_taken([release.id]) == set()
     assert _look(seeded, release).history == scanned.history
+
+
+def test_the_take_waits_for_the_looks_of_its_pass(
+    seeded: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taking a busy prompt's history can take minutes: it comes after the pass's looks, so it
+    never delays another release's look (the first look scans the history, as before)."""
+    release = _with_history(seeded)
+    looks_when_taken: list[int] = []
+    take = ReleasesRepository.take_covariates
+
+    def spy(self: ReleasesRepository, r: Release, at: datetime) -> bool:
+        looks_when_taken.append(len(self.list_looks(r.id, limit=10, before=None)))
+        return take(self, r, at)
+
+    monkeypatch.setattr(ReleasesRepository, "take_covariates", spy)
+    controller.run_once(seeded, seeded.clock())
+    assert looks_when_taken == [1]
+    with seeded.store.unit_of_work() as uow:
+        assert uow.covariates_taken([release.id]) == {release.id}

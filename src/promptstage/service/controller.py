@@ -311,7 +311,6 @@ def run_once(
         work = uow.running_releases()
         at = now if now is not None else uow.database_now()
         took = uow.covariates_taken([r.id for r in work])
-    _take_covariates(ctx, [r for r in work if r.id not in took], at)
     by_project: dict[str, list[Release]] = {}
     for release in work:
         by_project.setdefault(release.project, []).append(release)
@@ -351,6 +350,9 @@ def run_once(
                 outcome.action,
                 outcome.reason,
             )
+    # After the looks, so that taking a busy prompt's history (minutes at 50 M calls) never
+    # delays another release's look in this pass; until it is taken a look scans it.
+    _take_covariates(ctx, [r for r in work if r.id not in took], at)
     return outcomes
 
 
