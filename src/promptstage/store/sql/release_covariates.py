@@ -10,10 +10,10 @@ Those means do not change once the release has started, but reading them from ``
 a scan of the prompt's 14 days of traffic, on every look. So the controller **takes** them once
 (:func:`take`: one row per release, metric and unit in ``release_covariates``, and the time in
 ``releases.covariates_at``), and a look joins those rows instead. A release not taken yet (the
-controller's first pass has not reached it) is read from ``calls``, with the same result. The
-rows of a release that is no longer active are dropped (:func:`drop_ended`). A call made before
-the start but stored only after the take is not in the covariate; it is still a value from
-before the release, so the adjustment stays unbiased.
+controller takes it at the end of its first pass over it) is read from ``calls``, with the same
+result. The rows of a release that is no longer active are dropped (:func:`drop_ended`). A
+call made before the start but stored only after the take is not in the covariate; it is still
+a value from before the release, so the adjustment stays unbiased.
 """
 
 from __future__ import annotations
