@@ -18,9 +18,9 @@ DEFAULT_DATABASE_URL = "sqlite:///./.promptstage/promptstage.db"
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-MIN_METRICS_TOKEN = (
-    32  # characters of PROMPTSTAGE_METRICS_TOKEN: no brute force (no rate limit there)
-)
+# Characters of PROMPTSTAGE_METRICS_TOKEN: long enough that no brute force pays (/metrics has
+# no rate limit of its own).
+MIN_METRICS_TOKEN = 32
 
 
 @dataclass(frozen=True, slots=True)
