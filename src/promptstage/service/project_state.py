@@ -18,7 +18,7 @@ from typing import Any
 
 from promptstage.domain.models import Version
 from promptstage.domain.template import DEFAULT_MAX_RENDERED_BYTES, CompiledTemplate
-from promptstage.rollout.resolve import ActiveRelease
+from promptstage.rollout.resolve import ActiveRelease, Resolution
 
 from .shard_map import ShardMap
 from .snapshot_body import (
@@ -49,7 +49,9 @@ class PromptState:
         releases_json: Its ``releases`` items, comma-joined.
         compiled: Compiled templates by version number, filled on first use (a pure function
             of the immutable version, so sharing it between states is safe).
-        answers: The version-specific JSON of resolve answers by version number, likewise.
+        answers: Resolve answers (the body without ``render``) by label and resolution,
+            encoded on first use: a pure function of the prompt and those, and bounded by this
+            state's labels, versions and release arms.
     """
 
     name: str
@@ -62,14 +64,17 @@ class PromptState:
     versions_json: bytes
     releases_json: bytes
     compiled: dict[int, CompiledTemplate] = field(default_factory=dict, compare=False)
-    answers: dict[int, str] = field(default_factory=dict, compare=False)
+    answers: dict[tuple[str, int, str, str | None, bool], bytes] = field(
+        default_factory=dict, compare=False
+    )
 
-    def answer_tail(self, number: int) -> str:
-        """The version-specific end of a resolve answer (``"type":...,"includes":{...}}``),
-        encoded on first use and kept (versions are immutable)."""
-        tail = self.answers.get(number)
-        if tail is None:
-            v = self.versions[number]
+    def answer(self, label: str, r: Resolution) -> bytes:
+        """The JSON body of ``GET .../resolve`` (without ``render``) for ``label`` resolved to
+        ``r``: the same bytes as ``json.dumps`` of the answer, encoded once and kept."""
+        key = (label, r.version, r.arm, r.release_id, r.unitless)
+        body = self.answers.get(key)
+        if body is None:
+            v = self.versions[r.version]
             content = {
                 "type": v.type,
                 "template": v.template,
@@ -77,8 +82,13 @@ class PromptState:
                 "config": v.config,
                 "includes": v.includes,
             }
-            tail = self.answers[number] = dumps(content)[1:]
-        return tail
+            body = self.answers[key] = (
+                f'{{"prompt":{dumps(self.name)},"label":{dumps(label)},"version":{v.number},'
+                f'"digest":{dumps(v.digest)},"arm":{dumps(r.arm)},'
+                f'"release_id":{dumps(r.release_id)},'
+                f'"unitless":{"true" if r.unitless else "false"},{dumps(content)[1:]}'
+            ).encode()
+        return body
 
 
 def make_prompt_state(

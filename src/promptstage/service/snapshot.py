@@ -313,6 +313,30 @@ class Resolved:
 def resolve_label(
     state: ProjectState, prompt: str, label: str, unit: str | None, context: dict[str, Any]
 ) -> Resolved:
+    p, number = _pointed(state, prompt, label)
+    resolution = resolve(number, p.releases.get(label), unit, context)
+    return Resolved(p.versions[resolution.version], label, resolution)
+
+
+def resolve_answer(
+    state: ProjectState, prompt: str, label: str, unit: str | None, context: dict[str, Any]
+) -> bytes:
+    """The JSON body of ``GET .../resolve`` (without ``render``), kept per label and resolution
+    (``PromptState.answer``).
+
+    Raises:
+        NotFoundError: as :func:`resolve_label`.
+    """
+    p, number = _pointed(state, prompt, label)
+    return p.answer(label, resolve(number, p.releases.get(label), unit, context))
+
+
+def _pointed(state: ProjectState, prompt: str, label: str) -> tuple[PromptState, int]:
+    """The prompt's state and the version its label points at.
+
+    Raises:
+        NotFoundError: the prompt or the label does not exist (with a suggestion).
+    """
     p = state.prompts.get(prompt)
     if p is None:
         raise NotFoundError(
@@ -321,27 +345,7 @@ def resolve_label(
     number = p.labels.get(label)
     if number is None:
         raise NotFoundError(label_not_found_message(prompt, label, p.labels, False), field="label")
-    resolution = resolve(number, p.releases.get(label), unit, context)
-    return Resolved(p.versions[resolution.version], label, resolution)
-
-
-def resolve_answer(
-    state: ProjectState, prompt: str, label: str, unit: str | None, context: dict[str, Any]
-) -> bytes:
-    """The JSON body of ``GET .../resolve`` (without ``render``): the same bytes as
-    ``json.dumps`` of the answer, the version's part encoded once per version.
-
-    Raises:
-        NotFoundError: as :func:`resolve_label`.
-    """
-    found = resolve_label(state, prompt, label, unit, context)
-    v, r = found.version, found.resolution
-    return (
-        f'{{"prompt":{dumps(prompt)},"label":{dumps(label)},"version":{v.number},'
-        f'"digest":{dumps(v.digest)},"arm":{dumps(r.arm)},"release_id":{dumps(r.release_id)},'
-        f'"unitless":{"true" if r.unitless else "false"},'
-        f"{state.prompts[prompt].answer_tail(v.number)}"
-    ).encode()
+    return p, number
 
 
 SUGGEST_AROUND: Final = 128
