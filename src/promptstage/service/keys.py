@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from promptstage.domain.events import AuditAction, EventType, outbox_event
 from promptstage.domain.governance import ProjectSettings
@@ -285,13 +285,22 @@ class Authenticator:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ctx = ctx
-        self._admin = split_token(admin_token) if admin_token else None
+        admin = split_token(admin_token) if admin_token else None
+        # The instance admin key's "<prefix>_<secret>" and the principal it stands for.
+        self._admin = (
+            None
+            if admin is None
+            else (
+                f"{admin[0]}_{admin[1]}".encode(),
+                Principal(INSTANCE_ADMIN, Role.admin, None, admin[0]),
+            )
+        )
         self._ttl = cache_seconds
         # While the store cannot be reached, a key verified at most this long ago keeps working
         # (nobody can revoke a key during the outage: writes fail); 0 turns this off.
         self._grace = outage_grace_seconds
         self._monotonic = monotonic  # what the cache's lifetime is measured by (tests inject it)
-        self._cache: dict[str, tuple[float, ApiKey, str]] = {}
+        self._cache: dict[str, tuple[float, _Verifiable]] = {}  # prefix -> (fresh until, key)
         self._generation = 0  # bumped by forget(); a lookup racing it does not cache
         self._lock = threading.Lock()
         ctx.bus.subscribe(self._on_event)
@@ -319,7 +328,7 @@ class Authenticator:
             return None
 
     def _authenticate(
-        self, token: str | None, lookup: Callable[[str], tuple[ApiKey | None, str]]
+        self, token: str | None, lookup: Callable[[str], _Verifiable | None]
     ) -> Principal:
         if not token:
             raise AuthenticationError(
@@ -333,32 +342,34 @@ class Authenticator:
             )
         prefix, secret = parts
         if self._admin is not None and hmac.compare_digest(
-            f"{prefix}_{secret}".encode(), f"{self._admin[0]}_{self._admin[1]}".encode()
+            f"{prefix}_{secret}".encode(), self._admin[0]
         ):
-            return Principal(INSTANCE_ADMIN, Role.admin, None, prefix)
-        key, stored = lookup(prefix)
-        if key is None or not hmac.compare_digest(hash_secret(secret), stored):
+            return self._admin[1]
+        found = lookup(prefix)
+        if found is None or not hmac.compare_digest(hash_secret(secret), found.stored):
             raise AuthenticationError("unknown API key", field="Authorization")
+        key = found.key
         if key.revoked_at is not None:
             raise AuthenticationError(
                 f"API key {prefix} was revoked; ask an admin for a new one", field="Authorization"
             )
         # Judged on every request, cached or not: a cached key is never served past expiry.
-        check_not_expired(key, self._ctx.clock())
-        return Principal(key.actor, key.role, key.project, prefix)
+        if key.expires_at is not None:
+            check_not_expired(key, self._ctx.clock())
+        return found.principal
 
-    def _cached(self, prefix: str) -> tuple[ApiKey | None, str]:
+    def _cached(self, prefix: str) -> _Verifiable | None:
         with self._lock:
             hit = self._cache.get(prefix)
         if hit is not None and hit[0] > self._monotonic():
-            return hit[1], hit[2]
-        return None, ""
+            return hit[1]
+        return None
 
-    def _lookup(self, prefix: str) -> tuple[ApiKey | None, str]:
+    def _lookup(self, prefix: str) -> _Verifiable | None:
         now = self._monotonic()
-        key, stored = self._cached(prefix)
-        if key is not None:
-            return key, stored
+        cached = self._cached(prefix)
+        if cached is not None:
+            return cached
         with self._lock:
             generation = self._generation
         try:
@@ -369,14 +380,25 @@ class Authenticator:
                 hit = self._cache.get(prefix)
             # hit[0] is when the entry stops being fresh: it was verified at hit[0] - ttl.
             if hit is not None and now < hit[0] - self._ttl + self._grace:
-                return hit[1], hit[2]
+                return hit[1]
             raise
         if found is None:
-            return None, ""
+            return None
+        key, stored = found
+        verifiable = _Verifiable(key, stored, Principal(key.actor, key.role, key.project, prefix))
         with self._lock:
             # A revocation forgotten while we read must not be undone by caching the old row.
             if generation == self._generation:
                 if len(self._cache) > 10_000:
                     self._cache.clear()
-                self._cache[prefix] = (now + self._ttl, found[0], found[1])
-        return found
+                self._cache[prefix] = (now + self._ttl, verifiable)
+        return verifiable
+
+
+class _Verifiable(NamedTuple):
+    """A stored key, the hash its secret must match, and who it is once it does (built once,
+    while the key is cached, instead of on every request)."""
+
+    key: ApiKey
+    stored: str
+    principal: Principal
