@@ -42,7 +42,7 @@ from promptstage.api.routes import (
     users,
     webhooks,
 )
-from promptstage.api.runtime_fast import RuntimeFastPath
+from promptstage.api.runtime_fast import FastPathApp, FastResolver, RuntimeFastPath
 from promptstage.api.startup import until_migrated
 from promptstage.domain.webhooks import HostPolicy
 from promptstage.evals.providers import ProviderConfig, open_provider
@@ -196,7 +196,7 @@ def create_app(
             if telemetry is not None:
                 await asyncio.to_thread(telemetry.shutdown)  # export what is queued
 
-    app = FastAPI(
+    app = FastPathApp(
         title="promptstage",
         version=VERSION,
         description="Versioned prompts with environment labels, instant rollback and an audit trail.",
@@ -264,10 +264,10 @@ def create_app(
     trusted = TrustedProxies(settings.trusted_proxies)
     app.add_middleware(ClientAddress, trusted=trusted)
     app.add_middleware(langfuse_api.LangfuseErrors)  # /api/public/: Langfuse's error shape
-    # Outside every layer above: a resolve it can answer from memory skips them all, doing for
-    # its answer what each of them does (api/runtime_fast.py); anything else goes through them.
-    app.add_middleware(
-        RuntimeFastPath,
+    # A resolve it can answer from memory skips every layer, doing for its answer what each
+    # of them does (api/runtime_fast.py); anything else goes through them. In front of the
+    # whole app, or inside the request span when one wraps every request.
+    resolver = FastResolver(
         cache=app.state.state_cache,
         authenticator=app.state.authenticator,
         route_path=runtime.RESOLVE_PATH,
@@ -276,7 +276,10 @@ def create_app(
         metrics=app.state.metrics,
         startup_gate=startup_gate,
     )
-    if telemetry is not None:  # the request span covers every middleware below
-        telemetry.install(app)
+    if telemetry is None:
+        app.resolver = resolver
+    else:
+        app.add_middleware(RuntimeFastPath, resolver=resolver)
+        telemetry.install(app)  # the request span covers every middleware below
     app.add_middleware(EncodedSlashes)  # outermost: every layer sees %2F inside its segment
     return app

@@ -12,16 +12,23 @@ import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from fastapi import FastAPI
+from hypothesis import given
+from hypothesis import strategies as st
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from promptstage.api.inputs import problem_in
 from promptstage.api.routes import runtime
+from promptstage.api.runtime_fast import FastPathApp, _query_pairs
 from promptstage.server import create_app
 from promptstage.service import snapshot
 from promptstage.settings import Settings
+from promptstage.telemetry.otel import Telemetry
 
-from .client import ADMIN_KEY, BASE, Api, Seeded
+from .client import ADMIN_KEY, BASE, Api, Seeded, text_version
 
 P = f"{BASE}/acme"
 G = f"{P}/prompts/greet"
@@ -137,6 +144,53 @@ def test_unknown_prompt_and_other_project_go_to_the_route(
     assert client.get(f"{BASE}/other/prompts/greet/resolve").status_code == 403
 
 
+def test_a_folder_name_and_encoded_values_are_answered_from_memory_as_the_route_answers(
+    as_key: Callable[[str | None], Api], route_calls: list[str]
+) -> None:
+    """A folder's ``%2F`` in the name, and ``%``-encoded and ``+`` values in the query, reach
+    the fast path decoded exactly as the route decodes them: the targeting rule below matches
+    only the decoded value, and the a/b split only the unit as sent."""
+    admin = as_key("instance")
+    folder = f"{P}/prompts/support%2Ftriage"
+    assert admin.post(f"{P}/prompts", json={"name": "support/triage", "type": "text"}).is_success
+    made = admin.post(f"{folder}/versions", json=text_version("Hi {{ name }}"))
+    assert made.status_code == 201, made.text
+    moved = admin.put(f"{folder}/labels/staging", json={"version": 1, "reason": "t"})
+    assert moved.status_code == 200, moved.text
+    value = "a+b %c/é&x=y"  # sent as a%2Bb+%25c%2F%C3%A9%26x%3Dy
+    started = admin.post(
+        f"{P}/releases",
+        json={
+            "prompt": "greet",
+            "label": "prod",
+            "candidate_version": 3,
+            "strategy": "ab",
+            "targeting": {
+                "combinator": "and",
+                "rules": [{"field": "channel", "operator": "in", "value": [value]}],
+            },
+        },
+    )
+    assert started.status_code == 201, started.text
+    client = as_key("runtime")
+    client.get(f"{folder}/resolve", params={"label": "staging"})  # loads the state
+    route_calls.clear()
+
+    fast = client.get(f"{folder}/resolve", params={"label": "staging"})
+    assert fast.status_code == 200 and fast.json()["prompt"] == "support/triage"
+    assert route_calls == [], "a folder's prompt is answered from memory"
+    arms = set()
+    for i in range(40):
+        for channel in (value, "a b %c/é&x=y"):
+            params = {"unit": f"user {i}+1", "channel": channel}
+            fast = client.get(f"{G}/resolve", params=params)
+            routed = client.get(f"{G}/resolve", params={**params, "render": "false"})
+            assert fast.content == routed.content, params
+            arms.add((channel == value, fast.json()["arm"]))
+    assert route_calls == ["greet"] * 80, "each pair: one from memory, one from the route"
+    assert (False, "baseline") in arms and len(arms) >= 3, arms  # both arms where it matches
+
+
 def test_a_label_move_is_seen_at_once(
     seeded: Seeded, as_key: Callable[[str | None], Api], fast_app: FastAPI
 ) -> None:
@@ -203,6 +257,9 @@ REVIEWED_LAYERS = [
     "BodyLimit",  # bodies of writes only
     "Idempotency",  # writes only
 ]
+OUTER_LAYERS = [
+    "EncodedSlashes",  # the fast path reads a raw path with % as it rebuilds it
+]
 
 
 def _layer_name(middleware: Any) -> str:
@@ -211,17 +268,29 @@ def _layer_name(middleware: Any) -> str:
 
 
 @pytest.mark.parametrize("migrate_later", [False, True])
+@pytest.mark.parametrize("traced", [False, True])
 def test_the_layers_it_skips_are_the_reviewed_ones(
-    seeded: Seeded, make_store: Callable[[], Any], migrate_later: bool
+    seeded: Seeded, make_store: Callable[[], Any], migrate_later: bool, traced: bool
 ) -> None:
     """A middleware added inside the fast path fails this test until ``api/runtime_fast.py``
-    is reviewed for it: does a resolve answered from memory need what it does?"""
+    is reviewed for it: does a resolve answered from memory need what it does? Untraced, the
+    fast path stands in front of every layer; traced, inside the request span only."""
     settings = Settings(admin_key=ADMIN_KEY, eval_gate=False)
-    app = create_app(settings, store=make_store(), migrate_later=migrate_later)
+    telemetry = (
+        Telemetry.start(settings, {}, version="test", exporter=InMemorySpanExporter())
+        if traced
+        else None
+    )
+    app = create_app(settings, store=make_store(), migrate_later=migrate_later, telemetry=telemetry)
     names = [_layer_name(m) for m in app.user_middleware]  # outermost first
-    inside = names[names.index("RuntimeFastPath") + 1 :]
-    expected = [n for n in REVIEWED_LAYERS if migrate_later or n != "until_migrated"]
-    assert inside == expected
+    inner = [n for n in REVIEWED_LAYERS if migrate_later or n != "until_migrated"]
+    if traced:
+        assert names == [*OUTER_LAYERS, "RequestSpans", "RuntimeFastPath", *inner]
+        assert telemetry is not None
+        telemetry.shutdown()
+    else:
+        assert isinstance(app, FastPathApp) and app.resolver is not None
+        assert names == [*OUTER_LAYERS, *inner], "every layer is behind the fast path"
 
 
 def test_a_client_blocked_for_failed_keys_gets_the_stacks_429(
@@ -275,3 +344,25 @@ def test_before_the_startup_gate_opens_the_stack_answers(
     fast_app.state.startup_gate.reason = "the database could not be reached at start"
     client.get(f"{G}/resolve")
     assert route_calls == ["greet", "greet"], "a closed startup gate leaves it to the stack"
+
+
+# -- the query, read as Starlette reads it --------------------------------------------------------
+
+QUERY_TEXT = st.text(alphabet=st.sampled_from("ab=&%+2F0\x00 é"), max_size=24) | st.text(
+    alphabet=st.characters(max_codepoint=255), max_size=24
+)
+
+
+@given(QUERY_TEXT)
+def test_the_query_pairs_are_starlettes_or_refused_for_what_no_store_holds(query: str) -> None:
+    """``_query_pairs`` splits by hand what needs no decoding: the same pairs as ``parse_qsl``
+    (what the route reads), and ``None`` exactly when a key or value could not be stored."""
+    expected = parse_qsl(query, keep_blank_values=True)
+    refused = any(problem_in(key) or problem_in(value) for key, value in expected)
+    assert _query_pairs(query) == (None if refused else expected)
+
+
+def test_a_nul_in_an_undecoded_query_is_refused() -> None:
+    assert _query_pairs("label=prod&channel=a\x00b") is None
+    assert _query_pairs("label=prod&channel=a%00b") is None
+    assert _query_pairs("label=prod&&channel=&x") == [("label", "prod"), ("channel", ""), ("x", "")]
