@@ -9,6 +9,12 @@ call beside a dict lookup counted the same way. The loop over the unit keys is c
 
     .venv/bin/python benchmarks/count_instructions.py       # choose, resolve, get: 100,000 calls
     .venv/bin/python benchmarks/count_instructions.py --cases choose,get --calls 50000
+    .venv/bin/python benchmarks/count_instructions.py --cases server --calls 20000
+
+The ``server`` case is the server's whole ASGI app answering ``GET .../resolve`` from memory,
+in process (no socket, no event loop: the coroutine runs to its end in one step), on a SQLite
+project of 100 prompts seeded before valgrind starts; each call builds its request's scope as
+uvicorn does.
 
 Instructions are not time (a cache miss costs more than an add), so this complements the timed
 benchmarks (``bench_scale.py --only sdk_get``); it does not replace them.
@@ -22,6 +28,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import _common as c
@@ -48,6 +56,39 @@ get = ps.get
 assert get(NAME, "prod", "u", ctx).release_id == "rel_scale"
 """
 
+_SERVER = """
+import logging, os
+logging.disable(logging.WARNING)
+from promptstage.server import create_app
+from promptstage.settings import Settings
+app = create_app(Settings(
+    database_url=os.environ["BENCH_DB"], state_check_seconds=3600.0, auth_cache_seconds=3600.0
+))  # valgrind runs slowly: nothing expires during the count
+app.state.state_cache.get(os.environ["BENCH_PROJECT"])  # as the first requests would
+app.state.authenticator.authenticate(os.environ["BENCH_TOKEN"])
+path = os.environ["BENCH_PATH"]
+headers = [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"bench"), (b"accept", b"*/*"),
+           (b"authorization", b"Bearer " + os.environ["BENCH_TOKEN"].encode())]
+queries = {u: f"label=prod&unit={u}&channel=whatsapp".encode() for u in units}
+sent = []
+async def receive():
+    return {"type": "http.request", "body": b"", "more_body": False}
+async def send(message):
+    sent.append(message)
+def serve(unit):
+    scope = {"type": "http", "http_version": "1.1", "scheme": "http", "method": "GET",
+             "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000), "root_path": "",
+             "path": path, "raw_path": path.encode(), "query_string": queries[unit],
+             "headers": headers, "state": {}}
+    try:
+        app(scope, receive, send).send(None)
+    except StopIteration:
+        return
+    raise RuntimeError("the request waited: not answered from memory")
+serve(units[0]); del sent[:]; serve(units[0])
+assert sent[0]["status"] == 200, sent
+"""
+
 CASES: dict[str, tuple[str, str]] = {
     # name: (set-up, the statement run once per call with `unit` bound)
     "loop": ("", "pass"),
@@ -55,6 +96,7 @@ CASES: dict[str, tuple[str, str]] = {
     "choose": (_RELEASE, "choose(unit, ctx)"),
     "resolve": (_RELEASE, "resolve(1, release, unit, ctx)"),
     "get": (_CLIENT, "get(NAME, 'prod', unit, ctx)"),
+    "server": (_SERVER, "serve(unit); sent.clear()"),
 }
 
 _INNER = """
@@ -69,7 +111,7 @@ for _ in range({rounds}):
 """
 
 
-def count(case: str, rounds: int) -> int:
+def count(case: str, rounds: int, env: dict[str, str]) -> int:
     """Instructions the interpreter executes for the case's set-up and ``rounds`` x UNITS calls."""
     setup, stmt = CASES[case]
     code = _INNER.format(
@@ -87,12 +129,33 @@ def count(case: str, rounds: int) -> int:
         capture_output=True,
         text=True,
         check=False,
-        env=os.environ | {"PYTHONHASHSEED": "0"},  # the same dict layouts in every run
+        env=os.environ | env | {"PYTHONHASHSEED": "0"},  # the same dict layouts in every run
     )
     found = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or found is None:
         raise SystemExit(f"count_instructions: case {case!r} failed under valgrind:\n{done.stderr}")
     return int(found.group(1))
+
+
+def seeded_server(folder: str) -> dict[str, str]:
+    """A SQLite project of 100 prompts and an instance key for the ``server`` case."""
+    import bench_snapshot as bs
+
+    from promptstage.service import keys
+
+    url = c.sqlite_url(folder)
+    store, ctx = c.open_context(url)
+    try:
+        bs.seed_bulk(store, ctx, 100, 3, datetime.now(UTC) - timedelta(days=1))
+        token = keys.create_instance_key(ctx, "bench")
+    finally:
+        store.close()
+    return {
+        "BENCH_DB": url,
+        "BENCH_TOKEN": token,
+        "BENCH_PROJECT": bs.PROJECT,
+        "BENCH_PATH": f"/api/v1/projects/{bs.PROJECT}/prompts/{bs.prompt_name(50)}/resolve",
+    }
 
 
 def main() -> None:
@@ -109,11 +172,13 @@ def main() -> None:
     rounds = max(1, args.calls // UNITS)
     print(c.machine())
     calls = rounds * UNITS
-    loop = (count("loop", rounds) - count("loop", 0)) / calls
-    per_call = {}
-    for name in ["dict", *(n for n in cases if n not in ("dict", "loop"))]:
-        per_call[name] = (count(name, rounds) - count(name, 0)) / calls - loop
-        c.log(f"{name}: {per_call[name]:,.0f} instructions per call")
+    with tempfile.TemporaryDirectory() as folder:
+        env = seeded_server(folder) if "server" in cases else {}
+        loop = (count("loop", rounds, env) - count("loop", 0, env)) / calls
+        per_call = {}
+        for name in ["dict", *(n for n in cases if n not in ("dict", "loop"))]:
+            per_call[name] = (count(name, rounds, env) - count(name, 0, env)) / calls - loop
+            c.log(f"{name}: {per_call[name]:,.0f} instructions per call")
     c.print_table(
         f"instructions per call (callgrind, {calls:,} calls; set-up and the loop ({loop:,.0f} "
         "per call) subtracted)",
