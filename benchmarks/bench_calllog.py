@@ -4,7 +4,8 @@ In a fresh ``promptstage_bench_<hex>`` database (day partitions, the rollups, ev
 
 * **ingest**: ``add_calls`` of ``--batch`` unit-keyed release calls per transaction, by
   ``COPY`` (the default path) and by the plain ``INSERT`` batch, alternating, ``--batches``
-  each; records/s is the batch size over the median batch time (rollups kept on both paths).
+  each, into the day partition they fill; records/s is the batch size over the median batch
+  time (rollups kept on both paths), beside the slowest batch.
 * **look**: one running ramp release advanced once, ``--units`` units over ``--minutes``
   minutes, grown to each size of ``--sizes`` calls (rows made in bulk with ``generate_series``
   and added to the rollups by the same statement as ingest uses). At each size the store's
@@ -99,6 +100,7 @@ def bench_ingest(ctx: Any, release_id: str, batch: int, batches: int) -> list[li
                 method,
                 f"{batch:,}",
                 fmt(median(times[method]) * 1000),
+                fmt(max(times[method]) * 1000),
                 fmt(rate),
                 f"{rate / insert_rate:.2f}x",
             ]
@@ -419,7 +421,14 @@ def main() -> None:
                 print_table(
                     f"Ingest: add_calls of {a.batch:,} records per transaction, median of "
                     f"{a.batches} batches each (same run)",
-                    ["path", "batch", "ms per batch", "records/s", "vs INSERT"],
+                    [
+                        "path",
+                        "batch",
+                        "ms per batch",
+                        "slowest batch (ms)",
+                        "records/s",
+                        "vs INSERT",
+                    ],
                     ingest,
                 )
             with store.engine.begin() as conn:  # the looks read only the seeded calls

@@ -28,7 +28,7 @@ from typing import Any, Final, Literal
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import sqlite
 
-from .partitions import ensure_days
+from .partitions import analyze_grown, ensure_days
 from .planner import planner_settings
 from .tables import call_rollups, calls
 
@@ -101,7 +101,8 @@ def insert_postgres(
     returns how many."""
     from psycopg.types.json import Jsonb
 
-    ensure_days(conn, days_of(rows))
+    days = days_of(rows)
+    ensure_days(conn, days)
     conn.exec_driver_sql(_STAGE)
     params = [
         (
@@ -127,6 +128,7 @@ def insert_postgres(
     with planner_settings(conn, jit="off"):
         new = int(conn.exec_driver_sql(_MERGE, {"project": project}).scalar_one())
     conn.exec_driver_sql("TRUNCATE calls_stage")
+    analyze_grown(conn, days)  # the next batch's probe is planned for the partition's real size
     return new
 
 
