@@ -82,10 +82,9 @@ class CallsRepository(UnitOfWorkBase):
         self._require_write("add_calls")
         if not records:
             return 0
-        rows = [_call_row(project, c) for c in records]
         if self._conn.dialect.name == "postgresql":
-            return insert_postgres(self._conn, project, rows, method)
-        return insert_sqlite(self._conn, project, rows)
+            return insert_postgres(self._conn, project, records, method)
+        return insert_sqlite(self._conn, project, [_call_row(project, c) for c in records])
 
     def add_scores(self, project: str, items: list[Score]) -> None:
         """Insert scores in one statement batch."""

@@ -21,16 +21,20 @@ and the rollups of the new records are summed in Python.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from json import dumps
 from typing import Any, Final, Literal
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import sqlite
 
+from promptstage.domain.calls import CallRecord
+
 from .partitions import analyze_grown, ensure_days
 from .planner import planner_settings
 from .tables import call_rollups, calls
+from .uow_base import utc
 
 IngestMethod = Literal["copy", "insert"]
 
@@ -89,36 +93,72 @@ def minute_of(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(second=0, microsecond=0)
 
 
-def days_of(rows: Iterable[dict[str, Any]]) -> set[date]:
-    """The UTC days of the rows' ``at`` (the partitions they go to)."""
-    return {row["at"].astimezone(UTC).date() for row in rows}
+_STAGED: Final = (
+    "id", "project", "prompt", "label", "version", "digest", "release_id", "arm", "unit_hash",
+    "context", "variables", "output", "model", "latency_ms", "tokens_in", "tokens_out", "cost",
+    "error", "at", "index_used", "tools_used",
+)  # fmt: skip
+if _STAGED != CALL_COLUMNS:  # a column added to ``calls`` must be staged too
+    raise RuntimeError(f"staged_rows writes {_STAGED}, but calls has {CALL_COLUMNS}")
+_AT: Final = 1 + _STAGED.index("at")
+
+
+def staged_rows(project: str, records: Sequence[CallRecord]) -> list[tuple[Any, ...]]:
+    """The staging table's rows of ``records``: each one's position in the batch, then the
+    columns of ``calls`` in order (:data:`_STAGED`), JSON values encoded as ``json.dumps``
+    does (what psycopg's ``Jsonb`` sends; the jsonb columns parse the text).
+
+    Raises:
+        ValueError: a record's ``at`` is naive.
+    """
+    return [
+        (
+            i,
+            c.id,
+            project,
+            c.prompt,
+            c.label,
+            c.version,
+            c.digest,
+            c.release_id,
+            c.arm,
+            c.unit_hash,
+            dumps(c.context),
+            _json(c.variables),
+            _json(c.output),
+            c.model,
+            c.latency_ms,
+            c.tokens_in,
+            c.tokens_out,
+            c.cost,
+            c.error,
+            utc(c.at),
+            c.index,
+            _json(c.tools),  # a tuple encodes as the list it was
+        )
+        for i, c in enumerate(records)
+    ]
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else dumps(value)
 
 
 def insert_postgres(
-    conn: Connection, project: str, rows: list[dict[str, Any]], method: IngestMethod
+    conn: Connection, project: str, records: Sequence[CallRecord], method: IngestMethod
 ) -> int:
-    """Stage ``rows`` (all of ``project``) by ``COPY`` or ``INSERT``, then merge the new ones;
-    returns how many."""
-    from psycopg.types.json import Jsonb
-
-    days = days_of(rows)
+    """Stage ``records`` (all of ``project``) by ``COPY`` or ``INSERT``, then merge the new
+    ones; returns how many."""
+    params = staged_rows(project, records)
+    days = {row[_AT].date() for row in params}
     ensure_days(conn, days)
     conn.exec_driver_sql(_STAGE)
-    params = [
-        (
-            i,
-            *(
-                (None if row[c] is None else Jsonb(row[c])) if c in JSON_COLUMNS else row[c]
-                for c in CALL_COLUMNS
-            ),
-        )
-        for i, row in enumerate(rows)
-    ]
     if method == "copy":
         raw = conn.connection.driver_connection
         with raw.cursor() as cursor, cursor.copy(_STAGE_COPY) as copy:  # type: ignore[union-attr]
+            write = copy.write_row
             for values in params:
-                copy.write_row(values)
+                write(values)
     else:
         conn.exec_driver_sql(_STAGE_INSERT, params)
     # The planner's cost of the duplicate probe (the batch's ids looked up in the key index of
