@@ -411,3 +411,18 @@ def test_rotating_x_forwarded_for_through_a_trusted_proxy_stays_blocked(
     assert direct.status_code == (
         200 if trusted != "*" else 429
     )  # an untrusted peer's header is ignored
+
+
+def test_the_buckets_clock_is_the_one_the_app_was_given() -> None:
+    """Read from the system clock directly when that is the clock, else from the one given."""
+    from datetime import UTC, datetime
+
+    from promptstage.api.ratelimit import Limits, RateLimits
+    from promptstage.service.context import utc_now
+
+    def policy(clock: Callable[[], datetime]) -> RateLimits:
+        return RateLimits(limits=Limits(), limiter=MemoryLimiter(), authenticator=None, clock=clock)  # type: ignore[arg-type]
+
+    assert abs(policy(utc_now).now() - datetime.now(UTC).timestamp()) < 5
+    fixed = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert policy(lambda: fixed).now() == fixed.timestamp()
