@@ -53,3 +53,25 @@ def test_every_secret_comparison_goes_through_compare_digest(
     with pytest.raises(AuthenticationError):
         authenticator.authenticate(f"ps_{prefix}_{wrong}")
     assert (keys.hash_secret(wrong), keys.hash_secret(secret)) in calls
+
+
+def test_the_admin_keys_secret_is_compared_in_constant_time_under_its_prefix(
+    make_clocked_app: Callable[..., FastAPI],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the (public) prefix picks the admin key; its secret, right or wrong, is compared
+    with ``compare_digest``, and a wrong one is refused."""
+    authenticator = make_clocked_app().state.authenticator
+    prefix, secret = ADMIN_KEY.split("_")[1:]
+    calls: list[tuple[object, object]] = []
+    real = hmac.compare_digest
+
+    def counting(a: bytes | str, b: bytes | str) -> bool:
+        calls.append((a, b))
+        return real(a, b)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hmac, "compare_digest", counting)
+    wrong = ("0" if secret[0] != "0" else "1") + secret[1:]
+    with pytest.raises(AuthenticationError):
+        authenticator.authenticate(f"ps_{prefix}_{wrong}")
+    assert (wrong.encode(), secret.encode()) in calls

@@ -286,12 +286,14 @@ class Authenticator:
     ) -> None:
         self._ctx = ctx
         admin = split_token(admin_token) if admin_token else None
-        # The instance admin key's "<prefix>_<secret>" and the principal it stands for.
+        # The instance admin key's prefix (public, like every key's), its secret, and the
+        # principal it stands for.
         self._admin = (
             None
             if admin is None
             else (
-                f"{admin[0]}_{admin[1]}".encode(),
+                admin[0],
+                admin[1].encode(),
                 Principal(INSTANCE_ADMIN, Role.admin, None, admin[0]),
             )
         )
@@ -341,10 +343,13 @@ class Authenticator:
                 "malformed API key: expected 'ps_<prefix>_<secret>'", field="Authorization"
             )
         prefix, secret = parts
-        if self._admin is not None and hmac.compare_digest(
-            f"{prefix}_{secret}".encode(), self._admin[0]
+        admin = self._admin
+        if (
+            admin is not None
+            and prefix == admin[0]
+            and hmac.compare_digest(secret.encode(), admin[1])
         ):
-            return self._admin[1]
+            return admin[2]
         found = lookup(prefix)
         if found is None or not hmac.compare_digest(hash_secret(secret), found.stored):
             raise AuthenticationError("unknown API key", field="Authorization")
