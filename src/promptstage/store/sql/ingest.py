@@ -39,7 +39,6 @@ from .uow_base import utc
 IngestMethod = Literal["copy", "insert"]
 
 CALL_COLUMNS: Final = tuple(c.name for c in calls.columns)
-JSON_COLUMNS: Final = frozenset({"context", "variables", "output", "tools_used"})
 _SUMS: Final = ("n", "errors", "n_lat", "lat", "lat_sq", "n_cost", "cost", "cost_sq")
 _KEY: Final = ("project", "release_id", "arm", "unit_hash", "minute")
 _COLS = ", ".join(CALL_COLUMNS)
@@ -134,7 +133,7 @@ def staged_rows(project: str, records: Sequence[CallRecord]) -> list[tuple[Any, 
             c.error,
             utc(c.at),
             c.index,
-            _json(c.tools),  # a tuple encodes as the list it was
+            _json(c.tools),  # a tuple encodes as a JSON array
         )
         for i, c in enumerate(records)
     ]
