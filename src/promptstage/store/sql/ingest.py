@@ -9,7 +9,8 @@ and within one batch the first record of an id wins. A partitioned table has no 
 all its partitions, so the batch's ids are looked up in the key index of every day partition:
 all of them in one index scan per partition (``id = ANY (...)``), then a hashed ``NOT IN``,
 rather than one probe of every partition per record, which cost twice as much at 93
-partitions. Ids are the client's, so they are unique per project (migration 0017): another
+partitions. That scan needs statistics that know a filling partition's size, so the batch's
+partitions are analyzed whenever they double (``partitions.analyze_grown``). Ids are the client's, so they are unique per project (migration 0017): another
 project's calls never make one skipped. Two concurrent transactions carrying the same id *and*
 the same ``at`` still store it once (the ``(project, id, at)`` key); the same id with two
 different ``at`` values in two transactions running at the same instant is the one case the
