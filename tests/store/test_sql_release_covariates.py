@@ -7,8 +7,12 @@ a look joins those rows instead of scanning the prompt's history; the answer is 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import random
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -221,5 +225,63 @@ def test_the_take_waits_for_the_looks_of_its_pass(
     monkeypatch.setattr(ReleasesRepository, "take_covariates", spy)
     controller.run_once(seeded, seeded.clock())
     assert looks_when_taken == [1]
+    with seeded.store.unit_of_work() as uow:
+        assert uow.covariates_taken([release.id]) == {release.id}
+
+
+class _Leader:
+    def acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+
+def test_a_slow_take_holds_back_no_pass(seeded: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a busy prompt a take lasts minutes (189 s at 50 M history calls): the server's
+    controller takes beside its passes, so every release's look (auto-rollback included) goes
+    on meanwhile, and the history is taken once the take ends."""
+    release = _with_history(seeded)
+    taking, finish = threading.Event(), threading.Event()
+    take = controller.take_histories
+
+    def slow(ctx: Context) -> None:  # the scan's minutes, outside a transaction (SQLite has
+        taking.set()  # one writer: a transaction held open would stop the looks' writes)
+        finish.wait(10)
+        take(ctx)
+
+    monkeypatch.setattr(controller, "take_histories", slow)
+    passes: list[bool] = []
+    real = controller.run_once
+
+    def counted(ctx: Context, now: datetime | None = None, **kwargs: Any) -> Any:
+        passes.append(kwargs.get("take", True))
+        return real(ctx, seeded.clock(), **kwargs)
+
+    monkeypatch.setattr(controller, "run_once", counted)
+
+    async def run() -> int:
+        loop = asyncio.create_task(controller.run_forever(seeded, _Leader(), 0.05))
+        try:
+            deadline = time.monotonic() + 5
+            while not (taking.is_set() and len(passes) >= 3) and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            during = len(passes)
+            finish.set()
+            while time.monotonic() < deadline + 5:
+                with seeded.store.unit_of_work() as uow:
+                    if uow.covariates_taken([release.id]):
+                        break
+                await asyncio.sleep(0.02)
+            return during
+        finally:
+            finish.set()
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+
+    during = asyncio.run(run())
+    assert taking.is_set() and during >= 3, "passes went on while the take was held"
+    assert set(passes) == {False}, "no pass took a history itself"
     with seeded.store.unit_of_work() as uow:
         assert uow.covariates_taken([release.id]) == {release.id}

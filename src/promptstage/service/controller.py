@@ -291,8 +291,27 @@ def _take_covariates(ctx: Context, untaken: list[Release], at: datetime) -> None
             log.exception("controller could not take the history of %s", release.id)
 
 
+def take_histories(ctx: Context) -> None:
+    """Take the units' history of every active release not taken yet, and drop that of the
+    releases that ended (what :func:`run_once` does after its looks, as a job of its own:
+    :func:`run_forever` runs it beside the passes). Failures are logged, never raised."""
+    try:
+        with ctx.store.unit_of_work() as uow:
+            work = uow.running_releases()
+            at = uow.database_now()
+            took = uow.covariates_taken([r.id for r in work])
+    except Exception:
+        log.exception("controller could not read the releases whose history to take")
+        return
+    _take_covariates(ctx, [r for r in work if r.id not in took], at)
+
+
 def run_once(
-    ctx: Context, now: datetime | None = None, *, n_star: float = DEFAULT_N_STAR
+    ctx: Context,
+    now: datetime | None = None,
+    *,
+    n_star: float = DEFAULT_N_STAR,
+    take: bool = True,
 ) -> list[Outcome]:
     """Look once at every running release of every project.
 
@@ -302,6 +321,8 @@ def run_once(
             pass, so that step durations and bake deadlines never depend on this process's
             clock (tests pass it to control step durations).
         n_star: Tuning parameter of the confidence sequences.
+        take: Take the history of the releases not taken yet after the looks, and drop that
+            of the releases that ended; ``False`` leaves it to :func:`take_histories`.
 
     Returns:
         One outcome per release looked at. A release whose look fails is logged and skipped;
@@ -352,18 +373,31 @@ def run_once(
             )
     # After the looks, so that taking a busy prompt's history (minutes at 50 M calls) never
     # delays another release's look in this pass; until it is taken a look scans it.
-    _take_covariates(ctx, [r for r in work if r.id not in took], at)
+    if take:
+        _take_covariates(ctx, [r for r in work if r.id not in took], at)
     return outcomes
 
 
 async def run_forever(ctx: Context, leadership: Leadership, interval: float) -> None:
-    """Look every ``interval`` seconds while this replica holds the leadership lock."""
-    while True:
-        try:
-            if await asyncio.to_thread(leadership.acquire):
-                await asyncio.to_thread(run_once, ctx)
-        except PromptstageError as exc:
-            log.warning("controller pass failed: %s", exc.message)
-        except Exception:
-            log.exception("controller pass failed")
-        await asyncio.sleep(max(interval, 0.05))  # never a busy loop
+    """Look every ``interval`` seconds while this replica holds the leadership lock.
+
+    The history of a new release is taken beside the passes, one take at a time: on a busy
+    prompt it takes minutes, and the next pass (every release's look, auto-rollback included)
+    must not wait for it. Until it is taken, the release's looks scan the history.
+    """
+    taking: asyncio.Task[None] | None = None
+    try:
+        while True:
+            try:
+                if await asyncio.to_thread(leadership.acquire):
+                    await asyncio.to_thread(run_once, ctx, take=False)
+                    if taking is None or taking.done():
+                        taking = asyncio.create_task(asyncio.to_thread(take_histories, ctx))
+            except PromptstageError as exc:
+                log.warning("controller pass failed: %s", exc.message)
+            except Exception:
+                log.exception("controller pass failed")
+            await asyncio.sleep(max(interval, 0.05))  # never a busy loop
+    finally:
+        if taking is not None:
+            taking.cancel()  # its thread ends with its transaction
