@@ -331,7 +331,7 @@ def run_once(
     with ctx.store.unit_of_work() as uow:
         work = uow.running_releases()
         at = now if now is not None else uow.database_now()
-        took = uow.covariates_taken([r.id for r in work])
+        took = uow.covariates_taken([r.id for r in work]) if take else set()
     by_project: dict[str, list[Release]] = {}
     for release in work:
         by_project.setdefault(release.project, []).append(release)
