@@ -17,7 +17,7 @@ from promptstage.domain.releases import Release
 from promptstage.service import controller, releases
 from promptstage.service.context import Context
 from support import releases as helpers
-from support.releases import PROJECT, PROMPT, USER, FakeClock, bernoulli, traffic
+from support.releases import PROJECT, PROMPT, USER, FakeClock, bernoulli, history_call, traffic
 
 release_store = helpers.release_store
 releases_sqlite_template = helpers.releases_sqlite_template
@@ -167,26 +167,7 @@ def test_repro_4_returning_units_count_once_for_min_units(
 
 
 def _history_call(i: int, j: int, at: Any) -> CallRecord:
-    return CallRecord(
-        id=f"h{i}x{j}",
-        at=at,
-        prompt=PROMPT,
-        label="prod",
-        version=1,
-        digest="sha256:" + "0" * 64,
-        release_id=None,
-        arm="none",
-        unit_hash=f"hu-{i}",
-        context={},
-        variables=None,
-        output=None,
-        model=None,
-        latency_ms=None,
-        tokens_in=None,
-        tokens_out=None,
-        cost=None,
-        error=None,
-    )
+    return history_call(f"h{i}x{j}", at, f"hu-{i}", arm="none")
 
 
 def test_variance_reduction_on_the_units_history(seeded: Context, clock: FakeClock) -> None:

@@ -26,7 +26,7 @@ from promptstage.service.context import Context
 from promptstage.store.sql import SqlStore
 from promptstage.store.sql.releases import ReleasesRepository
 from support import releases as helpers
-from support.releases import PROJECT, PROMPT, USER, bernoulli, traffic
+from support.releases import PROJECT, PROMPT, USER, bernoulli, history_call, traffic
 
 release_store = helpers.release_store
 releases_sqlite_template = helpers.releases_sqlite_template
@@ -40,23 +40,11 @@ UNITS = 60
 
 def _before(i: int, j: int, release_start: datetime, *, latency: float | None) -> CallRecord:
     """A call of unit ``user-0-{i}`` on the prompt before the release (no release)."""
-    return CallRecord(
-        id=f"hist-{i}-{j}",
-        at=release_start - timedelta(days=1 + j % 10, seconds=i),
-        prompt=PROMPT,
-        label="prod",
-        version=1,
-        digest="sha256:" + "0" * 64,
-        release_id=None,
-        arm="baseline",
-        unit_hash=f"huser-0-{i}",
-        context={},
-        variables=None,
-        output=None,
-        model=None,
+    return history_call(
+        f"hist-{i}-{j}",
+        release_start - timedelta(days=1 + j % 10, seconds=i),
+        f"huser-0-{i}",
         latency_ms=latency,
-        tokens_in=None,
-        tokens_out=None,
         cost=0.001 * (i % 7) if i % 5 else None,  # some units without a cost
         error="Boom" if (i + j) % 9 == 0 else None,
     )

@@ -206,6 +206,18 @@ def traffic(
     return seen
 
 
+def history_call(call_id: str, at: datetime, unit_hash: str, **fields: Any) -> CallRecord:
+    """A call on :data:`PROMPT` outside any release (a unit's history before one); its metrics
+    are empty unless ``fields`` give them (or override any other field)."""
+    values: dict[str, Any] = {
+        "id": call_id, "at": at, "prompt": PROMPT, "label": "prod", "version": 1,
+        "digest": "sha256:" + "0" * 64, "release_id": None, "arm": "baseline",
+        "unit_hash": unit_hash, "context": {}, "variables": None, "output": None, "model": None,
+        "latency_ms": None, "tokens_in": None, "tokens_out": None, "cost": None, "error": None,
+    }  # fmt: skip
+    return CallRecord(**(values | fields))
+
+
 def audit_rows(ctx: Context, project: str = PROJECT) -> list[Any]:
     """Every audit row of the project, oldest first."""
     with ctx.store.unit_of_work() as uow:
