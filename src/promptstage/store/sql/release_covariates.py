@@ -10,8 +10,8 @@ Those means do not change once the release has started, but reading them from ``
 a scan of the prompt's 14 days of traffic, on every look. So the controller **takes** them once
 (:func:`take`: one row per release, metric and unit in ``release_covariates``, and the time in
 ``releases.covariates_at``), and a look joins those rows instead. A release not taken yet (the
-controller takes it at the end of its first pass over it) is read from ``calls``, with the same
-result. The rows of a release that is no longer active are dropped (:func:`drop_ended`). A
+controller takes it in a job beside its passes, ``controller.take_histories``) is read from
+``calls``, with the same result. The rows of a release that is no longer active are dropped (:func:`drop_ended`). A
 call made before the start but stored only after the take is not in the covariate; it is still
 a value from before the release, so the adjustment stays unbiased.
 """
@@ -40,16 +40,13 @@ from sqlalchemy import (
 from promptstage.domain.releases import ACTIVE, Release, ReleaseMetrics
 
 from .tables import calls, release_covariates, releases, scores
+from .uow_base import float_or_zero as _f
 from .uow_base import utc
 
 HISTORY_DAYS: Final = 14
 """How far back a unit's history is read (the same as the error budget's look-back)."""
 
 _BUILTIN: Final = ("error_rate", "latency_ms", "cost")
-
-
-def _f(value: Any) -> float:
-    return float(value) if value is not None else 0.0
 
 
 def _raw(release: Release) -> tuple[Select[Any], Select[Any]]:

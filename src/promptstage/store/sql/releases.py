@@ -31,6 +31,7 @@ from .planner import planner_settings
 from .rollups import CallSums, Source
 from .tables import calls, release_history, release_looks, releases, scores
 from .uow_base import UnitOfWorkBase, utc
+from .uow_base import float_or_zero as _f
 
 SRM_ARMS = ("canary", "control")
 """The equal-size arms whose unit counts the sample-ratio check compares."""
@@ -124,10 +125,6 @@ def _to_look(row: Any) -> ReleaseLook:
         data=row.data,
         id=row.id,
     )
-
-
-def _f(value: Any) -> float:
-    return float(value) if value is not None else 0.0
 
 
 class ReleasesRepository(UnitOfWorkBase):

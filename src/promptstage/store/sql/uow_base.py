@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Executable, select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,11 @@ def utc(at: datetime) -> datetime:
     if at.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware (use datetime.now(UTC))")
     return at.astimezone(UTC)
+
+
+def float_or_zero(value: Any) -> float:
+    """A SQL sum as a float: ``NULL`` (a sum over no rows) is 0."""
+    return float(value) if value is not None else 0.0
 
 
 class UnitOfWorkBase:
