@@ -273,28 +273,18 @@ def _apply(
     return Outcome(release.project, release.id, analysis.look.decision, action, decision.reason)
 
 
-def _take_covariates(ctx: Context, untaken: list[Release], at: datetime) -> None:
-    """Take the units' pre-release history of the releases not taken yet, each in its own
-    transaction, and drop that of the releases that ended (``store/sql/release_covariates.py``):
-    later looks join the stored history instead of scanning the prompt's 14 days of calls.
-    A failure here is logged and never stops the looks: they read the history from the calls."""
+def take_histories(ctx: Context) -> None:
+    """Take the units' pre-release history of every active release not taken yet, each in its
+    own transaction, and drop that of the releases that ended
+    (``store/sql/release_covariates.py``): later looks join the stored history instead of
+    scanning the prompt's 14 days of calls. :func:`run_forever` runs it as a job beside the
+    passes, :func:`run_once` after its looks. A failure here is logged and never stops the
+    looks: they read the history from the calls."""
     try:
         with ctx.store.unit_of_work(write=True) as uow:
             uow.drop_ended_covariates()
     except Exception:
         log.exception("controller could not drop the history of the releases that ended")
-    for release in untaken:
-        try:
-            with ctx.store.unit_of_work(write=True) as uow:
-                uow.take_covariates(release, at)
-        except Exception:
-            log.exception("controller could not take the history of %s", release.id)
-
-
-def take_histories(ctx: Context) -> None:
-    """Take the units' history of every active release not taken yet, and drop that of the
-    releases that ended (what :func:`run_once` does after its looks, as a job of its own:
-    :func:`run_forever` runs it beside the passes). Failures are logged, never raised."""
     try:
         with ctx.store.unit_of_work() as uow:
             work = uow.running_releases()
@@ -303,7 +293,14 @@ def take_histories(ctx: Context) -> None:
     except Exception:
         log.exception("controller could not read the releases whose history to take")
         return
-    _take_covariates(ctx, [r for r in work if r.id not in took], at)
+    for release in work:
+        if release.id in took:
+            continue
+        try:
+            with ctx.store.unit_of_work(write=True) as uow:
+                uow.take_covariates(release, at)
+        except Exception:
+            log.exception("controller could not take the history of %s", release.id)
 
 
 def run_once(
@@ -321,8 +318,7 @@ def run_once(
             pass, so that step durations and bake deadlines never depend on this process's
             clock (tests pass it to control step durations).
         n_star: Tuning parameter of the confidence sequences.
-        take: Take the history of the releases not taken yet after the looks, and drop that
-            of the releases that ended; ``False`` leaves it to :func:`take_histories`.
+        take: Run :func:`take_histories` after the looks (``False``: the caller runs it).
 
     Returns:
         One outcome per release looked at. A release whose look fails is logged and skipped;
@@ -331,7 +327,6 @@ def run_once(
     with ctx.store.unit_of_work() as uow:
         work = uow.running_releases()
         at = now if now is not None else uow.database_now()
-        took = uow.covariates_taken([r.id for r in work]) if take else set()
     by_project: dict[str, list[Release]] = {}
     for release in work:
         by_project.setdefault(release.project, []).append(release)
@@ -374,7 +369,7 @@ def run_once(
     # After the looks, so that taking a busy prompt's history (minutes at 50 M calls) never
     # delays another release's look in this pass; until it is taken a look scans it.
     if take:
-        _take_covariates(ctx, [r for r in work if r.id not in took], at)
+        take_histories(ctx)
     return outcomes
 
 

@@ -9,11 +9,12 @@ and Σ Y over those units. See :meth:`ReleasesRepository.releases_metrics`.
 Those means do not change once the release has started, but reading them from ``calls`` costs
 a scan of the prompt's 14 days of traffic, on every look. So the controller **takes** them once
 (:func:`take`: one row per release, metric and unit in ``release_covariates``, and the time in
-``releases.covariates_at``), and a look joins those rows instead. A release not taken yet (the
-controller takes it in a job beside its passes, ``controller.take_histories``) is read from
-``calls``, with the same result. The rows of a release that is no longer active are dropped (:func:`drop_ended`). A
-call made before the start but stored only after the take is not in the covariate; it is still
-a value from before the release, so the adjustment stays unbiased.
+``releases.covariates_at``), and a look joins those rows instead. A release not taken yet
+(the controller takes it in a job beside its passes, ``controller.take_histories``) is read
+from ``calls``, with the same result. The rows of a release that is no longer active are
+dropped (:func:`drop_ended`). A call made before the start but stored only after the take is
+not in the covariate; it is still a value from before the release, so the adjustment stays
+unbiased.
 """
 
 from __future__ import annotations
