@@ -173,12 +173,12 @@ SELECT 'h' || g, %(project)s, %(prompt)s, 'prod', 1, %(digest)s, NULL, 'baseline
        %(start)s - make_interval(secs => (1 + (g * 104729) %% %(span_us)s) / 1e6)
 FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS g
 """
-HISTORY_DAYS = 14
 
 
 def seed_history(store: Any, prompt: str, start: datetime, lo: int, hi: int, a: Any) -> None:
     """Calls ``lo..hi`` of ``prompt`` without a release, in the 14 days before ``start``."""
     from promptstage.store.sql.partitions import ensure_days
+    from promptstage.store.sql.release_covariates import HISTORY_DAYS
 
     with store.engine.begin() as conn:
         ensure_days(conn, {(start - timedelta(days=d)).date() for d in range(HISTORY_DAYS + 1)})
@@ -346,17 +346,24 @@ def bench_look(ctx: Any, release: Any, a: Any, start: datetime) -> list[list[Any
     return rows
 
 
-def _canary(ctx: Any) -> Any:
-    """A running canary (one step) of a second prompt, started at the context's clock."""
-    from promptstage.service import labels, prompts, releases
+def _two_versions(ctx: Any, prompt: str) -> None:
+    """``prompt`` with versions 1 and 2, ``prod`` on 1: ready for a release of 2."""
+    from promptstage.service import labels, prompts
 
-    prompts.create_prompt(ctx, USER, PROJECT, "support", "text")
+    prompts.create_prompt(ctx, USER, PROJECT, prompt, "text")
     for n in (1, 2):
         prompts.write_version(
-            ctx, USER, PROJECT, "support", template=f"s{n} {{{{ x }}}}",
+            ctx, USER, PROJECT, prompt, template=f"{prompt} v{n} {{{{ x }}}}",
             config={"model": {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06"}},
         )  # fmt: skip
-    labels.move_label(ctx, USER, PROJECT, "support", "prod", 1)
+    labels.move_label(ctx, USER, PROJECT, prompt, "prod", 1)
+
+
+def _canary(ctx: Any) -> Any:
+    """A running canary (one step) of a second prompt, started at the context's clock."""
+    from promptstage.service import releases
+
+    _two_versions(ctx, "support")
     return releases.start_release(
         ctx, USER, PROJECT, prompt="support", label="prod", candidate_version=2,
         strategy="canary",
@@ -384,7 +391,7 @@ def main() -> None:
             f"--only: unknown part(s) {', '.join(sorted(parts - {'ingest', 'look', 'history'}))}"
         )
     print(machine())
-    from promptstage.service import labels, prompts, releases
+    from promptstage.service import prompts, releases
 
     with postgres_database() as url:
         if url is None:
@@ -401,13 +408,7 @@ def main() -> None:
             start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=a.minutes)
             ctx.clock = lambda: start
             prompts.create_project(ctx, USER, PROJECT)
-            prompts.create_prompt(ctx, USER, PROJECT, PROMPT, "text")
-            for n in (1, 2):
-                prompts.write_version(
-                    ctx, USER, PROJECT, PROMPT, template=f"v{n} {{{{ x }}}}",
-                    config={"model": {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06"}},
-                )  # fmt: skip
-            labels.move_label(ctx, USER, PROJECT, PROMPT, "prod", 1)
+            _two_versions(ctx, PROMPT)
             steps = [{"weight_bps": w, "min_duration_seconds": 60} for w in (2500, 5000)]
             release = releases.start_release(
                 ctx, USER, PROJECT, prompt=PROMPT, label="prod", candidate_version=2,
