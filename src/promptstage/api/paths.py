@@ -12,7 +12,6 @@ registered when ``promptstage.api`` is imported (``server.py`` imports it before
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Any
 from urllib.parse import unquote
@@ -72,15 +71,28 @@ class EncodedSlashes:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw: Any = scope.get("raw_path")
-        if (
-            scope["type"] == "http"
-            and isinstance(raw, bytes)
-            and b"%" in raw
-            and scope["path"][len(scope.get("root_path", "")) :].startswith("/api/")
-        ):
+        if scope["type"] == "http":
             # Not UTF-8 once decoded: leave the server's path (no route matches: 404). In place,
             # as the router sets "route": what wraps the app sees the route that answered.
-            with contextlib.suppress(UnicodeDecodeError):
-                scope["path"] = route_path(raw)
+            path = routed_path(scope)
+            if path is not None:
+                scope["path"] = path
         await self.app(scope, receive, send)
+
+
+def routed_path(scope: Scope) -> str | None:
+    """The path an HTTP request is routed on: for an ``/api/`` path whose raw form holds ``%``,
+    rebuilt from it (:func:`route_path`), or ``None`` when that is not UTF-8; else the
+    server's."""
+    raw: Any = scope.get("raw_path")
+    path: str = scope["path"]
+    if (
+        isinstance(raw, bytes)
+        and b"%" in raw
+        and path[len(scope.get("root_path", "")) :].startswith("/api/")
+    ):
+        try:
+            return route_path(raw)
+        except UnicodeDecodeError:
+            return None
+    return path

@@ -49,7 +49,7 @@ from promptstage.api.client_ip import TrustedProxies, client_address
 from promptstage.api.headers import API_HEADERS
 from promptstage.api.inputs import problem_in
 from promptstage.api.metrics import ASGIApp, Metrics, Receive, Scope, Send
-from promptstage.api.paths import PromptNameConvertor, route_path
+from promptstage.api.paths import PromptNameConvertor, routed_path
 from promptstage.api.ratelimit import RateLimits
 from promptstage.domain.models import Role
 from promptstage.errors import PromptstageError
@@ -123,7 +123,7 @@ class FastResolver:
             return None
         # A name holding what no store can (``inputs.problem_in``) is no stored project or
         # prompt: the lookups below refuse it without a check here.
-        path = _routed_path(scope)
+        path = routed_path(scope)
         if path is None or not path.startswith(PREFIX) or not path.endswith(SUFFIX):
             return None
         parts = path[len(PREFIX) : -len(SUFFIX)].split("/")
@@ -173,19 +173,6 @@ class FastResolver:
                 token = bearer_token(value.decode("latin-1"))
                 return self.authenticator.authenticate_cached(token) if token else None
         return None
-
-
-def _routed_path(scope: Scope) -> str | None:
-    """The path as the routes see it: :class:`EncodedSlashes`' path for a raw path with ``%``
-    (``None`` when it is not UTF-8: no route matches), else the server's."""
-    raw = scope.get("raw_path")
-    if isinstance(raw, bytes) and b"%" in raw:
-        try:
-            return route_path(raw)
-        except UnicodeDecodeError:
-            return None
-    path: str = scope["path"]
-    return path
 
 
 def _query_pairs(query: str) -> list[tuple[str, str]] | None:
